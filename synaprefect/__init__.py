@@ -1,0 +1,55 @@
+"""synaprefect: Keras-style language-model programs, trained as Prefect 3 flows.
+
+A Synalinks script ports by changing its import: ``import synaprefect as synalinks``.
+"""
+
+import os as _os
+
+# litellm downloads its model price map at import unless told not to; synaprefect never
+# reaches the internet, so the bundled map is always used.
+_os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+
+from synaprefect import initializers, modules, ops, programs, saving  # noqa: E402
+from synaprefect.config import clear_session, get_seed, set_seed  # noqa: E402
+from synaprefect.data_models import (  # noqa: E402
+    DataModel,
+    Field,
+    JsonDataModel,
+    SymbolicDataModel,
+    is_symbolic,
+)
+from synaprefect.data_models.trainable import Instructions, Prediction, Trainable  # noqa: E402
+from synaprefect.modules import (  # noqa: E402
+    And,
+    Concat,
+    Concatenate,
+    Factorize,
+    Identity,
+    Input,
+    InMask,
+    Lambda,
+    Module,
+    Not,
+    Or,
+    OutMask,
+    Prefix,
+    Suffix,
+    Xor,
+)
+from synaprefect.programs import Program, Sequential  # noqa: E402
+from synaprefect.variables import Variable  # noqa: E402
+from synaprefect.version import __version__  # noqa: E402
+
+__all__ = [
+    "__version__",
+    # data models
+    "DataModel", "Field", "JsonDataModel", "SymbolicDataModel", "is_symbolic",
+    "Trainable", "Instructions", "Prediction", "Variable",
+    # modules and programs
+    "Module", "Input", "Identity", "Lambda", "Concat", "Concatenate", "And", "Or", "Xor",
+    "Not", "InMask", "OutMask", "Prefix", "Suffix", "Factorize", "Program", "Sequential",
+    # session
+    "set_seed", "get_seed", "clear_session",
+    # sub-packages
+    "initializers", "modules", "ops", "programs", "saving",
+]

@@ -1,0 +1,41 @@
+"""The ``synaprefect`` command line."""
+
+import argparse
+import asyncio
+import sys
+
+__all__ = ["main"]
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from synaprefect.demo import run_demo
+
+    return asyncio.run(run_demo(model=args.model))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="synaprefect",
+        description="Build, train and run language-model programs as Prefect flows.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    demo = commands.add_parser(
+        "demo", help="run the end-to-end demo offline (simulated LM unless --model is set)"
+    )
+    demo.add_argument("--model", default=None,
+                      help="any litellm model string, e.g. openai/gpt-4o-mini")
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "handler", None) is None:
+        parser.print_help()
+        return 2
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""``Program``: a module made of modules, trained with ``compile`` / ``fit``.
+
+Three ways to make one:
+
+* functional: ``Program(inputs=x0, outputs=x1)``;
+* subclassing: define modules in ``__init__`` and the logic in ``async def call``;
+* mixed: a subclass whose ``async def build(self, inputs)`` builds the graph and calls
+  ``super().__init__(inputs=..., outputs=...)``.
+"""
+
+from typing import Any, Callable
+
+from synaprefect.modules.module import Module
+from synaprefect.programs.graph import Graph
+from synaprefect.programs.summary import summary_text
+from synaprefect.saving import program_saving
+from synaprefect.utils.nest import map_structure
+
+__all__ = ["Program"]
+
+
+class Program(Module):
+    """A program of modules: build it, `compile` it, `fit` it, `save` it.
+
+    Example:
+    ```python
+    inputs = synaprefect.Input(data_model=Query)
+    outputs = await synaprefect.Generator(data_model=Answer, language_model=lm)(inputs)
+    program = synaprefect.Program(inputs=inputs, outputs=outputs, name="qa")
+    program.summary()
+    answer = await program(Query(query="What is the capital of France?"))
+    ```
+    """
+
+    def __init__(self, inputs: Any = None, outputs: Any = None, name: str | None = None,
+                 description: str | None = None, trainable: bool = True, **kwargs):
+        if description is None and type(self).__module__.startswith("synaprefect."):
+            description = ""  # library classes' docstrings are not program descriptions
+        if "_tracking_ready" not in self.__dict__:
+            super().__init__(name=name, description=description, trainable=trainable,
+                             **kwargs)
+        else:  # mixed style: build() calls super().__init__ a second time
+            self.name = name or self.name
+            self.description = description if description is not None else self.description
+        object.__setattr__(self, "_graph", None)
+        if inputs is not None or outputs is not None:
+            if inputs is None or outputs is None:
+                raise ValueError(
+                    "A functional Program needs both `inputs=` and `outputs=`."
+                )
+            object.__setattr__(self, "_graph", Graph(inputs, outputs))
+            self.built = True
+
+    @property
+    def inputs(self):
+        return self._graph.inputs if self._graph is not None else None
+
+    @property
+    def outputs(self):
+        return self._graph.outputs if self._graph is not None else None
+
+    @property
+    def modules(self) -> list[Module]:
+        if self._graph is not None:
+            return list(self._graph.modules)
+        return super().modules
+
+    def get_module(self, name: str | None = None, index: int | None = None) -> Module:
+        """A module of the program by name or by index in ``program.modules``."""
+        modules = self.modules
+        if index is not None:
+            if not -len(modules) <= index < len(modules):
+                raise ValueError(
+                    f"Index {index} is out of range: the program has {len(modules)} modules."
+                )
+            return modules[index]
+        for module in modules:
+            if module.name == name:
+                return module
+        raise ValueError(
+            f"No module named {name!r}; the program has {[m.name for m in modules]}."
+        )
+
+    async def call(self, inputs, training: bool = False):
+        if self._graph is None:
+            raise NotImplementedError(
+                f"{type(self).__name__} is a subclassed Program: implement "
+                "`async def call(self, inputs, training=False)`, or build it functionally "
+                "with Program(inputs=..., outputs=...)."
+            )
+        return await self._graph.run(inputs)
+
+    async def compute_output_spec(self, inputs, training: bool = False):
+        if self._graph is not None:
+            return map_structure(lambda s: s.clone(), self._graph.outputs)
+        return await super().compute_output_spec(inputs, training=training)
+
+    def summary(self, line_length: int = 100, print_fn: Callable[[str], Any] | None = None,
+                show_trainable: bool = False) -> None:
+        """Print a table of the modules, their output schemas and variable counts."""
+        (print_fn or print)(summary_text(self, line_length, show_trainable))
+
+    # ---- configuration and saving -------------------------------------------------------
+
+    def get_config(self) -> dict:
+        if self._graph is None:
+            return super().get_config()
+        return {
+            "name": self.name,
+            "description": self.description,
+            "trainable": self.trainable,
+            **self._graph.get_config(program_saving.serialize_module),
+        }
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> "Program":
+        if "nodes" not in config:
+            return cls(**config)
+        return program_saving.functional_from_config(config, custom_objects)
+
+    def save(self, filepath: str, overwrite: bool = True) -> None:
+        """Save architecture, training configuration and every variable as one JSON file."""
+        program_saving.save_program(self, filepath, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, filepath: str, custom_objects: dict | None = None) -> "Program":
+        """Load a program saved with ``save``; returns the new program."""
+        return program_saving.load_program(filepath, custom_objects=custom_objects)
+
+    def save_variables(self, filepath: str) -> None:
+        """Save only the variables, to a ``.variables.json`` file."""
+        program_saving.save_variables(self, filepath)
+
+    def load_variables(self, filepath: str) -> None:
+        """Load variables saved by ``save_variables`` into this program (same architecture).
+
+        The file is checked completely before anything is assigned.
+        """
+        program_saving.load_variables(self, filepath)
+
+    def get_state_tree(self) -> dict:
+        return program_saving.get_state_tree(self)
+
+    def set_state_tree(self, state_tree: dict) -> None:
+        program_saving.set_state_tree(self, state_tree)
+
+    def to_json(self) -> dict:
+        """The architecture only (no variables), as a JSON-ready dict."""
+        return program_saving.serialize_module(self)
+

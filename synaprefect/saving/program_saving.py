@@ -1,0 +1,174 @@
+"""Whole-program and variables-only saving, as atomic JSON files."""
+
+import os
+from typing import Any
+
+from synaprefect.data_models.validation import schema_errors
+from synaprefect.saving.serialization import (
+    custom_object_scope,
+    deserialize_object,
+    serialize_object,
+)
+from synaprefect.utils.async_utils import run_sync
+from synaprefect.utils.json_utils import atomic_write_json, read_json_file
+
+__all__ = [
+    "save_program",
+    "load_program",
+    "save_variables",
+    "load_variables",
+    "get_state_tree",
+    "set_state_tree",
+    "serialize_module",
+    "functional_from_config",
+]
+
+FORMAT_KEYS = ("synaprefect_version", "module", "class_name", "registered_name", "config")
+
+
+def _check_suffix(filepath: str, suffix: str, what: str) -> str:
+    filepath = os.fspath(filepath)
+    if not filepath.endswith(suffix):
+        raise ValueError(
+            f"{what} must be saved to a path ending with '{suffix}', got '{filepath}'. "
+            f"Use e.g. 'my_program{suffix}'."
+        )
+    return filepath
+
+
+def serialize_module(module) -> dict:
+    return {**serialize_object(module), "name": module.name}
+
+
+def _deserialize_module(entry: dict):
+    module = deserialize_object(entry)
+    if entry.get("name"):
+        module.name = entry["name"]
+    return module
+
+
+def functional_from_config(config: dict, custom_objects: dict | None = None):
+    from synaprefect.programs.graph import Graph
+    from synaprefect.programs.program import Program
+
+    with custom_object_scope(custom_objects):
+        modules = [_deserialize_module(entry) for entry in config["modules"]]
+    by_name = {module.name: module for module in modules}
+    inputs, outputs = run_sync(Graph.rebuild(config, by_name))
+    return Program(inputs=inputs, outputs=outputs, name=config.get("name"),
+                   description=config.get("description"),
+                   trainable=config.get("trainable", True))
+
+
+# ---- state tree ------------------------------------------------------------------------
+
+
+def _sections(program) -> dict[str, list]:
+    hook = getattr(program, "_state_sections", None)
+    if hook is not None:
+        return hook()
+    return {
+        "trainable_variables": program.trainable_variables,
+        "non_trainable_variables": program.non_trainable_variables,
+    }
+
+
+def get_state_tree(program) -> dict:
+    """``{section: {module name: {variable name: value}}}`` for every variable."""
+    tree: dict[str, dict] = {}
+    seen: set[str] = set()
+    for section, variables in _sections(program).items():
+        tree[section] = {}
+        for variable in variables:
+            if variable.path in seen:
+                raise ValueError(
+                    f"Two variables share the path '{variable.path}'; give the modules "
+                    "distinct names."
+                )
+            seen.add(variable.path)
+            module_name, _, name = variable.path.rpartition("/")
+            tree[section].setdefault(module_name or "_", {})[name] = variable.value()
+    return tree
+
+
+def set_state_tree(program, tree: Any) -> None:
+    """Assign every variable from ``tree``; checks the whole tree first, so a bad file
+    leaves the program unchanged."""
+    if not isinstance(tree, dict):
+        raise ValueError(f"A state tree must be a JSON object, got {type(tree).__name__}.")
+    variables = {v.path: v for vs in _sections(program).values() for v in vs}
+    known_sections = set(_sections(program))
+    incoming: dict[str, Any] = {}
+    for section, modules in tree.items():
+        if section not in known_sections:
+            raise ValueError(
+                f"Unknown section {section!r} in the variables; expected "
+                f"{sorted(known_sections)}."
+            )
+        for module_name, values in (modules or {}).items():
+            for name, value in values.items():
+                path = name if module_name == "_" else f"{module_name}/{name}"
+                incoming[path] = value
+    unknown = sorted(set(incoming) - set(variables))
+    missing = sorted(set(variables) - set(incoming))
+    if unknown or missing:
+        raise ValueError(
+            "The saved variables do not match this program's architecture: "
+            f"unexpected {unknown}, missing {missing}. Nothing was loaded."
+        )
+    for path, value in incoming.items():
+        problems = schema_errors(value, variables[path].schema())
+        if problems:
+            raise ValueError(
+                f"Saved value of variable '{path}' does not match its schema: "
+                f"{'; '.join(problems)}. Nothing was loaded."
+            )
+    for path, value in incoming.items():
+        variables[path].assign(value)
+
+
+# ---- files ---------------------------------------------------------------------------
+
+
+def save_program(program, filepath: str, overwrite: bool = True) -> None:
+    from synaprefect.version import __version__
+
+    filepath = _check_suffix(filepath, ".json", "A program")
+    if not overwrite and os.path.exists(filepath):
+        raise FileExistsError(f"'{filepath}' exists; pass overwrite=True to replace it.")
+    document = {"synaprefect_version": __version__, **serialize_object(program)}
+    compile_config = getattr(program, "_get_compile_config", lambda: None)()
+    if compile_config is not None:
+        document["compile_config"] = compile_config
+    document["variables"] = get_state_tree(program)
+    atomic_write_json(filepath, document)
+
+
+def load_program(filepath: str, custom_objects: dict | None = None):
+    filepath = _check_suffix(filepath, ".json", "A program")
+    document = read_json_file(filepath, "program file")
+    if not isinstance(document, dict) or any(
+        key not in document for key in ("class_name", "config", "variables")
+    ):
+        raise ValueError(
+            f"'{filepath}' is not a synaprefect program file (expected the keys "
+            "'class_name', 'config' and 'variables'); was it written by "
+            "`program.save()`?"
+        )
+    with custom_object_scope(custom_objects):
+        entry = {key: document.get(key) for key in FORMAT_KEYS}
+        program = deserialize_object(entry, custom_objects=custom_objects)
+        if document.get("compile_config") is not None:
+            program._compile_from_config(document["compile_config"])
+    set_state_tree(program, document["variables"])
+    return program
+
+
+def save_variables(program, filepath: str) -> None:
+    filepath = _check_suffix(filepath, ".variables.json", "Variables")
+    atomic_write_json(filepath, get_state_tree(program))
+
+
+def load_variables(program, filepath: str) -> None:
+    filepath = _check_suffix(filepath, ".variables.json", "Variables")
+    set_state_tree(program, read_json_file(filepath, "variables file"))

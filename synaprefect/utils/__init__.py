@@ -1,0 +1,1 @@
+"""Small helpers shared across synaprefect (private to the package)."""

@@ -1,0 +1,29 @@
+"""Run coroutines from synchronous code, and await values that may be plain."""
+
+import asyncio
+import concurrent.futures
+import inspect
+from typing import Any, Coroutine, TypeVar
+
+T = TypeVar("T")
+
+
+async def maybe_await(value: Any) -> Any:
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine`` to completion from sync code, even inside a running loop.
+
+    Inside a running loop (a notebook, an async main) the coroutine runs on a fresh loop in
+    a worker thread: only safe for work that holds no loop-bound clients (graph tracing,
+    file I/O), which is all it is used for.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
