@@ -9,7 +9,14 @@ import os as _os
 # reaches the internet, so the bundled map is always used.
 _os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 
-from synaprefect import initializers, modules, ops, programs, saving  # noqa: E402
+from synaprefect import (  # noqa: E402
+    initializers,
+    language_models,
+    modules,
+    ops,
+    programs,
+    saving,
+)
 from synaprefect.config import clear_session, get_seed, set_seed  # noqa: E402
 from synaprefect.data_models import (  # noqa: E402
     DataModel,
@@ -19,8 +26,15 @@ from synaprefect.data_models import (  # noqa: E402
     is_symbolic,
 )
 from synaprefect.data_models.trainable import Instructions, Prediction, Trainable  # noqa: E402
+from synaprefect.language_models import EmbeddingModel, LanguageModel  # noqa: E402
 from synaprefect.modules import (  # noqa: E402
     And,
+    Branch,
+    ChainOfThought,
+    Decision,
+    Generator,
+    MultiDecision,
+    SelfCritique,
     Concat,
     Concatenate,
     Factorize,
@@ -48,8 +62,11 @@ __all__ = [
     # modules and programs
     "Module", "Input", "Identity", "Lambda", "Concat", "Concatenate", "And", "Or", "Xor",
     "Not", "InMask", "OutMask", "Prefix", "Suffix", "Factorize", "Program", "Sequential",
+    "Generator", "ChainOfThought", "SelfCritique", "Decision", "MultiDecision", "Branch",
+    # language models
+    "LanguageModel", "EmbeddingModel",
     # session
     "set_seed", "get_seed", "clear_session",
     # sub-packages
-    "initializers", "modules", "ops", "programs", "saving",
+    "initializers", "language_models", "modules", "ops", "programs", "saving",
 ]

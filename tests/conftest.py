@@ -11,6 +11,8 @@ import pytest  # noqa: E402
 
 import synaprefect  # noqa: E402
 
+pytest_plugins = ["synaprefect.testing.pytest_plugin"]
+
 
 
 @pytest.fixture(autouse=True)

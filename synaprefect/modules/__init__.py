@@ -1,5 +1,7 @@
 """Modules: the building blocks of programs."""
 
+from synaprefect.modules.decision import Branch, Decision, MultiDecision
+from synaprefect.modules.generator import Generator
 from synaprefect.modules.input_module import Input, InputModule
 from synaprefect.modules.lambda_module import Lambda
 from synaprefect.modules.module import Module
@@ -17,8 +19,10 @@ from synaprefect.modules.pure import (
     Suffix,
     Xor,
 )
+from synaprefect.modules.reasoning import ChainOfThought, SelfCritique
 
 __all__ = [
     "Module", "Input", "InputModule", "Identity", "Lambda", "Concat", "Concatenate",
     "And", "Or", "Xor", "Not", "InMask", "OutMask", "Prefix", "Suffix", "Factorize",
+    "Generator", "ChainOfThought", "SelfCritique", "Decision", "MultiDecision", "Branch",
 ]

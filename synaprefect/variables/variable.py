@@ -131,10 +131,22 @@ class Variable:
                 f"Variable '{self._path}': assign() takes a dict or a data model, got "
                 f"{type(value).__name__}."
             )
-        value = copy.deepcopy(value)
+        value = self._with_defaults(copy.deepcopy(value))
         validate_json(value, self._schema, f"The value assigned to variable '{self._path}'")
         self._value = value
         return self._value
+
+    def _with_defaults(self, value: dict) -> dict:
+        """Missing fields take their schema default; keys follow the schema's order."""
+        properties = self._schema.get("properties", {})
+        ordered = {}
+        for key, prop in properties.items():
+            if key in value:
+                ordered[key] = value[key]
+            elif "default" in prop:
+                ordered[key] = copy.deepcopy(prop["default"])
+        ordered.update({k: v for k, v in value.items() if k not in properties})
+        return ordered
 
     def update(self, kv_dict: dict) -> None:
         """Set some fields; the result is validated like ``assign``."""

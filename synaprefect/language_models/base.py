@@ -1,0 +1,128 @@
+"""What chat and embedding models share: identity, secrets, retries, cache, counters."""
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from synaprefect.language_models.cache import ResponseCache
+from synaprefect.language_models.calls import ModelCaller
+from synaprefect.language_models.phases import current_phase
+from synaprefect.utils.json_utils import stable_hash
+
+_SECRET_KWARGS = ("api_key", "aws_secret_access_key", "azure_ad_token")
+_PROVIDER_REWRITES = {"ollama": "ollama_chat", "vllm": "hosted_vllm"}
+
+
+def litellm_module():
+    # litellm takes seconds to import: load it on the first call, not with synaprefect.
+    import litellm
+
+    litellm.drop_params = True
+    litellm.suppress_debug_info = True
+    return litellm
+
+
+class ModelBase:
+    """What chat and embedding models share: identity, secrets, retries, cache, counters."""
+
+    _kind = "model"
+
+    def __init__(self, model: str, api_base: str | None, timeout: float, retry: int,
+                 retry_backoff: float, retry_max_wait: float, caching: bool,
+                 cache_dir: str | None, max_concurrency: int | None, name: str | None,
+                 default_kwargs: dict):
+        if not isinstance(model, str) or not model:
+            raise ValueError(
+                f"A {self._kind} needs a litellm model string such as 'openai/gpt-4o-mini', "
+                f"got {model!r}."
+            )
+        prefix, _, rest = model.partition("/")
+        if rest and prefix in _PROVIDER_REWRITES:
+            model = f"{_PROVIDER_REWRITES[prefix]}/{rest}"
+        self.model = model
+        self.name = name or model
+        self.api_base = api_base
+        self.timeout = timeout
+        self.caching = caching
+        self.cache_dir = cache_dir
+        self.max_concurrency = max_concurrency
+        self._secrets = {k: default_kwargs.pop(k) for k in _SECRET_KWARGS if k in default_kwargs}
+        self.default_kwargs = default_kwargs
+        self._caller = ModelCaller(model, retry, retry_backoff, retry_max_wait,
+                                   max_concurrency, self._redact)
+        self._cache = None
+        if caching:
+            from synaprefect.config import synaprefect_home
+
+            directory = Path(cache_dir) if cache_dir else synaprefect_home() / "cache"
+            self._cache = ResponseCache(directory / self._kind)
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets.values():
+            if isinstance(secret, str) and len(secret) >= 4:
+                text = text.replace(secret, "***")
+        return text
+
+    @property
+    def retry(self) -> int:
+        return self._caller.retry
+
+    def counters(self, phase: str | None = None) -> dict[str, float]:
+        """Calls, failures, retries, cache hits, tokens, cost and latency, for one phase
+        (``"inference"``, ``"reward"``, ``"optimizer"``) or all of them."""
+        return self._caller.usage.counters(phase)
+
+    @property
+    def last_call(self) -> dict[str, float]:
+        return dict(self._caller.usage.last_call)
+
+    def reset_counters(self) -> None:
+        self._caller.usage.reset()
+
+    def _call_kwargs(self, extra: dict) -> dict:
+        kwargs = {"model": self.model, "timeout": self.timeout, "max_retries": 0,
+                  **self.default_kwargs, **extra, **self._secrets}
+        if self.api_base:
+            kwargs["api_base"] = self.api_base
+        return kwargs
+
+    async def _cached(self, key_material: dict, attempt) -> Any:
+        """Serve from the disk cache when enabled; else run ``attempt`` with retries."""
+        if self._cache is None:
+            return await self._caller.run(attempt)
+        key = stable_hash(key_material)
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._caller.usage.record_call(current_phase(), cache_hits=1)
+            return hit
+        value = await self._caller.run(attempt)
+        self._cache.put(key, value)
+        return value
+
+    def _base_config(self) -> dict:
+        return {
+            "model": self.model, "api_base": self.api_base, "timeout": self.timeout,
+            "retry": self.retry, "retry_backoff": self._caller.retry_backoff,
+            "retry_max_wait": self._caller.retry_max_wait, "caching": self.caching,
+            "cache_dir": self.cache_dir, "max_concurrency": self.max_concurrency,
+            "name": self.name, **copy.deepcopy(self.default_kwargs),
+        }
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} model={self.model!r}>"
+
+
+def usage_figures(response: Any) -> dict[str, float]:
+    usage = getattr(response, "usage", None)
+    figures = {
+        "prompt_tokens": getattr(usage, "prompt_tokens", 0) or 0,
+        "completion_tokens": getattr(usage, "completion_tokens", 0) or 0,
+        "total_tokens": getattr(usage, "total_tokens", 0) or 0,
+    }
+    hidden = getattr(response, "_hidden_params", None) or {}
+    figures["cost"] = float(hidden.get("response_cost") or 0.0)
+    return figures

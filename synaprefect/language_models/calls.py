@@ -1,0 +1,142 @@
+"""One mechanism for every model call: concurrency cap, retries with backoff and jitter,
+error classification, counting and logging."""
+
+import asyncio
+import logging
+import random
+import time
+import weakref
+from typing import Any, Awaitable, Callable
+
+from synaprefect.language_models import errors
+from synaprefect.language_models.phases import current_phase
+from synaprefect.language_models.usage import UsageCounters
+
+__all__ = ["ModelCaller", "classify_error"]
+
+logger = logging.getLogger("synaprefect.language_models")
+
+
+def _status(error: BaseException) -> int | None:
+    status = getattr(error, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _retry_after(error: BaseException) -> float | None:
+    """Seconds the provider asked us to wait, from a ``Retry-After`` header."""
+    sources = [getattr(error, "headers", None), getattr(error, "litellm_response_headers", None)]
+    response = getattr(error, "response", None)
+    sources.append(getattr(response, "headers", None))
+    for headers in sources:
+        if not headers:
+            continue
+        try:
+            value = headers.get("retry-after") or headers.get("Retry-After")
+        except AttributeError:
+            continue
+        if value is not None:
+            try:
+                return max(0.0, float(value))
+            except ValueError:
+                return None
+    return None
+
+
+def classify_error(error: BaseException) -> type[errors.LanguageModelError]:
+    """Map a provider exception to the error class that decides whether to retry."""
+    if isinstance(error, errors.LanguageModelError):
+        return type(error)
+    name = type(error).__name__
+    status = _status(error)
+    if name in ("AuthenticationError", "PermissionDeniedError") or status in (401, 403):
+        return errors.AuthenticationError
+    if name == "NotFoundError" or status == 404:
+        return errors.ModelNotFoundError
+    if name in ("BadRequestError", "UnprocessableEntityError", "ContextWindowExceededError",
+                "ContentPolicyViolationError", "UnsupportedParamsError") or status in (400, 422):
+        return errors.BadRequestError
+    return errors.TransientLanguageModelError
+
+
+class ModelCaller:
+    """Runs ``attempt()`` coroutines for one model with its retry and accounting policy."""
+
+    def __init__(self, model: str, retry: int, retry_backoff: float, retry_max_wait: float,
+                 max_concurrency: int | None, redact: Callable[[str], str]):
+        if retry < 1:
+            raise ValueError(f"`retry` is the number of attempts and must be >= 1, got {retry}.")
+        if max_concurrency is not None and max_concurrency < 1:
+            raise ValueError(f"`max_concurrency` must be >= 1 or None, got {max_concurrency}.")
+        self.model = model
+        self.retry = retry
+        self.retry_backoff = retry_backoff
+        self.retry_max_wait = retry_max_wait
+        self.max_concurrency = max_concurrency
+        self.usage = UsageCounters()
+        self._redact = redact
+        # asyncio primitives belong to one event loop; keep one semaphore per loop.
+        self._semaphores: "weakref.WeakKeyDictionary[Any, asyncio.Semaphore]" = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _semaphore(self) -> asyncio.Semaphore | None:
+        if self.max_concurrency is None:
+            return None
+        loop = asyncio.get_running_loop()
+        semaphore = self._semaphores.get(loop)
+        if semaphore is None:
+            semaphore = self._semaphores[loop] = asyncio.Semaphore(self.max_concurrency)
+        return semaphore
+
+    def _delay(self, attempt: int, error: BaseException) -> float:
+        asked = _retry_after(error)
+        if asked is not None:
+            return min(asked, self.retry_max_wait)
+        backoff = min(self.retry_max_wait, self.retry_backoff * (2 ** attempt))
+        return backoff * (0.5 + random.random() / 2)  # jitter spreads synchronized retries
+
+    def _error(self, error: BaseException) -> errors.LanguageModelError:
+        if isinstance(error, errors.LanguageModelError):
+            return error
+        cause = self._redact(f"{type(error).__name__}: {error}".strip())[:500]
+        return classify_error(error)(self.model, cause)
+
+    async def run(self, attempt: Callable[[], Awaitable[tuple[Any, dict]]]) -> Any:
+        """Call ``attempt`` until it succeeds; it returns ``(result, usage_figures)``."""
+        phase = current_phase()
+        semaphore = self._semaphore()
+        last_error: errors.LanguageModelError | None = None
+        for number in range(self.retry):
+            start = time.perf_counter()
+            try:
+                if semaphore is None:
+                    result, figures = await attempt()
+                else:
+                    async with semaphore:
+                        result, figures = await attempt()
+            except asyncio.CancelledError:
+                raise
+            except Exception as raw:  # classified just below: nothing is swallowed
+                error = self._error(raw)
+                if isinstance(error, errors.PermanentLanguageModelError):
+                    self.usage.record_call(phase, failed_calls=1,
+                                           latency_s=time.perf_counter() - start)
+                    logger.error("%s", error)
+                    raise error from None
+                last_error = error
+                if number + 1 < self.retry:
+                    delay = self._delay(number, raw)
+                    self.usage.add(phase, retries=1)
+                    logger.warning("%s; retry %d/%d in %.2fs", error, number + 1,
+                                   self.retry - 1, delay)
+                    await asyncio.sleep(delay)
+                continue
+            figures.setdefault("latency_s", time.perf_counter() - start)
+            self.usage.record_call(phase, **figures)
+            return result
+        self.usage.record_call(phase, failed_calls=1)
+        final = errors.TransientLanguageModelError(
+            self.model, f"failed after {self.retry} attempts; last error: {last_error.cause}"
+        )
+        logger.error("%s", final)
+        raise final from None

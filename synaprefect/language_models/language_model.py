@@ -1,0 +1,103 @@
+"""``LanguageModel``: chat completions with structured output through litellm."""
+
+from typing import Any
+
+from synaprefect.data_models.json_data_model import JsonDataModel
+from synaprefect.language_models.base import ModelBase, litellm_module, usage_figures
+from synaprefect.language_models.errors import TransientLanguageModelError
+from synaprefect.language_models.phases import current_phase
+from synaprefect.language_models.structured_output import parse_answer, request_options
+
+__all__ = ["LanguageModel", "CHAT_MESSAGE_SCHEMA"]
+
+CHAT_MESSAGE_SCHEMA = {
+    "additionalProperties": False,
+    "properties": {"role": {"type": "string"}, "content": {"type": "string"}},
+    "required": ["role", "content"],
+    "title": "ChatMessage",
+    "type": "object",
+}
+
+
+class LanguageModel(ModelBase):
+    """A chat model reached through litellm, answering JSON that follows a schema.
+
+    Transient failures (rate limits honouring ``Retry-After``, 5xx, timeouts, connection
+    errors, answers that are not valid JSON for the schema) are retried with exponential
+    backoff and jitter, ``retry`` attempts in all; then a ``TransientLanguageModelError``
+    is raised. Authentication, permission, unknown-model and bad-request errors raise a
+    ``PermanentLanguageModelError`` at once. Every outcome is counted per phase.
+
+    Example:
+    ```python
+    lm = synaprefect.LanguageModel("openai/gpt-4o-mini", max_concurrency=16)
+    answer = await lm([{"role": "user", "content": "Capital of France?"}],
+                      schema=Answer.get_schema())
+    ```
+    """
+
+    _kind = "language_model"
+
+    def __init__(self, model: str, api_base: str | None = None, timeout: float = 120.0,
+                 retry: int = 5, fallback: "LanguageModel | str | None" = None,
+                 caching: bool = False, cache_dir: str | None = None,
+                 max_concurrency: int | None = None, retry_backoff: float = 1.0,
+                 retry_max_wait: float = 60.0, name: str | None = None, **default_kwargs):
+        super().__init__(model, api_base, timeout, retry, retry_backoff, retry_max_wait,
+                         caching, cache_dir, max_concurrency, name, default_kwargs)
+        self.fallback = get(fallback) if fallback is not None else None
+
+    async def __call__(self, messages: list[dict] | Any, schema: dict | None = None,
+                       **kwargs) -> JsonDataModel | None:
+        """Send ``messages``; returns the validated JSON answer (or the assistant message
+        when no schema is given)."""
+        if hasattr(messages, "get_json"):
+            messages = messages.get_json().get("messages", [])
+        if not messages:
+            return None
+        try:
+            value = await self._complete(list(messages), schema, kwargs)
+        except TransientLanguageModelError:
+            if self.fallback is None:
+                raise
+            self._caller.usage.add(current_phase(), fallback_activations=1)
+            return await self.fallback(messages, schema=schema, **kwargs)
+        return JsonDataModel(json=value, schema=schema or CHAT_MESSAGE_SCHEMA)
+
+    async def _complete(self, messages: list[dict], schema: dict | None, kwargs: dict) -> dict:
+        options = request_options(self.model, schema) if schema else {}
+        call_kwargs = self._call_kwargs({**kwargs, **options, "messages": messages})
+        litellm = litellm_module()  # imported before timing starts
+
+        async def attempt():
+            response = await litellm.acompletion(**call_kwargs)
+            message = response.choices[0].message
+            if schema is not None:
+                value = parse_answer(self.model, message, schema)
+            else:
+                value = {"role": "assistant", "content": message.content or ""}
+            return value, usage_figures(response)
+
+        material = {"model": self.model, "messages": messages, "schema": schema,
+                    "kwargs": {**self.default_kwargs, **kwargs}}
+        return await self._cached(material, attempt)
+
+    def get_config(self) -> dict:
+        """The settings that recreate this model; never includes API keys."""
+        config = self._base_config()
+        if self.fallback is not None:
+            config["fallback"] = self.fallback.get_config()
+        return config
+
+
+def get(identifier: Any) -> LanguageModel:
+    """A ``LanguageModel`` from a model string, a config dict or an instance."""
+    if isinstance(identifier, LanguageModel):
+        return identifier
+    if isinstance(identifier, str):
+        return LanguageModel(identifier)
+    if isinstance(identifier, dict):
+        return LanguageModel.from_config(identifier)
+    raise ValueError(
+        f"Expected a LanguageModel, a model string or a config dict, got {identifier!r}."
+    )

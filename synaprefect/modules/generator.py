@@ -1,0 +1,164 @@
+"""``Generator``: one structured language-model call, with trainable instructions and
+few-shot examples."""
+
+import copy
+from typing import Any
+
+from synaprefect.data_models import ops
+from synaprefect.data_models.json_data_model import JsonDataModel
+from synaprefect.data_models.symbolic_data_model import SymbolicDataModel
+from synaprefect.data_models.trainable import Instructions
+from synaprefect.language_models import language_model as language_models
+from synaprefect.language_models.language_model import CHAT_MESSAGE_SCHEMA
+from synaprefect.modules.module import Module
+from synaprefect.modules.prompts import (
+    DEFAULT_PROMPT_TEMPLATE,
+    render_system_prompt,
+    user_message,
+)
+from synaprefect.modules.recording import current_sample
+
+__all__ = ["Generator", "default_instructions"]
+
+_SAMPLING = ("temperature", "max_tokens", "top_p", "top_k")
+_REASONING = {None, "minimal", "low", "medium", "high", "disable", "none"}
+
+
+def default_instructions(schema: dict | None) -> str:
+    if not schema:
+        return "Answer the user's input."
+    keys = list(schema.get("properties", {}))
+    return f"Answer with a JSON object that has the keys {keys}."
+
+
+def _schema_of(schema, data_model) -> dict | None:
+    if schema is not None:
+        return schema
+    if data_model is None:
+        return None
+    if hasattr(data_model, "get_schema"):
+        return data_model.get_schema()
+    raise TypeError(f"`data_model` must be a DataModel, got {type(data_model).__name__}.")
+
+
+class Generator(Module):
+    """Ask a language model for JSON that follows ``data_model``.
+
+    The prompt holds the instructions and few-shot examples read from the module's
+    trainable variable (``state_<name>``), which optimizers change. In training mode each
+    prediction is recorded for the optimizer, keyed by the sample it belongs to.
+
+    Example:
+    ```python
+    answer = await synaprefect.Generator(
+        data_model=Answer, language_model=lm, instructions="Answer in one word.",
+    )(inputs)
+    ```
+    """
+
+    def __init__(self, *, schema: dict | None = None, data_model=None,
+                 language_model=None, prompt_template: str | None = None,
+                 examples: list | None = None, instructions: str | None = None,
+                 seed_instructions: list[str] | None = None,
+                 use_inputs_schema: bool = False, use_outputs_schema: bool = False,
+                 return_inputs: bool = False, temperature: float | None = None,
+                 max_tokens: int | None = None, top_p: float | None = None,
+                 top_k: int | None = None, reasoning_effort: str | None = None,
+                 streaming: bool = False, name: str | None = None,
+                 description: str | None = None, trainable: bool = True):
+        super().__init__(name=name, description=description, trainable=trainable)
+        if language_model is None:
+            raise ValueError(
+                f"{type(self).__name__} needs `language_model=`: a LanguageModel or a "
+                "litellm model string such as 'openai/gpt-4o-mini'."
+            )
+        if reasoning_effort not in _REASONING:
+            raise ValueError(
+                f"`reasoning_effort` must be one of {sorted(map(str, _REASONING))}, got "
+                f"{reasoning_effort!r}."
+            )
+        self.schema = _schema_of(schema, data_model)
+        if streaming and self.schema is None:
+            raise ValueError("Streaming is not supported; set `streaming=False`.")
+        self.language_model = language_models.get(language_model)
+        self.prompt_template = prompt_template or DEFAULT_PROMPT_TEMPLATE
+        self.examples = [list(pair) for pair in examples or []]
+        self.instructions = instructions or default_instructions(self.schema)
+        self.seed_instructions = list(seed_instructions or [])
+        self.use_inputs_schema = use_inputs_schema
+        self.use_outputs_schema = use_outputs_schema
+        self.return_inputs = return_inputs
+        self.sampling = {
+            key: value for key, value in zip(_SAMPLING, (temperature, max_tokens, top_p, top_k))
+            if value is not None
+        }
+        self.reasoning_effort = reasoning_effort
+        self._pending: dict = {}
+        self.state = self.add_variable(
+            initializer={
+                "examples": [{"inputs": i, "outputs": o, "reward": None}
+                             for i, o in self.examples],
+                "seed_candidates": [{"instructions": s} for s in self.seed_instructions],
+                "instructions": self.instructions,
+            },
+            data_model=Instructions,
+            name=f"state_{self.name}",
+        )
+
+    @property
+    def output_schema(self) -> dict:
+        return self.schema or CHAT_MESSAGE_SCHEMA
+
+    def format_messages(self, inputs: JsonDataModel) -> list[dict]:
+        """The chat messages sent for ``inputs``, from the current variable value."""
+        state = self.state.value()
+        system = render_system_prompt(
+            self.prompt_template,
+            instructions=state.get("instructions") or "",
+            examples=[(e["inputs"], e["outputs"]) for e in state.get("examples", [])],
+            inputs_schema=inputs.get_schema() if self.use_inputs_schema else None,
+            outputs_schema=self.schema if self.use_outputs_schema else None,
+        )
+        return [{"role": "system", "content": system},
+                {"role": "user", "content": user_message(inputs.get_json())}]
+
+    async def call(self, inputs, training: bool = False):
+        if inputs is None:
+            return None
+        result = await self.language_model(self.format_messages(inputs), schema=self.schema,
+                                           **self.sampling)
+        output = JsonDataModel(json=result.get_json(), schema=self.output_schema)
+        if training:
+            self._pending.setdefault(current_sample(), []).append(
+                {"inputs": copy.deepcopy(inputs.get_json()),
+                 "outputs": copy.deepcopy(output.get_json()), "reward": None}
+            )
+        return ops.concat_data(inputs, output) if self.return_inputs else output
+
+    async def compute_output_spec(self, inputs, training: bool = False):
+        output = SymbolicDataModel(schema=copy.deepcopy(self.output_schema))
+        return ops.concat_data(inputs, output) if self.return_inputs else output
+
+    def take_predictions(self) -> dict[Any, list[dict]]:
+        """The predictions recorded in training mode since the last take, by sample."""
+        pending, self._pending = self._pending, {}
+        return pending
+
+    def get_config(self) -> dict:
+        return {
+            "schema": self.schema,
+            "prompt_template": None if self.prompt_template == DEFAULT_PROMPT_TEMPLATE
+            else self.prompt_template,
+            "examples": self.examples,
+            "instructions": self.instructions,
+            "seed_instructions": self.seed_instructions,
+            "use_inputs_schema": self.use_inputs_schema,
+            "use_outputs_schema": self.use_outputs_schema,
+            "return_inputs": self.return_inputs,
+            **self.sampling,
+            "reasoning_effort": self.reasoning_effort,
+            "name": self.name,
+            "description": self.description,
+            "trainable": self.trainable,
+            "language_model": self.language_model.get_config(),
+        }

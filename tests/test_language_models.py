@@ -1,0 +1,174 @@
+"""LanguageModel and EmbeddingModel: real litellm calls to the simulated LM over HTTP."""
+
+import asyncio
+import json
+import logging
+from typing import List, Literal, Optional
+
+import pytest
+
+import synaprefect as sp
+from synaprefect.language_models import (
+    AuthenticationError,
+    ModelNotFoundError,
+    TransientLanguageModelError,
+    phase_scope,
+)
+from synaprefect.testing import FaultPlan
+from synaprefect.testing.skills import embedding_model_for, language_model_for
+
+
+class Step(sp.DataModel):
+    description: str
+    done: bool = False
+
+
+class Plan(sp.DataModel):
+    title: str
+    priority: Literal["low", "high"]
+    steps: List[Step]
+    note: Optional[str] = None
+    estimate: float
+
+
+MESSAGES = [{"role": "user", "content": "Plan my day."}]
+
+
+async def test_structured_output_of_nested_schema(simulated_lm):
+    lm = language_model_for(simulated_lm)
+    result = await lm(MESSAGES, schema=Plan.get_schema())
+    plan = Plan(**result.get_json())  # validates against the pydantic model too
+    assert plan.priority in ("low", "high") and isinstance(plan.steps, list)
+    assert lm.counters()["calls"] == 1 and lm.counters()["total_tokens"] > 0
+    assert simulated_lm.stats().requests == 1
+
+
+async def test_plain_chat_without_schema(simulated_lm):
+    lm = language_model_for(simulated_lm)
+    result = await lm(MESSAGES)
+    assert result["role"] == "assistant" and isinstance(result["content"], str)
+
+
+@pytest.mark.parametrize("kind", ["rate_limit", "server_error", "timeout", "malformed"])
+async def test_each_transient_fault_is_retried_and_recovered(simulated_lm_factory, kind):
+    server = simulated_lm_factory(faults=FaultPlan.at({0: kind}, retry_after=1,
+                                                      hang_seconds=5))
+    lm = language_model_for(server, timeout=0.5, retry=3)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    result = await lm(MESSAGES, schema=Plan.get_schema())
+    elapsed = loop.time() - start
+    Plan(**result.get_json())
+    counters = lm.counters()
+    assert counters["retries"] == 1 and counters["failed_calls"] == 0
+    assert counters["calls"] == 1
+    assert server.stats().requests == 2
+    if kind == "rate_limit":
+        assert elapsed >= 0.9  # Retry-After: 1 was honoured
+
+
+async def test_exhausted_retries_raise_and_are_counted(simulated_lm_factory, caplog):
+    server = simulated_lm_factory(faults=FaultPlan(every=1, kinds=("server_error",)))
+    lm = language_model_for(server, retry=3)
+    with caplog.at_level(logging.WARNING, logger="synaprefect"):
+        with pytest.raises(TransientLanguageModelError, match=r"failed after 3 attempts"):
+            await lm(MESSAGES, schema=Plan.get_schema())
+    assert lm.counters()["failed_calls"] == 1 and lm.counters()["retries"] == 2
+    assert server.stats().requests == 3
+    assert any("failed after 3 attempts" in r.getMessage() for r in caplog.records)
+
+
+async def test_wrong_key_raises_at_once_without_leaking_it(simulated_lm_factory, caplog):
+    server = simulated_lm_factory(api_key="sk-right-key")
+    lm = language_model_for(server, api_key="sk-wrong-secret-123")
+    with caplog.at_level(logging.DEBUG):
+        with pytest.raises(AuthenticationError) as caught:
+            await lm(MESSAGES, schema=Plan.get_schema())
+    assert "openai/simulated" in str(caught.value)
+    assert server.stats().requests == 1  # no retry on a permanent error
+    assert lm.counters()["failed_calls"] == 1
+    assert "sk-wrong-secret-123" not in str(caught.value)
+    assert all("sk-wrong-secret-123" not in r.getMessage() for r in caplog.records)
+    assert "sk-wrong-secret-123" not in json.dumps(lm.get_config())
+
+
+async def test_unknown_model_raises_at_once(simulated_lm_factory):
+    server = simulated_lm_factory(models=["known"])
+    lm = sp.LanguageModel("openai/no-such-model", api_base=server.base_url, api_key="sk-x")
+    with pytest.raises(ModelNotFoundError, match="Check the model string"):
+        await lm(MESSAGES, schema=Plan.get_schema())
+    assert server.stats().requests == 1
+
+
+async def test_disk_cache_makes_no_second_request(simulated_lm, tmp_path):
+    lm = language_model_for(simulated_lm, caching=True, cache_dir=str(tmp_path))
+    first = await lm(MESSAGES, schema=Plan.get_schema())
+    second = await lm(MESSAGES, schema=Plan.get_schema())
+    assert first.get_json() == second.get_json()
+    assert simulated_lm.stats().requests == 1
+    assert lm.counters()["cache_hits"] == 1
+    # another process (a new model object) reads the same files
+    other = language_model_for(simulated_lm, caching=True, cache_dir=str(tmp_path))
+    await other(MESSAGES, schema=Plan.get_schema())
+    assert simulated_lm.stats().requests == 1
+    await lm(MESSAGES, schema=Plan.get_schema(), temperature=0.5)  # other settings: a miss
+    assert simulated_lm.stats().requests == 2
+
+
+async def test_counters_are_kept_per_phase(simulated_lm):
+    lm = language_model_for(simulated_lm)
+    await lm(MESSAGES, schema=Plan.get_schema())
+    with phase_scope("reward"):
+        await lm(MESSAGES, schema=Plan.get_schema())
+        await lm(MESSAGES, schema=Plan.get_schema())
+    with phase_scope("optimizer"):
+        await lm(MESSAGES, schema=Plan.get_schema())
+    assert lm.counters("inference")["calls"] == 1
+    assert lm.counters("reward")["calls"] == 2
+    assert lm.counters("optimizer")["calls"] == 1
+    assert lm.counters()["calls"] == 4
+    assert lm.last_call["phase"] == "optimizer" and lm.last_call["latency_s"] > 0
+    with pytest.raises(ValueError, match="Unknown phase"):
+        with phase_scope("training"):
+            pass
+
+
+async def test_max_concurrency_caps_requests_in_flight(simulated_lm_factory):
+    server = simulated_lm_factory(latency=0.05)
+    lm = language_model_for(server, max_concurrency=4)
+    await asyncio.gather(*(lm([{"role": "user", "content": str(i)}],
+                              schema=Plan.get_schema()) for i in range(24)))
+    assert server.stats().requests == 24
+    assert server.stats().max_in_flight == 4
+
+
+async def test_fallback_model_is_used_when_the_first_fails(simulated_lm_factory):
+    broken = simulated_lm_factory(faults=FaultPlan(every=1, kinds=("server_error",)))
+    healthy = simulated_lm_factory()
+    lm = language_model_for(broken, retry=2, fallback=language_model_for(healthy))
+    result = await lm(MESSAGES, schema=Plan.get_schema())
+    Plan(**result.get_json())
+    assert lm.counters()["fallback_activations"] == 1 and healthy.stats().requests == 1
+
+
+async def test_embeddings(simulated_lm):
+    embedder = embedding_model_for(simulated_lm)
+    vectors = await embedder.embed(["the cat sat", "the cat sat", "stock markets fell"])
+    assert len(vectors) == 3 and vectors[0] == vectors[1]
+    dot = lambda a, b: sum(x * y for x, y in zip(a, b))  # noqa: E731
+    assert dot(vectors[0], vectors[1]) > dot(vectors[0], vectors[2])
+    result = await embedder(["one"])
+    assert len(result["embeddings"]) == 1
+    assert embedder.counters()["calls"] == 2
+
+
+def test_config_round_trip_and_errors():
+    lm = sp.LanguageModel("ollama/llama3", temperature=0.2, api_key="sk-secret")
+    assert lm.model == "ollama_chat/llama3"
+    config = lm.get_config()
+    assert "api_key" not in config and config["temperature"] == 0.2
+    assert sp.LanguageModel.from_config(config).get_config() == config
+    with pytest.raises(ValueError, match="litellm model string"):
+        sp.LanguageModel("")
+    with pytest.raises(ValueError, match="max_concurrency"):
+        sp.LanguageModel("openai/x", max_concurrency=0)
