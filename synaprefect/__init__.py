@@ -10,11 +10,16 @@ import os as _os
 _os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 
 from synaprefect import (  # noqa: E402
+    callbacks,
     initializers,
     language_models,
+    metrics,
     modules,
     ops,
+    optimizers,
+    orchestration,
     programs,
+    rewards,
     saving,
 )
 from synaprefect.config import clear_session, get_seed, set_seed  # noqa: E402
@@ -68,5 +73,6 @@ __all__ = [
     # session
     "set_seed", "get_seed", "clear_session",
     # sub-packages
-    "initializers", "language_models", "modules", "ops", "programs", "saving",
+    "callbacks", "initializers", "language_models", "metrics", "modules", "ops",
+    "optimizers", "orchestration", "programs", "rewards", "saving",
 ]

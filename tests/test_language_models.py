@@ -172,3 +172,11 @@ def test_config_round_trip_and_errors():
         sp.LanguageModel("")
     with pytest.raises(ValueError, match="max_concurrency"):
         sp.LanguageModel("openai/x", max_concurrency=0)
+
+
+async def test_missing_key_is_a_permanent_error(simulated_lm, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    lm = sp.LanguageModel(simulated_lm.model, api_base=simulated_lm.base_url)
+    with pytest.raises(AuthenticationError, match="API key"):
+        await lm(MESSAGES, schema=Plan.get_schema())
+    assert lm.counters()["retries"] == 0

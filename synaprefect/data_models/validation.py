@@ -2,6 +2,7 @@
 
 import functools
 import json
+import re
 from typing import Any
 
 import jsonschema
@@ -20,9 +21,17 @@ def schema_errors(value: Any, schema: dict) -> list[str]:
     """Readable problems of ``value`` against ``schema`` (empty when valid)."""
     validator = _validator(canonical_dumps(schema))
     problems = []
-    for error in sorted(validator.iter_errors(value), key=lambda e: list(e.path)):
-        where = ".".join(str(part) for part in error.path) or "<root>"
-        problems.append(f"field `{where}`: {error.message}")
+    for error in sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.path))):
+        path = [str(part) for part in error.path]
+        if error.validator == "required":
+            names = re.findall(r"'([^']+)' is a required property", error.message)
+            problems += [f"field `{'.'.join(path + [n])}`: missing (required)" for n in names]
+        elif error.validator == "additionalProperties":
+            names = re.findall(r"'([^']+)'", error.message.split("(")[-1])
+            problems += [f"field `{'.'.join(path + [n])}`: not allowed by the schema"
+                         for n in names]
+        else:
+            problems.append(f"field `{'.'.join(path) or '<root>'}`: {error.message}")
     return problems
 
 

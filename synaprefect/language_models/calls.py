@@ -50,6 +50,9 @@ def classify_error(error: BaseException) -> type[errors.LanguageModelError]:
     status = _status(error)
     if name in ("AuthenticationError", "PermissionDeniedError") or status in (401, 403):
         return errors.AuthenticationError
+    # litellm reports a key that was never configured as a server error; no retry helps.
+    if "missing credentials" in str(error).lower():
+        return errors.AuthenticationError
     if name == "NotFoundError" or status == 404:
         return errors.ModelNotFoundError
     if name in ("BadRequestError", "UnprocessableEntityError", "ContextWindowExceededError",

@@ -169,6 +169,39 @@ class Graph:
                 await asyncio.gather(*(run_node(node) for node in level))
         return pack_like(self.outputs, [values.get(id(s)) for s in self.flat_outputs])
 
+    async def run_batch(self, samples: list, run_module) -> list:
+        """Run a batch one module at a time: ``run_module(module, calls)`` receives the
+        ``(args, kwargs)`` of every sample for that module and returns their outputs, so
+        a module's calls for the whole batch can be one tracked task."""
+        values = [
+            {id(s): v for s, v in zip(self.flat_inputs, self._bind_inputs(sample))}
+            for sample in samples
+        ]
+
+        async def run_node(node: Node) -> None:
+            calls = []
+            for sample_values in values:
+                def resolve(value, sample_values=sample_values):
+                    if isinstance(value, SymbolicDataModel):
+                        return sample_values.get(id(value))
+                    return value
+
+                calls.append((map_structure(resolve, node.args),
+                              map_structure(resolve, node.kwargs)))
+            results = await run_module(node.module, calls)
+            symbols = flatten(node.outputs)
+            for sample_values, result in zip(values, results):
+                outputs = flatten(result) if result is not None else [None] * len(symbols)
+                for symbol, value in zip(symbols, outputs):
+                    if symbol is not None:
+                        sample_values[id(symbol)] = value
+
+        for level in self.levels:
+            await asyncio.gather(*(run_node(node) for node in level))
+        return [
+            pack_like(self.outputs, [v.get(id(s)) for s in self.flat_outputs]) for v in values
+        ]
+
     # ---- configuration ------------------------------------------------------------------
 
     def get_config(self, serialize) -> dict:

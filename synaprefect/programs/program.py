@@ -14,12 +14,13 @@ from synaprefect.modules.module import Module
 from synaprefect.programs.graph import Graph
 from synaprefect.programs.summary import summary_text
 from synaprefect.saving import program_saving
+from synaprefect.trainers.trainer import Trainer
 from synaprefect.utils.nest import map_structure
 
 __all__ = ["Program"]
 
 
-class Program(Module):
+class Program(Trainer, Module):
     """A program of modules: build it, `compile` it, `fit` it, `save` it.
 
     Example:

@@ -10,8 +10,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-__all__ = ["PromptParts", "parse_prompt", "style_student", "language_model_for",
-           "embedding_model_for"]
+__all__ = ["PromptParts", "parse_prompt", "style_student", "instruction_writer",
+           "classroom", "load_capitals", "language_model_for", "embedding_model_for"]
 
 _EXAMPLE = re.compile(
     r"<example>\s*<input>\s*(?P<input>.*?)\s*</input>\s*<output>\s*(?P<output>.*?)\s*"
@@ -102,3 +102,46 @@ def embedding_model_for(server, **kwargs):
     kwargs.setdefault("retry_backoff", 0.01)
     kwargs.setdefault("api_key", getattr(server, "api_key", None) or "sk-simulated")
     return EmbeddingModel(server.model, api_base=server.base_url, **kwargs)
+
+
+def instruction_writer(*, ground_truth_key: str = "answer", hint: str = "uppercase"):
+    """A teacher for OMEGA's requests: when the ground truth is styled (uppercase) and
+    the predictions are not, it writes instructions that say so; otherwise it keeps the
+    current variable."""
+
+    def respond(request) -> dict:
+        inputs = parse_prompt(request).inputs
+        current = dict(inputs.get("current_variable") or {})
+        truths = [t.get(ground_truth_key) for t in inputs.get("program_ground_truth") or []
+                  if isinstance(t, dict)]
+        styled = [t for t in truths if isinstance(t, str) and t == t.upper() != t.lower()]
+        if styled and len(styled) == len(truths):
+            current["instructions"] = f"Answer with the capital in {hint} letters."
+        value = {key: current.get(key, "") for key in (request.schema or {}).get(
+            "properties", {})}
+        if "thinking" in value:
+            value["thinking"] = "The ground truth answers share a style."
+        return value
+
+    return respond
+
+
+def classroom(student, teacher):
+    """Route OMEGA's requests (they carry ``program_ground_truth``) to ``teacher`` and
+    everything else to ``student``."""
+
+    def respond(request):
+        if "program_ground_truth" in parse_prompt(request).inputs:
+            return teacher(request)
+        return student(request)
+
+    return respond
+
+
+def load_capitals() -> tuple[list[dict], str]:
+    """The demo dataset: ``(rows, description)`` with rows ``{"query", "answer"}``."""
+    from importlib import resources
+
+    document = json.loads(resources.files("synaprefect.testing").joinpath(
+        "data/capitals.json").read_text(encoding="utf-8"))
+    return document["rows"], document["description"]

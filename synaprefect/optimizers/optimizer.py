@@ -1,0 +1,229 @@
+"""The in-context optimizer lifecycle.
+
+Optimizers change trainable variables (instructions, few-shot examples...) instead of
+weights. Each trainable variable carries its own bookkeeping (``Trainable`` fields): the
+epoch's scored predictions, the candidates tried with the reward they earned, the best
+ones, and a history. The trainer calls, in order: ``on_train_begin``, per epoch
+``on_epoch_begin``, per batch ``on_batch_begin`` → ``assign_rewards`` →
+``propose_new_candidates`` → ``add_candidate`` → ``on_batch_end``, then ``on_epoch_end``
+and ``on_train_end``.
+"""
+
+import copy
+import hashlib
+from typing import Any
+
+import numpy as np
+
+from synaprefect.config import get_seed
+from synaprefect.data_models.data_model import DataModel
+from synaprefect.data_models.trainable import BOOKKEEPING_KEYS
+from synaprefect.utils.json_utils import canonical_dumps
+from synaprefect.utils.naming import auto_name, validate_name
+from synaprefect.variables.variable import Variable
+
+__all__ = ["Optimizer", "candidate_content", "strip_reward"]
+
+
+class OptimizerState(DataModel):
+    iterations: int = 0
+    epochs: int = 0
+
+
+def candidate_content(value: dict) -> dict:
+    """A variable's value without its bookkeeping fields (e.g. ``{"instructions": ...}``)."""
+    return {k: copy.deepcopy(v) for k, v in value.items() if k not in BOOKKEEPING_KEYS}
+
+
+def strip_reward(candidate: dict) -> dict:
+    return {k: copy.deepcopy(v) for k, v in candidate.items() if k != "reward"}
+
+
+class Optimizer:
+    """Base class of in-context optimizers.
+
+    Subclasses implement ``propose_new_candidates``; everything else (candidate pools,
+    selection of the best, per-epoch history, saved state) is shared.
+
+    Example:
+    ```python
+    program.compile(reward=synaprefect.rewards.ExactMatch(in_mask=["answer"]),
+                    optimizer=synaprefect.optimizers.RandomFewShot())
+    ```
+    """
+
+    def __init__(self, population_size: int = 10, sampling_temperature: float = 0.3,
+                 name: str | None = None, description: str | None = None, **kwargs):
+        if kwargs:
+            raise ValueError(
+                f"{type(self).__name__} got unexpected keyword arguments {sorted(kwargs)}."
+            )
+        if population_size < 1:
+            raise ValueError(f"`population_size` must be >= 1, got {population_size}.")
+        self.name = validate_name(name, "Optimizer") if name else auto_name(type(self).__name__)
+        self.description = description or ""
+        self.population_size = population_size
+        self.sampling_temperature = sampling_temperature
+        self.program = None
+        self.built = False
+        self.state = Variable(initializer={"iterations": 0, "epochs": 0},
+                              data_model=OptimizerState, trainable=False,
+                              name=f"iterations_{self.name}")
+        self.state._path = f"{self.name}/iterations_{self.name}"
+
+    # ---- state --------------------------------------------------------------------------
+
+    @property
+    def iterations(self) -> int:
+        return self.state["iterations"]
+
+    @property
+    def epochs(self) -> int:
+        return self.state["epochs"]
+
+    @property
+    def variables(self) -> list[Variable]:
+        """The optimizer's own state (saved with the program)."""
+        return [self.state] + [v for m in self.modules() for v in m.variables]
+
+    def modules(self) -> list:
+        """Modules the optimizer owns (e.g. the mutation programs of OMEGA)."""
+        return []
+
+    def set_program(self, program) -> None:
+        self.program = program
+
+    def build(self, trainable_variables: list[Variable]) -> None:
+        """Create what depends on the variables to train (no LM calls)."""
+        self.built = True
+
+    def rng(self, *parts: Any) -> np.random.Generator:
+        """A generator derived from the global seed and ``parts`` (purpose, epoch, step):
+        a retried or resumed step draws exactly the same numbers."""
+        digest = hashlib.sha256(canonical_dumps([get_seed(), self.name, *parts]).encode())
+        return np.random.default_rng(int.from_bytes(digest.digest()[:8], "little"))
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    def on_train_begin(self, variables: list[Variable], initial_epoch: int = 0) -> None:
+        for variable in variables:
+            if not variable.get("seed_candidates"):
+                seed = candidate_content(variable.value())
+                seed["examples"] = copy.deepcopy(variable.get("examples", []))
+                variable.update({"seed_candidates": [seed]})
+            if initial_epoch == 0:  # a continued fit keeps the pools it had
+                variable.update({"candidates": [], "best_candidates": []})
+
+    def on_epoch_begin(self, epoch: int, variables: list[Variable]) -> None:
+        for variable in variables:
+            variable.update({"predictions": [], "candidates": []})
+
+    def on_batch_begin(self, step: int, epoch: int, variables: list[Variable]) -> None:
+        rng = self.rng("batch_begin", epoch, step)
+        for variable in variables:
+            pool = variable.get("best_candidates") if epoch > 0 else []
+            pool = pool or variable.get("seed_candidates")
+            start = strip_reward(pool[int(rng.integers(len(pool)))])
+            variable.update({**start, "nb_visit": 0, "cumulative_reward": 0.0})
+
+    def assign_rewards(self, recorded: dict[str, dict], rewards: list[float],
+                       variables: list[Variable]) -> None:
+        """Attach each sample's reward to the predictions recorded for that sample.
+
+        ``recorded`` maps a variable path to ``{sample index: [prediction, ...]}``.
+        """
+        for variable in variables:
+            scored = []
+            for sample, predictions in sorted(recorded.get(variable.path, {}).items(),
+                                              key=lambda item: (item[0] is None, item[0])):
+                reward = rewards[sample] if sample is not None else None
+                scored += [{**p, "reward": reward} for p in predictions]
+            scored = [p for p in scored if p["reward"] is not None]
+            if not scored:
+                continue
+            variable.update({
+                "predictions": variable.get("predictions") + scored,
+                "current_predictions": [],
+                "nb_visit": len(scored),
+                "cumulative_reward": float(sum(p["reward"] for p in scored)),
+            })
+
+    def select_variable_to_update(self, variables: list[Variable], rng) -> Variable:
+        """The struggling variable is the likeliest pick: p ∝ exp(-mean reward / T)."""
+        means = np.array([
+            v.get("cumulative_reward") / v.get("nb_visit") if v.get("nb_visit") else 1e5
+            for v in variables
+        ])
+        logits = -means / max(self.sampling_temperature, 1e-6)
+        weights = np.exp(logits - logits.max())
+        return variables[int(rng.choice(len(variables), p=weights / weights.sum()))]
+
+    async def propose_new_candidates(self, step: int, epoch: int,
+                                     variables: list[Variable], x: list, y: list,
+                                     y_pred: list) -> None:
+        """Change the variables to the candidate to try next (subclasses)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement propose_new_candidates.")
+
+    def add_candidate(self, variables: list[Variable], reward: float) -> None:
+        """Record each variable's current content as a candidate that earned ``reward``.
+
+        Candidates are compared whole (examples included), so different few-shot sets
+        of the same instructions are kept apart.
+        """
+        for variable in variables:
+            candidate = candidate_content(variable.value())
+            candidate["examples"] = copy.deepcopy(variable.get("examples"))
+            known = variable.get("candidates") + variable.get("best_candidates")
+            if any(strip_reward(c) == candidate for c in known):
+                continue
+            variable.update({
+                "candidates": variable.get("candidates") + [{**candidate, "reward": reward}]
+            })
+
+    @staticmethod
+    def _best(variable: Variable) -> dict | None:
+        pool = variable.get("candidates") + variable.get("best_candidates")
+        if not pool:
+            return None
+        # Ties keep the earliest candidate: stable, so runs are reproducible.
+        return max(pool, key=lambda c: c.get("reward") or 0.0)
+
+    def _assign_best(self, variable: Variable) -> dict | None:
+        best = self._best(variable)
+        if best is not None:
+            variable.update(strip_reward(best))
+        return best
+
+    def on_batch_end(self, step: int, epoch: int, variables: list[Variable]) -> None:
+        for variable in variables:
+            self._assign_best(variable)
+        self.state.update({"iterations": self.iterations + 1})
+
+    def on_epoch_end(self, epoch: int, variables: list[Variable]) -> None:
+        for variable in variables:
+            pool = variable.get("candidates") + variable.get("best_candidates")
+            unique = []
+            for candidate in sorted(pool, key=lambda c: -(c.get("reward") or 0.0)):
+                if all(strip_reward(candidate) != strip_reward(u) for u in unique):
+                    unique.append(candidate)
+            variable.update({"best_candidates": unique[: self.population_size]})
+            best = self._assign_best(variable)
+            history = variable.get("history")
+            if best is not None and (not history or history[-1] != strip_reward(best)):
+                variable.update({"history": history + [strip_reward(best)]})
+        self.state.update({"epochs": self.epochs + 1})
+
+    def on_train_end(self, variables: list[Variable]) -> None:
+        for variable in variables:
+            self._assign_best(variable)
+
+    # ---- configuration ------------------------------------------------------------------
+
+    def get_config(self) -> dict:
+        return {"population_size": self.population_size,
+                "sampling_temperature": self.sampling_temperature,
+                "name": self.name, "description": self.description}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Optimizer":
+        return cls(**config)

@@ -1,0 +1,141 @@
+"""The seam between the training loop and Prefect.
+
+The trainer only ever talks to a ``Runtime``: it runs the fit as a *flow*, each epoch as a
+*stage*, each batch, module call and optimizer update as a *task*, and publishes
+*artifacts*. ``LocalRuntime`` runs everything as plain coroutines (tracking off);
+``PrefectRuntime`` (``orchestration.prefect_runtime``) maps the same calls onto Prefect
+flow runs, task runs and artifacts. The core never imports Prefect.
+"""
+
+import contextlib
+import contextvars
+import os
+from typing import Any, Awaitable, Callable, TypeVar
+
+T = TypeVar("T")
+Body = Callable[[], Awaitable[T]]
+
+__all__ = [
+    "Runtime", "LocalRuntime", "get_runtime", "set_tracking", "tracking", "is_tracking",
+    "is_transient",
+]
+
+_tracking_override: contextvars.ContextVar[bool | None] = contextvars.ContextVar(
+    "synaprefect_tracking", default=None
+)
+_tracking_default: bool | None = None
+
+
+def is_tracking() -> bool:
+    """Whether runs are tracked in Prefect: ``tracking()`` blocks win, then
+    ``set_tracking()``, then ``$SYNAPREFECT_TRACKING`` (default on)."""
+    override = _tracking_override.get()
+    if override is not None:
+        return override
+    if _tracking_default is not None:
+        return _tracking_default
+    return os.environ.get("SYNAPREFECT_TRACKING", "1").lower() not in ("0", "false", "no", "off")
+
+
+def set_tracking(enabled: bool) -> None:
+    """Turn Prefect tracking on or off for the process (off: same loop, no Prefect)."""
+    global _tracking_default
+    _tracking_default = bool(enabled)
+
+
+@contextlib.contextmanager
+def tracking(enabled: bool):
+    """Run the block with tracking on or off.
+
+    Example:
+    ```python
+    with synaprefect.orchestration.tracking(False):
+        history = await program.fit(x, y)      # plain asyncio, nothing sent to Prefect
+    ```
+    """
+    token = _tracking_override.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _tracking_override.reset(token)
+
+
+def is_transient(error: BaseException) -> bool:
+    """Errors worth retrying a task for: transient model errors and I/O hiccups, never
+    bad input, bad configuration or a permanent model error."""
+    from synaprefect.language_models.errors import (
+        PermanentLanguageModelError,
+        TransientLanguageModelError,
+    )
+
+    if isinstance(error, PermanentLanguageModelError):
+        return False
+    return isinstance(error, (TransientLanguageModelError, ConnectionError, TimeoutError))
+
+
+class Runtime:
+    """What the training loop needs from an orchestrator."""
+
+    tracking = False
+
+    async def flow(self, name: str, body: Body, *, run_name: str,
+                   parameters: dict | None = None) -> T:
+        """Run ``body`` as the top-level run of fit / evaluate / predict / search."""
+        raise NotImplementedError
+
+    async def stage(self, name: str, body: Body, *, run_name: str) -> T:
+        """Run ``body`` as a tracked sub-run (one epoch, one trial)."""
+        raise NotImplementedError
+
+    async def task(self, name: str, body: Body, *, run_name: str, retries: int = 0,
+                   retry_delay: float = 0.0) -> T:
+        """Run ``body`` as one task (a batch, a module call, an optimizer update).
+
+        Transient failures (see ``is_transient``) are retried ``retries`` times.
+        """
+        raise NotImplementedError
+
+    async def publish_json(self, key: str, value: Any, description: str = "") -> None:
+        """Add a version of the JSON document stored under ``key``."""
+
+    async def publish_table(self, key: str, rows: list[dict], description: str = "") -> None:
+        """Add a version of the table stored under ``key``."""
+
+    async def publish_markdown(self, key: str, markdown: str, description: str = "") -> None:
+        """Add a version of the markdown document stored under ``key``."""
+
+    async def progress(self, key: str, percent: float, description: str = "") -> None:
+        """Create or update the progress artifact ``key`` (0 to 100)."""
+
+    def log(self, message: str) -> None:
+        """A line in the run's log."""
+
+
+class LocalRuntime(Runtime):
+    """Tracking off: every run is a plain coroutine, artifacts go nowhere."""
+
+    async def flow(self, name, body, *, run_name, parameters=None):
+        return await body()
+
+    async def stage(self, name, body, *, run_name):
+        return await body()
+
+    async def task(self, name, body, *, run_name, retries=0, retry_delay=0.0):
+        import asyncio
+
+        for attempt in range(retries + 1):
+            try:
+                return await body()
+            except Exception as error:
+                if attempt >= retries or not is_transient(error):
+                    raise
+                await asyncio.sleep(retry_delay)
+
+
+def get_runtime() -> Runtime:
+    """``PrefectRuntime`` when tracking is on, else ``LocalRuntime``."""
+    if not is_tracking():
+        return LocalRuntime()
+    from synaprefect.orchestration.prefect_runtime import PrefectRuntime
+
+    return PrefectRuntime()

@@ -1,0 +1,570 @@
+"""``compile`` / ``fit`` / ``evaluate`` / ``predict``: the training loop of programs.
+
+Every unit of work goes through a ``Runtime`` (``synaprefect.orchestration``): ``fit``,
+``evaluate`` and ``predict`` are flows, each epoch a stage, each batch, optimizer update and
+module call a task. Task bodies compute and return results; the loop applies them, so a
+retried task never applies anything twice.
+"""
+
+import asyncio
+import copy
+import logging
+from typing import Any
+
+import numpy as np
+
+from synaprefect.language_models.base import ModelBase
+from synaprefect.language_models.phases import PHASES, phase_scope
+from synaprefect.modules.recording import sample_scope
+from synaprefect.optimizers import get as get_optimizer
+from synaprefect.orchestration.runtime import LocalRuntime, Runtime, get_runtime
+from synaprefect.rewards import reduce_rewards
+from synaprefect.utils.async_utils import maybe_await
+from synaprefect.trainers import data as D
+from synaprefect.trainers.compile_utils import CompiledMetrics, CompiledRewards
+from synaprefect.utils.nest import flatten
+
+__all__ = ["Trainer"]
+
+logger = logging.getLogger("synaprefect.trainers")
+# Batch, module and update tasks retry once on transient failures, after the model's own
+# retries; more would hide an outage.
+TASK_RETRIES = 1
+TASK_RETRY_DELAY = 2.0
+
+
+class Trainer:
+    """The training API mixed into ``Program``."""
+
+    compiled = False
+    optimizer = None
+    stop_training = False
+    history = None
+    _initial_epoch = None
+    _runtime: Runtime | None = None
+    task_granularity = "module"
+
+    # ---- compile ------------------------------------------------------------------------
+
+    def compile(self, optimizer=None, reward=None, reward_weights=None, metrics=None,
+                run_eagerly: bool = False, steps_per_execution: int = 1,
+                task_granularity: str = "module") -> None:
+        """Configure training: the reward to maximise, the optimizer and the metrics.
+
+        ``task_granularity`` sets what a Prefect task is: one per module per batch
+        (``"module"``, default), one per batch (``"batch"``), or one per module per
+        sample (``"sample"``; only for small data: each task costs milliseconds).
+
+        Example:
+        ```python
+        program.compile(reward=synaprefect.rewards.ExactMatch(in_mask=["answer"]),
+                        optimizer=synaprefect.optimizers.RandomFewShot(),
+                        metrics=[synaprefect.metrics.Accuracy(in_mask=["answer"])])
+        ```
+        """
+        if task_granularity not in ("module", "batch", "sample"):
+            raise ValueError(
+                "`task_granularity` must be 'module', 'batch' or 'sample', got "
+                f"{task_granularity!r}."
+            )
+        n_outputs = len(flatten(self.outputs)) if getattr(self, "_graph", None) else 1
+        self._rewards = CompiledRewards(reward, reward_weights, n_outputs)
+        self._metrics = CompiledMetrics(metrics, self.language_models())
+        self.optimizer = get_optimizer(optimizer)
+        if self.optimizer is not None:
+            self.optimizer.set_program(self)
+            if self.built:  # its own modules exist at once, so a loaded state fits them
+                self.optimizer.build(self.trainable_variables)
+        self.task_granularity = task_granularity
+        self.compiled = True
+
+    def _get_compile_config(self) -> dict | None:
+        if not self.compiled:
+            return None
+        from synaprefect.saving.serialization import serialize_object
+
+        return {
+            **self._rewards.get_config(),
+            "optimizer": serialize_object(self.optimizer) if self.optimizer else None,
+            "metrics": self._metrics.get_config(),
+            "task_granularity": self.task_granularity,
+        }
+
+    def _compile_from_config(self, config: dict) -> None:
+        from synaprefect.trainers.compile_utils import deserialize_list
+
+        optimizer = config.get("optimizer")
+        self.compile(
+            reward=deserialize_list(config.get("reward")),
+            reward_weights=config.get("reward_weights"),
+            optimizer=get_optimizer(optimizer) if optimizer else None,
+            metrics=deserialize_list(config.get("metrics")),
+            task_granularity=config.get("task_granularity", "module"),
+        )
+
+    def _state_sections(self) -> dict[str, list]:
+        sections = {
+            "trainable_variables": self.trainable_variables,
+            "non_trainable_variables": self.non_trainable_variables,
+        }
+        if self.compiled:
+            if self.optimizer is not None:
+                sections["optimizer_variables"] = self.optimizer.variables
+            sections["metrics_variables"] = self._metrics.variables
+        return sections
+
+    def metric_direction(self, name: str) -> str | None:
+        """``"up"``/``"down"`` for a log key such as ``val_reward`` or ``accuracy``."""
+        name = name[4:] if name.startswith("val_") else name
+        if name == "reward" or name.endswith("_reward"):
+            return "up"
+        return self._metrics.direction(name) if self.compiled else None
+
+    def language_models(self) -> list[ModelBase]:
+        """Every language or embedding model the program, its rewards and its optimizer
+        use (for cost accounting)."""
+        found: dict[int, ModelBase] = {}
+        owners: list[Any] = [m for m in self._walk()]
+        if self.compiled:
+            owners += list(self._rewards.rewards)
+            if self.optimizer is not None:
+                owners += [self.optimizer, *self.optimizer.modules()]
+                for module in self.optimizer.modules():
+                    owners += list(module._walk())
+        for owner in owners:
+            for value in vars(owner).values():
+                for item in flatten(value) if isinstance(value, (list, dict, tuple)) else [value]:
+                    if isinstance(item, ModelBase):
+                        found.setdefault(id(item), item)
+                        if getattr(item, "fallback", None) is not None:
+                            found.setdefault(id(item.fallback), item.fallback)
+        return list(found.values())
+
+    def _require_compiled(self, what: str) -> None:
+        if not self.compiled:
+            raise ValueError(
+                f"You must call compile() before {what}(): e.g. "
+                "program.compile(reward=synaprefect.rewards.ExactMatch())."
+            )
+
+    # ---- per-batch building blocks ------------------------------------------------------
+
+    def _runtime_now(self) -> Runtime:
+        return self._runtime or LocalRuntime()
+
+    def _recording_modules(self) -> list:
+        return [m for m in self._walk() if hasattr(m, "take_predictions")]
+
+    async def predict_on_batch(self, x: list, training: bool = False) -> list:
+        """Run every sample of ``x`` concurrently; returns one output per sample."""
+        runtime = self._runtime_now()
+        samples = D.to_samples(x, "x")
+        prefix = getattr(self, "_task_prefix", "")
+
+        async def run_module(module, calls):
+            async def one(index, args, kwargs):
+                with sample_scope(index):
+                    return await module(*args, training=training, **kwargs)
+
+            async def body():
+                return list(await asyncio.gather(
+                    *(one(i, args, kwargs) for i, (args, kwargs) in enumerate(calls))))
+
+            if self.task_granularity == "batch" or isinstance(runtime, LocalRuntime):
+                return await body()
+            if self.task_granularity == "sample":
+                return list(await asyncio.gather(*(
+                    runtime.task(module.name, lambda i=i, a=a, k=k: one(i, a, k),
+                                 run_name=f"{prefix}{module.name}-sample-{i + 1}",
+                                 retries=TASK_RETRIES, retry_delay=TASK_RETRY_DELAY)
+                    for i, (a, k) in enumerate(calls))))
+            return await runtime.task(module.name, body, run_name=f"{prefix}{module.name}",
+                                      retries=TASK_RETRIES, retry_delay=TASK_RETRY_DELAY)
+
+        graph = getattr(self, "_graph", None)
+        if graph is not None:
+            return await graph.run_batch(samples, run_module)
+        # A subclassed program has no graph to split: it is one module for the batch.
+        return await run_module(self, [((s,), {}) for s in samples])
+
+    async def compute_rewards(self, y: list, y_pred: list) -> list[float]:
+        """One reward per sample (failed predictions score what the reward gives None)."""
+        if not self._rewards.rewards:
+            return [0.0] * len(y_pred)
+        with phase_scope("reward"):
+            return await self._rewards(list(y) if y is not None else [None] * len(y_pred),
+                                       list(y_pred))
+
+    async def _predict_and_score(self, x: list, y: list, training: bool) -> dict:
+        """A pure batch step: predictions, rewards and the recorded predictions."""
+        modules = self._recording_modules()
+        for module in modules:
+            module.take_predictions()  # drop leftovers of a failed attempt
+        y_pred = await self.predict_on_batch(x, training=training)
+        rewards = await self.compute_rewards(y, y_pred)
+        recorded = {}
+        if training:
+            trainable = {id(v) for v in self.trainable_variables}
+            for module in modules:
+                taken = module.take_predictions()
+                if id(module.state) in trainable:
+                    recorded[module.state.path] = taken
+        return {"y_pred": y_pred, "rewards": rewards, "recorded": recorded}
+
+    async def test_on_batch(self, x: list, y: list | None = None, return_dict: bool = False):
+        """Predict, score and update the metrics for one batch."""
+        self._require_compiled("test_on_batch")
+        result = await self._predict_and_score(x, y, training=False)
+        await self._metrics.update(y or [None] * len(x), result["y_pred"], result["rewards"])
+        logs = self._metrics.result()
+        return logs if return_dict else list(logs.values())
+
+    async def train_on_batch(self, step: int, x: list, y: list | None = None,
+                             val_x: list | None = None, val_y: list | None = None,
+                             epoch: int = 0, return_dict: bool = False):
+        """One optimization step on a batch: predict and score it, let the optimizer
+        propose a candidate, score the candidate on the validation minibatch (or on the
+        batch itself without validation data), keep it if it is new."""
+        self._require_compiled("train_on_batch")
+        runtime = self._runtime_now()
+        variables = self.trainable_variables
+        y = y if y is not None else [None] * len(x)
+        result = await runtime.task(
+            "train-batch", lambda: self._predict_and_score(x, y, training=True),
+            run_name=f"{self._task_prefix}train-batch", retries=TASK_RETRIES,
+            retry_delay=TASK_RETRY_DELAY)
+        await self._metrics.update(y, result["y_pred"], result["rewards"])
+        logs = {"reward": reduce_rewards(result["rewards"])}
+        if self.optimizer is None or not variables:
+            return logs if return_dict else list(logs.values())
+        self.optimizer.assign_rewards(result["recorded"], result["rewards"], variables)
+        before = {v.path: copy.deepcopy(v.value()) for v in variables}
+        candidate_x, candidate_y = (val_x, val_y) if val_x else (x, y)
+
+        async def update():
+            for variable in variables:  # a retried update starts from the same state
+                variable.assign(before[variable.path])
+            with phase_scope("optimizer"):
+                await self.optimizer.propose_new_candidates(
+                    step, epoch, variables, x, y, result["y_pred"])
+                scored = await self._predict_and_score(candidate_x, candidate_y,
+                                                       training=False)
+            score = reduce_rewards(scored["rewards"])
+            self.optimizer.add_candidate(variables, score)
+            return {"candidate_reward": score,
+                    "variables": {v.path: copy.deepcopy(v.value()) for v in variables}}
+
+        updated = await runtime.task("optimizer-update", update,
+                                     run_name=f"{self._task_prefix}optimizer-update",
+                                     retries=TASK_RETRIES, retry_delay=TASK_RETRY_DELAY)
+        for variable in variables:
+            variable.assign(updated["variables"][variable.path])
+        logs["candidate_reward"] = updated["candidate_reward"]
+        return logs if return_dict else list(logs.values())
+
+    _task_prefix = ""
+
+    # ---- fit ----------------------------------------------------------------------------
+
+    def _prepare(self, x, y, what: str) -> tuple[list, list | None]:
+        samples = D.to_samples(x, "x")
+        if samples is None or not samples:
+            raise ValueError(f"{what}() needs samples: pass `x=` (a list or numpy array).")
+        targets = D.to_samples(y, "y")
+        if targets is not None and len(targets) != len(samples):
+            raise ValueError(
+                f"`x` and `y` must have the same length, got {len(samples)} and "
+                f"{len(targets)}."
+            )
+        D.check_against_inputs(self, samples, "x")
+        return samples, targets
+
+    async def fit(self, x=None, y=None, batch_size: int = 1, minibatch_size: int = 4,
+                  epochs: int = 1, verbose="auto", callbacks=None,
+                  validation_split: float = 0.1, validation_data=None, shuffle: bool = True,
+                  initial_epoch: int = 0, validation_batch_size: int = 32,
+                  validation_freq: int = 1):
+        """Train the program's variables; returns a ``History``.
+
+        Runs as a Prefect flow named after the program (a subflow inside your own flow),
+        unless tracking is off. ``validation_split`` keeps the last fraction of ``x``/``y``
+        for validation (never shuffled); the training samples are reshuffled every epoch
+        when ``shuffle`` is true (seeded by ``synaprefect.set_seed``).
+
+        Example:
+        ```python
+        history = await program.fit(x_train, y_train, epochs=3, batch_size=8,
+                                    validation_split=0.2)
+        history.history["val_reward"]
+        ```
+        """
+        from synaprefect.callbacks import CallbackList
+
+        self._require_compiled("fit")
+        samples, targets = self._prepare(x, y, "fit")
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("`validation_data` must be a tuple (x_val, y_val).")
+            (train_x, train_y) = (samples, targets)
+            val_x, val_y = self._prepare(*validation_data, "fit")
+        else:
+            (train_x, train_y), (val_x, val_y) = D.train_validation_split(
+                samples, targets, validation_split)
+        if epochs < 1 or initial_epoch < 0:
+            raise ValueError(f"Expected epochs >= 1 and initial_epoch >= 0, got {epochs} "
+                             f"and {initial_epoch}.")
+        D.batches(len(train_x), batch_size)  # validates batch_size early
+        verbose = 1 if verbose == "auto" else verbose
+        steps = len(D.batches(len(train_x), batch_size))
+        callback_list = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0,
+                                     program=self, epochs=epochs, steps=steps,
+                                     verbose=verbose)
+        runtime = get_runtime()
+
+        async def body():
+            return await self._fit_loop(runtime, callback_list, train_x, train_y, val_x,
+                                        val_y, batch_size, minibatch_size, epochs,
+                                        shuffle, initial_epoch, validation_batch_size,
+                                        validation_freq, steps)
+
+        if self.optimizer is None:
+            logger.warning("fit() without an optimizer changes nothing: pass "
+                           "`optimizer=` to compile(). Returning an empty History.")
+        return await self._as_flow(runtime, "fit", body, samples=len(train_x),
+                                   epochs=epochs, batch_size=batch_size)
+
+    async def _as_flow(self, runtime: Runtime, kind: str, body, **parameters):
+        previous, self._runtime = self._runtime, runtime
+        try:
+            return await runtime.flow(self.name, body, run_name=f"{kind}-{self.name}",
+                                      parameters={"kind": kind, **parameters})
+        finally:
+            self._runtime = previous
+
+    async def _fit_loop(self, runtime, callbacks, train_x, train_y, val_x, val_y,
+                        batch_size, minibatch_size, epochs, shuffle, initial_epoch,
+                        validation_batch_size, validation_freq, steps):
+        variables = self.trainable_variables
+        start_counters = self._counters_by_phase()
+        self.stop_training = False
+        self._initial_epoch = None
+        callbacks.on_train_begin()
+        first_epoch = self._initial_epoch if self._initial_epoch is not None else initial_epoch
+        if self.optimizer is None:
+            callbacks.on_train_end()
+            return self.history
+        if not self.optimizer.built:
+            self.optimizer.build(variables)
+        self.optimizer.on_train_begin(variables, initial_epoch=first_epoch)
+        total = max(1, (epochs - first_epoch) * steps)
+        done, first_reward, epoch_logs = 0, None, {}
+        for epoch in range(first_epoch, epochs):
+            async def run_epoch(epoch=epoch):
+                nonlocal done, first_reward
+                self._reset_metrics()
+                self.optimizer.on_epoch_begin(epoch, variables)
+                callbacks.on_epoch_begin(epoch)
+                order = list(range(len(train_x)))
+                if shuffle:
+                    order = [int(i) for i in self.optimizer.rng("shuffle", epoch)
+                             .permutation(len(train_x))]
+                for step, indices in enumerate(D.batches(len(train_x), batch_size, order)):
+                    self._task_prefix = f"epoch-{epoch + 1}-batch-{step + 1}-"
+                    self.optimizer.on_batch_begin(step, epoch, variables)
+                    callbacks.on_train_batch_begin(step)
+                    mini_x = mini_y = None
+                    if val_x:
+                        pick = self.optimizer.rng("minibatch", epoch, step).permutation(
+                            len(val_x))[:minibatch_size]
+                        mini_x = [val_x[int(i)] for i in sorted(pick)]
+                        mini_y = [val_y[int(i)] for i in sorted(pick)] if val_y else None
+                    logs = await self.train_on_batch(
+                        step, [train_x[i] for i in indices],
+                        [train_y[i] for i in indices] if train_y else None,
+                        mini_x, mini_y, epoch=epoch, return_dict=True)
+                    if first_reward is None:
+                        first_reward = logs["reward"]
+                    self.optimizer.on_batch_end(step, epoch, variables)
+                    await self._publish_variables(runtime)
+                    callbacks.on_train_batch_end(step, logs)
+                    done += 1
+                    await self._publish_progress(runtime, 100.0 * done / total)
+                    if self.stop_training:
+                        break
+                self._task_prefix = ""
+                logs = self._metrics.result()
+                if val_x and (epoch + 1) % validation_freq == 0:
+                    val_logs = await self._evaluate_samples(val_x, val_y,
+                                                            validation_batch_size, "val")
+                    logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                await maybe_await(self.optimizer.on_epoch_end(epoch, variables))
+                callbacks.on_epoch_end(epoch, logs)
+                await self._publish_history(runtime)
+                return logs
+
+            epoch_logs = await runtime.stage("epoch", run_epoch,
+                                             run_name=f"{self.name}-epoch-{epoch + 1}")
+            if self.stop_training:
+                break
+        self.optimizer.on_train_end(variables)
+        await self._publish_variables(runtime)
+        callbacks.on_train_end(epoch_logs)
+        if runtime.tracking:
+            from synaprefect.orchestration import artifacts
+
+            await runtime.publish_markdown(
+                artifacts.summary_key(self.name),
+                self._summary_markdown(first_reward, epoch_logs, start_counters),
+                f"fit summary of {self.name}")
+        return self.history
+
+    def _reset_metrics(self) -> None:
+        self._metrics.reset()
+
+    def _counters_by_phase(self) -> dict[str, dict[str, float]]:
+        models = self.language_models()
+        return {phase: {k: sum(m.counters(phase)[k] for m in models)
+                        for k in ("calls", "failed_calls", "total_tokens", "cost")}
+                for phase in PHASES}
+
+    # Artifacts are only computed when a tracking runtime will store them.
+
+    async def _publish_variables(self, runtime: Runtime) -> None:
+        if not runtime.tracking:
+            return
+        from synaprefect.orchestration import artifacts
+
+        for variable in self.trainable_variables:
+            await runtime.publish_json(
+                artifacts.variable_artifact_key(self.name, variable.path), variable.value(),
+                f"{variable.path} after optimizer step {self.optimizer.iterations}")
+
+    async def _publish_progress(self, runtime: Runtime, percent: float) -> None:
+        if runtime.tracking:
+            from synaprefect.orchestration import artifacts
+
+            await runtime.progress(artifacts.progress_key(self.name), percent,
+                                   f"fit progress of {self.name}")
+
+    async def _publish_history(self, runtime: Runtime) -> None:
+        if not runtime.tracking or self.history is None:
+            return
+        from synaprefect.orchestration import artifacts
+
+        keys = list(self.history.history)
+        rows = [{"epoch": epoch + 1, **{k: self.history.history[k][i] for k in keys
+                                        if i < len(self.history.history[k])}}
+                for i, epoch in enumerate(self.history.epoch)]
+        await runtime.publish_table(artifacts.history_table_key(self.name), rows,
+                                    f"History of {self.name}")
+
+    def _summary_markdown(self, first_reward, logs, start_counters) -> str:
+        end = self._counters_by_phase()
+        final = logs.get("val_reward", logs.get("reward"))
+        lines = [f"# Fit of `{self.name}`", "",
+                 f"- reward of the first batch (before training): {_fmt(first_reward)}",
+                 f"- final {'val_reward' if 'val_reward' in logs else 'reward'}: "
+                 f"{_fmt(final)}",
+                 f"- optimizer steps: {self.optimizer.iterations}, epochs: "
+                 f"{self.optimizer.epochs}"]
+        if getattr(self, "_stop_reason", None):
+            lines.append(f"- stopped early: {self._stop_reason}")
+        lines += ["", "| phase | calls | failed | tokens | cost (USD) |", "|---|---|---|---|---|"]
+        for phase in PHASES:
+            delta = {k: end[phase][k] - start_counters[phase][k] for k in end[phase]}
+            lines.append(f"| {phase} | {int(delta['calls'])} | {int(delta['failed_calls'])} |"
+                         f" {int(delta['total_tokens'])} | {delta['cost']:.6f} |")
+        for variable in self.trainable_variables:
+            best = {k: v for k, v in variable.value().items()
+                    if k in ("instructions", "examples")}
+            lines += ["", f"## Best candidate of `{variable.path}`", "", "```json",
+                      _json(best), "```"]
+        return "\n".join(lines)
+
+    # ---- evaluate / predict -------------------------------------------------------------
+
+    async def _evaluate_samples(self, x: list, y: list | None, batch_size: int,
+                                kind: str) -> dict[str, float]:
+        runtime = self._runtime_now()
+        self._reset_metrics()
+        for step, indices in enumerate(D.batches(len(x), batch_size)):
+            self._task_prefix = f"{kind}-batch-{step + 1}-"
+            bx = [x[i] for i in indices]
+            by = [y[i] for i in indices] if y else [None] * len(bx)
+            result = await runtime.task(
+                f"{kind}-batch", lambda bx=bx, by=by: self._predict_and_score(bx, by, False),
+                run_name=f"{kind}-batch-{step + 1}", retries=TASK_RETRIES,
+                retry_delay=TASK_RETRY_DELAY)
+            await self._metrics.update(by, result["y_pred"], result["rewards"])
+        self._task_prefix = ""
+        return self._metrics.result()
+
+    async def evaluate(self, x=None, y=None, batch_size: int = 32, verbose="auto",
+                       callbacks=None, return_dict: bool = True):
+        """Score the program on ``x``/``y``; returns ``{"reward": ..., <metrics>}``.
+
+        Example:
+        ```python
+        scores = await program.evaluate(x_test, y_test, batch_size=32)
+        ```
+        """
+        self._require_compiled("evaluate")
+        samples, targets = self._prepare(x, y, "evaluate")
+        D.batches(len(samples), batch_size)
+        runtime = get_runtime()
+
+        async def body():
+            logs = await self._evaluate_samples(samples, targets, batch_size, "test")
+            if runtime.tracking:
+                from synaprefect.orchestration import artifacts
+
+                await runtime.publish_table(artifacts.evaluation_key(self.name),
+                                            [{"metric": k, "value": v} for k, v in logs.items()],
+                                            f"evaluation of {self.name}")
+            return logs
+
+        logs = await self._as_flow(runtime, "evaluate", body, samples=len(samples),
+                                   batch_size=batch_size)
+        return logs if return_dict else list(logs.values())
+
+    async def predict(self, x=None, batch_size: int | None = None, verbose="auto",
+                      callbacks=None) -> np.ndarray:
+        """Outputs for every sample of ``x`` as a numpy object array (None for a sample
+        whose program returned None).
+
+        Example:
+        ```python
+        outputs = await program.predict(x_test, batch_size=16)
+        ```
+        """
+        samples, _ = self._prepare(x, None, "predict")
+        batch_size = batch_size or 1
+        runtime = get_runtime()
+
+        async def body():
+            outputs = []
+            for step, indices in enumerate(D.batches(len(samples), batch_size)):
+                self._task_prefix = f"predict-batch-{step + 1}-"
+                batch = [samples[i] for i in indices]
+                outputs += await runtime.task(
+                    "predict-batch", lambda batch=batch: self.predict_on_batch(batch),
+                    run_name=f"predict-batch-{step + 1}", retries=TASK_RETRIES,
+                    retry_delay=TASK_RETRY_DELAY)
+            self._task_prefix = ""
+            return outputs
+
+        outputs = await self._as_flow(runtime, "predict", body, samples=len(samples),
+                                      batch_size=batch_size)
+        result = np.empty(len(outputs), dtype=object)
+        result[:] = outputs
+        return result
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def _json(value) -> str:
+    from synaprefect.utils.json_utils import pretty_dumps
+
+    return pretty_dumps(value)
