@@ -180,3 +180,11 @@ async def test_missing_key_is_a_permanent_error(simulated_lm, monkeypatch):
     with pytest.raises(AuthenticationError, match="API key"):
         await lm(MESSAGES, schema=Plan.get_schema())
     assert lm.counters()["retries"] == 0
+
+
+async def test_forced_tool_call_providers_get_structured_output(simulated_lm):
+    lm = sp.LanguageModel("openrouter/simulated", api_base=simulated_lm.base_url,
+                          api_key="sk-x", retry_backoff=0.01)
+    result = await lm(MESSAGES, schema=Plan.get_schema())
+    Plan(**result.get_json())
+    assert simulated_lm.stats().requests == 1 and lm.counters()["retries"] == 0

@@ -44,6 +44,9 @@ def request_options(model: str, schema: dict) -> dict:
                 "name": TOOL_NAME, "description": "Answer with this structure.",
                 "parameters": copy.deepcopy(schema)}}],
             "tool_choice": {"type": "function", "function": {"name": TOOL_NAME}},
+            # litellm (pinned 1.106.2) loads its MCP client for any `tools`; ours are plain
+            # functions, so skip it rather than depend on the mcp package.
+            "_skip_mcp_handler": True,
         }
     strict = provider in _STRICT_PROVIDERS
     return {

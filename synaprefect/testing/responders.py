@@ -67,18 +67,20 @@ class _SchemaGenerator:
                 raise ValueError(f"unresolvable $ref {ref!r}") from None
         return node
 
-    def _deref(self, schema: Any) -> Any:
-        while isinstance(schema, Mapping) and "$ref" in schema:
+    def _follow_refs(self, schema: Any, refs: tuple[str, ...] = ()) -> tuple[Any, tuple[str, ...]]:
+        """Resolve ``$ref`` chains, returning the target and the extended chain of refs."""
+        while isinstance(schema, dict) and "$ref" in schema:
+            refs = (*refs, schema["$ref"])
             siblings = {key: value for key, value in schema.items() if key != "$ref"}
             target = self._resolve(schema["$ref"])
-            schema = {**target, **siblings} if siblings and isinstance(target, Mapping) else target
-        return schema
+            schema = {**target, **siblings} if siblings and isinstance(target, dict) else target
+        return schema, refs
 
     def _merge(self, parts: list[Any]) -> dict[str, Any]:
         merged: dict[str, Any] = {}
         for part in parts:
-            part = self._deref(part)
-            if not isinstance(part, Mapping):
+            part, _ = self._follow_refs(part)
+            if not isinstance(part, dict):
                 continue
             if "allOf" in part:
                 part = {**{k: v for k, v in part.items() if k != "allOf"}, **self._merge(part["allOf"])}
@@ -95,15 +97,12 @@ class _SchemaGenerator:
         """``refs`` is the chain of ``$ref`` entered so far; ``minimal`` is set once one repeats."""
         if depth > _MAX_DEPTH:
             return None
-        while isinstance(schema, Mapping) and "$ref" in schema:
-            refs = (*refs, schema["$ref"])
-            minimal = minimal or refs.count(schema["$ref"]) > _RECURSION_LIMIT
-            siblings = {key: value for key, value in schema.items() if key != "$ref"}
-            target = self._resolve(schema["$ref"])
-            schema = {**target, **siblings} if siblings and isinstance(target, Mapping) else target
+        if isinstance(schema, dict) and "$ref" in schema:
+            schema, refs = self._follow_refs(schema, refs)
+            minimal = minimal or any(refs.count(ref) > _RECURSION_LIMIT for ref in set(refs))
         if schema is True or schema is None:
             return _words(self._rng)
-        if schema is False or not isinstance(schema, Mapping):
+        if schema is False or not isinstance(schema, dict):
             return None
         if "const" in schema:
             return copy.deepcopy(schema["const"])
@@ -138,13 +137,13 @@ class _SchemaGenerator:
         return self._string(schema)
 
     def _pick_branch(self, branches: list[Any], minimal: bool) -> Any:
-        nulls = [b for b in branches if isinstance(b, Mapping) and b.get("type") == "null"]
+        nulls = [b for b in branches if isinstance(b, dict) and b.get("type") == "null"]
         others = [b for b in branches if b not in nulls]
         if nulls and (minimal or not others):
             return nulls[0]
         return others[0]
 
-    def _type_of(self, schema: Mapping[str, Any], minimal: bool) -> str:
+    def _type_of(self, schema: dict[str, Any], minimal: bool) -> str:
         declared = schema.get("type")
         if isinstance(declared, list):
             non_null = [kind for kind in declared if kind != "null"]
@@ -161,7 +160,7 @@ class _SchemaGenerator:
             return "number"
         return "string"
 
-    def _object(self, schema: Mapping[str, Any], depth: int, refs: tuple[str, ...], minimal: bool) -> dict[str, Any]:
+    def _object(self, schema: dict[str, Any], depth: int, refs: tuple[str, ...], minimal: bool) -> dict[str, Any]:
         properties = schema.get("properties") or {}
         required = set(schema.get("required") or ())
         result = {
@@ -172,11 +171,11 @@ class _SchemaGenerator:
         for name in required - result.keys():
             result[name] = self.generate(True, depth + 1)
         extra = schema.get("additionalProperties")
-        if not properties and isinstance(extra, Mapping) and not minimal:  # e.g. dict[str, int]
+        if not properties and isinstance(extra, dict) and not minimal:  # e.g. dict[str, int]
             result["key"] = self.generate(extra, depth + 1, refs, minimal)
         return result
 
-    def _array(self, schema: Mapping[str, Any], depth: int, refs: tuple[str, ...], minimal: bool) -> list[Any]:
+    def _array(self, schema: dict[str, Any], depth: int, refs: tuple[str, ...], minimal: bool) -> list[Any]:
         items = schema.get("items", {})
         prefix = schema.get("prefixItems") or (items if isinstance(items, list) else [])
         if isinstance(items, list):  # draft 4-2019 tuple form
@@ -190,7 +189,7 @@ class _SchemaGenerator:
             self.generate(prefix[i] if i < len(prefix) else items, depth + 1, refs, minimal) for i in range(count)
         ]
 
-    def _bounds(self, schema: Mapping[str, Any]) -> tuple[float | None, float | None, bool, bool]:
+    def _bounds(self, schema: dict[str, Any]) -> tuple[float | None, float | None, bool, bool]:
         low, high = schema.get("minimum"), schema.get("maximum")
         low_open = high_open = False
         exclusive_low, exclusive_high = schema.get("exclusiveMinimum"), schema.get("exclusiveMaximum")
@@ -204,7 +203,7 @@ class _SchemaGenerator:
             high, high_open = exclusive_high, True
         return low, high, low_open, high_open
 
-    def _integer(self, schema: Mapping[str, Any]) -> int:
+    def _integer(self, schema: dict[str, Any]) -> int:
         low, high, low_open, high_open = self._bounds(schema)
         lo = None if low is None else (math.floor(low) + 1 if low_open else math.ceil(low))
         hi = None if high is None else (math.ceil(high) - 1 if high_open else math.floor(high))
@@ -216,7 +215,7 @@ class _SchemaGenerator:
             hi = lo + 100
         return lo if lo >= hi else self._rng.randint(lo, hi)
 
-    def _number(self, schema: Mapping[str, Any]) -> float:
+    def _number(self, schema: dict[str, Any]) -> float:
         low, high, low_open, high_open = self._bounds(schema)
         lo = float(low) if low is not None else (float(high) - 100.0 if high is not None else 0.0)
         hi = float(high) if high is not None else lo + 100.0
@@ -225,7 +224,7 @@ class _SchemaGenerator:
             value = (lo + hi) / 2  # rounding pushed it onto/over an edge
         return value
 
-    def _string(self, schema: Mapping[str, Any]) -> str:
+    def _string(self, schema: dict[str, Any]) -> str:
         make = _FORMATS.get(schema.get("format", ""))
         text = make(self._rng) if make else _words(self._rng)
         min_length, max_length = schema.get("minLength"), schema.get("maxLength")
@@ -236,7 +235,7 @@ class _SchemaGenerator:
         return text
 
 
-def generate_from_schema(schema: Mapping[str, Any] | bool, seed: str) -> Any:
+def generate_from_schema(schema: dict[str, Any] | bool, seed: str) -> Any:
     """Return a value valid against JSON ``schema``, fully determined by ``seed``.
 
     Supports ``type`` (including type lists), ``enum``, ``const``, ``default``, ``anyOf`` /
@@ -263,7 +262,7 @@ def schema_responder(request: SimulatedRequest) -> Any:
     rng = random.Random(request.prompt_key)
     sentence = f"Simulated answer: {_words(rng, 3, 6)}."
     response_format = request.body.get("response_format")
-    if isinstance(response_format, Mapping) and response_format.get("type") == "json_object":
+    if isinstance(response_format, dict) and response_format.get("type") == "json_object":
         return {"answer": sentence}
     return sentence
 

@@ -37,10 +37,10 @@ import sys
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable, Mapping, Union
+from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import urlsplit
 
 from synaprefect.testing.responders import schema_responder
@@ -66,6 +66,7 @@ SIMULATED_MODEL = "simulated"
 CHAT_PATH = "/v1/chat/completions"
 EMBEDDINGS_PATH = "/v1/embeddings"
 MODELS_PATH = "/v1/models"
+_ROUTES = {CHAT_PATH: "POST", EMBEDDINGS_PATH: "POST", MODELS_PATH: "GET"}
 
 FAULT_KINDS = ("rate_limit", "server_error", "timeout", "malformed", "unauthorized", "not_found")
 _FAULT_ALIASES = {
@@ -222,7 +223,8 @@ class Fault:
         object.__setattr__(self, "kind", _fault_kind(self.kind))
 
 
-FaultHook = Callable[[SimulatedRequest], Union[Fault, None]]
+# A plain callable fault plan: return the fault to inject for this request, or None.
+FaultHook = Callable[[SimulatedRequest], Fault | None]
 
 
 @dataclass
@@ -329,17 +331,7 @@ class ServerStats:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable copy."""
-        return {
-            "requests": self.requests,
-            "completed": self.completed,
-            "by_status": dict(self.by_status),
-            "by_fault": dict(self.by_fault),
-            "unique_prompts": self.unique_prompts,
-            "completed_prompt_keys": list(self.completed_prompt_keys),
-            "max_in_flight": self.max_in_flight,
-            "in_flight": self.in_flight,
-            "embeddings": self.embeddings,
-        }
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ServerStats:
@@ -349,7 +341,8 @@ class ServerStats:
 
 # --------------------------------------------------------------------------- answers
 
-Responder = Callable[[SimulatedRequest], Union[Any, Awaitable[Any]]]
+# (request) -> dict | list | str | Fault, or an awaitable of one (async responders).
+Responder = Callable[[SimulatedRequest], Any]
 
 
 @dataclass
@@ -360,7 +353,9 @@ class _Response:
     content_type: str = "application/json"
 
 
-def _error(status: int, message: str, error_type: str, code: str | None = None, headers=()) -> _Response:
+def _error(
+    status: int, message: str, error_type: str, code: str | None = None, headers: Iterable[tuple[str, str]] = ()
+) -> _Response:
     payload = {"error": {"message": message, "type": error_type, "param": None, "code": code}}
     return _Response(status, _dumps(payload), tuple(headers))
 
@@ -526,6 +521,8 @@ class _SimCore:
 
     async def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> _Response:
         path = target.split("?", 1)[0]
+        if path.startswith("/v1/_sim/"):
+            path = path[3:]  # control endpoints also answer below the base URL
         if path.startswith("/_sim/"):
             return self._control(method, path, body)
         if not path.startswith("/v1/"):
@@ -548,7 +545,7 @@ class _SimCore:
     async def _handle_api(
         self, method: str, path: str, headers: dict[str, str], body: bytes, index: int
     ) -> _Response:
-        expected_method = {CHAT_PATH: "POST", EMBEDDINGS_PATH: "POST", MODELS_PATH: "GET"}.get(path)
+        expected_method = _ROUTES.get(path)
         if expected_method is None:
             return _error(404, f"unknown path {path}", "invalid_request_error", "unknown_url")
         if method != expected_method:
@@ -572,13 +569,15 @@ class _SimCore:
                 schema, tool_name = _request_shape(payload)
         except (ValueError, TypeError, AttributeError) as exc:  # includes JSON decode errors
             return _error(400, f"invalid request body: {exc}", "invalid_request_error")
-        if not self._model_known(model):
-            return self._fault_response(Fault("not_found"), None)
-
         request = SimulatedRequest(index, path, model, messages, schema, tool_name, payload, headers)
+        if not self._model_known(model):
+            return self._fault_response(Fault("not_found"), request)
         if path == CHAT_PATH:
             self._prompt_keys.add(request.prompt_key)
-        fault = self._planned_fault(request)
+        try:
+            fault = self._planned_fault(request)
+        except Exception as exc:  # a broken fault hook must show up as a server error
+            return _error(500, f"fault plan failed: {type(exc).__name__}: {exc}", "server_error")
         delay = self.latency + (self._rng.uniform(0.0, self.latency_jitter) if self.latency_jitter else 0.0)
         if delay > 0:
             await asyncio.sleep(delay)
@@ -633,7 +632,7 @@ class _SimCore:
         if kind == "unauthorized":
             return _error(401, "Incorrect API key provided (simulated).", "invalid_request_error", "invalid_api_key")
         if kind == "not_found":
-            model = request.model if request is not None else "requested model"
+            model = request.model if request is not None else ""
             return _error(
                 404, f"The model '{model}' does not exist (simulated).", "invalid_request_error", "model_not_found"
             )
@@ -648,6 +647,8 @@ class _SimCore:
             self._completed_keys.append(request.prompt_key)
         created = int(time.time())
         completion_id = f"chatcmpl-sim-{request.index}"
+        # OpenAI finishes forced (named) tool calls with "stop" too; litellm normalises it.
+        finish_reason = "stop"
         if request.tool_name is not None:
             message: dict[str, Any] = {
                 "role": "assistant",
@@ -660,11 +661,8 @@ class _SimCore:
                     }
                 ],
             }
-            # OpenAI reports "stop" (not "tool_calls") when a specific function was forced.
-            finish_reason = "stop"
         else:
             message = {"role": "assistant", "content": text}
-            finish_reason = "stop"
         prompt_tokens = _approx_tokens(sum(len(_message_text(m)) for m in request.messages if isinstance(m, dict)))
         completion_tokens = _approx_tokens(len(text))
         usage = {
@@ -1035,8 +1033,9 @@ class SimulatedLM:
         """Stop serving, cancelling requests still in progress (idempotent)."""
         if self._thread is not None:
             assert self._loop is not None and self._stop_event is not None
-            self._loop.call_soon_threadsafe(self._stop_event.set)
-            self._thread.join(timeout=10)
+            if self._thread.is_alive():
+                self._loop.call_soon_threadsafe(self._stop_event.set)
+                self._thread.join(timeout=10)
             self._thread = None
         if self._process is not None:
             self._stop_process()
@@ -1100,9 +1099,10 @@ class SimulatedLM:
         # Make the child import this very copy of the package even when it is not installed.
         package_root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+        process = self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
         first_line: list[str] = []
-        reader = threading.Thread(target=lambda: first_line.append(self._process.stdout.readline()), daemon=True)
+        # readline() has no timeout: read in a helper thread so a stuck child cannot hang us.
+        reader = threading.Thread(target=lambda: first_line.append(process.stdout.readline()), daemon=True)
         reader.start()
         reader.join(timeout=60)
         url = first_line[0].strip() if first_line else ""
