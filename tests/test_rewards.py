@@ -528,3 +528,30 @@ def test_flatten_fields():
         "answer": "Paris", "tags": "a b", "n": "3", "ok": "true", "none": "",
         "details.city": "Rome", "details.items.0.x": "1", "details.items.1.x": "2",
     }
+
+
+async def test_lm_as_judge_against_the_simulated_lm(simulated_lm):
+    from synaprefect.language_models import phase_scope
+    from synaprefect.testing.skills import language_model_for, parse_prompt
+
+    seen = []
+
+    def judge(request):
+        inputs = parse_prompt(request).inputs
+        seen.append(inputs)
+        return {"critique": "ok", "reward": 1.0 if inputs.get("answer") ==
+                inputs.get("gold_answer") else 0.0}
+
+    simulated_lm.set_responder(judge)
+    lm = language_model_for(simulated_lm)
+    reward = sp.rewards.LMAsJudge(language_model=lm, in_mask=["answer"])
+    with phase_scope("reward"):
+        assert await reward(Answer(answer="Paris"), Answer(answer="Paris")) == 1.0
+        assert await reward(Answer(answer="Paris"), Answer(answer="Rome")) == 0.0
+        assert await reward(Answer(answer="Paris"), None) == 0.0
+    assert seen[0] == {"gold_answer": "Paris", "answer": "Paris"}
+    assert simulated_lm.stats().requests == 2
+    assert lm.counters("reward")["calls"] == 2
+    restored = sp.rewards.get(sp.rewards.serialize(reward))
+    assert isinstance(restored, sp.rewards.LMAsJudge)
+    assert "api_key" not in str(sp.rewards.serialize(reward))

@@ -9,6 +9,7 @@ await reward(Answer(answer="Paris"), Answer(answer="Paris"))   # 1.0
 
 from synaprefect.rewards.cosine_similarity import CosineSimilarity
 from synaprefect.rewards.exact_match import ExactMatch, exact_match
+from synaprefect.rewards.lm_as_judge import LMAsJudge
 from synaprefect.rewards.reward import (
     REDUCTIONS,
     Reward,
@@ -33,6 +34,7 @@ __all__ = [
     "CosineSimilarity",
     "RewardFunctionWrapper",
     "ProgramAsJudge",
+    "LMAsJudge",
     "BatchReward",
     "exact_match",
     "REDUCTIONS",
