@@ -5,6 +5,7 @@ Pass them as ``program.fit(..., callbacks=[...])``; subclass ``Callback`` to wri
 
 from synaprefect.callbacks.backup_and_restore import BackupAndRestore
 from synaprefect.callbacks.callback import Callback, CallbackList
+from synaprefect.callbacks.cost_budget import CostBudget
 from synaprefect.callbacks.csv_logger import CSVLogger
 from synaprefect.callbacks.early_stopping import EarlyStopping
 from synaprefect.callbacks.history import History
@@ -20,4 +21,5 @@ __all__ = [
     "BackupAndRestore",
     "CSVLogger",
     "ProgbarLogger",
+    "CostBudget",
 ]

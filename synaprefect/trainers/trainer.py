@@ -39,6 +39,7 @@ class Trainer:
     compiled = False
     optimizer = None
     stop_training = False
+    stop_reason: str | None = None
     history = None
     _initial_epoch = None
     _runtime: Runtime | None = None
@@ -139,6 +140,22 @@ class Trainer:
                         if getattr(item, "fallback", None) is not None:
                             found.setdefault(id(item.fallback), item.fallback)
         return list(found.values())
+
+    def estimate_calls(self, x, kind: str = "fit", **kwargs) -> dict[str, int]:
+        """How many LM calls ``fit`` (or ``evaluate``) on ``x`` will make, counted
+        without calling anything: ``{"inference", "optimizer", "reward", "total"}``.
+
+        Takes the same ``epochs``, ``batch_size``, ``validation_split``,
+        ``validation_data`` and ``minibatch_size`` as ``fit``.
+
+        Example:
+        ```python
+        program.estimate_calls(x_train, epochs=3, batch_size=8)["total"]
+        ```
+        """
+        from synaprefect.trainers.estimate import estimate_calls
+
+        return estimate_calls(self, x, kind=kind, **kwargs)
 
     def _require_compiled(self, what: str) -> None:
         if not self.compiled:
@@ -316,6 +333,13 @@ class Trainer:
         D.batches(len(train_x), batch_size)  # validates batch_size early
         verbose = 1 if verbose == "auto" else verbose
         steps = len(D.batches(len(train_x), batch_size))
+        if verbose:
+            from synaprefect.trainers.estimate import estimate_calls, format_estimate
+
+            print(format_estimate("fit", estimate_calls(
+                self, train_x, epochs=epochs - initial_epoch, batch_size=batch_size,
+                validation_data=(val_x, val_y) if val_x else None, validation_split=0.0,
+                minibatch_size=minibatch_size, validation_freq=validation_freq)))
         callback_list = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0,
                                      program=self, epochs=epochs, steps=steps,
                                      verbose=verbose)
@@ -347,6 +371,7 @@ class Trainer:
         variables = self.trainable_variables
         start_counters = self._counters_by_phase()
         self.stop_training = False
+        self.stop_reason = None
         self._initial_epoch = None
         callbacks.on_train_begin()
         first_epoch = self._initial_epoch if self._initial_epoch is not None else initial_epoch
@@ -467,8 +492,8 @@ class Trainer:
                  f"{_fmt(final)}",
                  f"- optimizer steps: {self.optimizer.iterations}, epochs: "
                  f"{self.optimizer.epochs}"]
-        if getattr(self, "_stop_reason", None):
-            lines.append(f"- stopped early: {self._stop_reason}")
+        if self.stop_reason:
+            lines.append(f"- stopped early: {self.stop_reason}")
         lines += ["", "| phase | calls | failed | tokens | cost (USD) |", "|---|---|---|---|---|"]
         for phase in PHASES:
             delta = {k: end[phase][k] - start_counters[phase][k] for k in end[phase]}

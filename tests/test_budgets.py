@@ -1,0 +1,100 @@
+"""Cost budgets and call estimates, against the simulated LM."""
+
+import json
+
+import numpy as np
+import pytest
+
+import synaprefect as sp
+from synaprefect.orchestration.runtime import tracking
+from synaprefect.testing.skills import language_model_for, load_capitals, style_student
+
+ROWS, _ = load_capitals()
+KNOWLEDGE = {r["query"]: r["answer"].title() for r in ROWS}
+
+
+class Query(sp.DataModel):
+    query: str
+
+
+class Answer(sp.DataModel):
+    answer: str
+
+
+@pytest.fixture(autouse=True)
+def _no_tracking():
+    with tracking(False):
+        yield
+
+
+async def make_program(server, optimizer="random_few_shot"):
+    server.set_responder(style_student(KNOWLEDGE))
+    lm = language_model_for(server)
+    x0 = sp.Input(data_model=Query)
+    x1 = await sp.Generator(data_model=Answer, language_model=lm, name="answerer")(x0)
+    program = sp.Program(inputs=x0, outputs=x1, name="budgeted")
+    program.compile(reward=sp.rewards.ExactMatch(in_mask=["answer"]), optimizer=optimizer)
+    return program
+
+
+def data(n):
+    return (np.array([Query(query=r["query"]) for r in ROWS[:n]], dtype=object),
+            np.array([Answer(answer=r["answer"]) for r in ROWS[:n]], dtype=object))
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(epochs=2, batch_size=4, validation_split=0.25),
+    dict(epochs=3, batch_size=5, validation_split=0.0),
+    dict(epochs=1, batch_size=3, validation_split=0.25, minibatch_size=2),
+])
+async def test_estimate_matches_the_calls_a_fit_makes(simulated_lm, kwargs):
+    program = await make_program(simulated_lm)
+    x, y = data(16)
+    estimate = program.estimate_calls(x, **kwargs)
+    assert simulated_lm.stats().requests == 0
+    await program.fit(x, y, verbose=0, **kwargs)
+    assert estimate["total"] == simulated_lm.stats().requests
+    counters = program.language_models()[0].counters
+    assert estimate["inference"] == counters("inference")["calls"]
+    assert estimate["optimizer"] == counters("optimizer")["calls"]
+
+
+async def test_estimate_of_evaluate_and_omega(simulated_lm):
+    program = await make_program(simulated_lm)
+    x, _ = data(10)
+    assert program.estimate_calls(x, kind="evaluate") == {
+        "inference": 10, "optimizer": 0, "reward": 0, "total": 10}
+    omega = sp.optimizers.OMEGA(language_model=language_model_for(simulated_lm))
+    program.compile(reward=sp.rewards.ExactMatch(), optimizer=omega)
+    estimate = program.estimate_calls(x, epochs=1, batch_size=5, validation_split=0.0)
+    assert estimate["optimizer"] == 2 * (5 + 1)  # candidates scored + one writer call
+
+
+async def test_fit_prints_the_estimate(simulated_lm, capsys):
+    program = await make_program(simulated_lm)
+    x, y = data(8)
+    await program.fit(x, y, epochs=1, batch_size=4, validation_split=0.25, verbose=1)
+    assert "Estimated LM calls for fit: ~" in capsys.readouterr().out
+
+
+async def test_cost_budget_stops_cleanly_and_saves(simulated_lm, tmp_path):
+    program = await make_program(simulated_lm)
+    x, y = data(24)
+    path = tmp_path / "stopped.json"
+    budget = sp.callbacks.CostBudget(max_calls=20, filepath=str(path))
+    history = await program.fit(x, y, epochs=5, batch_size=4, validation_split=0.0,
+                                verbose=0, callbacks=[budget])
+    # each batch makes 4 + 4 calls: the budget trips after the third batch
+    assert simulated_lm.stats().requests == 24
+    assert budget.reason and "20" in budget.reason and program.stop_reason == budget.reason
+    assert program.optimizer.iterations == 3 and len(history.epoch) == 1
+    saved = json.loads(path.read_text())
+    assert saved["variables"]["optimizer_variables"]
+    assert sp.Program.load(path).optimizer.iterations == 3
+
+
+def test_budget_needs_a_limit():
+    with pytest.raises(ValueError, match="at least one"):
+        sp.callbacks.CostBudget()
+    with pytest.raises(ValueError, match="max_cost"):
+        sp.callbacks.CostBudget(max_cost=-1)
