@@ -109,9 +109,10 @@ async def test_two_fits_with_the_same_seed_are_identical(student):
         sp.set_seed(11)
         program = await make_program(student)
         history = await program.fit(x, y, epochs=2, batch_size=4, validation_split=0.25,
-                                    verbose=0)
+                                    verbose=0, resume=False)
         results.append((history.history, program.get_state_tree()["trainable_variables"]))
     assert results[0] == results[1]
+    assert program.replayed_steps == 0  # resume=False: the second fit called the model
 
 
 async def test_validation_split_takes_the_tail_and_shuffle_reshuffles(student):

@@ -87,16 +87,27 @@ class ModelBase:
         return kwargs
 
     async def _cached(self, key_material: dict, attempt) -> Any:
-        """Serve from the disk cache when enabled; else run ``attempt`` with retries."""
-        if self._cache is None:
-            return await self._caller.run(attempt)
-        key = stable_hash(key_material)
-        hit = self._cache.get(key)
-        if hit is not None:
+        """Serve from the run's call journal (resume) or the disk cache when enabled;
+        else run ``attempt`` with retries, and remember the answer."""
+        from synaprefect.trainers.replay import current_journal
+
+        journal = current_journal()
+        journal_key = journal.call_key(key_material) if journal is not None else None
+        if journal_key is not None:
+            replayed = journal.recorded_call(journal_key)
+            if replayed is not None:
+                self._caller.usage.record_call(current_phase(), cache_hits=1)
+                return replayed
+        cache_key = stable_hash(key_material) if self._cache is not None else None
+        value = self._cache.get(cache_key) if cache_key is not None else None
+        if value is not None:
             self._caller.usage.record_call(current_phase(), cache_hits=1)
-            return hit
-        value = await self._caller.run(attempt)
-        self._cache.put(key, value)
+        else:
+            value = await self._caller.run(attempt)
+            if cache_key is not None:
+                self._cache.put(cache_key, value)
+        if journal_key is not None:
+            journal.record_call(journal_key, value)
         return value
 
     def _base_config(self) -> dict:

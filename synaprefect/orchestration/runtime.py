@@ -9,6 +9,7 @@ flow runs, task runs and artifacts. The core never imports Prefect.
 
 import contextlib
 import contextvars
+import logging
 import os
 from typing import Any, Awaitable, Callable, TypeVar
 
@@ -79,8 +80,9 @@ class Runtime:
     tracking = False
 
     async def flow(self, name: str, body: Body, *, run_name: str,
-                   parameters: dict | None = None) -> T:
-        """Run ``body`` as the top-level run of fit / evaluate / predict / search."""
+                   parameters: dict | None = None, retries: int = 0) -> T:
+        """Run ``body`` as the top-level run of fit / evaluate / predict / search,
+        retrying the whole run ``retries`` times if it fails."""
         raise NotImplementedError
 
     async def stage(self, name: str, body: Body, *, run_name: str) -> T:
@@ -109,13 +111,19 @@ class Runtime:
 
     def log(self, message: str) -> None:
         """A line in the run's log."""
+        logging.getLogger("synaprefect").info(message)
 
 
 class LocalRuntime(Runtime):
     """Tracking off: every run is a plain coroutine, artifacts go nowhere."""
 
-    async def flow(self, name, body, *, run_name, parameters=None):
-        return await body()
+    async def flow(self, name, body, *, run_name, parameters=None, retries=0):
+        for attempt in range(retries + 1):
+            try:
+                return await body()
+            except Exception:
+                if attempt >= retries:
+                    raise
 
     async def stage(self, name, body, *, run_name):
         return await body()

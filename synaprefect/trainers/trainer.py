@@ -22,6 +22,14 @@ from synaprefect.rewards import reduce_rewards
 from synaprefect.utils.async_utils import maybe_await
 from synaprefect.trainers import data as D
 from synaprefect.trainers.compile_utils import CompiledMetrics, CompiledRewards
+from synaprefect.trainers.replay import (
+    RunStore,
+    current_journal,
+    encode,
+    results_root,
+    run_store_scope,
+)
+from synaprefect.utils.json_utils import stable_hash
 from synaprefect.utils.nest import flatten
 
 __all__ = ["Trainer"]
@@ -172,6 +180,39 @@ class Trainer:
     def _recording_modules(self) -> list:
         return [m for m in self._walk() if hasattr(m, "take_predictions")]
 
+    def _state_fingerprint(self) -> str:
+        parts = [[v.path, v.value()] for v in self.variables]
+        if self.compiled and self.optimizer is not None:
+            parts.append(self.optimizer.state.value())
+        return stable_hash(parts)
+
+    async def _step(self, kind: str, x: list, y: list | None, body, **where):
+        """Run one step, or replay its persisted result when this run already did it."""
+        store = current_journal()
+        if store is None:
+            return await body()
+        material = [kind, self._state_fingerprint(), encode(x), encode(y), where]
+        return await store.step(material, body)
+
+    def _run_store(self, kind: str, samples: list, targets: list | None, options: dict,
+                   resume: bool) -> RunStore:
+        """The folder of this job's persisted results: same program, starting state,
+        data, options and seed give the same folder, so a rerun resumes."""
+        from synaprefect.config import get_seed
+
+        try:
+            architecture = self.get_config()
+        except NotImplementedError:
+            architecture = type(self).__qualname__
+        fingerprint = stable_hash([kind, architecture, self._state_fingerprint(),
+                                   encode(samples), encode(targets), options, get_seed()])
+        directory = results_root() / self.name / f"{kind}-{fingerprint[:20]}"
+        if not resume:
+            import shutil
+
+            shutil.rmtree(directory, ignore_errors=True)
+        return RunStore(directory)
+
     async def predict_on_batch(self, x: list, training: bool = False) -> list:
         """Run every sample of ``x`` concurrently; returns one output per sample."""
         runtime = self._runtime_now()
@@ -247,7 +288,9 @@ class Trainer:
         variables = self.trainable_variables
         y = y if y is not None else [None] * len(x)
         result = await runtime.task(
-            "train-batch", lambda: self._predict_and_score(x, y, training=True),
+            "train-batch", lambda: self._step(
+                "train-batch", x, y, lambda: self._predict_and_score(x, y, training=True),
+                epoch=epoch, step=step),
             run_name=f"{self._task_prefix}train-batch", retries=TASK_RETRIES,
             retry_delay=TASK_RETRY_DELAY)
         await self._metrics.update(y, result["y_pred"], result["rewards"])
@@ -271,15 +314,19 @@ class Trainer:
             return {"candidate_reward": score,
                     "variables": {v.path: copy.deepcopy(v.value()) for v in variables}}
 
-        updated = await runtime.task("optimizer-update", update,
-                                     run_name=f"{self._task_prefix}optimizer-update",
-                                     retries=TASK_RETRIES, retry_delay=TASK_RETRY_DELAY)
+        updated = await runtime.task(
+            "optimizer-update",
+            lambda: self._step("optimizer-update", x, y, update, epoch=epoch, step=step,
+                               candidates=encode(candidate_x)),
+            run_name=f"{self._task_prefix}optimizer-update", retries=TASK_RETRIES,
+            retry_delay=TASK_RETRY_DELAY)
         for variable in variables:
             variable.assign(updated["variables"][variable.path])
         logs["candidate_reward"] = updated["candidate_reward"]
         return logs if return_dict else list(logs.values())
 
     _task_prefix = ""
+    replayed_steps = 0
 
     # ---- fit ----------------------------------------------------------------------------
 
@@ -300,13 +347,17 @@ class Trainer:
                   epochs: int = 1, verbose="auto", callbacks=None,
                   validation_split: float = 0.1, validation_data=None, shuffle: bool = True,
                   initial_epoch: int = 0, validation_batch_size: int = 32,
-                  validation_freq: int = 1):
+                  validation_freq: int = 1, resume: bool = True, flow_retries: int = 0):
         """Train the program's variables; returns a ``History``.
 
         Runs as a Prefect flow named after the program (a subflow inside your own flow),
         unless tracking is off. ``validation_split`` keeps the last fraction of ``x``/``y``
         for validation (never shuffled); the training samples are reshuffled every epoch
         when ``shuffle`` is true (seeded by ``synaprefect.set_seed``).
+
+        Finished batches, optimizer updates and LM calls are persisted as JSON: run the
+        same fit again after a crash (or let ``flow_retries`` retry the flow) and they
+        replay without being paid for twice. ``resume=False`` starts fresh.
 
         Example:
         ```python
@@ -354,14 +405,39 @@ class Trainer:
         if self.optimizer is None:
             logger.warning("fit() without an optimizer changes nothing: pass "
                            "`optimizer=` to compile(). Returning an empty History.")
-        return await self._as_flow(runtime, "fit", body, samples=len(train_x),
-                                   epochs=epochs, batch_size=batch_size)
+        store = self._run_store("fit", train_x, train_y, {
+            "batch_size": batch_size, "minibatch_size": minibatch_size,
+            "validation": [encode(val_x), encode(val_y)], "shuffle": shuffle,
+            "validation_freq": validation_freq, "validation_batch_size":
+            validation_batch_size}, resume)
+        return await self._as_flow(runtime, "fit", body, store, retries=flow_retries,
+                                   samples=len(train_x), epochs=epochs,
+                                   batch_size=batch_size)
 
-    async def _as_flow(self, runtime: Runtime, kind: str, body, **parameters):
+    async def _as_flow(self, runtime: Runtime, kind: str, body, store: RunStore,
+                       retries: int = 0, **parameters):
+        """Run ``body`` as the job's flow. Every attempt (Prefect flow retries included)
+        starts from the same state, so finished steps replay from ``store``."""
+        start = self.get_state_tree()
         previous, self._runtime = self._runtime, runtime
+
+        async def attempt():
+            self.set_state_tree(start)
+            for module in self._recording_modules():
+                module.take_predictions()
+            with run_store_scope(store):
+                result = await body()
+            if store.replayed_steps or store.replayed_calls:
+                runtime.log(f"{kind} of {self.name}: replayed {store.replayed_steps} "
+                            f"finished steps and {store.replayed_calls} LM calls from "
+                            f"{store.directory}")
+            self.replayed_steps = store.replayed_steps
+            return result
+
         try:
-            return await runtime.flow(self.name, body, run_name=f"{kind}-{self.name}",
-                                      parameters={"kind": kind, **parameters})
+            return await runtime.flow(self.name, attempt, run_name=f"{kind}-{self.name}",
+                                      parameters={"kind": kind, **parameters},
+                                      retries=retries)
         finally:
             self._runtime = previous
 
@@ -517,7 +593,9 @@ class Trainer:
             bx = [x[i] for i in indices]
             by = [y[i] for i in indices] if y else [None] * len(bx)
             result = await runtime.task(
-                f"{kind}-batch", lambda bx=bx, by=by: self._predict_and_score(bx, by, False),
+                f"{kind}-batch", lambda bx=bx, by=by: self._step(
+                    f"{kind}-batch", bx, by,
+                    lambda: self._predict_and_score(bx, by, False)),
                 run_name=f"{kind}-batch-{step + 1}", retries=TASK_RETRIES,
                 retry_delay=TASK_RETRY_DELAY)
             await self._metrics.update(by, result["y_pred"], result["rewards"])
@@ -525,7 +603,8 @@ class Trainer:
         return self._metrics.result()
 
     async def evaluate(self, x=None, y=None, batch_size: int = 32, verbose="auto",
-                       callbacks=None, return_dict: bool = True):
+                       callbacks=None, return_dict: bool = True, resume: bool = True,
+                       flow_retries: int = 0):
         """Score the program on ``x``/``y``; returns ``{"reward": ..., <metrics>}``.
 
         Example:
@@ -548,12 +627,15 @@ class Trainer:
                                             f"evaluation of {self.name}")
             return logs
 
-        logs = await self._as_flow(runtime, "evaluate", body, samples=len(samples),
-                                   batch_size=batch_size)
+        store = self._run_store("evaluate", samples, targets, {"batch_size": batch_size},
+                                resume)
+        logs = await self._as_flow(runtime, "evaluate", body, store, retries=flow_retries,
+                                   samples=len(samples), batch_size=batch_size)
         return logs if return_dict else list(logs.values())
 
     async def predict(self, x=None, batch_size: int | None = None, verbose="auto",
-                      callbacks=None) -> np.ndarray:
+                      callbacks=None, resume: bool = True,
+                      flow_retries: int = 0) -> np.ndarray:
         """Outputs for every sample of ``x`` as a numpy object array (None for a sample
         whose program returned None).
 
@@ -572,14 +654,18 @@ class Trainer:
                 self._task_prefix = f"predict-batch-{step + 1}-"
                 batch = [samples[i] for i in indices]
                 outputs += await runtime.task(
-                    "predict-batch", lambda batch=batch: self.predict_on_batch(batch),
+                    "predict-batch", lambda batch=batch: self._step(
+                        "predict-batch", batch, None,
+                        lambda: self.predict_on_batch(batch)),
                     run_name=f"predict-batch-{step + 1}", retries=TASK_RETRIES,
                     retry_delay=TASK_RETRY_DELAY)
             self._task_prefix = ""
             return outputs
 
-        outputs = await self._as_flow(runtime, "predict", body, samples=len(samples),
-                                      batch_size=batch_size)
+        store = self._run_store("predict", samples, None, {"batch_size": batch_size},
+                                resume)
+        outputs = await self._as_flow(runtime, "predict", body, store, retries=flow_retries,
+                                      samples=len(samples), batch_size=batch_size)
         result = np.empty(len(outputs), dtype=object)
         result[:] = outputs
         return result

@@ -1,0 +1,128 @@
+"""Resume without re-paying: persisted step results and a journal of LM calls.
+
+A fit, evaluate or predict gets a run folder named by a fingerprint of what determines
+its result (architecture, starting variables, data, arguments, seed). Inside it:
+
+* ``steps/`` holds the JSON result of every finished batch and optimizer update, keyed by
+  the state before the step and the step's content. Run the same job again (the same
+  script, or a Prefect retry of the flow run) and finished steps replay from disk.
+* ``calls/`` journals every LM answer, keyed by the request and its occurrence number
+  in the run, so a step that died half-way replays the calls it had already paid for.
+
+Folders live under ``$SYNAPREFECT_HOME/runs/<program>/<fingerprint>/``; pass
+``resume=False`` to start fresh, or delete the folder (``clear_results``).
+"""
+
+import contextlib
+import contextvars
+import shutil
+import threading
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from synaprefect.data_models.json_data_model import JsonDataModel
+from synaprefect.language_models.cache import ResponseCache
+from synaprefect.utils.json_utils import stable_hash
+
+__all__ = ["RunStore", "run_store_scope", "current_journal", "results_root",
+           "clear_results"]
+
+_store: contextvars.ContextVar["RunStore | None"] = contextvars.ContextVar(
+    "synaprefect_run_store", default=None
+)
+# The step a call belongs to: occurrence numbers count within a step, so replaying whole
+# steps (which makes no calls) never shifts the numbering of later steps.
+_step: contextvars.ContextVar[str] = contextvars.ContextVar("synaprefect_step", default="")
+
+
+def results_root() -> Path:
+    from synaprefect.config import synaprefect_home
+
+    return synaprefect_home() / "runs"
+
+
+def clear_results(program_name: str | None = None) -> None:
+    """Delete persisted results: of one program, or of every program."""
+    target = results_root() / program_name if program_name else results_root()
+    shutil.rmtree(target, ignore_errors=True)
+
+
+def encode(value: Any) -> Any:
+    """JSON for step results (data models keep their schema)."""
+    if isinstance(value, JsonDataModel):
+        return {"__data__": value.get_json(), "__schema__": value.get_schema()}
+    if isinstance(value, dict):
+        return {"__dict__": [[encode(k), encode(v)] for k, v in value.items()]}
+    if isinstance(value, (list, tuple)):
+        return [encode(v) for v in value]
+    return value
+
+
+def decode(value: Any) -> Any:
+    if isinstance(value, dict) and "__data__" in value:
+        return JsonDataModel(json=value["__data__"], schema=value["__schema__"])
+    if isinstance(value, dict) and "__dict__" in value:
+        return {decode(k): decode(v) for k, v in value["__dict__"]}
+    if isinstance(value, list):
+        return [decode(v) for v in value]
+    return value
+
+
+class RunStore:
+    """The persisted results of one run."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self._steps = ResponseCache(directory / "steps")
+        self._calls = ResponseCache(directory / "calls")
+        self._occurrences: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self.replayed_steps = 0
+        self.replayed_calls = 0
+
+    async def step(self, key_material: Any, body: Callable[[], Awaitable[Any]]) -> Any:
+        """The stored result of this step, or run ``body`` and store what it returns."""
+        key = stable_hash(key_material)
+        stored = self._steps.get(key)
+        if stored is not None:
+            self.replayed_steps += 1
+            return decode(stored)
+        token = _step.set(key)
+        try:
+            result = await body()
+        finally:
+            _step.reset(token)
+        self._steps.put(key, encode(result))
+        return result
+
+    def call_key(self, material: Any) -> str:
+        """The journal key of an LM request: its step, its content, and how many identical
+        requests came before it in that step (repeated prompts keep distinct answers)."""
+        base = stable_hash([_step.get(), material])
+        with self._lock:
+            occurrence = self._occurrences.get(base, 0)
+            self._occurrences[base] = occurrence + 1
+        return stable_hash([base, occurrence])
+
+    def recorded_call(self, key: str) -> Any | None:
+        value = self._calls.get(key)
+        if value is not None:
+            with self._lock:
+                self.replayed_calls += 1
+        return value
+
+    def record_call(self, key: str, value: Any) -> None:
+        self._calls.put(key, value)
+
+
+@contextlib.contextmanager
+def run_store_scope(store: "RunStore | None"):
+    token = _store.set(store)
+    try:
+        yield store
+    finally:
+        _store.reset(token)
+
+
+def current_journal() -> "RunStore | None":
+    return _store.get()

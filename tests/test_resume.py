@@ -1,0 +1,215 @@
+"""Resume without re-paying, fault tolerance, permanent errors, concurrent writers."""
+
+import asyncio
+import collections
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import synaprefect as sp
+from synaprefect.language_models import AuthenticationError, ModelNotFoundError
+from synaprefect.orchestration.runtime import tracking
+from synaprefect.testing import FaultPlan
+from synaprefect.testing.skills import language_model_for, load_capitals, style_student
+
+ROWS, _ = load_capitals()
+KNOWLEDGE = {r["query"]: r["answer"].title() for r in ROWS}
+SCRIPT = Path(__file__).parent / "scripts" / "resumable_fit.py"
+
+
+class Query(sp.DataModel):
+    query: str
+
+
+class Answer(sp.DataModel):
+    answer: str
+
+
+@pytest.fixture(autouse=True)
+def _no_tracking():
+    with tracking(False):
+        yield
+
+
+def data(n):
+    return (np.array([Query(query=r["query"]) for r in ROWS[:n]], dtype=object),
+            np.array([Answer(answer=r["answer"]) for r in ROWS[:n]], dtype=object))
+
+
+def run_script(server, home, output, mode, wait=True):
+    env = {**os.environ, "SYNAPREFECT_HOME": str(home)}
+    process = subprocess.Popen([sys.executable, str(SCRIPT), server.base_url, str(output),
+                                mode], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    if wait:
+        _, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err[-3000:]
+    return process
+
+
+def test_killed_fit_resumes_without_repaying_calls(simulated_lm_factory, tmp_path):
+    server = simulated_lm_factory(responder=style_student(KNOWLEDGE), latency=0.05)
+    # the reference: one uninterrupted fit
+    run_script(server, tmp_path / "reference-home", tmp_path / "reference.json", "fresh")
+    reference_calls = collections.Counter(server.stats().completed_prompt_keys)
+    reference = json.loads((tmp_path / "reference.json").read_text())
+    server.reset_stats()
+
+    home = tmp_path / "home"
+    process = run_script(server, home, tmp_path / "killed.json", "resume", wait=False)
+    deadline = time.monotonic() + 120
+    while server.stats().requests < 40 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    first = server.stats()
+    assert 40 <= first.requests < sum(reference_calls.values())
+    server.reset_stats()
+
+    run_script(server, home, tmp_path / "resumed.json", "resume")
+    second = server.stats()
+    resumed = json.loads((tmp_path / "resumed.json").read_text())
+    paid = collections.Counter(first.completed_prompt_keys) + collections.Counter(
+        second.completed_prompt_keys)
+    assert paid == reference_calls  # every call paid exactly once over both runs
+    assert resumed["replayed"] > 0
+    assert resumed["variables"] == reference["variables"]
+    assert resumed["history"] == reference["history"]
+
+
+async def make_program(server, **lm_kwargs):
+    server.set_responder(style_student(KNOWLEDGE))
+    lm = language_model_for(server, **lm_kwargs)
+    x0 = sp.Input(data_model=Query)
+    x1 = await sp.Generator(data_model=Answer, language_model=lm, name="answerer")(x0)
+    program = sp.Program(inputs=x0, outputs=x1, name="faulty")
+    program.compile(reward=sp.rewards.ExactMatch(in_mask=["answer"]),
+                    optimizer="random_few_shot")
+    return program
+
+
+async def test_flow_retry_resumes_from_persisted_steps(simulated_lm):
+    x, y = data(16)
+    sp.set_seed(4)
+    reference = await make_program(simulated_lm)
+    await reference.fit(x, y, epochs=2, batch_size=4, validation_split=0.25, verbose=0,
+                        resume=False)
+    expected = reference.get_state_tree()["trainable_variables"]
+    reference_calls = simulated_lm.stats().requests
+    simulated_lm.reset_stats()
+
+    sp.clear_session()
+    sp.set_seed(4)
+    program = await make_program(simulated_lm)
+    failures = {"left": 1}
+    original = program._predict_and_score
+
+    async def flaky(bx, by, training):
+        if training and program.optimizer.iterations == 5 and failures["left"]:
+            failures["left"] -= 1
+            raise RuntimeError("worker lost")  # not transient: the batch task fails
+        return await original(bx, by, training)
+
+    program._predict_and_score = flaky
+    await program.fit(x, y, epochs=2, batch_size=4, validation_split=0.25, verbose=0,
+                      resume=False, flow_retries=1)
+    assert failures["left"] == 0
+    assert program.replayed_steps >= 10  # 5 batches and 5 updates came back from disk
+    assert simulated_lm.stats().requests == reference_calls  # nothing paid twice
+    assert program.get_state_tree()["trainable_variables"] == expected
+
+
+async def test_fit_under_faults_matches_a_fault_free_fit(simulated_lm_factory):
+    x, y = data(12)
+    results = []
+    for faults in (None, FaultPlan(every=3, kinds=("rate_limit", "server_error", "timeout",
+                                                    "malformed"), retry_after=0.1,
+                                   hang_seconds=3)):
+        sp.clear_session()
+        sp.set_seed(9)
+        server = simulated_lm_factory(faults=faults)
+        program = await make_program(server, timeout=0.5, retry=6)
+        await program.fit(x, y, epochs=2, batch_size=4, validation_split=0.25, verbose=0,
+                          resume=False)
+        counters = program.language_models()[0].counters()
+        results.append((program.get_state_tree()["trainable_variables"], counters,
+                        server.stats()))
+    (clean, clean_counters, _), (faulty, counters, stats) = results
+    assert faulty == clean
+    assert sum(stats.by_fault.values()) >= stats.requests // 3 - 1
+    assert set(stats.by_fault) == {"rate_limit", "server_error", "timeout", "malformed"}
+    assert counters["failed_calls"] == 0 and counters["retries"] == sum(stats.by_fault.values())
+    assert counters["calls"] == clean_counters["calls"]  # nothing lost, nothing extra
+
+
+@pytest.mark.parametrize("kind,error", [("unauthorized", AuthenticationError),
+                                        ("not_found", ModelNotFoundError)])
+async def test_permanent_errors_stop_the_fit_at_once(simulated_lm_factory, kind, error):
+    server = simulated_lm_factory(faults=FaultPlan(every=1, kinds=(kind,)))
+    program = await make_program(server, max_concurrency=1)
+    x, y = data(8)
+    with pytest.raises(error, match="openai/simulated"):
+        await program.fit(x, y, epochs=2, batch_size=4, validation_split=0.25, verbose=0,
+                          resume=False)
+    assert server.stats().requests <= 2  # no retries, no further batches
+
+
+async def test_concurrency_cap_is_observed_at_the_server(simulated_lm_factory):
+    server = simulated_lm_factory(latency=0.05)
+    program = await make_program(server, max_concurrency=3)
+    await program.evaluate(*data(12), batch_size=12, resume=False)
+    assert server.stats().requests == 12 and server.stats().max_in_flight == 3
+
+
+async def test_evaluate_and_predict_resume_from_finished_batches(simulated_lm):
+    program = await make_program(simulated_lm)
+    x, y = data(8)
+    first = await program.evaluate(x, y, batch_size=4, resume=False)
+    calls = simulated_lm.stats().requests
+    again = await program.evaluate(x, y, batch_size=4)
+    assert again == first and simulated_lm.stats().requests == calls
+    assert program.replayed_steps == 2
+    outputs = await program.predict(x, batch_size=4)
+    replayed = await program.predict(x, batch_size=4)
+    assert [o.get_json() for o in replayed] == [o.get_json() for o in outputs]
+    assert program.replayed_steps == 2
+
+
+WRITER = """
+import sys, asyncio, synaprefect as sp
+class Q(sp.DataModel):
+    query: str
+class Notes(sp.Trainable):
+    notes: list[str] = []
+async def main(path, tag):
+    x0 = sp.Input(data_model=Q)
+    program = sp.Program(inputs=x0, outputs=await sp.Identity(name="echo")(x0), name="p")
+    for i in range(60):
+        program.description = tag * (1 + i % 50) * 200   # files of varying size
+        program.save(path)
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+def test_concurrent_writers_never_leave_a_corrupt_file(tmp_path):
+    path = tmp_path / "shared.json"
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    writers = [subprocess.Popen([sys.executable, str(script), str(path), tag])
+               for tag in ("a", "b")]
+    reads = 0
+    while any(w.poll() is None for w in writers):
+        if path.exists():
+            document = json.loads(path.read_text())  # never a partial file
+            assert set(document["config"]["description"]) in ({"a"}, {"b"})
+            reads += 1
+    assert all(w.returncode == 0 for w in writers) and reads > 0
+    assert sp.Program.load(path).name == "p"
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == []
