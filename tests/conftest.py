@@ -1,4 +1,5 @@
-"""Test session setup: an isolated synaprefect home, a fresh session per test."""
+"""Test session setup: an isolated synaprefect home and Prefect home, a fresh session per
+test, and the Prefect API fixture (``prefect_api``) for the tests that need it."""
 
 import os
 import tempfile
@@ -9,10 +10,16 @@ os.environ["SYNAPREFECT_HOME"] = os.path.join(_SESSION_HOME, "home")
 
 import pytest  # noqa: E402
 
+# Prefect reads its settings when first imported: configure it before any import can. The
+# harness is also a plugin (below); registering it first keeps pytest's assertion rewriting.
+pytest.register_assert_rewrite("synaprefect.testing.prefect_harness")
+from synaprefect.testing.prefect_harness import configure_prefect_test_environment  # noqa: E402
+
+configure_prefect_test_environment(_SESSION_HOME)
+
 import synaprefect  # noqa: E402
 
-pytest_plugins = ["synaprefect.testing.pytest_plugin"]
-
+pytest_plugins = ["synaprefect.testing.pytest_plugin", "synaprefect.testing.prefect_harness"]
 
 
 @pytest.fixture(autouse=True)

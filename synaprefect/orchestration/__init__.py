@@ -1,0 +1,68 @@
+"""Orchestration: where fit / evaluate / predict run (plain asyncio or Prefect flows) and
+where their artifacts go.
+
+Importing this package does not import Prefect (about 1.7 s): only ``PrefectRuntime``
+(``get_runtime()`` with tracking on) and the ``read_*`` functions do.
+
+Example:
+```python
+from synaprefect import orchestration
+
+runtime = orchestration.get_runtime()          # PrefectRuntime unless tracking is off
+with orchestration.tracking(False):
+    assert not orchestration.get_runtime().tracking
+history = await orchestration.read_variable_history("qa", "generator/instructions")
+```
+"""
+
+from typing import Any
+
+from synaprefect.orchestration.artifacts import (
+    artifact_key,
+    evaluation_key,
+    history_table_key,
+    progress_key,
+    read_json_history,
+    read_variable_history,
+    read_variable_history_sync,
+    summary_key,
+    variable_artifact_key,
+)
+from synaprefect.orchestration.runtime import (
+    LocalRuntime,
+    Runtime,
+    get_runtime,
+    is_tracking,
+    is_transient,
+    set_tracking,
+    tracking,
+)
+
+# ``PrefectRuntime`` stays out of ``__all__``: a star import would otherwise import Prefect.
+__all__ = [
+    "Runtime",
+    "LocalRuntime",
+    "get_runtime",
+    "set_tracking",
+    "tracking",
+    "is_tracking",
+    "is_transient",
+    "artifact_key",
+    "variable_artifact_key",
+    "history_table_key",
+    "summary_key",
+    "evaluation_key",
+    "progress_key",
+    "read_json_history",
+    "read_variable_history",
+    "read_variable_history_sync",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # ``orchestration.PrefectRuntime`` imports Prefect on first use only.
+    if name == "PrefectRuntime":
+        from synaprefect.orchestration.prefect_runtime import PrefectRuntime
+
+        return PrefectRuntime
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,253 @@
+"""``PrefectRuntime``: the ``Runtime`` calls as Prefect 3 flow runs, task runs and artifacts.
+
+- ``flow`` and ``stage`` become async flow runs, built on the fly with ``prefect.flow``.
+  Called inside another flow run (a synaprefect flow or the user's own ``@flow``) they
+  become subflow runs: Prefect nests a flow called inside a flow run by itself.
+- ``task`` becomes an async task run with no inputs (the body is a closure) and no cache
+  key, retried only for transient errors (``runtime.is_transient``). Task runs nest: a task
+  called inside a task run records the outer one as its parent.
+- ``publish_*`` and ``progress`` create keyed artifacts (``orchestration.artifacts`` names
+  the keys and reads them back); outside any run they are skipped, since Prefect
+  deprecates artifacts without a run.
+
+Flows keep Prefect's heartbeat: an async flow run starts its heartbeat thread without
+waiting for it, and turning it off per call (``temporary_settings``) costs more than it
+saves.
+
+Example:
+```python
+runtime = PrefectRuntime()
+
+async def epoch():
+    return await runtime.task("batch", lambda: train_batch(0), run_name="batch-0", retries=2)
+
+await runtime.flow("fit", lambda: runtime.stage("epoch", epoch, run_name="epoch-1"),
+                   run_name="fit-qa", parameters={"epochs": 1})
+```
+"""
+
+from __future__ import annotations
+
+import inspect
+import keyword
+import logging
+import re
+from contextvars import ContextVar
+from typing import Any
+from uuid import UUID
+
+import prefect
+from prefect.artifacts import (
+    acreate_markdown_artifact,
+    acreate_progress_artifact,
+    acreate_table_artifact,
+    aupdate_progress_artifact,
+)
+from prefect.cache_policies import NONE
+from prefect.context import FlowRunContext, TaskRunContext
+from prefect.logging import get_run_logger
+
+from synaprefect.orchestration.artifacts import artifact_key, json_markdown
+from synaprefect.orchestration.runtime import Body, Runtime, T, is_transient
+from synaprefect.version import __version__
+
+__all__ = ["PrefectRuntime"]
+
+_logger = logging.getLogger("synaprefect")
+
+# The flow run of the outermost synaprefect flow: progress artifacts are shared by all its
+# stages and tasks, and forgotten when it ends.
+_root_flow_run: ContextVar[UUID | None] = ContextVar("synaprefect_root_flow_run", default=None)
+# (root flow run id, key) -> id of the progress artifact to update.
+_progress_ids: dict[tuple[UUID | None, str], UUID] = {}
+
+
+class PrefectRuntime(Runtime):
+    """Runs fit / evaluate / predict / search as Prefect flow runs (tracking on).
+
+    Instances hold no state: create one wherever needed (``get_runtime()`` does).
+    """
+
+    tracking = True
+
+    async def flow(self, name: str, body: Body, *, run_name: str,
+                   parameters: dict | None = None, retries: int = 0) -> T:
+        """Run ``body`` as an async flow run ``run_name`` of flow ``name``; a subflow run
+        when called inside a flow run. ``parameters`` (small JSON) are shown in the UI. A
+        failed run is retried ``retries`` times, at once, as the same flow run; its stages
+        run again as new subflow runs (nothing is persisted).
+
+        Example:
+        ```python
+        history = await PrefectRuntime().flow("fit", train, run_name="fit-qa",
+                                              parameters={"epochs": 3, "batch_size": 8})
+        ```
+        """
+        parameters = {_parameter_name(key): value for key, value in (parameters or {}).items()}
+
+        async def run_flow(**_: Any) -> Any:
+            if _root_flow_run.get() is not None:
+                return await body()
+            flow_run_id = FlowRunContext.get().flow_run.id
+            token = _root_flow_run.set(flow_run_id)
+            try:
+                return await body()
+            finally:
+                _root_flow_run.reset(token)
+                for scope_key in [k for k in _progress_ids if k[0] == flow_run_id]:
+                    del _progress_ids[scope_key]
+
+        # The run's parameters come from the signature: declare the keys so that the UI
+        # shows {"epochs": 3} rather than {"_": {"epochs": 3}}.
+        run_flow.__signature__ = inspect.Signature(
+            [inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY) for key in parameters]
+        )
+        prefect_flow = prefect.flow(
+            run_flow,
+            name=_flow_name(name),
+            flow_run_name=_constant(run_name),
+            retries=retries,
+            retry_delay_seconds=0,
+            # A fixed version spares Prefect hashing this module's source on every call.
+            version=__version__,
+            validate_parameters=False,
+            persist_result=False,
+            log_prints=False,
+        )
+        return await prefect_flow(**parameters)
+
+    async def stage(self, name: str, body: Body, *, run_name: str) -> T:
+        """Run ``body`` as a subflow run of the current flow run (one epoch, one trial);
+        outside any flow run, as a flow run of its own.
+
+        Example: ``await runtime.stage("epoch", run_epoch, run_name="epoch-3")``
+        """
+        return await self.flow(name, body, run_name=run_name)
+
+    async def task(self, name: str, body: Body, *, run_name: str, retries: int = 0,
+                   retry_delay: float = 0.0) -> T:
+        """Run ``body`` as a task run, retried up to ``retries`` times (``retry_delay``
+        seconds apart) when it fails with a transient error. The last error propagates
+        unchanged.
+
+        Example:
+        ```python
+        scores = await runtime.task("batch", lambda: run_batch(7), run_name="batch-7",
+                                    retries=3, retry_delay=1.0)
+        ```
+        """
+
+        async def run_task() -> Any:
+            return await body()
+
+        prefect_task = prefect.task(
+            run_task,
+            name=name,
+            task_run_name=_constant(run_name),
+            retries=retries,
+            retry_delay_seconds=retry_delay,
+            retry_condition_fn=_retry_if_transient,
+            # The default policy hashes the inputs and the source; a closure over program
+            # state has no stable hash, and results are not persisted anyway.
+            cache_policy=NONE,
+            persist_result=False,
+            log_prints=False,
+        )
+        return await prefect_task()
+
+    async def publish_json(self, key: str, value: Any, description: str = "") -> None:
+        """Add a version of ``value`` under ``key`` (a markdown artifact holding a fenced
+        JSON block; read it back with ``artifacts.read_json_history``).
+
+        Example: ``await runtime.publish_json(variable_artifact_key("qa", "gen/instructions"), state)``
+        """
+        if _in_run(key):
+            await acreate_markdown_artifact(
+                markdown=json_markdown(value), key=artifact_key(key), description=description
+            )
+
+    async def publish_table(self, key: str, rows: list[dict], description: str = "") -> None:
+        """Add a version of the table ``rows`` (one dict per row) under ``key``.
+
+        Example: ``await runtime.publish_table("qa-history", [{"epoch": 1, "reward": 0.5}])``
+        """
+        if _in_run(key):
+            await acreate_table_artifact(table=rows, key=artifact_key(key),
+                                         description=description)
+
+    async def publish_markdown(self, key: str, markdown: str, description: str = "") -> None:
+        """Add a version of the markdown document under ``key``.
+
+        Example: ``await runtime.publish_markdown("qa-summary", "# Done\\nreward 0.9")``
+        """
+        if _in_run(key):
+            await acreate_markdown_artifact(markdown=markdown, key=artifact_key(key),
+                                            description=description)
+
+    async def progress(self, key: str, percent: float, description: str = "") -> None:
+        """Set the progress artifact ``key`` to ``percent`` (0 to 100): created at the
+        first call within the outermost synaprefect flow run, updated afterwards.
+
+        Example: ``await runtime.progress("qa-progress", 40.0, "epoch 2 of 5")``
+        """
+        if not _in_run(key):
+            return
+        key = artifact_key(key)
+        percent = min(max(float(percent), 0.0), 100.0)
+        scope_key = (_root_flow_run.get() or _current_flow_run_id(), key)
+        artifact_id = _progress_ids.get(scope_key)
+        if artifact_id is None:
+            _progress_ids[scope_key] = await acreate_progress_artifact(
+                progress=percent, key=key, description=description or None
+            )
+        else:
+            await aupdate_progress_artifact(
+                artifact_id=artifact_id, progress=percent, description=description or None
+            )
+
+    def log(self, message: str) -> None:
+        """Log ``message`` to the current run's log (the ``synaprefect`` logger outside
+        any run).
+
+        Example: ``runtime.log("epoch 2: reward 0.81")``
+        """
+        if FlowRunContext.get() is not None or TaskRunContext.get() is not None:
+            get_run_logger().info(message)
+        else:
+            super().log(message)
+
+
+def _constant(text: str):
+    # A callable run name is used as is; a string would go through str.format with the
+    # run's parameters and break on braces in the name.
+    return lambda: text
+
+
+def _flow_name(name: str) -> str:
+    # Prefect refuses flow names containing any of / % & > <.
+    return re.sub(r"[/%&<>]", "-", name) or "synaprefect"
+
+
+def _parameter_name(key: str) -> str:
+    # Parameter names must be identifiers (they become the flow function's signature).
+    name = re.sub(r"\W", "_", str(key))
+    return f"_{name}" if not name or name[0].isdigit() or keyword.iskeyword(name) else name
+
+
+def _retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
+    # Prefect hands over a Failed state whose data is the exception the body raised.
+    return isinstance(state.data, BaseException) and is_transient(state.data)
+
+
+def _in_run(key: str) -> bool:
+    if FlowRunContext.get() is not None or TaskRunContext.get() is not None:
+        return True
+    _logger.debug("Artifact %r skipped: not inside a Prefect flow or task run.", key)
+    return False
+
+
+def _current_flow_run_id() -> UUID | None:
+    task_context = TaskRunContext.get()
+    if task_context is not None:
+        return task_context.task_run.flow_run_id
+    return FlowRunContext.get().flow_run.id

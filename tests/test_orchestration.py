@@ -1,0 +1,343 @@
+"""PrefectRuntime against a real Prefect API (the session's ``prefect_api``), artifact keys,
+and the promise that tracking off (or a plain import) never touches Prefect."""
+
+import json
+import logging
+import subprocess
+import sys
+import textwrap
+import uuid
+
+import pytest
+
+from synaprefect.language_models import PermanentLanguageModelError, TransientLanguageModelError
+from synaprefect.orchestration import (
+    LocalRuntime,
+    artifact_key,
+    evaluation_key,
+    get_runtime,
+    history_table_key,
+    progress_key,
+    read_variable_history,
+    summary_key,
+    tracking,
+    variable_artifact_key,
+)
+from synaprefect.orchestration.artifacts import MAX_KEY_LENGTH, json_markdown, parse_json_markdown
+
+
+def _tag() -> str:
+    # Every test shares the session's database: unique names keep their runs apart.
+    return uuid.uuid4().hex[:8]
+
+
+def _runtime():
+    from synaprefect.orchestration.prefect_runtime import PrefectRuntime
+
+    return PrefectRuntime()
+
+
+async def _flow_runs_named(client, *names):
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    runs = await client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=list(names)))
+    )
+    return {run.name: run for run in runs}
+
+
+async def _artifacts_keyed(client, key):
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    return await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+
+
+# --- keys and formats (no Prefect) ---------------------------------------------------------
+
+def test_artifact_keys_are_valid_stable_and_distinct():
+    keys = [
+        variable_artifact_key("qa_program", "generator/instructions"),
+        variable_artifact_key("qa-program", "generator/instructions"),
+        variable_artifact_key("qa_program", "generator_instructions"),
+        variable_artifact_key("QA program", "generator/instructions"),
+        variable_artifact_key("p" * 300, "generator/instructions"),
+        history_table_key("qa_program"),
+        summary_key("qa_program"),
+        evaluation_key("qa_program"),
+        progress_key("qa_program"),
+    ]
+    assert len(set(keys)) == len(keys)
+    for key in keys:
+        assert len(key) <= MAX_KEY_LENGTH
+        assert all(c.islower() or c.isdigit() or c == "-" for c in key), key
+        assert artifact_key(key) == key  # idempotent: the runtime sanitizes keys again
+    assert keys[0] == variable_artifact_key("qa_program", "generator/instructions")
+    assert keys[0].startswith("qa-program-generator-instructions-")
+    assert history_table_key("qa") == "qa-history"
+
+
+def test_json_markdown_round_trip():
+    value = {"instructions": "Answer.\n```\nno fence break", "examples": [1, 2.5, None, True]}
+    text = json_markdown(value)
+    assert text.startswith("```json\n") and text.endswith("\n```")
+    assert parse_json_markdown(text) == value
+    with pytest.raises(ValueError):
+        parse_json_markdown("# not json")
+
+
+def test_import_and_untracked_runs_never_import_prefect():
+    script = textwrap.dedent("""
+        import asyncio, sys
+        import synaprefect.orchestration as orchestration
+        assert "prefect" not in sys.modules, "import"
+        async def body():
+            return await runtime.stage("epoch", lambda: runtime.task(
+                "batch", lambda: asyncio.sleep(0, "done"), run_name="b"), run_name="e")
+        with orchestration.tracking(False):
+            runtime = orchestration.get_runtime()
+            assert asyncio.run(runtime.flow("fit", body, run_name="f")) == "done"
+        assert "prefect" not in sys.modules, "untracked run"
+    """)
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                               timeout=120)
+    assert completed.returncode == 0, completed.stderr
+
+
+# --- runs against the API -----------------------------------------------------------------
+
+async def test_flow_stages_and_nested_tasks_are_recorded(prefect_api):
+    runtime, tag = _runtime(), _tag()
+
+    async def module_call(name):
+        runtime.log(f"module {name}")
+        return name
+
+    async def batch(epoch, index):
+        if index == 0:  # a batch task whose module calls are tasks nested in it
+            first = await runtime.task("module", lambda: module_call("a"),
+                                       run_name=f"module-{tag}-{epoch}-a")
+            second = await runtime.task("module", lambda: module_call("b"),
+                                        run_name=f"module-{tag}-{epoch}-b")
+            return first + second
+        return str(index)
+
+    async def epoch(number):
+        return [
+            await runtime.task("batch", lambda i=i: batch(number, i),
+                               run_name=f"batch-{tag}-{number}-{i}")
+            for i in range(3)
+        ]
+
+    async def fit():
+        return [
+            await runtime.stage("epoch", lambda n=n: epoch(n), run_name=f"epoch-{tag}-{n}")
+            for n in (1, 2)
+        ]
+
+    result = await runtime.flow("fit", fit, run_name=f"fit-{{{tag}}}",  # braces kept verbatim
+                                parameters={"epochs": 2, "batch size": 3})
+    assert result == [["ab", "1", "2"], ["ab", "1", "2"]]
+
+    async with prefect_api.client() as client:
+        runs = await _flow_runs_named(client, f"fit-{{{tag}}}", f"epoch-{tag}-1", f"epoch-{tag}-2")
+        assert len(runs) == 3
+        fit_run = runs[f"fit-{{{tag}}}"]
+        assert fit_run.parent_task_run_id is None
+        assert fit_run.parameters == {"epochs": 2, "batch_size": 3}
+        assert fit_run.state.is_completed()
+        stage_runs = [runs[f"epoch-{tag}-{n}"] for n in (1, 2)]
+        for stage_run in stage_runs:
+            assert stage_run.state.is_completed()
+            parent = await client.read_task_run(stage_run.parent_task_run_id)
+            assert parent.flow_run_id == fit_run.id
+            flow = await client.read_flow(stage_run.flow_id)
+            assert flow.name == "epoch"
+
+    task_runs = await prefect_api.read_task_runs([run.id for run in stage_runs], count=10)
+    assert len(task_runs) == 10
+    by_name = {run.name: run for run in task_runs}
+    for number, stage_run in zip((1, 2), stage_runs):
+        batches = [by_name[f"batch-{tag}-{number}-{i}"] for i in range(3)]
+        modules = [by_name[f"module-{tag}-{number}-{m}"] for m in "ab"]
+        for task_run in batches + modules:
+            assert task_run.flow_run_id == stage_run.id
+            assert task_run.state.is_completed()
+        for task_run in batches:
+            assert task_run.task_inputs.get("__parents__", []) == []
+        for task_run in modules:
+            assert [parent.id for parent in task_run.task_inputs["__parents__"]] == [batches[0].id]
+
+
+@pytest.mark.parametrize("error, retries, attempts", [
+    (TransientLanguageModelError("m", "boom"), 2, 3),  # retried, then the last error
+    (ValueError("bad input"), 2, 1),
+    (PermanentLanguageModelError("m", "bad key"), 2, 1),
+])
+async def test_task_errors_propagate_unchanged_and_only_transient_ones_retry(
+        prefect_api, error, retries, attempts):
+    runtime, tag = _runtime(), _tag()
+    calls = []
+
+    async def failing():
+        calls.append(1)
+        raise error
+
+    async def body():
+        return await runtime.task("call", failing, run_name=f"call-{tag}", retries=retries)
+
+    with pytest.raises(type(error)) as raised:
+        await runtime.flow("errors", body, run_name=f"errors-{tag}")
+    assert raised.value is error
+    assert len(calls) == attempts
+
+    async with prefect_api.client() as client:
+        flow_run = (await _flow_runs_named(client, f"errors-{tag}"))[f"errors-{tag}"]
+        assert flow_run.state.is_failed()
+    [task_run] = await prefect_api.read_task_runs([flow_run.id], count=1)
+    assert task_run.state.is_failed()
+    assert task_run.run_count == attempts
+
+
+async def test_transient_error_is_retried_until_success(prefect_api):
+    runtime, tag = _runtime(), _tag()
+    calls = []
+
+    async def flaky():
+        calls.append(1)
+        if len(calls) == 1:
+            raise TransientLanguageModelError("m", "boom")
+        return "answer"
+
+    async def body():
+        return await runtime.task("call", flaky, run_name=f"flaky-{tag}", retries=3,
+                                  retry_delay=0.05)
+
+    assert await runtime.flow("retries", body, run_name=f"retries-{tag}") == "answer"
+    assert len(calls) == 2
+    async with prefect_api.client() as client:
+        flow_run = (await _flow_runs_named(client, f"retries-{tag}"))[f"retries-{tag}"]
+    [task_run] = await prefect_api.read_task_runs([flow_run.id], count=1)
+    assert task_run.state.is_completed()
+    assert task_run.run_count == 2
+
+
+async def test_a_failed_flow_is_retried_as_the_same_run(prefect_api):
+    runtime, tag = _runtime(), _tag()
+    attempts = []
+
+    async def body():
+        attempts.append(1)
+        await runtime.stage("epoch", _answer, run_name=f"epoch-{tag}-{len(attempts)}")
+        if len(attempts) == 1:
+            raise ConnectionError("lost the connection")
+        return "done"
+
+    # Prefect refuses "/" in flow names: the runtime replaces it.
+    assert await runtime.flow("fit/eval", body, run_name=f"retried-{tag}", retries=1) == "done"
+    async with prefect_api.client() as client:
+        runs = await _flow_runs_named(client, f"retried-{tag}", f"epoch-{tag}-1", f"epoch-{tag}-2")
+        flow_run = runs[f"retried-{tag}"]
+        assert flow_run.state.is_completed() and flow_run.run_count == 2
+        assert (await client.read_flow(flow_run.flow_id)).name == "fit-eval"
+        for stage in (runs[f"epoch-{tag}-1"], runs[f"epoch-{tag}-2"]):
+            assert (await client.read_task_run(stage.parent_task_run_id)).flow_run_id == flow_run.id
+
+
+async def test_artifacts_versions_tables_and_progress(prefect_api):
+    runtime, tag = _runtime(), _tag()
+    program = f"qa_program_{tag}"
+    key = variable_artifact_key(program, "generator/instructions")
+    values = [{"instructions": f"version {i}", "examples": list(range(i))} for i in range(3)]
+
+    async def body():
+        for i, value in enumerate(values):
+            await runtime.task("update", lambda v=value, i=i: runtime.publish_json(
+                key, v, description=f"step {i}"), run_name=f"update-{tag}-{i}")
+        await runtime.publish_table(history_table_key(program), [{"epoch": 1, "reward": 0.5},
+                                                                 {"epoch": 2, "reward": 0.75}])
+        await runtime.publish_markdown(summary_key(program), "# Summary\nreward **0.75**")
+        for percent in (0, 50, 100):
+            await runtime.stage("epoch", lambda p=percent: runtime.progress(
+                progress_key(program), p, f"{p}% done"), run_name=f"epoch-{tag}-{percent}")
+
+    await runtime.flow("fit", body, run_name=f"fit-{tag}")
+
+    history = await read_variable_history(program, "generator/instructions")
+    assert [version["value"] for version in history] == values
+    assert [version["description"] for version in history] == ["step 0", "step 1", "step 2"]
+    assert [v["created"] for v in history] == sorted(v["created"] for v in history)
+
+    async with prefect_api.client() as client:
+        [table] = await _artifacts_keyed(client, history_table_key(program))
+        assert table.type == "table"
+        assert json.loads(table.data) == [{"epoch": 1, "reward": 0.5}, {"epoch": 2, "reward": 0.75}]
+        [markdown] = await _artifacts_keyed(client, summary_key(program))
+        assert markdown.type == "markdown" and "**0.75**" in markdown.data
+        # One progress artifact for the whole flow, updated by each stage.
+        [progress] = await _artifacts_keyed(client, progress_key(program))
+        assert progress.type == "progress"
+        assert float(progress.data) == 100
+        assert progress.description == "100% done"
+
+
+async def test_artifacts_outside_a_run_are_skipped(prefect_api):
+    runtime, tag = _runtime(), _tag()
+    await runtime.publish_json(f"loose-{tag}", {"a": 1})
+    await runtime.progress(f"loose-progress-{tag}", 10)
+    async with prefect_api.client() as client:
+        assert await _artifacts_keyed(client, f"loose-{tag}") == []
+        assert await _artifacts_keyed(client, f"loose-progress-{tag}") == []
+
+
+async def test_runtime_inside_a_user_flow_becomes_a_subflow(prefect_api):
+    import prefect
+
+    tag = _tag()
+
+    async def fit():
+        runtime = get_runtime()
+        assert runtime.tracking
+        return await runtime.task("batch", lambda: _answer(), run_name=f"batch-{tag}")
+
+    @prefect.flow(name="user-pipeline", flow_run_name=f"user-{tag}")
+    async def user_pipeline():
+        return await get_runtime().flow("fit", fit, run_name=f"fit-{tag}")
+
+    with tracking(True):
+        assert await user_pipeline() == 42
+
+    async with prefect_api.client() as client:
+        runs = await _flow_runs_named(client, f"user-{tag}", f"fit-{tag}")
+        user_run, fit_run = runs[f"user-{tag}"], runs[f"fit-{tag}"]
+        assert user_run.parent_task_run_id is None
+        assert fit_run.parent_task_run_id is not None
+        parent = await client.read_task_run(fit_run.parent_task_run_id)
+        assert parent.flow_run_id == user_run.id
+
+
+async def _answer():
+    return 42
+
+
+async def test_tracking_off_runs_locally_and_sends_nothing(prefect_api):
+    tag = _tag()
+    with tracking(False):
+        runtime = get_runtime()
+        assert isinstance(runtime, LocalRuntime) and not runtime.tracking
+
+        async def fit():
+            await runtime.publish_json(f"untracked-{tag}", {"a": 1})
+            return await runtime.stage("epoch", lambda: runtime.task(
+                "batch", _answer, run_name=f"batch-{tag}"), run_name=f"epoch-{tag}")
+
+        assert await runtime.flow("fit", fit, run_name=f"fit-{tag}") == 42
+
+    async with prefect_api.client() as client:
+        assert await _flow_runs_named(client, f"fit-{tag}", f"epoch-{tag}") == {}
+        assert await _artifacts_keyed(client, f"untracked-{tag}") == []
+
+
+def test_log_outside_a_run_goes_to_the_synaprefect_logger(caplog):
+    with caplog.at_level(logging.INFO, logger="synaprefect"):
+        _runtime().log("hello from nowhere")
+    assert "hello from nowhere" in caplog.text

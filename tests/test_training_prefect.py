@@ -1,0 +1,136 @@
+"""fit / evaluate / predict as Prefect runs, read back from a real Prefect API."""
+
+import copy
+import uuid
+
+import numpy as np
+import pytest
+
+import synaprefect as sp
+from synaprefect.orchestration import artifacts, read_variable_history
+from synaprefect.testing.skills import language_model_for, load_capitals, style_student
+
+ROWS, _ = load_capitals()
+KNOWLEDGE = {r["query"]: r["answer"].title() for r in ROWS}
+
+
+class Query(sp.DataModel):
+    query: str
+
+
+class Answer(sp.DataModel):
+    answer: str
+
+
+class Snapshots(sp.callbacks.Callback):
+    """The trainable variable's value after each optimizer update."""
+
+    def __init__(self):
+        super().__init__()
+        self.values = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.values.append(copy.deepcopy(self.program.trainable_variables[0].value()))
+
+
+def data(n):
+    return (np.array([Query(query=r["query"]) for r in ROWS[:n]], dtype=object),
+            np.array([Answer(answer=r["answer"]) for r in ROWS[:n]], dtype=object))
+
+
+async def make_program(server, name):
+    server.set_responder(style_student(KNOWLEDGE))
+    lm = language_model_for(server, api_key="sk-must-stay-secret")
+    x0 = sp.Input(data_model=Query)
+    x1 = await sp.Generator(data_model=Answer, language_model=lm, name="answerer")(x0)
+    program = sp.Program(inputs=x0, outputs=x1, name=name)
+    program.compile(reward=sp.rewards.ExactMatch(in_mask=["answer"]),
+                    optimizer="random_few_shot")
+    return program
+
+
+async def runs_of(client, program_name):
+    """The flow runs of a program (its fit / evaluate / predict) and of their epochs."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    names = [f"{kind}-{program_name}" for kind in ("fit", "evaluate", "predict")]
+    names += [f"{program_name}-epoch-{i}" for i in range(1, 10)]
+    return await client.read_flow_runs(flow_run_filter=FlowRunFilter(
+        name=FlowRunFilterName(any_=names)))
+
+
+async def test_fit_is_a_flow_with_epoch_runs_batch_tasks_and_variable_artifacts(
+        prefect_api, simulated_lm, caplog):
+    name = f"tracked_{uuid.uuid4().hex[:8]}"
+    program = await make_program(simulated_lm, name)
+    snapshots = Snapshots()
+    x, y = data(12)
+    await program.fit(x, y, epochs=2, batch_size=3, validation_split=0.25, verbose=0,
+                      callbacks=[snapshots], resume=False)  # 9 train samples: 3 batches
+    async with prefect_api.client() as client:
+        runs = {run.name: run for run in await runs_of(client, name)}
+        assert set(runs) == {f"fit-{name}", f"{name}-epoch-1", f"{name}-epoch-2"}
+        fit_run = runs[f"fit-{name}"]
+        epochs = [runs[f"{name}-epoch-{i}"] for i in (1, 2)]
+        assert all(run.state.is_completed() for run in runs.values())
+        assert all(run.parent_task_run_id is not None for run in epochs)  # subflows
+    # per epoch: 3 train batches + 3 updates + 1 validation batch, and one module task
+    # (the generator over the whole batch) inside each of them
+    task_runs = await prefect_api.read_task_runs([run.id for run in epochs], count=2 * 14)
+    names = [run.name for run in task_runs]
+    assert sum(n.endswith("-train-batch") for n in names) == 6
+    assert sum(n.endswith("-optimizer-update") for n in names) == 6
+    assert sum(n.startswith("val-batch-") and not n.endswith("answerer") for n in names) == 2
+    module_runs = [run for run in task_runs if run.name.endswith("-answerer")]
+    assert len(module_runs) == 6 + 6 + 2
+
+    history = await read_variable_history(name, "answerer/state_answerer")
+    assert len(history) == 6 + 1  # one version per optimizer update, then the final value
+    assert [h["value"] for h in history[:-1]] == snapshots.values
+    assert history[-1]["value"] == program.trainable_variables[0].value()
+    async with prefect_api.client() as client:
+        from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+        for key in (artifacts.history_table_key(name), artifacts.summary_key(name)):
+            found = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+            assert found, key
+        summary = found[0].data
+        assert "| inference |" in summary and "Best candidate" in summary
+        everything = await client.read_artifacts()
+        assert all("sk-must-stay-secret" not in str(a.data) for a in everything)
+    assert all("sk-must-stay-secret" not in r.getMessage() for r in caplog.records)
+    assert fit_run.parameters.get("kind") == "fit"
+
+
+async def test_fit_inside_a_user_flow_is_a_subflow(prefect_api, simulated_lm):
+    from prefect import flow
+
+    name = f"nested_{uuid.uuid4().hex[:8]}"
+    program = await make_program(simulated_lm, name)
+    x, y = data(6)
+
+    @flow(name=f"user-pipeline-{name}")
+    async def pipeline():
+        await program.fit(x, y, epochs=1, batch_size=3, validation_split=0.0, verbose=0,
+                          resume=False)
+        return await program.evaluate(x, y, resume=False)
+
+    scores = await pipeline()
+    assert "reward" in scores
+    async with prefect_api.client() as client:
+        runs = {run.name: run for run in await runs_of(client, name)}
+        assert runs[f"fit-{name}"].parent_task_run_id is not None
+        assert runs[f"evaluate-{name}"].parent_task_run_id is not None
+
+
+async def test_predict_and_evaluate_are_flows(prefect_api, simulated_lm):
+    name = f"served_{uuid.uuid4().hex[:8]}"
+    program = await make_program(simulated_lm, name)
+    x, y = data(4)
+    outputs = await program.predict(x, batch_size=2, resume=False)
+    assert len(outputs) == 4
+    await program.evaluate(x, y, batch_size=2, resume=False)
+    async with prefect_api.client() as client:
+        runs = {run.name for run in await runs_of(client, name)}
+    assert runs == {f"predict-{name}", f"evaluate-{name}"}
