@@ -5,9 +5,11 @@ A Synalinks script ports by changing its import: ``import synaprefect as synalin
 
 import os as _os
 
-# litellm downloads its model price map at import unless told not to; synaprefect never
-# reaches the internet, so the bundled map is always used.
+# synaprefect never reaches the internet: litellm would download its price map at import
+# (the bundled map is always used), and Prefect's server would send telemetry (off unless
+# the user turns it on explicitly).
 _os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+_os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 from synaprefect import (  # noqa: E402
     callbacks,

@@ -7,9 +7,20 @@ import sys
 __all__ = ["main"]
 
 
+def _quiet_prefect_console() -> None:
+    """Keep the terminal for the progress bar: Prefect's one-line-per-run INFO messages
+    leave the console only (runs, states and logs still reach the Prefect API). Prefect
+    applies its logging configuration when first imported, so this goes through its
+    environment overrides."""
+    import os
+
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+
+
 def _demo(args: argparse.Namespace) -> int:
     from synaprefect.demo import run_demo
 
+    _quiet_prefect_console()
     return asyncio.run(run_demo(model=args.model))
 
 
