@@ -19,6 +19,7 @@ from synaprefect.orchestration import (
     history_table_key,
     progress_key,
     read_variable_history,
+    read_variable_history_sync,
     summary_key,
     tracking,
     variable_artifact_key,
@@ -49,7 +50,8 @@ async def _flow_runs_named(client, *names):
 async def _artifacts_keyed(client, key):
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-    return await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+    return await client.read_artifacts(
+        artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
 
 
 # --- keys and formats (no Prefect) ---------------------------------------------------------
@@ -263,6 +265,7 @@ async def test_artifacts_versions_tables_and_progress(prefect_api):
     await runtime.flow("fit", body, run_name=f"fit-{tag}")
 
     history = await read_variable_history(program, "generator/instructions")
+    assert read_variable_history_sync(program, "generator/instructions") == history
     assert [version["value"] for version in history] == values
     assert [version["description"] for version in history] == ["step 0", "step 1", "step 2"]
     assert [v["created"] for v in history] == sorted(v["created"] for v in history)

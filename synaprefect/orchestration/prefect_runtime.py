@@ -33,7 +33,7 @@ import keyword
 import logging
 import re
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Callable
 from uuid import UUID
 
 import prefect
@@ -116,13 +116,15 @@ class PrefectRuntime(Runtime):
         )
         return await prefect_flow(**parameters)
 
-    async def stage(self, name: str, body: Body, *, run_name: str) -> T:
+    async def stage(self, name: str, body: Body, *, run_name: str,
+                    parameters: dict | None = None) -> T:
         """Run ``body`` as a subflow run of the current flow run (one epoch, one trial);
-        outside any flow run, as a flow run of its own.
+        outside any flow run, as a flow run of its own. ``parameters`` (small JSON, such
+        as a trial's hyperparameters) are shown in the UI.
 
         Example: ``await runtime.stage("epoch", run_epoch, run_name="epoch-3")``
         """
-        return await self.flow(name, body, run_name=run_name)
+        return await self.flow(name, body, run_name=run_name, parameters=parameters)
 
     async def task(self, name: str, body: Body, *, run_name: str, retries: int = 0,
                    retry_delay: float = 0.0) -> T:
@@ -159,7 +161,7 @@ class PrefectRuntime(Runtime):
         """Add a version of ``value`` under ``key`` (a markdown artifact holding a fenced
         JSON block; read it back with ``artifacts.read_json_history``).
 
-        Example: ``await runtime.publish_json(variable_artifact_key("qa", "gen/instructions"), state)``
+        Example: ``await runtime.publish_json(variable_artifact_key("qa", "g/x"), state)``
         """
         if _in_run(key):
             await acreate_markdown_artifact(
@@ -211,13 +213,13 @@ class PrefectRuntime(Runtime):
 
         Example: ``runtime.log("epoch 2: reward 0.81")``
         """
-        if FlowRunContext.get() is not None or TaskRunContext.get() is not None:
+        if _inside_run():
             get_run_logger().info(message)
         else:
             super().log(message)
 
 
-def _constant(text: str):
+def _constant(text: str) -> Callable[[], str]:
     # A callable run name is used as is; a string would go through str.format with the
     # run's parameters and break on braces in the name.
     return lambda: text
@@ -239,8 +241,13 @@ def _retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
     return isinstance(state.data, BaseException) and is_transient(state.data)
 
 
+def _inside_run() -> bool:
+    return FlowRunContext.get() is not None or TaskRunContext.get() is not None
+
+
 def _in_run(key: str) -> bool:
-    if FlowRunContext.get() is not None or TaskRunContext.get() is not None:
+    # Prefect deprecates artifacts created outside a run: skip them, quietly.
+    if _inside_run():
         return True
     _logger.debug("Artifact %r skipped: not inside a Prefect flow or task run.", key)
     return False

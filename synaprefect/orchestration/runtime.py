@@ -85,8 +85,10 @@ class Runtime:
         retrying the whole run ``retries`` times if it fails."""
         raise NotImplementedError
 
-    async def stage(self, name: str, body: Body, *, run_name: str) -> T:
-        """Run ``body`` as a tracked sub-run (one epoch, one trial)."""
+    async def stage(self, name: str, body: Body, *, run_name: str,
+                    parameters: dict | None = None) -> T:
+        """Run ``body`` as a tracked sub-run (one epoch, one trial); ``parameters`` are
+        shown with it."""
         raise NotImplementedError
 
     async def task(self, name: str, body: Body, *, run_name: str, retries: int = 0,
@@ -125,7 +127,7 @@ class LocalRuntime(Runtime):
                 if attempt >= retries:
                     raise
 
-    async def stage(self, name, body, *, run_name):
+    async def stage(self, name, body, *, run_name, parameters=None):
         return await body()
 
     async def task(self, name, body, *, run_name, retries=0, retry_delay=0.0):

@@ -190,7 +190,8 @@ def start_prefect_api(database_dir: str | os.PathLike,
     template = None
     if template_dir is not None:
         template = Path(template_dir) / f"prefect-{_installed_prefect_version()}.db"
-    from_template = template is not None and template.exists() and not database.exists()
+    fresh = not database.exists()
+    from_template = fresh and template is not None and template.exists()
     if from_template:
         database.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(template, database)
@@ -204,7 +205,7 @@ def start_prefect_api(database_dir: str | os.PathLike,
     except BaseException:
         _set_api_url(prior_api_url)
         raise
-    if template is not None and not from_template:
+    if fresh and template is not None and not from_template:
         _save_template(database, template)
     return PrefectTestAPI(
         api_url=api_url,
