@@ -23,7 +23,10 @@ pytest_plugins = ["synaprefect.testing.pytest_plugin", "synaprefect.testing.pref
 
 
 @pytest.fixture(autouse=True)
-def _fresh_session():
+def _fresh_session(tmp_path, monkeypatch):
+    """Fresh names and seed, and a home of its own: persisted run results (resume) from
+    one test must never make another pass for the wrong reason."""
+    monkeypatch.setenv("SYNAPREFECT_HOME", str(tmp_path / "synaprefect-home"))
     synaprefect.clear_session()
     synaprefect.set_seed(123)
     yield
