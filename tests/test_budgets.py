@@ -2,23 +2,12 @@
 
 import json
 
-import numpy as np
 import pytest
+from helpers import as_student, capitals, capitals_program
 
 import synaprefect as sp
 from synaprefect.orchestration.runtime import tracking
-from synaprefect.testing.skills import language_model_for, load_capitals, style_student
-
-ROWS, _ = load_capitals()
-KNOWLEDGE = {r["query"]: r["answer"].title() for r in ROWS}
-
-
-class Query(sp.DataModel):
-    query: str
-
-
-class Answer(sp.DataModel):
-    answer: str
+from synaprefect.testing.skills import language_model_for
 
 
 @pytest.fixture(autouse=True)
@@ -27,19 +16,11 @@ def _no_tracking():
         yield
 
 
-async def make_program(server, optimizer="random_few_shot"):
-    server.set_responder(style_student(KNOWLEDGE))
-    lm = language_model_for(server)
-    x0 = sp.Input(data_model=Query)
-    x1 = await sp.Generator(data_model=Answer, language_model=lm, name="answerer")(x0)
-    program = sp.Program(inputs=x0, outputs=x1, name="budgeted")
-    program.compile(reward=sp.rewards.ExactMatch(in_mask=["answer"]), optimizer=optimizer)
-    return program
+def make_program(server):
+    return capitals_program(as_student(server), name="budgeted")
 
 
-def data(n):
-    return (np.array([Query(query=r["query"]) for r in ROWS[:n]], dtype=object),
-            np.array([Answer(answer=r["answer"]) for r in ROWS[:n]], dtype=object))
+data = capitals
 
 
 @pytest.mark.parametrize("kwargs", [

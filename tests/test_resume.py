@@ -10,26 +10,16 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
+from helpers import KNOWLEDGE, as_student, capitals, capitals_program
 
 import synaprefect as sp
 from synaprefect.language_models import AuthenticationError, ModelNotFoundError
 from synaprefect.orchestration.runtime import tracking
 from synaprefect.testing import FaultPlan
-from synaprefect.testing.skills import language_model_for, load_capitals, style_student
+from synaprefect.testing.skills import style_student
 
-ROWS, _ = load_capitals()
-KNOWLEDGE = {r["query"]: r["answer"].title() for r in ROWS}
 SCRIPT = Path(__file__).parent / "scripts" / "resumable_fit.py"
-
-
-class Query(sp.DataModel):
-    query: str
-
-
-class Answer(sp.DataModel):
-    answer: str
 
 
 @pytest.fixture(autouse=True)
@@ -38,9 +28,7 @@ def _no_tracking():
         yield
 
 
-def data(n):
-    return (np.array([Query(query=r["query"]) for r in ROWS[:n]], dtype=object),
-            np.array([Answer(answer=r["answer"]) for r in ROWS[:n]], dtype=object))
+data = capitals
 
 
 def run_script(server, home, output, mode, wait=True):
@@ -84,15 +72,8 @@ def test_killed_fit_resumes_without_repaying_calls(simulated_lm_factory, tmp_pat
     assert resumed["history"] == reference["history"]
 
 
-async def make_program(server, **lm_kwargs):
-    server.set_responder(style_student(KNOWLEDGE))
-    lm = language_model_for(server, **lm_kwargs)
-    x0 = sp.Input(data_model=Query)
-    x1 = await sp.Generator(data_model=Answer, language_model=lm, name="answerer")(x0)
-    program = sp.Program(inputs=x0, outputs=x1, name="faulty")
-    program.compile(reward=sp.rewards.ExactMatch(in_mask=["answer"]),
-                    optimizer="random_few_shot")
-    return program
+def make_program(server, **lm_kwargs):
+    return capitals_program(as_student(server), name="faulty", **lm_kwargs)
 
 
 async def test_flow_retry_resumes_from_persisted_steps(simulated_lm):

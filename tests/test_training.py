@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from helpers import KNOWLEDGE, ROWS, Answer, Query, capitals, capitals_program
 
 import synaprefect as sp
 from synaprefect.orchestration.runtime import tracking
@@ -14,28 +15,12 @@ from synaprefect.testing.skills import (
     classroom,
     instruction_writer,
     language_model_for,
-    load_capitals,
     style_student,
 )
 
-ROWS, _ = load_capitals()
-
-
-class Query(sp.DataModel):
-    query: str
-
-
-class Answer(sp.DataModel):
-    answer: str
-
 
 def dataset(rows=ROWS):
-    x = np.array([Query(query=r["query"]) for r in rows], dtype=object)
-    y = np.array([Answer(answer=r["answer"]) for r in rows], dtype=object)
-    return x, y
-
-
-KNOWLEDGE = {r["query"]: r["answer"].title() for r in ROWS}
+    return capitals(len(rows))
 
 
 @pytest.fixture(autouse=True)
@@ -51,13 +36,7 @@ def student(simulated_lm):
 
 
 async def make_program(server, name="capitals", optimizer="random_few_shot", metrics=None):
-    lm = language_model_for(server)
-    x0 = sp.Input(data_model=Query)
-    x1 = await sp.Generator(data_model=Answer, language_model=lm, name="answerer")(x0)
-    program = sp.Program(inputs=x0, outputs=x1, name=name)
-    program.compile(reward=sp.rewards.ExactMatch(in_mask=["answer"]), optimizer=optimizer,
-                    metrics=metrics)
-    return program
+    return await capitals_program(server, name=name, optimizer=optimizer, metrics=metrics)
 
 
 async def test_random_few_shot_lifts_validation_reward(student):

@@ -3,23 +3,10 @@
 import copy
 import uuid
 
-import numpy as np
-import pytest
+from helpers import as_student, capitals, capitals_program
 
 import synaprefect as sp
 from synaprefect.orchestration import artifacts, read_variable_history
-from synaprefect.testing.skills import language_model_for, load_capitals, style_student
-
-ROWS, _ = load_capitals()
-KNOWLEDGE = {r["query"]: r["answer"].title() for r in ROWS}
-
-
-class Query(sp.DataModel):
-    query: str
-
-
-class Answer(sp.DataModel):
-    answer: str
 
 
 class Snapshots(sp.callbacks.Callback):
@@ -33,20 +20,11 @@ class Snapshots(sp.callbacks.Callback):
         self.values.append(copy.deepcopy(self.program.trainable_variables[0].value()))
 
 
-def data(n):
-    return (np.array([Query(query=r["query"]) for r in ROWS[:n]], dtype=object),
-            np.array([Answer(answer=r["answer"]) for r in ROWS[:n]], dtype=object))
+data = capitals
 
 
-async def make_program(server, name):
-    server.set_responder(style_student(KNOWLEDGE))
-    lm = language_model_for(server, api_key="sk-must-stay-secret")
-    x0 = sp.Input(data_model=Query)
-    x1 = await sp.Generator(data_model=Answer, language_model=lm, name="answerer")(x0)
-    program = sp.Program(inputs=x0, outputs=x1, name=name)
-    program.compile(reward=sp.rewards.ExactMatch(in_mask=["answer"]),
-                    optimizer="random_few_shot")
-    return program
+def make_program(server, name):
+    return capitals_program(as_student(server), name=name, api_key="sk-must-stay-secret")
 
 
 async def runs_of(client, program_name):

@@ -12,7 +12,7 @@ from typing import Any
 from synaprefect.data_models.data_model import DataModel
 from synaprefect.data_models.json_data_model import JsonDataModel
 from synaprefect.rewards.reward import apply_masks, check_mask, to_json_data_model
-from synaprefect.saving.serialization import deserialize_object, serialize_object
+from synaprefect.saving.registry import NamedRegistry
 from synaprefect.utils.naming import to_snake_case, validate_name
 from synaprefect.variables.variable import Variable
 
@@ -183,73 +183,15 @@ class MaskedMetric(Metric):
 
 # ---- registry ---------------------------------------------------------------------------
 
-_BUILTIN_METRICS: dict[str, type] = {}
+
+def _wrap_function(function):
+    from synaprefect.metrics.reduction import MeanMetricWrapper
+
+    return MeanMetricWrapper(function)
 
 
-def _normalize(name: str) -> str:
-    return name.replace("_", "").replace("-", "").lower()
-
-
-def register_builtin_metric(cls: type) -> type:
-    """Make a ``Metric`` class reachable by name through ``get`` (snake or Camel case)."""
-    _BUILTIN_METRICS[_normalize(cls.__name__)] = cls
-    return cls
-
-
-def _known_names() -> list[str]:
-    return sorted(to_snake_case(cls.__name__) for cls in _BUILTIN_METRICS.values())
-
-
-def serialize(metric: Metric) -> dict:
-    """A JSON config of ``metric`` (``deserialize`` recreates it)."""
-    if not isinstance(metric, Metric):
-        raise TypeError(f"serialize() takes a Metric, got {type(metric).__name__}.")
-    return serialize_object(metric)
-
-
-def deserialize(config: dict, **kwargs: Any) -> Metric:
-    """Recreate a metric from ``serialize``'s output (or a ``{"class_name": name,
-    "config": {...}}`` dict naming a built-in metric)."""
-    if isinstance(config, dict) and "module" not in config and isinstance(
-        config.get("class_name"), str
-    ):
-        cls = _BUILTIN_METRICS.get(_normalize(config["class_name"]))
-        if cls is not None:
-            return cls.from_config(config.get("config") or {}, **kwargs)
-    metric = deserialize_object(config, **kwargs)
-    if not isinstance(metric, Metric):
-        raise ValueError(f"The config describes a {type(metric).__name__}, not a Metric.")
-    return metric
-
-
-def get(identifier: Any) -> Metric | None:
-    """Resolve a metric from a name, a config dict, a ``Metric`` (class or instance) or a
-    plain function ``fn(y_true, y_pred) -> number`` (wrapped in ``MeanMetricWrapper``).
-
-    Example:
-    ```python
-    synaprefect.metrics.get("f1_score")     # F1Score()
-    synaprefect.metrics.get("F1Score")      # same
-    ```
-    """
-    if identifier is None or isinstance(identifier, Metric):
-        return identifier
-    if isinstance(identifier, str):
-        cls = _BUILTIN_METRICS.get(_normalize(identifier))
-        if cls is None:
-            raise ValueError(
-                f"Unknown metric {identifier!r}. Known metrics: {', '.join(_known_names())}."
-            )
-        return cls()
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if isinstance(identifier, type) and issubclass(identifier, Metric):
-        return identifier()
-    if callable(identifier):
-        from synaprefect.metrics.reduction import MeanMetricWrapper
-
-        return MeanMetricWrapper(identifier)
-    raise TypeError(
-        f"Cannot interpret {identifier!r:.80} as a metric: pass a name, a config dict or a "
-        "Metric."
-    )
+_REGISTRY = NamedRegistry("metric", Metric, _wrap_function)
+register_builtin_metric = _REGISTRY.register
+serialize = _REGISTRY.serialize
+deserialize = _REGISTRY.deserialize
+get = _REGISTRY.get

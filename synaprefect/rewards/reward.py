@@ -14,7 +14,7 @@ from typing import Any
 from synaprefect.data_models import schema as schema_ops
 from synaprefect.data_models.data_model import DataModel
 from synaprefect.data_models.json_data_model import JsonDataModel
-from synaprefect.saving.serialization import deserialize_object, serialize_object
+from synaprefect.saving.registry import NamedRegistry
 from synaprefect.utils.naming import to_snake_case, validate_name
 
 __all__ = [
@@ -296,78 +296,15 @@ class Reward:
 
 # ---- registry ---------------------------------------------------------------------------
 
-_BUILTIN_REWARDS: dict[str, type] = {}
+
+def _wrap_function(function):
+    from synaprefect.rewards.wrappers import RewardFunctionWrapper
+
+    return RewardFunctionWrapper(function)
 
 
-def _normalize(name: str) -> str:
-    return name.replace("_", "").replace("-", "").lower()
-
-
-def register_builtin_reward(cls: type) -> type:
-    """Make a ``Reward`` class reachable by name through ``get`` (snake or Camel case)."""
-    _BUILTIN_REWARDS[_normalize(cls.__name__)] = cls
-    return cls
-
-
-def _known_names() -> list[str]:
-    return sorted(to_snake_case(cls.__name__) for cls in _BUILTIN_REWARDS.values())
-
-
-def serialize(reward: Reward) -> dict:
-    """A JSON config of ``reward`` (``deserialize`` recreates it)."""
-    if not isinstance(reward, Reward):
-        raise TypeError(f"serialize() takes a Reward, got {type(reward).__name__}.")
-    return serialize_object(reward)
-
-
-def deserialize(config: dict, **kwargs) -> Reward:
-    """Recreate a reward from ``serialize``'s output (or a ``{"class_name": name,
-    "config": {...}}`` dict naming a built-in reward)."""
-    if isinstance(config, dict) and "module" not in config and isinstance(
-        config.get("class_name"), str
-    ):
-        cls = _BUILTIN_REWARDS.get(_normalize(config["class_name"]))
-        if cls is not None:
-            return cls.from_config(config.get("config") or {}, **kwargs)
-    reward = deserialize_object(config, **kwargs)
-    if not isinstance(reward, Reward):
-        raise ValueError(
-            f"The config describes a {type(reward).__name__}, not a Reward."
-        )
-    return reward
-
-
-def get(identifier: Any) -> Reward | None:
-    """Resolve a reward from a name, a config dict, a ``Reward`` or a plain function.
-
-    Example:
-    ```python
-    synaprefect.rewards.get("exact_match")           # ExactMatch()
-    synaprefect.rewards.get("ExactMatch")            # same
-    synaprefect.rewards.get(my_async_reward_fn)      # RewardFunctionWrapper(my_fn)
-    ```
-    """
-    if identifier is None or isinstance(identifier, Reward):
-        return identifier
-    if isinstance(identifier, str):
-        cls = _BUILTIN_REWARDS.get(_normalize(identifier))
-        if cls is None:
-            raise ValueError(
-                f"Unknown reward {identifier!r}. Known rewards: {', '.join(_known_names())}."
-                " Pass a Reward instance or a function `fn(y_true, y_pred) -> float` for "
-                "anything else."
-            )
-        return cls()
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if isinstance(identifier, type) and issubclass(identifier, Reward):
-        return identifier()
-    if callable(identifier):
-        from synaprefect.rewards.wrappers import RewardFunctionWrapper
-
-        return RewardFunctionWrapper(identifier)
-    raise TypeError(
-        f"Cannot interpret {identifier!r:.80} as a reward: pass a name, a config dict, a "
-        "Reward or a function."
-    )
-
+_REGISTRY = NamedRegistry("reward", Reward, _wrap_function)
+register_builtin_reward = _REGISTRY.register
+serialize = _REGISTRY.serialize
+deserialize = _REGISTRY.deserialize
+get = _REGISTRY.get
