@@ -47,25 +47,39 @@ def clear_results(program_name: str | None = None) -> None:
     shutil.rmtree(target, ignore_errors=True)
 
 
-def encode(value: Any) -> Any:
-    """JSON for step results (data models keep their schema)."""
+def _encode(value: Any, schemas: dict[str, dict]) -> Any:
     if isinstance(value, JsonDataModel):
-        return {"__data__": value.get_json(), "__schema__": value.get_schema()}
+        schema_key = stable_hash(value.get_schema())[:16]
+        schemas.setdefault(schema_key, value.get_schema())
+        return {"__data__": value.get_json(), "__schema__": schema_key}
     if isinstance(value, dict):
-        return {"__dict__": [[encode(k), encode(v)] for k, v in value.items()]}
+        return {"__dict__": [[_encode(k, schemas), _encode(v, schemas)]
+                             for k, v in value.items()]}
     if isinstance(value, (list, tuple)):
-        return [encode(v) for v in value]
+        return [_encode(v, schemas) for v in value]
     return value
 
 
-def decode(value: Any) -> Any:
+def encode(value: Any) -> dict:
+    """JSON for step results and keys: data models keep their values, and their schemas
+    go once into a table (a batch of predictions shares one schema)."""
+    schemas: dict[str, dict] = {}
+    encoded = _encode(value, schemas)
+    return {"schemas": schemas, "value": encoded}
+
+
+def _decode(value: Any, schemas: dict[str, dict]) -> Any:
     if isinstance(value, dict) and "__data__" in value:
-        return JsonDataModel(json=value["__data__"], schema=value["__schema__"])
+        return JsonDataModel(json=value["__data__"], schema=schemas[value["__schema__"]])
     if isinstance(value, dict) and "__dict__" in value:
-        return {decode(k): decode(v) for k, v in value["__dict__"]}
+        return {_decode(k, schemas): _decode(v, schemas) for k, v in value["__dict__"]}
     if isinstance(value, list):
-        return [decode(v) for v in value]
+        return [_decode(v, schemas) for v in value]
     return value
+
+
+def decode(document: dict) -> Any:
+    return _decode(document["value"], document["schemas"])
 
 
 class RunStore:
