@@ -112,3 +112,44 @@ async def test_predict_and_evaluate_are_flows(prefect_api, simulated_lm):
     async with prefect_api.client() as client:
         runs = {run.name for run in await runs_of(client, name)}
     assert runs == {f"predict-{name}", f"evaluate-{name}"}
+
+
+async def test_flow_retry_resumes_a_fit_whose_batch_task_failed(prefect_api, simulated_lm):
+    name = f"retried_{uuid.uuid4().hex[:8]}"
+    x, y = data(12)
+    sp.set_seed(4)
+    reference = await make_program(simulated_lm, f"reference_{name}")
+    await reference.fit(x, y, epochs=2, batch_size=3, validation_split=0.25, verbose=0,
+                        resume=False)
+    reference_calls = simulated_lm.stats().requests
+    simulated_lm.reset_stats()
+
+    sp.clear_session()
+    sp.set_seed(4)
+    program = await make_program(simulated_lm, name)
+    original = program._predict_and_score
+    failures = {"left": 1}
+
+    async def flaky(bx, by, training):
+        if training and program.optimizer.iterations == 4 and failures["left"]:
+            failures["left"] -= 1
+            raise RuntimeError("worker lost")  # not transient: the task fails for good
+        return await original(bx, by, training)
+
+    program._predict_and_score = flaky
+    await program.fit(x, y, epochs=2, batch_size=3, validation_split=0.25, verbose=0,
+                      resume=False, flow_retries=1)
+    assert program.replayed_steps >= 8  # 4 batches and 4 updates replayed
+    assert simulated_lm.stats().requests == reference_calls  # no call paid twice
+    assert (program.get_state_tree()["trainable_variables"]
+            == reference.get_state_tree()["trainable_variables"])
+    async with prefect_api.client() as client:
+        runs = await runs_of(client, name)
+    (fit_run,) = [run for run in runs if run.name == f"fit-{name}"]
+    assert fit_run.state.is_completed() and fit_run.run_count == 2  # one run, retried
+    epochs = [run for run in runs if run is not fit_run]
+    assert sorted(run.name for run in epochs) == sorted(
+        [f"{name}-epoch-1", f"{name}-epoch-2"] * 2)  # each attempt ran both epochs
+    task_runs = await prefect_api.read_task_runs([run.id for run in epochs], count=1)
+    failed = [t.name for t in task_runs if t.state.is_failed()]
+    assert failed == ["epoch-2-batch-2-train-batch"]
