@@ -66,7 +66,11 @@ def test_killed_fit_resumes_without_repaying_calls(simulated_lm_factory, tmp_pat
     resumed = json.loads((tmp_path / "resumed.json").read_text())
     paid = collections.Counter(first.completed_prompt_keys) + collections.Counter(
         second.completed_prompt_keys)
-    assert paid == reference_calls  # every call paid exactly once over both runs
+    assert not reference_calls - paid  # nothing lost
+    # Calls answered before the kill were journaled and not paid again; only a call in
+    # flight at the kill (the server may finish it after the client died, max_concurrency
+    # is 2) can be paid twice.
+    assert sum((paid - reference_calls).values()) <= 2
     assert resumed["replayed"] > 0
     assert resumed["variables"] == reference["variables"]
     assert resumed["history"] == reference["history"]
@@ -149,18 +153,63 @@ async def test_concurrency_cap_is_observed_at_the_server(simulated_lm_factory):
     assert server.stats().requests == 12 and server.stats().max_in_flight == 3
 
 
-async def test_evaluate_and_predict_resume_from_finished_batches(simulated_lm):
+async def interrupt_second_batch(program, method, *args):
+    """Run ``method`` so that its second batch fails; returns the error."""
+    original = program.predict_on_batch
+    seen = {"batches": 0}
+
+    async def flaky(batch, training=False):
+        seen["batches"] += 1
+        if seen["batches"] == 2:
+            raise RuntimeError("machine lost")
+        return await original(batch, training=training)
+
+    program.predict_on_batch = flaky
+    with pytest.raises(RuntimeError, match="machine lost"):
+        await method(*args, batch_size=4, verbose=0)
+    program.predict_on_batch = original
+
+
+@pytest.mark.parametrize("kind", ["evaluate", "predict"])
+async def test_interrupted_evaluate_and_predict_resume_finished_ones_restart(
+        simulated_lm, kind):
     program = await make_program(simulated_lm)
     x, y = data(8)
-    first = await program.evaluate(x, y, batch_size=4, resume=False)
-    calls = simulated_lm.stats().requests
-    again = await program.evaluate(x, y, batch_size=4)
-    assert again == first and simulated_lm.stats().requests == calls
-    assert program.replayed_steps == 2
-    outputs = await program.predict(x, batch_size=4)
-    replayed = await program.predict(x, batch_size=4)
-    assert [o.get_json() for o in replayed] == [o.get_json() for o in outputs]
-    assert program.replayed_steps == 2
+    args = (x, y) if kind == "evaluate" else (x,)
+    method = getattr(program, kind)
+    await interrupt_second_batch(program, method, *args)
+    assert simulated_lm.stats().requests == 4  # the first batch was paid for
+    first = await method(*args, batch_size=4, verbose=0)
+    assert program.replayed_steps == 1 and simulated_lm.stats().requests == 8
+    again = await method(*args, batch_size=4, verbose=0)  # finished: computed afresh
+    assert program.replayed_steps == 0 and simulated_lm.stats().requests == 16
+    if kind == "evaluate":
+        assert again == first
+    else:
+        assert [o.get_json() for o in again] == [o.get_json() for o in first]
+
+
+async def test_changed_reward_or_optimizer_never_replays_stale_results(simulated_lm):
+    program = await make_program(simulated_lm)
+    x, y = data(8)
+    await interrupt_second_batch(program, program.evaluate, x, y)
+    program.compile(reward=sp.rewards.ExactMatch(), optimizer="random_few_shot")
+    await program.evaluate(x, y, batch_size=4, verbose=0)
+    assert program.replayed_steps == 0  # another reward: nothing replayed
+    assert simulated_lm.stats().requests == 4 + 8
+
+
+async def test_a_second_job_on_a_busy_program_is_refused(simulated_lm):
+    import asyncio
+
+    simulated_lm.set_latency(0.05)
+    program = await make_program(simulated_lm)
+    x, y = data(4)
+    first = asyncio.ensure_future(program.evaluate(x, y, verbose=0))
+    await asyncio.sleep(0.01)
+    with pytest.raises(RuntimeError, match="already running evaluate"):
+        await program.predict(x, verbose=0)
+    assert "reward" in await first
 
 
 WRITER = """
@@ -194,3 +243,14 @@ def test_concurrent_writers_never_leave_a_corrupt_file(tmp_path):
     assert all(w.returncode == 0 for w in writers) and reads > 0
     assert sp.Program.load(path).name == "p"
     assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == []
+
+
+async def test_a_retried_batch_task_does_not_repay_its_finished_calls(simulated_lm):
+    """One call fails past the model's own retries: the batch task is retried, and the
+    calls that had succeeded in the first attempt come from the journal."""
+    program = await make_program(simulated_lm, retry=1)  # no model-level retry
+    simulated_lm.set_faults(FaultPlan.at({2: "server_error"}))
+    x, y = data(4)
+    scores = await program.evaluate(x, y, batch_size=4, verbose=0, resume=False)
+    assert "reward" in scores
+    assert simulated_lm.stats().requests == 4 + 1  # only the failed call is made again

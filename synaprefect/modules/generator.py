@@ -125,14 +125,18 @@ class Generator(Module):
     async def call(self, inputs, training: bool = False):
         if inputs is None:
             return None
+        # Calls start in a deterministic order (LM answers do not): number them now so
+        # the recorded predictions of a sample keep that order.
+        sample = current_sample()
+        order = len(self._pending.setdefault(sample, []))
+        self._pending[sample].append(None)
         result = await self.language_model(self.format_messages(inputs), schema=self.schema,
                                            **self.sampling)
         output = JsonDataModel(json=result.get_json(), schema=self.output_schema)
         if training:
-            self._pending.setdefault(current_sample(), []).append(
-                {"inputs": copy.deepcopy(inputs.get_json()),
-                 "outputs": copy.deepcopy(output.get_json()), "reward": None}
-            )
+            self._pending[sample][order] = {"inputs": copy.deepcopy(inputs.get_json()),
+                                            "outputs": copy.deepcopy(output.get_json()),
+                                            "reward": None}
         return ops.concat_data(inputs, output) if self.return_inputs else output
 
     async def compute_output_spec(self, inputs, training: bool = False):
@@ -142,7 +146,9 @@ class Generator(Module):
     def take_predictions(self) -> dict[Any, list[dict]]:
         """The predictions recorded in training mode since the last take, by sample."""
         pending, self._pending = self._pending, {}
-        return pending
+        recorded = {sample: [p for p in calls if p is not None]
+                    for sample, calls in pending.items()}
+        return {sample: calls for sample, calls in recorded.items() if calls}
 
     def get_config(self) -> dict:
         return {

@@ -317,10 +317,9 @@ class Module:
         try:
             return await self.call(*args, **kwargs)
         except Exception as error:
-            raise type(error)(
-                f"{error}\n(While tracing module '{self.name}' on symbolic inputs: if "
-                "`call` needs real values, implement `compute_output_spec()`.)"
-            ) from error
+            error.add_note(f"While tracing module '{self.name}' on symbolic inputs: if "
+                           "`call` needs real values, implement `compute_output_spec()`.")
+            raise
 
     # ---- configuration ------------------------------------------------------------------
 

@@ -7,7 +7,6 @@ dominated novelty search removes candidates that are both close to a better one 
 than it, so the population stays diverse; the best survivor is written back.
 """
 
-import logging
 import re
 from typing import Any, Callable
 
@@ -24,8 +23,6 @@ from synaprefect.optimizers.optimizer import Optimizer, candidate_content, strip
 from synaprefect.variables.variable import Variable
 
 __all__ = ["OMEGA"]
-
-logger = logging.getLogger("synaprefect.optimizers")
 
 _BASE_INSTRUCTIONS = (
     "You improve one JSON variable of a language-model program: the instructions and "
@@ -200,16 +197,11 @@ class OMEGA(Optimizer):
             inputs["other_variable"] = candidate_content(
                 strip_reward(others[int(rng.integers(len(others)))]))
             op, data_model = "crossover", CrossoverInputs
-        writer = self._writers[variable.path][op]
-        try:
-            result = await writer(data_model(**inputs))
-        except Exception as error:  # noqa: BLE001 - a failed proposal must not stop the fit
-            logger.warning("OMEGA %s of %s failed, keeping the parent: %s", op,
-                           variable.path, error)
-            result = None
+        # A failed proposal raises: a permanent error must stop the fit, a transient one
+        # is retried by the update task, and nothing half-done is persisted.
+        result = await self._writers[variable.path][op](data_model(**inputs))
         proposal = candidate_content(strip_reward(parent))
-        if result is not None:
-            proposal.update({k: v for k, v in result.get_json().items() if k in proposal})
+        proposal.update({k: v for k, v in result.get_json().items() if k in proposal})
         variable.update(proposal)
 
     # ---- epoch end: dominated novelty search ------------------------------------------------

@@ -100,7 +100,10 @@ class Optimizer:
     def rng(self, *parts: Any) -> np.random.Generator:
         """A generator derived from the global seed and ``parts`` (purpose, epoch, step):
         a retried or resumed step draws exactly the same numbers."""
-        digest = hashlib.sha256(canonical_dumps([get_seed(), self.name, *parts]).encode())
+        # The class, not the (session-numbered) automatic name: the same seed gives the
+        # same choices however many optimizers were created before.
+        digest = hashlib.sha256(
+            canonical_dumps([get_seed(), type(self).__name__, *parts]).encode())
         return np.random.default_rng(int.from_bytes(digest.digest()[:8], "little"))
 
     # ---- lifecycle ----------------------------------------------------------------------

@@ -48,7 +48,13 @@ from prefect.context import FlowRunContext, TaskRunContext
 from prefect.logging import get_run_logger
 
 from synaprefect.orchestration.artifacts import artifact_key, json_markdown
-from synaprefect.orchestration.runtime import Body, Runtime, T, is_transient
+from synaprefect.orchestration.runtime import (
+    Body,
+    Runtime,
+    T,
+    is_retryable_run,
+    is_transient,
+)
 from synaprefect.version import __version__
 
 __all__ = ["PrefectRuntime"]
@@ -85,13 +91,21 @@ class PrefectRuntime(Runtime):
         """
         parameters = {_parameter_name(key): value for key, value in (parameters or {}).items()}
 
+        async def guarded_body() -> Any:
+            try:
+                return await body()
+            except Exception as error:
+                if retries and not is_retryable_run(error):
+                    await _forbid_retries(FlowRunContext.get().flow_run)
+                raise
+
         async def run_flow(**_: Any) -> Any:
             if _root_flow_run.get() is not None:
-                return await body()
+                return await guarded_body()
             flow_run_id = FlowRunContext.get().flow_run.id
             token = _root_flow_run.set(flow_run_id)
             try:
-                return await body()
+                return await guarded_body()
             finally:
                 _root_flow_run.reset(token)
                 for scope_key in [k for k in _progress_ids if k[0] == flow_run_id]:
@@ -258,3 +272,13 @@ def _current_flow_run_id() -> UUID | None:
     if task_context is not None:
         return task_context.task_run.flow_run_id
     return FlowRunContext.get().flow_run.id
+
+
+async def _forbid_retries(flow_run: Any) -> None:
+    """Prefect's server decides retries from the run's stored policy: set it to none, so
+    an error no retry can fix (a bad key, bad input) fails the run at once."""
+    from prefect.client.orchestration import get_client
+
+    policy = flow_run.empirical_policy.model_copy(update={"retries": 0})
+    async with get_client() as client:
+        await client.update_flow_run(flow_run.id, empirical_policy=policy)

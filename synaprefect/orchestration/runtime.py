@@ -18,7 +18,7 @@ Body = Callable[[], Awaitable[T]]
 
 __all__ = [
     "Runtime", "LocalRuntime", "get_runtime", "set_tracking", "tracking", "is_tracking",
-    "is_transient",
+    "is_transient", "is_retryable_run",
 ]
 
 _tracking_override: contextvars.ContextVar[bool | None] = contextvars.ContextVar(
@@ -74,6 +74,14 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, (TransientLanguageModelError, ConnectionError, TimeoutError))
 
 
+def is_retryable_run(error: BaseException) -> bool:
+    """Whether retrying a whole flow run can help: not for a permanent model error
+    (bad key, unknown model) nor for bad input (``ValueError``/``TypeError``)."""
+    from synaprefect.language_models.errors import PermanentLanguageModelError
+
+    return not isinstance(error, (PermanentLanguageModelError, ValueError, TypeError))
+
+
 class Runtime:
     """What the training loop needs from an orchestrator."""
 
@@ -82,7 +90,8 @@ class Runtime:
     async def flow(self, name: str, body: Body, *, run_name: str,
                    parameters: dict | None = None, retries: int = 0) -> T:
         """Run ``body`` as the top-level run of fit / evaluate / predict / search,
-        retrying the whole run ``retries`` times if it fails."""
+        retrying the whole run ``retries`` times if it fails with an error retrying can
+        help (see ``is_retryable_run``)."""
         raise NotImplementedError
 
     async def stage(self, name: str, body: Body, *, run_name: str,
@@ -123,8 +132,8 @@ class LocalRuntime(Runtime):
         for attempt in range(retries + 1):
             try:
                 return await body()
-            except Exception:
-                if attempt >= retries:
+            except Exception as error:
+                if attempt >= retries or not is_retryable_run(error):
                     raise
 
     async def stage(self, name, body, *, run_name, parameters=None):

@@ -1,6 +1,5 @@
 """The static graph behind functional programs: discovery, execution, configuration."""
 
-import asyncio
 import inspect
 from typing import Any
 
@@ -9,6 +8,7 @@ from synaprefect.data_models.symbolic_data_model import SymbolicDataModel
 from synaprefect.data_models.validation import schema_errors
 from synaprefect.modules.input_module import InputModule
 from synaprefect.modules.module import Node
+from synaprefect.utils.async_utils import gather_or_cancel
 from synaprefect.utils.nest import flatten, map_structure, pack_like
 
 __all__ = ["Graph"]
@@ -166,7 +166,7 @@ class Graph:
             if len(level) == 1:
                 await run_node(level[0])
             else:
-                await asyncio.gather(*(run_node(node) for node in level))
+                await gather_or_cancel(*(run_node(node) for node in level))
         return pack_like(self.outputs, [values.get(id(s)) for s in self.flat_outputs])
 
     async def run_batch(self, samples: list, run_module) -> list:
@@ -197,7 +197,7 @@ class Graph:
                         sample_values[id(symbol)] = value
 
         for level in self.levels:
-            await asyncio.gather(*(run_node(node) for node in level))
+            await gather_or_cancel(*(run_node(node) for node in level))
         return [
             pack_like(self.outputs, [v.get(id(s)) for s in self.flat_outputs]) for v in values
         ]

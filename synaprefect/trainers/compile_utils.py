@@ -26,6 +26,7 @@ class CompiledRewards:
                 f"reward), got {reward_weights!r}."
             )
         self.weights = [float(w) for w in reward_weights]
+        self.reduction = self.rewards[0].reduction if self.rewards else "mean"
         # A list of rewards as long as a multi-output program's outputs pairs them up.
         self.per_output = n_outputs > 1 and len(self.rewards) == n_outputs
 
@@ -41,6 +42,12 @@ class CompiledRewards:
                                                 self._pick(y_pred, index))
             totals = [t + weight * s for t, s in zip(totals, scores)]
         return totals
+
+    def reduce(self, rewards: list[float]) -> float:
+        """One number for a batch, by the (first) compiled reward's reduction."""
+        from synaprefect.rewards import reduce_rewards
+
+        return reduce_rewards(rewards, self.reduction)
 
     def get_config(self) -> dict:
         return {"reward": [serialize_object(r) for r in self.rewards],

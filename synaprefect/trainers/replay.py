@@ -30,9 +30,10 @@ __all__ = ["RunStore", "run_store_scope", "current_journal", "results_root",
 _store: contextvars.ContextVar["RunStore | None"] = contextvars.ContextVar(
     "synaprefect_run_store", default=None
 )
-# The step a call belongs to: occurrence numbers count within a step, so replaying whole
-# steps (which makes no calls) never shifts the numbering of later steps.
+# The step a call belongs to: occurrence numbers count within a step (and sample), so
+# replaying whole steps (which makes no calls) never shifts the numbering of later steps.
 _step: contextvars.ContextVar[str] = contextvars.ContextVar("synaprefect_step", default="")
+_COMPLETE = "complete.json"
 
 
 def results_root() -> Path:
@@ -85,14 +86,29 @@ def decode(document: dict) -> Any:
 class RunStore:
     """The persisted results of one run."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, fresh: bool = False):
+        """``fresh`` drops what the folder holds; a folder whose job finished is always
+        started afresh: only unfinished work resumes."""
+        if fresh or (directory / _COMPLETE).exists():
+            shutil.rmtree(directory, ignore_errors=True)
         self.directory = directory
         self._steps = ResponseCache(directory / "steps")
         self._calls = ResponseCache(directory / "calls")
-        self._occurrences: dict[str, int] = {}
+        self._occurrences: dict[str, dict[str, int]] = {}
         self._lock = threading.Lock()
         self.replayed_steps = 0
         self.replayed_calls = 0
+
+    def start_attempt(self) -> None:
+        """A new attempt (a retried flow run) numbers its calls from zero again."""
+        with self._lock:
+            self._occurrences.clear()
+
+    def finish(self) -> None:
+        """Mark the job done: running it again computes afresh instead of replaying."""
+        from synaprefect.utils.json_utils import atomic_write_json
+
+        atomic_write_json(self.directory / _COMPLETE, {"complete": True})
 
     async def step(self, key_material: Any, body: Callable[[], Awaitable[Any]]) -> Any:
         """The stored result of this step, or run ``body`` and store what it returns."""
@@ -101,6 +117,8 @@ class RunStore:
         if stored is not None:
             self.replayed_steps += 1
             return decode(stored)
+        with self._lock:  # a retried step numbers its calls from zero again
+            self._occurrences[key] = {}
         token = _step.set(key)
         try:
             result = await body()
@@ -112,10 +130,14 @@ class RunStore:
     def call_key(self, material: Any) -> str:
         """The journal key of an LM request: its step, its content, and how many identical
         requests came before it in that step (repeated prompts keep distinct answers)."""
-        base = stable_hash([_step.get(), material])
+        from synaprefect.modules.recording import current_sample
+
+        step = _step.get()
+        base = stable_hash([step, current_sample(), material])
         with self._lock:
-            occurrence = self._occurrences.get(base, 0)
-            self._occurrences[base] = occurrence + 1
+            counts = self._occurrences.setdefault(step, {})
+            occurrence = counts.get(base, 0)
+            counts[base] = occurrence + 1
         return stable_hash([base, occurrence])
 
     def recorded_call(self, key: str) -> Any | None:

@@ -6,8 +6,8 @@ module call a task. Task bodies compute and return results; the loop applies the
 retried task never applies anything twice.
 """
 
-import asyncio
 import copy
+import inspect
 import logging
 from typing import Any
 
@@ -18,8 +18,7 @@ from synaprefect.language_models.phases import PHASES, phase_scope
 from synaprefect.modules.recording import sample_scope
 from synaprefect.optimizers import get as get_optimizer
 from synaprefect.orchestration.runtime import LocalRuntime, Runtime, get_runtime
-from synaprefect.rewards import reduce_rewards
-from synaprefect.utils.async_utils import maybe_await
+from synaprefect.utils.async_utils import gather_or_cancel, maybe_await
 from synaprefect.trainers import data as D
 from synaprefect.trainers.compile_utils import CompiledMetrics, CompiledRewards
 from synaprefect.trainers.replay import (
@@ -78,7 +77,6 @@ class Trainer:
             )
         n_outputs = len(flatten(self.outputs)) if getattr(self, "_graph", None) else 1
         self._rewards = CompiledRewards(reward, reward_weights, n_outputs)
-        self._metrics = CompiledMetrics(metrics, self.language_models())
         self.optimizer = get_optimizer(optimizer)
         if self.optimizer is not None:
             self.optimizer.set_program(self)
@@ -86,6 +84,8 @@ class Trainer:
                 self.optimizer.build(self.trainable_variables)
         self.task_granularity = task_granularity
         self.compiled = True
+        # Bound last, so operational metrics also see the judges' and optimizer's models.
+        self._metrics = CompiledMetrics(metrics, self.language_models())
 
     def _get_compile_config(self) -> dict | None:
         if not self.compiled:
@@ -133,13 +133,16 @@ class Trainer:
         """Every language or embedding model the program, its rewards and its optimizer
         use (for cost accounting)."""
         found: dict[int, ModelBase] = {}
-        owners: list[Any] = [m for m in self._walk()]
+        owners: list[Any] = list(self._walk())
         if self.compiled:
-            owners += list(self._rewards.rewards)
+            extra = list(self._rewards.rewards)
             if self.optimizer is not None:
-                owners += [self.optimizer, *self.optimizer.modules()]
-                for module in self.optimizer.modules():
-                    owners += list(module._walk())
+                extra += [self.optimizer, *self.optimizer.modules()]
+            for owner in extra:
+                owners.append(owner)
+                for value in vars(owner).values():  # e.g. LMAsJudge's SelfCritique
+                    if hasattr(value, "_walk"):
+                        owners += list(value._walk())
         for owner in owners:
             for value in vars(owner).values():
                 for item in flatten(value) if isinstance(value, (list, dict, tuple)) else [value]:
@@ -183,35 +186,54 @@ class Trainer:
     def _state_fingerprint(self) -> str:
         parts = [[v.path, v.value()] for v in self.variables]
         if self.compiled and self.optimizer is not None:
-            parts.append(self.optimizer.state.value())
+            parts += [[v.path, v.value()] for v in self.optimizer.variables]
         return stable_hash(parts)
 
-    async def _step(self, kind: str, x: list, y: list | None, body, **where):
-        """Run one step, or replay its persisted result when this run already did it."""
+    def _setup_digest(self) -> str:
+        """What a stored result depends on besides the state: the library version, every
+        module (its config, or its code when it has none) and the compile settings."""
+        from synaprefect.version import __version__
+
+        parts: list[Any] = [__version__, [_identity(m) for m in self._walk()]]
+        if self.compiled:
+            parts += [[_identity(r) for r in self._rewards.rewards], self._rewards.weights,
+                      _identity(self.optimizer) if self.optimizer else None]
+        return stable_hash(parts)
+
+    def _step_key(self, kind: str, x: list, y: list | None, **where) -> list | None:
+        """The key of a step, computed before it runs (a retried step must find the key
+        of its first attempt); None outside a resumable job."""
+        if current_journal() is None:
+            return None
+        return [kind, self._setup_key, self._state_fingerprint(), encode(x), encode(y),
+                where]
+
+    async def _replayable(self, key: list | None, body):
+        """Run ``body``, or replay its persisted result when this job already did."""
         store = current_journal()
-        if store is None:
+        if store is None or key is None:
             return await body()
-        material = [kind, self._state_fingerprint(), encode(x), encode(y), where]
-        return await store.step(material, body)
+        return await store.step(key, body)
 
     def _run_store(self, kind: str, samples: list, targets: list | None, options: dict,
                    resume: bool) -> RunStore:
-        """The folder of this job's persisted results: same program, starting state,
-        data, options and seed give the same folder, so a rerun resumes."""
+        """The folder of this job's persisted results: same setup, starting state, data,
+        options and seed give the same folder, so an unfinished job resumes."""
         from synaprefect.config import get_seed
 
-        try:
-            architecture = self.get_config()
-        except NotImplementedError:
-            architecture = type(self).__qualname__
-        fingerprint = stable_hash([kind, architecture, self._state_fingerprint(),
+        self._setup_key = self._setup_digest()
+        fingerprint = stable_hash([kind, self._setup_key, self._state_fingerprint(),
                                    encode(samples), encode(targets), options, get_seed()])
         directory = results_root() / self.name / f"{kind}-{fingerprint[:20]}"
-        if not resume:
-            import shutil
+        return RunStore(directory, fresh=not resume)
 
-            shutil.rmtree(directory, ignore_errors=True)
-        return RunStore(directory)
+    async def _prepare_run(self, sample) -> None:
+        """Build what a run needs before its starting state is recorded: a program built
+        on its first call, and the optimizer's own modules."""
+        if not self.built:
+            await self._maybe_build((sample,))
+        if self.compiled and self.optimizer is not None and not self.optimizer.built:
+            self.optimizer.build(self.trainable_variables)
 
     async def predict_on_batch(self, x: list, training: bool = False) -> list:
         """Run every sample of ``x`` concurrently; returns one output per sample."""
@@ -225,17 +247,17 @@ class Trainer:
                     return await module(*args, training=training, **kwargs)
 
             async def body():
-                return list(await asyncio.gather(
-                    *(one(i, args, kwargs) for i, (args, kwargs) in enumerate(calls))))
+                return await gather_or_cancel(
+                    *(one(i, args, kwargs) for i, (args, kwargs) in enumerate(calls)))
 
             if self.task_granularity == "batch" or isinstance(runtime, LocalRuntime):
                 return await body()
             if self.task_granularity == "sample":
-                return list(await asyncio.gather(*(
+                return await gather_or_cancel(*(
                     runtime.task(module.name, lambda i=i, a=a, k=k: one(i, a, k),
                                  run_name=f"{prefix}{module.name}-sample-{i + 1}",
                                  retries=TASK_RETRIES, retry_delay=TASK_RETRY_DELAY)
-                    for i, (a, k) in enumerate(calls))))
+                    for i, (a, k) in enumerate(calls)))
             return await runtime.task(module.name, body, run_name=f"{prefix}{module.name}",
                                       retries=TASK_RETRIES, retry_delay=TASK_RETRY_DELAY)
 
@@ -272,8 +294,10 @@ class Trainer:
     async def test_on_batch(self, x: list, y: list | None = None, return_dict: bool = False):
         """Predict, score and update the metrics for one batch."""
         self._require_compiled("test_on_batch")
+        x, y = D.to_samples(x, "x"), D.to_samples(y, "y")
+        y = y if y is not None else [None] * len(x)
         result = await self._predict_and_score(x, y, training=False)
-        await self._metrics.update(y or [None] * len(x), result["y_pred"], result["rewards"])
+        await self._metrics.update(y, result["y_pred"], result["rewards"])
         logs = self._metrics.result()
         return logs if return_dict else list(logs.values())
 
@@ -286,47 +310,52 @@ class Trainer:
         self._require_compiled("train_on_batch")
         runtime = self._runtime_now()
         variables = self.trainable_variables
+        x, y = D.to_samples(x, "x"), D.to_samples(y, "y")
+        val_x, val_y = D.to_samples(val_x, "val_x"), D.to_samples(val_y, "val_y")
         y = y if y is not None else [None] * len(x)
+        batch_key = self._step_key("train-batch", x, y, epoch=epoch, step=step)
         result = await runtime.task(
-            "train-batch", lambda: self._step(
-                "train-batch", x, y, lambda: self._predict_and_score(x, y, training=True),
-                epoch=epoch, step=step),
+            "train-batch", lambda: self._replayable(
+                batch_key, lambda: self._predict_and_score(x, y, training=True)),
             run_name=f"{self._task_prefix}train-batch", retries=TASK_RETRIES,
             retry_delay=TASK_RETRY_DELAY)
         await self._metrics.update(y, result["y_pred"], result["rewards"])
-        logs = {"reward": reduce_rewards(result["rewards"])}
+        logs = {"reward": self._rewards.reduce(result["rewards"])}
         if self.optimizer is None or not variables:
             return logs if return_dict else list(logs.values())
         self.optimizer.assign_rewards(result["recorded"], result["rewards"], variables)
-        before = {v.path: copy.deepcopy(v.value()) for v in variables}
+        state = variables + self.optimizer.variables
+        before = {v.path: copy.deepcopy(v.value()) for v in state}
         candidate_x, candidate_y = (val_x, val_y) if val_x else (x, y)
+        update_key = self._step_key("optimizer-update", x, y, epoch=epoch, step=step,
+                                    candidates=encode(candidate_x))
 
         async def update():
-            for variable in variables:  # a retried update starts from the same state
+            for variable in state:  # a retried update starts from the same state
                 variable.assign(before[variable.path])
             with phase_scope("optimizer"):
                 await self.optimizer.propose_new_candidates(
                     step, epoch, variables, x, y, result["y_pred"])
                 scored = await self._predict_and_score(candidate_x, candidate_y,
                                                        training=False)
-            score = reduce_rewards(scored["rewards"])
+            score = self._rewards.reduce(scored["rewards"])
             self.optimizer.add_candidate(variables, score)
             return {"candidate_reward": score,
-                    "variables": {v.path: copy.deepcopy(v.value()) for v in variables}}
+                    "variables": {v.path: copy.deepcopy(v.value()) for v in state}}
 
         updated = await runtime.task(
-            "optimizer-update",
-            lambda: self._step("optimizer-update", x, y, update, epoch=epoch, step=step,
-                               candidates=encode(candidate_x)),
+            "optimizer-update", lambda: self._replayable(update_key, update),
             run_name=f"{self._task_prefix}optimizer-update", retries=TASK_RETRIES,
             retry_delay=TASK_RETRY_DELAY)
-        for variable in variables:
+        for variable in state:
             variable.assign(updated["variables"][variable.path])
         logs["candidate_reward"] = updated["candidate_reward"]
         return logs if return_dict else list(logs.values())
 
     _task_prefix = ""
+    _setup_key = ""
     replayed_steps = 0
+    _busy: str | None = None
 
     # ---- fit ----------------------------------------------------------------------------
 
@@ -405,13 +434,12 @@ class Trainer:
         if self.optimizer is None:
             logger.warning("fit() without an optimizer changes nothing: pass "
                            "`optimizer=` to compile(). Returning an empty History.")
-        store = self._run_store("fit", train_x, train_y, {
-            "batch_size": batch_size, "minibatch_size": minibatch_size,
-            "validation": [encode(val_x), encode(val_y)], "shuffle": shuffle,
-            "validation_freq": validation_freq, "validation_batch_size":
-            validation_batch_size}, resume)
-        return await self._as_flow(runtime, "fit", body, store, retries=flow_retries,
-                                   samples=len(train_x), epochs=epochs,
+        options = {"batch_size": batch_size, "minibatch_size": minibatch_size,
+                   "validation": [encode(val_x), encode(val_y)], "shuffle": shuffle,
+                   "validation_freq": validation_freq,
+                   "validation_batch_size": validation_batch_size}
+        return await self._run_job(runtime, "fit", body, train_x, train_y, options, resume,
+                                   flow_retries, samples=len(train_x), epochs=epochs,
                                    batch_size=batch_size)
 
     async def _as_flow(self, runtime: Runtime, kind: str, body, store: RunStore,
@@ -423,6 +451,7 @@ class Trainer:
 
         async def attempt():
             self.set_state_tree(start)
+            store.start_attempt()
             for module in self._recording_modules():
                 module.take_predictions()
             with run_store_scope(store):
@@ -435,11 +464,31 @@ class Trainer:
             return result
 
         try:
-            return await runtime.flow(self.name, attempt, run_name=f"{kind}-{self.name}",
-                                      parameters={"kind": kind, **parameters},
-                                      retries=retries)
+            result = await runtime.flow(self.name, attempt, run_name=f"{kind}-{self.name}",
+                                        parameters={"kind": kind, **parameters},
+                                        retries=retries)
         finally:
             self._runtime = previous
+        store.finish()
+        return result
+
+    async def _run_job(self, runtime: Runtime, kind: str, body, data: list,
+                       targets: list | None, options: dict, resume: bool, retries: int,
+                       **parameters):
+        """fit / evaluate / predict: build, find the run folder, run the flow."""
+        if self._busy is not None:
+            raise RuntimeError(
+                f"Program '{self.name}' is already running {self._busy}(); run {kind}() "
+                "after it, or on a copy (Program.load of a saved file)."
+            )
+        self._busy = kind
+        try:
+            await self._prepare_run(data[0])
+            store = self._run_store(kind, data, targets, options, resume)
+            return await self._as_flow(runtime, kind, body, store, retries=retries,
+                                       **parameters)
+        finally:
+            self._busy = None
 
     async def _fit_loop(self, runtime, callbacks, train_x, train_y, val_x, val_y,
                         batch_size, minibatch_size, epochs, shuffle, initial_epoch,
@@ -585,20 +634,24 @@ class Trainer:
     # ---- evaluate / predict -------------------------------------------------------------
 
     async def _evaluate_samples(self, x: list, y: list | None, batch_size: int,
-                                kind: str) -> dict[str, float]:
+                                kind: str, callbacks=None) -> dict[str, float]:
         runtime = self._runtime_now()
         self._reset_metrics()
         for step, indices in enumerate(D.batches(len(x), batch_size)):
+            if callbacks is not None:
+                callbacks.on_test_batch_begin(step)
             self._task_prefix = f"{kind}-batch-{step + 1}-"
             bx = [x[i] for i in indices]
             by = [y[i] for i in indices] if y else [None] * len(bx)
+            key = self._step_key(f"{kind}-batch", bx, by)
             result = await runtime.task(
-                f"{kind}-batch", lambda bx=bx, by=by: self._step(
-                    f"{kind}-batch", bx, by,
-                    lambda: self._predict_and_score(bx, by, False)),
+                f"{kind}-batch", lambda bx=bx, by=by, key=key: self._replayable(
+                    key, lambda: self._predict_and_score(bx, by, False)),
                 run_name=f"{kind}-batch-{step + 1}", retries=TASK_RETRIES,
                 retry_delay=TASK_RETRY_DELAY)
             await self._metrics.update(by, result["y_pred"], result["rewards"])
+            if callbacks is not None:
+                callbacks.on_test_batch_end(step, self._metrics.result())
         self._task_prefix = ""
         return self._metrics.result()
 
@@ -612,13 +665,21 @@ class Trainer:
         scores = await program.evaluate(x_test, y_test, batch_size=32)
         ```
         """
+        from synaprefect.callbacks import CallbackList
+
         self._require_compiled("evaluate")
         samples, targets = self._prepare(x, y, "evaluate")
-        D.batches(len(samples), batch_size)
+        steps = len(D.batches(len(samples), batch_size))
+        verbose = 1 if verbose == "auto" else verbose
+        callback_list = CallbackList(callbacks, add_progbar=verbose != 0, program=self,
+                                     steps=steps, verbose=verbose)
         runtime = get_runtime()
 
         async def body():
-            logs = await self._evaluate_samples(samples, targets, batch_size, "test")
+            callback_list.on_test_begin()
+            logs = await self._evaluate_samples(samples, targets, batch_size, "test",
+                                                callback_list)
+            callback_list.on_test_end(logs)
             if runtime.tracking:
                 from synaprefect.orchestration import artifacts
 
@@ -627,9 +688,8 @@ class Trainer:
                                             f"evaluation of {self.name}")
             return logs
 
-        store = self._run_store("evaluate", samples, targets, {"batch_size": batch_size},
-                                resume)
-        logs = await self._as_flow(runtime, "evaluate", body, store, retries=flow_retries,
+        logs = await self._run_job(runtime, "evaluate", body, samples, targets,
+                                   {"batch_size": batch_size}, resume, flow_retries,
                                    samples=len(samples), batch_size=batch_size)
         return logs if return_dict else list(logs.values())
 
@@ -644,31 +704,54 @@ class Trainer:
         outputs = await program.predict(x_test, batch_size=16)
         ```
         """
+        from synaprefect.callbacks import CallbackList
+
         samples, _ = self._prepare(x, None, "predict")
         batch_size = batch_size or 1
+        batches = D.batches(len(samples), batch_size)
+        verbose = 1 if verbose == "auto" else verbose
+        callback_list = CallbackList(callbacks, add_progbar=verbose != 0, program=self,
+                                     steps=len(batches), verbose=verbose)
         runtime = get_runtime()
 
         async def body():
             outputs = []
-            for step, indices in enumerate(D.batches(len(samples), batch_size)):
+            callback_list.on_predict_begin()
+            for step, indices in enumerate(batches):
+                callback_list.on_predict_batch_begin(step)
                 self._task_prefix = f"predict-batch-{step + 1}-"
                 batch = [samples[i] for i in indices]
+                key = self._step_key("predict-batch", batch, None)
                 outputs += await runtime.task(
-                    "predict-batch", lambda batch=batch: self._step(
-                        "predict-batch", batch, None,
-                        lambda: self.predict_on_batch(batch)),
+                    "predict-batch", lambda batch=batch, key=key: self._replayable(
+                        key, lambda: self.predict_on_batch(batch)),
                     run_name=f"predict-batch-{step + 1}", retries=TASK_RETRIES,
                     retry_delay=TASK_RETRY_DELAY)
+                callback_list.on_predict_batch_end(step, {"outputs": len(outputs)})
             self._task_prefix = ""
+            callback_list.on_predict_end()
             return outputs
 
-        store = self._run_store("predict", samples, None, {"batch_size": batch_size},
-                                resume)
-        outputs = await self._as_flow(runtime, "predict", body, store, retries=flow_retries,
+        outputs = await self._run_job(runtime, "predict", body, samples, None,
+                                      {"batch_size": batch_size}, resume, flow_retries,
                                       samples=len(samples), batch_size=batch_size)
         result = np.empty(len(outputs), dtype=object)
         result[:] = outputs
         return result
+
+
+def _identity(obj: Any) -> Any:
+    """A stable description of an object for keys: its config, or, when it has none
+    (code-backed modules, lambdas), its class and the code it runs."""
+    try:
+        return [type(obj).__qualname__, obj.get_config()]
+    except (NotImplementedError, AttributeError, TypeError):
+        code = [v.__code__.co_code.hex() for v in vars(obj).values() if hasattr(v, "__code__")]
+        try:
+            source = inspect.getsource(type(obj))
+        except (OSError, TypeError):
+            source = type(obj).__qualname__
+        return [type(obj).__qualname__, stable_hash(source), code]
 
 
 def _fmt(value) -> str:

@@ -14,6 +14,19 @@ async def maybe_await(value: Any) -> Any:
     return value
 
 
+async def gather_or_cancel(*awaitables: Any) -> list:
+    """``asyncio.gather`` that cancels the others as soon as one fails, so no orphaned
+    call keeps running (and paying) after its batch has already failed."""
+    tasks = [asyncio.ensure_future(a) for a in awaitables]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
 def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run ``coroutine`` to completion from sync code, even inside a running loop.
 
