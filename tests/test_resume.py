@@ -155,7 +155,7 @@ async def test_concurrency_cap_is_observed_at_the_server(simulated_lm_factory):
 
 async def interrupt_second_batch(program, method, *args):
     """Run ``method`` so that its second batch fails; returns the error."""
-    original = program.predict_on_batch
+    original = program._predict_samples
     seen = {"batches": 0}
 
     async def flaky(batch, training=False):
@@ -164,10 +164,10 @@ async def interrupt_second_batch(program, method, *args):
             raise RuntimeError("machine lost")
         return await original(batch, training=training)
 
-    program.predict_on_batch = flaky
+    program._predict_samples = flaky
     with pytest.raises(RuntimeError, match="machine lost"):
         await method(*args, batch_size=4, verbose=0)
-    program.predict_on_batch = original
+    program._predict_samples = original
 
 
 @pytest.mark.parametrize("kind", ["evaluate", "predict"])

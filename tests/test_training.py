@@ -222,3 +222,22 @@ async def test_bad_inputs_fail_before_any_call(student, call, message):
     with pytest.raises((ValueError, TypeError), match=message):
         await call(program, x, y)
     assert student.stats().requests == 0
+
+
+async def test_multi_input_data_takes_keras_forms(student):
+    class Context(sp.DataModel):
+        context: str
+
+    lm = language_model_for(student)
+    question, context = sp.Input(data_model=Query), sp.Input(data_model=Context)
+    answer = await sp.Generator(data_model=Answer, language_model=lm)(question & context)
+    program = sp.Program(inputs=[question, context], outputs=answer, name="two_inputs")
+    program.compile(reward=sp.rewards.ExactMatch(in_mask=["answer"]))
+    x, y = dataset(ROWS[:4])
+    contexts = np.array([Context(context="geography")] * 4, dtype=object)
+    by_list = await program.evaluate([x, contexts], y, verbose=0)
+    names = [m.name for m in program.modules if isinstance(m, sp.modules.InputModule)]
+    by_dict = await program.evaluate(dict(zip(names, [x, contexts])), y, verbose=0)
+    assert by_list == by_dict and 0.0 <= by_list["reward"] <= 1.0
+    with pytest.raises(ValueError, match="same number of samples"):
+        await program.evaluate([x, contexts[:3]], y, verbose=0)

@@ -118,6 +118,12 @@ class Graph:
                 raise ValueError(f"Missing program inputs {missing}; expected keys "
                                  f"{list(self.inputs)}.")
             values = flatten({k: inputs[k] for k in self.inputs})
+        elif isinstance(inputs, dict):  # keyed by the names of the Input modules
+            names = [symbol._history[0].name for symbol in self.flat_inputs]
+            missing = [name for name in names if name not in inputs]
+            if missing:
+                raise ValueError(f"Missing program inputs {missing}; expected keys {names}.")
+            values = [inputs[name] for name in names]
         else:
             values = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
         if len(values) != len(self.flat_inputs):

@@ -21,31 +21,57 @@ def _to_json(value: Any, where: str) -> JsonDataModel | None:
     )
 
 
+def _is_column(value: Any) -> bool:
+    return isinstance(value, (list, tuple, np.ndarray))
+
+
 def to_samples(data: Any, name: str) -> list | None:
-    """A list of samples from a numpy array or list; each sample is a data model, or a
-    list/dict of data models for multi-input programs."""
+    """A list of samples from a numpy array or list of data models.
+
+    Multi-input programs take what Keras takes: a list with one array per input
+    (``x=[questions, contexts]``) or a dict of arrays keyed by input name; each sample
+    then becomes a list (or dict) of data models.
+    """
     if data is None:
         return None
-    if isinstance(data, (JsonDataModel,)) or hasattr(data, "get_json"):
+    if isinstance(data, JsonDataModel) or hasattr(data, "get_json"):
         raise TypeError(
             f"`{name}` must be a list or numpy array of samples, got a single "
             f"{type(data).__name__}. Wrap it: {name}=[sample]."
         )
+    if isinstance(data, dict):
+        columns = {key: _column(value, f"{name}[{key!r}]") for key, value in data.items()}
+        size = _common_length(columns.values(), name)
+        return [{key: _to_json(column[i], f"{name}[{key!r}][{i}]")
+                 for key, column in columns.items()} for i in range(size)]
     if not isinstance(data, (list, tuple, np.ndarray)):
         raise TypeError(
             f"`{name}` must be a list or numpy array of data models, got "
             f"{type(data).__name__}."
         )
-    samples = []
-    for index, item in enumerate(data):
-        where = f"{name}[{index}]"
-        if isinstance(item, (list, tuple)):
-            samples.append([_to_json(v, where) for v in item])
-        elif isinstance(item, dict) and not hasattr(item, "get_json"):
-            samples.append({k: _to_json(v, f"{where}[{k!r}]") for k, v in item.items()})
-        else:
-            samples.append(_to_json(item, where))
-    return samples
+    if len(data) and all(_is_column(column) for column in data):
+        columns = [_column(column, f"{name}[{k}]") for k, column in enumerate(data)]
+        size = _common_length(columns, name)
+        return [[_to_json(column[i], f"{name}[{k}][{i}]") for k, column in enumerate(columns)]
+                for i in range(size)]
+    return [_to_json(item, f"{name}[{index}]") for index, item in enumerate(data)]
+
+
+def _column(value: Any, where: str) -> list:
+    if not _is_column(value):
+        raise TypeError(f"`{where}` must be a list or numpy array of data models, got "
+                        f"{type(value).__name__}.")
+    return list(value)
+
+
+def _common_length(columns, name: str) -> int:
+    lengths = {len(column) for column in columns}
+    if len(lengths) != 1:
+        raise ValueError(
+            f"The inputs of `{name}` must all have the same number of samples, got "
+            f"{sorted(lengths)}."
+        )
+    return lengths.pop()
 
 
 def check_against_inputs(program, samples: list, name: str) -> None:

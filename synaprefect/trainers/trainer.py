@@ -237,8 +237,10 @@ class Trainer:
 
     async def predict_on_batch(self, x: list, training: bool = False) -> list:
         """Run every sample of ``x`` concurrently; returns one output per sample."""
+        return await self._predict_samples(D.to_samples(x, "x"), training)
+
+    async def _predict_samples(self, samples: list, training: bool = False) -> list:
         runtime = self._runtime_now()
-        samples = D.to_samples(x, "x")
         prefix = getattr(self, "_task_prefix", "")
 
         async def run_module(module, calls):
@@ -280,7 +282,7 @@ class Trainer:
         modules = self._recording_modules()
         for module in modules:
             module.take_predictions()  # drop leftovers of a failed attempt
-        y_pred = await self.predict_on_batch(x, training=training)
+        y_pred = await self._predict_samples(x, training=training)
         rewards = await self.compute_rewards(y, y_pred)
         recorded = {}
         if training:
@@ -308,10 +310,15 @@ class Trainer:
         propose a candidate, score the candidate on the validation minibatch (or on the
         batch itself without validation data), keep it if it is new."""
         self._require_compiled("train_on_batch")
-        runtime = self._runtime_now()
-        variables = self.trainable_variables
         x, y = D.to_samples(x, "x"), D.to_samples(y, "y")
         val_x, val_y = D.to_samples(val_x, "val_x"), D.to_samples(val_y, "val_y")
+        logs = await self._train_step(step, x, y, val_x, val_y, epoch)
+        return logs if return_dict else list(logs.values())
+
+    async def _train_step(self, step: int, x: list, y: list | None, val_x: list | None,
+                          val_y: list | None, epoch: int) -> dict:
+        runtime = self._runtime_now()
+        variables = self.trainable_variables
         y = y if y is not None else [None] * len(x)
         batch_key = self._step_key("train-batch", x, y, epoch=epoch, step=step)
         result = await runtime.task(
@@ -322,7 +329,7 @@ class Trainer:
         await self._metrics.update(y, result["y_pred"], result["rewards"])
         logs = {"reward": self._rewards.reduce(result["rewards"])}
         if self.optimizer is None or not variables:
-            return logs if return_dict else list(logs.values())
+            return logs
         self.optimizer.assign_rewards(result["recorded"], result["rewards"], variables)
         state = variables + self.optimizer.variables
         before = {v.path: copy.deepcopy(v.value()) for v in state}
@@ -350,7 +357,7 @@ class Trainer:
         for variable in state:
             variable.assign(updated["variables"][variable.path])
         logs["candidate_reward"] = updated["candidate_reward"]
-        return logs if return_dict else list(logs.values())
+        return logs
 
     _task_prefix = ""
     _setup_key = ""
@@ -528,10 +535,10 @@ class Trainer:
                             len(val_x))[:minibatch_size]
                         mini_x = [val_x[int(i)] for i in sorted(pick)]
                         mini_y = [val_y[int(i)] for i in sorted(pick)] if val_y else None
-                    logs = await self.train_on_batch(
+                    logs = await self._train_step(
                         step, [train_x[i] for i in indices],
                         [train_y[i] for i in indices] if train_y else None,
-                        mini_x, mini_y, epoch=epoch, return_dict=True)
+                        mini_x, mini_y, epoch)
                     if first_reward is None:
                         first_reward = logs["reward"]
                     self.optimizer.on_batch_end(step, epoch, variables)
@@ -724,7 +731,7 @@ class Trainer:
                 key = self._step_key("predict-batch", batch, None)
                 outputs += await runtime.task(
                     "predict-batch", lambda batch=batch, key=key: self._replayable(
-                        key, lambda: self.predict_on_batch(batch)),
+                        key, lambda: self._predict_samples(batch)),
                     run_name=f"predict-batch-{step + 1}", retries=TASK_RETRIES,
                     retry_delay=TASK_RETRY_DELAY)
                 callback_list.on_predict_batch_end(step, {"outputs": len(outputs)})
