@@ -23,6 +23,7 @@ from synaprefect import (  # noqa: E402
     programs,
     rewards,
     saving,
+    tuners,
 )
 from synaprefect.config import clear_session, get_seed, set_seed  # noqa: E402
 from synaprefect.data_models import (  # noqa: E402
@@ -58,6 +59,7 @@ from synaprefect.modules import (  # noqa: E402
     Xor,
 )
 from synaprefect.programs import Program, Sequential  # noqa: E402
+from synaprefect.tuners import disable_keras_backend  # noqa: E402
 from synaprefect.variables import Variable  # noqa: E402
 from synaprefect.version import __version__  # noqa: E402
 
@@ -73,8 +75,8 @@ __all__ = [
     # language models
     "LanguageModel", "EmbeddingModel",
     # session
-    "set_seed", "get_seed", "clear_session",
+    "set_seed", "get_seed", "clear_session", "disable_keras_backend",
     # sub-packages
     "callbacks", "initializers", "language_models", "metrics", "modules", "ops",
-    "optimizers", "orchestration", "programs", "rewards", "saving",
+    "optimizers", "orchestration", "programs", "rewards", "saving", "tuners",
 ]

@@ -2,6 +2,7 @@
 
 import asyncio
 import concurrent.futures
+import contextvars
 import inspect
 from typing import Any, Coroutine, TypeVar
 
@@ -30,13 +31,14 @@ async def gather_or_cancel(*awaitables: Any) -> list:
 def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run ``coroutine`` to completion from sync code, even inside a running loop.
 
-    Inside a running loop (a notebook, an async main) the coroutine runs on a fresh loop in
-    a worker thread: only safe for work that holds no loop-bound clients (graph tracing,
-    file I/O), which is all it is used for.
+    Inside a running loop (a notebook, an async main) the coroutine runs on its own fresh
+    loop in a worker thread, with the caller's context (a ``tracking(False)`` block still
+    applies there).
     """
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(coroutine)
+    context = contextvars.copy_context()
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
+        return pool.submit(context.run, asyncio.run, coroutine).result()

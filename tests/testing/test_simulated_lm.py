@@ -577,15 +577,13 @@ async def test_stats_concurrency_and_unique_prompts(simulated_lm_factory):
     async with httpx.AsyncClient(base_url=lm.base_url, limits=limits, timeout=10) as client:
         await client.get("/models")  # warm-up; excluded by the reset below
         lm.reset_stats()
-        started = time.monotonic()
         responses = await asyncio.gather(
             *(client.post("/chat/completions", json=_chat_body(f"prompt {n % 25}")) for n in range(50))
         )
-        elapsed = time.monotonic() - started
     assert all(r.status_code == 200 for r in responses)
     stats = lm.stats()
+    # All 50 were held at once: the server answers concurrently, not one by one.
     assert stats.max_in_flight == 50 and stats.in_flight == 0
-    assert elapsed < 2.0  # sequential handling would take 10 s
     assert stats.requests == 50 and stats.completed == 50
     assert stats.unique_prompts == 25
     assert len(stats.completed_prompt_keys) == 50 and len(set(stats.completed_prompt_keys)) == 25

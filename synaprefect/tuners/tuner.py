@@ -1,0 +1,334 @@
+"""What every synaprefect tuner adds to its keras-tuner tuner: programs as trials.
+
+``SearchMixin`` goes in front of a keras-tuner tuner class (``classes.py`` makes the four
+public ones), so the oracle, trial persistence and ``get_best_hyperparameters`` stay
+keras-tuner's. It changes how trials run:
+
+* **One event loop.** keras-tuner's ``search`` loop is synchronous and ``fit`` is async,
+  and litellm's async client is bound to the loop it was first used on. ``asearch`` drives
+  keras-tuner's loop itself (``oracle.create_trial``, the trial, ``oracle.update_trial``,
+  ``on_trial_end``) and awaits every trial on the caller's loop; ``search`` runs
+  ``asearch`` on one loop of its own (in a worker thread when a loop is already running).
+* **A trial** builds the program (``build_program(hp)`` may be async), then fits it with
+  what ``search`` was given and reports the best value over epochs of each objective
+  metric and the last value of the others; a program compiled without an optimizer is
+  evaluated instead. The trial's variables are saved in its trial folder, which is how
+  Hyperband continues a trial and how ``load_model`` rebuilds it.
+* **Prefect.** The search is a flow run ``tune-<project>``, each trial a subflow run
+  ``<project>-trial-<id>`` showing its hyperparameters; the best hyperparameters and a
+  table of every trial are published as artifacts at the end.
+* **Resume.** Run the same search again (same ``directory`` and ``project_name``,
+  ``overwrite=False``): keras-tuner reloads its trials, finished ones are kept, the one
+  that was running is run again, and its fit replays the LM calls it had already made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import inspect
+import numbers
+import os
+import traceback
+from typing import TYPE_CHECKING, Any, Callable
+
+from synaprefect.config import clear_session
+from synaprefect.orchestration.artifacts import artifact_key
+from synaprefect.orchestration.runtime import Runtime, get_runtime
+from synaprefect.tuners.objective import resolve_objective
+from synaprefect.utils.async_utils import maybe_await, run_sync
+
+if TYPE_CHECKING:
+    import keras_tuner
+
+    from synaprefect.programs import Program
+
+__all__ = ["SearchMixin", "best_hyperparameters_key", "trials_table_key"]
+
+_VARIABLES_FILE = "program.variables.json"
+
+
+def best_hyperparameters_key(project_name: str) -> str:
+    """The key of the markdown artifact holding a search's best hyperparameters.
+
+    Example: ``best_hyperparameters_key("capitals")  # 'capitals-best-hyperparameters'``
+    """
+    return artifact_key(f"{project_name}-best-hyperparameters")
+
+
+def trials_table_key(project_name: str) -> str:
+    """The key of the table artifact listing every trial of a search.
+
+    Example: ``trials_table_key("capitals")  # 'capitals-trials'``
+    """
+    return artifact_key(f"{project_name}-trials")
+
+
+class SearchMixin:
+    """The trial logic shared by ``RandomSearch``, ``BayesianOptimization``,
+    ``Hyperband`` and ``GridSearch``; placed before the keras-tuner tuner in the MRO."""
+
+    def __init__(self, hypermodel: "Callable[[Any], Any] | keras_tuner.HyperModel",
+                 objective: "str | keras_tuner.Objective | list | None" = None, *args: Any,
+                 **kwargs: Any):
+        if hypermodel is None:
+            raise ValueError(
+                "A tuner needs `hypermodel=`: a function `build_program(hp)` (sync or "
+                "async) returning a compiled synaprefect Program."
+            )
+        # A keras_tuner.HyperModel works too: its ``build`` is the function.
+        self._build_function = getattr(hypermodel, "build", hypermodel)
+        # keras-tuner builds the hypermodel while constructing the tuner to declare the
+        # search space (building a program makes no LM call). Given the async function
+        # itself, it would get a coroutine and never see the space: Hyperband then
+        # produces no trials at all.
+        super().__init__(self._build_now, resolve_objective(objective), *args, **kwargs)
+
+    # ---- building programs ----------------------------------------------------------------
+
+    async def build_program(self, hp: "keras_tuner.HyperParameters") -> "Program":
+        """The program for hyperparameters ``hp``: the hypermodel's, awaited if needed.
+
+        Automatic names restart first (as keras-tuner clears the Keras session before each
+        build), so a trial's program has the same names whenever it is built: its fit
+        finds the results it persisted in an interrupted run.
+
+        Example: ``program = await tuner.build_program(tuner.get_best_hyperparameters()[0])``
+        """
+        from keras_tuner import errors
+
+        from synaprefect.programs import Program
+
+        clear_session()
+        program = await maybe_await(self._build_function(hp))
+        if not isinstance(program, Program):
+            raise errors.FatalTypeError(
+                "The hypermodel must return a synaprefect Program (or a coroutine that "
+                f"resolves to one), got {type(program).__name__}: end `build_program(hp)` "
+                "with `return program`."
+            )
+        if not program.compiled:
+            raise errors.FatalValueError(
+                "The hypermodel returned a program that is not compiled: call "
+                "program.compile(reward=..., optimizer=...) before returning it."
+            )
+        return program
+
+    def _build_now(self, hp: "keras_tuner.HyperParameters") -> "Program":
+        # keras-tuner's synchronous ``hypermodel.build(hp)``: tracing only, no LM call,
+        # so a loop of its own (in a thread if one is running) is safe.
+        return run_sync(self.build_program(hp))
+
+    def load_model(self, trial: "keras_tuner.engine.trial.Trial") -> "Program":
+        """The program of a finished ``trial``, with the variables it ended with.
+
+        Example: ``best_program = tuner.get_best_models(num_models=1)[0]``
+        """
+        program = self._build_now(trial.hyperparameters)
+        program.load_variables(self._variables_path(trial.trial_id))
+        return program
+
+    def _variables_path(self, trial_id: str) -> str:
+        return os.path.join(self.get_trial_dir(trial_id), _VARIABLES_FILE)
+
+    # ---- search -----------------------------------------------------------------------
+
+    def search(self, *fit_args: Any, **fit_kwargs: Any) -> None:
+        """Run the search: ``asearch`` on an event loop of its own.
+
+        Takes ``fit``'s arguments (``x``, ``y``, ``validation_data``, ``epochs``,
+        ``batch_size``...), passed to every trial's ``program.fit``. In async code, use
+        ``await tuner.asearch(...)``.
+
+        Example:
+        ```python
+        tuner.search(x_train, y_train, validation_data=(x_val, y_val), epochs=2)
+        best_hp = tuner.get_best_hyperparameters(num_trials=1)[0]
+        ```
+        """
+        run_sync(self.asearch(*fit_args, **fit_kwargs))
+
+    async def asearch(self, *fit_args: Any, **fit_kwargs: Any) -> None:
+        """Run the search on the running event loop, one trial after another, as the
+        Prefect flow run ``tune-<project_name>`` (each trial a subflow run).
+
+        Example:
+        ```python
+        await tuner.asearch(x_train, y_train, validation_split=0.25, epochs=2, verbose=0)
+        ```
+        """
+        runtime = get_runtime()
+
+        async def body() -> None:
+            await self._search_loop(runtime, fit_args, fit_kwargs)
+            await self._publish_results(runtime)
+
+        await runtime.flow(
+            f"tune-{self.project_name}", body, run_name=f"tune-{self.project_name}",
+            parameters={"tuner": type(self).__name__, "objective": str(self.oracle.objective),
+                        "max_trials": self.oracle.max_trials,
+                        "project_dir": str(self.project_dir)})
+
+    async def _search_loop(self, runtime: Runtime, fit_args: tuple, fit_kwargs: dict) -> None:
+        # keras-tuner's ``BaseTuner.search`` loop (single worker), with the trial awaited.
+        from keras_tuner import errors
+        from keras_tuner.engine.trial import TrialStatus
+
+        if "verbose" in fit_kwargs:
+            self.oracle.verbose = fit_kwargs["verbose"]
+        self.on_search_begin()
+        # Saved now rather than after the first trial: a search killed during its first
+        # trial then reloads (and reruns that trial) instead of starting over.
+        self.save()
+        while True:
+            self.pre_create_trial()
+            trial = self.oracle.create_trial(self.tuner_id)
+            if trial.status == TrialStatus.STOPPED:
+                break
+            if trial.status == TrialStatus.IDLE:
+                # The oracle waits for another worker's trial: ask again, without
+                # starving the loop.
+                await asyncio.sleep(1.0)
+                continue
+            self.on_trial_begin(trial)
+            try:
+                metrics = await runtime.stage(
+                    "trial", lambda: self.run_trial(trial, *fit_args, **fit_kwargs),
+                    run_name=f"{self.project_name}-trial-{trial.trial_id}",
+                    parameters=dict(trial.hyperparameters.values))
+                self.oracle.update_trial(trial.trial_id, metrics)
+                trial.status = TrialStatus.COMPLETED
+            except errors.FatalError:
+                raise
+            except Exception as error:
+                # Like keras-tuner: a failed trial is retried (up to
+                # ``max_retries_per_trial``) or recorded as failed; the search goes on.
+                trial.status = (TrialStatus.FAILED if isinstance(error, errors.FailedTrialError)
+                                else TrialStatus.INVALID)
+                trial.message = traceback.format_exc()
+            self.on_trial_end(trial)
+        self.on_search_end()
+
+    async def run_trial(self, trial: "keras_tuner.engine.trial.Trial", *fit_args: Any,
+                        **fit_kwargs: Any) -> dict[str, float]:
+        """Build the trial's program, fit it and return its metrics: objective metrics at
+        their best epoch value, the others at their last. A program compiled without an
+        optimizer is evaluated instead, on ``validation_data`` (else on ``x``/``y``), each
+        metric reported as ``name`` and ``val_name``. A coroutine, unlike keras-tuner's
+        hook, since ``fit`` is one.
+
+        Hyperband's ``tuner/epochs`` and ``tuner/initial_epoch`` become ``epochs`` and
+        ``initial_epoch``, and a trial continuing ``tuner/trial_id`` starts from the
+        variables that trial ended with.
+
+        Example: ``metrics = await tuner.run_trial(trial, x, y, epochs=2)``
+        """
+        hp = trial.hyperparameters
+        program = await self.build_program(hp)
+        if "tuner/trial_id" in hp.values:
+            program.load_variables(self._variables_path(hp.values["tuner/trial_id"]))
+        if program.optimizer is None:
+            metrics = await self._evaluate(program, fit_args, fit_kwargs)
+        else:
+            fit_kwargs = self._trial_fit_kwargs(hp, fit_kwargs)
+            history = await program.fit(*fit_args, **fit_kwargs)
+            metrics = self._reduce_history(history.history)
+        program.save_variables(self._variables_path(trial.trial_id))
+        return self._with_objective(metrics)
+
+    def _trial_fit_kwargs(self, hp: Any, fit_kwargs: dict) -> dict:
+        from keras_tuner import errors
+
+        fit_kwargs = dict(fit_kwargs)
+        if "tuner/epochs" in hp.values:
+            fit_kwargs["epochs"] = hp.values["tuner/epochs"]
+            fit_kwargs["initial_epoch"] = hp.values["tuner/initial_epoch"]
+        if fit_kwargs.get("callbacks"):
+            # Callbacks keep state (best value, wait count): each trial gets fresh copies.
+            try:
+                fit_kwargs["callbacks"] = copy.deepcopy(fit_kwargs["callbacks"])
+            except Exception as error:
+                raise errors.FatalValueError(
+                    "Every callback passed to search() must support copy.deepcopy(): each "
+                    f"trial gets its own copy ({type(error).__name__}: {error})."
+                ) from error
+        return fit_kwargs
+
+    async def _evaluate(self, program: Any, fit_args: tuple, fit_kwargs: dict
+                        ) -> dict[str, float]:
+        # Nothing to train: score the program on the validation data (else on x/y) and
+        # report each metric under both names, so "reward" and "val_reward" both work.
+        arguments = inspect.signature(program.fit).bind(*fit_args, **fit_kwargs).arguments
+        x, y = arguments.get("validation_data") or (arguments.get("x"), arguments.get("y"))
+        options = {key: arguments[key] for key in ("batch_size", "verbose", "resume")
+                   if key in arguments}
+        logs = await program.evaluate(x, y, **options)
+        metrics = _numbers(logs)
+        return {**metrics, **{f"val_{name}": value for name, value in metrics.items()}}
+
+    def _objective_directions(self) -> dict[str, str]:
+        objective = self.oracle.objective
+        return dict(getattr(objective, "name_to_direction", None)
+                    or {objective.name: objective.direction})
+
+    def _reduce_history(self, history: dict[str, list]) -> dict[str, float]:
+        directions = self._objective_directions()
+        metrics = {}
+        for name, values in history.items():
+            values = [value for value in values if _is_number(value)]
+            if not values:
+                continue
+            direction = directions.get(name)
+            best = {"max": max, "min": min}.get(direction, lambda v: v[-1])
+            metrics[name] = float(best(values))
+        return metrics
+
+    def _with_objective(self, metrics: dict[str, float]) -> dict[str, float]:
+        from keras_tuner import errors
+
+        objective = self.oracle.objective
+        missing = [name for name in self._objective_directions() if name not in metrics]
+        if missing:
+            raise errors.FatalValueError(
+                f"The objective needs {missing}, but the trial reported only "
+                f"{sorted(metrics)}. Validation metrics ('val_...') need `validation_data=` "
+                "or `validation_split=` in search(); or pick one of the reported metrics."
+            )
+        if objective.name not in metrics:  # a MultiObjective: report its aggregate too
+            metrics[objective.name] = float(objective.get_value(metrics))
+        return metrics
+
+    # ---- artifacts ----------------------------------------------------------------------
+
+    async def _publish_results(self, runtime: Runtime) -> None:
+        if not runtime.tracking:
+            return
+        from synaprefect.orchestration.artifacts import json_markdown
+
+        trials = [self.oracle.trials[trial_id] for trial_id in sorted(self.oracle.trials)]
+        rows = [{"trial": trial.trial_id, "status": trial.status, "score": trial.score,
+                 **trial.hyperparameters.values} for trial in trials]
+        columns = list(dict.fromkeys(key for row in rows for key in row))
+        await runtime.publish_table(
+            trials_table_key(self.project_name),
+            [{column: row.get(column) for column in columns} for row in rows],
+            f"trials of the search {self.project_name}")
+        best = self.oracle.get_best_trials(1)
+        if not best or best[0].score is None:
+            return
+        objective = self.oracle.objective
+        markdown = "\n".join([
+            f"# Best hyperparameters of `{self.project_name}`", "",
+            f"- trial: {best[0].trial_id}",
+            f"- {objective.name} ({objective.direction}): {best[0].score}", "",
+            json_markdown(best[0].hyperparameters.values)])
+        await runtime.publish_markdown(best_hyperparameters_key(self.project_name), markdown,
+                                       f"best hyperparameters of {self.project_name}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _numbers(logs: dict) -> dict[str, float]:
+    return {name: float(value) for name, value in logs.items() if _is_number(value)}
