@@ -248,7 +248,9 @@ def test_concurrent_writers_never_leave_a_corrupt_file(tmp_path):
 async def test_a_retried_batch_task_does_not_repay_its_finished_calls(simulated_lm):
     """One call fails past the model's own retries: the batch task is retried, and the
     calls that had succeeded in the first attempt come from the journal."""
-    program = await make_program(simulated_lm, retry=1)  # no model-level retry
+    # No model-level retry, and one call at a time: when the third call fails, no sibling
+    # is in flight (one would be cancelled and sent again, which is correct but inexact).
+    program = await make_program(simulated_lm, retry=1, max_concurrency=1)
     simulated_lm.set_faults(FaultPlan.at({2: "server_error"}))
     x, y = data(4)
     scores = await program.evaluate(x, y, batch_size=4, verbose=0, resume=False)
