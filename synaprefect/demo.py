@@ -7,14 +7,12 @@ by ``RandomFewShot`` lift the validation reward. Set ``SYNAPREFECT_MODEL`` (or p
 ``--model``) to train against any litellm model instead.
 """
 
-import contextlib
-import os
-
 import numpy as np
 
 import synaprefect as sp
 from synaprefect.config import synaprefect_home
-from synaprefect.testing.skills import load_capitals, style_student
+from synaprefect.datasets import open_language_model
+from synaprefect.testing.skills import load_capitals
 
 __all__ = ["run_demo"]
 
@@ -27,28 +25,14 @@ class Answer(sp.DataModel):
     answer: str = sp.Field(description="The answer")
 
 
-@contextlib.contextmanager
-def _language_model(model: str | None):
-    if model:
-        yield sp.LanguageModel(model, max_concurrency=8)
-        return
-    from synaprefect.testing import SimulatedLM
-
-    rows, _ = load_capitals()
-    knowledge = {row["query"]: row["answer"].title() for row in rows}
-    with SimulatedLM(responder=style_student(knowledge), latency=0.02) as server:
-        yield sp.LanguageModel(server.model, api_base=server.base_url,
-                               api_key="sk-simulated", max_concurrency=32)
-
-
 async def run_demo(model: str | None = None, epochs: int = 3) -> int:
-    model = model or os.environ.get("SYNAPREFECT_MODEL")
     sp.set_seed(7)
     rows, description = load_capitals()
     x = np.array([Query(query=r["query"]) for r in rows], dtype=object)
     y = np.array([Answer(answer=r["answer"]) for r in rows], dtype=object)
-    with _language_model(model) as lm:
-        print(f"Language model: {lm.model}{'' if model else ' (offline simulated LM)'}")
+    with open_language_model(model) as lm:
+        offline = lm.model == "openai/simulated"
+        print(f"Language model: {lm.model}{' (offline simulated LM)' if offline else ''}")
         inputs = sp.Input(data_model=Query)
         outputs = await sp.Generator(data_model=Answer, language_model=lm,
                                      name="answerer")(inputs)
