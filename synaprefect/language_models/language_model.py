@@ -3,6 +3,7 @@
 from typing import Any
 
 from synaprefect.data_models.json_data_model import JsonDataModel
+from synaprefect.language_models import http_transport
 from synaprefect.language_models.base import ModelBase, litellm_module, usage_figures
 from synaprefect.language_models.errors import TransientLanguageModelError
 from synaprefect.language_models.phases import current_phase
@@ -28,6 +29,11 @@ class LanguageModel(ModelBase):
     is raised. Authentication, permission, unknown-model and bad-request errors raise a
     ``PermanentLanguageModelError`` at once. Every outcome is counted per phase.
 
+    ``transport="http"`` sends ``openai/...`` calls straight to the OpenAI-compatible
+    endpoint instead of through litellm, where that sends the same request (see
+    ``http_transport``); ``None`` reads ``$SYNAPREFECT_LM_TRANSPORT`` (default
+    ``"litellm"``).
+
     Example:
     ```python
     lm = synaprefect.LanguageModel("openai/gpt-4o-mini", max_concurrency=16)
@@ -42,9 +48,14 @@ class LanguageModel(ModelBase):
                  retry: int = 5, fallback: "LanguageModel | str | None" = None,
                  caching: bool = False, cache_dir: str | None = None,
                  max_concurrency: int | None = None, retry_backoff: float = 1.0,
-                 retry_max_wait: float = 60.0, name: str | None = None, **default_kwargs):
+                 retry_max_wait: float = 60.0, name: str | None = None,
+                 transport: str | None = None, **default_kwargs):
         super().__init__(model, api_base, timeout, retry, retry_backoff, retry_max_wait,
                          caching, cache_dir, max_concurrency, name, default_kwargs)
+        if transport not in (None, *http_transport.TRANSPORTS):
+            raise ValueError(f"`transport` must be one of {http_transport.TRANSPORTS} or "
+                             f"None, got {transport!r}.")
+        self.transport = transport
         self.fallback = get(fallback) if fallback is not None else None
 
     async def __call__(self, messages: list[dict] | Any, schema: dict | None = None,
@@ -66,25 +77,55 @@ class LanguageModel(ModelBase):
 
     async def _complete(self, messages: list[dict], schema: dict | None, kwargs: dict) -> dict:
         options = request_options(self.model, schema) if schema else {}
-        call_kwargs = self._call_kwargs({**kwargs, **options, "messages": messages})
-        litellm = litellm_module()  # imported before timing starts
-
-        async def attempt():
-            response = await litellm.acompletion(**call_kwargs)
-            message = response.choices[0].message
-            if schema is not None:
-                value = parse_answer(self.model, message, schema)
-            else:
-                value = {"role": "assistant", "content": message.content or ""}
-            return value, usage_figures(response)
-
+        request = {**self.default_kwargs, **kwargs, **options, "messages": messages}
+        body = None
+        if (self.transport or http_transport.default_transport()) == "http":
+            body = http_transport.request_body(self.model, request)
+        if body is not None:
+            attempt = self._http_attempt(body, schema)
+        else:
+            attempt = self._litellm_attempt(request, schema)
         material = {"model": self.model, "messages": messages, "schema": schema,
                     "kwargs": {**self.default_kwargs, **kwargs}}
         return await self._cached(material, attempt)
 
+    def _answer(self, message: Any, schema: dict | None) -> dict:
+        if schema is not None:
+            return parse_answer(self.model, message, schema)
+        return {"role": "assistant", "content": message.content or ""}
+
+    def _litellm_attempt(self, request: dict, schema: dict | None):
+        call_kwargs = self._call_kwargs(request)
+        litellm = litellm_module()  # imported before timing starts
+
+        async def attempt():
+            response = await litellm.acompletion(**call_kwargs)
+            return self._answer(response.choices[0].message, schema), usage_figures(response)
+
+        return attempt
+
+    def _http_attempt(self, body: dict, schema: dict | None):
+        api_key = self._secrets.get("api_key")
+        prompt_price, completion_price = http_transport.prices(self.model)  # before timing
+
+        async def attempt():
+            answer = await http_transport.chat_completion(
+                self.model, body, api_base=self.api_base, api_key=api_key,
+                timeout=self.timeout)
+            usage = answer.get("usage") or {}
+            figures = {key: usage.get(key) or 0 for key in
+                       ("prompt_tokens", "completion_tokens", "total_tokens")}
+            figures["cost"] = (prompt_price * figures["prompt_tokens"]
+                               + completion_price * figures["completion_tokens"])
+            return self._answer(http_transport.message_of(answer), schema), figures
+
+        return attempt
+
     def get_config(self) -> dict:
         """The settings that recreate this model; never includes API keys."""
         config = self._base_config()
+        if self.transport is not None:
+            config["transport"] = self.transport
         if self.fallback is not None:
             config["fallback"] = self.fallback.get_config()
         return config

@@ -1,0 +1,180 @@
+"""Medians, ratios against the targets, and the JSON and markdown reports."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+__all__ = ["summarize", "targets", "to_markdown", "write_reports"]
+
+# Goals of the benchmark issue (a ratio of wall times, megabytes or seconds).
+EVALUATE_VS_DSPY_MIN = 1.5
+FIT_ON_OFF_MAX = 1.15
+RSS_MAX_MB = 500.0
+DEMO_MAX_S = 60.0
+
+
+def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median wall and CPU time of a workload's runs, with the spread and per-request
+    client CPU (CPU time of the client process divided by the LM requests)."""
+    walls = [run["wall_s"] for run in runs]
+    cpus = [run["cpu_s"] for run in runs]
+    requests = statistics.median(run["requests"] for run in runs)
+    server = [run["prefect_server_cpu_s"] for run in runs
+              if run.get("prefect_server_cpu_s") is not None]
+    summary = {
+        "wall_s": statistics.median(walls), "wall_min_s": min(walls),
+        "wall_max_s": max(walls), "cpu_s": statistics.median(cpus),
+        "cpu_ms_per_request": 1000 * statistics.median(cpus) / requests if requests else None,
+        "requests": requests,
+        "prefect_server_cpu_s": statistics.median(server) if server else None,
+        "rounds": len(runs),
+    }
+    for key in ("accuracy", "val_reward"):
+        if key in runs[0]:
+            summary[key] = min(run[key] for run in runs)
+    return summary
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target with its measured value and whether it is met (None: not measured)."""
+    summary = {key: entry["summary"] for key, entry in report.get("throughput", {}).items()}
+    wall = {key: value["wall_s"] for key, value in summary.items()}
+    per_request = {key: value["cpu_ms_per_request"] for key, value in summary.items()}
+    # Client and Prefect server CPU together: what tracking costs a machine, whatever else
+    # runs on it.
+    machine_cpu = {key: value["cpu_s"] + (value["prefect_server_cpu_s"] or 0.0)
+                   for key, value in summary.items()}
+    rows = []
+
+    def add(name: str, value: float | None, goal: str, met: bool | None, unit: str) -> None:
+        rows.append({"target": name, "measured": value, "unit": unit, "goal": goal,
+                     "met": met})
+
+    for transport in ("litellm", "http"):
+        for state in ("on", "off"):
+            key = f"evaluate_{state}_{transport}"
+            value = _ratio(wall.get("dspy"), wall.get(key))
+            add(f"evaluate throughput / DSPy's (tracking {state}, transport={transport})",
+                value, f">= {EVALUATE_VS_DSPY_MIN}x",
+                None if value is None else value >= EVALUATE_VS_DSPY_MIN, "x")
+    for transport in ("litellm", "http"):
+        for state in ("on", "off"):
+            add(f"client CPU per request, DSPy's / synaprefect's (tracking {state}, "
+                f"transport={transport})",
+                _ratio(per_request.get("dspy"), per_request.get(f"evaluate_{state}_{transport}")),
+                "informative: the per-call cost of the client stack", None, "x")
+    bound = report["settings"]["latency_bound_s"]
+    for transport in ("litellm", "http"):
+        key = f"evaluate_on_{transport}"
+        add(f"evaluate wall / latency bound {bound:.2f} s (tracking on, "
+            f"transport={transport})", _ratio(wall.get(key), bound), "as close to 1 as can be",
+            None, "x")
+    for transport in ("litellm", "http"):
+        value = _ratio(wall.get(f"fit_on_{transport}"), wall.get(f"fit_off_{transport}"))
+        add(f"fit tracking on / off (transport={transport})", value,
+            f"<= {FIT_ON_OFF_MAX}", None if value is None else value <= FIT_ON_OFF_MAX, "x")
+        add(f"fit tracking on / off, client + Prefect server CPU (transport={transport})",
+            _ratio(machine_cpu.get(f"fit_on_{transport}"),
+                   machine_cpu.get(f"fit_off_{transport}")),
+            "informative: CPU that tracking adds", None, "x")
+    for transport, run in report.get("memory", {}).items():
+        add(f"peak RSS, evaluate of {report['settings']['rss_samples']} samples "
+            f"(transport={transport})", run["peak_rss_mb"], f"<= {RSS_MAX_MB:.0f} MB",
+            run["peak_rss_mb"] <= RSS_MAX_MB, "MB")
+    for home, run in report.get("demo", {}).items():
+        add(f"make demo ({home.replace('_', ' ')})", run["wall_s"], f"<= {DEMO_MAX_S:.0f} s",
+            run["wall_s"] <= DEMO_MAX_S, "s")
+    return rows
+
+
+def _number(value: float | None, digits: int = 2, unit: str = "") -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}{unit}"
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    """The tables of ``latest.md``."""
+    settings, machine = report["settings"], report["machine"]
+    packages = ", ".join(f"{name} {version}" for name, version in machine["packages"].items()
+                         if version)
+    lines = [
+        "# synaprefect benchmarks", "",
+        f"{report['started_at']}; {machine['nproc']} CPUs ({machine['cpu_model']}), Python "
+        f"{machine['python']}; {packages}. Load average at start / end: "
+        f"{', '.join(f'{v:.1f}' for v in report['load_average_start'])} / "
+        f"{', '.join(f'{v:.1f}' for v in report['load_average_end'])}. "
+        f"Total {report['duration_s'] / 60:.1f} min.", "",
+        f"Simulated LM latency {settings['latency'] * 1000:.0f} ms, concurrency "
+        f"{settings['concurrency']}; evaluate: {settings['evaluate_samples']} samples "
+        f"(latency bound {settings['latency_bound_s']:.2f} s); fit: "
+        f"{settings['fit_samples']} samples x {settings['fit_epochs']} epochs, batch "
+        f"{settings['fit_batch_size']}. Medians of {settings['rounds']} interleaved rounds, "
+        "one fresh process per run, after a warm-up run in that process.", "",
+    ]
+    if report.get("throughput"):
+        lines += ["## Throughput", "",
+                  "| workload | wall (median) | min - max | client CPU / request | "
+                  "Prefect server CPU | LM requests | accuracy |",
+                  "|---|---|---|---|---|---|---|"]
+        for entry in report["throughput"].values():
+            s = entry["summary"]
+            quality = s.get("accuracy", s.get("val_reward"))
+            lines.append(
+                f"| {entry['label']} | {s['wall_s']:.2f} s | {s['wall_min_s']:.2f} - "
+                f"{s['wall_max_s']:.2f} s | {_number(s['cpu_ms_per_request'], 2, ' ms')} | "
+                f"{_number(s['prefect_server_cpu_s'], 2, ' s')} | {s['requests']:.0f} | "
+                f"{_number(quality)} |")
+        lines.append("")
+    if report.get("targets"):
+        lines += ["## Targets", "", "| target | measured | goal | met |", "|---|---|---|---|"]
+        for row in report["targets"]:
+            met = {True: "yes", False: "**no**", None: "-"}[row["met"]]
+            unit = {"x": "x", "MB": " MB", "s": " s"}[row["unit"]]
+            lines.append(f"| {row['target']} | {_number(row['measured'], 2, unit)} | "
+                         f"{row['goal']} | {met} |")
+        lines.append("")
+    if report.get("resume"):
+        resume = report["resume"]
+        lines += ["## Resume (fit, tracking on, killed with SIGKILL at 50 % of its calls)", "",
+                  "| run | wall | LM requests | replayed steps |", "|---|---|---|---|"]
+        for name in ("uninterrupted", "killed", "resumed"):
+            run = resume[name]
+            lines.append(f"| {name} | {run['wall_s']:.2f} s | {run['requests']} | "
+                         f"{run.get('replayed_steps', '-')} |")
+        lines += ["", f"Calls paid twice (killed + resumed - uninterrupted): "
+                      f"{resume['calls_paid_twice']}; resumed / uninterrupted time: "
+                      f"{resume['resumed_time_ratio']:.2f}.", ""]
+    if report.get("memory"):
+        lines += [f"## Memory (tracked evaluate of {settings['rss_samples']} samples, batch "
+                  f"{settings['rss_batch_size']})", "",
+                  "| transport | RSS before | peak RSS | wall |", "|---|---|---|---|"]
+        for transport, run in report["memory"].items():
+            lines.append(f"| {transport} | {run['rss_before_mb']:.0f} MB | "
+                         f"{run['peak_rss_mb']:.0f} MB | {run['wall_s']:.1f} s |")
+        lines.append("")
+    if report.get("demo"):
+        demo = report["demo"]
+        lines += ["## make demo (after setup)", "",
+                  f"Fresh PREFECT_HOME: {demo['fresh_prefect_home']['wall_s']:.1f} s; warm: "
+                  f"{demo['warm_prefect_home']['wall_s']:.1f} s.", ""]
+    return "\n".join(lines)
+
+
+def write_reports(report: dict[str, Any], folder: Path) -> tuple[Path, Path]:
+    """Add summaries and targets to ``report``; write ``latest.json`` and ``latest.md``."""
+    for entry in report.get("throughput", {}).values():
+        entry["summary"] = summarize(entry["runs"])
+    report["targets"] = targets(report)
+    folder.mkdir(parents=True, exist_ok=True)
+    json_path, markdown_path = folder / "latest.json", folder / "latest.md"
+    json_path.write_text(json.dumps(report, indent=2) + "\n")
+    markdown_path.write_text(to_markdown(report) + "\n")
+    return json_path, markdown_path

@@ -1,0 +1,287 @@
+"""The benchmark harness behind ``make bench``.
+
+It starts the simulated LM (its own process, ``--latency`` seconds per request) and a
+Prefect API server (the command and services of Prefect's ephemeral server, on a database
+under ``benchmarks/results/scratch/``), then:
+
+1. runs the throughput workloads in ``--rounds`` rounds, each round running every
+   workload once, in a fresh process, in an order rotated by one each round;
+2. runs the resume workload, the peak-memory workload and ``make demo`` once each;
+3. writes medians, ratios and targets to ``benchmarks/results/latest.json`` and
+   ``latest.md``.
+
+``python -m benchmarks.run --quick`` is a one-round, small-size sanity run (about three
+minutes). Scratch files go to ``benchmarks/results/scratch/`` (not committed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from benchmarks.launch import REPO, run_worker
+from benchmarks.report import write_reports
+from benchmarks.workloads.common import PREFECT_SERVER_PID_ENV, Endpoint, reset_server
+
+__all__ = ["Settings", "Spec", "throughput_specs", "main"]
+
+RESULTS = REPO / "benchmarks" / "results"
+PACKAGES = ("synaprefect", "prefect", "litellm", "dspy", "openai", "aiohttp", "httpx",
+            "jsonschema", "pydantic")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Sizes and repetitions of one benchmark run."""
+
+    latency: float = 0.05
+    concurrency: int = 32
+    rounds: int = 3
+    warmup: int = 16
+    evaluate_samples: int = 1000
+    fit_samples: int = 200
+    fit_epochs: int = 2
+    fit_batch_size: int = 16
+    rss_samples: int = 10_000
+    rss_batch_size: int = 1000
+
+    @property
+    def latency_bound_s(self) -> float:
+        """The fastest any client can evaluate: n / concurrency round trips."""
+        return self.evaluate_samples / self.concurrency * self.latency
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One throughput workload: a worker and its arguments."""
+
+    key: str
+    label: str
+    worker: str
+    params: dict[str, Any]
+
+
+def throughput_specs(settings: Settings) -> list[Spec]:
+    """The workloads run in every round."""
+    n, c = settings.evaluate_samples, settings.concurrency
+    fit = {"n": settings.fit_samples, "epochs": settings.fit_epochs,
+           "batch_size": settings.fit_batch_size, "concurrency": c}
+    specs = [
+        Spec("litellm", f"raw litellm.acompletion, gather + semaphore {c}", "litellm",
+             {"n": n, "concurrency": c}),
+        Spec("dspy", f"DSPy Evaluate, {c} threads (cache off)", "dspy",
+             {"n": n, "threads": c}),
+    ]
+    for transport in ("litellm", "http"):
+        for tracking in (True, False):
+            state = "on" if tracking else "off"
+            specs.append(Spec(
+                f"evaluate_{state}_{transport}",
+                f"synaprefect evaluate, tracking {state}, transport={transport}",
+                "evaluate", {"n": n, "concurrency": c, "tracking": tracking,
+                             "transport": transport}))
+    for transport in ("litellm", "http"):
+        for tracking in (True, False):
+            state = "on" if tracking else "off"
+            specs.append(Spec(
+                f"fit_{state}_{transport}",
+                f"synaprefect fit, tracking {state}, transport={transport}",
+                "fit", {**fit, "tracking": tracking, "transport": transport}))
+    return specs
+
+
+def _log(message: str, started: float) -> None:
+    print(f"[bench {time.perf_counter() - started:6.0f}s] {message}", file=sys.stderr,
+          flush=True)
+
+
+def _machine() -> dict[str, Any]:
+    cpu_model = "unknown"
+    with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    versions = {}
+    for package in PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return {"nproc": os.cpu_count(), "cpu_model": cpu_model,
+            "python": platform.python_version(), "platform": platform.platform(),
+            "packages": versions}
+
+
+def _environment(scratch: Path) -> dict[str, str]:
+    """What every worker runs with: its own homes, offline settings, and no inherited
+    Prefect configuration (a developer's PREFECT_API_URL must not receive these runs)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
+    env.update({
+        "PREFECT_HOME": str(scratch / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+        # What `synaprefect demo` does: Prefect's one line per run stays off the console.
+        "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING",
+        "SYNAPREFECT_HOME": str(scratch / "home"),
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "DSPY_CACHEDIR": str(scratch / "dspy-cache"),
+    })
+    return env
+
+
+def _prefect_server_pid(port: int) -> int:
+    """The pid of the Prefect API server this process started on ``port``."""
+    import psutil
+
+    for child in psutil.Process().children(recursive=True):
+        command = " ".join(child.cmdline())
+        if "prefect.server.api.server:create_app" in command and f"--port {port}" in command:
+            return child.pid
+    raise RuntimeError(f"no Prefect API server child process on port {port}")
+
+
+def _settle(pid: int, timeout: float = 15.0) -> None:
+    """Wait until the Prefect server has digested the last run's events (its CPU use
+    falls below 10 %), so that one workload's backlog does not slow the next."""
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    process = psutil.Process(pid)
+    while time.monotonic() < deadline and process.cpu_percent(interval=0.3) > 10.0:
+        pass
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    defaults = Settings()
+    parser.add_argument("--rounds", type=int, default=defaults.rounds)
+    parser.add_argument("--latency", type=float, default=defaults.latency,
+                        help="seconds the simulated LM takes per request")
+    parser.add_argument("--samples", type=int, default=defaults.evaluate_samples,
+                        help="samples of the evaluate workloads")
+    parser.add_argument("--only", default="",
+                        help="comma-separated keys of the throughput workloads to run")
+    parser.add_argument("--skip", default="",
+                        help="comma-separated parts to skip: throughput,resume,memory,demo")
+    parser.add_argument("--quick", action="store_true",
+                        help="one round at small sizes, no demo (a sanity run)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder of latest.json and latest.md (default: "
+                             "benchmarks/results, or its scratch/ folder with --quick)")
+    return parser.parse_args(argv)
+
+
+def _throughput(specs: list[Spec], settings: Settings, endpoint: Endpoint,
+                env: dict[str, str], scratch: Path, api_pid: int,
+                started: float) -> dict[str, Any]:
+    """Every spec once per round, in an order rotated by one each round."""
+    results: dict[str, Any] = {spec.key: {"label": spec.label, "worker": spec.worker,
+                                          "params": spec.params, "runs": []}
+                               for spec in specs}
+    for round_index in range(settings.rounds):
+        shift = round_index % len(specs)
+        for spec in specs[shift:] + specs[:shift]:
+            _log(f"round {round_index + 1}/{settings.rounds}: {spec.key}", started)
+            reset_server(endpoint)
+            results[spec.key]["runs"].append(run_worker(
+                spec.worker, endpoint.base_url, spec.params, env=env, scratch=scratch,
+                warmup=settings.warmup))
+            _settle(api_pid)
+    return results
+
+
+def _with_servers(report: dict[str, Any], settings: Settings, args: argparse.Namespace,
+                  skip: set[str], env: dict[str, str], scratch: Path, started: float) -> None:
+    """The workloads that need the simulated LM and the Prefect API; fills ``report``."""
+    from synaprefect.testing import SimulatedLM
+    from synaprefect.testing.prefect_harness import start_prefect_api
+
+    from benchmarks.workloads.resume import resume_workload
+
+    _log(f"starting the simulated LM ({settings.latency * 1000:.0f} ms) and Prefect API",
+         started)
+    with SimulatedLM(latency=settings.latency, mode="process",
+                     responder="benchmarks.responders:respond") as server:
+        api = start_prefect_api(scratch / "prefect-db", template_dir=scratch / "template")
+        try:
+            api_pid = _prefect_server_pid(urlsplit(api.api_url).port)
+            env = {**env, "PREFECT_API_URL": api.api_url, PREFECT_SERVER_PID_ENV: str(api_pid)}
+            endpoint = Endpoint(server.base_url)
+            if "throughput" not in skip:
+                specs = [spec for spec in throughput_specs(settings)
+                         if not args.only or spec.key in args.only.split(",")]
+                report["throughput"] = _throughput(specs, settings, endpoint, env, scratch,
+                                                   api_pid, started)
+            if "resume" not in skip:
+                _log("resume: uninterrupted, killed at 50 %, resumed", started)
+                report["resume"] = resume_workload(endpoint, {
+                    "n": settings.fit_samples, "epochs": settings.fit_epochs,
+                    "batch_size": settings.fit_batch_size,
+                    "concurrency": settings.concurrency, "tracking": True},
+                    env=env, scratch=scratch)
+            if "memory" not in skip:
+                _log(f"memory: evaluate of {settings.rss_samples} samples", started)
+                reset_server(endpoint)
+                # The default transport (litellm keeps more per call than http does).
+                report["memory"] = {"litellm": run_worker(
+                    "rss", endpoint.base_url,
+                    {"n": settings.rss_samples, "concurrency": settings.concurrency,
+                     "batch_size": settings.rss_batch_size, "transport": "litellm"},
+                    env=env, scratch=scratch, warmup=settings.warmup)}
+        finally:
+            api.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    settings = Settings(rounds=args.rounds, latency=args.latency,
+                        evaluate_samples=args.samples)
+    skip = set(filter(None, args.skip.split(",")))
+    if args.quick:
+        settings = Settings(rounds=1, latency=args.latency, warmup=8, evaluate_samples=128,
+                            fit_samples=40, rss_samples=500, rss_batch_size=100)
+        skip.add("demo")
+    started = time.perf_counter()
+    scratch = RESULTS / "scratch"
+    for folder in ("home", "prefect-db"):  # every run starts from empty databases
+        shutil.rmtree(scratch / folder, ignore_errors=True)
+    (scratch / "prefect-db").mkdir(parents=True)
+    env = _environment(scratch)
+    # The Prefect server and the simulated LM inherit this process's environment.
+    for key in [key for key in os.environ if key.startswith("PREFECT_")]:
+        del os.environ[key]
+    os.environ.update(env)
+    report: dict[str, Any] = {
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": _machine(),
+        "settings": {**asdict(settings), "latency_bound_s": settings.latency_bound_s},
+        "load_average_start": os.getloadavg()}
+    _with_servers(report, settings, args, skip, env, scratch, started)
+    if "demo" not in skip:
+        from benchmarks.workloads.demo import demo_workload
+
+        _log("make demo: fresh, then warm PREFECT_HOME", started)
+        report["demo"] = demo_workload(env, scratch)
+    report["load_average_end"] = os.getloadavg()
+    report["duration_s"] = time.perf_counter() - started
+    out = args.out or (scratch if args.quick else RESULTS)
+    json_path, markdown_path = write_reports(report, out)
+    _log(f"done: {json_path} and {markdown_path}", started)
+    print(markdown_path.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,23 @@
+"""The workloads: each runs one system on the simulated LM and returns a ``Measurement``.
+
+``WORKLOADS`` maps the names ``benchmarks.worker`` accepts to the functions (coroutine
+functions or plain functions) and the keyword arguments a warm-up run shrinks.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from benchmarks.workloads.common import Endpoint, Measurement
+from benchmarks.workloads.evaluate import dspy_evaluate, litellm_reference, synaprefect_evaluate
+from benchmarks.workloads.training import evaluate_peak_rss, synaprefect_fit
+
+__all__ = ["WORKLOADS", "Endpoint", "Measurement"]
+
+WORKLOADS: dict[str, Callable[..., Any]] = {
+    "litellm": litellm_reference,
+    "dspy": dspy_evaluate,
+    "evaluate": synaprefect_evaluate,
+    "fit": synaprefect_fit,
+    "rss": evaluate_peak_rss,
+}

@@ -1,0 +1,109 @@
+"""The benchmark harness at tiny sizes, so that it cannot rot. No timing is asserted."""
+
+import json
+import os
+
+import pytest
+
+from benchmarks.report import write_reports
+from benchmarks.responders import respond
+from benchmarks.run import Settings, throughput_specs
+from benchmarks.workloads.common import Endpoint
+from benchmarks.workloads.evaluate import litellm_reference, synaprefect_evaluate
+from benchmarks.workloads.resume import resume_workload
+from benchmarks.workloads.training import synaprefect_fit
+from synaprefect.testing import SimulatedLM
+
+
+@pytest.fixture
+def endpoint():
+    with SimulatedLM(responder=respond) as server:
+        yield Endpoint(server.base_url)
+
+
+async def test_reference_and_evaluate_answer_every_sample(endpoint):
+    reference = await litellm_reference(endpoint, n=8, concurrency=4)
+    assert reference.requests == 8 and reference.extra["accuracy"] == 1.0
+    for transport in ("litellm", "http"):
+        result = await synaprefect_evaluate(endpoint, n=8, concurrency=4, tracking=False,
+                                            transport=transport)
+        assert result.requests == 8 and result.extra["accuracy"] == 1.0
+        assert result.wall_s > 0 and result.cpu_s > 0
+
+
+async def test_tracked_evaluate_and_fit(endpoint, prefect_api):
+    result = await synaprefect_evaluate(endpoint, n=8, concurrency=4, tracking=True,
+                                        transport="http")
+    assert result.requests == 8 and result.extra["accuracy"] == 1.0
+    fit = await synaprefect_fit(endpoint, n=10, epochs=1, batch_size=4, concurrency=4,
+                                tracking=True, transport="http")
+    assert fit.requests > 0 and fit.extra["val_reward"] == 1.0
+
+
+@pytest.mark.parametrize("model", ["openai/simulated", "openai/o3-mini"])
+async def test_http_transport_sends_litellms_request_body(model):
+    """The two transports compared in the benchmark send the same request."""
+    import synaprefect as sp
+
+    bodies = []
+
+    def capture(request):
+        bodies.append(request.body)
+        return respond(request)
+
+    schema = {"type": "object", "properties": {"thinking": {"type": "string"},
+                                               "answer": {"type": "string"}}}
+    with SimulatedLM(responder=capture) as server:
+        for transport in ("litellm", "http"):
+            lm = sp.LanguageModel(model, api_base=server.base_url, api_key="sk-x",
+                                  transport=transport, temperature=0.2, top_k=5, max_tokens=9)
+            await lm([{"role": "user", "content": "<input>{}</input>"}], schema=schema)
+    assert len(bodies) == 2 and bodies[0] == bodies[1]
+    assert list(bodies[1]["response_format"]["json_schema"]["schema"]["properties"]) == [
+        "thinking", "answer"]
+
+
+def test_dspy_evaluate(endpoint):
+    pytest.importorskip("dspy")
+    from benchmarks.workloads.evaluate import dspy_evaluate
+
+    result = dspy_evaluate(endpoint, n=8, threads=4)
+    assert result.requests == 8 and result.extra["accuracy"] == 1.0
+
+
+def test_resume_workload_in_worker_processes(tmp_path):
+    env = {**os.environ, "SYNAPREFECT_HOME": str(tmp_path / "home")}
+    with SimulatedLM(responder="benchmarks.responders:respond", latency=0.05,
+                     mode="process") as server:
+        resume = resume_workload(Endpoint(server.base_url), {
+            "n": 20, "epochs": 1, "batch_size": 4, "concurrency": 4, "tracking": False,
+            "transport": "http"}, env=env, scratch=tmp_path)
+    first = resume["uninterrupted"]["requests"]
+    assert 0 < resume["killed"]["requests"] < first
+    assert resume["resumed"]["replayed_steps"] > 0
+    assert resume["calls_paid_twice"] == (resume["killed"]["requests"]
+                                          + resume["resumed"]["requests"] - first)
+
+
+def test_report_tables_and_targets(tmp_path):
+    settings = Settings(rounds=1)
+    run = {"wall_s": 1.0, "cpu_s": 0.5, "prefect_server_cpu_s": None, "requests": 1000,
+           "accuracy": 1.0, "val_reward": 1.0}
+    report = {
+        "started_at": "now", "duration_s": 60.0, "load_average_start": [1.0, 1.0, 1.0],
+        "load_average_end": [1.0, 1.0, 1.0],
+        "machine": {"nproc": 2, "cpu_model": "cpu", "python": "3.11", "packages": {"x": "1"}},
+        "settings": {**settings.__dict__, "latency_bound_s": settings.latency_bound_s},
+        "throughput": {spec.key: {"label": spec.label, "runs": [run]}
+                       for spec in throughput_specs(settings)},
+        "memory": {"http": {**run, "rss_before_mb": 200.0, "peak_rss_mb": 300.0}},
+        "demo": {"fresh_prefect_home": {"wall_s": 50.0}, "warm_prefect_home": {"wall_s": 30.0}},
+    }
+    json_path, markdown_path = write_reports(report, tmp_path)
+    saved = json.loads(json_path.read_text())
+    met = {row["target"]: row["met"] for row in saved["targets"]}
+    assert met["evaluate throughput / DSPy's (tracking on, transport=http)"] is False
+    assert met["fit tracking on / off (transport=http)"] is True
+    assert met["make demo (fresh prefect home)"] is True
+    markdown = markdown_path.read_text()
+    assert "## Throughput" in markdown and "## Targets" in markdown
