@@ -188,3 +188,25 @@ async def test_forced_tool_call_providers_get_structured_output(simulated_lm):
     result = await lm(MESSAGES, schema=Plan.get_schema())
     Plan(**result.get_json())
     assert simulated_lm.stats().requests == 1 and lm.counters()["retries"] == 0
+
+
+def test_credentials_of_every_kind_stay_out_of_configs():
+    lm = sp.LanguageModel("openai/x", aws_session_token="tok-123456",
+                          vertex_credentials="cred-abcdef", temperature=0.1,
+                          extra_headers={"Authorization": "Bearer sk-live-123",
+                                         "X-Trace": "visible"})
+    config = json.dumps(lm.get_config())
+    for secret in ("tok-123456", "cred-abcdef", "sk-live-123"):
+        assert secret not in config and secret not in lm._redact(f"error {secret}")
+    assert '"X-Trace": "visible"' in config and '"temperature": 0.1' in config
+    kwargs = lm._call_kwargs({})
+    assert kwargs["extra_headers"] == {"X-Trace": "visible",
+                                       "Authorization": "Bearer sk-live-123"}
+
+
+async def test_cache_keys_include_the_endpoint(simulated_lm_factory, tmp_path):
+    first, second = simulated_lm_factory(), simulated_lm_factory()
+    for server in (first, second):
+        lm = language_model_for(server, caching=True, cache_dir=str(tmp_path))
+        await lm(MESSAGES, schema=Plan.get_schema())
+    assert first.stats().requests == 1 and second.stats().requests == 1

@@ -2,6 +2,7 @@
 
 import asyncio
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,22 @@ from synaprefect.language_models.calls import ModelCaller
 from synaprefect.language_models.phases import current_phase
 from synaprefect.utils.json_utils import stable_hash
 
-_SECRET_KWARGS = ("api_key", "aws_secret_access_key", "azure_ad_token")
+# Keyword arguments that carry credentials never reach configs, saved files or errors.
+_SECRET_WORDS = re.compile(r"key|secret|token|credential|password", re.IGNORECASE)
+_SECRET_HEADERS = {"authorization", "api-key", "x-api-key", "proxy-authorization"}
+
+
+def _split_secrets(kwargs: dict) -> dict:
+    """Move credential-bearing entries (and credential headers) out of ``kwargs``."""
+    secrets = {k: kwargs.pop(k) for k in list(kwargs) if _SECRET_WORDS.search(k)}
+    for name in ("extra_headers", "headers"):
+        headers = kwargs.get(name)
+        if isinstance(headers, dict):
+            hidden = {k: v for k, v in headers.items() if k.lower() in _SECRET_HEADERS}
+            if hidden:
+                kwargs[name] = {k: v for k, v in headers.items() if k not in hidden}
+                secrets[name] = hidden
+    return secrets
 _PROVIDER_REWRITES = {"ollama": "ollama_chat", "vllm": "hosted_vllm"}
 
 
@@ -47,7 +63,7 @@ class ModelBase:
         self.caching = caching
         self.cache_dir = cache_dir
         self.max_concurrency = max_concurrency
-        self._secrets = {k: default_kwargs.pop(k) for k in _SECRET_KWARGS if k in default_kwargs}
+        self._secrets = _split_secrets(default_kwargs)
         self.default_kwargs = default_kwargs
         self._caller = ModelCaller(model, retry, retry_backoff, retry_max_wait,
                                    max_concurrency, self._redact)
@@ -59,9 +75,14 @@ class ModelBase:
             self._cache = ResponseCache(directory / self._kind)
 
     def _redact(self, text: str) -> str:
-        for secret in self._secrets.values():
-            if isinstance(secret, str) and len(secret) >= 4:
-                text = text.replace(secret, "***")
+        for value in self._secrets.values():
+            for secret in value.values() if isinstance(value, dict) else [value]:
+                if not isinstance(secret, str):
+                    continue
+                # "Bearer <token>": the token alone may show up in an error too.
+                for part in {secret, secret.split()[-1] if secret.split() else secret}:
+                    if len(part) >= 4:
+                        text = text.replace(part, "***")
         return text
 
     @property
@@ -82,7 +103,10 @@ class ModelBase:
 
     def _call_kwargs(self, extra: dict) -> dict:
         kwargs = {"model": self.model, "timeout": self.timeout, "max_retries": 0,
-                  **self.default_kwargs, **extra, **self._secrets}
+                  **self.default_kwargs, **extra}
+        for name, secret in self._secrets.items():  # credential headers join the others
+            kwargs[name] = ({**kwargs.get(name, {}), **secret} if isinstance(secret, dict)
+                            else secret)
         if self.api_base:
             kwargs["api_base"] = self.api_base
         return kwargs

@@ -55,7 +55,8 @@ class EmbeddingModel(ModelBase):
                 )
             return vectors, usage_figures(response)
 
-        return await self._cached({"model": self.model, "input": texts,
+        return await self._cached({"model": self.model, "api_base": self.api_base,
+                                   "input": texts,
                                    "kwargs": self.default_kwargs}, attempt)
 
     async def __call__(self, texts: Any) -> JsonDataModel:

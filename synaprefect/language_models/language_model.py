@@ -85,8 +85,9 @@ class LanguageModel(ModelBase):
             attempt = self._http_attempt(body, schema)
         else:
             attempt = self._litellm_attempt(request, schema)
-        material = {"model": self.model, "messages": messages, "schema": schema,
-                    "kwargs": {**self.default_kwargs, **kwargs}}
+        # Another endpoint is another model: api_base is part of the cache/journal key.
+        material = {"model": self.model, "api_base": self.api_base, "messages": messages,
+                    "schema": schema, "kwargs": {**self.default_kwargs, **kwargs}}
         return await self._cached(material, attempt)
 
     def _answer(self, message: Any, schema: dict | None) -> dict:
