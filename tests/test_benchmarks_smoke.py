@@ -64,7 +64,6 @@ async def test_http_transport_sends_litellms_request_body(model):
 
 
 def test_dspy_evaluate(endpoint):
-    pytest.importorskip("dspy")
     from benchmarks.workloads.evaluate import dspy_evaluate
 
     result = dspy_evaluate(endpoint, n=8, threads=4)

@@ -199,6 +199,7 @@ def test_credentials_of_every_kind_stay_out_of_configs():
     for secret in ("tok-123456", "cred-abcdef", "sk-live-123"):
         assert secret not in config and secret not in lm._redact(f"error {secret}")
     assert '"X-Trace": "visible"' in config and '"temperature": 0.1' in config
+    assert sp.LanguageModel("openai/x", max_tokens=9).get_config()["max_tokens"] == 9
     kwargs = lm._call_kwargs({})
     assert kwargs["extra_headers"] == {"X-Trace": "visible",
                                        "Authorization": "Bearer sk-live-123"}

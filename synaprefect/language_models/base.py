@@ -2,7 +2,6 @@
 
 import asyncio
 import copy
-import re
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +11,16 @@ from synaprefect.language_models.phases import current_phase
 from synaprefect.utils.json_utils import stable_hash
 
 # Keyword arguments that carry credentials never reach configs, saved files or errors.
-_SECRET_WORDS = re.compile(r"key|secret|token|credential|password", re.IGNORECASE)
+# Whole name parts: `aws_session_token` is a credential, `max_tokens` is not.
+_SECRET_WORDS = {"key", "apikey", "secret", "token", "credential", "credentials",
+                 "password"}
 _SECRET_HEADERS = {"authorization", "api-key", "x-api-key", "proxy-authorization"}
 
 
 def _split_secrets(kwargs: dict) -> dict:
     """Move credential-bearing entries (and credential headers) out of ``kwargs``."""
-    secrets = {k: kwargs.pop(k) for k in list(kwargs) if _SECRET_WORDS.search(k)}
+    secrets = {k: kwargs.pop(k) for k in list(kwargs)
+               if _SECRET_WORDS & set(k.lower().split("_"))}
     for name in ("extra_headers", "headers"):
         headers = kwargs.get(name)
         if isinstance(headers, dict):
