@@ -572,7 +572,20 @@ async def test_embeddings_over_plain_http(simulated_lm_factory):
 
 
 async def test_stats_concurrency_and_unique_prompts(simulated_lm_factory):
-    lm = simulated_lm_factory(latency=0.2)
+    # Every request waits inside the server until all 50 are there at once: a server that
+    # handled requests one by one would never release them (and the test would time out).
+    arrived = {"count": 0, "all": None}
+
+    async def barrier(request):
+        if arrived["all"] is None:
+            arrived["all"] = asyncio.Event()
+        arrived["count"] += 1
+        if arrived["count"] >= 50:
+            arrived["all"].set()
+        await asyncio.wait_for(arrived["all"].wait(), timeout=30)
+        return schema_responder(request)
+
+    lm = simulated_lm_factory(responder=barrier)
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
     async with httpx.AsyncClient(base_url=lm.base_url, limits=limits, timeout=10) as client:
         await client.get("/models")  # warm-up; excluded by the reset below
