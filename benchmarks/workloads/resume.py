@@ -9,14 +9,12 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.launch import collect, run_worker, spawn_worker
+from benchmarks.launch import run_worker, spawn_worker
 from benchmarks.workloads.common import Endpoint, reset_server, server_requests
 
 __all__ = ["resume_workload"]
@@ -42,16 +40,15 @@ def resume_workload(endpoint: Endpoint, params: dict[str, Any], *, env: dict[str
     started.unlink(missing_ok=True)
     reset_server(endpoint)
     before = server_requests(endpoint)
-    process, out = spawn_worker("fit", endpoint.base_url, params, env=killed_env,
-                                scratch=scratch, started=started)
-    while process.poll() is None and server_requests(endpoint) - before < first["requests"] / 2:
+    worker = spawn_worker("fit", endpoint.base_url, params, env=killed_env, scratch=scratch,
+                          started=started)
+    while (worker.process.poll() is None
+           and server_requests(endpoint) - before < first["requests"] / 2):
         time.sleep(_POLL_S)
-    if process.poll() is not None:
+    if worker.process.poll() is not None:
         raise RuntimeError("the fit to kill finished before half of its requests were made")
-    os.kill(process.pid, signal.SIGKILL)
     killed_at = time.time()
-    process.communicate()
-    out.unlink(missing_ok=True)
+    worker.kill()
     killed = {"requests": server_requests(endpoint) - before,
               "wall_s": killed_at - float(started.read_text())}
     reset_server(endpoint)

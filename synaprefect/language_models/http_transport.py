@@ -53,6 +53,8 @@ OPTIONS = frozenset({
     "seed", "tools", "tool_choice", "parallel_tool_calls", "logprobs", "top_logprobs",
     "reasoning_effort",
 })
+# litellm.acompletion arguments that configure the call rather than the request body.
+_CONTROL = frozenset({"model", "messages", "api_base", "api_key", "timeout", "max_retries"})
 _DEFAULT_BASE = "https://api.openai.com/v1"
 
 
@@ -102,12 +104,13 @@ def _map_options(name: str, options: dict) -> dict | None:
     return {**mapped, **extra}
 
 
-def request_body(model: str, request: dict) -> dict | None:
-    """The body litellm would POST for ``request`` (messages and options) to the
-    OpenAI-compatible ``model``, or ``None`` where this transport does not apply."""
+def request_body(call_kwargs: dict) -> dict | None:
+    """The body ``litellm.acompletion(**call_kwargs)`` would POST to an OpenAI-compatible
+    endpoint, or ``None`` where this transport does not apply."""
+    model = call_kwargs["model"]
     if not model.startswith("openai/"):
         return None
-    options = {key: value for key, value in request.items() if key != "messages"}
+    options = {key: value for key, value in call_kwargs.items() if key not in _CONTROL}
     if not OPTIONS.issuperset(options):
         return None
     name = model.split("/", 1)[1]
@@ -122,7 +125,7 @@ def request_body(model: str, request: dict) -> dict | None:
     mapped = _mapped[key]
     if mapped is None:
         return None
-    return {"model": name, "messages": request["messages"], **mapped}
+    return {"model": name, "messages": call_kwargs["messages"], **mapped}
 
 
 # One session per event loop: aiohttp sessions belong to the loop that created them.

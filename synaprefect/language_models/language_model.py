@@ -77,14 +77,15 @@ class LanguageModel(ModelBase):
 
     async def _complete(self, messages: list[dict], schema: dict | None, kwargs: dict) -> dict:
         options = request_options(self.model, schema) if schema else {}
-        request = {**self.default_kwargs, **kwargs, **options, "messages": messages}
+        # What litellm.acompletion receives; the http transport sends what litellm would.
+        call_kwargs = self._call_kwargs({**kwargs, **options, "messages": messages})
         body = None
         if (self.transport or http_transport.default_transport()) == "http":
-            body = http_transport.request_body(self.model, request)
+            body = http_transport.request_body(call_kwargs)
         if body is not None:
-            attempt = self._http_attempt(body, schema)
+            attempt = self._http_attempt(call_kwargs, body, schema)
         else:
-            attempt = self._litellm_attempt(request, schema)
+            attempt = self._litellm_attempt(call_kwargs, schema)
         # Another endpoint is another model: api_base is part of the cache/journal key.
         material = {"model": self.model, "api_base": self.api_base, "messages": messages,
                     "schema": schema, "kwargs": {**self.default_kwargs, **kwargs}}
@@ -95,8 +96,7 @@ class LanguageModel(ModelBase):
             return parse_answer(self.model, message, schema)
         return {"role": "assistant", "content": message.content or ""}
 
-    def _litellm_attempt(self, request: dict, schema: dict | None):
-        call_kwargs = self._call_kwargs(request)
+    def _litellm_attempt(self, call_kwargs: dict, schema: dict | None):
         litellm = litellm_module()  # imported before timing starts
 
         async def attempt():
@@ -105,14 +105,13 @@ class LanguageModel(ModelBase):
 
         return attempt
 
-    def _http_attempt(self, body: dict, schema: dict | None):
-        api_key = self._secrets.get("api_key")
+    def _http_attempt(self, call_kwargs: dict, body: dict, schema: dict | None):
         prompt_price, completion_price = http_transport.prices(self.model)  # before timing
 
         async def attempt():
             answer = await http_transport.chat_completion(
-                self.model, body, api_base=self.api_base, api_key=api_key,
-                timeout=self.timeout)
+                self.model, body, api_base=call_kwargs.get("api_base"),
+                api_key=call_kwargs.get("api_key"), timeout=call_kwargs["timeout"])
             usage = answer.get("usage") or {}
             figures = {key: usage.get(key) or 0 for key in
                        ("prompt_tokens", "completion_tokens", "total_tokens")}
