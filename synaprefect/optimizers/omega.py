@@ -19,7 +19,12 @@ from synaprefect.language_models import language_model as language_models
 from synaprefect.language_models.embedding_model import EmbeddingModel
 from synaprefect.modules.generator import Generator
 from synaprefect.modules.reasoning import ChainOfThought
-from synaprefect.optimizers.optimizer import Optimizer, candidate_content, strip_reward
+from synaprefect.optimizers.optimizer import (
+    Optimizer,
+    candidate_content,
+    softmax,
+    strip_reward,
+)
 from synaprefect.variables.variable import Variable
 
 __all__ = ["OMEGA"]
@@ -158,9 +163,8 @@ class OMEGA(Optimizer):
         rewards = np.array([c.get("reward") or 0.0 for c in candidates], dtype=float)
         if self.selection == "best":
             return candidates[int(np.argmax(rewards))]
-        logits = rewards / max(self.selection_temperature, 1e-6)
-        weights = np.exp(logits - logits.max())
-        return candidates[int(rng.choice(len(candidates), p=weights / weights.sum()))]
+        probabilities = softmax(rewards, self.selection_temperature)
+        return candidates[int(rng.choice(len(candidates), p=probabilities))]
 
     def on_batch_begin(self, step: int, epoch: int, variables: list[Variable]) -> None:
         if epoch == 0:

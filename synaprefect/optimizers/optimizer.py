@@ -22,7 +22,7 @@ from synaprefect.utils.json_utils import canonical_dumps
 from synaprefect.utils.naming import auto_name, validate_name
 from synaprefect.variables.variable import Variable
 
-__all__ = ["Optimizer", "candidate_content", "strip_reward"]
+__all__ = ["Optimizer", "candidate_content", "strip_reward", "softmax"]
 
 
 class OptimizerState(DataModel):
@@ -33,6 +33,13 @@ class OptimizerState(DataModel):
 def candidate_content(value: dict) -> dict:
     """A variable's value without its bookkeeping fields (e.g. ``{"instructions": ...}``)."""
     return {k: copy.deepcopy(v) for k, v in value.items() if k not in BOOKKEEPING_KEYS}
+
+
+def softmax(scores, temperature: float) -> np.ndarray:
+    """Selection probabilities ∝ exp(score / temperature) (shifted for stability)."""
+    logits = np.asarray(scores, dtype=float) / max(temperature, 1e-6)
+    weights = np.exp(logits - logits.max())
+    return weights / weights.sum()
 
 
 def strip_reward(candidate: dict) -> dict:
@@ -157,9 +164,8 @@ class Optimizer:
             v.get("cumulative_reward") / v.get("nb_visit") if v.get("nb_visit") else 1e5
             for v in variables
         ])
-        logits = -means / max(self.sampling_temperature, 1e-6)
-        weights = np.exp(logits - logits.max())
-        return variables[int(rng.choice(len(variables), p=weights / weights.sum()))]
+        probabilities = softmax(-means, self.sampling_temperature)
+        return variables[int(rng.choice(len(variables), p=probabilities))]
 
     async def propose_new_candidates(self, step: int, epoch: int,
                                      variables: list[Variable], x: list, y: list,

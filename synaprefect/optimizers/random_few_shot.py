@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from synaprefect.optimizers.optimizer import Optimizer
+from synaprefect.optimizers.optimizer import Optimizer, softmax
 from synaprefect.variables.variable import Variable
 
 __all__ = ["RandomFewShot"]
@@ -52,12 +52,9 @@ class RandomFewShot(Optimizer):
         if self.sampling == "best":
             chosen = np.argsort(-rewards, kind="stable")[:k]
         else:
-            if self.sampling == "random":
-                weights = np.ones(len(pool))
-            else:
-                logits = rewards / max(self.sampling_temperature, 1e-6)
-                weights = np.exp(logits - logits.max())
-            chosen = rng.choice(len(pool), size=k, replace=False, p=weights / weights.sum())
+            probabilities = (np.full(len(pool), 1.0 / len(pool)) if self.sampling == "random"
+                             else softmax(rewards, self.sampling_temperature))
+            chosen = rng.choice(len(pool), size=k, replace=False, p=probabilities)
         return [pool[int(i)] for i in sorted(chosen)]
 
     async def propose_new_candidates(self, step, epoch, variables, x, y, y_pred) -> None:
