@@ -86,6 +86,10 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
             _ratio(machine_cpu.get(f"fit_on_{transport}"),
                    machine_cpu.get(f"fit_off_{transport}")),
             "informative: CPU that tracking adds", None, "x")
+    for mode in ("shared", "per_call"):
+        add(f"LM calls with a Prefect rate limit taken {mode.replace('_', ' ')} / without "
+            f"one (wall)", _ratio(wall.get(f"rate_limit_{mode}"), wall.get("rate_limit_none")),
+            "informative: what sharing a provider's rate limit costs", None, "x")
     for transport, run in report.get("memory", {}).items():
         add(f"peak RSS, evaluate of {report['settings']['rss_samples']} samples "
             f"(transport={transport})", run["peak_rss_mb"], f"<= {RSS_MAX_MB:.0f} MB",

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 from benchmarks.launch import REPO, run_worker
 from benchmarks.report import write_reports
 from benchmarks.workloads.common import PREFECT_SERVER_PID_ENV, Endpoint, reset_server
+from benchmarks.workloads.rate_limit import RATE_LIMIT_MODES
 
 __all__ = ["Settings", "Spec", "throughput_specs", "main"]
 
@@ -54,6 +55,7 @@ class Settings:
     fit_batch_size: int = 16
     rss_samples: int = 10_000
     rss_batch_size: int = 1000
+    rate_limit_calls: int = 200
 
     @property
     def latency_bound_s(self) -> float:
@@ -97,6 +99,11 @@ def throughput_specs(settings: Settings) -> list[Spec]:
                 f"fit_{state}_{transport}",
                 f"synaprefect fit, tracking {state}, transport={transport}",
                 "fit", {**fit, "tracking": tracking, "transport": transport}))
+    for mode in RATE_LIMIT_MODES:
+        specs.append(Spec(
+            f"rate_limit_{mode}", f"{settings.rate_limit_calls} LM calls, Prefect rate "
+            f"limit taken: {mode}", "rate_limit",
+            {"n": settings.rate_limit_calls, "concurrency": c, "mode": mode}))
     return specs
 
 
@@ -251,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     skip = set(filter(None, args.skip.split(",")))
     if args.quick:
         settings = Settings(rounds=1, latency=args.latency, warmup=8, evaluate_samples=128,
-                            fit_samples=40, rss_samples=500, rss_batch_size=100)
+                            fit_samples=40, rss_samples=500, rss_batch_size=100,
+                            rate_limit_calls=64)
         skip.add("demo")
     started = time.perf_counter()
     scratch = RESULTS / "scratch"

@@ -247,7 +247,9 @@ def open_language_model(model: str | None = None, api_base: str | None = None,
     ``model`` (else ``$SYNAPREFECT_MODEL``) is any litellm model string; its key comes from
     the provider's environment variable (``OPENAI_API_KEY``, ...), also with ``api_base``
     (an OpenAI-compatible server). With neither, ``simulated_lm()`` is started for the
-    block: offline, and it only knows the bundled capitals.
+    block: offline, and it only knows the bundled capitals. ``$SYNAPREFECT_RATE_LIMIT``
+    names a Prefect rate limit the model's requests share (see ``LanguageModel``), so that
+    every worker running a job respects one provider limit together.
 
     Example:
     ```python
@@ -260,15 +262,17 @@ def open_language_model(model: str | None = None, api_base: str | None = None,
     from synaprefect.language_models import LanguageModel
 
     model = model or os.environ.get("SYNAPREFECT_MODEL")
+    rate_limit = os.environ.get("SYNAPREFECT_RATE_LIMIT") or None
     if model:
-        yield LanguageModel(model, api_base=api_base, max_concurrency=max_concurrency)
+        yield LanguageModel(model, api_base=api_base, max_concurrency=max_concurrency,
+                            rate_limit=rate_limit)
         return
     if api_base:
         raise ValueError(f"`api_base={api_base!r}` needs a model: pass the litellm model "
                          "string it serves, e.g. model='openai/<name>'.")
     with simulated_lm(latency=0.01) as server:
         yield LanguageModel(server.model, api_base=server.base_url, api_key=server.api_key,
-                            max_concurrency=32)
+                            max_concurrency=32, rate_limit=rate_limit)
 
 
 def simulated_lm(**kwargs: Any):

@@ -49,7 +49,10 @@ class ModelBase:
     def __init__(self, model: str, api_base: str | None, timeout: float, retry: int,
                  retry_backoff: float, retry_max_wait: float, caching: bool,
                  cache_dir: str | None, max_concurrency: int | None, name: str | None,
-                 default_kwargs: dict):
+                 default_kwargs: dict, rate_limit: str | None = None):
+        if rate_limit is not None and (not isinstance(rate_limit, str) or not rate_limit):
+            raise ValueError(f"`rate_limit` is the name of a Prefect rate limit (a global "
+                             f"concurrency limit with slot decay), got {rate_limit!r}.")
         if not isinstance(model, str) or not model:
             raise ValueError(
                 f"A {self._kind} needs a litellm model string such as 'openai/gpt-4o-mini', "
@@ -65,10 +68,11 @@ class ModelBase:
         self.caching = caching
         self.cache_dir = cache_dir
         self.max_concurrency = max_concurrency
+        self.rate_limit = rate_limit
         self._secrets = _split_secrets(default_kwargs)
         self.default_kwargs = default_kwargs
         self._caller = ModelCaller(model, retry, retry_backoff, retry_max_wait,
-                                   max_concurrency, self._redact)
+                                   max_concurrency, self._redact, rate_limit)
         self._cache = None
         if caching:
             from synaprefect.config import synaprefect_home
@@ -145,7 +149,7 @@ class ModelBase:
             "retry": self.retry, "retry_backoff": self._caller.retry_backoff,
             "retry_max_wait": self._caller.retry_max_wait, "caching": self.caching,
             "cache_dir": self.cache_dir, "max_concurrency": self.max_concurrency,
-            "name": self.name, **copy.deepcopy(self.default_kwargs),
+            "rate_limit": self.rate_limit, "name": self.name, **copy.deepcopy(self.default_kwargs),
         }
 
     @classmethod

@@ -1,7 +1,8 @@
-"""One mechanism for every model call: concurrency cap, retries with backoff and jitter,
-error classification, counting and logging."""
+"""One mechanism for every model call: concurrency cap, optional shared Prefect rate limit,
+retries with backoff and jitter, error classification, counting and logging."""
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -65,7 +66,8 @@ class ModelCaller:
     """Runs ``attempt()`` coroutines for one model with its retry and accounting policy."""
 
     def __init__(self, model: str, retry: int, retry_backoff: float, retry_max_wait: float,
-                 max_concurrency: int | None, redact: Callable[[str], str]):
+                 max_concurrency: int | None, redact: Callable[[str], str],
+                 rate_limit: str | None = None):
         if retry < 1:
             raise ValueError(f"`retry` is the number of attempts and must be >= 1, got {retry}.")
         if max_concurrency is not None and max_concurrency < 1:
@@ -75,12 +77,16 @@ class ModelCaller:
         self.retry_backoff = retry_backoff
         self.retry_max_wait = retry_max_wait
         self.max_concurrency = max_concurrency
+        self.rate_limit = rate_limit
         self.usage = UsageCounters()
         self._redact = redact
         # asyncio primitives belong to one event loop; keep one semaphore per loop.
         self._semaphores: "weakref.WeakKeyDictionary[Any, asyncio.Semaphore]" = (
             weakref.WeakKeyDictionary()
         )
+        # Our own generator: a user seeding `random` must not synchronise retries across
+        # processes, and our jitter must not shift the user's random sequence.
+        self._jitter = random.Random()
 
     def _semaphore(self) -> asyncio.Semaphore | None:
         if self.max_concurrency is None:
@@ -96,7 +102,7 @@ class ModelCaller:
         if asked is not None:
             return min(asked, self.retry_max_wait)
         backoff = min(self.retry_max_wait, self.retry_backoff * (2 ** attempt))
-        return backoff * (0.5 + random.random() / 2)  # jitter spreads synchronized retries
+        return backoff * (0.5 + self._jitter.random() / 2)  # jitter spreads synchronized retries
 
     def _error(self, error: BaseException) -> errors.LanguageModelError:
         if isinstance(error, errors.LanguageModelError):
@@ -104,39 +110,47 @@ class ModelCaller:
         cause = self._redact(f"{type(error).__name__}: {error}".strip())[:500]
         return classify_error(error)(self.model, cause)
 
+    @contextlib.asynccontextmanager
+    async def _turn(self):
+        """Hold a place under ``max_concurrency`` and, with a ``rate_limit``, one slot of
+        that shared Prefect limit, for one request."""
+        semaphore = self._semaphore()
+        async with semaphore if semaphore is not None else contextlib.nullcontext():
+            if self.rate_limit is not None:
+                from synaprefect.orchestration.rate_limits import acquire_rate_limit
+
+                await acquire_rate_limit(self.rate_limit)
+            yield
+
     async def run(self, attempt: Callable[[], Awaitable[tuple[Any, dict]]]) -> Any:
         """Call ``attempt`` until it succeeds; it returns ``(result, usage_figures)``."""
         phase = current_phase()
-        semaphore = self._semaphore()
         last_error: errors.LanguageModelError | None = None
         for number in range(self.retry):
-            start = time.perf_counter()
-            try:
-                if semaphore is None:
+            async with self._turn():
+                start = time.perf_counter()
+                try:
                     result, figures = await attempt()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as raw:  # classified just below: nothing is swallowed
+                    error = self._error(raw)
+                    if isinstance(error, errors.PermanentLanguageModelError):
+                        self.usage.record_call(phase, failed_calls=1,
+                                               latency_s=time.perf_counter() - start)
+                        logger.error("%s", error)
+                        raise error from None
+                    last_error, failure = error, raw
                 else:
-                    async with semaphore:
-                        result, figures = await attempt()
-            except asyncio.CancelledError:
-                raise
-            except Exception as raw:  # classified just below: nothing is swallowed
-                error = self._error(raw)
-                if isinstance(error, errors.PermanentLanguageModelError):
-                    self.usage.record_call(phase, failed_calls=1,
-                                           latency_s=time.perf_counter() - start)
-                    logger.error("%s", error)
-                    raise error from None
-                last_error = error
-                if number + 1 < self.retry:
-                    delay = self._delay(number, raw)
-                    self.usage.add(phase, retries=1)
-                    logger.warning("%s; retry %d/%d in %.2fs", error, number + 1,
-                                   self.retry - 1, delay)
-                    await asyncio.sleep(delay)
-                continue
-            figures.setdefault("latency_s", time.perf_counter() - start)
-            self.usage.record_call(phase, **figures)
-            return result
+                    figures.setdefault("latency_s", time.perf_counter() - start)
+                    self.usage.record_call(phase, **figures)
+                    return result
+            if number + 1 < self.retry:  # wait outside the turn: others may go meanwhile
+                delay = self._delay(number, failure)
+                self.usage.add(phase, retries=1)
+                logger.warning("%s; retry %d/%d in %.2fs", last_error, number + 1,
+                               self.retry - 1, delay)
+                await asyncio.sleep(delay)
         self.usage.record_call(phase, failed_calls=1)
         final = errors.TransientLanguageModelError(
             self.model, f"failed after {self.retry} attempts; last error: {last_error.cause}"

@@ -33,9 +33,11 @@ class EmbeddingModel(ModelBase):
     def __init__(self, model: str, api_base: str | None = None, timeout: float = 60.0,
                  retry: int = 5, caching: bool = False, cache_dir: str | None = None,
                  max_concurrency: int | None = None, retry_backoff: float = 1.0,
-                 retry_max_wait: float = 60.0, name: str | None = None, **default_kwargs):
+                 retry_max_wait: float = 60.0, name: str | None = None,
+                 rate_limit: str | None = None, **default_kwargs):
         super().__init__(model, api_base, timeout, retry, retry_backoff, retry_max_wait,
-                         caching, cache_dir, max_concurrency, name, default_kwargs)
+                         caching, cache_dir, max_concurrency, name, default_kwargs,
+                         rate_limit)
 
     async def embed(self, texts: list[str] | str) -> list[list[float]]:
         """One vector per text."""

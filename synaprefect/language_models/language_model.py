@@ -34,6 +34,12 @@ class LanguageModel(ModelBase):
     ``http_transport``); ``None`` reads ``$SYNAPREFECT_LM_TRANSPORT`` (default
     ``"litellm"``).
 
+    ``max_concurrency`` caps this process's requests in flight. ``rate_limit`` names a
+    Prefect rate limit (a global concurrency limit with slot decay, created with
+    ``prefect gcl create NAME --limit N --slot-decay-per-second R``) that every request
+    takes a slot of, so that all flows and workers using the name share the provider's
+    rate. Answers replayed from a run's journal or the cache take no slot.
+
     Example:
     ```python
     lm = synaprefect.LanguageModel("openai/gpt-4o-mini", max_concurrency=16)
@@ -49,9 +55,11 @@ class LanguageModel(ModelBase):
                  caching: bool = False, cache_dir: str | None = None,
                  max_concurrency: int | None = None, retry_backoff: float = 1.0,
                  retry_max_wait: float = 60.0, name: str | None = None,
-                 transport: str | None = None, **default_kwargs):
+                 transport: str | None = None, rate_limit: str | None = None,
+                 **default_kwargs):
         super().__init__(model, api_base, timeout, retry, retry_backoff, retry_max_wait,
-                         caching, cache_dir, max_concurrency, name, default_kwargs)
+                         caching, cache_dir, max_concurrency, name, default_kwargs,
+                         rate_limit)
         if transport not in (None, *http_transport.TRANSPORTS):
             raise ValueError(f"`transport` must be one of {http_transport.TRANSPORTS} or "
                              f"None, got {transport!r}.")
