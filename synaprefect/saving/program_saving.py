@@ -15,6 +15,8 @@ from synaprefect.utils.json_utils import atomic_write_json, read_json_file
 __all__ = [
     "save_program",
     "load_program",
+    "program_document",
+    "program_from_document",
     "save_variables",
     "load_variables",
     "get_state_tree",
@@ -130,30 +132,28 @@ def set_state_tree(program, tree: Any) -> None:
 # ---- files ---------------------------------------------------------------------------
 
 
-def save_program(program, filepath: str, overwrite: bool = True) -> None:
+def program_document(program) -> dict:
+    """The whole program as one JSON-ready dict: architecture, compile settings and
+    variables (what ``save`` writes, and what travels to other processes)."""
     from synaprefect.version import __version__
 
-    filepath = _check_suffix(filepath, ".json", "A program")
-    if not overwrite and os.path.exists(filepath):
-        raise FileExistsError(f"'{filepath}' exists; pass overwrite=True to replace it.")
     document = {"synaprefect_version": __version__, **serialize_object(program)}
     compile_config = getattr(program, "_get_compile_config", lambda: None)()
     if compile_config is not None:
         document["compile_config"] = compile_config
     document["variables"] = get_state_tree(program)
-    atomic_write_json(filepath, document)
+    return document
 
 
-def load_program(filepath: str, custom_objects: dict | None = None):
-    filepath = _check_suffix(filepath, ".json", "A program")
-    document = read_json_file(filepath, "program file")
+def program_from_document(document: Any, custom_objects: dict | None = None,
+                          source: str = "the document"):
+    """The program ``program_document`` described, compiled as it was."""
     if not isinstance(document, dict) or any(
         key not in document for key in ("class_name", "config", "variables")
     ):
         raise ValueError(
-            f"'{filepath}' is not a synaprefect program file (expected the keys "
-            "'class_name', 'config' and 'variables'); was it written by "
-            "`program.save()`?"
+            f"{source} is not a synaprefect program file (expected the keys 'class_name', "
+            "'config' and 'variables'); was it written by `program.save()`?"
         )
     with custom_object_scope(custom_objects):
         entry = {key: document.get(key) for key in FORMAT_KEYS}
@@ -162,6 +162,19 @@ def load_program(filepath: str, custom_objects: dict | None = None):
             program._compile_from_config(document["compile_config"])
     set_state_tree(program, document["variables"])
     return program
+
+
+def save_program(program, filepath: str, overwrite: bool = True) -> None:
+    filepath = _check_suffix(filepath, ".json", "A program")
+    if not overwrite and os.path.exists(filepath):
+        raise FileExistsError(f"'{filepath}' exists; pass overwrite=True to replace it.")
+    atomic_write_json(filepath, program_document(program))
+
+
+def load_program(filepath: str, custom_objects: dict | None = None):
+    filepath = _check_suffix(filepath, ".json", "A program")
+    return program_from_document(read_json_file(filepath, "program file"), custom_objects,
+                                 source=f"'{filepath}'")
 
 
 def save_variables(program, filepath: str) -> None:

@@ -640,27 +640,66 @@ class Trainer:
 
     # ---- evaluate / predict -------------------------------------------------------------
 
+    async def _evaluate_batch(self, step: int, bx: list, by: list, kind: str) -> dict:
+        """One batch of an evaluation, as a (replayable) task: predictions and rewards."""
+        self._task_prefix = f"{kind}-batch-{step + 1}-"
+        key = self._step_key(f"{kind}-batch", bx, by)
+        return await self._runtime_now().task(
+            f"{kind}-batch", lambda: self._replayable(
+                key, lambda: self._predict_and_score(bx, by, False)),
+            run_name=f"{kind}-batch-{step + 1}", retries=TASK_RETRIES,
+            retry_delay=TASK_RETRY_DELAY)
+
+    async def _predict_batch(self, step: int, batch: list) -> list:
+        """One batch of a prediction, as a (replayable) task: one output per sample."""
+        self._task_prefix = f"predict-batch-{step + 1}-"
+        key = self._step_key("predict-batch", batch, None)
+        return await self._runtime_now().task(
+            "predict-batch", lambda: self._replayable(
+                key, lambda: self._predict_samples(batch)),
+            run_name=f"predict-batch-{step + 1}", retries=TASK_RETRIES,
+            retry_delay=TASK_RETRY_DELAY)
+
     async def _evaluate_samples(self, x: list, y: list | None, batch_size: int,
                                 kind: str, callbacks=None) -> dict[str, float]:
-        runtime = self._runtime_now()
         self._reset_metrics()
         for step, indices in enumerate(D.batches(len(x), batch_size)):
             if callbacks is not None:
                 callbacks.on_test_batch_begin(step)
-            self._task_prefix = f"{kind}-batch-{step + 1}-"
             bx = [x[i] for i in indices]
             by = [y[i] for i in indices] if y else [None] * len(bx)
-            key = self._step_key(f"{kind}-batch", bx, by)
-            result = await runtime.task(
-                f"{kind}-batch", lambda bx=bx, by=by, key=key: self._replayable(
-                    key, lambda: self._predict_and_score(bx, by, False)),
-                run_name=f"{kind}-batch-{step + 1}", retries=TASK_RETRIES,
-                retry_delay=TASK_RETRY_DELAY)
+            result = await self._evaluate_batch(step, bx, by, kind)
             await self._metrics.update(by, result["y_pred"], result["rewards"])
             if callbacks is not None:
                 callbacks.on_test_batch_end(step, self._metrics.result())
         self._task_prefix = ""
         return self._metrics.result()
+
+    async def _run_shard_job(self, kind: str, samples: list, targets: list | None,
+                             batch_size: int) -> list:
+        """The per-batch results of an evaluate (predictions and rewards, no metrics) or
+        predict of ``samples``, as this program's own resumable job: what a shard runs
+        in another process (``trainers.shards``)."""
+        if kind == "evaluate":
+            self._require_compiled("evaluate")
+        samples, targets = self._prepare(samples, targets, kind)
+
+        async def body():
+            results = []
+            for step, indices in enumerate(D.batches(len(samples), batch_size)):
+                batch = [samples[i] for i in indices]
+                if kind == "predict":
+                    results.append(await self._predict_batch(step, batch))
+                    continue
+                by = [targets[i] for i in indices] if targets else [None] * len(batch)
+                scored = await self._evaluate_batch(step, batch, by, "test")
+                results.append({"y_pred": scored["y_pred"], "rewards": scored["rewards"]})
+            self._task_prefix = ""
+            return results
+
+        return await self._run_job(get_runtime(), f"{kind}-shard", body, samples, targets,
+                                   {"batch_size": batch_size}, True, 0,
+                                   samples=len(samples), batch_size=batch_size)
 
     async def evaluate(self, x=None, y=None, batch_size: int = 32, verbose="auto",
                        callbacks=None, return_dict: bool = True, resume: bool = True,
@@ -726,14 +765,7 @@ class Trainer:
             callback_list.on_predict_begin()
             for step, indices in enumerate(batches):
                 callback_list.on_predict_batch_begin(step)
-                self._task_prefix = f"predict-batch-{step + 1}-"
-                batch = [samples[i] for i in indices]
-                key = self._step_key("predict-batch", batch, None)
-                outputs += await runtime.task(
-                    "predict-batch", lambda batch=batch, key=key: self._replayable(
-                        key, lambda: self._predict_samples(batch)),
-                    run_name=f"predict-batch-{step + 1}", retries=TASK_RETRIES,
-                    retry_delay=TASK_RETRY_DELAY)
+                outputs += await self._predict_batch(step, [samples[i] for i in indices])
                 callback_list.on_predict_batch_end(step, {"outputs": len(outputs)})
             self._task_prefix = ""
             callback_list.on_predict_end()

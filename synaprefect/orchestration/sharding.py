@@ -1,0 +1,272 @@
+"""Evaluate and predict sharded over a Prefect work pool.
+
+``evaluate_on_work_pool`` (and ``predict_on_work_pool``) is a flow run that splits the
+data into shards of whole batches (``trainers.shards``), runs each shard as a flow run of
+a deployment of ``shard_flow`` (``run_deployment``) on whichever worker of the pool takes
+it, and gathers the results in order: the scores equal an in-process ``evaluate``.
+
+Programs, variables, model settings and samples travel as JSON flow-run parameters;
+results come back as a JSON artifact of the shard's run, through the Prefect API, so
+workers need no shared disk. Each worker reads its own provider keys.
+
+A shard whose worker dies leaves its run ``Pending`` or ``Running`` forever, so shards
+prove they are alive: a running shard updates a progress artifact every
+``heartbeat_seconds``. A shard taken by a worker and then silent for
+``heartbeat_timeout`` seconds (starting a run takes a worker a few seconds: keep it well
+above that) is marked ``Crashed`` and run again, and so is
+a shard whose run failed or crashed, up to ``max_attempts`` runs per shard. A shard run
+again on the same machine replays what its first run finished (the run store).
+
+Example:
+```python
+# once: prefect deploy (deployments/prefect.yaml has `shard`), then N workers on the pool
+scores = await evaluate_on_work_pool(program, x_test, y_test, shards=4, batch_size=16,
+                                     deployment="synaprefect-shard/shard")
+```
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import time
+from typing import TYPE_CHECKING, Any, AsyncIterator
+from uuid import UUID
+
+import numpy as np
+import prefect
+from prefect.artifacts import acreate_markdown_artifact, acreate_progress_artifact
+from prefect.artifacts import aupdate_progress_artifact
+from prefect.client.orchestration import PrefectClient, get_client
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    ArtifactFilterKey,
+)
+from prefect.deployments import run_deployment
+from prefect.states import Crashed
+
+from synaprefect.orchestration.artifacts import (
+    evaluation_key,
+    json_markdown,
+    parse_json_markdown,
+)
+from synaprefect.orchestration.prefect_runtime import PrefectRuntime
+from synaprefect.trainers import shards as shard_jobs
+
+if TYPE_CHECKING:
+    from synaprefect.programs import Program
+
+__all__ = ["shard_flow", "evaluate_on_work_pool", "predict_on_work_pool",
+           "SHARD_FLOW_NAME", "ShardError"]
+
+SHARD_FLOW_NAME = "synaprefect-shard"
+_RESULT_KEY = "synaprefect-shard-result"
+_HEARTBEAT_KEY = "synaprefect-shard-heartbeat"
+
+
+class ShardError(RuntimeError):
+    """A shard failed on every attempt."""
+
+
+@prefect.flow(name=SHARD_FLOW_NAME, persist_result=False, log_prints=False,
+              validate_parameters=False)
+async def shard_flow(request: dict, heartbeat_seconds: float = 2.0) -> None:
+    """Run one shard of a sharded evaluate or predict and publish its results.
+
+    Deploy it on a work pool (``flows/shard.py``); ``evaluate_on_work_pool`` and
+    ``predict_on_work_pool`` start its runs.
+
+    Args:
+        request: A shard request (``trainers.shards.shard_request``): the program, the
+            samples and the batch size, as JSON.
+        heartbeat_seconds: How often the run shows it is alive (a progress artifact).
+    """
+    async with _heartbeat(heartbeat_seconds):
+        results = await shard_jobs.run_shard(request)
+    await acreate_markdown_artifact(markdown=json_markdown(results), key=_RESULT_KEY,
+                                    description="results of this shard, per batch")
+
+
+@contextlib.asynccontextmanager
+async def _heartbeat(seconds: float) -> AsyncIterator[None]:
+    artifact_id = await acreate_progress_artifact(progress=0.0, key=_HEARTBEAT_KEY,
+                                                  description="shard alive")
+    started = time.monotonic()
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            # The value only has to change: the driver watches the `updated` time.
+            elapsed = time.monotonic() - started
+            await aupdate_progress_artifact(artifact_id=artifact_id,
+                                            progress=min(99.0, elapsed / 60.0),
+                                            description=f"shard alive after {elapsed:.0f} s")
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
+@dataclasses.dataclass
+class _Shard:
+    index: int
+    request: dict
+    run_id: UUID | None = None
+    attempts: int = 0
+    last_beat: Any = None
+    beat_seen_at: float = 0.0
+    result: dict | None = None
+
+
+async def _submit(shard: _Shard, deployment: str, heartbeat_seconds: float,
+                  work_queue_name: str | None) -> None:
+    shard.attempts += 1
+    run = await run_deployment(
+        deployment, parameters={"request": shard.request,
+                                "heartbeat_seconds": heartbeat_seconds},
+        timeout=0, work_queue_name=work_queue_name,
+        flow_run_name=f"shard-{shard.index + 1}-attempt-{shard.attempts}")
+    shard.run_id, shard.last_beat, shard.beat_seen_at = run.id, None, time.monotonic()
+
+
+async def _latest(client: PrefectClient, key: str, run_id: UUID):
+    found = await client.read_artifacts(artifact_filter=ArtifactFilter(
+        key=ArtifactFilterKey(any_=[key]), flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))
+    return max(found, key=lambda artifact: artifact.created) if found else None
+
+
+async def _check(client: PrefectClient, shard: _Shard, heartbeat_timeout: float) -> str | None:
+    """Collect a finished shard's result; the reason to run it again, if any."""
+    run = await client.read_flow_run(shard.run_id)
+    state = run.state
+    if state.is_completed():
+        artifact = await _latest(client, _RESULT_KEY, run.id)
+        if artifact is None:
+            return f"run {run.name} completed without its result artifact"
+        shard.result = parse_json_markdown(artifact.data)
+        return None
+    if state.is_final():
+        return f"run {run.name} ended {state.name}: {state.message or ''}".strip()
+    if state.is_scheduled():  # no worker has taken it yet (Late included)
+        shard.beat_seen_at = time.monotonic()
+        return None
+    # Pending or running: a worker took it, and a worker that dies leaves it so forever.
+    beat = await _latest(client, _HEARTBEAT_KEY, run.id)
+    stamp = beat.updated if beat is not None else None
+    if stamp != shard.last_beat:
+        shard.last_beat, shard.beat_seen_at = stamp, time.monotonic()
+        return None
+    silent = time.monotonic() - shard.beat_seen_at
+    if silent < heartbeat_timeout:
+        return None
+    reason = f"run {run.name} silent for {silent:.0f} s (its worker died?)"
+    await client.set_flow_run_state(run.id, Crashed(message=reason), force=True)
+    return reason
+
+
+async def _run_shards(requests: list[dict], deployment: str, heartbeat_seconds: float,
+                      heartbeat_timeout: float, max_attempts: int,
+                      work_queue_name: str | None, poll_seconds: float,
+                      runtime: PrefectRuntime) -> list[dict]:
+    pending = [_Shard(index, request) for index, request in enumerate(requests)]
+    for shard in pending:
+        await _submit(shard, deployment, heartbeat_seconds, work_queue_name)
+    done: list[_Shard] = []
+    async with get_client() as client:
+        while pending:
+            await asyncio.sleep(poll_seconds)
+            for shard in list(pending):
+                reason = await _check(client, shard, heartbeat_timeout)
+                if shard.result is not None:
+                    pending.remove(shard)
+                    done.append(shard)
+                elif reason is not None:
+                    if shard.attempts >= max_attempts:
+                        raise ShardError(f"Shard {shard.index + 1} of {len(requests)} failed "
+                                         f"{shard.attempts} times; last: {reason}.")
+                    runtime.log(f"shard {shard.index + 1}: {reason}; running it again")
+                    await _submit(shard, deployment, heartbeat_seconds, work_queue_name)
+    return [shard.result for shard in sorted(done, key=lambda shard: shard.index)]
+
+
+async def _sharded(program: "Program", kind: str, x: Any, y: Any, deployment: str,
+                   shards_count: int, batch_size: int, heartbeat_seconds: float,
+                   heartbeat_timeout: float, max_attempts: int,
+                   work_queue_name: str | None, poll_seconds: float):
+    if kind == "evaluate":
+        program._require_compiled("evaluate")
+    samples, targets = program._prepare(x, y, kind)
+    if heartbeat_timeout <= 2 * heartbeat_seconds:
+        raise ValueError(f"`heartbeat_timeout` ({heartbeat_timeout}) must exceed twice "
+                         f"`heartbeat_seconds` ({heartbeat_seconds}), or live shards "
+                         "would be declared dead.")
+    bounds = shard_jobs.shard_bounds(len(samples), batch_size, shards_count)
+    requests = [shard_jobs.shard_request(program, kind, samples[a:b],
+                                     targets[a:b] if targets is not None else None,
+                                     batch_size) for a, b in bounds]
+    runtime = PrefectRuntime()
+
+    async def body():
+        results = await _run_shards(requests, deployment, heartbeat_seconds,
+                                    heartbeat_timeout, max_attempts, work_queue_name,
+                                    poll_seconds, runtime)
+        combined = await shard_jobs.combine(program, kind, results, len(samples), targets)
+        if kind == "evaluate":
+            await runtime.publish_table(evaluation_key(program.name),
+                                        [{"metric": k, "value": v} for k, v in combined.items()],
+                                        f"sharded evaluation of {program.name}")
+        return combined
+
+    return await runtime.flow(program.name, body, run_name=f"{kind}-sharded-{program.name}",
+                              parameters={"kind": f"{kind}-sharded", "samples": len(samples),
+                                          "shards": len(bounds), "batch_size": batch_size,
+                                          "deployment": deployment})
+
+
+async def evaluate_on_work_pool(program: "Program", x: Any, y: Any, *, deployment: str,
+                                shards: int = 2, batch_size: int = 32,
+                                heartbeat_seconds: float = 2.0,
+                                heartbeat_timeout: float = 60.0, max_attempts: int = 3,
+                                work_queue_name: str | None = None,
+                                poll_seconds: float = 1.0) -> dict[str, float]:
+    """``program.evaluate(x, y, batch_size=...)``, its shards run by the workers of a
+    work pool as runs of ``deployment`` (a deployment of ``shard_flow``).
+
+    Returns the same scores as the in-process evaluate; the program's metrics hold them
+    too. Each shard is run up to ``max_attempts`` times (failed, crashed, or silent for
+    ``heartbeat_timeout`` seconds); ``work_queue_name`` picks a queue of the pool.
+
+    Example:
+    ```python
+    scores = await evaluate_on_work_pool(program, x, y, deployment="synaprefect-shard/shard",
+                                         shards=4, batch_size=16)
+    ```
+    """
+    return await _sharded(program, "evaluate", x, y, deployment, shards, batch_size,
+                          heartbeat_seconds, heartbeat_timeout, max_attempts,
+                          work_queue_name, poll_seconds)
+
+
+async def predict_on_work_pool(program: "Program", x: Any, *, deployment: str,
+                               shards: int = 2, batch_size: int = 32,
+                               heartbeat_seconds: float = 2.0,
+                               heartbeat_timeout: float = 60.0, max_attempts: int = 3,
+                               work_queue_name: str | None = None,
+                               poll_seconds: float = 1.0) -> np.ndarray:
+    """``program.predict(x, batch_size=...)``, its shards run by the workers of a work
+    pool (see ``evaluate_on_work_pool``); outputs in the order of ``x``.
+
+    Example:
+    ```python
+    outputs = await predict_on_work_pool(program, x, deployment="synaprefect-shard/shard")
+    ```
+    """
+    return await _sharded(program, "predict", x, None, deployment, shards, batch_size,
+                          heartbeat_seconds, heartbeat_timeout, max_attempts,
+                          work_queue_name, poll_seconds)

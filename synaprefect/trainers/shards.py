@@ -1,0 +1,122 @@
+"""Evaluate and predict across processes, with programs and data travelling as JSON.
+
+A *shard request* holds all a process needs to score (or predict) a slice of a dataset:
+the whole program (architecture, compile settings, variables and model settings, never
+API keys: each process reads its own), the slice's samples and the batch size. Nothing
+is pickled. ``run_shard`` runs a request in any process (a Prefect worker's flow run, a
+Dask worker) as the program's own resumable job and returns its per-batch results as
+JSON; ``combine`` turns the results of every shard, in order, into exactly what an
+in-process ``evaluate`` or ``predict`` returns: shards hold whole batches, and the
+metrics are updated batch by batch as in-process.
+
+Example:
+```python
+bounds = shard_bounds(len(x), batch_size=8, shards=2)
+requests = [shard_request(program, "evaluate", x[a:b], y[a:b], 8) for a, b in bounds]
+results = [await run_shard(request) for request in requests]   # anywhere
+scores = await combine(program, "evaluate", results, len(x), y)
+```
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from synaprefect.saving.program_saving import program_document, program_from_document
+from synaprefect.trainers.replay import decode, encode
+
+if TYPE_CHECKING:
+    from synaprefect.programs import Program
+
+__all__ = ["KINDS", "shard_bounds", "shard_request", "run_shard", "combine"]
+
+KINDS = ("evaluate", "predict")
+
+
+def _check_kind(kind: Any) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"A shard's `kind` must be one of {KINDS}, got {kind!r}.")
+
+
+def shard_bounds(size: int, batch_size: int, shards: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` slices of ``size`` samples that hold whole batches, as even as
+    can be (never more shards than batches).
+
+    Example: ``shard_bounds(10, batch_size=3, shards=2)  # [(0, 6), (6, 10)]``
+    """
+    for name, value in (("size", size), ("batch_size", batch_size), ("shards", shards)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"`{name}` must be an integer >= 1, got {value!r}.")
+    batches = math.ceil(size / batch_size)
+    count = min(shards, batches)
+    per_shard, extra = divmod(batches, count)
+    bounds, start = [], 0
+    for index in range(count):
+        stop = min(size, start + (per_shard + (index < extra)) * batch_size)
+        bounds.append((start, stop))
+        start = stop
+    return bounds
+
+
+def shard_request(program: "Program", kind: str, x: list, y: list | None,
+                  batch_size: int) -> dict:
+    """The JSON request for one shard: ``program`` as it is now, the samples ``x`` (and
+    targets ``y`` for an evaluation) and the batch size.
+
+    Example: ``request = shard_request(program, "predict", x[:50], None, batch_size=10)``
+    """
+    _check_kind(kind)
+    if kind == "evaluate":
+        program._require_compiled("evaluate")
+    return {"kind": kind, "batch_size": batch_size, "program": program_document(program),
+            "samples": encode([list(x), None if y is None else list(y)])}
+
+
+async def run_shard(request: dict) -> dict:
+    """Run one shard request in this process; returns its per-batch results as JSON.
+
+    The shard is the program's own job (a flow run when tracking is on, batches as task
+    runs, finished batches persisted): run again after a crash, it resumes.
+
+    Example: ``results = await run_shard(request)``
+    """
+    if not isinstance(request, dict) or "program" not in request:
+        raise ValueError("A shard request is the dict `shard_request()` returns, with the "
+                         f"keys 'kind', 'batch_size', 'program' and 'samples'; got "
+                         f"{str(request)[:80]!r}.")
+    _check_kind(request.get("kind"))
+    program = program_from_document(request["program"], source="the shard's program")
+    x, y = decode(request["samples"])
+    batches = await program._run_shard_job(request["kind"], x, y, request["batch_size"])
+    return encode(batches)
+
+
+async def combine(program: "Program", kind: str, results: list[dict], size: int,
+                  y: list | None = None) -> dict[str, float] | np.ndarray:
+    """What ``evaluate`` (the metrics, updated with every batch in order, on ``program``)
+    or ``predict`` (the outputs) returns, from every shard's results in order; raises if
+    they do not hold exactly ``size`` samples.
+
+    Example: ``scores = await combine(program, "evaluate", results, len(x), y)``
+    """
+    _check_kind(kind)
+    batches = [batch for result in results for batch in decode(result)]
+    found = sum(len(batch if kind == "predict" else batch["y_pred"]) for batch in batches)
+    if found != size:
+        raise ValueError(f"The shards returned {found} results for {size} samples.")
+    if kind == "predict":
+        outputs = [output for batch in batches for output in batch]
+        array = np.empty(len(outputs), dtype=object)
+        array[:] = outputs
+        return array
+    program._reset_metrics()
+    offset = 0
+    for batch in batches:
+        size = len(batch["y_pred"])
+        targets = list(y[offset:offset + size]) if y is not None else [None] * size
+        await program._metrics.update(targets, batch["y_pred"], batch["rewards"])
+        offset += size
+    return program._metrics.result()

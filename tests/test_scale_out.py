@@ -1,0 +1,147 @@
+"""Scale-out on real parts: a sharded evaluate and predict over a process work pool with
+two workers (``prefect server start``, the ``shard`` deployment of
+``deployments/prefect.yaml``), one worker killed mid-run, and an evaluate on a Dask
+cluster; all against the simulated LM served from this process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Iterator
+
+import numpy as np
+import psutil
+import pytest
+from helpers import Answer, as_student, capitals, capitals_program
+from stack import TEST_QUEUE, PrefectStack, Service, migrated_template
+
+from synaprefect.orchestration.runtime import tracking
+from synaprefect.testing import SimulatedLM
+
+DEPLOYMENT = "synaprefect-shard/shard"
+
+
+@pytest.fixture(scope="module")
+def simulated_model() -> Iterator[SimulatedLM]:
+    with SimulatedLM(latency=0.05) as server:
+        yield as_student(server)
+
+
+@pytest.fixture(scope="module")
+def pool(request, tmp_path_factory, simulated_model, prefect_api) -> Iterator[PrefectStack]:
+    """A server, the `shard` deployment and two process workers on the pool."""
+    stack = PrefectStack(tmp_path_factory.mktemp("scale-out"),
+                         template=migrated_template(request.config))
+    try:
+        stack.deploy("--name", "shard")
+        for index in (1, 2):
+            stack.start_worker(f"worker-{index}", OPENAI_API_KEY="sk-simulated")
+        yield stack
+    finally:
+        stack.stop()
+
+
+@contextlib.contextmanager
+def api_of(stack: PrefectStack):
+    """This process talks to the stack's server for the block."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: stack.api_url}):
+        yield
+
+
+def half_styled(n: int):
+    """``n`` capitals; every other target in the student's style (title case), so
+    rewards differ from sample to sample."""
+    x, y = capitals(n)
+    y = np.array([Answer(answer=t.answer.title()) if i % 2 else t for i, t in enumerate(y)],
+                 dtype=object)
+    return x, y
+
+
+async def shard_runs(stack: PrefectStack, parent_id) -> list:
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    async with stack.client() as client:
+        return await client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent_id])))
+
+
+async def test_sharded_evaluate_and_predict_equal_in_process(pool, simulated_model):
+    from synaprefect.orchestration.sharding import evaluate_on_work_pool, predict_on_work_pool
+
+    program = await capitals_program(simulated_model, name="sharded")
+    x, y = half_styled(20)
+    with tracking(False):
+        expected = await program.evaluate(x, y, batch_size=3, verbose=0)
+        expected_outputs = await program.predict(x, batch_size=3, verbose=0)
+    assert 0.0 < expected["reward"] < 1.0
+    simulated_model.reset_stats()
+    with api_of(pool):
+        scores = await evaluate_on_work_pool(program, x, y, deployment=DEPLOYMENT, shards=3,
+                                             batch_size=3, work_queue_name=TEST_QUEUE,
+                                             poll_seconds=0.5)
+        outputs = await predict_on_work_pool(program, x, deployment=DEPLOYMENT, shards=2,
+                                             batch_size=3, work_queue_name=TEST_QUEUE,
+                                             poll_seconds=0.5)
+    assert scores == expected
+    assert [o.get_json() for o in outputs] == [o.get_json() for o in expected_outputs]
+    assert simulated_model.stats().requests == 40  # the workers called the model
+    async with pool.client() as client:
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+        [driver] = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            name=FlowRunFilterName(any_=["evaluate-sharded-sharded"])))
+    shards = await shard_runs(pool, driver.id)
+    assert sorted(run.name for run in shards) == [f"shard-{i}-attempt-1" for i in (1, 2, 3)]
+    assert all(run.state.is_completed() for run in shards)
+
+
+def busy_worker(stack: PrefectStack) -> Service | None:
+    """A worker running a flow run (it has a child process)."""
+    for service in stack.services:
+        if service.name.startswith("worker") and service.process.poll() is None:
+            if psutil.Process(service.process.pid).children(recursive=True):
+                return service
+    return None
+
+
+async def test_a_shard_whose_worker_dies_runs_again_elsewhere(pool, simulated_model):
+    from synaprefect.orchestration.sharding import evaluate_on_work_pool
+
+    simulated_model.set_latency(0.3)  # shards long enough to be killed mid-run
+    program = await capitals_program(simulated_model, name="survivor")
+    x, y = half_styled(24)
+    with tracking(False):
+        expected = await program.evaluate(x, y, batch_size=2, verbose=0)
+    with api_of(pool):
+        driver = asyncio.create_task(evaluate_on_work_pool(
+            program, x, y, deployment=DEPLOYMENT, shards=2, batch_size=2,
+            work_queue_name=TEST_QUEUE, heartbeat_seconds=0.5, heartbeat_timeout=20.0,
+            poll_seconds=0.5))
+        deadline = time.monotonic() + 120
+        while (victim := busy_worker(pool)) is None:
+            assert time.monotonic() < deadline and not driver.done(), "no shard started"
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(4.0)  # let it start and answer a few calls first
+        tree = [victim.process.pid, *(p.pid for p in
+                                      psutil.Process(victim.process.pid).children(True))]
+        for pid in tree:  # the machine is gone: the worker and its flow-run process
+            with contextlib.suppress(psutil.NoSuchProcess):
+                psutil.Process(pid).kill()
+        scores = await asyncio.wait_for(driver, timeout=240)
+    simulated_model.set_latency(0.05)
+    assert scores == expected
+    async with pool.client() as client:
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+        [run] = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            name=FlowRunFilterName(any_=["evaluate-sharded-survivor"])))
+    shards = await shard_runs(pool, run.id)
+    crashed = [r for r in shards if r.state.is_crashed()]
+    assert crashed and all("silent" in r.state.message for r in crashed)
+    for run in crashed:  # each shard of the dead worker ran again, to completion
+        retried = run.name.replace("attempt-1", "attempt-2")
+        assert [r.state.is_completed() for r in shards if r.name == retried] == [True]
+    assert sum(r.state.is_completed() for r in shards) == 2
