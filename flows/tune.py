@@ -59,7 +59,7 @@ def language_model(model: str | None) -> Iterator[sp.LanguageModel]:
 async def tune(model: str | None = None, max_trials: int = 4, epochs: int = 2,
                batch_size: int = 7, directory: str | None = None,
                project_name: str = "capitals-tuning", overwrite: bool = False,
-               seed: int = 7) -> dict:
+               seed: int = 7, concurrent_trials: int = 1) -> dict:
     """Run a random search; returns the best hyperparameters.
 
     Args:
@@ -70,6 +70,7 @@ async def tune(model: str | None = None, max_trials: int = 4, epochs: int = 2,
         project_name: the search's name (its folder, runs and artifacts).
         overwrite: start over instead of resuming the search kept in the folder.
         seed: the search's and the training's random choices.
+        concurrent_trials: how many trials run at once (their LM calls overlap).
     """
     sp.set_seed(seed)
     rows, _ = load_capitals()
@@ -96,7 +97,8 @@ async def tune(model: str | None = None, max_trials: int = 4, epochs: int = 2,
             directory=directory or str(synaprefect_home() / "tuning"),
             project_name=project_name, overwrite=overwrite)
         await tuner.asearch(x[:28], y[:28], validation_data=(x[28:], y[28:]),
-                            epochs=epochs, batch_size=batch_size, verbose=0)
+                            epochs=epochs, batch_size=batch_size, verbose=0,
+                            concurrent_trials=concurrent_trials)
     best = tuner.oracle.get_best_trials(1)[0]
     print(f"Best hyperparameters (trial {best.trial_id}, val_reward {best.score}): "
           f"{best.hyperparameters.values}")

@@ -1,6 +1,7 @@
 """Hyperparameter search: the four tuners against the simulated LM, objective directions,
-the lazy keras-tuner import, Prefect tracking and resume after a kill."""
+the lazy keras-tuner import, Prefect tracking, concurrent trials and resume after a kill."""
 
+import asyncio
 import importlib.util
 import json
 import os
@@ -56,7 +57,10 @@ def cold_answers_right(request):
     return {"answer": FACTS.get(question, "?") if right else "no idea"}
 
 
-def builder(server, name, optimizer=None, values=(0.0, 0.5, 1.0)):
+def builder(server, name, optimizer=None, values=(0.0, 0.5, 1.0),
+            reward=lambda hp: sp.rewards.ExactMatch()):
+    """``build_program(hp)`` choosing the temperature among ``values``; ``reward(hp)``
+    makes each program's reward."""
     lm = language_model_for(server)
 
     async def build_program(hp):
@@ -64,7 +68,7 @@ def builder(server, name, optimizer=None, values=(0.0, 0.5, 1.0)):
         outputs = await sp.Generator(data_model=Answer, language_model=lm, name="answerer",
                                      temperature=hp.Choice("temperature", list(values)))(inputs)
         program = sp.Program(inputs=inputs, outputs=outputs, name=name)
-        program.compile(reward=sp.rewards.ExactMatch(), optimizer=optimizer)
+        program.compile(reward=reward(hp), optimizer=optimizer)
         return program
 
     return build_program
@@ -279,7 +283,8 @@ async def test_the_tune_flow_finds_that_few_shot_examples_help(tmp_path):
     spec = importlib.util.spec_from_file_location("tune_flow", FLOW)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    best = await module.tune.fn(max_trials=3, epochs=1, directory=str(tmp_path))
+    best = await module.tune.fn(max_trials=3, epochs=1, directory=str(tmp_path),
+                                concurrent_trials=2)
     assert best["nb_max_examples"] >= 1 and best["temperature"] in (0.0, 0.7)
     trials = json.loads((tmp_path / "capitals-tuning" / "oracle.json").read_text())
     assert len(trials["end_order"]) == 3
@@ -483,3 +488,177 @@ def test_a_killed_search_resumes_where_it_stopped(prefect_api, simulated_lm_fact
     assert killed[0] == "COMPLETED" and killed[1:] in (["RUNNING"], ["CRASHED"])  # run again
     assert per_trial == {f"{project}-trial-0": ["COMPLETED"],  # not run again
                          f"{project}-trial-2": ["COMPLETED"]}
+
+
+# ---- concurrent trials --------------------------------------------------------------------
+
+class Meeting:
+    """Shared by the rewards of a search's programs: scores are held until the rewards of
+    two programs (two trials) have been called, so a search running one trial at a time
+    cannot finish (its first trial times out and fails)."""
+
+    def __init__(self):
+        self.scoring: set[sp.rewards.Reward] = set()
+        self.met = asyncio.Event()
+
+
+class MeetingReward(sp.rewards.ExactMatch):
+    def __init__(self, meeting):
+        super().__init__()
+        self.meeting = meeting
+
+    async def call(self, y_true, y_pred):
+        self.meeting.scoring.add(self)
+        if len(self.meeting.scoring) >= 2:
+            self.meeting.met.set()
+        await asyncio.wait_for(self.meeting.met.wait(), 60)
+        return await super().call(y_true, y_pred)
+
+
+async def test_concurrent_trials_overlap_and_prefect_agrees_with_the_oracle(prefect_api,
+                                                                            simulated_lm,
+                                                                            tmp_path):
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterKey,
+        FlowRunFilter,
+        FlowRunFilterName,
+    )
+
+    simulated_lm.set_responder(cold_answers_right)
+    project = f"concurrent-{uuid.uuid4().hex[:8]}"
+    meeting = Meeting()
+    tuner = tuners.RandomSearch(
+        builder(simulated_lm, "concurrent", values=(0.0, 0.25, 0.5, 0.75, 1.0),
+                reward=lambda hp: MeetingReward(meeting)),
+        objective="val_reward", max_trials=4, seed=1, directory=tmp_path,
+        project_name=project)
+    with tracking(True):
+        await tuner.asearch(*data(2), validation_data=data(2, start=2), verbose=0,
+                            concurrent_trials=2)
+
+    trials = tuner.oracle.trials
+    assert sorted(trials) == ["0", "1", "2", "3"] and not tuner.oracle.ongoing_trials
+    assert all(t.status == "COMPLETED" for t in trials.values())
+    assert meeting.met.is_set() and len(meeting.scoring) == 4  # one program per trial
+    for trial in trials.values():
+        assert trial.score == (1.0 if trial.hyperparameters["temperature"] < 0.5 else 0.0)
+
+    async with prefect_api.client() as client:
+        [search] = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            name=FlowRunFilterName(any_=[f"tune-{project}"])))
+        assert search.state.is_completed() and search.parameters["concurrent_trials"] == 2
+        runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            name=FlowRunFilterName(like_=f"{project}-trial-")))
+        parents = [await client.read_task_run(run.parent_task_run_id) for run in runs]
+        keys = [tuners.trials_table_key(project)]
+        [table] = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys)))
+
+    # one subflow run of the search per trial of the oracle, with its hyperparameters
+    by_trial = {run.name.removeprefix(f"{project}-trial-"): run for run in runs}
+    assert len(runs) == len(by_trial) and sorted(by_trial) == sorted(trials)
+    assert all(parent.flow_run_id == search.id for parent in parents)
+    for trial_id, run in by_trial.items():
+        assert run.state.is_completed()
+        assert run.parameters == trials[trial_id].hyperparameters.values
+    # the first two trials met in their rewards: their runs overlap in Prefect too
+    first, second = by_trial["0"], by_trial["1"]
+    assert first.start_time < second.end_time and second.start_time < first.end_time
+    rows = json.loads(table.data) if isinstance(table.data, str) else table.data
+    assert {r["trial"]: (r["status"], r["score"], r["temperature"]) for r in rows} == {
+        t.trial_id: (t.status, t.score, t.hyperparameters["temperature"])
+        for t in trials.values()}
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, True, "2"])
+async def test_concurrent_trials_must_be_a_positive_int(value, simulated_lm, tmp_path):
+    tuner = tuners.RandomSearch(builder(simulated_lm, "invalid"), objective="reward",
+                                max_trials=2, directory=tmp_path, project_name="invalid")
+    with pytest.raises(ValueError, match="`concurrent_trials` .* int >= 1"):
+        await tuner.asearch(*data(2), verbose=0, concurrent_trials=value)
+    with pytest.raises(ValueError, match="`concurrent_trials` .* int >= 1"):
+        tuner.search(*data(2), verbose=0, concurrent_trials=value)
+    assert simulated_lm.stats().requests == 0 and not tuner.oracle.trials
+
+
+async def test_a_concurrent_grid_search_finds_what_a_sequential_one_finds(simulated_lm,
+                                                                          tmp_path):
+    """GridSearch makes its next combination from a finished trial: with more concurrent
+    trials than it can offer at once, the others wait (IDLE) and the grid is the same."""
+    simulated_lm.set_responder(cold_answers_right)
+    results = []
+    for concurrent_trials in (1, 3):
+        project = f"grid{concurrent_trials}"
+        tuner = tuners.GridSearch(builder(simulated_lm, project, values=(1.0, 0.5, 0.0)),
+                                  objective="reward", directory=tmp_path, project_name=project)
+        await tuner.asearch(*data(3), verbose=0, concurrent_trials=concurrent_trials)
+        results.append(({t.hyperparameters["temperature"]: (t.status, t.score)
+                         for t in tuner.oracle.trials.values()},
+                        tuner.get_best_hyperparameters(1)[0].values))
+    assert results[0] == results[1]
+    assert results[0] == ({1.0: ("COMPLETED", 0.0), 0.5: ("COMPLETED", 0.0),
+                           0.0: ("COMPLETED", 1.0)}, {"temperature": 0.0})
+
+
+async def test_a_fatal_error_cancels_the_other_trials_which_the_next_search_reruns(
+        prefect_api, simulated_lm, tmp_path):
+    from keras_tuner import errors
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    simulated_lm.set_responder(cold_answers_right)
+    stalling, cancelled = asyncio.Event(), []
+
+    class StallOrFail(sp.rewards.ExactMatch):
+        """One trial stalls in its reward; then the other fails with a fatal error."""
+
+        def __init__(self, fatal):
+            super().__init__()
+            self.fatal = fatal
+
+        async def call(self, y_true, y_pred):
+            if self.fatal:
+                await asyncio.wait_for(stalling.wait(), 60)
+                raise errors.FatalValueError("this search cannot go on")
+            stalling.set()
+            try:
+                await asyncio.sleep(60)  # until the fatal error cancels this trial
+            except asyncio.CancelledError:
+                cancelled.append(self)
+                raise
+            return await super().call(y_true, y_pred)
+
+    project = f"fatal-{uuid.uuid4().hex[:8]}"
+    options = {"objective": "reward", "max_trials": 2, "directory": tmp_path,
+               "project_name": project}
+    tuner = tuners.GridSearch(
+        builder(simulated_lm, "fatal", values=(0.0, 1.0),
+                reward=lambda hp: StallOrFail(fatal=hp["temperature"] == 1.0)), **options)
+    with tracking(True), pytest.raises(errors.FatalValueError, match="cannot go on"):
+        await tuner.asearch(*data(1), verbose=0, concurrent_trials=2)
+    assert cancelled, "the stalling trial was cancelled"
+    assert {t.trial_id: t.status for t in tuner.oracle.trials.values()} == {
+        "0": "RUNNING", "1": "RUNNING"}  # neither ended: both are run again next time
+    async with prefect_api.client() as client:
+        runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            name=FlowRunFilterName(like_=project)))
+    # Prefect records a subflow run cancelled by asyncio as crashed
+    assert {run.name: run.state.type.value for run in runs} == {
+        f"tune-{project}": "FAILED", f"{project}-trial-0": "CRASHED",
+        f"{project}-trial-1": "FAILED"}
+
+    tuner = tuners.GridSearch(builder(simulated_lm, "fatal", values=(0.0, 1.0)), **options)
+    await tuner.asearch(*data(1), verbose=0, concurrent_trials=2)
+    assert {t.hyperparameters["temperature"]: t.status
+            for t in tuner.oracle.trials.values()} == {0.0: "COMPLETED", 1.0: "COMPLETED"}
+    assert tuner.get_best_hyperparameters(1)[0].values == {"temperature": 0.0}
+
+
+async def test_keras_tuner_multi_worker_mode_is_refused_with_the_alternative(
+        simulated_lm, tmp_path, monkeypatch):
+    tuner = tuners.RandomSearch(builder(simulated_lm, "workers"), objective="reward",
+                                max_trials=2, directory=tmp_path, project_name="workers")
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    with pytest.raises(RuntimeError, match="concurrent_trials="):
+        await tuner.asearch(*data(2), verbose=0)
+    assert simulated_lm.stats().requests == 0

@@ -9,6 +9,10 @@ keras-tuner's. It changes how trials run:
   keras-tuner's loop itself (``oracle.create_trial``, the trial, ``oracle.update_trial``,
   ``on_trial_end``) and awaits every trial on the caller's loop; ``search`` runs
   ``asearch`` on one loop of its own (in a worker thread when a loop is already running).
+* **Concurrent trials.** ``concurrent_trials=N`` runs that loop N times at once on the
+  event loop, each copy asking the oracle for trials under its own tuner id, as
+  keras-tuner's workers do: the oracle stays the only record of the search. Programs are
+  built one at a time, so automatic names stay the same whenever a trial is built.
 * **A trial** builds the program (``build_program(hp)`` may be async), then fits it with
   what ``search`` was given and reports the best value over epochs of each objective
   metric and the last value of the others; a program compiled without an optimizer is
@@ -25,18 +29,20 @@ keras-tuner's. It changes how trials run:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import inspect
 import numbers
 import os
 import traceback
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Callable
 
 from synaprefect.config import clear_session
 from synaprefect.orchestration.artifacts import artifact_key
 from synaprefect.orchestration.runtime import Runtime, get_runtime
 from synaprefect.tuners.objective import resolve_objective
-from synaprefect.utils.async_utils import maybe_await, run_sync
+from synaprefect.utils.async_utils import gather_or_cancel, maybe_await, run_sync
 
 if TYPE_CHECKING:
     import keras_tuner
@@ -46,6 +52,13 @@ if TYPE_CHECKING:
 __all__ = ["SearchMixin", "best_hyperparameters_key", "trials_table_key"]
 
 _VARIABLES_FILE = "program.variables.json"
+# How long a trial loop told IDLE waits, at most, before asking the oracle again (it asks
+# at once when one of the search's trials ends).
+_IDLE_WAIT = 1.0
+# Set by a search for its trials: they build programs one at a time, since a build resets
+# the automatic names (an asyncio lock belongs to one loop, hence one per search).
+_build_lock: ContextVar[asyncio.Lock | None] = ContextVar("synaprefect_build_lock",
+                                                            default=None)
 
 
 def best_hyperparameters_key(project_name: str) -> str:
@@ -99,8 +112,9 @@ class SearchMixin:
 
         from synaprefect.programs import Program
 
-        clear_session()
-        program = await maybe_await(self._build_function(hp))
+        async with _build_lock.get() or contextlib.nullcontext():
+            clear_session()
+            program = await maybe_await(self._build_function(hp))
         if not isinstance(program, Program):
             raise errors.FatalTypeError(
                 "The hypermodel must return a synaprefect Program (or a coroutine that "
@@ -133,11 +147,12 @@ class SearchMixin:
 
     # ---- search -----------------------------------------------------------------------
 
-    def search(self, *fit_args: Any, **fit_kwargs: Any) -> None:
+    def search(self, *fit_args: Any, concurrent_trials: int = 1, **fit_kwargs: Any) -> None:
         """Run the search: ``asearch`` on an event loop of its own.
 
         Takes ``fit``'s arguments (``x``, ``y``, ``validation_data``, ``epochs``,
-        ``batch_size``...), passed to every trial's ``program.fit``. In async code, use
+        ``batch_size``...), passed to every trial's ``program.fit``, and
+        ``concurrent_trials`` (see ``asearch``). In async code, use
         ``await tuner.asearch(...)``.
 
         Example:
@@ -146,68 +161,121 @@ class SearchMixin:
         best_hp = tuner.get_best_hyperparameters(num_trials=1)[0]
         ```
         """
-        run_sync(self.asearch(*fit_args, **fit_kwargs))
+        run_sync(self.asearch(*fit_args, concurrent_trials=concurrent_trials, **fit_kwargs))
 
-    async def asearch(self, *fit_args: Any, **fit_kwargs: Any) -> None:
-        """Run the search on the running event loop, one trial after another, as the
-        Prefect flow run ``tune-<project_name>`` (each trial a subflow run).
+    async def asearch(self, *fit_args: Any, concurrent_trials: int = 1,
+                      **fit_kwargs: Any) -> None:
+        """Run the search on the running event loop as the Prefect flow run
+        ``tune-<project_name>``, each trial a subflow run.
+
+        Up to ``concurrent_trials`` trials run at once (default 1: one after another).
+        Trials wait on the LM, so several share one process well; the oracle decides
+        what runs next as soon as a trial ends. A trial failing with a keras-tuner
+        ``FatalError`` cancels the others and stops the search; they stay unfinished in
+        the oracle, so running the search again runs them again.
 
         Example:
         ```python
-        await tuner.asearch(x_train, y_train, validation_split=0.25, epochs=2, verbose=0)
+        await tuner.asearch(x_train, y_train, validation_split=0.25, epochs=2, verbose=0,
+                            concurrent_trials=4)
         ```
         """
+        integral = (isinstance(concurrent_trials, numbers.Integral)
+                    and not isinstance(concurrent_trials, bool))
+        if not integral or concurrent_trials < 1:
+            raise ValueError(
+                "`concurrent_trials` is how many trials run at once: an int >= 1, got "
+                f"{concurrent_trials!r}."
+            )
+        concurrent_trials = int(concurrent_trials)
+        if "KERASTUNER_ORACLE_IP" in os.environ:
+            raise RuntimeError(
+                "keras-tuner's multi-worker mode ($KERASTUNER_ORACLE_IP) is not supported: "
+                "unset it and run the search in one process, with `concurrent_trials=` "
+                "to run several trials at once."
+            )
         runtime = get_runtime()
 
         async def body() -> None:
-            await self._search_loop(runtime, fit_args, fit_kwargs)
+            await self._search_loop(runtime, concurrent_trials, fit_args, fit_kwargs)
             await self._publish_results(runtime)
 
         await runtime.flow(
             f"tune-{self.project_name}", body, run_name=f"tune-{self.project_name}",
             parameters={"tuner": type(self).__name__, "objective": str(self.oracle.objective),
                         "max_trials": self.oracle.max_trials,
+                        "concurrent_trials": concurrent_trials,
                         "project_dir": str(self.project_dir)})
 
-    async def _search_loop(self, runtime: Runtime, fit_args: tuple, fit_kwargs: dict) -> None:
-        # keras-tuner's ``BaseTuner.search`` loop (single worker), with the trial awaited.
-        from keras_tuner import errors
-        from keras_tuner.engine.trial import TrialStatus
-
+    async def _search_loop(self, runtime: Runtime, concurrent_trials: int, fit_args: tuple,
+                           fit_kwargs: dict) -> None:
+        # keras-tuner's ``BaseTuner.search``, with one trial loop per concurrent trial.
+        # The oracle keeps one ongoing trial per tuner id (``create_trial`` hands a tuner id
+        # its ongoing trial back), so each loop asks with an id of its own.
         if "verbose" in fit_kwargs:
             self.oracle.verbose = fit_kwargs["verbose"]
         self.on_search_begin()
         # Saved now rather than after the first trial: a search killed during its first
         # trial then reloads (and reruns that trial) instead of starting over.
         self.save()
+        tuner_ids = [self.tuner_id] + [f"{self.tuner_id}-{slot}"
+                                       for slot in range(1, concurrent_trials)]
+        trial_ended = asyncio.Condition()
+        token = _build_lock.set(asyncio.Lock())
+        try:
+            await gather_or_cancel(*(
+                self._trial_loop(tuner_id, runtime, trial_ended, fit_args, fit_kwargs)
+                for tuner_id in tuner_ids))
+        finally:
+            _build_lock.reset(token)
+        self.on_search_end()
+
+    async def _trial_loop(self, tuner_id: str, runtime: Runtime,
+                          trial_ended: asyncio.Condition, fit_args: tuple,
+                          fit_kwargs: dict) -> None:
+        # The oracle's calls and saves are synchronous: each is atomic on the event loop.
+        from keras_tuner.engine.trial import TrialStatus
+
         while True:
             self.pre_create_trial()
-            trial = self.oracle.create_trial(self.tuner_id)
+            trial = self.oracle.create_trial(tuner_id)
             if trial.status == TrialStatus.STOPPED:
-                break
+                return
             if trial.status == TrialStatus.IDLE:
-                # The oracle waits for another worker's trial: ask again, without
-                # starving the loop.
-                await asyncio.sleep(1.0)
+                # The oracle waits for a running trial (the rest of a Hyperband round,
+                # GridSearch's next combination): ask again when one of ours ends, or
+                # after a while for another worker's, without starving the loop.
+                async with trial_ended:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(trial_ended.wait(), _IDLE_WAIT)
                 continue
             self.on_trial_begin(trial)
-            try:
-                metrics = await runtime.stage(
-                    "trial", lambda: self.run_trial(trial, *fit_args, **fit_kwargs),
-                    run_name=f"{self.project_name}-trial-{trial.trial_id}",
-                    parameters=dict(trial.hyperparameters.values))
-                self.oracle.update_trial(trial.trial_id, metrics)
-                trial.status = TrialStatus.COMPLETED
-            except errors.FatalError:
-                raise
-            except Exception as error:
-                # Like keras-tuner: a failed trial is retried (up to
-                # ``max_retries_per_trial``) or recorded as failed; the search goes on.
-                trial.status = (TrialStatus.FAILED if isinstance(error, errors.FailedTrialError)
-                                else TrialStatus.INVALID)
-                trial.message = traceback.format_exc()
+            await self._run_and_report(trial, runtime, fit_args, fit_kwargs)
             self.on_trial_end(trial)
-        self.on_search_end()
+            async with trial_ended:
+                trial_ended.notify_all()
+
+    async def _run_and_report(self, trial: "keras_tuner.engine.trial.Trial",
+                              runtime: Runtime, fit_args: tuple, fit_kwargs: dict) -> None:
+        # keras-tuner's ``_try_run_and_update_trial``, the trial being a subflow run.
+        from keras_tuner import errors
+        from keras_tuner.engine.trial import TrialStatus
+
+        try:
+            metrics = await runtime.stage(
+                "trial", lambda: self.run_trial(trial, *fit_args, **fit_kwargs),
+                run_name=f"{self.project_name}-trial-{trial.trial_id}",
+                parameters=dict(trial.hyperparameters.values))
+            self.oracle.update_trial(trial.trial_id, metrics)
+            trial.status = TrialStatus.COMPLETED
+        except errors.FatalError:
+            raise
+        except Exception as error:
+            # Like keras-tuner: a failed trial is retried (up to
+            # ``max_retries_per_trial``) or recorded as failed; the search goes on.
+            trial.status = (TrialStatus.FAILED if isinstance(error, errors.FailedTrialError)
+                            else TrialStatus.INVALID)
+            trial.message = traceback.format_exc()
 
     async def run_trial(self, trial: "keras_tuner.engine.trial.Trial", *fit_args: Any,
                         **fit_kwargs: Any) -> dict[str, float]:
