@@ -41,3 +41,14 @@ async def capitals_program(server, name: str = "capitals", optimizer="random_few
     program.compile(reward=sp.rewards.ExactMatch(in_mask=["answer"]), optimizer=optimizer,
                     metrics=metrics)
     return program
+
+
+@sp.saving.register_synaprefect_serializable(package="tests")
+class CaseBlindMatch(sp.rewards.Reward):
+    """1.0 when the answers match ignoring case: a custom reward that other processes
+    can only rebuild by importing this module."""
+
+    async def call(self, y_true, y_pred) -> float:
+        if y_true is None or y_pred is None:
+            return 0.0
+        return float(y_true.get_json()["answer"].lower() == y_pred.get_json()["answer"].lower())

@@ -96,20 +96,27 @@ def wait_until(check, what: str, timeout: float, services: tuple = (), pause: fl
 
 
 class PrefectStack:
-    """``prefect server start`` with its own PREFECT_HOME; then the work pool, the
-    deployments of prefect.yaml and a process worker, as a user would set them up."""
+    """``prefect server start`` with its own PREFECT_HOME (or a running server at
+    ``api_url``); then the work pool, the deployments of prefect.yaml and process
+    workers, as a user would set them up."""
 
     def __init__(self, base: Path, database_url: str | None = None,
-                 template: Path | None = None):
+                 template: Path | None = None, api_url: str | None = None):
         self.base = base
-        port = free_port()
-        self.ui_url = f"http://127.0.0.1:{port}"
-        self.api_url = f"{self.ui_url}/api"
         env = {key: value for key, value in os.environ.items()
                if not key.startswith("PREFECT_")}
         self.env = {**env, "PREFECT_HOME": str(base / "prefect"),
                     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                     "SYNAPREFECT_HOME": str(base / "synaprefect")}
+        self.services: list[Service] = []
+        self.startup_seconds = 0.0
+        if api_url is not None:
+            self.api_url, self.ui_url = api_url, api_url.removesuffix("/api")
+            self.env["PREFECT_API_URL"] = api_url
+            return
+        port = free_port()
+        self.ui_url = f"http://127.0.0.1:{port}"
+        self.api_url = f"{self.ui_url}/api"
         server_env = {**self.env, "PREFECT_UI_API_URL": self.api_url}
         if database_url:
             server_env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url

@@ -211,3 +211,12 @@ async def test_cache_keys_include_the_endpoint(simulated_lm_factory, tmp_path):
         lm = language_model_for(server, caching=True, cache_dir=str(tmp_path))
         await lm(MESSAGES, schema=Plan.get_schema())
     assert first.stats().requests == 1 and second.stats().requests == 1
+
+
+def test_errors_survive_pickling_between_processes():
+    import pickle
+
+    error = AuthenticationError("openai/x", "401 bad key")
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is AuthenticationError and str(copy) == str(error)
+    assert (copy.model, copy.cause) == ("openai/x", "401 bad key")

@@ -14,7 +14,7 @@ import numpy as np
 import psutil
 import pytest
 from helpers import Answer, as_student, capitals, capitals_program
-from stack import TEST_QUEUE, PrefectStack, Service, migrated_template
+from stack import TEST_QUEUE, PrefectStack, Service
 
 from synaprefect.orchestration.runtime import tracking
 from synaprefect.testing import SimulatedLM
@@ -29,10 +29,10 @@ def simulated_model() -> Iterator[SimulatedLM]:
 
 
 @pytest.fixture(scope="module")
-def pool(request, tmp_path_factory, simulated_model, prefect_api) -> Iterator[PrefectStack]:
-    """A server, the `shard` deployment and two process workers on the pool."""
-    stack = PrefectStack(tmp_path_factory.mktemp("scale-out"),
-                         template=migrated_template(request.config))
+def pool(tmp_path_factory, simulated_model, prefect_api) -> Iterator[PrefectStack]:
+    """The `shard` deployment and two process workers on the pool, on the session's
+    Prefect server (a real server process)."""
+    stack = PrefectStack(tmp_path_factory.mktemp("scale-out"), api_url=prefect_api.api_url)
     try:
         stack.deploy("--name", "shard")
         for index in (1, 2):
@@ -40,15 +40,6 @@ def pool(request, tmp_path_factory, simulated_model, prefect_api) -> Iterator[Pr
         yield stack
     finally:
         stack.stop()
-
-
-@contextlib.contextmanager
-def api_of(stack: PrefectStack):
-    """This process talks to the stack's server for the block."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    with temporary_settings({PREFECT_API_URL: stack.api_url}):
-        yield
 
 
 def half_styled(n: int):
@@ -78,13 +69,12 @@ async def test_sharded_evaluate_and_predict_equal_in_process(pool, simulated_mod
         expected_outputs = await program.predict(x, batch_size=3, verbose=0)
     assert 0.0 < expected["reward"] < 1.0
     simulated_model.reset_stats()
-    with api_of(pool):
-        scores = await evaluate_on_work_pool(program, x, y, deployment=DEPLOYMENT, shards=3,
-                                             batch_size=3, work_queue_name=TEST_QUEUE,
-                                             poll_seconds=0.5)
-        outputs = await predict_on_work_pool(program, x, deployment=DEPLOYMENT, shards=2,
-                                             batch_size=3, work_queue_name=TEST_QUEUE,
-                                             poll_seconds=0.5)
+    scores = await evaluate_on_work_pool(program, x, y, deployment=DEPLOYMENT, shards=3,
+                                         batch_size=3, work_queue_name=TEST_QUEUE,
+                                         poll_seconds=0.5)
+    outputs = await predict_on_work_pool(program, x, deployment=DEPLOYMENT, shards=2,
+                                         batch_size=3, work_queue_name=TEST_QUEUE,
+                                         poll_seconds=0.5)
     assert scores == expected
     assert [o.get_json() for o in outputs] == [o.get_json() for o in expected_outputs]
     assert simulated_model.stats().requests == 40  # the workers called the model
@@ -115,22 +105,21 @@ async def test_a_shard_whose_worker_dies_runs_again_elsewhere(pool, simulated_mo
     x, y = half_styled(24)
     with tracking(False):
         expected = await program.evaluate(x, y, batch_size=2, verbose=0)
-    with api_of(pool):
-        driver = asyncio.create_task(evaluate_on_work_pool(
-            program, x, y, deployment=DEPLOYMENT, shards=2, batch_size=2,
-            work_queue_name=TEST_QUEUE, heartbeat_seconds=0.5, heartbeat_timeout=20.0,
-            poll_seconds=0.5))
-        deadline = time.monotonic() + 120
-        while (victim := busy_worker(pool)) is None:
-            assert time.monotonic() < deadline and not driver.done(), "no shard started"
-            await asyncio.sleep(0.2)
-        await asyncio.sleep(4.0)  # let it start and answer a few calls first
-        tree = [victim.process.pid, *(p.pid for p in
-                                      psutil.Process(victim.process.pid).children(True))]
-        for pid in tree:  # the machine is gone: the worker and its flow-run process
-            with contextlib.suppress(psutil.NoSuchProcess):
-                psutil.Process(pid).kill()
-        scores = await asyncio.wait_for(driver, timeout=240)
+    driver = asyncio.create_task(evaluate_on_work_pool(
+        program, x, y, deployment=DEPLOYMENT, shards=2, batch_size=2,
+        work_queue_name=TEST_QUEUE, heartbeat_seconds=0.5, heartbeat_timeout=20.0,
+        poll_seconds=0.5))
+    deadline = time.monotonic() + 120
+    while (victim := busy_worker(pool)) is None:
+        assert time.monotonic() < deadline and not driver.done(), "no shard started"
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(4.0)  # let it start and answer a few calls first
+    tree = [victim.process.pid, *(p.pid for p in
+                                  psutil.Process(victim.process.pid).children(True))]
+    for pid in tree:  # the machine is gone: the worker and its flow-run process
+        with contextlib.suppress(psutil.NoSuchProcess):
+            psutil.Process(pid).kill()
+    scores = await asyncio.wait_for(driver, timeout=240)
     simulated_model.set_latency(0.05)
     assert scores == expected
     async with pool.client() as client:
@@ -145,3 +134,55 @@ async def test_a_shard_whose_worker_dies_runs_again_elsewhere(pool, simulated_mo
         retried = run.name.replace("attempt-1", "attempt-2")
         assert [r.state.is_completed() for r in shards if r.name == retried] == [True]
     assert sum(r.state.is_completed() for r in shards) == 2
+
+
+def ran_a_shard() -> bool:
+    import sys
+
+    return "synaprefect.trainers.shards" in sys.modules
+
+
+async def test_evaluate_and_predict_on_a_dask_cluster(prefect_api, simulated_model,
+                                                      monkeypatch):
+    from distributed import Client, LocalCluster
+    from prefect_dask import DaskTaskRunner
+
+    program = await capitals_program(simulated_model, name="on_dask")
+    x, y = half_styled(12)
+    with tracking(False):
+        expected = await program.evaluate(x, y, batch_size=3, verbose=0)
+        expected_outputs = await program.predict(x, batch_size=3, verbose=0)
+    simulated_model.reset_stats()
+    # Keys never travel with the program: each worker reads its own environment.
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-simulated")
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        runner = DaskTaskRunner(address=cluster.scheduler_address)
+        scores = await program.evaluate(x, y, batch_size=3, verbose=0, task_runner=runner)
+        outputs = await program.predict(x, batch_size=3, verbose=0,
+                                        task_runner=DaskTaskRunner(
+                                            address=cluster.scheduler_address))
+        workers_used = client.run(ran_a_shard)
+    assert scores == expected
+    assert [o.get_json() for o in outputs] == [o.get_json() for o in expected_outputs]
+    assert simulated_model.stats().requests == 24
+    assert sorted(workers_used.values()) == [True, True]  # both worker processes worked
+    async with prefect_api.client() as api:
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+        [run] = await api.read_flow_runs(flow_run_filter=FlowRunFilter(
+            name=FlowRunFilterName(any_=["evaluate-on_dask"])))
+    task_runs = await prefect_api.read_task_runs([run.id], count=4)
+    assert sorted(t.name for t in task_runs) == [f"test-batch-{i}" for i in (1, 2, 3, 4)]
+    assert all(t.state.is_completed() for t in task_runs)
+
+
+async def test_a_task_runner_needs_tracking(simulated_model):
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    program = await capitals_program(simulated_model, name="untracked")
+    x, y = capitals(3)
+    simulated_model.reset_stats()
+    with tracking(False), pytest.raises(ValueError, match="needs tracking on"):
+        await program.evaluate(x, y, verbose=0, task_runner=ThreadPoolTaskRunner())
+    assert simulated_model.stats().requests == 0

@@ -26,6 +26,10 @@ class LanguageModelError(RuntimeError):
         message = f"Language model '{model}': {cause}"
         super().__init__(f"{message}. {self.hint}" if self.hint else message)
 
+    def __reduce__(self):
+        # Task runners send errors between processes: rebuild from both arguments.
+        return (type(self), (self.model, self.cause))
+
 
 class PermanentLanguageModelError(LanguageModelError):
     """An error retrying cannot fix."""

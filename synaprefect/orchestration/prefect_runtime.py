@@ -28,6 +28,7 @@ await runtime.flow("fit", lambda: runtime.stage("epoch", epoch, run_name="epoch-
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import keyword
 import logging
@@ -55,6 +56,7 @@ from synaprefect.orchestration.runtime import (
     is_retryable_run,
     is_transient,
 )
+from synaprefect.trainers.trainer import TASK_RETRIES, TASK_RETRY_DELAY
 from synaprefect.version import __version__
 
 __all__ = ["PrefectRuntime"]
@@ -77,7 +79,8 @@ class PrefectRuntime(Runtime):
     tracking = True
 
     async def flow(self, name: str, body: Body, *, run_name: str,
-                   parameters: dict | None = None, retries: int = 0) -> T:
+                   parameters: dict | None = None, retries: int = 0,
+                   task_runner: Any = None) -> T:
         """Run ``body`` as an async flow run ``run_name`` of flow ``name``; a subflow run
         when called inside a flow run. ``parameters`` (small JSON) are shown in the UI. A
         failed run is retried ``retries`` times, at once, as the same flow run; its stages
@@ -116,8 +119,8 @@ class PrefectRuntime(Runtime):
         run_flow.__signature__ = inspect.Signature(
             [inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY) for key in parameters]
         )
-        prefect_flow = prefect.flow(
-            run_flow,
+        prefect_flow = _LiveFlow(
+            fn=run_flow,
             name=_flow_name(name),
             flow_run_name=_constant(run_name),
             retries=retries,
@@ -127,6 +130,7 @@ class PrefectRuntime(Runtime):
             validate_parameters=False,
             persist_result=False,
             log_prints=False,
+            **({"task_runner": task_runner} if task_runner is not None else {}),
         )
         return await prefect_flow(**parameters)
 
@@ -170,6 +174,18 @@ class PrefectRuntime(Runtime):
             log_prints=False,
         )
         return await prefect_task()
+
+    async def remote(self, name: str, request: dict, *, run_name: str) -> dict:
+        """Submit the shard ``request`` to the flow run's task runner (a Dask worker with
+        ``DaskTaskRunner``) as the task run ``run_name``, retried like other tasks, and
+        wait for its JSON results.
+
+        Example: ``results = await runtime.remote("test-batch", request, run_name="test-batch-3")``
+        """
+        future = _shard_task.with_options(
+            name=name, task_run_name=_constant(run_name)).submit(request)
+        # The future's wait blocks: in a thread, so the other batches keep being sent.
+        return await asyncio.to_thread(future.result)
 
     async def publish_json(self, key: str, value: Any, description: str = "") -> None:
         """Add a version of ``value`` under ``key`` (a markdown artifact holding a fenced
@@ -233,6 +249,26 @@ class PrefectRuntime(Runtime):
             super().log(message)
 
 
+class _LiveFlow(prefect.Flow):
+    """A flow whose function is a closure over live program state (locks, clients).
+
+    A task runner sends the flow run's context, flow included, to its workers (Dask
+    pickles it): this flow travels as a stand-in of the same name, which workers only
+    read and never run.
+    """
+
+    def __reduce__(self):
+        return (_stand_in_flow, (self.name,))
+
+
+def _stand_in_flow(name: str) -> prefect.Flow:
+    return prefect.Flow(fn=_runs_only_where_built, name=name)
+
+
+def _runs_only_where_built() -> None:
+    raise RuntimeError("A synaprefect flow runs only in the process that built it.")
+
+
 def _constant(text: str) -> Callable[[], str]:
     # A callable run name is used as is; a string would go through str.format with the
     # run's parameters and break on braces in the name.
@@ -253,6 +289,20 @@ def _parameter_name(key: str) -> str:
 def _retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
     # Prefect hands over a Failed state whose data is the exception the body raised.
     return isinstance(state.data, BaseException) and is_transient(state.data)
+
+
+# Module-level, so that a task runner ships it to other processes by reference.
+@prefect.task(name="shard", cache_policy=NONE, persist_result=False, log_prints=False,
+              retries=TASK_RETRIES, retry_delay_seconds=TASK_RETRY_DELAY,
+              retry_condition_fn=_retry_if_transient)
+async def _shard_task(request: dict) -> dict:
+    # The task run is what Prefect tracks; the shard's own job inside it stays plain
+    # asyncio (no nested flow runs on a Dask worker).
+    from synaprefect.orchestration.runtime import tracking
+    from synaprefect.trainers.shards import run_shard
+
+    with tracking(False):
+        return await run_shard(request)
 
 
 def _inside_run() -> bool:

@@ -88,10 +88,11 @@ class Runtime:
     tracking = False
 
     async def flow(self, name: str, body: Body, *, run_name: str,
-                   parameters: dict | None = None, retries: int = 0) -> T:
+                   parameters: dict | None = None, retries: int = 0,
+                   task_runner: Any = None) -> T:
         """Run ``body`` as the top-level run of fit / evaluate / predict / search,
         retrying the whole run ``retries`` times if it fails with an error retrying can
-        help (see ``is_retryable_run``)."""
+        help (see ``is_retryable_run``); ``remote`` tasks go to ``task_runner``."""
         raise NotImplementedError
 
     async def stage(self, name: str, body: Body, *, run_name: str,
@@ -107,6 +108,12 @@ class Runtime:
         Transient failures (see ``is_transient``) are retried ``retries`` times.
         """
         raise NotImplementedError
+
+    async def remote(self, name: str, request: dict, *, run_name: str) -> dict:
+        """Run the shard ``request`` (JSON, see ``trainers.shards``) as a task on the
+        flow's task runner, in whichever process that runner picks; returns the shard's
+        results as JSON."""
+        raise NotImplementedError(f"{type(self).__name__} has no task runner.")
 
     async def publish_json(self, key: str, value: Any, description: str = "") -> None:
         """Add a version of the JSON document stored under ``key``."""
@@ -128,7 +135,8 @@ class Runtime:
 class LocalRuntime(Runtime):
     """Tracking off: every run is a plain coroutine, artifacts go nowhere."""
 
-    async def flow(self, name, body, *, run_name, parameters=None, retries=0):
+    async def flow(self, name, body, *, run_name, parameters=None, retries=0,
+                   task_runner=None):
         for attempt in range(retries + 1):
             try:
                 return await body()

@@ -20,12 +20,14 @@ scores = await combine(program, "evaluate", results, len(x), y)
 
 from __future__ import annotations
 
+import importlib
 import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from synaprefect.saving.program_saving import program_document, program_from_document
+from synaprefect.trainers import data as D
 from synaprefect.trainers.replay import decode, encode
 
 if TYPE_CHECKING:
@@ -71,8 +73,35 @@ def shard_request(program: "Program", kind: str, x: list, y: list | None,
     _check_kind(kind)
     if kind == "evaluate":
         program._require_compiled("evaluate")
-    return {"kind": kind, "batch_size": batch_size, "program": program_document(program),
-            "samples": encode([list(x), None if y is None else list(y)])}
+    x, y = program._prepare(x, y, kind)  # checked against the inputs, before any call
+    document = program_document(program)
+    imports = _registered_modules(document)
+    if "__main__" in imports:
+        raise ValueError(
+            "The program uses classes registered in the script itself (`__main__`), "
+            "which other processes cannot import: move them to a module installed (or "
+            "on the PYTHONPATH) where shards run."
+        )
+    return {"kind": kind, "batch_size": batch_size, "program": document,
+            "imports": sorted(imports),
+            "samples": encode([x, y])}
+
+
+def _registered_modules(document: Any) -> set[str]:
+    """Modules outside synaprefect defining the registered classes (custom modules,
+    rewards...) a program document uses: the receiving process imports them first."""
+    found = set()
+    if isinstance(document, dict):
+        module = document.get("module")
+        if document.get("registered_name") and isinstance(module, str) and not (
+                module == "synaprefect" or module.startswith("synaprefect.")):
+            found.add(module)
+        for value in document.values():
+            found |= _registered_modules(value)
+    elif isinstance(document, list):
+        for value in document:
+            found |= _registered_modules(value)
+    return found
 
 
 async def run_shard(request: dict) -> dict:
@@ -88,6 +117,15 @@ async def run_shard(request: dict) -> dict:
                          f"keys 'kind', 'batch_size', 'program' and 'samples'; got "
                          f"{str(request)[:80]!r}.")
     _check_kind(request.get("kind"))
+    for module in request.get("imports", []):
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            raise ImportError(
+                f"The shard's program uses classes registered in `{module}`, which this "
+                f"process cannot import ({error}): install it where shards run, or put "
+                "it on their PYTHONPATH."
+            ) from error
     program = program_from_document(request["program"], source="the shard's program")
     x, y = decode(request["samples"])
     batches = await program._run_shard_job(request["kind"], x, y, request["batch_size"])
@@ -112,6 +150,7 @@ async def combine(program: "Program", kind: str, results: list[dict], size: int,
         array = np.empty(len(outputs), dtype=object)
         array[:] = outputs
         return array
+    y = D.to_samples(y, "y")
     program._reset_metrics()
     offset = 0
     for batch in batches:

@@ -50,6 +50,7 @@ class Trainer:
     history = None
     _initial_epoch = None
     _runtime: Runtime | None = None
+    _task_runner: Any = None
     task_granularity = "module"
 
     # ---- compile ------------------------------------------------------------------------
@@ -450,11 +451,12 @@ class Trainer:
                                    batch_size=batch_size)
 
     async def _as_flow(self, runtime: Runtime, kind: str, body, store: RunStore,
-                       retries: int = 0, **parameters):
+                       retries: int = 0, task_runner: Any = None, **parameters):
         """Run ``body`` as the job's flow. Every attempt (Prefect flow retries included)
         starts from the same state, so finished steps replay from ``store``."""
         start = self.get_state_tree()
         previous, self._runtime = self._runtime, runtime
+        self._task_runner = task_runner
 
         async def attempt():
             self.set_state_tree(start)
@@ -473,16 +475,22 @@ class Trainer:
         try:
             result = await runtime.flow(self.name, attempt, run_name=f"{kind}-{self.name}",
                                         parameters={"kind": kind, **parameters},
-                                        retries=retries)
+                                        retries=retries, task_runner=task_runner)
         finally:
-            self._runtime = previous
+            self._runtime, self._task_runner = previous, None
         store.finish()
         return result
 
     async def _run_job(self, runtime: Runtime, kind: str, body, data: list,
                        targets: list | None, options: dict, resume: bool, retries: int,
-                       **parameters):
+                       task_runner: Any = None, **parameters):
         """fit / evaluate / predict: build, find the run folder, run the flow."""
+        if task_runner is not None and not runtime.tracking:
+            raise ValueError(
+                f"{kind}(task_runner=...) runs batches as Prefect tasks on that runner, "
+                "which needs tracking on: remove `tracking(False)` / "
+                "`SYNAPREFECT_TRACKING=0`, or drop `task_runner`."
+            )
         if self._busy is not None:
             raise RuntimeError(
                 f"Program '{self.name}' is already running {self._busy}(); run {kind}() "
@@ -493,7 +501,7 @@ class Trainer:
             await self._prepare_run(data[0])
             store = self._run_store(kind, data, targets, options, resume)
             return await self._as_flow(runtime, kind, body, store, retries=retries,
-                                       **parameters)
+                                       task_runner=task_runner, **parameters)
         finally:
             self._busy = None
 
@@ -644,6 +652,10 @@ class Trainer:
         """One batch of an evaluation, as a (replayable) task: predictions and rewards."""
         self._task_prefix = f"{kind}-batch-{step + 1}-"
         key = self._step_key(f"{kind}-batch", bx, by)
+        if self._task_runner is not None:
+            return await self._replayable(
+                key, lambda: self._remote_batch("evaluate", bx, by, f"{kind}-batch",
+                                                f"{kind}-batch-{step + 1}"))
         return await self._runtime_now().task(
             f"{kind}-batch", lambda: self._replayable(
                 key, lambda: self._predict_and_score(bx, by, False)),
@@ -654,24 +666,55 @@ class Trainer:
         """One batch of a prediction, as a (replayable) task: one output per sample."""
         self._task_prefix = f"predict-batch-{step + 1}-"
         key = self._step_key("predict-batch", batch, None)
+        if self._task_runner is not None:
+            return await self._replayable(
+                key, lambda: self._remote_batch("predict", batch, None, "predict-batch",
+                                                f"predict-batch-{step + 1}"))
         return await self._runtime_now().task(
             "predict-batch", lambda: self._replayable(
                 key, lambda: self._predict_samples(batch)),
             run_name=f"predict-batch-{step + 1}", retries=TASK_RETRIES,
             retry_delay=TASK_RETRY_DELAY)
 
+    async def _remote_batch(self, kind: str, batch: list, targets: list | None,
+                            name: str, run_name: str):
+        """One batch run by the job's task runner, wherever it runs tasks (a Dask worker):
+        the program and the batch travel as JSON (``trainers.shards``)."""
+        from synaprefect.trainers.shards import decode, shard_request
+
+        request = shard_request(self, kind, batch, targets, len(batch))
+        [result] = decode(await self._runtime_now().remote(name, request,
+                                                           run_name=run_name))
+        return result
+
+    async def _in_order(self, calls: list) -> Any:
+        """The results of ``calls`` (coroutine functions, one per batch) in order: one
+        batch after another in this process, all at once on a task runner (other
+        processes do the work)."""
+        if self._task_runner is None:
+            for call in calls:
+                yield await call()
+            return
+        for result in await gather_or_cancel(*(call() for call in calls)):
+            yield result
+
     async def _evaluate_samples(self, x: list, y: list | None, batch_size: int,
                                 kind: str, callbacks=None) -> dict[str, float]:
         self._reset_metrics()
-        for step, indices in enumerate(D.batches(len(x), batch_size)):
+        batches = []
+        for indices in D.batches(len(x), batch_size):
+            bx = [x[i] for i in indices]
+            batches.append((bx, [y[i] for i in indices] if y else [None] * len(bx)))
+        calls = [lambda step=step, bx=bx, by=by: self._evaluate_batch(step, bx, by, kind)
+                 for step, (bx, by) in enumerate(batches)]
+        step = 0
+        async for result in self._in_order(calls):
             if callbacks is not None:
                 callbacks.on_test_batch_begin(step)
-            bx = [x[i] for i in indices]
-            by = [y[i] for i in indices] if y else [None] * len(bx)
-            result = await self._evaluate_batch(step, bx, by, kind)
-            await self._metrics.update(by, result["y_pred"], result["rewards"])
+            await self._metrics.update(batches[step][1], result["y_pred"], result["rewards"])
             if callbacks is not None:
                 callbacks.on_test_batch_end(step, self._metrics.result())
+            step += 1
         self._task_prefix = ""
         return self._metrics.result()
 
@@ -703,8 +746,12 @@ class Trainer:
 
     async def evaluate(self, x=None, y=None, batch_size: int = 32, verbose="auto",
                        callbacks=None, return_dict: bool = True, resume: bool = True,
-                       flow_retries: int = 0):
+                       flow_retries: int = 0, task_runner: Any = None):
         """Score the program on ``x``/``y``; returns ``{"reward": ..., <metrics>}``.
+
+        ``task_runner`` (a Prefect task runner, e.g. ``prefect_dask.DaskTaskRunner``)
+        runs every batch at once as a task on that runner, the program and batch sent as
+        JSON: for CPU-heavy rewards or modules on a cluster (tracking must be on).
 
         Example:
         ```python
@@ -736,14 +783,14 @@ class Trainer:
 
         logs = await self._run_job(runtime, "evaluate", body, samples, targets,
                                    {"batch_size": batch_size}, resume, flow_retries,
-                                   samples=len(samples), batch_size=batch_size)
+                                   task_runner, samples=len(samples), batch_size=batch_size)
         return logs if return_dict else list(logs.values())
 
     async def predict(self, x=None, batch_size: int | None = None, verbose="auto",
-                      callbacks=None, resume: bool = True,
-                      flow_retries: int = 0) -> np.ndarray:
+                      callbacks=None, resume: bool = True, flow_retries: int = 0,
+                      task_runner: Any = None) -> np.ndarray:
         """Outputs for every sample of ``x`` as a numpy object array (None for a sample
-        whose program returned None).
+        whose program returned None). ``task_runner``: as in ``evaluate``.
 
         Example:
         ```python
@@ -763,17 +810,23 @@ class Trainer:
         async def body():
             outputs = []
             callback_list.on_predict_begin()
-            for step, indices in enumerate(batches):
+            calls = [lambda step=step, indices=indices: self._predict_batch(
+                         step, [samples[i] for i in indices])
+                     for step, indices in enumerate(batches)]
+            step = 0
+            async for batch_outputs in self._in_order(calls):
                 callback_list.on_predict_batch_begin(step)
-                outputs += await self._predict_batch(step, [samples[i] for i in indices])
+                outputs += batch_outputs
                 callback_list.on_predict_batch_end(step, {"outputs": len(outputs)})
+                step += 1
             self._task_prefix = ""
             callback_list.on_predict_end()
             return outputs
 
         outputs = await self._run_job(runtime, "predict", body, samples, None,
                                       {"batch_size": batch_size}, resume, flow_retries,
-                                      samples=len(samples), batch_size=batch_size)
+                                      task_runner, samples=len(samples),
+                                      batch_size=batch_size)
         result = np.empty(len(outputs), dtype=object)
         result[:] = outputs
         return result
