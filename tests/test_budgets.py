@@ -79,3 +79,33 @@ def test_budget_needs_a_limit():
         sp.callbacks.CostBudget()
     with pytest.raises(ValueError, match="max_cost"):
         sp.callbacks.CostBudget(max_cost=-1)
+
+
+async def test_a_resumed_fit_counts_what_its_replayed_steps_cost(simulated_lm):
+    x, y = data(24)
+    sp.clear_session()
+    sp.set_seed(3)
+    crashing = await make_program(simulated_lm)
+    original = crashing._predict_and_score
+
+    async def crash_at_third_batch(bx, by, training):
+        if training and crashing.optimizer.iterations == 2:
+            raise RuntimeError("machine lost")  # not transient: the fit fails
+        return await original(bx, by, training)
+
+    crashing._predict_and_score = crash_at_third_batch
+    with pytest.raises(RuntimeError, match="machine lost"):
+        await crashing.fit(x, y, epochs=5, batch_size=4, validation_split=0.0, verbose=0)
+    assert simulated_lm.stats().requests == 16  # two batches of 4 + 4 calls were paid
+
+    sp.clear_session()
+    sp.set_seed(3)
+    resumed = await make_program(simulated_lm)
+    budget = sp.callbacks.CostBudget(max_calls=20)
+    await resumed.fit(x, y, epochs=5, batch_size=4, validation_split=0.0, verbose=0,
+                      callbacks=[budget])
+    # The two replayed batches count their 16 calls: the budget trips after the third
+    # batch, as in an uninterrupted fit, and only that batch is paid again.
+    assert resumed.replayed_steps == 4 and resumed.optimizer.iterations == 3
+    assert budget.reason.startswith("budget reached: 24 LM calls spent")
+    assert simulated_lm.stats().requests == 24

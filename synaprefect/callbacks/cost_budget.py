@@ -17,7 +17,9 @@ class CostBudget(Callback):
     The check runs after every batch, so the batch in flight finishes (its calls are paid
     for and kept); then the epoch stops, the optimizer keeps its best candidate, the
     reason goes into the fit's summary, and the program is saved to ``filepath`` if given.
-    Cache hits cost nothing and do not count.
+    Cache hits cost nothing and do not count. A resumed fit also counts what its replayed
+    steps cost when they first ran (calls of the interrupted step, answered again from
+    the run's journal, count as free).
 
     Example:
     ```python
@@ -45,24 +47,14 @@ class CostBudget(Callback):
         self.reason: str | None = None
         self._start: dict[str, float] = {}
 
-    def _totals(self) -> dict[str, float]:
-        models = self.program.language_models()
-        totals = {"cost": 0.0, "calls": 0.0, "tokens": 0.0}
-        for model in models:
-            counters = model.counters()
-            totals["cost"] += counters["cost"]
-            totals["calls"] += counters["calls"] - counters["cache_hits"]
-            totals["tokens"] += counters["total_tokens"]
-        return totals
-
     def spent(self) -> dict[str, float]:
         """Cost (USD), calls and tokens since the fit started."""
-        now = self._totals()
+        now = self.program.spent_totals()
         return {key: now[key] - self._start.get(key, 0.0) for key in now}
 
     def on_train_begin(self, logs=None) -> None:
         self.reason = None
-        self._start = self._totals()
+        self._start = self.program.spent_totals()
 
     def on_train_batch_end(self, batch: int, logs=None) -> None:
         if self.reason is not None:

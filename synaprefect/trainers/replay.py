@@ -34,6 +34,8 @@ _store: contextvars.ContextVar["RunStore | None"] = contextvars.ContextVar(
 # replaying whole steps (which makes no calls) never shifts the numbering of later steps.
 _step: contextvars.ContextVar[str] = contextvars.ContextVar("synaprefect_step", default="")
 _COMPLETE = "complete.json"
+# Part of every run folder's name: a change of what a folder holds starts new folders.
+STORE_FORMAT = 2
 
 
 def results_root() -> Path:
@@ -98,11 +100,13 @@ class RunStore:
         self._lock = threading.Lock()
         self.replayed_steps = 0
         self.replayed_calls = 0
+        self.replayed_usage: dict[str, float] = {}
 
     def start_attempt(self) -> None:
         """A new attempt (a retried flow run) numbers its calls from zero again."""
         with self._lock:
             self._occurrences.clear()
+            self.replayed_usage = {}
 
     def finish(self) -> None:
         """Mark the job done: running it again computes afresh instead of replaying."""
@@ -110,21 +114,33 @@ class RunStore:
 
         atomic_write_json(self.directory / _COMPLETE, {"complete": True})
 
-    async def step(self, key_material: Any, body: Callable[[], Awaitable[Any]]) -> Any:
-        """The stored result of this step, or run ``body`` and store what it returns."""
+    async def step(self, key_material: Any, body: Callable[[], Awaitable[Any]],
+                   meter: Callable[[], dict[str, float]] | None = None) -> Any:
+        """The stored result of this step, or run ``body`` and store what it returns.
+
+        With ``meter`` (figures such as cost and calls, read before and after ``body``),
+        the step also stores what it spent, and a replay adds that to
+        ``replayed_usage``: a budget then counts what the first run paid.
+        """
         key = stable_hash(key_material)
         stored = self._steps.get(key)
         if stored is not None:
             self.replayed_steps += 1
-            return decode(stored)
+            with self._lock:
+                for name, value in stored.get("usage", {}).items():
+                    self.replayed_usage[name] = self.replayed_usage.get(name, 0.0) + value
+            return decode(stored["result"])
         with self._lock:  # a retried step numbers its calls from zero again
             self._occurrences[key] = {}
+        before = meter() if meter is not None else {}
         token = _step.set(key)
         try:
             result = await body()
         finally:
             _step.reset(token)
-        self._steps.put(key, encode(result))
+        after = meter() if meter is not None else {}
+        self._steps.put(key, {"result": encode(result),
+                              "usage": {k: after[k] - before[k] for k in after}})
         return result
 
     def call_key(self, material: Any) -> str:

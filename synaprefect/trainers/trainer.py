@@ -22,6 +22,7 @@ from synaprefect.utils.async_utils import gather_or_cancel, maybe_await
 from synaprefect.trainers import data as D
 from synaprefect.trainers.compile_utils import CompiledMetrics, CompiledRewards
 from synaprefect.trainers.replay import (
+    STORE_FORMAT,
     RunStore,
     current_journal,
     encode,
@@ -214,7 +215,30 @@ class Trainer:
         store = current_journal()
         if store is None or key is None:
             return await body()
-        return await store.step(key, body)
+        return await store.step(key, body, meter=self._live_usage)
+
+    def _live_usage(self) -> dict[str, float]:
+        """Cost, paid calls and tokens of this process's models so far (cache hits and
+        journal replays are free)."""
+        totals = {"cost": 0.0, "calls": 0.0, "tokens": 0.0}
+        for model in self.language_models():
+            counters = model.counters()
+            totals["cost"] += counters["cost"]
+            totals["calls"] += counters["calls"] - counters["cache_hits"]
+            totals["tokens"] += counters["total_tokens"]
+        return totals
+
+    def spent_totals(self) -> dict[str, float]:
+        """Cost (USD), paid calls and tokens of the program's models so far, including
+        what the replayed steps of a resumed job cost when they first ran.
+
+        Example: ``program.spent_totals()  # {"cost": 0.42, "calls": 310.0, "tokens": ...}``
+        """
+        totals = self._live_usage()
+        store = current_journal()
+        for name, value in (store.replayed_usage if store is not None else {}).items():
+            totals[name] = totals.get(name, 0.0) + value
+        return totals
 
     def _run_store(self, kind: str, samples: list, targets: list | None, options: dict,
                    resume: bool) -> RunStore:
@@ -223,8 +247,9 @@ class Trainer:
         from synaprefect.config import get_seed
 
         self._setup_key = self._setup_digest()
-        fingerprint = stable_hash([kind, self._setup_key, self._state_fingerprint(),
-                                   encode(samples), encode(targets), options, get_seed()])
+        fingerprint = stable_hash([STORE_FORMAT, kind, self._setup_key,
+                                   self._state_fingerprint(), encode(samples),
+                                   encode(targets), options, get_seed()])
         directory = results_root() / self.name / f"{kind}-{fingerprint[:20]}"
         return RunStore(directory, fresh=not resume)
 
