@@ -164,6 +164,8 @@ def to_markdown(report: dict[str, Any]) -> str:
             lines.append(f"| {transport} | {run['rss_before_mb']:.0f} MB | "
                          f"{run['peak_rss_mb']:.0f} MB | {run['wall_s']:.1f} s |")
         lines.append("")
+    if report.get("scale_out"):
+        lines += _scale_out_lines(report)
     if report.get("demo"):
         demo = report["demo"]
         lines += ["## make demo (after setup)", "",
@@ -172,9 +174,25 @@ def to_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _scale_out_lines(report: dict[str, Any]) -> list[str]:
+    settings = report["settings"]
+    entries = report["scale_out"]
+    lines = [f"## Scale-out (evaluate of {settings['scale_out_samples']} samples, batch "
+             f"{settings['scale_out_batch_size']}, tracking on)", "",
+             "| CPU per sample (reward) | mode | wall (median) | min - max | vs in-process |",
+             "|---|---|---|---|---|"]
+    for entry in entries.values():
+        s = entry["summary"]
+        base = entries[f"in_process_cpu{entry['cpu_ms']:g}"]["summary"]["wall_s"]
+        lines.append(f"| {entry['cpu_ms']:g} ms | {entry['mode'].replace('_', ' ')} | "
+                     f"{s['wall_s']:.2f} s | {s['wall_min_s']:.2f} - {s['wall_max_s']:.2f} s "
+                     f"| {base / s['wall_s']:.2f}x |")
+    return lines + [""]
+
+
 def write_reports(report: dict[str, Any], folder: Path) -> tuple[Path, Path]:
     """Add summaries and targets to ``report``; write ``latest.json`` and ``latest.md``."""
-    for entry in report.get("throughput", {}).values():
+    for entry in [*report.get("throughput", {}).values(), *report.get("scale_out", {}).values()]:
         entry["summary"] = summarize(entry["runs"])
     report["targets"] = targets(report)
     folder.mkdir(parents=True, exist_ok=True)

@@ -56,6 +56,9 @@ class Settings:
     rss_samples: int = 10_000
     rss_batch_size: int = 1000
     rate_limit_calls: int = 200
+    scale_out_samples: int = 256
+    scale_out_batch_size: int = 16
+    scale_out_cpu_ms: float = 50.0
 
     @property
     def latency_bound_s(self) -> float:
@@ -181,7 +184,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", default="",
                         help="comma-separated keys of the throughput workloads to run")
     parser.add_argument("--skip", default="",
-                        help="comma-separated parts to skip: throughput,resume,memory,demo")
+                        help="comma-separated parts to skip: "
+                             "throughput,resume,memory,scale_out,demo")
     parser.add_argument("--quick", action="store_true",
                         help="one round at small sizes, no demo (a sanity run)")
     parser.add_argument("--out", type=Path, default=None,
@@ -238,6 +242,15 @@ def _with_servers(report: dict[str, Any], settings: Settings, args: argparse.Nam
                     "batch_size": settings.fit_batch_size,
                     "concurrency": settings.concurrency, "tracking": True},
                     env=env, scratch=scratch)
+            if "scale_out" not in skip:
+                from benchmarks.workloads.scale_out import scale_out_workload
+
+                _log("scale-out: in-process vs work pool vs Dask", started)
+                report["scale_out"] = scale_out_workload(endpoint, {
+                    "n": settings.scale_out_samples, "concurrency": settings.concurrency,
+                    "batch_size": settings.scale_out_batch_size,
+                    "cpu_ms": settings.scale_out_cpu_ms},
+                    rounds=settings.rounds, env=env, scratch=scratch, warmup=settings.warmup)
             if "memory" not in skip:
                 _log(f"memory: evaluate of {settings.rss_samples} samples", started)
                 reset_server(endpoint)
@@ -259,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         settings = Settings(rounds=1, latency=args.latency, warmup=8, evaluate_samples=128,
                             fit_samples=40, rss_samples=500, rss_batch_size=100,
-                            rate_limit_calls=64)
+                            rate_limit_calls=64, scale_out_samples=64)
         skip.add("demo")
     started = time.perf_counter()
     scratch = RESULTS / "scratch"

@@ -11,6 +11,7 @@ from typing import Any, Callable
 from benchmarks.workloads.common import Endpoint, Measurement
 from benchmarks.workloads.evaluate import dspy_evaluate, litellm_reference, synaprefect_evaluate
 from benchmarks.workloads.rate_limit import rate_limited_calls
+from benchmarks.workloads.scale_out import scaled_evaluate
 from benchmarks.workloads.training import evaluate_peak_rss, synaprefect_fit
 
 __all__ = ["WORKLOADS", "Endpoint", "Measurement"]
@@ -22,4 +23,5 @@ WORKLOADS: dict[str, Callable[..., Any]] = {
     "fit": synaprefect_fit,
     "rss": evaluate_peak_rss,
     "rate_limit": rate_limited_calls,
+    "scale_out": scaled_evaluate,
 }
