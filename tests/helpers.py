@@ -1,5 +1,7 @@
 """What many tests share: the capitals task, its data models and a program for it."""
 
+import os
+
 import numpy as np
 
 import synaprefect as sp
@@ -52,3 +54,17 @@ class CaseBlindMatch(sp.rewards.Reward):
         if y_true is None or y_pred is None:
             return 0.0
         return float(y_true.get_json()["answer"].lower() == y_pred.get_json()["answer"].lower())
+
+
+async def capitals_hypermodel(hp) -> sp.Program:
+    """A hypermodel that tuning trials on pool workers import: the model's base URL
+    comes from ``$SYNAPREFECT_TEST_LM_URL`` (workers and the test set it)."""
+    lm = sp.LanguageModel("openai/simulated", api_base=os.environ["SYNAPREFECT_TEST_LM_URL"],
+                          api_key="sk-simulated", retry_backoff=0.01)
+    x0 = sp.Input(data_model=Query)
+    x1 = await sp.Generator(data_model=Answer, language_model=lm, name="answerer",
+                            temperature=hp.Choice("temperature", [0.0, 1.0]))(x0)
+    program = sp.Program(inputs=x0, outputs=x1, name="pooled")
+    program.compile(reward=sp.rewards.ExactMatch(in_mask=["answer"]),
+                    optimizer="random_few_shot")
+    return program

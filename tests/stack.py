@@ -143,10 +143,13 @@ class PrefectStack:
         self.prefect("--no-prompt", "deploy", "--prefect-file",
                      str(PREFECT_YAML.relative_to(ROOT)), *args)
 
-    def start_worker(self, name: str = "worker", **env: str) -> Service:
+    def start_worker(self, name: str = "worker", queue: str | None = TEST_QUEUE,
+                     **env: str) -> Service:
+        """A process worker of the pool, on one of its queues (``None``: all of them)."""
+        queues = ["--work-queue", queue] if queue else []
         worker = Service(
             name, [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL,
-                       "--work-queue", TEST_QUEUE],
+                   *queues],
             {**self.env, "PREFECT_WORKER_QUERY_SECONDS": "1", **env}, self.base)
         self.services.append(worker)
         return worker

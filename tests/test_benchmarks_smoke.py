@@ -106,3 +106,17 @@ def test_report_tables_and_targets(tmp_path):
     assert met["make demo (fresh prefect home)"] is True
     markdown = markdown_path.read_text()
     assert "## Throughput" in markdown and "## Targets" in markdown
+
+
+async def test_rate_limit_and_scale_out_workloads(endpoint, prefect_api):
+    from benchmarks.workloads.rate_limit import RATE_LIMIT_MODES, rate_limited_calls
+    from benchmarks.workloads.scale_out import scaled_evaluate
+
+    for mode in RATE_LIMIT_MODES:
+        result = await rate_limited_calls(endpoint, n=6, concurrency=4, mode=mode)
+        assert result.requests == 6 and result.extra["calls_per_s"] > 0
+    busy = await scaled_evaluate(endpoint, n=8, concurrency=4, batch_size=4,
+                                 mode="in_process", cpu_ms=1.0)
+    assert busy.requests == 8 and busy.extra["accuracy"] == 1.0
+    with pytest.raises(ValueError, match="mode must be one of"):
+        await scaled_evaluate(endpoint, n=2, concurrency=1, batch_size=1, mode="ray")

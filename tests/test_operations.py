@@ -120,6 +120,7 @@ def simulated_model() -> Iterator[Any]:
         yield server
 
 
+@pytest.fixture(scope="module")
 def stack(request, tmp_path_factory, simulated_model, prefect_api) -> Iterator[PrefectStack]:
     # prefect_api first: the session's API leaves its template database in the cache.
     timings = {}

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import psutil
 import pytest
-from helpers import Answer, as_student, capitals, capitals_program
-from stack import TEST_QUEUE, PrefectStack, Service
+from helpers import Answer, as_student, capitals, capitals_hypermodel, capitals_program
+from stack import PrefectStack, Service
 
 from synaprefect.orchestration.runtime import tracking
 from synaprefect.testing import SimulatedLM
@@ -36,7 +38,10 @@ def pool(tmp_path_factory, simulated_model, prefect_api) -> Iterator[PrefectStac
     try:
         stack.deploy("--name", "shard")
         for index in (1, 2):
-            stack.start_worker(f"worker-{index}", OPENAI_API_KEY="sk-simulated")
+            # Every queue of the pool; helpers (the tuning test's hypermodel) importable.
+            stack.start_worker(f"worker-{index}", queue=None, OPENAI_API_KEY="sk-simulated",
+                               PYTHONPATH=str(Path(__file__).parent),
+                               SYNAPREFECT_TEST_LM_URL=simulated_model.base_url)
         yield stack
     finally:
         stack.stop()
@@ -70,10 +75,10 @@ async def test_sharded_evaluate_and_predict_equal_in_process(pool, simulated_mod
     assert 0.0 < expected["reward"] < 1.0
     simulated_model.reset_stats()
     scores = await evaluate_on_work_pool(program, x, y, deployment=DEPLOYMENT, shards=3,
-                                         batch_size=3, work_queue_name=TEST_QUEUE,
+                                         batch_size=3, 
                                          poll_seconds=0.5)
     outputs = await predict_on_work_pool(program, x, deployment=DEPLOYMENT, shards=2,
-                                         batch_size=3, work_queue_name=TEST_QUEUE,
+                                         batch_size=3, 
                                          poll_seconds=0.5)
     assert scores == expected
     assert [o.get_json() for o in outputs] == [o.get_json() for o in expected_outputs]
@@ -86,6 +91,41 @@ async def test_sharded_evaluate_and_predict_equal_in_process(pool, simulated_mod
     shards = await shard_runs(pool, driver.id)
     assert sorted(run.name for run in shards) == [f"shard-{i}-attempt-1" for i in (1, 2, 3)]
     assert all(run.state.is_completed() for run in shards)
+
+
+async def test_tuning_trials_run_on_the_pool_workers(pool, simulated_model, monkeypatch,
+                                                    tmp_path):
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    from synaprefect import tuners
+
+    tuners.disable_keras_backend()
+    monkeypatch.setenv("SYNAPREFECT_TEST_LM_URL", simulated_model.base_url)
+    tuner = tuners.RandomSearch(capitals_hypermodel, objective="val_reward", max_trials=2,
+                                directory=str(tmp_path), project_name="pooled", seed=3)
+    x, y = capitals(12)
+    simulated_model.reset_stats()
+    await tuner.asearch(x, y, epochs=1, batch_size=3, validation_split=0.25, verbose=0,
+                        concurrent_trials=2, deployment=DEPLOYMENT)
+    trials = tuner.oracle.trials
+    assert len(trials) == 2
+    assert all(t.status == "COMPLETED" and t.score is not None for t in trials.values())
+    assert simulated_model.stats().requests > 0  # the workers trained the programs
+    async with pool.client() as client:
+        deployment = await client.read_deployment_by_name(DEPLOYMENT)
+        for trial_id, trial in trials.items():
+            [run] = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
+                name=FlowRunFilterName(any_=[f"pooled-trial-{trial_id}-attempt-1"])))
+            assert run.deployment_id == deployment.id and run.state.is_completed()
+            [stage] = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
+                name=FlowRunFilterName(any_=[f"pooled-trial-{trial_id}"])))
+            assert stage.parameters == {"temperature": trial.hyperparameters["temperature"]}
+    # The variables a worker ended with came back: the best model is that program.
+    best_trial = tuner.oracle.get_best_trials(1)[0]
+    saved = json.loads(Path(tuner._variables_path(best_trial.trial_id)).read_text())
+    best = tuner.get_best_models(1)[0]
+    assert best.get_state_tree()["trainable_variables"] == saved["trainable_variables"]
+    assert saved["trainable_variables"]  # the worker's fit trained something
 
 
 def busy_worker(stack: PrefectStack) -> Service | None:
@@ -107,7 +147,7 @@ async def test_a_shard_whose_worker_dies_runs_again_elsewhere(pool, simulated_mo
         expected = await program.evaluate(x, y, batch_size=2, verbose=0)
     driver = asyncio.create_task(evaluate_on_work_pool(
         program, x, y, deployment=DEPLOYMENT, shards=2, batch_size=2,
-        work_queue_name=TEST_QUEUE, heartbeat_seconds=0.5, heartbeat_timeout=20.0,
+        heartbeat_seconds=0.5, heartbeat_timeout=20.0,
         poll_seconds=0.5))
     deadline = time.monotonic() + 120
     while (victim := busy_worker(pool)) is None:

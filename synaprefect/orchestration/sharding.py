@@ -1,4 +1,4 @@
-"""Evaluate and predict sharded over a Prefect work pool.
+"""Evaluate, predict and tuning trials on a Prefect work pool.
 
 ``evaluate_on_work_pool`` (and ``predict_on_work_pool``) is a flow run that splits the
 data into shards of whole batches (``trainers.shards``), runs each shard as a flow run of
@@ -9,13 +9,14 @@ Programs, variables, model settings and samples travel as JSON flow-run paramete
 results come back as a JSON artifact of the shard's run, through the Prefect API, so
 workers need no shared disk. Each worker reads its own provider keys.
 
-A shard whose worker dies leaves its run ``Pending`` or ``Running`` forever, so shards
-prove they are alive: a running shard updates a progress artifact every
-``heartbeat_seconds``. A shard taken by a worker and then silent for
-``heartbeat_timeout`` seconds (starting a run takes a worker a few seconds: keep it well
-above that) is marked ``Crashed`` and run again, and so is
-a shard whose run failed or crashed, up to ``max_attempts`` runs per shard. A shard run
-again on the same machine replays what its first run finished (the run store).
+``run_on_work_pool`` is the mechanism underneath, for any JSON request ``shard_flow``
+knows (shards, and tuning trials: ``tuners.remote``). A run whose worker dies stays
+``Pending`` or ``Running`` forever, so runs prove they are alive: a running request
+updates a progress artifact every ``heartbeat_seconds``. A run taken by a worker and then
+silent for ``heartbeat_timeout`` seconds (starting a run takes a worker a few seconds:
+keep it well above that) is marked ``Crashed`` and run again, and so is a run that failed
+or crashed, up to ``max_attempts`` runs per request. A shard run again on the same
+machine replays what its first run finished (the run store).
 
 Example:
 ```python
@@ -58,8 +59,8 @@ from synaprefect.trainers import shards as shard_jobs
 if TYPE_CHECKING:
     from synaprefect.programs import Program
 
-__all__ = ["shard_flow", "evaluate_on_work_pool", "predict_on_work_pool",
-           "SHARD_FLOW_NAME", "ShardError"]
+__all__ = ["shard_flow", "run_on_work_pool", "evaluate_on_work_pool",
+           "predict_on_work_pool", "SHARD_FLOW_NAME", "ShardError"]
 
 SHARD_FLOW_NAME = "synaprefect-shard"
 _RESULT_KEY = "synaprefect-shard-result"
@@ -67,26 +68,35 @@ _HEARTBEAT_KEY = "synaprefect-shard-heartbeat"
 
 
 class ShardError(RuntimeError):
-    """A shard failed on every attempt."""
+    """A request run on the work pool failed on every attempt."""
 
 
 @prefect.flow(name=SHARD_FLOW_NAME, persist_result=False, log_prints=False,
               validate_parameters=False)
 async def shard_flow(request: dict, heartbeat_seconds: float = 2.0) -> None:
-    """Run one shard of a sharded evaluate or predict and publish its results.
+    """Run one request of ``run_on_work_pool`` (a shard of a sharded evaluate or
+    predict, or a tuning trial) and publish its results.
 
-    Deploy it on a work pool (``flows/shard.py``); ``evaluate_on_work_pool`` and
-    ``predict_on_work_pool`` start its runs.
+    Deploy it on a work pool (``flows/shard.py``); ``evaluate_on_work_pool``,
+    ``predict_on_work_pool`` and tuners searching with ``deployment=`` start its runs.
 
     Args:
-        request: A shard request (``trainers.shards.shard_request``): the program, the
-            samples and the batch size, as JSON.
+        request: JSON: a shard (``trainers.shards.shard_request``: the program, the
+            samples and the batch size) or a trial (``tuners.remote.trial_request``).
         heartbeat_seconds: How often the run shows it is alive (a progress artifact).
     """
     async with _heartbeat(heartbeat_seconds):
-        results = await shard_jobs.run_shard(request)
+        results = await _run_request(request)
     await acreate_markdown_artifact(markdown=json_markdown(results), key=_RESULT_KEY,
                                     description="results of this shard, per batch")
+
+
+async def _run_request(request: dict) -> Any:
+    if isinstance(request, dict) and request.get("kind") == "trial":
+        from synaprefect.tuners.remote import run_trial_request
+
+        return await run_trial_request(request)
+    return await shard_jobs.run_shard(request)
 
 
 @contextlib.asynccontextmanager
@@ -116,6 +126,7 @@ async def _heartbeat(seconds: float) -> AsyncIterator[None]:
 @dataclasses.dataclass
 class _Shard:
     index: int
+    label: str
     request: dict
     run_id: UUID | None = None
     attempts: int = 0
@@ -131,7 +142,7 @@ async def _submit(shard: _Shard, deployment: str, heartbeat_seconds: float,
         deployment, parameters={"request": shard.request,
                                 "heartbeat_seconds": heartbeat_seconds},
         timeout=0, work_queue_name=work_queue_name,
-        flow_run_name=f"shard-{shard.index + 1}-attempt-{shard.attempts}")
+        flow_run_name=f"{shard.label}-attempt-{shard.attempts}")
     shard.run_id, shard.last_beat, shard.beat_seen_at = run.id, None, time.monotonic()
 
 
@@ -170,14 +181,35 @@ async def _check(client: PrefectClient, shard: _Shard, heartbeat_timeout: float)
     return reason
 
 
-async def _run_shards(requests: list[dict], deployment: str, heartbeat_seconds: float,
-                      heartbeat_timeout: float, max_attempts: int,
-                      work_queue_name: str | None, poll_seconds: float,
-                      runtime: PrefectRuntime) -> list[dict]:
-    pending = [_Shard(index, request) for index, request in enumerate(requests)]
+async def run_on_work_pool(requests: list[dict], *, deployment: str,
+                           labels: list[str] | None = None, heartbeat_seconds: float = 2.0,
+                           heartbeat_timeout: float = 60.0, max_attempts: int = 3,
+                           work_queue_name: str | None = None,
+                           poll_seconds: float = 1.0) -> list[Any]:
+    """Run each JSON request as a flow run of ``deployment`` (a deployment of
+    ``shard_flow``) on its work pool, all at once; their results, in order.
+
+    A run that fails or crashes, or that a worker took and then stayed silent for
+    ``heartbeat_timeout`` seconds, is marked ``Crashed`` and run again, up to
+    ``max_attempts`` runs per request; then a ``ShardError`` names it. Runs are named
+    ``<label>-attempt-<n>`` (labels default to ``shard-<k>``).
+
+    Example:
+    ```python
+    results = await run_on_work_pool(requests, deployment="synaprefect-shard/shard")
+    ```
+    """
+    if heartbeat_timeout <= 2 * heartbeat_seconds:
+        raise ValueError(f"`heartbeat_timeout` ({heartbeat_timeout}) must exceed twice "
+                         f"`heartbeat_seconds` ({heartbeat_seconds}), or live runs "
+                         "would be declared dead.")
+    labels = labels or [f"shard-{index + 1}" for index in range(len(requests))]
+    pending = [_Shard(index, label, request)
+               for index, (label, request) in enumerate(zip(labels, requests, strict=True))]
     for shard in pending:
         await _submit(shard, deployment, heartbeat_seconds, work_queue_name)
     done: list[_Shard] = []
+    runtime = PrefectRuntime()
     async with get_client() as client:
         while pending:
             await asyncio.sleep(poll_seconds)
@@ -188,9 +220,9 @@ async def _run_shards(requests: list[dict], deployment: str, heartbeat_seconds: 
                     done.append(shard)
                 elif reason is not None:
                     if shard.attempts >= max_attempts:
-                        raise ShardError(f"Shard {shard.index + 1} of {len(requests)} failed "
-                                         f"{shard.attempts} times; last: {reason}.")
-                    runtime.log(f"shard {shard.index + 1}: {reason}; running it again")
+                        raise ShardError(f"{shard.label} failed {shard.attempts} times; "
+                                         f"last: {reason}.")
+                    runtime.log(f"{shard.label}: {reason}; running it again")
                     await _submit(shard, deployment, heartbeat_seconds, work_queue_name)
     return [shard.result for shard in sorted(done, key=lambda shard: shard.index)]
 
@@ -202,10 +234,6 @@ async def _sharded(program: "Program", kind: str, x: Any, y: Any, deployment: st
     if kind == "evaluate":
         program._require_compiled("evaluate")
     samples, targets = program._prepare(x, y, kind)
-    if heartbeat_timeout <= 2 * heartbeat_seconds:
-        raise ValueError(f"`heartbeat_timeout` ({heartbeat_timeout}) must exceed twice "
-                         f"`heartbeat_seconds` ({heartbeat_seconds}), or live shards "
-                         "would be declared dead.")
     bounds = shard_jobs.shard_bounds(len(samples), batch_size, shards_count)
     requests = [shard_jobs.shard_request(program, kind, samples[a:b],
                                      targets[a:b] if targets is not None else None,
@@ -213,9 +241,10 @@ async def _sharded(program: "Program", kind: str, x: Any, y: Any, deployment: st
     runtime = PrefectRuntime()
 
     async def body():
-        results = await _run_shards(requests, deployment, heartbeat_seconds,
-                                    heartbeat_timeout, max_attempts, work_queue_name,
-                                    poll_seconds, runtime)
+        results = await run_on_work_pool(
+            requests, deployment=deployment, heartbeat_seconds=heartbeat_seconds,
+            heartbeat_timeout=heartbeat_timeout, max_attempts=max_attempts,
+            work_queue_name=work_queue_name, poll_seconds=poll_seconds)
         combined = await shard_jobs.combine(program, kind, results, len(samples), targets)
         if kind == "evaluate":
             await runtime.publish_table(evaluation_key(program.name),

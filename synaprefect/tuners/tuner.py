@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from synaprefect.config import clear_session
 from synaprefect.orchestration.artifacts import artifact_key
-from synaprefect.orchestration.runtime import Runtime, get_runtime
+from synaprefect.orchestration.runtime import Runtime, get_runtime, is_tracking
 from synaprefect.tuners.objective import resolve_objective
 from synaprefect.utils.async_utils import gather_or_cancel, maybe_await, run_sync
 
@@ -49,7 +49,8 @@ if TYPE_CHECKING:
 
     from synaprefect.programs import Program
 
-__all__ = ["SearchMixin", "best_hyperparameters_key", "trials_table_key"]
+__all__ = ["SearchMixin", "best_hyperparameters_key", "trials_table_key",
+           "train_trial_program", "checked_program"]
 
 _VARIABLES_FILE = "program.variables.json"
 # How long a trial loop told IDLE waits, at most, before asking the oracle again (it asks
@@ -81,6 +82,8 @@ class SearchMixin:
     """The trial logic shared by ``RandomSearch``, ``BayesianOptimization``,
     ``Hyperband`` and ``GridSearch``; placed before the keras-tuner tuner in the MRO."""
 
+    _deployment: str | None = None  # set by a search whose trials run on a work pool
+
     def __init__(self, hypermodel: "Callable[[Any], Any] | keras_tuner.HyperModel",
                  objective: "str | keras_tuner.Objective | list | None" = None, *args: Any,
                  **kwargs: Any):
@@ -108,25 +111,10 @@ class SearchMixin:
 
         Example: ``program = await tuner.build_program(tuner.get_best_hyperparameters()[0])``
         """
-        from keras_tuner import errors
-
-        from synaprefect.programs import Program
-
         async with _build_lock.get() or contextlib.nullcontext():
             clear_session()
             program = await maybe_await(self._build_function(hp))
-        if not isinstance(program, Program):
-            raise errors.FatalTypeError(
-                "The hypermodel must return a synaprefect Program (or a coroutine that "
-                f"resolves to one), got {type(program).__name__}: end `build_program(hp)` "
-                "with `return program`."
-            )
-        if not program.compiled:
-            raise errors.FatalValueError(
-                "The hypermodel returned a program that is not compiled: call "
-                "program.compile(reward=..., optimizer=...) before returning it."
-            )
-        return program
+        return checked_program(program)
 
     def _build_now(self, hp: "keras_tuner.HyperParameters") -> "Program":
         # keras-tuner's synchronous ``hypermodel.build(hp)``: tracing only, no LM call,
@@ -147,12 +135,13 @@ class SearchMixin:
 
     # ---- search -----------------------------------------------------------------------
 
-    def search(self, *fit_args: Any, concurrent_trials: int = 1, **fit_kwargs: Any) -> None:
+    def search(self, *fit_args: Any, concurrent_trials: int = 1,
+               deployment: str | None = None, **fit_kwargs: Any) -> None:
         """Run the search: ``asearch`` on an event loop of its own.
 
         Takes ``fit``'s arguments (``x``, ``y``, ``validation_data``, ``epochs``,
         ``batch_size``...), passed to every trial's ``program.fit``, and
-        ``concurrent_trials`` (see ``asearch``). In async code, use
+        ``concurrent_trials`` and ``deployment`` (see ``asearch``). In async code, use
         ``await tuner.asearch(...)``.
 
         Example:
@@ -161,10 +150,11 @@ class SearchMixin:
         best_hp = tuner.get_best_hyperparameters(num_trials=1)[0]
         ```
         """
-        run_sync(self.asearch(*fit_args, concurrent_trials=concurrent_trials, **fit_kwargs))
+        run_sync(self.asearch(*fit_args, concurrent_trials=concurrent_trials,
+                              deployment=deployment, **fit_kwargs))
 
     async def asearch(self, *fit_args: Any, concurrent_trials: int = 1,
-                      **fit_kwargs: Any) -> None:
+                      deployment: str | None = None, **fit_kwargs: Any) -> None:
         """Run the search on the running event loop as the Prefect flow run
         ``tune-<project_name>``, each trial a subflow run.
 
@@ -173,6 +163,11 @@ class SearchMixin:
         what runs next as soon as a trial ends. A trial failing with a keras-tuner
         ``FatalError`` cancels the others and stops the search; they stay unfinished in
         the oracle, so running the search again runs them again.
+
+        With ``deployment`` (a deployment of ``flows/shard.py``, e.g.
+        ``"synaprefect-shard/shard"``), each trial runs as a flow run of it on a worker of
+        its pool (``tuners.remote``): the hypermodel must be a module-level function the
+        workers import, and ``fit``'s options plain JSON. The oracle stays here.
 
         Example:
         ```python
@@ -194,7 +189,11 @@ class SearchMixin:
                 "unset it and run the search in one process, with `concurrent_trials=` "
                 "to run several trials at once."
             )
+        if deployment is not None and not is_tracking():
+            raise ValueError("`deployment=` runs trials as Prefect flow runs on a work pool, "
+                             "which needs tracking on.")
         runtime = get_runtime()
+        self._deployment = deployment
 
         async def body() -> None:
             await self._search_loop(runtime, concurrent_trials, fit_args, fit_kwargs)
@@ -204,7 +203,7 @@ class SearchMixin:
             f"tune-{self.project_name}", body, run_name=f"tune-{self.project_name}",
             parameters={"tuner": type(self).__name__, "objective": str(self.oracle.objective),
                         "max_trials": self.oracle.max_trials,
-                        "concurrent_trials": concurrent_trials,
+                        "concurrent_trials": concurrent_trials, "deployment": deployment,
                         "project_dir": str(self.project_dir)})
 
     async def _search_loop(self, runtime: Runtime, concurrent_trials: int, fit_args: tuple,
@@ -261,9 +260,13 @@ class SearchMixin:
         from keras_tuner import errors
         from keras_tuner.engine.trial import TrialStatus
 
+        if self._deployment is None:
+            run = lambda: self.run_trial(trial, *fit_args, **fit_kwargs)  # noqa: E731
+        else:
+            run = lambda: self._run_trial_on_pool(trial, fit_args, fit_kwargs)  # noqa: E731
         try:
             metrics = await runtime.stage(
-                "trial", lambda: self.run_trial(trial, *fit_args, **fit_kwargs),
+                "trial", run,
                 run_name=f"{self.project_name}-trial-{trial.trial_id}",
                 parameters=dict(trial.hyperparameters.values))
             self.oracle.update_trial(trial.trial_id, metrics)
@@ -295,61 +298,29 @@ class SearchMixin:
         program = await self.build_program(hp)
         if "tuner/trial_id" in hp.values:
             program.load_variables(self._variables_path(hp.values["tuner/trial_id"]))
-        if program.optimizer is None:
-            metrics = await self._evaluate(program, fit_args, fit_kwargs)
-        else:
-            fit_kwargs = self._trial_fit_kwargs(hp, fit_kwargs)
-            history = await program.fit(*fit_args, **fit_kwargs)
-            metrics = self._reduce_history(history.history)
+        metrics = await train_trial_program(program, hp, fit_args, fit_kwargs,
+                                            self._objective_directions())
         program.save_variables(self._variables_path(trial.trial_id))
         return self._with_objective(metrics)
 
-    def _trial_fit_kwargs(self, hp: Any, fit_kwargs: dict) -> dict:
-        from keras_tuner import errors
+    async def _run_trial_on_pool(self, trial: "keras_tuner.engine.trial.Trial",
+                                 fit_args: tuple, fit_kwargs: dict) -> dict[str, float]:
+        # ``run_trial`` as a flow run of the deployment, on a worker; its variables come
+        # back into the trial's folder, where ``load_model`` and Hyperband find them.
+        from synaprefect.orchestration.sharding import run_on_work_pool
+        from synaprefect.tuners.remote import trial_request
+        from synaprefect.utils.json_utils import atomic_write_json
 
-        fit_kwargs = dict(fit_kwargs)
-        if "tuner/epochs" in hp.values:
-            fit_kwargs["epochs"] = hp.values["tuner/epochs"]
-            fit_kwargs["initial_epoch"] = hp.values["tuner/initial_epoch"]
-        if fit_kwargs.get("callbacks"):
-            # Callbacks keep state (best value, wait count): each trial gets fresh copies.
-            try:
-                fit_kwargs["callbacks"] = copy.deepcopy(fit_kwargs["callbacks"])
-            except Exception as error:
-                raise errors.FatalValueError(
-                    "Every callback passed to search() must support copy.deepcopy(): each "
-                    f"trial gets its own copy ({type(error).__name__}: {error})."
-                ) from error
-        return fit_kwargs
-
-    async def _evaluate(self, program: Any, fit_args: tuple, fit_kwargs: dict
-                        ) -> dict[str, float]:
-        # Nothing to train: score the program on the validation data (else on x/y) and
-        # report each metric under both names, so "reward" and "val_reward" both work.
-        arguments = inspect.signature(program.fit).bind(*fit_args, **fit_kwargs).arguments
-        x, y = arguments.get("validation_data") or (arguments.get("x"), arguments.get("y"))
-        options = {key: arguments[key] for key in ("batch_size", "verbose", "resume")
-                   if key in arguments}
-        logs = await program.evaluate(x, y, **options)
-        metrics = _numbers(logs)
-        return {**metrics, **{f"val_{name}": value for name, value in metrics.items()}}
+        request = trial_request(self, trial, fit_args, fit_kwargs)
+        [result] = await run_on_work_pool([request], deployment=self._deployment,
+                                          labels=[f"{self.project_name}-trial-{trial.trial_id}"])
+        atomic_write_json(self._variables_path(trial.trial_id), result["variables"])
+        return self._with_objective(result["metrics"])
 
     def _objective_directions(self) -> dict[str, str]:
         objective = self.oracle.objective
         return dict(getattr(objective, "name_to_direction", None)
                     or {objective.name: objective.direction})
-
-    def _reduce_history(self, history: dict[str, list]) -> dict[str, float]:
-        directions = self._objective_directions()
-        metrics = {}
-        for name, values in history.items():
-            values = [value for value in values if _is_number(value)]
-            if not values:
-                continue
-            direction = directions.get(name)
-            best = {"max": max, "min": min}.get(direction, lambda v: v[-1])
-            metrics[name] = float(best(values))
-        return metrics
 
     def _with_objective(self, metrics: dict[str, float]) -> dict[str, float]:
         from keras_tuner import errors
@@ -392,6 +363,93 @@ class SearchMixin:
             json_markdown(best[0].hyperparameters.values)])
         await runtime.publish_markdown(best_hyperparameters_key(self.project_name), markdown,
                                        f"best hyperparameters of {self.project_name}")
+
+
+def checked_program(program: Any) -> "Program":
+    """``program`` if the hypermodel returned a compiled ``Program``, else a keras-tuner
+    fatal error saying what to fix.
+
+    Example: ``program = checked_program(await maybe_await(build_program(hp)))``
+    """
+    from keras_tuner import errors
+
+    from synaprefect.programs import Program
+
+    if not isinstance(program, Program):
+        raise errors.FatalTypeError(
+            "The hypermodel must return a synaprefect Program (or a coroutine that "
+            f"resolves to one), got {type(program).__name__}: end `build_program(hp)` "
+            "with `return program`."
+        )
+    if not program.compiled:
+        raise errors.FatalValueError(
+            "The hypermodel returned a program that is not compiled: call "
+            "program.compile(reward=..., optimizer=...) before returning it."
+        )
+    return program
+
+
+async def train_trial_program(program: "Program", hp: Any, fit_args: tuple,
+                              fit_kwargs: dict, directions: dict[str, str]
+                              ) -> dict[str, float]:
+    """Fit a trial's program (or, compiled without an optimizer, evaluate it) and return
+    the metrics the trial reports: objective metrics (``directions``: name to "min" or
+    "max") at their best epoch value, the others at their last. Runs wherever the trial
+    runs (``SearchMixin.run_trial``, or a worker's flow run).
+
+    Example:
+    ```python
+    metrics = await train_trial_program(program, hp, (x, y), {"epochs": 2},
+                                        {"val_reward": "max"})
+    ```
+    """
+    if program.optimizer is None:
+        return await _evaluate(program, fit_args, fit_kwargs)
+    history = await program.fit(*fit_args, **_trial_fit_kwargs(hp, fit_kwargs))
+    return _reduce_history(history.history, directions)
+
+
+def _trial_fit_kwargs(hp: Any, fit_kwargs: dict) -> dict:
+    from keras_tuner import errors
+
+    fit_kwargs = dict(fit_kwargs)
+    if "tuner/epochs" in hp.values:
+        fit_kwargs["epochs"] = hp.values["tuner/epochs"]
+        fit_kwargs["initial_epoch"] = hp.values["tuner/initial_epoch"]
+    if fit_kwargs.get("callbacks"):
+        # Callbacks keep state (best value, wait count): each trial gets fresh copies.
+        try:
+            fit_kwargs["callbacks"] = copy.deepcopy(fit_kwargs["callbacks"])
+        except Exception as error:
+            raise errors.FatalValueError(
+                "Every callback passed to search() must support copy.deepcopy(): each "
+                f"trial gets its own copy ({type(error).__name__}: {error})."
+            ) from error
+    return fit_kwargs
+
+
+async def _evaluate(program: Any, fit_args: tuple, fit_kwargs: dict) -> dict[str, float]:
+    # Nothing to train: score the program on the validation data (else on x/y) and
+    # report each metric under both names, so "reward" and "val_reward" both work.
+    arguments = inspect.signature(program.fit).bind(*fit_args, **fit_kwargs).arguments
+    x, y = arguments.get("validation_data") or (arguments.get("x"), arguments.get("y"))
+    options = {key: arguments[key] for key in ("batch_size", "verbose", "resume")
+               if key in arguments}
+    logs = await program.evaluate(x, y, **options)
+    metrics = _numbers(logs)
+    return {**metrics, **{f"val_{name}": value for name, value in metrics.items()}}
+
+
+def _reduce_history(history: dict[str, list], directions: dict[str, str]) -> dict[str, float]:
+    metrics = {}
+    for name, values in history.items():
+        values = [value for value in values if _is_number(value)]
+        if not values:
+            continue
+        direction = directions.get(name)
+        best = {"max": max, "min": min}.get(direction, lambda v: v[-1])
+        metrics[name] = float(best(values))
+    return metrics
 
 
 def _is_number(value: Any) -> bool:
