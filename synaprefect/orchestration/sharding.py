@@ -88,7 +88,7 @@ async def shard_flow(request: dict, heartbeat_seconds: float = 2.0) -> None:
     async with _heartbeat(heartbeat_seconds):
         results = await _run_request(request)
     await acreate_markdown_artifact(markdown=json_markdown(results), key=_RESULT_KEY,
-                                    description="results of this shard, per batch")
+                                    description="results of this request (JSON)")
 
 
 async def _run_request(request: dict) -> Any:
@@ -162,6 +162,8 @@ async def _check(client: PrefectClient, shard: _Shard, heartbeat_timeout: float)
             return f"run {run.name} completed without its result artifact"
         shard.result = parse_json_markdown(artifact.data)
         return None
+    if state.is_cancelled():  # somebody stopped it on purpose: so is the whole job
+        raise ShardError(f"run {run.name} was cancelled; the job stops.")
     if state.is_final():
         return f"run {run.name} ended {state.name}: {state.message or ''}".strip()
     if state.is_scheduled():  # no worker has taken it yet (Late included)
