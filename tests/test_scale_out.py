@@ -128,6 +128,39 @@ async def test_tuning_trials_run_on_the_pool_workers(pool, simulated_model, monk
     assert saved["trainable_variables"]  # the worker's fit trained something
 
 
+async def test_a_shard_cancelled_in_prefect_stops_the_job(pool, simulated_model):
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterName,
+        FlowRunFilterWorkQueueName,
+    )
+    from prefect.states import Cancelled
+
+    from synaprefect.orchestration.sharding import ShardError, evaluate_on_work_pool
+
+    # A paused queue: its runs wait, scheduled, for the cancel below.
+    pool.prefect("work-queue", "create", "held", "--pool", "synaprefect")
+    pool.prefect("work-queue", "pause", "held", "--pool", "synaprefect")
+    program = await capitals_program(simulated_model, name="cancelled")
+    x, y = capitals(4)
+    simulated_model.reset_stats()
+    driver = asyncio.create_task(evaluate_on_work_pool(
+        program, x, y, deployment=DEPLOYMENT, shards=2, batch_size=2,
+        work_queue_name="held", poll_seconds=0.2))
+    names = FlowRunFilterName(any_=["shard-1-attempt-1", "shard-2-attempt-1"])
+    async with pool.client() as client:
+        deadline = time.monotonic() + 60
+        while len(runs := await client.read_flow_runs(flow_run_filter=FlowRunFilter(
+                name=names, work_queue_name=FlowRunFilterWorkQueueName(any_=["held"])))) < 2:
+            assert time.monotonic() < deadline and not driver.done()
+            await asyncio.sleep(0.2)
+        await client.set_flow_run_state(runs[0].id, Cancelled(), force=True)
+        with pytest.raises(ShardError, match="was cancelled; the job stops"):
+            await asyncio.wait_for(driver, timeout=60)
+        await client.set_flow_run_state(runs[1].id, Cancelled(), force=True)
+    assert simulated_model.stats().requests == 0
+
+
 def busy_worker(stack: PrefectStack) -> Service | None:
     """A worker running a flow run (it has a child process)."""
     for service in stack.services:
