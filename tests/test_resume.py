@@ -256,3 +256,21 @@ async def test_a_retried_batch_task_does_not_repay_its_finished_calls(simulated_
     scores = await program.evaluate(x, y, batch_size=4, verbose=0, resume=False)
     assert "reward" in scores
     assert simulated_lm.stats().requests == 4 + 1  # only the failed call is made again
+
+
+def test_the_call_journal_survives_a_line_torn_by_a_kill(tmp_path):
+    from synaprefect.trainers.replay import RunStore
+
+    store = RunStore(tmp_path / "run")
+    store.record_call("a", {"answer": "Paris"})
+    store.record_call("b", {"answer": "Ottawa"})
+    journal = tmp_path / "run" / "calls.jsonl"
+    with open(journal, "a", encoding="utf-8") as file:
+        file.write('["c", {"answer": "Be')  # the process died mid-write
+    again = RunStore(tmp_path / "run")
+    assert again.recorded_call("a") == {"answer": "Paris"}
+    assert again.recorded_call("b") == {"answer": "Ottawa"}
+    assert again.recorded_call("c") is None and again.replayed_calls == 2
+    again.record_call("c", {"answer": "Bern"})  # appends after the cut, on its own line
+    assert RunStore(tmp_path / "run").recorded_call("c") == {"answer": "Bern"}
+    assert journal.read_text().count("\n") == 3

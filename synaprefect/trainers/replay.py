@@ -6,8 +6,10 @@ its result (architecture, starting variables, data, arguments, seed). Inside it:
 * ``steps/`` holds the JSON result of every finished batch and optimizer update, keyed by
   the state before the step and the step's content. Run the same job again (the same
   script, or a Prefect retry of the flow run) and finished steps replay from disk.
-* ``calls/`` journals every LM answer, keyed by the request and its occurrence number
-  in the run, so a step that died half-way replays the calls it had already paid for.
+* ``calls.jsonl`` journals every LM answer, keyed by the request and its occurrence
+  number in the run, so a step that died half-way replays the calls it had already paid
+  for. A line is appended and flushed per answer (a killed process keeps it) and the file
+  is fsynced when a step ends, before the step's result is stored.
 
 Folders live under ``$SYNAPREFECT_HOME/runs/<program>/<fingerprint>/``; pass
 ``resume=False`` to start fresh, or delete the folder (``clear_results``).
@@ -15,6 +17,8 @@ Folders live under ``$SYNAPREFECT_HOME/runs/<program>/<fingerprint>/``; pass
 
 import contextlib
 import contextvars
+import json
+import os
 import shutil
 import threading
 from pathlib import Path
@@ -35,7 +39,7 @@ _store: contextvars.ContextVar["RunStore | None"] = contextvars.ContextVar(
 _step: contextvars.ContextVar[str] = contextvars.ContextVar("synaprefect_step", default="")
 _COMPLETE = "complete.json"
 # Part of every run folder's name: a change of what a folder holds starts new folders.
-STORE_FORMAT = 2
+STORE_FORMAT = 3
 
 
 def results_root() -> Path:
@@ -85,6 +89,60 @@ def decode(document: dict) -> Any:
     return _decode(document["value"], document["schemas"])
 
 
+class _CallJournal:
+    """The LM answers of one run, one JSON line ``[key, answer]`` each, held in memory."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._answers: dict[str, Any] = {}
+        self._file = None
+        self._lock = threading.Lock()
+        self._load()
+
+    def _load(self) -> None:
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return
+        kept = 0
+        for line in data.splitlines(keepends=True):
+            try:
+                key, value = json.loads(line)
+            except ValueError:
+                break
+            if not line.endswith(b"\n"):
+                break
+            self._answers[key] = value
+            kept += len(line)
+        if kept < len(data):  # a line torn by a kill: cut it, later lines append cleanly
+            with open(self.path, "r+b") as file:
+                file.truncate(kept)
+
+    def get(self, key: str) -> Any | None:
+        return self._answers.get(key)
+
+    def put(self, key: str, value: Any) -> None:
+        line = json.dumps([key, value], ensure_ascii=False, separators=(",", ":")) + "\n"
+        with self._lock:
+            if self._file is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = open(self.path, "a", encoding="utf-8")
+            self._file.write(line)
+            self._file.flush()
+            self._answers[key] = value
+
+    def sync(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+
 class RunStore:
     """The persisted results of one run."""
 
@@ -95,7 +153,7 @@ class RunStore:
             shutil.rmtree(directory, ignore_errors=True)
         self.directory = directory
         self._steps = ResponseCache(directory / "steps")
-        self._calls = ResponseCache(directory / "calls")
+        self._calls = _CallJournal(directory / "calls.jsonl")
         self._occurrences: dict[str, dict[str, int]] = {}
         self._lock = threading.Lock()
         self.replayed_steps = 0
@@ -112,6 +170,7 @@ class RunStore:
         """Mark the job done: running it again computes afresh instead of replaying."""
         from synaprefect.utils.json_utils import atomic_write_json
 
+        self._calls.close()
         atomic_write_json(self.directory / _COMPLETE, {"complete": True})
 
     async def step(self, key_material: Any, body: Callable[[], Awaitable[Any]],
@@ -139,6 +198,7 @@ class RunStore:
         finally:
             _step.reset(token)
         after = meter() if meter is not None else {}
+        self._calls.sync()  # the step's answers are on disk before the step is
         self._steps.put(key, {"result": encode(result),
                               "usage": {k: after[k] - before[k] for k in after}})
         return result
