@@ -117,10 +117,24 @@ class ModelCaller:
         semaphore = self._semaphore()
         async with semaphore if semaphore is not None else contextlib.nullcontext():
             if self.rate_limit is not None:
-                from synaprefect.orchestration.rate_limits import acquire_rate_limit
-
-                await acquire_rate_limit(self.rate_limit)
+                await self._take_rate_limit_slot()
             yield
+
+    async def _take_rate_limit_slot(self) -> None:
+        from synaprefect.orchestration.rate_limits import (
+            RateLimitNotFoundError,
+            acquire_rate_limit,
+        )
+
+        try:
+            await acquire_rate_limit(self.rate_limit)
+        except RateLimitNotFoundError:
+            raise
+        except Exception as error:  # the Prefect API is unreachable or refused: retryable
+            raise errors.TransientLanguageModelError(
+                self.model, self._redact(f"could not take a slot of the rate limit "
+                                         f"{self.rate_limit!r}: {type(error).__name__}: "
+                                         f"{error}")[:500]) from error
 
     async def run(self, attempt: Callable[[], Awaitable[tuple[Any, dict]]]) -> Any:
         """Call ``attempt`` until it succeeds; it returns ``(result, usage_figures)``."""

@@ -184,8 +184,12 @@ class PrefectRuntime(Runtime):
         """
         future = _shard_task.with_options(
             name=name, task_run_name=_constant(run_name)).submit(request)
-        # The future's wait blocks: in a thread, so the other batches keep being sent.
-        return await asyncio.to_thread(future.result)
+        try:
+            # The future's wait blocks: in a thread, so the other batches keep being sent.
+            return await asyncio.to_thread(future.result)
+        except asyncio.CancelledError:
+            future.cancel()  # a failed job stops its batches still on the cluster
+            raise
 
     async def publish_json(self, key: str, value: Any, description: str = "") -> None:
         """Add a version of ``value`` under ``key`` (a markdown artifact holding a fenced

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import time
 from typing import TYPE_CHECKING, Any, AsyncIterator
 from uuid import UUID
@@ -46,7 +47,7 @@ from prefect.client.schemas.filters import (
     ArtifactFilterKey,
 )
 from prefect.deployments import run_deployment
-from prefect.states import Crashed
+from prefect.states import Cancelling, Crashed
 
 from synaprefect.orchestration.artifacts import (
     evaluation_key,
@@ -61,6 +62,8 @@ if TYPE_CHECKING:
 
 __all__ = ["shard_flow", "run_on_work_pool", "evaluate_on_work_pool",
            "predict_on_work_pool", "SHARD_FLOW_NAME", "ShardError"]
+
+_logger = logging.getLogger("synaprefect.orchestration")
 
 SHARD_FLOW_NAME = "synaprefect-shard"
 _RESULT_KEY = "synaprefect-shard-result"
@@ -110,9 +113,13 @@ async def _heartbeat(seconds: float) -> AsyncIterator[None]:
             await asyncio.sleep(seconds)
             # The value only has to change: the driver watches the `updated` time.
             elapsed = time.monotonic() - started
-            await aupdate_progress_artifact(artifact_id=artifact_id,
-                                            progress=min(99.0, elapsed / 60.0),
-                                            description=f"shard alive after {elapsed:.0f} s")
+            try:
+                await aupdate_progress_artifact(
+                    artifact_id=artifact_id, progress=min(99.0, elapsed / 60.0),
+                    description=f"alive after {elapsed:.0f} s")
+            except Exception as error:  # one API hiccup must not silence the run
+                _logger.warning("Heartbeat not sent (%s: %s); retrying.",
+                                type(error).__name__, error)
 
     task = asyncio.create_task(beat())
     try:
@@ -163,7 +170,7 @@ async def _check(client: PrefectClient, shard: _Shard, heartbeat_timeout: float)
         shard.result = parse_json_markdown(artifact.data)
         return None
     if state.is_cancelled():  # somebody stopped it on purpose: so is the whole job
-        raise ShardError(f"run {run.name} was cancelled; the job stops.")
+        raise ShardError(f"run {run.name} was cancelled, so the rest is stopped too.")
     if state.is_final():
         return f"run {run.name} ended {state.name}: {state.message or ''}".strip()
     if state.is_scheduled():  # no worker has taken it yet (Late included)
@@ -179,8 +186,9 @@ async def _check(client: PrefectClient, shard: _Shard, heartbeat_timeout: float)
     if silent < heartbeat_timeout:
         return None
     reason = f"run {run.name} silent for {silent:.0f} s (its worker died?)"
-    await client.set_flow_run_state(run.id, Crashed(message=reason), force=True)
-    return reason
+    # Not forced: a run that finished meanwhile keeps its state, and is collected next.
+    outcome = await client.set_flow_run_state(run.id, Crashed(message=reason))
+    return reason if outcome.status.value == "ACCEPT" else None
 
 
 async def run_on_work_pool(requests: list[dict], *, deployment: str,
@@ -193,7 +201,9 @@ async def run_on_work_pool(requests: list[dict], *, deployment: str,
 
     A run that fails or crashes, or that a worker took and then stayed silent for
     ``heartbeat_timeout`` seconds, is marked ``Crashed`` and run again, up to
-    ``max_attempts`` runs per request; then a ``ShardError`` names it. Runs are named
+    ``max_attempts`` runs per request; then a ``ShardError`` names it. A run cancelled
+    in Prefect raises a ``ShardError`` at once. Whenever this call ends early (an
+    error, a cancellation), the runs still going are cancelled. Runs are named
     ``<label>-attempt-<n>`` (labels default to ``shard-<k>``).
 
     Example:
@@ -208,25 +218,37 @@ async def run_on_work_pool(requests: list[dict], *, deployment: str,
     labels = labels or [f"shard-{index + 1}" for index in range(len(requests))]
     pending = [_Shard(index, label, request)
                for index, (label, request) in enumerate(zip(labels, requests, strict=True))]
-    for shard in pending:
-        await _submit(shard, deployment, heartbeat_seconds, work_queue_name)
     done: list[_Shard] = []
     runtime = PrefectRuntime()
     async with get_client() as client:
-        while pending:
-            await asyncio.sleep(poll_seconds)
-            for shard in list(pending):
-                reason = await _check(client, shard, heartbeat_timeout)
-                if shard.result is not None:
-                    pending.remove(shard)
-                    done.append(shard)
-                elif reason is not None:
-                    if shard.attempts >= max_attempts:
-                        raise ShardError(f"{shard.label} failed {shard.attempts} times; "
-                                         f"last: {reason}.")
-                    runtime.log(f"{shard.label}: {reason}; running it again")
-                    await _submit(shard, deployment, heartbeat_seconds, work_queue_name)
+        try:
+            for shard in pending:
+                await _submit(shard, deployment, heartbeat_seconds, work_queue_name)
+            while pending:
+                await asyncio.sleep(poll_seconds)
+                for shard in list(pending):
+                    reason = await _check(client, shard, heartbeat_timeout)
+                    if shard.result is not None:
+                        pending.remove(shard)
+                        done.append(shard)
+                    elif reason is not None:
+                        if shard.attempts >= max_attempts:
+                            raise ShardError(f"{shard.label} failed {shard.attempts} "
+                                             f"times; last: {reason}.")
+                        runtime.log(f"{shard.label}: {reason}; running it again")
+                        await _submit(shard, deployment, heartbeat_seconds, work_queue_name)
+        except BaseException:
+            # Nothing keeps running (and paying) for a job that is over.
+            await _cancel_runs(client, [shard.run_id for shard in pending if shard.run_id])
+            raise
     return [shard.result for shard in sorted(done, key=lambda shard: shard.index)]
+
+
+async def _cancel_runs(client: PrefectClient, run_ids: list[UUID]) -> None:
+    for run_id in run_ids:
+        with contextlib.suppress(Exception):
+            await client.set_flow_run_state(run_id, Cancelling(
+                message="the job that started this run stopped"))
 
 
 async def _sharded(program: "Program", kind: str, x: Any, y: Any, deployment: str,

@@ -108,7 +108,7 @@ class _CallJournal:
         for line in data.splitlines(keepends=True):
             try:
                 key, value = json.loads(line)
-            except ValueError:
+            except (ValueError, TypeError):  # torn, or not a [key, answer] line
                 break
             if not line.endswith(b"\n"):
                 break
@@ -170,8 +170,12 @@ class RunStore:
         """Mark the job done: running it again computes afresh instead of replaying."""
         from synaprefect.utils.json_utils import atomic_write_json
 
-        self._calls.close()
+        self.close()
         atomic_write_json(self.directory / _COMPLETE, {"complete": True})
+
+    def close(self) -> None:
+        """Close the journal's file (done or not, the job no longer writes to it)."""
+        self._calls.close()
 
     async def step(self, key_material: Any, body: Callable[[], Awaitable[Any]],
                    meter: Callable[[], dict[str, float]] | None = None) -> Any:

@@ -503,6 +503,7 @@ class Trainer:
                                         retries=retries, task_runner=task_runner)
         finally:
             self._runtime, self._task_runner = previous, None
+            store.close()
         store.finish()
         return result
 
@@ -715,7 +716,7 @@ class Trainer:
     async def _in_order(self, calls: list) -> Any:
         """The results of ``calls`` (coroutine functions, one per batch) in order: one
         batch after another in this process, all at once on a task runner (other
-        processes do the work)."""
+        processes do the work; batch-begin callbacks then all fire at the start)."""
         if self._task_runner is None:
             for call in calls:
                 yield await call()
@@ -730,12 +731,16 @@ class Trainer:
         for indices in D.batches(len(x), batch_size):
             bx = [x[i] for i in indices]
             batches.append((bx, [y[i] for i in indices] if y else [None] * len(bx)))
-        calls = [lambda step=step, bx=bx, by=by: self._evaluate_batch(step, bx, by, kind)
+
+        async def run(step: int, bx: list, by: list) -> dict:
+            if callbacks is not None:
+                callbacks.on_test_batch_begin(step)
+            return await self._evaluate_batch(step, bx, by, kind)
+
+        calls = [lambda step=step, bx=bx, by=by: run(step, bx, by)
                  for step, (bx, by) in enumerate(batches)]
         step = 0
         async for result in self._in_order(calls):
-            if callbacks is not None:
-                callbacks.on_test_batch_begin(step)
             await self._metrics.update(batches[step][1], result["y_pred"], result["rewards"])
             if callbacks is not None:
                 callbacks.on_test_batch_end(step, self._metrics.result())
@@ -835,12 +840,15 @@ class Trainer:
         async def body():
             outputs = []
             callback_list.on_predict_begin()
-            calls = [lambda step=step, indices=indices: self._predict_batch(
-                         step, [samples[i] for i in indices])
+
+            async def run(step: int, indices: list) -> list:
+                callback_list.on_predict_batch_begin(step)
+                return await self._predict_batch(step, [samples[i] for i in indices])
+
+            calls = [lambda step=step, indices=indices: run(step, indices)
                      for step, indices in enumerate(batches)]
             step = 0
             async for batch_outputs in self._in_order(calls):
-                callback_list.on_predict_batch_begin(step)
                 outputs += batch_outputs
                 callback_list.on_predict_batch_end(step, {"outputs": len(outputs)})
                 step += 1

@@ -2,8 +2,9 @@
 
 ``trial_request`` describes a trial without pickling anything: the hypermodel by its
 import path, the trial's hyperparameters (keras-tuner's config), the variables a
-Hyperband continuation starts from, ``fit``'s data and options, and the objective's
-directions. ``run_trial_request`` builds the program there, fits (or evaluates) it and
+Hyperband continuation starts from, ``fit``'s data and options, the objective's
+directions and the seed. The receiving process imports the module the request names: run
+workers only for people you would let run code there. ``run_trial_request`` builds the program there, fits (or evaluates) it and
 returns the metrics and the variables it ended with; the search's oracle, on the caller's
 side, stays the only record of the search.
 
@@ -87,8 +88,11 @@ def trial_request(tuner: "SearchMixin", trial: "keras_tuner.engine.trial.Trial",
     if "tuner/trial_id" in hp.values:  # Hyperband continues a trial from its variables
         start = read_json_file(tuner._variables_path(hp.values["tuner/trial_id"]),
                                "variables file")
+    from synaprefect.config import get_seed
+
     path = _hypermodel_path(tuner._build_function)
     return {"kind": "trial", "trial_id": trial.trial_id, "hypermodel": path,
+            "seed": get_seed(),
             "hyperparameters": hp.get_config(), "start_variables": start,
             "fit": _fit_arguments(fit_args, fit_kwargs),
             "directions": tuner._objective_directions()}
@@ -110,7 +114,11 @@ async def run_trial_request(request: dict) -> dict:
     from synaprefect.tuners.keras_stub import disable_keras_backend, import_keras_tuner
     from synaprefect.tuners.tuner import checked_program, train_trial_program
 
+    from synaprefect.config import set_seed
+
     disable_keras_backend()
+    if request.get("seed") is not None:  # the same random choices as on the caller's side
+        set_seed(request["seed"])
     kt = import_keras_tuner("synaprefect.tuners.remote.run_trial_request")
     hp = kt.HyperParameters.from_config(request["hyperparameters"])
     clear_session()  # the same automatic names as on the caller's side
