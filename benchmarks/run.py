@@ -87,21 +87,14 @@ def throughput_specs(settings: Settings) -> list[Spec]:
         Spec("dspy", f"DSPy Evaluate, {c} threads (cache off)", "dspy",
              {"n": n, "threads": c}),
     ]
-    for transport in ("litellm", "http"):
-        for tracking in (True, False):
-            state = "on" if tracking else "off"
-            specs.append(Spec(
-                f"evaluate_{state}_{transport}",
-                f"synaprefect evaluate, tracking {state}, transport={transport}",
-                "evaluate", {"n": n, "concurrency": c, "tracking": tracking,
-                             "transport": transport}))
-    for transport in ("litellm", "http"):
-        for tracking in (True, False):
-            state = "on" if tracking else "off"
-            specs.append(Spec(
-                f"fit_{state}_{transport}",
-                f"synaprefect fit, tracking {state}, transport={transport}",
-                "fit", {**fit, "tracking": tracking, "transport": transport}))
+    for kind, params in (("evaluate", {"n": n, "concurrency": c}), ("fit", fit)):
+        for transport in ("litellm", "http"):
+            for tracking in (True, False):
+                state = "on" if tracking else "off"
+                specs.append(Spec(
+                    f"{kind}_{state}_{transport}",
+                    f"synaprefect {kind}, tracking {state}, transport={transport}",
+                    kind, {**params, "tracking": tracking, "transport": transport}))
     for mode in RATE_LIMIT_MODES:
         specs.append(Spec(
             f"rate_limit_{mode}", f"{settings.rate_limit_calls} LM calls, Prefect rate "

@@ -35,6 +35,8 @@ from typing import Any, Iterable, Iterator, Mapping
 import numpy as np
 import pydantic
 
+from synaprefect.trainers.data import object_array
+
 __all__ = [
     "DatasetError",
     "Rows",
@@ -138,10 +140,10 @@ def to_samples(rows: list[dict], input_model: Any, output_model: Any = None,
     """
     rows = rows if isinstance(rows, Rows) else Rows(rows)
     columns = dict(columns or {})
-    x = _object_array([_sample(rows, i, input_model, columns) for i in range(len(rows))])
+    x = object_array([_sample(rows, i, input_model, columns) for i in range(len(rows))])
     if output_model is None:
         return x, None
-    y = _object_array([_sample(rows, i, output_model, columns) for i in range(len(rows))])
+    y = object_array([_sample(rows, i, output_model, columns) for i in range(len(rows))])
     return x, y
 
 
@@ -495,9 +497,3 @@ def _sample(rows: Rows, index: int, model: Any, columns: dict[str, str]) -> Any:
     if problems:
         raise DatasetError(f"{where}: the row does not fit {title}: {'; '.join(problems)}.")
     return JsonDataModel(json=values, schema=schema)
-
-
-def _object_array(items: list) -> np.ndarray:
-    array = np.empty(len(items), dtype=object)
-    array[:] = items
-    return array

@@ -49,11 +49,7 @@ from prefect.client.schemas.filters import (
 from prefect.deployments import run_deployment
 from prefect.states import Cancelling, Crashed
 
-from synaprefect.orchestration.artifacts import (
-    evaluation_key,
-    json_markdown,
-    parse_json_markdown,
-)
+from synaprefect.orchestration.artifacts import json_markdown, parse_json_markdown
 from synaprefect.orchestration.prefect_runtime import PrefectRuntime
 from synaprefect.trainers import shards as shard_jobs
 
@@ -259,9 +255,10 @@ async def _sharded(program: "Program", kind: str, x: Any, y: Any, deployment: st
         program._require_compiled("evaluate")
     samples, targets = program._prepare(x, y, kind)
     bounds = shard_jobs.shard_bounds(len(samples), batch_size, shards_count)
-    requests = [shard_jobs.shard_request(program, kind, samples[a:b],
-                                     targets[a:b] if targets is not None else None,
-                                     batch_size) for a, b in bounds]
+    template = shard_jobs.shard_template(program)
+    requests = [shard_jobs.request_for(template, kind, samples[a:b],
+                                       targets[a:b] if targets is not None else None,
+                                       batch_size) for a, b in bounds]
     runtime = PrefectRuntime()
 
     async def body():
@@ -271,9 +268,8 @@ async def _sharded(program: "Program", kind: str, x: Any, y: Any, deployment: st
             work_queue_name=work_queue_name, poll_seconds=poll_seconds)
         combined = await shard_jobs.combine(program, kind, results, len(samples), targets)
         if kind == "evaluate":
-            await runtime.publish_table(evaluation_key(program.name),
-                                        [{"metric": k, "value": v} for k, v in combined.items()],
-                                        f"sharded evaluation of {program.name}")
+            await program._publish_evaluation(runtime, combined,
+                                              f"sharded evaluation of {program.name}")
         return combined
 
     return await runtime.flow(program.name, body, run_name=f"{kind}-sharded-{program.name}",

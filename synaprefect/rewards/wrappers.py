@@ -4,7 +4,6 @@ Also the explicit registry of reward functions that saved configs may refer to: 
 never imported from a file unless it lives in ``synaprefect`` or was registered.
 """
 
-import importlib
 import logging
 from typing import Any, Callable
 
@@ -12,6 +11,7 @@ from synaprefect.data_models.json_data_model import JsonDataModel
 from synaprefect.rewards.reward import Reward, as_reward_value
 from synaprefect.saving.serialization import custom_object_scope, deserialize_object
 from synaprefect.utils.async_utils import maybe_await
+from synaprefect.utils.imports import import_object
 
 __all__ = [
     "RewardFunctionWrapper",
@@ -94,9 +94,7 @@ def resolve_function(reference: str) -> Callable[..., Any]:
     module_name, _, qualname = str(reference).partition(":")
     if qualname and (module_name == "synaprefect" or module_name.startswith("synaprefect.")):
         try:
-            target: Any = importlib.import_module(module_name)
-            for part in qualname.split("."):
-                target = getattr(target, part)
+            target = import_object(reference)
         except (ImportError, AttributeError):
             target = None
         if callable(target):

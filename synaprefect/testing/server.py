@@ -24,7 +24,6 @@ import concurrent.futures
 import hashlib
 import http
 import http.client
-import importlib
 import inspect
 import json
 import math
@@ -44,6 +43,7 @@ from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import urlsplit
 
 from synaprefect.testing.responders import schema_responder
+from synaprefect.utils.imports import import_object
 
 try:  # orjson is usually present (Prefect depends on it) and is several times faster.
     import orjson as _orjson
@@ -368,21 +368,11 @@ def _approx_tokens(chars: int) -> int:
     return max(1, (chars + 3) // 4)
 
 
-def _import_object(path: str) -> Any:
-    module_name, sep, attribute = path.partition(":")
-    if not sep or not module_name or not attribute:
-        raise ValueError(f"expected an import path like 'package.module:function', got {path!r}")
-    target: Any = importlib.import_module(module_name)
-    for part in attribute.split("."):
-        target = getattr(target, part)
-    return target
-
-
 def _resolve_responder(responder: Responder | str | None) -> Responder:
     if responder is None:
         return schema_responder
     if isinstance(responder, str):
-        responder = _import_object(responder)
+        responder = import_object(responder)
     if not callable(responder):
         raise TypeError(f"responder must be callable, got {responder!r}")
     return responder

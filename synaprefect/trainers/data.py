@@ -7,7 +7,18 @@ import numpy as np
 
 from synaprefect.data_models.json_data_model import JsonDataModel
 
-__all__ = ["to_samples", "check_against_inputs", "train_validation_split", "batches"]
+__all__ = ["to_samples", "check_against_inputs", "train_validation_split", "batches",
+           "batch_pairs", "object_array"]
+
+
+def object_array(items: list) -> np.ndarray:
+    """A 1-D numpy object array of ``items`` (``np.array`` would try to nest them).
+
+    Example: ``object_array([Answer(answer="Paris"), None])``
+    """
+    array = np.empty(len(items), dtype=object)
+    array[:] = items
+    return array
 
 
 def _to_json(value: Any, where: str) -> JsonDataModel | None:
@@ -113,3 +124,16 @@ def batches(size: int, batch_size: int, order: list[int] | None = None) -> list[
         raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
     order = list(range(size)) if order is None else order
     return [order[i:i + batch_size] for i in range(0, size, batch_size)]
+
+
+def batch_pairs(x: list, y: list | None, batch_size: int) -> list[tuple[list, list]]:
+    """``(samples, targets)`` of each batch of ``x``, in order; without ``y`` the targets
+    are ``None``.
+
+    Example: ``batch_pairs([a, b, c], None, 2)  # [([a, b], [None, None]), ([c], [None])]``
+    """
+    pairs = []
+    for indices in batches(len(x), batch_size):
+        samples = [x[i] for i in indices]
+        pairs.append((samples, [y[i] for i in indices] if y else [None] * len(samples)))
+    return pairs

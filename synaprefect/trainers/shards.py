@@ -33,7 +33,8 @@ from synaprefect.trainers.replay import decode, encode
 if TYPE_CHECKING:
     from synaprefect.programs import Program
 
-__all__ = ["KINDS", "shard_bounds", "shard_request", "run_shard", "combine"]
+__all__ = ["KINDS", "shard_bounds", "shard_request", "shard_template", "request_for",
+           "run_shard", "combine"]
 
 KINDS = ("evaluate", "predict")
 
@@ -74,6 +75,12 @@ def shard_request(program: "Program", kind: str, x: list, y: list | None,
     if kind == "evaluate":
         program._require_compiled("evaluate")
     x, y = program._prepare(x, y, kind)  # checked against the inputs, before any call
+    return request_for(shard_template(program), kind, x, y, batch_size)
+
+
+def shard_template(program: "Program") -> dict:
+    """What every request about ``program`` in its current state shares: its document and
+    the modules of its registered classes (made once for many shards)."""
     document = program_document(program)
     imports = _registered_modules(document)
     if "__main__" in imports:
@@ -82,9 +89,15 @@ def shard_request(program: "Program", kind: str, x: list, y: list | None,
             "which other processes cannot import: move them to a module installed (or "
             "on the PYTHONPATH) where shards run."
         )
-    return {"kind": kind, "batch_size": batch_size, "program": document,
-            "imports": sorted(imports),
-            "samples": encode([x, y])}
+    return {"program": document, "imports": sorted(imports)}
+
+
+def request_for(template: dict, kind: str, x: list, y: list | None,
+                batch_size: int) -> dict:
+    """The request for samples ``x`` (already checked, as ``Program._prepare`` returns
+    them) and targets ``y``, from a ``shard_template``."""
+    _check_kind(kind)
+    return {"kind": kind, "batch_size": batch_size, **template, "samples": encode([x, y])}
 
 
 def _registered_modules(document: Any) -> set[str]:
@@ -146,10 +159,7 @@ async def combine(program: "Program", kind: str, results: list[dict], size: int,
     if found != size:
         raise ValueError(f"The shards returned {found} results for {size} samples.")
     if kind == "predict":
-        outputs = [output for batch in batches for output in batch]
-        array = np.empty(len(outputs), dtype=object)
-        array[:] = outputs
-        return array
+        return D.object_array([output for batch in batches for output in batch])
     y = D.to_samples(y, "y")
     program._reset_metrics()
     offset = 0

@@ -52,6 +52,7 @@ class Trainer:
     _initial_epoch = None
     _runtime: Runtime | None = None
     _task_runner: Any = None
+    _remote_template: dict | None = None
     task_granularity = "module"
 
     # ---- compile ------------------------------------------------------------------------
@@ -480,6 +481,10 @@ class Trainer:
         """Run ``body`` as the job's flow. Every attempt (Prefect flow retries included)
         starts from the same state, so finished steps replay from ``store``."""
         start = self.get_state_tree()
+        if task_runner is not None:  # the state every remote batch starts from, once
+            from synaprefect.trainers.shards import shard_template
+
+            self._remote_template = shard_template(self)
         previous, self._runtime = self._runtime, runtime
         self._task_runner = task_runner
 
@@ -502,7 +507,7 @@ class Trainer:
                                         parameters={"kind": kind, **parameters},
                                         retries=retries, task_runner=task_runner)
         finally:
-            self._runtime, self._task_runner = previous, None
+            self._runtime, self._task_runner, self._remote_template = previous, None, None
             store.close()
         store.finish()
         return result
@@ -706,9 +711,9 @@ class Trainer:
                             name: str, run_name: str):
         """One batch run by the job's task runner, wherever it runs tasks (a Dask worker):
         the program and the batch travel as JSON (``trainers.shards``)."""
-        from synaprefect.trainers.shards import decode, shard_request
+        from synaprefect.trainers.shards import decode, request_for
 
-        request = shard_request(self, kind, batch, targets, len(batch))
+        request = request_for(self._remote_template, kind, batch, targets, len(batch))
         [result] = decode(await self._runtime_now().remote(name, request,
                                                            run_name=run_name))
         return result
@@ -727,10 +732,7 @@ class Trainer:
     async def _evaluate_samples(self, x: list, y: list | None, batch_size: int,
                                 kind: str, callbacks=None) -> dict[str, float]:
         self._reset_metrics()
-        batches = []
-        for indices in D.batches(len(x), batch_size):
-            bx = [x[i] for i in indices]
-            batches.append((bx, [y[i] for i in indices] if y else [None] * len(bx)))
+        batches = D.batch_pairs(x, y, batch_size)
 
         async def run(step: int, bx: list, by: list) -> dict:
             if callbacks is not None:
@@ -759,12 +761,10 @@ class Trainer:
 
         async def body():
             results = []
-            for step, indices in enumerate(D.batches(len(samples), batch_size)):
-                batch = [samples[i] for i in indices]
+            for step, (batch, by) in enumerate(D.batch_pairs(samples, targets, batch_size)):
                 if kind == "predict":
                     results.append(await self._predict_batch(step, batch))
                     continue
-                by = [targets[i] for i in indices] if targets else [None] * len(batch)
                 scored = await self._evaluate_batch(step, batch, by, "test")
                 results.append({"y_pred": scored["y_pred"], "rewards": scored["rewards"]})
             self._task_prefix = ""
@@ -773,6 +773,16 @@ class Trainer:
         return await self._run_job(get_runtime(), f"{kind}-shard", body, samples, targets,
                                    {"batch_size": batch_size}, True, 0,
                                    samples=len(samples), batch_size=batch_size)
+
+    async def _publish_evaluation(self, runtime: Runtime, logs: dict,
+                                  description: str) -> None:
+        """The scores as the ``<program>-evaluation`` table (tracking on)."""
+        if runtime.tracking:
+            from synaprefect.orchestration import artifacts
+
+            await runtime.publish_table(artifacts.evaluation_key(self.name),
+                                        [{"metric": k, "value": v} for k, v in logs.items()],
+                                        description)
 
     async def evaluate(self, x=None, y=None, batch_size: int = 32, verbose="auto",
                        callbacks=None, return_dict: bool = True, resume: bool = True,
@@ -803,12 +813,7 @@ class Trainer:
             logs = await self._evaluate_samples(samples, targets, batch_size, "test",
                                                 callback_list)
             callback_list.on_test_end(logs)
-            if runtime.tracking:
-                from synaprefect.orchestration import artifacts
-
-                await runtime.publish_table(artifacts.evaluation_key(self.name),
-                                            [{"metric": k, "value": v} for k, v in logs.items()],
-                                            f"evaluation of {self.name}")
+            await self._publish_evaluation(runtime, logs, f"evaluation of {self.name}")
             return logs
 
         logs = await self._run_job(runtime, "evaluate", body, samples, targets,
@@ -860,9 +865,7 @@ class Trainer:
                                       {"batch_size": batch_size}, resume, flow_retries,
                                       task_runner, samples=len(samples),
                                       batch_size=batch_size)
-        result = np.empty(len(outputs), dtype=object)
-        result[:] = outputs
-        return result
+        return D.object_array(outputs)
 
 
 def _identity(obj: Any) -> Any:

@@ -18,7 +18,6 @@ result["metrics"], result["variables"]
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
 from typing import TYPE_CHECKING, Any
@@ -27,6 +26,7 @@ from synaprefect.config import clear_session
 from synaprefect.trainers import data as D
 from synaprefect.trainers.replay import decode, encode
 from synaprefect.utils.async_utils import maybe_await
+from synaprefect.utils.imports import import_object
 from synaprefect.utils.json_utils import read_json_file
 
 if TYPE_CHECKING:
@@ -98,14 +98,6 @@ def trial_request(tuner: "SearchMixin", trial: "keras_tuner.engine.trial.Trial",
             "directions": tuner._objective_directions()}
 
 
-def _import(path: str) -> Any:
-    module_name, _, name = path.partition(":")
-    target: Any = importlib.import_module(module_name)
-    for part in name.split("."):
-        target = getattr(target, part)
-    return target
-
-
 async def run_trial_request(request: dict) -> dict:
     """Run a ``trial_request`` here: ``{"metrics": ..., "variables": ...}``.
 
@@ -122,7 +114,7 @@ async def run_trial_request(request: dict) -> dict:
     kt = import_keras_tuner("synaprefect.tuners.remote.run_trial_request")
     hp = kt.HyperParameters.from_config(request["hyperparameters"])
     clear_session()  # the same automatic names as on the caller's side
-    program = checked_program(await maybe_await(_import(request["hypermodel"])(hp)))
+    program = checked_program(await maybe_await(import_object(request["hypermodel"])(hp)))
     if request.get("start_variables") is not None:
         program.set_state_tree(request["start_variables"])
     data = decode(request["fit"]["data"])
