@@ -1,6 +1,5 @@
 """Reduction metrics: ``Mean``, ``Sum`` and ``MeanMetricWrapper``."""
 
-import asyncio
 from typing import Any, Callable
 
 from synaprefect.data_models.data_model import DataModel
@@ -17,7 +16,7 @@ from synaprefect.rewards.wrappers import (
     function_reference,
     resolve_function,
 )
-from synaprefect.utils.async_utils import maybe_await
+from synaprefect.utils.async_utils import gather_or_cancel, maybe_await
 
 __all__ = ["Mean", "Sum", "MeanMetricWrapper", "MeanState", "SumState", "MeanStateMixin"]
 
@@ -166,8 +165,9 @@ class MeanMetricWrapper(MeanStateMixin, MaskedMetric):
     async def update_state(self, y_true: Any, y_pred: Any) -> None:
         """Score one sample, or two equal-length lists of samples."""
         samples = self.prepare_samples(y_true, y_pred)
-        values = await asyncio.gather(*(self._score(t, p) for t, p in samples))
-        self._add(list(values))
+        # One failing sample fails the update: cancel the others rather than let them run on.
+        values = await gather_or_cancel(*(self._score(t, p) for t, p in samples))
+        self._add(values)
 
     def get_config(self) -> dict:
         check_json_kwargs(self.fn_kwargs, f"Metric '{self.name}'")

@@ -1,13 +1,12 @@
 """Classification and routing: ``Decision``, ``MultiDecision``, ``Branch``."""
 
-import asyncio
-
 from synaprefect.data_models import ops
 from synaprefect.data_models.json_data_model import JsonDataModel
 from synaprefect.data_models.symbolic_data_model import SymbolicDataModel
 from synaprefect.modules.generator import Generator
 from synaprefect.modules.module import Module
 from synaprefect.saving.serialization import deserialize_object, serialize_object
+from synaprefect.utils.async_utils import gather_or_cancel
 
 __all__ = ["Decision", "MultiDecision", "Branch"]
 
@@ -146,7 +145,8 @@ class Branch(Module):
         async def maybe_run(module, chosen):
             return await self._run_branch(module, inputs, decision) if chosen else None
 
-        return tuple(await asyncio.gather(
+        # One failing branch fails the call: cancel the others rather than let them pay on.
+        return tuple(await gather_or_cancel(
             *(maybe_run(module, chosen) for module, chosen in zip(self.branches, selected))
         ))
 

@@ -5,7 +5,6 @@ maximised (``direction = "up"``) and usually lie in ``[0, 1]``. A list of per-sa
 rewards becomes one number with ``reduce_rewards(rewards, reward.reduction)``.
 """
 
-import asyncio
 import json
 import math
 import numbers
@@ -15,6 +14,7 @@ from synaprefect.data_models import schema as schema_ops
 from synaprefect.data_models.data_model import DataModel
 from synaprefect.data_models.json_data_model import JsonDataModel
 from synaprefect.saving.registry import NamedRegistry
+from synaprefect.utils.async_utils import gather_or_cancel
 from synaprefect.utils.naming import to_snake_case, validate_name
 
 __all__ = [
@@ -267,9 +267,10 @@ class Reward:
                 f"Reward '{self.name}': got {len(y_true)} targets but {len(y_pred)} "
                 "predictions; pass one of each per sample."
             )
-        return list(await asyncio.gather(
+        # One failing sample fails the batch: cancel the others (judges may call an LM).
+        return await gather_or_cancel(
             *(self(true, pred) for true, pred in zip(y_true, y_pred))
-        ))
+        )
 
     def reduce(self, rewards: list[float]) -> float:
         """Reduce per-sample rewards with this reward's ``reduction``."""
