@@ -358,7 +358,7 @@ def _parser() -> argparse.ArgumentParser:
         run = (lambda args: asyncio.run(handler(args))) if inspect.iscoroutinefunction(
             handler) else handler
         sub.set_defaults(handler=run, command_parser=sub)
-        if name not in ("demo", "tune", "serve-lm"):
+        if name not in ("demo", "tune", "serve-lm", "runs"):
             sub.add_argument("data", type=_existing_file, metavar="DATA",
                              help="dataset file: .json, .jsonl or .csv")
         return sub
@@ -470,7 +470,40 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--latency", type=float, default=0.0, metavar="SECONDS",
                        help="delay added to every answer (default: 0)")
     run_options(serve, tracking=False, seed=False)
+
+    runs = command(
+        "runs", _runs, "list or prune the persisted state of jobs",
+        "List the run folders of fit, evaluate and predict jobs (persisted steps and LM "
+        "answers under $SYNAPREFECT_HOME/runs), or delete them with --prune. A finished "
+        "job's folder is removed when it ends (set $SYNAPREFECT_KEEP_RUNS to keep the "
+        "last N); an unfinished one is kept because running the same job again resumes "
+        "from it.")
+    runs.add_argument("--program", metavar="NAME", help="only this program's runs")
+    runs.add_argument("--prune", action="store_true",
+                      help="delete finished jobs' folders but the newest --keep")
+    runs.add_argument("--keep", type=int, default=0, metavar="N",
+                      help="with --prune: finished jobs kept per program (default: 0)")
+    runs.add_argument("--unfinished", action="store_true",
+                      help="with --prune: also delete unfinished jobs (they will not "
+                           "resume)")
+    run_options(runs, tracking=False, seed=False)
     return parser
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from synaprefect.trainers.replay import list_runs, prune_runs
+
+    if args.keep < 0:
+        raise _UsageError(f"--keep must be >= 0, got {args.keep}")
+    if args.prune:
+        for path in prune_runs(args.program, keep=args.keep, unfinished=args.unfinished):
+            print(f"deleted {path}")
+        return 0
+    for run in list_runs(args.program):
+        state = "finished" if run["finished"] else "unfinished (resumes)"
+        print(f"{run['program']}\t{run['job']}\t{state}\t{run['bytes']} bytes\t"
+              f"{run['path']}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -24,6 +24,10 @@ __all__ = [
     "get_seed",
     "rng",
     "clear_session",
+    "set_kept_runs",
+    "kept_runs",
+    "set_task_retries",
+    "task_retries",
 ]
 
 _DEFAULT_SEED = 123
@@ -92,6 +96,61 @@ def get_seed() -> int:
 def rng() -> np.random.Generator:
     """The library's own random generator, reseeded by ``set_seed``."""
     return _rng
+
+
+# Operational settings: a setter wins, then the environment variable, then the default.
+_overrides: dict[str, Any] = {}
+
+
+def _setting(name: str, env: str, default: Any, parse) -> Any:
+    if name in _overrides:
+        return _overrides[name]
+    raw = os.environ.get(env)
+    if raw in (None, ""):
+        return default
+    try:
+        return parse(raw)
+    except ValueError:
+        raise ValueError(f"${env} must be a {parse.__name__}, got {raw!r}.") from None
+
+
+def set_kept_runs(count: int) -> None:
+    """Keep the run folders (persisted steps and LM answers) of the last ``count``
+    finished jobs of each program; 0 (default, or ``$SYNAPREFECT_KEEP_RUNS``) removes a
+    job's folder as soon as it finishes. Unfinished jobs are always kept: they resume.
+
+    Example: ``synaprefect.config.set_kept_runs(3)``
+    """
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise ValueError(f"`count` must be an int >= 0, got {count!r}.")
+    _overrides["kept_runs"] = count
+
+
+def kept_runs() -> int:
+    return _setting("kept_runs", "SYNAPREFECT_KEEP_RUNS", 0, int)
+
+
+def set_task_retries(retries: int, delay: float | None = None) -> None:
+    """How often a failed task (a module call, a batch, an optimizer update) is tried
+    again after the model's own retries gave up, and the seconds between tries; the same
+    with tracking on or off. Defaults: 1 retry, 2 s (``$SYNAPREFECT_TASK_RETRIES``,
+    ``$SYNAPREFECT_TASK_RETRY_DELAY``).
+
+    Example: ``synaprefect.config.set_task_retries(3, delay=10.0)``
+    """
+    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+        raise ValueError(f"`retries` must be an int >= 0, got {retries!r}.")
+    if delay is not None and delay < 0:
+        raise ValueError(f"`delay` must be >= 0 seconds, got {delay!r}.")
+    _overrides["task_retries"] = retries
+    if delay is not None:
+        _overrides["task_retry_delay"] = float(delay)
+
+
+def task_retries() -> tuple[int, float]:
+    """``(retries, delay in seconds)`` of tasks (see ``set_task_retries``)."""
+    return (_setting("task_retries", "SYNAPREFECT_TASK_RETRIES", 1, int),
+            _setting("task_retry_delay", "SYNAPREFECT_TASK_RETRY_DELAY", 2.0, float))
 
 
 def clear_session() -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from benchmarks.report import write_reports
 from benchmarks.responders import respond
-from benchmarks.run import Settings, throughput_specs
+from benchmarks.run import Settings, epoch_size_specs, throughput_specs
 from benchmarks.workloads.common import Endpoint
 from benchmarks.workloads.evaluate import litellm_reference, synaprefect_evaluate
 from benchmarks.workloads.resume import resume_workload
@@ -38,6 +38,14 @@ async def test_tracked_evaluate_and_fit(endpoint, prefect_api):
     fit = await synaprefect_fit(endpoint, n=10, epochs=1, batch_size=4, concurrency=4,
                                 tracking=True, transport="http")
     assert fit.requests > 0 and fit.extra["val_reward"] == 1.0
+
+
+async def test_epoch_size_fit_reads_back_its_variable_artifacts(endpoint, prefect_api):
+    fit = await synaprefect_fit(endpoint, n=10, epochs=1, batch_size=4, concurrency=4,
+                                tracking=True, transport="http", name="bench_epoch_size",
+                                artifact_sizes=True)
+    assert fit.extra["variable_artifact_versions"] >= 1
+    assert 0 < fit.extra["largest_variable_artifact_bytes"] < 5_000
 
 
 @pytest.mark.parametrize("model", ["openai/simulated", "openai/o3-mini"])
@@ -97,6 +105,10 @@ def test_report_tables_and_targets(tmp_path):
                        for spec in throughput_specs(settings)},
         "memory": {"http": {**run, "rss_before_mb": 200.0, "peak_rss_mb": 300.0}},
         "demo": {"fresh_prefect_home": {"wall_s": 50.0}, "warm_prefect_home": {"wall_s": 30.0}},
+        "epoch_size": {spec.key: {"label": spec.label, "params": spec.params,
+                                  "runs": [{**run, "wall_s": 4.5 if "1600" in spec.key
+                                            else 1.0, "largest_variable_artifact_bytes": 700}]}
+                       for spec in epoch_size_specs(settings)},
     }
     json_path, markdown_path = write_reports(report, tmp_path)
     saved = json.loads(json_path.read_text())
@@ -104,8 +116,10 @@ def test_report_tables_and_targets(tmp_path):
     assert met["evaluate throughput / DSPy's (tracking on, transport=http)"] is False
     assert met["fit tracking on / off (transport=http)"] is True
     assert met["make demo (fresh prefect home)"] is True
+    assert met["epoch 1600/400 time ratio (tracking on)"] is True  # 4.5x <= 5
     markdown = markdown_path.read_text()
     assert "## Throughput" in markdown and "## Targets" in markdown
+    assert "## Epoch size" in markdown
 
 
 async def test_rate_limit_and_scale_out_workloads(endpoint, prefect_api):

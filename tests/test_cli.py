@@ -19,7 +19,7 @@ from synaprefect.testing import SimulatedLM
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = ROOT / "flows" / "data" / "capitals.jsonl"
 HOLDOUT = ROOT / "flows" / "data" / "capitals_holdout.jsonl"
-COMMANDS = ("demo", "fit", "evaluate", "predict", "tune", "serve-lm")
+COMMANDS = ("demo", "fit", "evaluate", "predict", "tune", "serve-lm", "runs")
 
 
 @pytest.fixture(autouse=True)
@@ -83,6 +83,7 @@ def test_the_installed_command_lists_every_command_and_the_exit_codes():
     ("predict", ["DATA", "--program PATH", "-o PATH, --output PATH", "JSON Lines"]),
     ("tune", ["--flow PATH", "--param KEY=VALUE", "flows/tune.py", "--model MODEL"]),
     ("serve-lm", ["--port PORT", "0 picks a free port", "base URL"]),
+    ("runs", ["--program NAME", "--prune", "--keep N", "--unfinished", "resumes"]),
 ])
 def test_each_command_explains_itself(capsys, command, expected):
     code, out, err = run(capsys, command, "--help")
@@ -192,6 +193,28 @@ def test_a_malformed_row_exits_1_naming_the_file_and_line(capsys, tmp_path, untr
     assert code == 1
     assert error_line(err).startswith(f"synaprefect predict: error: {bad_json}:3: not "
                                       "valid JSON")
+
+
+def test_runs_lists_and_prunes_the_state_of_jobs(capsys, tmp_path, untrained):
+    # An unfinished job (its folder was left by a crash) is listed as resumable and is
+    # deleted only when asked; a finished job's folder is gone once it ends.
+    from synaprefect.trainers.replay import results_root
+
+    code, _, _ = run(capsys, "evaluate", HOLDOUT, "--program", untrained, "--no-tracking")
+    assert code == 0
+    code, out, _ = run(capsys, "runs")
+    assert code == 0 and out == ""
+    crashed = results_root() / "capitals" / "evaluate-0123"
+    (crashed / "steps").mkdir(parents=True)
+    (crashed / "calls.jsonl").write_text('["k", {"answer": "Paris"}]\n')
+    code, out, _ = run(capsys, "runs", "--program", "capitals")
+    assert code == 0 and "evaluate-0123\tunfinished (resumes)" in out
+    code, out, _ = run(capsys, "runs", "--prune")
+    assert code == 0 and out == "" and crashed.exists()
+    code, out, _ = run(capsys, "runs", "--prune", "--unfinished")
+    assert code == 0 and out == f"deleted {crashed}\n" and not crashed.exists()
+    code, _, err = run(capsys, "runs", "--prune", "--keep", "-1")
+    assert code == 2 and "--keep must be >= 0" in err
 
 
 def test_traceback_shows_where_a_job_failed(tmp_path, untrained):

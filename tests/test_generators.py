@@ -1,7 +1,6 @@
 """Generator and friends against the simulated LM."""
 
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import synaprefect as sp
-from synaprefect.modules.recording import sample_scope
+from synaprefect.modules.recording import PredictionRecorder, recording, sample_scope
 from synaprefect.testing.skills import language_model_for, parse_prompt
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
@@ -31,7 +30,7 @@ def check_snapshot(name: str, messages: list[dict]) -> None:
     path = SNAPSHOTS / f"{name}.txt"
     if os.environ.get("UPDATE_SNAPSHOTS") or not path.exists():
         path.write_text(text)
-    assert text == path.read_text(), f"prompt changed: review and rerun with UPDATE_SNAPSHOTS=1"
+    assert text == path.read_text(), "prompt changed: review and rerun with UPDATE_SNAPSHOTS=1"
 
 
 def test_prompt_snapshot_default():
@@ -91,14 +90,29 @@ async def test_training_records_predictions_by_sample(simulated_lm_factory):
         with sample_scope(index):
             return await generator(Query(query=str(index)), training=True)
 
-    await asyncio.gather(*(run(i) for i in range(3)))
-    recorded = generator.take_predictions()
+    recorder = PredictionRecorder()
+    with recording(recorder):
+        await asyncio.gather(*(run(i) for i in range(3)))
+        await generator(Query(query="1"))  # inference: nothing recorded
+    recorded = recorder.take()[generator.state.path]
     assert sorted(recorded) == [0, 1, 2]
     for index, predictions in recorded.items():
         assert predictions == [{"inputs": {"query": str(index)},
                                 "outputs": {"answer": f"a{index}"}, "reward": None}]
-    await generator(Query(query="1"))  # inference: nothing recorded
-    assert generator.take_predictions() == {}
+
+
+async def test_direct_training_calls_keep_nothing_without_a_recorder(simulated_lm):
+    # A serving process calling a module directly must not grow its memory per call.
+    generator = sp.Generator(data_model=Answer, language_model=language_model_for(simulated_lm))
+
+    def footprint() -> int:
+        return len(repr(sorted(vars(generator).items(), key=str)))
+
+    await generator(Query(query="0"), training=True)
+    before = footprint()
+    for index in range(5):
+        await generator(Query(query=str(index)), training=True)
+    assert footprint() == before
 
 
 async def test_none_input_gives_none_and_no_call(simulated_lm):

@@ -31,10 +31,10 @@ def _no_tracking():
 data = capitals
 
 
-def run_script(server, home, output, mode, wait=True):
+def run_script(server, home, output, mode, wait=True, tracked=False):
     env = {**os.environ, "SYNAPREFECT_HOME": str(home)}
     process = subprocess.Popen([sys.executable, str(SCRIPT), server.base_url, str(output),
-                                mode], env=env, stdout=subprocess.PIPE,
+                                mode, *(["tracked"] if tracked else [])], env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     if wait:
         _, err = process.communicate(timeout=300)
@@ -42,16 +42,22 @@ def run_script(server, home, output, mode, wait=True):
     return process
 
 
-def test_killed_fit_resumes_without_repaying_calls(simulated_lm_factory, tmp_path):
+@pytest.mark.parametrize("tracked", [False, True], ids=["untracked", "tracked"])
+def test_killed_fit_resumes_without_repaying_calls(simulated_lm_factory, tmp_path, request,
+                                                   tracked):
+    if tracked:  # the default configuration: a real Prefect API, module tasks
+        request.getfixturevalue("prefect_api")
     server = simulated_lm_factory(responder=style_student(KNOWLEDGE), latency=0.05)
     # the reference: one uninterrupted fit
-    run_script(server, tmp_path / "reference-home", tmp_path / "reference.json", "fresh")
+    run_script(server, tmp_path / "reference-home", tmp_path / "reference.json", "fresh",
+               tracked=tracked)
     reference_calls = collections.Counter(server.stats().completed_prompt_keys)
     reference = json.loads((tmp_path / "reference.json").read_text())
     server.reset_stats()
 
     home = tmp_path / "home"
-    process = run_script(server, home, tmp_path / "killed.json", "resume", wait=False)
+    process = run_script(server, home, tmp_path / "killed.json", "resume", wait=False,
+                         tracked=tracked)
     deadline = time.monotonic() + 120
     while server.stats().requests < 40 and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -61,7 +67,7 @@ def test_killed_fit_resumes_without_repaying_calls(simulated_lm_factory, tmp_pat
     assert 40 <= first.requests < sum(reference_calls.values())
     server.reset_stats()
 
-    run_script(server, home, tmp_path / "resumed.json", "resume")
+    run_script(server, home, tmp_path / "resumed.json", "resume", tracked=tracked)
     second = server.stats()
     resumed = json.loads((tmp_path / "resumed.json").read_text())
     paid = collections.Counter(first.completed_prompt_keys) + collections.Counter(
@@ -200,7 +206,6 @@ async def test_changed_reward_or_optimizer_never_replays_stale_results(simulated
 
 
 async def test_a_second_job_on_a_busy_program_is_refused(simulated_lm):
-    import asyncio
 
     simulated_lm.set_latency(0.05)
     program = await make_program(simulated_lm)
@@ -262,15 +267,15 @@ def test_the_call_journal_survives_a_line_torn_by_a_kill(tmp_path):
     from synaprefect.trainers.replay import RunStore
 
     store = RunStore(tmp_path / "run")
-    store.record_call("a", {"answer": "Paris"})
-    store.record_call("b", {"answer": "Ottawa"})
+    store.record("a", {"answer": "Paris"})
+    store.record("b", {"answer": "Ottawa"})
     journal = tmp_path / "run" / "calls.jsonl"
     with open(journal, "a", encoding="utf-8") as file:
         file.write('["c", {"answer": "Be')  # the process died mid-write
     again = RunStore(tmp_path / "run")
-    assert again.recorded_call("a") == {"answer": "Paris"}
-    assert again.recorded_call("b") == {"answer": "Ottawa"}
-    assert again.recorded_call("c") is None and again.replayed_calls == 2
-    again.record_call("c", {"answer": "Bern"})  # appends after the cut, on its own line
-    assert RunStore(tmp_path / "run").recorded_call("c") == {"answer": "Bern"}
+    assert again.lookup("a") == {"answer": "Paris"}
+    assert again.lookup("b") == {"answer": "Ottawa"}
+    assert again.lookup("c") is None and again.replayed_calls == 2
+    again.record("c", {"answer": "Bern"})  # appends after the cut, on its own line
+    assert RunStore(tmp_path / "run").lookup("c") == {"answer": "Bern"}
     assert journal.read_text().count("\n") == 3

@@ -4,7 +4,8 @@ from typing import Any, List, Optional
 
 from synaprefect.data_models.data_model import DataModel, Field
 
-__all__ = ["Prediction", "Trainable", "Instructions", "is_trainable_schema", "BOOKKEEPING_KEYS"]
+__all__ = ["Prediction", "Trainable", "Instructions", "is_trainable_schema", "BOOKKEEPING_KEYS",
+           "trained_fields"]
 
 
 class Prediction(DataModel):
@@ -45,3 +46,9 @@ def is_trainable_schema(schema: dict) -> bool:
     """True when ``schema`` declares every ``Trainable`` field."""
     properties = schema.get("properties", {})
     return all(key in properties for key in BOOKKEEPING_KEYS)
+
+
+def trained_fields(value: dict) -> dict:
+    """What a trainable variable gives the program (its examples and the fields of its
+    data model), without the optimizer's bookkeeping."""
+    return {k: v for k, v in value.items() if k == "examples" or k not in BOOKKEEPING_KEYS}

@@ -1,10 +1,12 @@
 """What chat and embedding models share: identity, secrets, retries, cache, counters."""
 
+import asyncio
 import copy
 from pathlib import Path
 from typing import Any
 
 from synaprefect.language_models.cache import ResponseCache
+from synaprefect.language_models.call_store import call_key, current_call_store
 from synaprefect.language_models.calls import ModelCaller
 from synaprefect.language_models.phases import current_phase
 from synaprefect.utils.json_utils import stable_hash
@@ -117,27 +119,27 @@ class ModelBase:
         return kwargs
 
     async def _cached(self, key_material: dict, attempt) -> Any:
-        """Serve from the run's call journal (resume) or the disk cache when enabled;
-        else run ``attempt`` with retries, and remember the answer."""
-        from synaprefect.trainers.replay import current_journal
-
-        journal = current_journal()
-        journal_key = journal.call_key(key_material) if journal is not None else None
+        """The answer from the job's call store (resume), else the response cache when
+        enabled, else ``attempt`` run with retries; what was paid for is remembered."""
+        store = current_call_store()
+        journal_key = call_key(key_material) if store is not None else None
         if journal_key is not None:
-            replayed = journal.recorded_call(journal_key)
+            replayed = store.lookup(journal_key)
             if replayed is not None:
                 self._caller.usage.record_call(current_phase(), cache_hits=1)
                 return replayed
         cache_key = stable_hash(key_material) if self._cache is not None else None
-        value = self._cache.get(cache_key) if cache_key is not None else None
+        # The cache is files (an fsync per write): read and write them off the loop.
+        value = (await asyncio.to_thread(self._cache.get, cache_key)
+                 if cache_key is not None else None)
         if value is not None:
             self._caller.usage.record_call(current_phase(), cache_hits=1)
         else:
             value = await self._caller.run(attempt)
             if cache_key is not None:
-                self._cache.put(cache_key, value)
+                await asyncio.to_thread(self._cache.put, cache_key, value)
         if journal_key is not None:
-            journal.record_call(journal_key, value)  # one appended line, microseconds
+            store.record(journal_key, value)  # one appended line, microseconds
         return value
 
     def _base_config(self) -> dict:
@@ -155,6 +157,30 @@ class ModelBase:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} model={self.model!r}>"
+
+
+# Settings that change how a request is sent, never what it answers: a job rerun with
+# other values (after a crash caused by rate limits, say) still replays what it paid for.
+OPERATIONAL_SETTINGS = frozenset({
+    "timeout", "retry", "retry_backoff", "retry_max_wait", "caching", "cache_dir",
+    "max_concurrency", "rate_limit", "name", "transport",
+})
+
+
+def result_settings(config: Any) -> Any:
+    """``config`` (of a module, reward, optimizer...) without the operational settings
+    of the models it holds: what determines results, for resume keys.
+
+    Example: ``result_settings(generator.get_config())["language_model"]``
+    ``# {"model": "openai/gpt-4o-mini", "api_base": None, "temperature": 0.0}``
+    """
+    if isinstance(config, list):
+        return [result_settings(v) for v in config]
+    if not isinstance(config, dict):
+        return config
+    is_model = isinstance(config.get("model"), str) and "retry" in config
+    return {k: result_settings(v) for k, v in config.items()
+            if not (is_model and k in OPERATIONAL_SETTINGS)}
 
 
 def usage_figures(response: Any) -> dict[str, float]:

@@ -13,9 +13,20 @@ from synaprefect.language_models import errors
 from synaprefect.language_models.phases import current_phase
 from synaprefect.language_models.usage import UsageCounters
 
-__all__ = ["ModelCaller", "classify_error"]
+__all__ = ["ModelCaller", "classify_error", "set_rate_limiter"]
 
 logger = logging.getLogger("synaprefect.language_models")
+
+# Takes one slot of a named, shared rate limit; installed by the orchestration layer, so
+# that this layer knows no orchestrator.
+_rate_limiter: Callable[[str], Awaitable[None]] | None = None
+
+
+def set_rate_limiter(acquire: Callable[[str], Awaitable[None]] | None) -> None:
+    """Install ``acquire(name)``, awaited before each request of a model with a
+    ``rate_limit``; it raises ``ValueError`` for a limit that cannot work."""
+    global _rate_limiter
+    _rate_limiter = acquire
 
 
 def _status(error: BaseException) -> int | None:
@@ -121,14 +132,12 @@ class ModelCaller:
             yield
 
     async def _take_rate_limit_slot(self) -> None:
-        from synaprefect.orchestration.rate_limits import (
-            RateLimitNotFoundError,
-            acquire_rate_limit,
-        )
-
+        if _rate_limiter is None:
+            raise RuntimeError("No rate limiter is installed: `import synaprefect` installs "
+                               "the Prefect one (synaprefect.orchestration.rate_limits).")
         try:
-            await acquire_rate_limit(self.rate_limit)
-        except RateLimitNotFoundError:
+            await _rate_limiter(self.rate_limit)
+        except ValueError:  # no such limit, or one without slot decay: fix the setup
             raise
         except Exception as error:  # the Prefect API is unreachable or refused: retryable
             raise errors.TransientLanguageModelError(

@@ -3,6 +3,8 @@
 import contextlib
 import contextvars
 
+from synaprefect.utils.context import bound
+
 __all__ = ["PHASES", "current_phase", "phase_scope"]
 
 PHASES = ("inference", "reward", "optimizer")
@@ -27,8 +29,5 @@ def phase_scope(phase: str):
     """
     if phase not in PHASES:
         raise ValueError(f"Unknown phase {phase!r}; expected one of {PHASES}.")
-    token = _phase.set(phase)
-    try:
+    with bound(_phase, phase):
         yield
-    finally:
-        _phase.reset(token)

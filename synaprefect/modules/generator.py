@@ -2,7 +2,6 @@
 few-shot examples."""
 
 import copy
-from typing import Any
 
 from synaprefect.data_models import ops
 from synaprefect.data_models.json_data_model import JsonDataModel
@@ -16,7 +15,7 @@ from synaprefect.modules.prompts import (
     render_system_prompt,
     user_message,
 )
-from synaprefect.modules.recording import current_sample
+from synaprefect.modules.recording import current_recorder, current_sample
 
 __all__ = ["Generator", "default_instructions"]
 
@@ -45,8 +44,9 @@ class Generator(Module):
     """Ask a language model for JSON that follows ``data_model``.
 
     The prompt holds the instructions and few-shot examples read from the module's
-    trainable variable (``state_<name>``), which optimizers change. In training mode each
-    prediction is recorded for the optimizer, keyed by the sample it belongs to.
+    trainable variable (``state_<name>``), which optimizers change. In training mode,
+    inside the trainer's recording block, each prediction is recorded for the optimizer,
+    keyed by the sample it belongs to.
 
     Example:
     ```python
@@ -93,7 +93,6 @@ class Generator(Module):
             if value is not None
         }
         self.reasoning_effort = reasoning_effort
-        self._pending: dict = {}
         self.state = self.add_variable(
             initializer={
                 "examples": [{"inputs": i, "outputs": o, "reward": None}
@@ -125,30 +124,19 @@ class Generator(Module):
     async def call(self, inputs, training: bool = False):
         if inputs is None:
             return None
-        # Calls start in a deterministic order (LM answers do not): number them now so
-        # the recorded predictions of a sample keep that order.
-        sample = current_sample()
-        order = len(self._pending.setdefault(sample, []))
-        self._pending[sample].append(None)
+        recorder = current_recorder() if training else None
+        fill = recorder.reserve(self.state.path, current_sample()) if recorder else None
         result = await self.language_model(self.format_messages(inputs), schema=self.schema,
                                            **self.sampling)
         output = JsonDataModel(json=result.get_json(), schema=self.output_schema)
-        if training:
-            self._pending[sample][order] = {"inputs": copy.deepcopy(inputs.get_json()),
-                                            "outputs": copy.deepcopy(output.get_json()),
-                                            "reward": None}
+        if fill is not None:
+            fill({"inputs": copy.deepcopy(inputs.get_json()),
+                  "outputs": copy.deepcopy(output.get_json()), "reward": None})
         return ops.concat_data(inputs, output) if self.return_inputs else output
 
     async def compute_output_spec(self, inputs, training: bool = False):
         output = SymbolicDataModel(schema=copy.deepcopy(self.output_schema))
         return ops.concat_data(inputs, output) if self.return_inputs else output
-
-    def take_predictions(self) -> dict[Any, list[dict]]:
-        """The predictions recorded in training mode since the last take, by sample."""
-        pending, self._pending = self._pending, {}
-        recorded = {sample: [p for p in calls if p is not None]
-                    for sample, calls in pending.items()}
-        return {sample: calls for sample, calls in recorded.items() if calls}
 
     def get_config(self) -> dict:
         return {

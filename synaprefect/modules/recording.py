@@ -1,13 +1,25 @@
-"""Which sample of a batch a call belongs to, so recorded predictions stay aligned with
-samples whatever order the language model answers in."""
+"""Which sample of a batch a call belongs to, and where training-mode predictions go.
 
-import contextlib
+The trainer opens a ``PredictionRecorder`` around a training batch; modules record into
+the current one. Outside such a block nothing is kept, so a module called directly (a
+serving process) holds no memory per call.
+"""
+
+from __future__ import annotations
+
 import contextvars
+from typing import Any, Callable, ContextManager
 
-__all__ = ["sample_scope", "current_sample"]
+from synaprefect.utils.context import bound
+
+__all__ = ["sample_scope", "current_sample", "PredictionRecorder", "recording",
+           "current_recorder"]
 
 _sample: contextvars.ContextVar[int | None] = contextvars.ContextVar(
     "synaprefect_sample", default=None
+)
+_recorder: contextvars.ContextVar["PredictionRecorder | None"] = contextvars.ContextVar(
+    "synaprefect_recorder", default=None
 )
 
 
@@ -15,10 +27,49 @@ def current_sample() -> int | None:
     return _sample.get()
 
 
-@contextlib.contextmanager
-def sample_scope(index: int):
-    token = _sample.set(index)
-    try:
-        yield
-    finally:
-        _sample.reset(token)
+def sample_scope(index: int) -> ContextManager[int]:
+    """Calls in the block belong to sample ``index`` of the batch."""
+    return bound(_sample, index)
+
+
+class PredictionRecorder:
+    """Predictions by owner (a variable path) and sample, in the order calls started."""
+
+    def __init__(self) -> None:
+        self._slots: dict[str, dict[Any, list]] = {}
+
+    def reserve(self, owner: str, sample: Any) -> Callable[[dict], None]:
+        """Take the next place of ``(owner, sample)`` now (calls start in a deterministic
+        order, LM answers do not); returns the function that fills it."""
+        slots = self._slots.setdefault(owner, {}).setdefault(sample, [])
+        slots.append(None)
+        index = len(slots) - 1
+
+        def fill(prediction: dict) -> None:
+            slots[index] = prediction
+
+        return fill
+
+    def merge(self, other: "PredictionRecorder") -> None:
+        """Add what ``other`` (a finished attempt of a task) recorded."""
+        for owner, samples in other._slots.items():
+            mine = self._slots.setdefault(owner, {})
+            for sample, slots in samples.items():
+                mine.setdefault(sample, []).extend(slots)
+
+    def take(self) -> dict[str, dict[Any, list[dict]]]:
+        """Every filled prediction, ``{owner: {sample: [prediction, ...]}}``."""
+        taken = {owner: {sample: [p for p in slots if p is not None]
+                         for sample, slots in samples.items()}
+                 for owner, samples in self._slots.items()}
+        return {owner: {s: p for s, p in samples.items() if p}
+                for owner, samples in taken.items()}
+
+
+def recording(recorder: PredictionRecorder | None) -> ContextManager[Any]:
+    """Record training-mode predictions of the block into ``recorder``."""
+    return bound(_recorder, recorder)
+
+
+def current_recorder() -> PredictionRecorder | None:
+    return _recorder.get()

@@ -153,7 +153,7 @@ class OMEGA(Optimizer):
                     ("mutation", self.mutation_temperature, _MUTATION),
                     ("crossover", self.crossover_temperature, _CROSSOVER))
             }
-        self.built = True
+        super().build(trainable_variables)
 
     # ---- selection ------------------------------------------------------------------------
 
@@ -171,9 +171,9 @@ class OMEGA(Optimizer):
             return super().on_batch_begin(step, epoch, variables)
         rng = self.rng("batch_begin", epoch, step)
         for variable in variables:
-            pool = variable.get("best_candidates") or variable.get("seed_candidates")
-            start = strip_reward(self.select_candidate(pool, rng))
-            variable.update({**start, "nb_visit": 0, "cumulative_reward": 0.0})
+            slot = self.slot(variable)
+            pool = slot["best_candidates"] or slot["seed_candidates"]
+            self._start_from(variable, self.select_candidate(pool, rng))
 
     def crossover_probability(self) -> float:
         return min(1.0, self.merging_rate * self.epochs)
@@ -183,10 +183,10 @@ class OMEGA(Optimizer):
     async def propose_new_candidates(self, step, epoch, variables, x, y, y_pred) -> None:
         rng = self.rng("propose", epoch, step)
         variable = self.select_variable_to_update(variables, rng)
-        best = variable.get("best_candidates")
+        slot = self.slot(variable)
+        best, seeds = slot["best_candidates"], slot["seed_candidates"]
         parent = (self.select_candidate(best, rng) if best else
-                  variable.get("seed_candidates")[int(rng.integers(
-                      len(variable.get("seed_candidates"))))])
+                  seeds[int(rng.integers(len(seeds)))])
         inputs = {
             "program_description": getattr(self.program, "description", "") or "",
             "program_inputs": [_json(v) for v in x],
@@ -243,10 +243,11 @@ class OMEGA(Optimizer):
     async def on_epoch_end(self, epoch: int, variables: list[Variable]) -> None:
         if self.algorithm == "dns":
             for variable in variables:
-                pool = variable.get("candidates") + variable.get("best_candidates")
+                slot = self.slot(variable)
+                pool = slot["candidates"] + slot["best_candidates"]
                 if len(pool) > 1:
-                    survivors = await self.competition(pool)
-                    variable.update({"candidates": survivors, "best_candidates": []})
+                    slot.update({"candidates": await self.competition(pool),
+                                 "best_candidates": []})
         super().on_epoch_end(epoch, variables)
 
     def get_config(self) -> dict:

@@ -1,12 +1,13 @@
 """The in-context optimizer lifecycle.
 
 Optimizers change trainable variables (instructions, few-shot examples...) instead of
-weights. Each trainable variable carries its own bookkeeping (``Trainable`` fields): the
-epoch's scored predictions, the candidates tried with the reward they earned, the best
-ones, and a history. The trainer calls, in order: ``on_train_begin``, per epoch
-``on_epoch_begin``, per batch ``on_batch_begin`` → ``assign_rewards`` →
-``propose_new_candidates`` → ``add_candidate`` → ``on_batch_end``, then ``on_epoch_end``
-and ``on_train_end``.
+weights. A trainable variable holds only what the program uses; the optimizer keeps, per
+variable, a *slot* of bookkeeping in its own state (saved with the program, so training
+resumes exactly): the epoch's scored predictions, the candidates tried with the reward
+they earned, the best ones, and a history. The trainer calls, in order:
+``on_train_begin``, per epoch ``on_epoch_begin``, per batch ``on_batch_begin`` →
+``assign_rewards`` → ``propose_new_candidates`` → ``add_candidate`` → ``on_batch_end``,
+then ``on_epoch_end`` and ``on_train_end``.
 """
 
 import copy
@@ -17,7 +18,11 @@ import numpy as np
 
 from synaprefect.config import get_seed
 from synaprefect.data_models.data_model import DataModel
-from synaprefect.data_models.trainable import BOOKKEEPING_KEYS
+from synaprefect.data_models.trainable import (
+    BOOKKEEPING_KEYS,
+    Trainable,
+    trained_fields,
+)
 from synaprefect.utils.json_utils import canonical_dumps
 from synaprefect.utils.naming import auto_name, validate_name
 from synaprefect.variables.variable import Variable
@@ -28,11 +33,18 @@ __all__ = ["Optimizer", "candidate_content", "strip_reward", "softmax"]
 class OptimizerState(DataModel):
     iterations: int = 0
     epochs: int = 0
+    # Per trainable variable path: the bookkeeping fields of ``Trainable``.
+    slots: dict = {}
 
 
 def candidate_content(value: dict) -> dict:
     """A variable's value without its bookkeeping fields (e.g. ``{"instructions": ...}``)."""
     return {k: copy.deepcopy(v) for k, v in value.items() if k not in BOOKKEEPING_KEYS}
+
+
+def _empty_slot() -> dict:
+    return {k: copy.deepcopy(f.default) for k, f in Trainable.model_fields.items()
+            if k != "examples"}
 
 
 def softmax(scores, temperature: float) -> np.ndarray:
@@ -88,6 +100,26 @@ class Optimizer:
     def epochs(self) -> int:
         return self.state["epochs"]
 
+    def _count(self, name: str) -> None:
+        # In place: the state also holds the slots, and validating them whole per batch
+        # would make every step cost O(epoch).
+        self.state.value()[name] += 1
+
+    def slot(self, variable: Variable) -> dict:
+        """The bookkeeping of ``variable`` (its predictions, candidates, best candidates,
+        history...), changed in place by the optimizer. Bookkeeping found in the variable
+        itself (a file saved by an older version, a Generator's ``seed_instructions``)
+        moves here the first time."""
+        slots = self.state.value()["slots"]
+        if variable.path not in slots:
+            slot = slots[variable.path] = _empty_slot()
+            held = variable.value()
+            for key in slot:
+                if held.get(key):
+                    slot[key] = copy.deepcopy(held[key])
+            variable.update({k: v for k, v in _empty_slot().items() if k in held})
+        return slots[variable.path]
+
     @property
     def variables(self) -> list[Variable]:
         """The optimizer's own state (saved with the program)."""
@@ -101,7 +133,10 @@ class Optimizer:
         self.program = program
 
     def build(self, trainable_variables: list[Variable]) -> None:
-        """Create what depends on the variables to train (no LM calls)."""
+        """Create what depends on the variables to train (no LM calls); subclasses call
+        this one too."""
+        for variable in trainable_variables:
+            self.slot(variable)
         self.built = True
 
     def rng(self, *parts: Any) -> np.random.Generator:
@@ -117,24 +152,26 @@ class Optimizer:
 
     def on_train_begin(self, variables: list[Variable], initial_epoch: int = 0) -> None:
         for variable in variables:
-            if not variable.get("seed_candidates"):
-                seed = candidate_content(variable.value())
-                seed["examples"] = copy.deepcopy(variable.get("examples", []))
-                variable.update({"seed_candidates": [seed]})
+            slot = self.slot(variable)
+            if not slot["seed_candidates"]:
+                slot["seed_candidates"] = [trained_fields(copy.deepcopy(variable.value()))]
             if initial_epoch == 0:  # a continued fit keeps the pools it had
-                variable.update({"candidates": [], "best_candidates": []})
+                slot.update({"candidates": [], "best_candidates": []})
 
     def on_epoch_begin(self, epoch: int, variables: list[Variable]) -> None:
         for variable in variables:
-            variable.update({"predictions": [], "candidates": []})
+            self.slot(variable).update({"predictions": [], "candidates": []})
 
     def on_batch_begin(self, step: int, epoch: int, variables: list[Variable]) -> None:
         rng = self.rng("batch_begin", epoch, step)
         for variable in variables:
-            pool = variable.get("best_candidates") if epoch > 0 else []
-            pool = pool or variable.get("seed_candidates")
-            start = strip_reward(pool[int(rng.integers(len(pool)))])
-            variable.update({**start, "nb_visit": 0, "cumulative_reward": 0.0})
+            slot = self.slot(variable)
+            pool = (slot["best_candidates"] if epoch > 0 else []) or slot["seed_candidates"]
+            self._start_from(variable, pool[int(rng.integers(len(pool)))])
+
+    def _start_from(self, variable: Variable, candidate: dict) -> None:
+        variable.update(strip_reward(candidate))
+        self.slot(variable).update({"nb_visit": 0, "cumulative_reward": 0.0})
 
     def assign_rewards(self, recorded: dict[str, dict], rewards: list[float],
                        variables: list[Variable]) -> None:
@@ -151,26 +188,24 @@ class Optimizer:
             scored = [p for p in scored if p["reward"] is not None]
             if not scored:
                 continue
-            variable.update({
-                "predictions": variable.get("predictions") + scored,
-                "current_predictions": [],
-                "nb_visit": len(scored),
-                "cumulative_reward": float(sum(p["reward"] for p in scored)),
-            })
+            slot = self.slot(variable)
+            slot["predictions"].extend(scored)  # in place: O(batch), not O(epoch)
+            slot.update({"current_predictions": [], "nb_visit": len(scored),
+                         "cumulative_reward": float(sum(p["reward"] for p in scored))})
 
     def select_variable_to_update(self, variables: list[Variable], rng) -> Variable:
         """The struggling variable is the likeliest pick: p ∝ exp(-mean reward / T)."""
-        means = np.array([
-            v.get("cumulative_reward") / v.get("nb_visit") if v.get("nb_visit") else 1e5
-            for v in variables
-        ])
+        slots = [self.slot(v) for v in variables]
+        means = np.array([s["cumulative_reward"] / s["nb_visit"] if s["nb_visit"] else 1e5
+                          for s in slots])
         probabilities = softmax(-means, self.sampling_temperature)
         return variables[int(rng.choice(len(variables), p=probabilities))]
 
     async def propose_new_candidates(self, step: int, epoch: int,
                                      variables: list[Variable], x: list, y: list,
                                      y_pred: list) -> None:
-        """Change the variables to the candidate to try next (subclasses)."""
+        """Change the variables to the candidate to try next (subclasses). Read the
+        slots, change only the variables: the trainer records the candidate afterwards."""
         raise NotImplementedError(f"{type(self).__name__} must implement propose_new_candidates.")
 
     def add_candidate(self, variables: list[Variable], reward: float) -> None:
@@ -180,18 +215,16 @@ class Optimizer:
         of the same instructions are kept apart.
         """
         for variable in variables:
-            candidate = candidate_content(variable.value())
-            candidate["examples"] = copy.deepcopy(variable.get("examples"))
-            known = variable.get("candidates") + variable.get("best_candidates")
-            if any(strip_reward(c) == candidate for c in known):
+            candidate = trained_fields(copy.deepcopy(variable.value()))
+            slot = self.slot(variable)
+            if any(strip_reward(c) == candidate
+                   for c in slot["candidates"] + slot["best_candidates"]):
                 continue
-            variable.update({
-                "candidates": variable.get("candidates") + [{**candidate, "reward": reward}]
-            })
+            slot["candidates"].append({**candidate, "reward": reward})
 
-    @staticmethod
-    def _best(variable: Variable) -> dict | None:
-        pool = variable.get("candidates") + variable.get("best_candidates")
+    def _best(self, variable: Variable) -> dict | None:
+        slot = self.slot(variable)
+        pool = slot["candidates"] + slot["best_candidates"]
         if not pool:
             return None
         # Ties keep the earliest candidate: stable, so runs are reproducible.
@@ -206,21 +239,22 @@ class Optimizer:
     def on_batch_end(self, step: int, epoch: int, variables: list[Variable]) -> None:
         for variable in variables:
             self._assign_best(variable)
-        self.state.update({"iterations": self.iterations + 1})
+        self._count("iterations")
 
     def on_epoch_end(self, epoch: int, variables: list[Variable]) -> None:
         for variable in variables:
-            pool = variable.get("candidates") + variable.get("best_candidates")
+            slot = self.slot(variable)
             unique = []
-            for candidate in sorted(pool, key=lambda c: -(c.get("reward") or 0.0)):
+            for candidate in sorted(slot["candidates"] + slot["best_candidates"],
+                                    key=lambda c: -(c.get("reward") or 0.0)):
                 if all(strip_reward(candidate) != strip_reward(u) for u in unique):
                     unique.append(candidate)
-            variable.update({"best_candidates": unique[: self.population_size]})
+            slot["best_candidates"] = unique[: self.population_size]
             best = self._assign_best(variable)
-            history = variable.get("history")
+            history = slot["history"]
             if best is not None and (not history or history[-1] != strip_reward(best)):
-                variable.update({"history": history + [strip_reward(best)]})
-        self.state.update({"epochs": self.epochs + 1})
+                history.append(strip_reward(best))
+        self._count("epochs")
 
     def on_train_end(self, variables: list[Variable]) -> None:
         for variable in variables:

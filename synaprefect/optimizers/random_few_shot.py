@@ -44,7 +44,7 @@ class RandomFewShot(Optimizer):
         self.sampling = sampling
 
     def sample_best_predictions(self, variable: Variable, rng: np.random.Generator) -> list:
-        pool = variable.get("predictions")
+        pool = self.slot(variable)["predictions"]
         k = int(rng.integers(self.nb_min_examples, self.nb_max_examples + 1))
         if len(pool) <= k:
             return list(pool)

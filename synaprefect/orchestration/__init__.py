@@ -17,6 +17,7 @@ history = await orchestration.read_variable_history("qa", "generator/instruction
 
 from typing import Any
 
+from synaprefect.language_models.calls import set_rate_limiter
 from synaprefect.orchestration.artifacts import (
     artifact_key,
     evaluation_key,
@@ -28,6 +29,7 @@ from synaprefect.orchestration.artifacts import (
     summary_key,
     variable_artifact_key,
 )
+from synaprefect.orchestration.rate_limits import acquire_rate_limit
 from synaprefect.orchestration.runtime import (
     LocalRuntime,
     Runtime,
@@ -37,6 +39,9 @@ from synaprefect.orchestration.runtime import (
     set_tracking,
     tracking,
 )
+
+# Models with ``rate_limit=NAME`` take slots of the Prefect limit NAME.
+set_rate_limiter(acquire_rate_limit)
 
 # ``PrefectRuntime`` stays out of ``__all__``: a star import would otherwise import Prefect.
 __all__ = [

@@ -4,7 +4,7 @@
   Called inside another flow run (a synaprefect flow or the user's own ``@flow``) they
   become subflow runs: Prefect nests a flow called inside a flow run by itself.
 - ``task`` becomes an async task run with no inputs (the body is a closure) and no cache
-  key, retried only for transient errors (``runtime.is_transient``). Task runs nest: a task
+  key, retried only for transient errors (``runtime.should_retry_task``). Task runs nest: a task
   called inside a task run records the outer one as its parent.
 - ``publish_*`` and ``progress`` create keyed artifacts (``orchestration.artifacts`` names
   the keys and reads them back); outside any run they are skipped, since Prefect
@@ -53,10 +53,10 @@ from synaprefect.orchestration.runtime import (
     Body,
     Runtime,
     T,
+    counted_attempts,
     is_retryable_run,
-    is_transient,
+    should_retry_task,
 )
-from synaprefect.trainers.trainer import TASK_RETRIES, TASK_RETRY_DELAY
 from synaprefect.version import __version__
 
 __all__ = ["PrefectRuntime"]
@@ -157,8 +157,8 @@ class PrefectRuntime(Runtime):
         ```
         """
 
-        async def run_task() -> Any:
-            return await body()
+        # Prefect calls the function once per attempt: count them to mark the last.
+        run_task = counted_attempts(body, retries)
 
         prefect_task = prefect.task(
             run_task,
@@ -182,8 +182,12 @@ class PrefectRuntime(Runtime):
 
         Example: ``results = await runtime.remote("test-batch", request, run_name="test-batch-3")``
         """
+        from synaprefect.config import task_retries
+
+        retries, delay = task_retries()
         future = _shard_task.with_options(
-            name=name, task_run_name=_constant(run_name)).submit(request)
+            name=name, task_run_name=_constant(run_name), retries=retries,
+            retry_delay_seconds=delay).submit(request)
         try:
             # The future's wait blocks: in a thread, so the other batches keep being sent.
             return await asyncio.to_thread(future.result)
@@ -292,12 +296,11 @@ def _parameter_name(key: str) -> str:
 
 def _retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
     # Prefect hands over a Failed state whose data is the exception the body raised.
-    return isinstance(state.data, BaseException) and is_transient(state.data)
+    return isinstance(state.data, BaseException) and should_retry_task(state.data)
 
 
 # Module-level, so that a task runner ships it to other processes by reference.
 @prefect.task(name="shard", cache_policy=NONE, persist_result=False, log_prints=False,
-              retries=TASK_RETRIES, retry_delay_seconds=TASK_RETRY_DELAY,
               retry_condition_fn=_retry_if_transient)
 async def _shard_task(request: dict) -> dict:
     # The task run is what Prefect tracks; the shard's own job inside it stays plain

@@ -13,12 +13,14 @@ import logging
 import os
 from typing import Any, Awaitable, Callable, TypeVar
 
+from synaprefect.utils.context import bound
+
 T = TypeVar("T")
 Body = Callable[[], Awaitable[T]]
 
 __all__ = [
     "Runtime", "LocalRuntime", "get_runtime", "set_tracking", "tracking", "is_tracking",
-    "is_transient", "is_retryable_run",
+    "is_transient", "is_retryable_run", "should_retry_task", "counted_attempts",
 ]
 
 _tracking_override: contextvars.ContextVar[bool | None] = contextvars.ContextVar(
@@ -54,11 +56,8 @@ def tracking(enabled: bool):
         history = await program.fit(x, y)      # plain asyncio, nothing sent to Prefect
     ```
     """
-    token = _tracking_override.set(bool(enabled))
-    try:
+    with bound(_tracking_override, bool(enabled)):
         yield
-    finally:
-        _tracking_override.reset(token)
 
 
 def is_transient(error: BaseException) -> bool:
@@ -72,6 +71,37 @@ def is_transient(error: BaseException) -> bool:
     if isinstance(error, PermanentLanguageModelError):
         return False
     return isinstance(error, (TransientLanguageModelError, ConnectionError, TimeoutError))
+
+
+_RETRIED = "_synaprefect_task_retried"
+
+
+def should_retry_task(error: BaseException) -> bool:
+    """Whether a task retries ``error``: a transient one that no task inside it has
+    already retried. One layer of task retries, however tasks nest: a failed call is tried
+    ``model retry x (task retries + 1)`` times, not once more per enclosing task."""
+    return is_transient(error) and not getattr(error, _RETRIED, False)
+
+
+def counted_attempts(body: "Body", retries: int) -> "Body":
+    """``body`` as the attempts of one task: an error that ends its last attempt (or that
+    no retry can fix) is marked, so enclosing tasks do not retry it again."""
+    attempts = 0
+
+    async def attempt():
+        nonlocal attempts
+        attempts += 1
+        try:
+            return await body()
+        except Exception as error:
+            if attempts > retries or not should_retry_task(error):
+                try:
+                    setattr(error, _RETRIED, True)
+                except AttributeError:  # an exception type with __slots__: left as is
+                    pass
+            raise
+
+    return attempt
 
 
 def is_retryable_run(error: BaseException) -> bool:
@@ -105,7 +135,8 @@ class Runtime:
                    retry_delay: float = 0.0) -> T:
         """Run ``body`` as one task (a batch, a module call, an optimizer update).
 
-        Transient failures (see ``is_transient``) are retried ``retries`` times.
+        Transient failures are retried ``retries`` times, unless a task inside this one
+        already retried them (see ``should_retry_task``).
         """
         raise NotImplementedError
 
@@ -150,11 +181,12 @@ class LocalRuntime(Runtime):
     async def task(self, name, body, *, run_name, retries=0, retry_delay=0.0):
         import asyncio
 
+        body = counted_attempts(body, retries)
         for attempt in range(retries + 1):
             try:
                 return await body()
             except Exception as error:
-                if attempt >= retries or not is_transient(error):
+                if attempt >= retries or not should_retry_task(error):
                     raise
                 await asyncio.sleep(retry_delay)
 

@@ -6,6 +6,8 @@ import contextvars
 import importlib
 from typing import Any, Callable
 
+from synaprefect.utils.context import bound
+
 __all__ = [
     "register_synaprefect_serializable",
     "serialize_object",
@@ -45,11 +47,8 @@ def register_synaprefect_serializable(package: str = "Custom", name: str | None 
 
 @contextlib.contextmanager
 def custom_object_scope(custom_objects: dict | None):
-    token = _custom_objects.set({**_custom_objects.get(), **(custom_objects or {})})
-    try:
+    with bound(_custom_objects, {**_custom_objects.get(), **(custom_objects or {})}):
         yield
-    finally:
-        _custom_objects.reset(token)
 
 
 def serialize_object(obj: Any) -> dict:

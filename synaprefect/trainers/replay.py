@@ -1,45 +1,42 @@
 """Resume without re-paying: persisted step results and a journal of LM calls.
 
 A fit, evaluate or predict gets a run folder named by a fingerprint of what determines
-its result (architecture, starting variables, data, arguments, seed). Inside it:
+its result (architecture, prompts, starting variables, models and sampling settings,
+data, options, seed; never concurrency, timeouts, retries or caching). Inside it:
 
 * ``steps/`` holds the JSON result of every finished batch and optimizer update, keyed by
-  the state before the step and the step's content. Run the same job again (the same
-  script, or a Prefect retry of the flow run) and finished steps replay from disk.
-* ``calls.jsonl`` journals every LM answer, keyed by the request and its occurrence
-  number in the run, so a step that died half-way replays the calls it had already paid
-  for. A line is appended and flushed per answer (a killed process keeps it) and the file
-  is fsynced when a step ends, before the step's result is stored.
+  the step's place in the job and its content. Run the same job again (the same script,
+  or a Prefect retry of the flow run) and finished steps replay from disk.
+* ``calls.jsonl`` journals every LM answer (the job's ``CallStore``): a step, task or
+  sample that died half-way replays the calls it had already paid for. A line is appended
+  and flushed per answer (a killed process keeps it) and the file is fsynced when a step
+  ends, before the step's result is stored.
 
-Folders live under ``$SYNAPREFECT_HOME/runs/<program>/<fingerprint>/``; pass
-``resume=False`` to start fresh, or delete the folder (``clear_results``).
+Folders live under ``$SYNAPREFECT_HOME/runs/<program>/<fingerprint>/``. A finished job's
+folder is removed (``config.set_kept_runs`` keeps the last few); pass ``resume=False`` to
+start fresh, or ``clear_results`` / ``synaprefect runs prune`` to delete folders.
 """
 
-import contextlib
-import contextvars
+import asyncio
 import json
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from synaprefect.data_models.json_data_model import JsonDataModel
 from synaprefect.language_models.cache import ResponseCache
-from synaprefect.utils.json_utils import stable_hash
+from synaprefect.language_models.call_store import call_scope
+from synaprefect.utils.json_utils import atomic_write_json, stable_hash
 
-__all__ = ["RunStore", "run_store_scope", "current_journal", "results_root",
-           "clear_results"]
+__all__ = ["RunStore", "results_root", "clear_results", "list_runs", "prune_runs",
+           "encode", "decode"]
 
-_store: contextvars.ContextVar["RunStore | None"] = contextvars.ContextVar(
-    "synaprefect_run_store", default=None
-)
-# The step a call belongs to: occurrence numbers count within a step (and sample), so
-# replaying whole steps (which makes no calls) never shifts the numbering of later steps.
-_step: contextvars.ContextVar[str] = contextvars.ContextVar("synaprefect_step", default="")
 _COMPLETE = "complete.json"
 # Part of every run folder's name: a change of what a folder holds starts new folders.
-STORE_FORMAT = 3
+STORE_FORMAT = 4
 
 
 def results_root() -> Path:
@@ -52,6 +49,49 @@ def clear_results(program_name: str | None = None) -> None:
     """Delete persisted results: of one program, or of every program."""
     target = results_root() / program_name if program_name else results_root()
     shutil.rmtree(target, ignore_errors=True)
+
+
+def list_runs(program_name: str | None = None) -> list[dict]:
+    """The run folders kept: ``{"program", "job", "path", "finished", "modified",
+    "bytes"}`` each, newest first. Unfinished ones are jobs that would resume.
+
+    Example: ``[r["job"] for r in list_runs("qa") if not r["finished"]]``
+    """
+    root = results_root()
+    programs = [root / program_name] if program_name else sorted(
+        p for p in root.glob("*") if p.is_dir())
+    runs = []
+    for program in programs:
+        for folder in (p for p in program.glob("*") if p.is_dir()):
+            files = [f for f in folder.rglob("*") if f.is_file()]
+            runs.append({
+                "program": program.name, "job": folder.name, "path": str(folder),
+                "finished": (folder / _COMPLETE).exists(),
+                "modified": max((f.stat().st_mtime for f in files),
+                                default=folder.stat().st_mtime),
+                "bytes": sum(f.stat().st_size for f in files),
+            })
+    return sorted(runs, key=lambda r: -r["modified"])
+
+
+def prune_runs(program_name: str | None = None, keep: int = 0,
+               unfinished: bool = False) -> list[str]:
+    """Delete the folders of finished jobs but the newest ``keep`` of each program (and,
+    with ``unfinished=True``, also jobs that never finished: they will not resume).
+    Returns the deleted paths.
+
+    Example: ``prune_runs("qa", keep=2)``
+    """
+    removed, seen = [], {}
+    for run in list_runs(program_name):
+        if not run["finished"] and not unfinished:
+            continue
+        seen[run["program"]] = seen.get(run["program"], 0) + 1
+        if run["finished"] and seen[run["program"]] <= keep:
+            continue
+        shutil.rmtree(run["path"], ignore_errors=True)
+        removed.append(run["path"])
+    return removed
 
 
 def _encode(value: Any, schemas: dict[str, dict]) -> Any:
@@ -122,6 +162,8 @@ class _CallJournal:
         return self._answers.get(key)
 
     def put(self, key: str, value: Any) -> None:
+        # One small buffered write per answer, on the caller's loop: a thread hop would
+        # cost more than the write; the fsync (slow) happens off the loop, once per step.
         line = json.dumps([key, value], ensure_ascii=False, separators=(",", ":")) + "\n"
         with self._lock:
             if self._file is None:
@@ -144,7 +186,7 @@ class _CallJournal:
 
 
 class RunStore:
-    """The persisted results of one run."""
+    """The persisted results of one job; its ``CallStore`` too (``lookup``/``record``)."""
 
     def __init__(self, directory: Path, fresh: bool = False):
         """``fresh`` drops what the folder holds; a folder whose job finished is always
@@ -154,24 +196,25 @@ class RunStore:
         self.directory = directory
         self._steps = ResponseCache(directory / "steps")
         self._calls = _CallJournal(directory / "calls.jsonl")
-        self._occurrences: dict[str, dict[str, int]] = {}
         self._lock = threading.Lock()
         self.replayed_steps = 0
         self.replayed_calls = 0
         self.replayed_usage: dict[str, float] = {}
 
     def start_attempt(self) -> None:
-        """A new attempt (a retried flow run) numbers its calls from zero again."""
+        """A new attempt (a retried flow run) counts what it replays afresh."""
         with self._lock:
-            self._occurrences.clear()
             self.replayed_usage = {}
 
     def finish(self) -> None:
-        """Mark the job done: running it again computes afresh instead of replaying."""
-        from synaprefect.utils.json_utils import atomic_write_json
+        """Mark the job done, then apply retention (``config.kept_runs``): running it
+        again computes afresh instead of replaying."""
+        from synaprefect.config import kept_runs
 
         self.close()
-        atomic_write_json(self.directory / _COMPLETE, {"complete": True})
+        atomic_write_json(self.directory / _COMPLETE, {"complete": True,
+                                                       "finished_at": time.time()})
+        prune_runs(self.directory.parent.name, keep=kept_runs())
 
     def close(self) -> None:
         """Close the journal's file (done or not, the job no longer writes to it)."""
@@ -193,52 +236,27 @@ class RunStore:
                 for name, value in stored.get("usage", {}).items():
                     self.replayed_usage[name] = self.replayed_usage.get(name, 0.0) + value
             return decode(stored["result"])
-        with self._lock:  # a retried step numbers its calls from zero again
-            self._occurrences[key] = {}
         before = meter() if meter is not None else {}
-        token = _step.set(key)
-        try:
+        with call_scope("step", key):  # every attempt numbers its calls from zero
             result = await body()
-        finally:
-            _step.reset(token)
         after = meter() if meter is not None else {}
-        self._calls.sync()  # the step's answers are on disk before the step is
-        self._steps.put(key, {"result": encode(result),
-                              "usage": {k: after[k] - before[k] for k in after}})
+        document = {"result": encode(result),
+                    "usage": {k: after[k] - before[k] for k in after}}
+        await asyncio.to_thread(self._persist, key, document)
         return result
 
-    def call_key(self, material: Any) -> str:
-        """The journal key of an LM request: its step, its content, and how many identical
-        requests came before it in that step (repeated prompts keep distinct answers)."""
-        from synaprefect.modules.recording import current_sample
+    def _persist(self, key: str, document: dict) -> None:
+        self._calls.sync()  # the step's answers are on disk before the step is
+        self._steps.put(key, document)
 
-        step = _step.get()
-        base = stable_hash([step, current_sample(), material])
-        with self._lock:
-            counts = self._occurrences.setdefault(step, {})
-            occurrence = counts.get(base, 0)
-            counts[base] = occurrence + 1
-        return stable_hash([base, occurrence])
+    # ---- CallStore ----------------------------------------------------------------------
 
-    def recorded_call(self, key: str) -> Any | None:
+    def lookup(self, key: str) -> Any | None:
         value = self._calls.get(key)
         if value is not None:
             with self._lock:
                 self.replayed_calls += 1
         return value
 
-    def record_call(self, key: str, value: Any) -> None:
+    def record(self, key: str, value: Any) -> None:
         self._calls.put(key, value)
-
-
-@contextlib.contextmanager
-def run_store_scope(store: "RunStore | None"):
-    token = _store.set(store)
-    try:
-        yield store
-    finally:
-        _store.reset(token)
-
-
-def current_journal() -> "RunStore | None":
-    return _store.get()

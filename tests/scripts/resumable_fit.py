@@ -1,4 +1,5 @@
-"""A fit run in a subprocess by test_resume.py: argv = base_url, output path, mode."""
+"""A fit run in a subprocess by test_resume.py: argv = base_url, output path, mode,
+and "tracked" to run it on the Prefect API of ``$PREFECT_API_URL``."""
 
 import asyncio
 import json
@@ -19,8 +20,8 @@ class Answer(sp.DataModel):
     answer: str
 
 
-async def main(base_url: str, output: str, resume: bool) -> None:
-    set_tracking(False)
+async def main(base_url: str, output: str, resume: bool, tracked: bool) -> None:
+    set_tracking(tracked)
     sp.set_seed(21)
     rows, _ = load_capitals()
     x = np.array([Query(query=r["query"]) for r in rows[:24]], dtype=object)
@@ -41,4 +42,5 @@ async def main(base_url: str, output: str, resume: bool) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3] == "resume"))
+    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3] == "resume",
+                     sys.argv[4:] == ["tracked"]))

@@ -1,0 +1,128 @@
+"""What a job reports: money spent, and the artifacts a user reads in the Prefect UI
+(variables, progress, History, the fit summary, evaluation scores)."""
+
+from synaprefect.data_models.trainable import trained_fields
+from synaprefect.language_models.phases import PHASES
+from synaprefect.orchestration.runtime import Runtime
+from synaprefect.trainers.job import current_job
+from synaprefect.utils.json_utils import stable_hash
+
+__all__ = ["ReportingMixin"]
+
+
+class ReportingMixin:
+    """Spending and artifacts, mixed into ``Program`` through ``Trainer``."""
+
+    def _live_usage(self) -> dict[str, float]:
+        """Cost, paid calls and tokens of this process's models so far (cache hits and
+        journal replays are free)."""
+        totals = {"cost": 0.0, "calls": 0.0, "tokens": 0.0}
+        for model in self.language_models():
+            counters = model.counters()
+            totals["cost"] += counters["cost"]
+            totals["calls"] += counters["calls"] - counters["cache_hits"]
+            totals["tokens"] += counters["total_tokens"]
+        return totals
+
+    def spent_totals(self) -> dict[str, float]:
+        """Cost (USD), paid calls and tokens of the program's models so far, including
+        what the replayed steps of a resumed job cost when they first ran.
+
+        Example: ``program.spent_totals()  # {"cost": 0.42, "calls": 310.0, "tokens": ...}``
+        """
+        totals = self._live_usage()
+        job = current_job()
+        store = job.store if job is not None else None
+        for name, value in (store.replayed_usage if store is not None else {}).items():
+            totals[name] = totals.get(name, 0.0) + value
+        return totals
+
+    def _reset_metrics(self) -> None:
+        self._metrics.reset()
+
+    def _counters_by_phase(self) -> dict[str, dict[str, float]]:
+        models = self.language_models()
+        return {phase: {k: sum(m.counters(phase)[k] for m in models)
+                        for k in ("calls", "failed_calls", "total_tokens", "cost")}
+                for phase in PHASES}
+
+    async def _publish_variables(self, runtime: Runtime) -> None:
+        if not runtime.tracking:
+            return
+        from synaprefect.orchestration import artifacts
+
+        # A version per change of what the program uses, not per batch: versions that
+        # repeat the last one cost the API and tell the user nothing.
+        job = current_job()
+        published = job.published if job is not None else {}
+        for variable in self.trainable_variables:
+            key = artifacts.variable_artifact_key(self.name, variable.path)
+            value = trained_fields(variable.value())
+            digest = stable_hash(value)
+            if published.get(key) == digest:
+                continue
+            published[key] = digest
+            await runtime.publish_json(
+                key, value, f"{variable.path} after optimizer step {self.optimizer.iterations}")
+
+    async def _publish_progress(self, runtime: Runtime, percent: float) -> None:
+        if runtime.tracking:
+            from synaprefect.orchestration import artifacts
+
+            await runtime.progress(artifacts.progress_key(self.name), percent,
+                                   f"fit progress of {self.name}")
+
+    async def _publish_history(self, runtime: Runtime) -> None:
+        if not runtime.tracking or self.history is None:
+            return
+        from synaprefect.orchestration import artifacts
+
+        keys = list(self.history.history)
+        rows = [{"epoch": epoch + 1, **{k: self.history.history[k][i] for k in keys
+                                        if i < len(self.history.history[k])}}
+                for i, epoch in enumerate(self.history.epoch)]
+        await runtime.publish_table(artifacts.history_table_key(self.name), rows,
+                                    f"History of {self.name}")
+
+    def _summary_markdown(self, first_reward, logs, start_counters) -> str:
+        end = self._counters_by_phase()
+        final = logs.get("val_reward", logs.get("reward"))
+        lines = [f"# Fit of `{self.name}`", "",
+                 f"- reward of the first batch (before training): {_fmt(first_reward)}",
+                 f"- final {'val_reward' if 'val_reward' in logs else 'reward'}: "
+                 f"{_fmt(final)}",
+                 f"- optimizer steps: {self.optimizer.iterations}, epochs: "
+                 f"{self.optimizer.epochs}"]
+        if self.stop_reason:
+            lines.append(f"- stopped early: {self.stop_reason}")
+        lines += ["", "| phase | calls | failed | tokens | cost (USD) |", "|---|---|---|---|---|"]
+        for phase in PHASES:
+            delta = {k: end[phase][k] - start_counters[phase][k] for k in end[phase]}
+            lines.append(f"| {phase} | {int(delta['calls'])} | {int(delta['failed_calls'])} |"
+                         f" {int(delta['total_tokens'])} | {delta['cost']:.6f} |")
+        for variable in self.trainable_variables:
+            best = {k: v for k, v in variable.value().items()
+                    if k in ("instructions", "examples")}
+            lines += ["", f"## Best candidate of `{variable.path}`", "", "```json",
+                      _json(best), "```"]
+        return "\n".join(lines)
+
+    async def _publish_evaluation(self, runtime: Runtime, logs: dict,
+                                  description: str) -> None:
+        """The scores as the ``<program>-evaluation`` table (tracking on)."""
+        if runtime.tracking:
+            from synaprefect.orchestration import artifacts
+
+            await runtime.publish_table(artifacts.evaluation_key(self.name),
+                                        [{"metric": k, "value": v} for k, v in logs.items()],
+                                        description)
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def _json(value) -> str:
+    from synaprefect.utils.json_utils import pretty_dumps
+
+    return pretty_dumps(value)
