@@ -14,6 +14,9 @@ EVALUATE_VS_DSPY_MIN = 1.5
 FIT_ON_OFF_MAX = 1.15
 RSS_MAX_MB = 500.0
 DEMO_MAX_S = 60.0
+# An epoch on 4x the samples may take at most 5x as long (linear: 4x); for other sizes the
+# same allowance, 1.25x the ratio of the sizes.
+EPOCH_SIZE_SLACK = 1.25
 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -35,7 +38,16 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     for key in ("accuracy", "val_reward"):
         if key in runs[0]:
             summary[key] = min(run[key] for run in runs)
+    for key in ("largest_variable_artifact_bytes", "variable_artifact_versions"):
+        if key in runs[0]:
+            summary[key] = max(run[key] for run in runs)
     return summary
+
+
+def _epoch_sizes(report: dict[str, Any]) -> tuple[int, int] | None:
+    """The smaller and larger sample counts of the epoch-size workload, if it ran."""
+    sizes = sorted({entry["params"]["n"] for entry in report.get("epoch_size", {}).values()})
+    return (sizes[0], sizes[-1]) if len(sizes) >= 2 else None
 
 
 def _ratio(numerator: float | None, denominator: float | None) -> float | None:
@@ -94,6 +106,28 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         add(f"peak RSS, evaluate of {report['settings']['rss_samples']} samples "
             f"(transport={transport})", run["peak_rss_mb"], f"<= {RSS_MAX_MB:.0f} MB",
             run["peak_rss_mb"] <= RSS_MAX_MB, "MB")
+    sizes = _epoch_sizes(report)
+    if sizes:
+        small, big = sizes
+        epoch = {key: entry["summary"] for key, entry in report["epoch_size"].items()}
+        goal = EPOCH_SIZE_SLACK * big / small
+        epoch_cpu = {key: value["cpu_s"] + (value["prefect_server_cpu_s"] or 0.0)
+                     for key, value in epoch.items()}
+        for state in ("off", "on"):
+            value = _ratio(epoch.get(f"epoch_{big}_{state}", {}).get("wall_s"),
+                           epoch.get(f"epoch_{small}_{state}", {}).get("wall_s"))
+            add(f"epoch {big}/{small} time ratio (tracking {state})", value,
+                f"<= {goal:g} (linear: {big / small:g})",
+                None if value is None else value <= goal, "x")
+        for state in ("off", "on"):
+            add(f"epoch {big}/{small} client + Prefect server CPU ratio (tracking {state})",
+                _ratio(epoch_cpu.get(f"epoch_{big}_{state}"),
+                       epoch_cpu.get(f"epoch_{small}_{state}")),
+                "informative: steadier than wall time on a loaded machine", None, "x")
+        for n in sizes:
+            add(f"largest variable artifact version, epoch of {n} samples (tracking on)",
+                epoch.get(f"epoch_{n}_on", {}).get("largest_variable_artifact_bytes"),
+                "informative: what each step publishes", None, "bytes")
     for home, run in report.get("demo", {}).items():
         add(f"make demo ({home.replace('_', ' ')})", run["wall_s"], f"<= {DEMO_MAX_S:.0f} s",
             run["wall_s"] <= DEMO_MAX_S, "s")
@@ -141,8 +175,9 @@ def to_markdown(report: dict[str, Any]) -> str:
         lines += ["## Targets", "", "| target | measured | goal | met |", "|---|---|---|---|"]
         for row in report["targets"]:
             met = {True: "yes", False: "**no**", None: "-"}[row["met"]]
-            unit = {"x": "x", "MB": " MB", "s": " s"}[row["unit"]]
-            lines.append(f"| {row['target']} | {_number(row['measured'], 2, unit)} | "
+            unit = {"x": "x", "MB": " MB", "s": " s", "bytes": " bytes"}[row["unit"]]
+            digits = 0 if row["unit"] == "bytes" else 2
+            lines.append(f"| {row['target']} | {_number(row['measured'], digits, unit)} | "
                          f"{row['goal']} | {met} |")
         lines.append("")
     if report.get("resume"):
@@ -166,6 +201,8 @@ def to_markdown(report: dict[str, Any]) -> str:
         lines.append("")
     if report.get("scale_out"):
         lines += _scale_out_lines(report)
+    if report.get("epoch_size"):
+        lines += _epoch_size_lines(report)
     if report.get("demo"):
         demo = report["demo"]
         lines += ["## make demo (after setup)", "",
@@ -190,9 +227,40 @@ def _scale_out_lines(report: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
+def _epoch_size_lines(report: dict[str, Any]) -> list[str]:
+    entries = report["epoch_size"]
+    first = next(iter(entries.values()))["params"]
+    lines = [f"## Epoch size (fit, 1 epoch, RandomFewShot, batch {first['batch_size']}, "
+             f"validation split 0.2, transport={first['transport']})", "",
+             "| samples | tracking | wall (median) | min - max | client CPU | "
+             "Prefect server CPU | LM requests | largest variable artifact version |",
+             "|---|---|---|---|---|---|---|---|"]
+    for entry in entries.values():
+        s, params = entry["summary"], entry["params"]
+        largest = s.get("largest_variable_artifact_bytes")
+        lines.append(
+            f"| {params['n']} | {'on' if params['tracking'] else 'off'} | "
+            f"{s['wall_s']:.2f} s | {s['wall_min_s']:.2f} - {s['wall_max_s']:.2f} s | "
+            f"{s['cpu_s']:.2f} s | {_number(s['prefect_server_cpu_s'], 2, ' s')} | "
+            f"{s['requests']:.0f} | "
+            f"{'-' if largest is None else f'{largest:,.0f} bytes'} |")
+    sizes = _epoch_sizes(report)
+    if sizes:
+        small, big = sizes
+        walls = {key: entry["summary"]["wall_s"] for key, entry in entries.items()}
+        ratios = []
+        for state in ("off", "on"):
+            ratio = _ratio(walls.get(f"epoch_{big}_{state}"), walls.get(f"epoch_{small}_{state}"))
+            ratios.append(f"tracking {state} {_number(ratio, 2, 'x')}")
+        lines += ["", f"Time {big} / {small} samples (linear: {big / small:g}x): "
+                      f"{'; '.join(ratios)}."]
+    return lines + [""]
+
+
 def write_reports(report: dict[str, Any], folder: Path) -> tuple[Path, Path]:
     """Add summaries and targets to ``report``; write ``latest.json`` and ``latest.md``."""
-    for entry in [*report.get("throughput", {}).values(), *report.get("scale_out", {}).values()]:
+    for entry in [*report.get("throughput", {}).values(), *report.get("scale_out", {}).values(),
+                  *report.get("epoch_size", {}).values()]:
         entry["summary"] = summarize(entry["runs"])
     report["targets"] = targets(report)
     folder.mkdir(parents=True, exist_ok=True)

@@ -7,11 +7,15 @@ under ``benchmarks/results/scratch/``), then:
 1. runs the throughput workloads in ``--rounds`` rounds, each round running every
    workload once, in a fresh process, in an order rotated by one each round;
 2. runs the resume workload, the peak-memory workload and ``make demo`` once each;
+   the scale-out workload in ``--rounds`` rounds of its own, the epoch-size workload
+   (one epoch of fit on 400 and 1,600 samples) in ``--epoch-rounds`` rounds;
 3. writes medians, ratios and targets to ``benchmarks/results/latest.json`` and
    ``latest.md``.
 
-``python -m benchmarks.run --quick`` is a one-round, small-size sanity run (about three
-minutes). Scratch files go to ``benchmarks/results/scratch/`` (not committed).
+``python -m benchmarks.run --quick`` is a one-round, small-size sanity run (about four
+to five minutes). ``--only`` takes parts as well as throughput keys: ``--only epoch_size`` runs
+the epoch-size workload alone. Scratch files go to ``benchmarks/results/scratch/`` (not
+committed).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import platform
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -34,9 +38,11 @@ from benchmarks.report import write_reports
 from benchmarks.workloads.common import PREFECT_SERVER_PID_ENV, Endpoint, reset_server
 from benchmarks.workloads.rate_limit import RATE_LIMIT_MODES
 
-__all__ = ["Settings", "Spec", "throughput_specs", "main"]
+__all__ = ["Settings", "Spec", "throughput_specs", "epoch_size_specs", "PARTS", "main"]
 
 RESULTS = REPO / "benchmarks" / "results"
+# The parts of a run, in the order they run; ``--skip`` and ``--only`` take these names.
+PARTS = ("throughput", "resume", "epoch_size", "scale_out", "memory", "demo")
 PACKAGES = ("synaprefect", "prefect", "litellm", "dspy", "openai", "aiohttp", "httpx",
             "jsonschema", "pydantic")
 
@@ -59,6 +65,11 @@ class Settings:
     scale_out_samples: int = 256
     scale_out_batch_size: int = 16
     scale_out_cpu_ms: float = 50.0
+    # One epoch of fit on each size (the smaller first), tracking off and on, in rounds
+    # of their own: one round takes about 5 minutes (the 1,600-sample epochs most of it).
+    epoch_sizes: tuple[int, int] = (400, 1600)
+    epoch_batch_size: int = 16
+    epoch_rounds: int = 1
 
     @property
     def latency_bound_s(self) -> float:
@@ -100,6 +111,23 @@ def throughput_specs(settings: Settings) -> list[Spec]:
             f"rate_limit_{mode}", f"{settings.rate_limit_calls} LM calls, Prefect rate "
             f"limit taken: {mode}", "rate_limit",
             {"n": settings.rate_limit_calls, "concurrency": c, "mode": mode}))
+    return specs
+
+
+def epoch_size_specs(settings: Settings) -> list[Spec]:
+    """One epoch of ``fit`` (``RandomFewShot``, ``transport="http"``) on each of
+    ``settings.epoch_sizes`` samples, tracking off and on: how the time of an epoch and
+    the variable artifacts grow with the data."""
+    specs = []
+    for n in settings.epoch_sizes:
+        for tracking in (False, True):
+            state = "on" if tracking else "off"
+            specs.append(Spec(
+                f"epoch_{n}_{state}", f"fit, 1 epoch of {n} samples, tracking {state}",
+                "fit", {"n": n, "epochs": 1, "batch_size": settings.epoch_batch_size,
+                        "concurrency": settings.concurrency, "tracking": tracking,
+                        "transport": "http", "name": "bench_epoch_size",
+                        "artifact_sizes": True}))
     return specs
 
 
@@ -175,10 +203,16 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--samples", type=int, default=defaults.evaluate_samples,
                         help="samples of the evaluate workloads")
     parser.add_argument("--only", default="",
-                        help="comma-separated keys of the throughput workloads to run")
+                        help="comma-separated keys of the throughput workloads to run, "
+                             f"and/or parts ({','.join(PARTS)}): naming a part runs "
+                             "only the parts named (and throughput if keys are given)")
     parser.add_argument("--skip", default="",
-                        help="comma-separated parts to skip: "
-                             "throughput,resume,memory,scale_out,demo")
+                        help=f"comma-separated parts to skip: {','.join(PARTS)}")
+    parser.add_argument("--epoch-sizes", default=None,
+                        help="the two sample counts of the epoch-size workload "
+                             "(default: %s)" % ",".join(map(str, defaults.epoch_sizes)))
+    parser.add_argument("--epoch-rounds", type=int, default=defaults.epoch_rounds,
+                        help="rounds of the epoch-size workload (about 5 minutes each)")
     parser.add_argument("--quick", action="store_true",
                         help="one round at small sizes, no demo (a sanity run)")
     parser.add_argument("--out", type=Path, default=None,
@@ -209,10 +243,9 @@ def _throughput(specs: list[Spec], settings: Settings, endpoint: Endpoint,
 def _with_servers(report: dict[str, Any], settings: Settings, args: argparse.Namespace,
                   skip: set[str], env: dict[str, str], scratch: Path, started: float) -> None:
     """The workloads that need the simulated LM and the Prefect API; fills ``report``."""
+    from benchmarks.workloads.resume import resume_workload
     from synaprefect.testing import SimulatedLM
     from synaprefect.testing.prefect_harness import start_prefect_api
-
-    from benchmarks.workloads.resume import resume_workload
 
     _log(f"starting the simulated LM ({settings.latency * 1000:.0f} ms) and Prefect API",
          started)
@@ -224,8 +257,9 @@ def _with_servers(report: dict[str, Any], settings: Settings, args: argparse.Nam
             env = {**env, "PREFECT_API_URL": api.api_url, PREFECT_SERVER_PID_ENV: str(api_pid)}
             endpoint = Endpoint(server.base_url)
             if "throughput" not in skip:
+                keys = [key for key in args.only.split(",") if key and key not in PARTS]
                 specs = [spec for spec in throughput_specs(settings)
-                         if not args.only or spec.key in args.only.split(",")]
+                         if not keys or spec.key in keys]
                 report["throughput"] = _throughput(specs, settings, endpoint, env, scratch,
                                                    api_pid, started)
             if "resume" not in skip:
@@ -235,6 +269,12 @@ def _with_servers(report: dict[str, Any], settings: Settings, args: argparse.Nam
                     "batch_size": settings.fit_batch_size,
                     "concurrency": settings.concurrency, "tracking": True},
                     env=env, scratch=scratch)
+            if "epoch_size" not in skip:
+                _log("epoch size: one epoch of fit on "
+                     f"{' and '.join(map(str, settings.epoch_sizes))} samples", started)
+                report["epoch_size"] = _throughput(
+                    epoch_size_specs(settings), replace(settings, rounds=settings.epoch_rounds),
+                    endpoint, env, scratch, api_pid, started)
             if "scale_out" not in skip:
                 from benchmarks.workloads.scale_out import scale_out_workload
 
@@ -262,11 +302,19 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(rounds=args.rounds, latency=args.latency,
                         evaluate_samples=args.samples)
     skip = set(filter(None, args.skip.split(",")))
+    only = set(filter(None, args.only.split(",")))
+    if only & set(PARTS):  # parts named: the others are skipped
+        skip |= set(PARTS) - only - ({"throughput"} if only - set(PARTS) else set())
     if args.quick:
         settings = Settings(rounds=1, latency=args.latency, warmup=8, evaluate_samples=128,
                             fit_samples=40, rss_samples=500, rss_batch_size=100,
-                            rate_limit_calls=64, scale_out_samples=64)
+                            rate_limit_calls=64, scale_out_samples=64,
+                            epoch_sizes=(40, 160))
         skip.add("demo")
+    settings = replace(settings, epoch_rounds=args.epoch_rounds)
+    if args.epoch_sizes:
+        small, big = (int(size) for size in args.epoch_sizes.split(","))
+        settings = replace(settings, epoch_sizes=(small, big))
     started = time.perf_counter()
     scratch = RESULTS / "scratch"
     for folder in ("home", "prefect-db"):  # every run starts from empty databases
