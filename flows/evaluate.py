@@ -11,6 +11,7 @@ from, inputs, expected and predicted outputs, reward); its description holds the
 
 import asyncio
 import json
+import os
 
 from prefect import flow
 from prefect.artifacts import acreate_table_artifact
@@ -30,7 +31,8 @@ async def evaluate(program: str | None = None,
     Args:
         program: a saved program; None: where ``flows/train.py`` saves ``capitals``.
         data: rows with the program's input and output columns (.json, .jsonl or .csv).
-        model: any litellm model string; None: ``$SYNAPREFECT_MODEL``, else the simulated LM.
+        model: any litellm model string, or "simulated" (the offline simulated LM);
+            None: ``$SYNAPREFECT_MODEL``, else the run fails before any work.
         api_base: the OpenAI-compatible server of ``model``, if any.
         batch_size: samples sent together.
     """
@@ -58,4 +60,6 @@ async def evaluate(program: str | None = None,
 
 
 if __name__ == "__main__":
-    print(asyncio.run(evaluate()))
+    # Run as a script, this example asks for the offline simulated LM unless a real model
+    # is configured; a deployment or a call without any model fails instead.
+    print(asyncio.run(evaluate(model=os.environ.get("SYNAPREFECT_MODEL") or "simulated")))

@@ -19,7 +19,7 @@ besides the fit's and evaluations' own.
 import asyncio
 import datetime
 import json
-from pathlib import Path
+import os
 
 from prefect import flow
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
@@ -30,6 +30,7 @@ import synaprefect as sp
 from synaprefect import datasets
 from synaprefect.data_models.trainable import BOOKKEEPING_KEYS
 from synaprefect.orchestration.artifacts import artifact_key
+from synaprefect.storage import absolute, location
 
 
 @flow(name="retrain", log_prints=True)
@@ -50,7 +51,8 @@ async def retrain(data: str = "flows/data/capitals.jsonl",
         champion_variable: the Prefect Variable of the champion pointer; None:
             ``<name>-champion``.
         program: a saved program the challenger starts from; None: a new program.
-        model: any litellm model string; None: ``$SYNAPREFECT_MODEL``, else the simulated LM.
+        model: any litellm model string, or "simulated" (the offline simulated LM);
+            None: ``$SYNAPREFECT_MODEL``, else the run fails before any work.
         api_base: the OpenAI-compatible server of ``model``, if any.
         epochs, batch_size, validation_split: as in ``Program.fit``.
         seed: shuffling and optimizer choices (``synaprefect.set_seed``).
@@ -66,7 +68,7 @@ async def retrain(data: str = "flows/data/capitals.jsonl",
                                              challenger.outputs)
         champion = None
         if pointer is not None:
-            if not Path(pointer["path"]).is_file():
+            if not location(pointer["path"]).exists():
                 raise FileNotFoundError(
                     f"The champion {pointer['path']!r} named by the Prefect Variable "
                     f"{variable!r} is gone: restore it, or delete the Variable to promote "
@@ -80,11 +82,11 @@ async def retrain(data: str = "flows/data/capitals.jsonl",
         if champion is not None:
             champion_reward = (await champion.evaluate(test_x, test_y, verbose=0))["reward"]
 
-    path = datasets.default_program_path(f"{name}-{flow_run.id}").resolve()
+    path = absolute(datasets.default_program_path(f"{name}-{flow_run.id}"))
     challenger.save(path)
     promoted = champion_reward is None or challenger_reward > champion_reward + margin
     if promoted:
-        pointer = {"path": str(path), "reward": challenger_reward,
+        pointer = {"path": path, "reward": challenger_reward,
                    "flow_run_id": str(flow_run.id), "data": data,
                    "promoted_at": datetime.datetime.now(datetime.timezone.utc).isoformat()}
         await Variable.aset(variable, pointer, overwrite=True)
@@ -113,7 +115,7 @@ async def retrain(data: str = "flows/data/capitals.jsonl",
         markdown=_diff_markdown(name, _variable_diff(champion, challenger)))
     return {"promoted": promoted, "challenger_reward": challenger_reward,
             "champion_reward": champion_reward, "champion": pointer["path"],
-            "challenger": str(path)}
+            "challenger": path}
 
 
 def _variable_diff(champion, challenger) -> list[dict]:
@@ -146,4 +148,6 @@ def _diff_markdown(name: str, changes: list[dict]) -> str:
 
 
 if __name__ == "__main__":
-    print(asyncio.run(retrain()))
+    # Run as a script, this example asks for the offline simulated LM unless a real model
+    # is configured; a deployment or a call without any model fails instead.
+    print(asyncio.run(retrain(model=os.environ.get("SYNAPREFECT_MODEL") or "simulated")))

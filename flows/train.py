@@ -16,7 +16,7 @@ evaluation table and ``<name>-train-report``.
 """
 
 import asyncio
-from pathlib import Path
+import os
 
 from prefect import flow
 from prefect.artifacts import acreate_markdown_artifact
@@ -24,6 +24,7 @@ from prefect.artifacts import acreate_markdown_artifact
 import synaprefect as sp
 from synaprefect import datasets
 from synaprefect.orchestration.artifacts import artifact_key
+from synaprefect.storage import absolute
 from synaprefect.trainers.data import train_validation_split
 
 
@@ -43,7 +44,8 @@ async def train(data: str = "flows/data/capitals.jsonl",
         output: where to save the trained program; None:
             ``$SYNAPREFECT_HOME/programs/<name>.json``.
         name: the new program's name, which prefixes its runs and artifacts.
-        model: any litellm model string; None: ``$SYNAPREFECT_MODEL``, else the simulated LM.
+        model: any litellm model string, or "simulated" (the offline simulated LM);
+            None: ``$SYNAPREFECT_MODEL``, else the run fails before any work.
         api_base: the OpenAI-compatible server of ``model``, if any.
         epochs, batch_size, validation_split: as in ``Program.fit``.
         seed: shuffling and optimizer choices (``synaprefect.set_seed``).
@@ -62,7 +64,7 @@ async def train(data: str = "flows/data/capitals.jsonl",
         await trained.fit(x, y, epochs=epochs, batch_size=batch_size,
                           validation_split=validation_split, verbose=0)
         scores = await trained.evaluate(test_x, test_y, verbose=0)
-    path = Path(output or datasets.default_program_path(trained.name)).resolve()
+    path = absolute(output or datasets.default_program_path(trained.name))
     trained.save(path)
     evaluated_on = holdout or "the validation split"
     print(f"Saved {trained.name} to {path}; reward {scores['reward']:.3f} on {evaluated_on}.")
@@ -79,8 +81,10 @@ async def train(data: str = "flows/data/capitals.jsonl",
             *(f"| {metric} | {value:.4f} |" for metric, value in scores.items()),
             f"| saved to | `{path}` |",
         ]))
-    return {"program": str(path), **scores}
+    return {"program": path, **scores}
 
 
 if __name__ == "__main__":
-    print(asyncio.run(train()))
+    # Run as a script, this example asks for the offline simulated LM unless a real model
+    # is configured; a deployment or a call without any model fails instead.
+    print(asyncio.run(train(model=os.environ.get("SYNAPREFECT_MODEL") or "simulated")))

@@ -1,8 +1,8 @@
 """Search the hyperparameters of a program, as a Prefect flow.
 
 Copy this file and change the data, the program and its search space. As it is, it runs
-offline on the bundled capitals data and the simulated LM (set ``SYNAPREFECT_MODEL``, or
-pass ``model``, for a real litellm model):
+offline on the bundled capitals data and the simulated LM when run as a script (set
+``SYNAPREFECT_MODEL``, or pass ``model``, for a real litellm model):
 
     python flows/tune.py                       # from the project root
 
@@ -16,17 +16,15 @@ run again); ``overwrite=True`` starts over.
 """
 
 import asyncio
-import contextlib
 import os
-from typing import Iterator
 
 import numpy as np
 from prefect import flow
 
 import synaprefect as sp
-from synaprefect import tuners
+from synaprefect import datasets, tuners
 from synaprefect.config import synaprefect_home
-from synaprefect.testing.skills import load_capitals, style_student
+from synaprefect.testing.skills import load_capitals
 
 tuners.disable_keras_backend()  # keras-tuner without TensorFlow, JAX or PyTorch
 
@@ -39,22 +37,6 @@ class Answer(sp.DataModel):
     answer: str = sp.Field(description="The answer")
 
 
-@contextlib.contextmanager
-def language_model(model: str | None) -> Iterator[sp.LanguageModel]:
-    """``model`` (any litellm model string), else the offline simulated LM: it knows the
-    capitals, and answers in the expected style (uppercase) only when its prompt shows it."""
-    if model:
-        yield sp.LanguageModel(model, max_concurrency=8)
-        return
-    from synaprefect.testing import SimulatedLM
-
-    rows, _ = load_capitals()
-    knowledge = {row["query"]: row["answer"].title() for row in rows}
-    with SimulatedLM(responder=style_student(knowledge)) as server:
-        yield sp.LanguageModel(server.model, api_base=server.base_url,
-                               api_key="sk-simulated", max_concurrency=32)
-
-
 @flow(name="tune", log_prints=True)
 async def tune(model: str | None = None, max_trials: int = 4, epochs: int = 2,
                batch_size: int = 7, directory: str | None = None,
@@ -63,7 +45,8 @@ async def tune(model: str | None = None, max_trials: int = 4, epochs: int = 2,
     """Run a random search; returns the best hyperparameters.
 
     Args:
-        model: any litellm model string; None: ``$SYNAPREFECT_MODEL``, else the simulated LM.
+        model: any litellm model string, or "simulated" (the offline simulated LM);
+            None: ``$SYNAPREFECT_MODEL``, else the run fails before any work.
         max_trials: how many hyperparameter combinations to try.
         epochs, batch_size: as in ``Program.fit``, for every trial.
         directory: where trials are kept; None: ``$SYNAPREFECT_HOME/tuning``.
@@ -76,7 +59,7 @@ async def tune(model: str | None = None, max_trials: int = 4, epochs: int = 2,
     rows, _ = load_capitals()
     x = np.array([Query(query=row["query"]) for row in rows], dtype=object)
     y = np.array([Answer(answer=row["answer"]) for row in rows], dtype=object)
-    with language_model(model or os.environ.get("SYNAPREFECT_MODEL")) as lm:
+    with datasets.open_language_model(model) as lm:
         print(f"Language model: {lm.model}")
 
         async def build_program(hp):
@@ -106,4 +89,6 @@ async def tune(model: str | None = None, max_trials: int = 4, epochs: int = 2,
 
 
 if __name__ == "__main__":
-    asyncio.run(tune())
+    # As a script, this example asks for the offline simulated LM unless a real model is
+    # configured; a deployment or a call without any model fails instead.
+    asyncio.run(tune(model=os.environ.get("SYNAPREFECT_MODEL") or "simulated"))

@@ -29,15 +29,18 @@ __all__ = ["main"]
 _EPILOG = """\
 examples:
   synaprefect demo
-  synaprefect fit flows/data/capitals.jsonl -o capitals.json
+  synaprefect fit flows/data/capitals.jsonl -o capitals.json --model simulated
   synaprefect evaluate flows/data/capitals_holdout.jsonl --program capitals.json
-  synaprefect predict flows/data/capitals_holdout.jsonl --program capitals.json
+  synaprefect predict s3://data/holdout.jsonl --program s3://models/capitals.json
+  synaprefect runs --prune --keep 2
   synaprefect serve-lm --port 8000
 
 datasets: .json (an array of rows, or an object with a "rows" array), .jsonl or .csv;
-columns map onto the program's fields by name.
+columns map onto the program's fields by name. Paths may be storage URLs (s3://, gs://,
+az://); $SYNAPREFECT_STORAGE is where run state goes.
 language model: --model takes any litellm model string (its key comes from the provider's
-variable, e.g. OPENAI_API_KEY); default $SYNAPREFECT_MODEL, else the offline simulated LM.
+variable, e.g. OPENAI_API_KEY); default $SYNAPREFECT_MODEL; "simulated" is the offline
+simulated LM (demo data only). Without any, a job fails before it starts.
 tracking: fit, evaluate and predict run as Prefect flows at $PREFECT_API_URL (else a local
 Prefect API started on first use); --no-tracking runs them without Prefect.
 exit codes: 0 success, 1 the job failed, 2 bad usage.
@@ -98,7 +101,7 @@ async def _fit(args: argparse.Namespace) -> int:
     rows = datasets.load_rows(args.data)
     with _language_model(args) as lm:
         program = await datasets.load_or_build_program(
-            rows, lm, args.program, name=args.name or args.output.stem,
+            rows, lm, args.program, name=args.name or Path(args.output).stem,
             input_fields=args.input_fields, output_fields=args.output_fields)
         x, y = datasets.to_samples(rows, program.inputs, program.outputs)
         history = await program.fit(x, y, epochs=args.epochs, batch_size=args.batch_size,
@@ -144,8 +147,9 @@ async def _predict(args: argparse.Namespace) -> int:
     if args.output is None:
         sys.stdout.write(lines)
     else:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(lines, encoding="utf-8")
+        from synaprefect.storage import location
+
+        location(args.output).write_bytes(lines.encode("utf-8"))
         print(f"Wrote {len(outputs)} predictions to {args.output}")
     return 0
 
@@ -291,14 +295,32 @@ def _existing_file(text: str) -> Path:
     return path
 
 
-def _program_file(text: str) -> Path:
+def _existing_data(text: str) -> str:
+    """A local file or a storage URL (``s3://bucket/rows.jsonl``) that exists."""
+    from synaprefect.storage import is_url, location
+
+    if not is_url(text):
+        return str(_existing_file(text))
+    try:
+        found = location(text).exists()
+    except (ImportError, ValueError, OSError) as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    if not found:
+        raise argparse.ArgumentTypeError(f"file not found: '{text}'")
+    return text
+
+
+def _program_file(text: str) -> str:
     if not text.endswith(".json"):
         raise argparse.ArgumentTypeError(f"a program file ends with .json, got '{text}'")
-    return Path(text)
+    return text
 
 
-def _existing_program(text: str) -> Path:
-    return _existing_file(str(_program_file(text)))
+def _existing_program(text: str) -> str:
+    return _existing_data(_program_file(text))
+
+
+
 
 
 def _positive_int(text: str) -> int:
@@ -359,16 +381,17 @@ def _parser() -> argparse.ArgumentParser:
             handler) else handler
         sub.set_defaults(handler=run, command_parser=sub)
         if name not in ("demo", "tune", "serve-lm", "runs"):
-            sub.add_argument("data", type=_existing_file, metavar="DATA",
-                             help="dataset file: .json, .jsonl or .csv")
+            sub.add_argument("data", type=_existing_data, metavar="DATA",
+                             help="dataset file: .json, .jsonl or .csv, a path or a "
+                                  "storage URL (s3://...)")
         return sub
 
     def model_options(sub: argparse.ArgumentParser, api_base: bool = True) -> None:
         group = sub.add_argument_group("language model")
         group.add_argument("--model", metavar="MODEL",
-                           help="any litellm model string, e.g. openai/gpt-4o-mini "
-                                "(default: $SYNAPREFECT_MODEL, else the offline simulated "
-                                "LM)")
+                           help="any litellm model string, e.g. openai/gpt-4o-mini, or "
+                                "'simulated' for the offline simulated LM (default: "
+                                "$SYNAPREFECT_MODEL; none: the job fails before it starts)")
         if api_base:
             group.add_argument("--api-base", metavar="URL",
                                help="an OpenAI-compatible server for --model, e.g. the "
@@ -439,7 +462,7 @@ def _parser() -> argparse.ArgumentParser:
         "per row (null where the program returned nothing), as JSON Lines.")
     predict.add_argument("--program", type=_existing_program, required=True,
                          metavar="PATH", help="the saved program (.json)")
-    predict.add_argument("-o", "--output", type=Path, metavar="PATH",
+    predict.add_argument("-o", "--output", metavar="PATH",
                          help="JSON Lines file to write (default: stdout)")
     predict.add_argument("--batch-size", type=_positive_int, default=8, metavar="N",
                          help="samples sent together (default: 8)")

@@ -35,6 +35,7 @@ from typing import Any, Iterable, Iterator, Mapping
 import numpy as np
 import pydantic
 
+from synaprefect.storage import location, storage_root
 from synaprefect.trainers.data import object_array
 
 __all__ = [
@@ -53,6 +54,8 @@ __all__ = [
 ]
 
 FORMATS = (".json", ".jsonl", ".csv")
+# The model name that asks for the offline simulated LM (demo data only).
+SIMULATED = "simulated"
 _WHITESPACE = re.compile(r"[ \t\r\n]*")
 
 
@@ -99,27 +102,30 @@ def load_rows(path: str | os.PathLike) -> Rows:
     rows[0]         # {'query': 'What is the capital of France?', 'answer': 'PARIS'}
     ```
     """
-    path = Path(path)
-    suffix = path.suffix.lower()
+    source = location(path)  # a local path or a storage URL (s3://bucket/rows.jsonl)
+    name = source.url
+    suffix = Path(source.name).suffix.lower()
     if suffix not in FORMATS:
         raise DatasetError(
-            f"{path}: unsupported dataset format {suffix or '(no extension)'!r}; use .json "
+            f"{name}: unsupported dataset format {suffix or '(no extension)'!r}; use .json "
             "(an array of rows, or an object with a \"rows\" array), .jsonl (one JSON "
             "object per line) or .csv (a header line, then one row per line)."
         )
-    if not path.is_file():
-        raise FileNotFoundError(f"Dataset file not found: '{path}' (working directory: "
-                                f"{Path.cwd()}).")
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        data = source.read_bytes("dataset file")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"Dataset file not found: '{name}' (working directory: "
+                                f"{Path.cwd()}).") from None
+    try:
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise DatasetError(f"{path}: not UTF-8 text ({error.reason} at byte "
+        raise DatasetError(f"{name}: not UTF-8 text ({error.reason} at byte "
                            f"{error.start}).") from None
     reader = {".json": _json_rows, ".jsonl": _jsonl_rows, ".csv": _csv_rows}[suffix]
-    rows, lines = reader(text, path)
+    rows, lines = reader(text, name)
     if not rows:
-        raise DatasetError(f"{path}: the dataset has no rows.")
-    return Rows(rows, source=str(path), lines=lines)
+        raise DatasetError(f"{name}: the dataset has no rows.")
+    return Rows(rows, source=name, lines=lines)
 
 
 def to_samples(rows: list[dict], input_model: Any, output_model: Any = None,
@@ -230,15 +236,14 @@ async def load_or_build_program(rows: list[dict], language_model: Any,
     return await default_program(inputs, outputs, language_model, name=name)
 
 
-def default_program_path(name: str) -> Path:
+def default_program_path(name: str) -> str:
     """Where the flows save the program ``name`` unless told otherwise:
-    ``$SYNAPREFECT_HOME/programs/<name>.json``.
+    ``<storage>/programs/<name>.json``, with the storage setting (``$SYNAPREFECT_STORAGE``,
+    an ``s3://...`` URL in production; default ``$SYNAPREFECT_HOME``).
 
     Example: ``default_program_path("capitals")  # ~/.synaprefect/programs/capitals.json``
     """
-    from synaprefect.config import synaprefect_home
-
-    return synaprefect_home() / "programs" / f"{name}.json"
+    return (storage_root() / "programs" / f"{name}.json").path
 
 
 @contextlib.contextmanager
@@ -248,30 +253,40 @@ def open_language_model(model: str | None = None, api_base: str | None = None,
 
     ``model`` (else ``$SYNAPREFECT_MODEL``) is any litellm model string; its key comes from
     the provider's environment variable (``OPENAI_API_KEY``, ...), also with ``api_base``
-    (an OpenAI-compatible server). With neither, ``simulated_lm()`` is started for the
-    block: offline, and it only knows the bundled capitals. ``$SYNAPREFECT_RATE_LIMIT``
-    names a Prefect rate limit the model's requests share (see ``LanguageModel``), so that
-    every worker running a job respects one provider limit together.
+    (an OpenAI-compatible server). ``"simulated"`` starts ``simulated_lm()`` for the
+    block: offline, and it only knows the bundled capitals. With no model at all it
+    raises before any work: a production job never falls back to a fake model.
+    ``$SYNAPREFECT_RATE_LIMIT`` names a Prefect rate limit the model's requests share (see
+    ``LanguageModel``), so that every worker running a job respects one provider limit
+    together.
 
     Example:
     ```python
     with open_language_model("openai/gpt-4o-mini") as lm:
         ...
-    with open_language_model() as lm:       # offline
-        print(lm.model)                     # openai/simulated
+    with open_language_model("simulated") as lm:    # offline
+        print(lm.model)                             # openai/simulated
     ```
     """
     from synaprefect.language_models import LanguageModel
 
     model = model or os.environ.get("SYNAPREFECT_MODEL")
     rate_limit = os.environ.get("SYNAPREFECT_RATE_LIMIT") or None
-    if model:
+    if not model:
+        raise ValueError(
+            "No language model chosen: pass --model / `model=` a litellm model string "
+            "(e.g. 'openai/gpt-4o-mini', its key in OPENAI_API_KEY) or set "
+            "$SYNAPREFECT_MODEL; 'simulated' runs the offline simulated LM (demo data "
+            "only)."
+        )
+    if model != SIMULATED:
         yield LanguageModel(model, api_base=api_base, max_concurrency=max_concurrency,
                             rate_limit=rate_limit)
         return
     if api_base:
-        raise ValueError(f"`api_base={api_base!r}` needs a model: pass the litellm model "
-                         "string it serves, e.g. model='openai/<name>'.")
+        raise ValueError(f"`api_base={api_base!r}` does not go with the simulated LM: "
+                         "pass the litellm model string that server serves, e.g. "
+                         "model='openai/<name>'.")
     with simulated_lm(latency=0.01) as server:
         yield LanguageModel(server.model, api_base=server.base_url, api_key=server.api_key,
                             max_concurrency=32, rate_limit=rate_limit)
@@ -345,7 +360,7 @@ def use_language_model(program: Any, language_model: Any) -> None:
 # ---- readers: (rows, 1-based line of each row) -----------------------------------------
 
 
-def _json_rows(text: str, path: Path) -> tuple[list, list[int]]:
+def _json_rows(text: str, path: str) -> tuple[list, list[int]]:
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
@@ -401,7 +416,7 @@ def _row_offsets(text: str) -> list[int]:
     return offsets
 
 
-def _jsonl_rows(text: str, path: Path) -> tuple[list, list[int]]:
+def _jsonl_rows(text: str, path: str) -> tuple[list, list[int]]:
     rows, lines = [], []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -417,7 +432,7 @@ def _jsonl_rows(text: str, path: Path) -> tuple[list, list[int]]:
     return rows, lines
 
 
-def _csv_rows(text: str, path: Path) -> tuple[list, list[int]]:
+def _csv_rows(text: str, path: str) -> tuple[list, list[int]]:
     reader = csv.reader(text.splitlines(keepends=True))
     try:
         header = next(reader)

@@ -7,11 +7,13 @@ by ``RandomFewShot`` lift the validation reward. Set ``SYNAPREFECT_MODEL`` (or p
 ``--model``) to train against any litellm model instead.
 """
 
+import os
+
 import numpy as np
 
 import synaprefect as sp
 from synaprefect.config import synaprefect_home
-from synaprefect.datasets import open_language_model
+from synaprefect.datasets import SIMULATED, open_language_model
 from synaprefect.testing.skills import load_capitals
 
 __all__ = ["run_demo"]
@@ -30,7 +32,8 @@ async def run_demo(model: str | None = None, epochs: int = 3) -> int:
     rows, description = load_capitals()
     x = np.array([Query(query=r["query"]) for r in rows], dtype=object)
     y = np.array([Answer(answer=r["answer"]) for r in rows], dtype=object)
-    with open_language_model(model) as lm:
+    # The demo asks for the offline simulated LM unless a real model is configured.
+    with open_language_model(model or os.environ.get("SYNAPREFECT_MODEL") or SIMULATED) as lm:
         offline = lm.model == "openai/simulated"
         print(f"Language model: {lm.model}{' (offline simulated LM)' if offline else ''}")
         inputs = sp.Input(data_model=Query)

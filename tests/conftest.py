@@ -7,6 +7,10 @@ import tempfile
 # Isolate every file the library may write before anything is imported.
 _SESSION_HOME = tempfile.mkdtemp(prefix="synaprefect-tests-")
 os.environ["SYNAPREFECT_HOME"] = os.path.join(_SESSION_HOME, "home")
+# Flows and the CLI run only on a model that was asked for: the suite asks for the offline
+# simulated LM (tests of the "no model" error unset it).
+os.environ["SYNAPREFECT_MODEL"] = "simulated"
+os.environ.pop("SYNAPREFECT_STORAGE", None)
 
 import pytest  # noqa: E402
 

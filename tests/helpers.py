@@ -1,6 +1,9 @@
 """What many tests share: the capitals task, its data models and a program for it."""
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -68,3 +71,52 @@ async def capitals_hypermodel(hp) -> sp.Program:
     program.compile(reward=sp.rewards.ExactMatch(in_mask=["answer"]),
                     optimizer="random_few_shot")
     return program
+
+
+RESUMABLE_FIT = Path(__file__).parent / "scripts" / "resumable_fit.py"
+
+
+def run_script(server, home, output, mode, wait=True, tracked=False, env=None):
+    """Run ``scripts/resumable_fit.py`` (a fit of 24 capitals) in a subprocess with its own
+    ``SYNAPREFECT_HOME``; ``mode`` is "fresh" or "resume"."""
+    env = {**os.environ, **(env or {}), "SYNAPREFECT_HOME": str(home)}
+    process = subprocess.Popen([sys.executable, str(RESUMABLE_FIT), server.base_url,
+                                str(output), mode, *(["tracked"] if tracked else [])],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    if wait:
+        _, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err[-3000:]
+    return process
+
+
+def kill_then_resume(server, tmp_path, killed_home, resumed_home, tracked=False, env=None):
+    """An uninterrupted fit, then the same fit SIGKILLed once the server has seen 40
+    requests (in ``killed_home``) and run again (in ``resumed_home``). Returns the
+    reference and resumed outputs, the reference's calls and the calls paid in all, as
+    counters of prompt keys."""
+    import collections
+    import json
+    import signal
+    import time
+
+    run_script(server, tmp_path / "reference-home", tmp_path / "reference.json", "fresh",
+               tracked=tracked)
+    reference_calls = collections.Counter(server.stats().completed_prompt_keys)
+    server.reset_stats()
+    process = run_script(server, killed_home, tmp_path / "killed.json", "resume",
+                         wait=False, tracked=tracked, env=env)
+    deadline = time.monotonic() + 120
+    while server.stats().requests < 40 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    first = server.stats()
+    assert 40 <= first.requests < sum(reference_calls.values())
+    server.reset_stats()
+    run_script(server, resumed_home, tmp_path / "resumed.json", "resume", tracked=tracked,
+               env=env)
+    paid = (collections.Counter(first.completed_prompt_keys)
+            + collections.Counter(server.stats().completed_prompt_keys))
+    return (json.loads((tmp_path / "reference.json").read_text()),
+            json.loads((tmp_path / "resumed.json").read_text()), reference_calls, paid)

@@ -198,16 +198,24 @@ def test_open_language_model_takes_a_model_string_or_the_environment(monkeypatch
     monkeypatch.setenv("SYNAPREFECT_MODEL", "ollama/llama3")
     with datasets.open_language_model() as lm:
         assert lm.model == "ollama_chat/llama3"
-    monkeypatch.delenv("SYNAPREFECT_MODEL")
-    with pytest.raises(ValueError, match="needs a model"):
+    monkeypatch.setenv("SYNAPREFECT_MODEL", "simulated")
+    with pytest.raises(ValueError, match="does not go with the simulated LM"):
         with datasets.open_language_model(api_base="http://127.0.0.1:9/v1"):
+            pass
+
+
+def test_without_a_model_nothing_starts(monkeypatch):
+    # Production jobs never fall back to the fake model: no model is an error up front.
+    monkeypatch.delenv("SYNAPREFECT_MODEL", raising=False)
+    with pytest.raises(ValueError, match="No language model chosen.*'simulated'"):
+        with datasets.open_language_model():
             pass
 
 
 async def test_default_program_learns_the_house_style_on_the_simulated_lm():
     rows = load_rows(DATA / "capitals.jsonl")
     holdout = load_rows(DATA / "capitals_holdout.jsonl")
-    with tracking(False), datasets.open_language_model() as lm:
+    with tracking(False), datasets.open_language_model("simulated") as lm:
         assert lm.model == "openai/simulated"
         program = await datasets.default_program(*datasets.data_models_for(rows), lm,
                                                  name="styled")
@@ -234,9 +242,11 @@ async def test_load_program_moves_every_model_call_to_the_given_model(tmp_path,
     assert second.stats().completed == 2
 
 
-def test_default_program_path_is_under_the_synaprefect_home(monkeypatch, tmp_path):
+def test_default_program_path_is_under_the_storage(monkeypatch, tmp_path):
     monkeypatch.setenv("SYNAPREFECT_HOME", str(tmp_path))
-    assert datasets.default_program_path("qa") == tmp_path / "programs" / "qa.json"
+    assert datasets.default_program_path("qa") == str(tmp_path / "programs" / "qa.json")
+    monkeypatch.setenv("SYNAPREFECT_STORAGE", "s3://ml-state/prod")
+    assert datasets.default_program_path("qa") == "s3://ml-state/prod/programs/qa.json"
 
 
 async def test_load_or_build_program_loads_a_saved_program_else_builds_one(tmp_path,

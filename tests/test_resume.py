@@ -1,25 +1,24 @@
 """Resume without re-paying, fault tolerance, permanent errors, concurrent writers."""
 
 import asyncio
-import collections
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
-from helpers import KNOWLEDGE, as_student, capitals, capitals_program
+from helpers import (
+    KNOWLEDGE,
+    as_student,
+    capitals,
+    capitals_program,
+    kill_then_resume,
+)
 
 import synaprefect as sp
 from synaprefect.language_models import AuthenticationError, ModelNotFoundError
 from synaprefect.orchestration.runtime import tracking
 from synaprefect.testing import FaultPlan
 from synaprefect.testing.skills import style_student
-
-SCRIPT = Path(__file__).parent / "scripts" / "resumable_fit.py"
 
 
 @pytest.fixture(autouse=True)
@@ -31,47 +30,15 @@ def _no_tracking():
 data = capitals
 
 
-def run_script(server, home, output, mode, wait=True, tracked=False):
-    env = {**os.environ, "SYNAPREFECT_HOME": str(home)}
-    process = subprocess.Popen([sys.executable, str(SCRIPT), server.base_url, str(output),
-                                mode, *(["tracked"] if tracked else [])], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-    if wait:
-        _, err = process.communicate(timeout=300)
-        assert process.returncode == 0, err[-3000:]
-    return process
-
-
 @pytest.mark.parametrize("tracked", [False, True], ids=["untracked", "tracked"])
 def test_killed_fit_resumes_without_repaying_calls(simulated_lm_factory, tmp_path, request,
                                                    tracked):
     if tracked:  # the default configuration: a real Prefect API, module tasks
         request.getfixturevalue("prefect_api")
     server = simulated_lm_factory(responder=style_student(KNOWLEDGE), latency=0.05)
-    # the reference: one uninterrupted fit
-    run_script(server, tmp_path / "reference-home", tmp_path / "reference.json", "fresh",
-               tracked=tracked)
-    reference_calls = collections.Counter(server.stats().completed_prompt_keys)
-    reference = json.loads((tmp_path / "reference.json").read_text())
-    server.reset_stats()
-
     home = tmp_path / "home"
-    process = run_script(server, home, tmp_path / "killed.json", "resume", wait=False,
-                         tracked=tracked)
-    deadline = time.monotonic() + 120
-    while server.stats().requests < 40 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
-    first = server.stats()
-    assert 40 <= first.requests < sum(reference_calls.values())
-    server.reset_stats()
-
-    run_script(server, home, tmp_path / "resumed.json", "resume", tracked=tracked)
-    second = server.stats()
-    resumed = json.loads((tmp_path / "resumed.json").read_text())
-    paid = collections.Counter(first.completed_prompt_keys) + collections.Counter(
-        second.completed_prompt_keys)
+    reference, resumed, reference_calls, paid = kill_then_resume(
+        server, tmp_path, home, home, tracked=tracked)
     assert not reference_calls - paid  # nothing lost
     # Calls answered before the kill were journaled and not paid again; only a call in
     # flight at the kill (the server may finish it after the client died, max_concurrency

@@ -1,11 +1,10 @@
 """``BackupAndRestore``: resume an interrupted ``fit`` where it stopped."""
 
 import os
-from pathlib import Path
 
 from synaprefect.callbacks._monitor import SaveSchedule
 from synaprefect.callbacks.callback import Callback
-from synaprefect.utils.json_utils import atomic_write_json, read_json_file
+from synaprefect.storage import Location, location
 
 __all__ = ["BackupAndRestore"]
 
@@ -52,7 +51,7 @@ class BackupAndRestore(Callback):
                 "BackupAndRestore needs a backup_dir, got an empty path. Pass a folder "
                 "such as backup_dir='/tmp/my_training_backup'."
             )
-        self.backup_dir = Path(backup_dir)
+        self.backup_dir = location(backup_dir)  # a folder, or a storage URL (s3://...)
         self._schedule = SaveSchedule(save_freq, "BackupAndRestore")
         self.delete_checkpoint = delete_checkpoint
         self._epoch = 0
@@ -62,11 +61,11 @@ class BackupAndRestore(Callback):
         return self._schedule.save_freq
 
     @property
-    def _variables_path(self) -> Path:
+    def _variables_path(self) -> Location:
         return self.backup_dir / _VARIABLES_FILE
 
     @property
-    def _metadata_path(self) -> Path:
+    def _metadata_path(self) -> Location:
         return self.backup_dir / _METADATA_FILE
 
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -88,34 +87,34 @@ class BackupAndRestore(Callback):
     def on_train_end(self, logs: dict | None = None) -> None:
         if not self.delete_checkpoint:
             return
-        self._metadata_path.unlink(missing_ok=True)
-        self._variables_path.unlink(missing_ok=True)
-        if self.backup_dir.is_dir() and not any(self.backup_dir.iterdir()):
-            self.backup_dir.rmdir()
+        self._metadata_path.remove()
+        self._variables_path.remove()
+        if self.backup_dir.is_local and not self.backup_dir.files():
+            self.backup_dir.remove()
 
     def _backup(self, epoch: int, batch: int | None) -> None:
-        self.program.save_variables(self._variables_path)
-        atomic_write_json(self._metadata_path, {"epoch": epoch, "batch": batch})
+        self.program.save_variables(self._variables_path.path)
+        self._metadata_path.write_json({"epoch": epoch, "batch": batch})
 
     def _restore(self) -> None:
-        start_over = f"To start training over, delete '{self.backup_dir}'."
+        start_over = f"To start training over, delete '{self.backup_dir.url}'."
         try:
-            metadata = read_json_file(self._metadata_path, "BackupAndRestore metadata file")
+            metadata = self._metadata_path.read_json("BackupAndRestore metadata file")
         except ValueError as error:
             raise ValueError(f"{error} {start_over}") from None
         if not _valid_metadata(metadata):
             raise ValueError(
-                f"The BackupAndRestore metadata file '{self._metadata_path}' should hold "
+                f"The BackupAndRestore metadata file '{self._metadata_path.url}' should hold "
                 '{"epoch": <int>, "batch": <int or null>}, got '
                 f"{metadata!r}; the backup is corrupt. {start_over}"
             )
         if not self._variables_path.exists():
             raise ValueError(
-                f"The backup in '{self.backup_dir}' is incomplete: "
+                f"The backup in '{self.backup_dir.url}' is incomplete: "
                 f"'{_METADATA_FILE}' exists but '{_VARIABLES_FILE}' does not. {start_over}"
             )
         try:
-            self.program.load_variables(self._variables_path)
+            self.program.load_variables(self._variables_path.path)
         except ValueError as error:
             raise ValueError(f"{error} {start_over}") from None
         finished = metadata["batch"] is None

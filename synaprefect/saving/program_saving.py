@@ -10,7 +10,7 @@ from synaprefect.saving.serialization import (
     serialize_object,
 )
 from synaprefect.utils.async_utils import run_sync
-from synaprefect.utils.json_utils import atomic_write_json, read_json_file
+from synaprefect.storage import location
 
 __all__ = [
     "save_program",
@@ -164,24 +164,27 @@ def program_from_document(document: Any, custom_objects: dict | None = None,
     return program
 
 
+# Paths and fsspec URLs alike (``s3://bucket/qa.json``): see ``synaprefect.storage``.
+
+
 def save_program(program, filepath: str, overwrite: bool = True) -> None:
-    filepath = _check_suffix(filepath, ".json", "A program")
-    if not overwrite and os.path.exists(filepath):
-        raise FileExistsError(f"'{filepath}' exists; pass overwrite=True to replace it.")
-    atomic_write_json(filepath, program_document(program))
+    target = location(_check_suffix(filepath, ".json", "A program"))
+    if not overwrite and target.exists():
+        raise FileExistsError(f"'{target.url}' exists; pass overwrite=True to replace it.")
+    target.write_json(program_document(program))
 
 
 def load_program(filepath: str, custom_objects: dict | None = None):
-    filepath = _check_suffix(filepath, ".json", "A program")
-    return program_from_document(read_json_file(filepath, "program file"), custom_objects,
-                                 source=f"'{filepath}'")
+    source = location(_check_suffix(filepath, ".json", "A program"))
+    return program_from_document(source.read_json("program file"), custom_objects,
+                                 source=f"'{source.url}'")
 
 
 def save_variables(program, filepath: str) -> None:
-    filepath = _check_suffix(filepath, ".variables.json", "Variables")
-    atomic_write_json(filepath, get_state_tree(program))
+    location(_check_suffix(filepath, ".variables.json", "Variables")).write_json(
+        get_state_tree(program))
 
 
 def load_variables(program, filepath: str) -> None:
-    filepath = _check_suffix(filepath, ".variables.json", "Variables")
-    set_state_tree(program, read_json_file(filepath, "variables file"))
+    source = location(_check_suffix(filepath, ".variables.json", "Variables"))
+    set_state_tree(program, source.read_json("variables file"))

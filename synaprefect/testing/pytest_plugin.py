@@ -1,4 +1,4 @@
-"""Pytest fixtures for the simulated LM server.
+"""Pytest fixtures for the simulated LM server and a loopback S3 server.
 
 Enable them with ``pytest_plugins = ["synaprefect.testing.pytest_plugin"]`` in a root
 ``conftest.py`` (or a test module)::
@@ -21,7 +21,7 @@ from synaprefect.testing.server import SimulatedLM
 # it is imported after this plugin (setdefault leaves an explicit choice alone).
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-__all__ = ["simulated_lm", "simulated_lm_factory"]
+__all__ = ["simulated_lm", "simulated_lm_factory", "loopback_s3", "s3_storage"]
 
 
 @pytest.fixture
@@ -44,3 +44,25 @@ def simulated_lm_factory() -> Iterator[Callable[..., SimulatedLM]]:
     yield make
     for server in reversed(servers):
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def loopback_s3() -> Iterator[Any]:
+    """moto's S3 server on loopback for the session (``synaprefect.testing.s3``)."""
+    from synaprefect.testing.s3 import LoopbackS3
+
+    with LoopbackS3() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_storage(loopback_s3, monkeypatch) -> Iterator[str]:
+    """A fresh bucket, with this process and its children pointed at it; yields
+    ``s3://<bucket>/synaprefect``, the URL to use as ``SYNAPREFECT_STORAGE``."""
+    import uuid
+
+    bucket = f"test-{uuid.uuid4().hex[:12]}"
+    loopback_s3.create_bucket(bucket)
+    for name, value in loopback_s3.environment().items():
+        monkeypatch.setenv(name, value)
+    yield f"s3://{bucket}/synaprefect"

@@ -28,7 +28,13 @@ from synaprefect.modules.recording import (
     recording,
 )
 from synaprefect.orchestration.runtime import Runtime
-from synaprefect.trainers.replay import STORE_FORMAT, RunStore, encode, results_root
+from synaprefect.trainers.replay import (
+    STORE_FORMAT,
+    RunStore,
+    durable_root,
+    encode,
+    results_root,
+)
 from synaprefect.utils.context import bound
 from synaprefect.utils.json_utils import stable_hash
 
@@ -161,8 +167,10 @@ class Job:
         state = [[v.path, v.value()] for v in self.program._state_variables()]
         fingerprint = stable_hash([STORE_FORMAT, self.kind, self.setup_key, state,
                                    encode(data), encode(targets), options, get_seed()])
-        directory = results_root() / self.program.name / f"{self.kind}-{fingerprint[:20]}"
-        return RunStore(directory, fresh=not resume)
+        folder = f"{self.program.name}/{self.kind}-{fingerprint[:20]}"
+        remote = durable_root()
+        return RunStore(results_root() / folder, fresh=not resume,
+                        remote=remote / folder if remote is not None else None)
 
     async def run(self, body: Callable[[], Awaitable[Any]], *, data: list,
                   targets: list | None, options: dict, resume: bool = True,
@@ -207,7 +215,7 @@ class Job:
             if store.replayed_steps or store.replayed_calls:
                 self.runtime.log(f"{self.kind} of {program.name}: replayed "
                                  f"{store.replayed_steps} finished steps and "
-                                 f"{store.replayed_calls} LM calls from {store.directory}")
+                                 f"{store.replayed_calls} LM calls from {store.url}")
             program.replayed_steps = store.replayed_steps
             return result
 

@@ -18,6 +18,7 @@ start fresh, or ``clear_results`` / ``synaprefect runs prune`` to delete folders
 """
 
 import asyncio
+import contextvars
 import json
 import os
 import shutil
@@ -29,10 +30,12 @@ from typing import Any, Awaitable, Callable
 from synaprefect.data_models.json_data_model import JsonDataModel
 from synaprefect.language_models.cache import ResponseCache
 from synaprefect.language_models.call_store import call_scope
+from synaprefect.storage import Location, location, storage_root
+from synaprefect.utils.context import bound
 from synaprefect.utils.json_utils import atomic_write_json, stable_hash
 
-__all__ = ["RunStore", "results_root", "clear_results", "list_runs", "prune_runs",
-           "encode", "decode"]
+__all__ = ["RunStore", "results_root", "durable_root", "clear_results", "list_runs",
+           "prune_runs", "encode", "decode"]
 
 _COMPLETE = "complete.json"
 # Part of every run folder's name: a change of what a folder holds starts new folders.
@@ -40,56 +43,75 @@ STORE_FORMAT = 4
 
 
 def results_root() -> Path:
+    """The local folder of run stores (with remote storage: their write-through cache)."""
     from synaprefect.config import synaprefect_home
 
     return synaprefect_home() / "runs"
 
 
+def durable_root() -> Location | None:
+    """Where run stores are kept for good when the storage setting is not the local
+    home (``SYNAPREFECT_STORAGE=s3://...``); None when it is."""
+    root = storage_root()
+    if root.is_local and Path(root.path).resolve() == results_root().parent.resolve():
+        return None
+    return root / "runs"
+
+
+def _runs_root() -> Location:
+    return durable_root() or location(results_root())
+
+
 def clear_results(program_name: str | None = None) -> None:
     """Delete persisted results: of one program, or of every program."""
-    target = results_root() / program_name if program_name else results_root()
-    shutil.rmtree(target, ignore_errors=True)
+    for root in {location(results_root()).url: location(results_root()),
+                 _runs_root().url: _runs_root()}.values():
+        (root / program_name if program_name else root).remove()
 
 
 def list_runs(program_name: str | None = None) -> list[dict]:
-    """The run folders kept: ``{"program", "job", "path", "finished", "modified",
-    "bytes"}`` each, newest first. Unfinished ones are jobs that would resume.
+    """The run folders kept in the storage: ``{"program", "job", "path", "finished",
+    "finished_at", "bytes"}`` each, newest finished first, then the unfinished ones
+    (jobs that would resume).
 
     Example: ``[r["job"] for r in list_runs("qa") if not r["finished"]]``
     """
-    root = results_root()
-    programs = [root / program_name] if program_name else sorted(
-        p for p in root.glob("*") if p.is_dir())
+    root = _runs_root()
+    programs = [root / program_name] if program_name else root.folders()
     runs = []
     for program in programs:
-        for folder in (p for p in program.glob("*") if p.is_dir()):
-            files = [f for f in folder.rglob("*") if f.is_file()]
-            runs.append({
-                "program": program.name, "job": folder.name, "path": str(folder),
-                "finished": (folder / _COMPLETE).exists(),
-                "modified": max((f.stat().st_mtime for f in files),
-                                default=folder.stat().st_mtime),
-                "bytes": sum(f.stat().st_size for f in files),
-            })
-    return sorted(runs, key=lambda r: -r["modified"])
+        for folder in program.folders():
+            files = folder.files()
+            finished_at = None
+            if _COMPLETE in files:
+                try:
+                    finished_at = float((folder / _COMPLETE).read_json().get("finished_at", 0))
+                except (ValueError, OSError, AttributeError):
+                    finished_at = 0.0
+            runs.append({"program": program.name, "job": folder.name, "path": folder.url,
+                         "finished": _COMPLETE in files, "finished_at": finished_at,
+                         "bytes": sum(files.values())})
+    return sorted(runs, key=lambda r: (not r["finished"], -(r["finished_at"] or 0.0)))
 
 
 def prune_runs(program_name: str | None = None, keep: int = 0,
                unfinished: bool = False) -> list[str]:
     """Delete the folders of finished jobs but the newest ``keep`` of each program (and,
     with ``unfinished=True``, also jobs that never finished: they will not resume).
-    Returns the deleted paths.
+    Returns the deleted paths or URLs.
 
     Example: ``prune_runs("qa", keep=2)``
     """
     removed, seen = [], {}
+    root = _runs_root()
     for run in list_runs(program_name):
         if not run["finished"] and not unfinished:
             continue
         seen[run["program"]] = seen.get(run["program"], 0) + 1
         if run["finished"] and seen[run["program"]] <= keep:
             continue
-        shutil.rmtree(run["path"], ignore_errors=True)
+        (root / run["program"] / run["job"]).remove()
+        shutil.rmtree(results_root() / run["program"] / run["job"], ignore_errors=True)
         removed.append(run["path"])
     return removed
 
@@ -185,12 +207,28 @@ class _CallJournal:
                 self._file = None
 
 
-class RunStore:
-    """The persisted results of one job; its ``CallStore`` too (``lookup``/``record``)."""
+# The LM answers paid inside the current step, uploaded with it to remote storage.
+_step_answers: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
+    "synaprefect_step_answers", default=None)
 
-    def __init__(self, directory: Path, fresh: bool = False):
+
+class RunStore:
+    """The persisted results of one job; its ``CallStore`` too (``lookup``/``record``).
+
+    ``directory`` is local: the journal appended per answer, and the steps. With
+    ``remote`` (a folder of the storage setting, e.g. on S3), each finished step and the
+    answers paid inside it are also written there as whole objects when the step ends,
+    and a store opened on another machine reads them back: a job killed anywhere
+    resumes anywhere, re-paying at most the steps in flight.
+    """
+
+    def __init__(self, directory: Path, fresh: bool = False, remote: Location | None = None):
         """``fresh`` drops what the folder holds; a folder whose job finished is always
         started afresh: only unfinished work resumes."""
+        self.remote = remote
+        if remote is not None and (fresh or (remote / _COMPLETE).exists()):
+            remote.remove()
+            fresh = True
         if fresh or (directory / _COMPLETE).exists():
             shutil.rmtree(directory, ignore_errors=True)
         self.directory = directory
@@ -200,6 +238,25 @@ class RunStore:
         self.replayed_steps = 0
         self.replayed_calls = 0
         self.replayed_usage: dict[str, float] = {}
+        if remote is not None:
+            self._pull()
+
+    @property
+    def url(self) -> str:
+        return self.remote.url if self.remote is not None else str(self.directory)
+
+    def _pull(self) -> None:
+        """Copy what remote storage holds and this machine lacks (another machine ran
+        the job before)."""
+        for name, document in (self.remote / "steps").read_all("step").items():
+            key = name[: -len(".json")]
+            if self._steps.get(key) is None:
+                self._steps.put(key, document)
+        for answers in (self.remote / "calls").read_all("answers").values():
+            for key, value in answers.items():
+                if self._calls.get(key) is None:
+                    self._calls.put(key, value)
+        self._calls.sync()
 
     def start_attempt(self) -> None:
         """A new attempt (a retried flow run) counts what it replays afresh."""
@@ -212,8 +269,11 @@ class RunStore:
         from synaprefect.config import kept_runs
 
         self.close()
-        atomic_write_json(self.directory / _COMPLETE, {"complete": True,
-                                                       "finished_at": time.time()})
+        marker = {"complete": True, "finished_at": time.time()}
+        atomic_write_json(self.directory / _COMPLETE, marker)
+        if self.remote is not None:
+            (self.remote / _COMPLETE).write_json(marker)
+            shutil.rmtree(self.directory, ignore_errors=True)  # storage keeps it
         prune_runs(self.directory.parent.name, keep=kept_runs())
 
     def close(self) -> None:
@@ -237,17 +297,34 @@ class RunStore:
                     self.replayed_usage[name] = self.replayed_usage.get(name, 0.0) + value
             return decode(stored["result"])
         before = meter() if meter is not None else {}
-        with call_scope("step", key):  # every attempt numbers its calls from zero
-            result = await body()
+        answers: dict[str, Any] = {}
+        try:
+            # Every attempt numbers its calls from zero; its answers go with the step.
+            with call_scope("step", key), bound(_step_answers, answers):
+                result = await body()
+        except BaseException:
+            if self.remote is not None and answers:  # what it paid, for another machine
+                await asyncio.to_thread(self._upload_answers, key, answers)
+            raise
         after = meter() if meter is not None else {}
         document = {"result": encode(result),
                     "usage": {k: after[k] - before[k] for k in after}}
-        await asyncio.to_thread(self._persist, key, document)
+        await asyncio.to_thread(self._persist, key, document, answers)
         return result
 
-    def _persist(self, key: str, document: dict) -> None:
+    def _upload_answers(self, key: str, answers: dict) -> None:
+        try:
+            (self.remote / "calls" / f"{key}.json").write_json(answers)
+        except OSError:  # the step's own error matters more; the local journal has them
+            pass
+
+    def _persist(self, key: str, document: dict, answers: dict) -> None:
         self._calls.sync()  # the step's answers are on disk before the step is
         self._steps.put(key, document)
+        if self.remote is not None:  # answers first: a step is never stored without them
+            if answers:
+                (self.remote / "calls" / f"{key}.json").write_json(answers)
+            (self.remote / "steps" / f"{key}.json").write_json(document)
 
     # ---- CallStore ----------------------------------------------------------------------
 
@@ -260,3 +337,6 @@ class RunStore:
 
     def record(self, key: str, value: Any) -> None:
         self._calls.put(key, value)
+        answers = _step_answers.get()
+        if answers is not None:
+            answers[key] = value

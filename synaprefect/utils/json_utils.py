@@ -23,18 +23,22 @@ def pretty_dumps(value: Any) -> str:
 
 
 def atomic_write_json(path: str | os.PathLike, value: Any) -> None:
-    """Write ``value`` as JSON to ``path`` atomically.
+    """Write ``value`` as JSON to ``path`` atomically (see ``atomic_write_bytes``)."""
+    atomic_write_bytes(path, (pretty_dumps(value) + "\n").encode("utf-8"))
 
-    The document goes to a temporary file in the same folder, is flushed and fsynced, then
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically.
+
+    The content goes to a temporary file in the same folder, is flushed and fsynced, then
     renamed over ``path``: readers and concurrent writers only ever see a whole file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = pretty_dumps(value) + "\n"
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

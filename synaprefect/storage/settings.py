@@ -1,0 +1,43 @@
+"""The storage setting: where every piece of durable state goes."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+__all__ = ["set_storage", "storage_root", "options_for"]
+
+_setting: tuple[str, dict] | None = None
+
+
+def set_storage(url: str | os.PathLike | None, **storage_options: Any) -> None:
+    """Keep run stores, saved champions and checkpoints under ``url``: a local folder, or
+    an fsspec URL (``s3://bucket/prefix``, ``gs://...``, ``az://...``, ``memory://...``).
+    ``storage_options`` go to the file system (for S3: ``key``, ``secret``,
+    ``endpoint_url``...); without them, each provider reads its usual environment
+    (``AWS_ACCESS_KEY_ID``, ``AWS_ENDPOINT_URL``...). None goes back to
+    ``$SYNAPREFECT_STORAGE``, else ``$SYNAPREFECT_HOME``.
+
+    Example: ``synaprefect.config.set_storage("s3://ml-state/synaprefect")``
+    """
+    global _setting
+    _setting = None if url is None else (os.fspath(url), dict(storage_options))
+
+
+def storage_root():
+    """The ``Location`` of the storage setting (default: ``$SYNAPREFECT_HOME``)."""
+    from synaprefect.config import synaprefect_home
+    from synaprefect.storage.location import location
+
+    if _setting is not None:
+        return location(_setting[0])
+    return location(os.environ.get("SYNAPREFECT_STORAGE") or synaprefect_home())
+
+
+def options_for(url: str) -> dict:
+    """The storage options that apply to ``url``: those of ``set_storage`` when ``url``
+    uses the same protocol, else none (the provider's environment)."""
+    if _setting is None:
+        return {}
+    scheme = url.split("://", 1)[0]
+    return dict(_setting[1]) if _setting[0].startswith(f"{scheme}://") else {}

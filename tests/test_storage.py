@@ -1,0 +1,134 @@
+"""Durable state on shared storage, against a real S3 server on loopback (moto's)."""
+
+import json
+import os
+
+import pytest
+from helpers import KNOWLEDGE, as_student, capitals, capitals_program, kill_then_resume
+
+import synaprefect as sp
+from synaprefect import cli
+from synaprefect.language_models import AuthenticationError
+from synaprefect.orchestration.runtime import tracking
+from synaprefect.storage import location
+from synaprefect.testing import FaultPlan
+from synaprefect.testing.s3 import LoopbackS3
+from synaprefect.testing.skills import style_student
+from synaprefect.trainers.replay import list_runs
+
+
+def bucket_of(url: str) -> tuple[str, str]:
+    bucket, _, prefix = url[len("s3://"):].partition("/")
+    return bucket, prefix
+
+
+def everything_stored(s3: LoopbackS3, url: str) -> str:
+    bucket, prefix = bucket_of(url)
+    client = s3.client()
+    return "\n".join(client.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+                     for key in s3.keys(bucket, prefix))
+
+
+async def test_programs_and_variables_round_trip_through_s3(simulated_lm, s3_storage,
+                                                            loopback_s3, tmp_path,
+                                                            monkeypatch):
+    program = await capitals_program(as_student(simulated_lm), name="saved")
+    program.save(f"{s3_storage}/saved.json")
+    program.save_variables(f"{s3_storage}/saved.variables.json")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)  # another working directory: nothing local to lean on
+    loaded = sp.Program.load(f"{s3_storage}/saved.json")
+    assert loaded.get_state_tree() == program.get_state_tree()
+    loaded.get_module("answerer").state.update({"instructions": "Changed."})
+    loaded.load_variables(f"{s3_storage}/saved.variables.json")
+    assert loaded.get_state_tree() == program.get_state_tree()
+    bucket, prefix = bucket_of(s3_storage)
+    assert set(loopback_s3.keys(bucket, prefix)) == {
+        f"{prefix}/saved.json", f"{prefix}/saved.variables.json"}
+    assert list(work.iterdir()) == []  # never a local folder named "s3:"
+    stored = everything_stored(loopback_s3, s3_storage)
+    assert LoopbackS3.secret_key not in stored and LoopbackS3.access_key not in stored
+
+
+async def test_a_missing_or_corrupt_object_is_named_and_changes_nothing(
+        simulated_lm, s3_storage, loopback_s3):
+    program = await capitals_program(as_student(simulated_lm), name="intact")
+    before = program.get_state_tree()
+    with pytest.raises(FileNotFoundError, match=f"{s3_storage}/gone.json"):
+        sp.Program.load(f"{s3_storage}/gone.json")
+    bucket, prefix = bucket_of(s3_storage)
+    loopback_s3.client().put_object(Bucket=bucket, Key=f"{prefix}/torn.variables.json",
+                                    Body=b'{"trainable_variables": {"answ')
+    with pytest.raises(ValueError, match=f"'{s3_storage}/torn.variables.json' is not "
+                                         "valid JSON"):
+        program.load_variables(f"{s3_storage}/torn.variables.json")
+    assert program.get_state_tree() == before
+
+
+def test_a_url_whose_package_is_missing_says_what_to_install():
+    with pytest.raises(ImportError, match=r"pip install 'synaprefect\[gcs\]'"):
+        location("gs://bucket/p.json").read_json()
+
+
+@pytest.mark.parametrize("tracked", [True], ids=["tracked"])
+def test_a_killed_fit_resumes_in_a_fresh_home_from_the_bucket(
+        prefect_api, simulated_lm_factory, s3_storage, loopback_s3, tmp_path, tracked):
+    # A new container: the second run has an empty SYNAPREFECT_HOME and only the bucket.
+    server = simulated_lm_factory(responder=style_student(KNOWLEDGE), latency=0.05)
+    reference, resumed, reference_calls, paid = kill_then_resume(
+        server, tmp_path, tmp_path / "container-1", tmp_path / "container-2",
+        tracked=tracked, env={"SYNAPREFECT_STORAGE": s3_storage})
+    assert not reference_calls - paid
+    # Only the steps in flight at the kill are paid twice: one batch (4 samples) or one
+    # update's candidates (4), plus the call(s) in flight (max_concurrency 2).
+    assert sum((paid - reference_calls).values()) <= 4 + 2
+    assert resumed["replayed"] > 0
+    assert resumed["variables"] == reference["variables"]
+    assert resumed["history"] == reference["history"]
+    assert not (tmp_path / "container-2" / "runs").exists() or not any(
+        (tmp_path / "container-2" / "runs").rglob("*.json"))  # the job finished: cleaned
+    stored = everything_stored(loopback_s3, s3_storage)
+    assert LoopbackS3.secret_key not in stored and LoopbackS3.access_key not in stored
+
+
+def test_the_command_line_reads_and_writes_storage_urls(s3_storage, capsys, tmp_path,
+                                                        monkeypatch):
+    data = os.path.join(os.path.dirname(__file__), "..", "flows", "data")
+    rows = open(os.path.join(data, "capitals_holdout.jsonl"), "rb").read()
+    location(f"{s3_storage}/holdout.jsonl").write_bytes(rows)
+    program = f"{s3_storage}/capitals.json"
+    assert cli.main(["fit", f"{s3_storage}/holdout.jsonl", "-o", program, "--epochs", "1",
+                     "--no-tracking", "--verbose", "0"]) == 0
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert cli.main(["predict", f"{s3_storage}/holdout.jsonl", "--program", program,
+                     "-o", f"{s3_storage}/predictions.jsonl", "--no-tracking"]) == 0
+    predictions = location(f"{s3_storage}/predictions.jsonl").read_bytes().decode()
+    assert len(predictions.splitlines()) == len(rows.splitlines())
+    assert all("answer" in json.loads(line) for line in predictions.splitlines())
+    assert list(work.iterdir()) == []
+    capsys.readouterr()
+    assert cli.main(["evaluate", f"{s3_storage}/missing.jsonl", "--program", program]) == 2
+    assert f"file not found: '{s3_storage}/missing.jsonl'" in capsys.readouterr().err
+
+
+async def test_run_state_lives_in_the_storage_and_is_removed_when_done(
+        simulated_lm, s3_storage, loopback_s3, monkeypatch):
+    monkeypatch.setenv("SYNAPREFECT_STORAGE", s3_storage)
+    program = await capitals_program(as_student(simulated_lm), name="stored")
+    simulated_lm.set_faults(FaultPlan.at({4: "unauthorized"}))
+    x, y = capitals(8)
+    with tracking(False), pytest.raises(AuthenticationError):
+        await program.evaluate(x, y, batch_size=4, verbose=0)
+    bucket, prefix = bucket_of(s3_storage)
+    keys = loopback_s3.keys(bucket, f"{prefix}/runs/stored/")
+    assert any("/steps/" in k for k in keys) and any("/calls/" in k for k in keys)
+    [run] = list_runs("stored")
+    assert run["path"].startswith(s3_storage) and not run["finished"]
+    simulated_lm.set_faults(None)
+    with tracking(False):
+        await program.evaluate(x, y, batch_size=4, verbose=0)
+    assert program.replayed_steps == 1
+    assert loopback_s3.keys(bucket, f"{prefix}/runs/stored/") == []
