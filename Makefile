@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+# The offline simulated LM, unless a real model is configured ($SYNAPREFECT_MODEL).
 demo: setup
-	$(PY) -m synaprefect.cli demo
+	$(PY) -m synaprefect.cli demo --model "$${SYNAPREFECT_MODEL:-simulated}"
 
 test: setup
 	$(PY) -m pytest -q

@@ -10,6 +10,10 @@ import os as _os
 # the user turns it on explicitly).
 _os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 _os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# Prefect's embedded API gives itself 20 s to start; a fresh database on a busy 2-core
+# machine takes longer, and a newcomer's first `make demo` failed. A generous default
+# (read when Prefect is imported; an explicit setting wins).
+_os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 from synaprefect import (  # noqa: E402
     callbacks,

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from synaprefect.storage.settings import set_storage, storage_root
 from synaprefect.utils.json_utils import atomic_write_json, read_json_file
 from synaprefect.utils.naming import reset_names
 
@@ -28,6 +29,8 @@ __all__ = [
     "kept_runs",
     "set_task_retries",
     "task_retries",
+    "set_storage",
+    "storage_root",
 ]
 
 _DEFAULT_SEED = 123

@@ -33,6 +33,7 @@ import numpy as np
 import pytest
 
 from synaprefect import datasets
+from synaprefect.storage import location
 from synaprefect.orchestration.artifacts import artifact_key, variable_artifact_key
 
 from stack import (POOL, ROOT, PrefectStack, Service, free_port, migrated_template,
@@ -399,22 +400,46 @@ def postgres() -> Iterator[Postgres]:
     database.stop()
 
 
-async def test_retrain_deployment_runs_on_a_postgresql_server(postgres, simulated_model,
-                                                               tmp_path_factory):
+async def test_retrain_on_postgresql_survives_new_containers_through_storage(
+        postgres, simulated_model, tmp_path_factory, s3_storage, loopback_s3):
+    """The production recipe: PostgreSQL, a worker whose flow runs keep their state in a
+    bucket, and each run in a new container (here: a worker with an empty home)."""
     started = time.monotonic()
-    stack = PrefectStack(tmp_path_factory.mktemp("ops-postgres"), database_url=postgres.url)
+    base = tmp_path_factory.mktemp("ops-postgres")
+    stack = PrefectStack(base, database_url=postgres.url)
+    storage = {"SYNAPREFECT_STORAGE": s3_storage, "OPENAI_API_KEY": simulated_model.api_key}
     try:
         stack.deploy("--name", "retrain")
-        stack.start_worker(OPENAI_API_KEY=simulated_model.api_key)
-        run = await stack.run_deployment("retrain/retrain", **lm_parameters(simulated_model))
+        first_worker = stack.start_worker(SYNAPREFECT_HOME=str(base / "container-1"),
+                                          **storage)
+        first = await stack.run_deployment("retrain/retrain", **lm_parameters(simulated_model))
+        first_worker.stop()
+        stack.services.remove(first_worker)
+        shutil.rmtree(base / "container-1", ignore_errors=True)  # the container is gone
+        worse = base / "worse.jsonl"
+        rows = datasets.load_rows(ROOT / "flows" / "data" / "capitals.jsonl")
+        location(f"{s3_storage}/data/worse.jsonl").write_bytes("".join(
+            json.dumps({**row, "answer": row["answer"].lower()}) + "\n"
+            for row in rows).encode())
+        stack.start_worker(name="worker-2", SYNAPREFECT_HOME=str(base / "container-2"),
+                           **storage)
+        second = await stack.run_deployment("retrain/retrain",
+                                            data=f"{s3_storage}/data/worse.jsonl",
+                                            **lm_parameters(simulated_model))
         async with stack.client() as client:
             champion = await champion_of(client)
-            await read_artifact(client, "capitals-retrain-decision", run.id)
+            decision = await read_artifact(client, "capitals-retrain-decision", second.id)
     finally:
         stack.stop()
     print(f"PostgreSQL stack: server {stack.startup_seconds:.1f} s, all "
           f"{time.monotonic() - started:.1f} s")
-    assert champion["flow_run_id"] == str(run.id)
+    # The second run, in a fresh container, found the first's champion in the bucket.
+    assert champion["flow_run_id"] == str(first.id)
+    assert champion["path"] == f"{s3_storage}/programs/capitals-{first.id}.json"
+    assert location(champion["path"]).exists()
+    assert decision.data.startswith("# Retrain of `capitals`: kept the champion")
+    assert location(f"{s3_storage}/programs/capitals-{second.id}.json").exists()
+    assert not any((base / "container-2").rglob("capitals-*.json"))
     # The runs, task runs and artifacts live in PostgreSQL, not in a SQLite file.
     assert await postgres.count("flow_run") >= 6  # retrain, fit, 3 epochs, evaluate
     assert await postgres.count("task_run") > 0
