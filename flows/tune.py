@@ -23,7 +23,7 @@ from prefect import flow
 
 import synaprefect as sp
 from synaprefect import datasets, tuners
-from synaprefect.config import synaprefect_home
+from synaprefect.config import storage_root
 from synaprefect.testing.skills import load_capitals
 
 tuners.disable_keras_backend()  # keras-tuner without TensorFlow, JAX or PyTorch
@@ -49,7 +49,8 @@ async def tune(model: str | None = None, max_trials: int = 4, epochs: int = 2,
             None: ``$SYNAPREFECT_MODEL``, else the run fails before any work.
         max_trials: how many hyperparameter combinations to try.
         epochs, batch_size: as in ``Program.fit``, for every trial.
-        directory: where trials are kept; None: ``$SYNAPREFECT_HOME/tuning``.
+        directory: where trials are kept, a folder or a storage URL; None:
+            ``<storage>/tuning`` (``$SYNAPREFECT_STORAGE``, else ``$SYNAPREFECT_HOME``).
         project_name: the search's name (its folder, runs and artifacts).
         overwrite: start over instead of resuming the search kept in the folder.
         seed: the search's and the training's random choices.
@@ -77,7 +78,7 @@ async def tune(model: str | None = None, max_trials: int = 4, epochs: int = 2,
 
         tuner = tuners.RandomSearch(
             build_program, objective="val_reward", max_trials=max_trials, seed=seed,
-            directory=directory or str(synaprefect_home() / "tuning"),
+            directory=directory or (storage_root() / "tuning").path,
             project_name=project_name, overwrite=overwrite)
         await tuner.asearch(x[:28], y[:28], validation_data=(x[28:], y[28:]),
                             epochs=epochs, batch_size=batch_size, verbose=0,

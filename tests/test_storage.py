@@ -132,3 +132,31 @@ async def test_run_state_lives_in_the_storage_and_is_removed_when_done(
         await program.evaluate(x, y, batch_size=4, verbose=0)
     assert program.replayed_steps == 1
     assert loopback_s3.keys(bucket, f"{prefix}/runs/stored/") == []
+
+
+async def test_a_tuner_directory_in_the_bucket_resumes_on_another_machine(
+        simulated_lm, s3_storage, loopback_s3, tmp_path, monkeypatch):
+    from test_tuners import builder, cold_answers_right, data
+
+    from synaprefect import tuners
+
+    simulated_lm.set_responder(cold_answers_right)
+    directory = f"{s3_storage}/tuning"
+    first = tuners.GridSearch(builder(simulated_lm, "remote"), objective="val_reward",
+                              directory=directory, project_name="remote", max_trials=3)
+    with tracking(False):
+        await first.asearch(*data(2), validation_data=data(2, start=2), verbose=0)
+    calls = simulated_lm.stats().requests
+    bucket, prefix = bucket_of(directory)
+    assert any(k.endswith("oracle.json") for k in loopback_s3.keys(bucket, prefix))
+
+    monkeypatch.setenv("SYNAPREFECT_HOME", str(tmp_path / "another-machine"))
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    again = tuners.GridSearch(builder(simulated_lm, "remote"), objective="val_reward",
+                              directory=directory, project_name="remote", max_trials=3)
+    with tracking(False):
+        await again.asearch(*data(2), validation_data=data(2, start=2), verbose=0)
+    assert simulated_lm.stats().requests == calls  # every trial came back from the bucket
+    assert len(again.oracle.trials) == 3
+    assert again.get_best_hyperparameters()[0].values == {"temperature": 0.0}

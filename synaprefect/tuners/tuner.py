@@ -34,6 +34,7 @@ import copy
 import inspect
 import numbers
 import os
+import shutil
 import traceback
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Callable
@@ -41,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from synaprefect.config import clear_session
 from synaprefect.orchestration.artifacts import artifact_key
 from synaprefect.orchestration.runtime import Runtime, get_runtime, is_tracking
+from synaprefect.storage import Location, is_url, location
 from synaprefect.tuners.objective import resolve_objective
 from synaprefect.utils.async_utils import gather_or_cancel, maybe_await, run_sync
 
@@ -53,6 +55,14 @@ __all__ = ["SearchMixin", "best_hyperparameters_key", "trials_table_key",
            "train_trial_program", "checked_program"]
 
 _VARIABLES_FILE = "program.variables.json"
+
+
+def _mirror_of(remote: Location):
+    """The local folder mirroring the tuner directory ``remote``."""
+    from synaprefect.config import synaprefect_home
+    from synaprefect.utils.json_utils import stable_hash
+
+    return synaprefect_home() / "tuning-mirrors" / stable_hash(remote.url)[:16]
 # How long a trial loop told IDLE waits, at most, before asking the oracle again (it asks
 # at once when one of the search's trials ends).
 _IDLE_WAIT = 1.0
@@ -94,6 +104,17 @@ class SearchMixin:
             )
         # A keras_tuner.HyperModel works too: its ``build`` is the function.
         self._build_function = getattr(hypermodel, "build", hypermodel)
+        # keras-tuner writes local files only: a storage URL as ``directory`` gets a local
+        # mirror, filled from the storage now and written back after every trial.
+        self._remote_directory = None
+        if is_url(kwargs.get("directory", "")):
+            self._remote_directory = location(kwargs["directory"])
+            kwargs["directory"] = str(_mirror_of(self._remote_directory))
+            shutil.rmtree(kwargs["directory"], ignore_errors=True)
+            if kwargs.get("overwrite"):
+                self._remote_directory.remove()
+            else:
+                self._remote_directory.pull_folder(kwargs["directory"])
         # keras-tuner builds the hypermodel while constructing the tuner to declare the
         # search space (building a program makes no LM call). Given the async function
         # itself, it would get a coroutine and never see the space: Hyperband then
@@ -251,6 +272,9 @@ class SearchMixin:
             self.on_trial_begin(trial)
             await self._run_and_report(trial, runtime, fit_args, fit_kwargs)
             self.on_trial_end(trial)
+            if self._remote_directory is not None:  # this trial survives the machine
+                await asyncio.to_thread(self._remote_directory.push_folder,
+                                        _mirror_of(self._remote_directory))
             async with trial_ended:
                 trial_ended.notify_all()
 
