@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup system-packages demo test test-fast bench clean
 
 setup: $(STAMP)
 
@@ -19,8 +19,17 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(PY) -m synaprefect.cli demo --model "$${SYNAPREFECT_MODEL:-simulated}"
 
-test: setup
-	$(PY) -m pytest -q
+system-packages:
+	bash .ci/system-packages
+
+# Everything, end-to-end tests included (a Prefect server, workers, PostgreSQL, the UI in
+# headless Chromium, a loopback S3 server); the slowest tests are listed at the end.
+test: setup system-packages
+	$(PY) -m pytest -q --durations=15
+
+# The fast part: everything but the end-to-end tests (marked `e2e`).
+test-fast: setup
+	$(PY) -m pytest -q -m "not e2e"
 
 bench: setup
 	$(PY) -m pip install --quiet -e ".[dev,bench]"

@@ -39,6 +39,8 @@ from synaprefect.orchestration.artifacts import artifact_key, variable_artifact_
 from stack import (POOL, ROOT, PrefectStack, Service, free_port, migrated_template,
                    run_command, wait_until)
 
+pytestmark = pytest.mark.e2e  # real Prefect servers, workers or processes
+
 VARIABLE = "generator/state_generator"  # the default program's trained variable
 
 

@@ -16,6 +16,8 @@ from synaprefect.testing import SimulatedLM
 from synaprefect.testing.responders import schema_responder
 from synaprefect.testing.skills import language_model_for
 
+pytestmark = pytest.mark.e2e  # a real Prefect API and a second process
+
 SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}},
           "required": ["answer"], "additionalProperties": False}
 

@@ -30,6 +30,7 @@ def _no_tracking():
 data = capitals
 
 
+@pytest.mark.e2e  # processes killed and run again
 @pytest.mark.parametrize("tracked", [False, True], ids=["untracked", "tracked"])
 def test_killed_fit_resumes_without_repaying_calls(simulated_lm_factory, tmp_path, request,
                                                    tracked):

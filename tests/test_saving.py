@@ -162,3 +162,16 @@ async def test_lambda_cannot_be_saved(tmp_path):
     with pytest.raises(NotImplementedError, match="never serialised"):
         program.save(tmp_path / "p.json")
     assert not (tmp_path / "p.json").exists()
+
+
+@pytest.mark.parametrize("entry", [
+    # reachable from a synaprefect module, but not synaprefect's own
+    {"class_name": "MeanMetricWrapper", "module": "synaprefect.metrics.reduction",
+     "config": {"fn": "synaprefect.cli:os.system", "name": "pwned"}},
+    {"class_name": "Thread", "module": "synaprefect.testing.server", "config": {}},
+])
+def test_an_untrusted_file_cannot_name_what_synaprefect_only_imports(entry):
+    from synaprefect.saving.serialization import deserialize_object
+
+    with pytest.raises(ValueError, match="Unknown"):
+        deserialize_object(entry)

@@ -21,6 +21,8 @@ from stack import PrefectStack, Service
 from synaprefect.orchestration.runtime import tracking
 from synaprefect.testing import SimulatedLM
 
+pytestmark = pytest.mark.e2e  # real Prefect servers, workers or processes
+
 DEPLOYMENT = "synaprefect-shard/shard"
 
 
@@ -160,6 +162,25 @@ async def test_a_shard_cancelled_in_prefect_stops_the_job(pool, simulated_model)
         other = await client.read_flow_run(runs[1].id)  # the job cancelled its other run
         assert other.state.name in ("Cancelling", "Cancelled")
     assert simulated_model.stats().requests == 0
+
+
+async def test_a_shard_no_worker_takes_stops_the_job_instead_of_waiting(pool,
+                                                                      simulated_model):
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterWorkQueueName
+
+    from synaprefect.orchestration.sharding import ShardError, evaluate_on_work_pool
+
+    pool.prefect("work-queue", "create", "unstaffed", "--pool", "synaprefect")
+    pool.prefect("work-queue", "pause", "unstaffed", "--pool", "synaprefect")
+    program = await capitals_program(simulated_model, name="unstaffed")
+    with pytest.raises(ShardError, match="no worker took it: start one"):
+        await asyncio.wait_for(evaluate_on_work_pool(
+            program, *capitals(4), deployment=DEPLOYMENT, shards=2, batch_size=2,
+            work_queue_name="unstaffed", poll_seconds=0.2, start_timeout=3.0), timeout=60)
+    async with pool.client() as client:  # nothing left waiting to run (and pay) later
+        runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            work_queue_name=FlowRunFilterWorkQueueName(any_=["unstaffed"])))
+    assert runs and all(run.state.name in ("Cancelling", "Cancelled") for run in runs)
 
 
 def busy_worker(stack: PrefectStack) -> Service | None:

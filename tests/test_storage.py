@@ -71,6 +71,7 @@ def test_a_url_whose_package_is_missing_says_what_to_install():
         location("gs://bucket/p.json").read_json()
 
 
+@pytest.mark.e2e  # processes killed and run again
 @pytest.mark.parametrize("tracked", [True], ids=["tracked"])
 def test_a_killed_fit_resumes_in_a_fresh_home_from_the_bucket(
         prefect_api, simulated_lm_factory, s3_storage, loopback_s3, tmp_path, tracked):

@@ -435,6 +435,7 @@ async def test_search_is_a_flow_with_a_subflow_per_trial_and_artifacts(prefect_a
         ("0", "COMPLETED", 0.0, 1.0), ("1", "COMPLETED", 1.0, 0.0)]
 
 
+@pytest.mark.e2e  # processes killed and run again
 def test_a_killed_search_resumes_where_it_stopped(prefect_api, simulated_lm_factory,
                                                   tmp_path):
     """Kill the search (SIGKILL) during its second trial, run it again: the first trial

@@ -135,6 +135,7 @@ class _Shard:
     attempts: int = 0
     last_beat: Any = None
     beat_seen_at: float = 0.0
+    submitted_at: float = 0.0
     result: dict | None = None
 
 
@@ -146,7 +147,8 @@ async def _submit(shard: _Shard, deployment: str, heartbeat_seconds: float,
                                 "heartbeat_seconds": heartbeat_seconds},
         timeout=0, work_queue_name=work_queue_name,
         flow_run_name=f"{shard.label}-attempt-{shard.attempts}")
-    shard.run_id, shard.last_beat, shard.beat_seen_at = run.id, None, time.monotonic()
+    shard.run_id, shard.last_beat = run.id, None
+    shard.beat_seen_at = shard.submitted_at = time.monotonic()
 
 
 async def _latest(client: PrefectClient, key: str, run_id: UUID):
@@ -155,7 +157,8 @@ async def _latest(client: PrefectClient, key: str, run_id: UUID):
     return max(found, key=lambda artifact: artifact.created) if found else None
 
 
-async def _check(client: PrefectClient, shard: _Shard, heartbeat_timeout: float) -> str | None:
+async def _check(client: PrefectClient, shard: _Shard, heartbeat_timeout: float,
+                 start_timeout: float) -> str | None:
     """Collect a finished shard's result; the reason to run it again, if any."""
     run = await client.read_flow_run(shard.run_id)
     state = run.state
@@ -170,6 +173,12 @@ async def _check(client: PrefectClient, shard: _Shard, heartbeat_timeout: float)
     if state.is_final():
         return f"run {run.name} ended {state.name}: {state.message or ''}".strip()
     if state.is_scheduled():  # no worker has taken it yet (Late included)
+        waited = time.monotonic() - shard.submitted_at
+        if waited > start_timeout:  # running it again would wait the same: stop here
+            raise ShardError(
+                f"run {run.name} waited {waited:.0f} s and no worker took it: start one "
+                "on the deployment's work pool (`prefect worker start --pool <pool>`), "
+                "or raise `start_timeout`.")
         shard.beat_seen_at = time.monotonic()
         return None
     # Pending or running: a worker took it, and a worker that dies leaves it so forever.
@@ -191,14 +200,16 @@ async def run_on_work_pool(requests: list[dict], *, deployment: str,
                            labels: list[str] | None = None, heartbeat_seconds: float = 2.0,
                            heartbeat_timeout: float = 60.0, max_attempts: int = 3,
                            work_queue_name: str | None = None,
-                           poll_seconds: float = 1.0) -> list[Any]:
+                           poll_seconds: float = 1.0,
+                           start_timeout: float = 600.0) -> list[Any]:
     """Run each JSON request as a flow run of ``deployment`` (a deployment of
     ``shard_flow``) on its work pool, all at once; their results, in order.
 
     A run that fails or crashes, or that a worker took and then stayed silent for
     ``heartbeat_timeout`` seconds, is marked ``Crashed`` and run again, up to
     ``max_attempts`` runs per request; then a ``ShardError`` names it. A run cancelled
-    in Prefect raises a ``ShardError`` at once. Whenever this call ends early (an
+    in Prefect raises a ``ShardError`` at once, and so does a run that no worker took
+    within ``start_timeout`` seconds. Whenever this call ends early (an
     error, a cancellation), the runs still going are cancelled. Runs are named
     ``<label>-attempt-<n>`` (labels default to ``shard-<k>``).
 
@@ -223,7 +234,7 @@ async def run_on_work_pool(requests: list[dict], *, deployment: str,
             while pending:
                 await asyncio.sleep(poll_seconds)
                 for shard in list(pending):
-                    reason = await _check(client, shard, heartbeat_timeout)
+                    reason = await _check(client, shard, heartbeat_timeout, start_timeout)
                     if shard.result is not None:
                         pending.remove(shard)
                         done.append(shard)
@@ -248,9 +259,8 @@ async def _cancel_runs(client: PrefectClient, run_ids: list[UUID]) -> None:
 
 
 async def _sharded(program: "Program", kind: str, x: Any, y: Any, deployment: str,
-                   shards_count: int, batch_size: int, heartbeat_seconds: float,
-                   heartbeat_timeout: float, max_attempts: int,
-                   work_queue_name: str | None, poll_seconds: float):
+                   shards_count: int, batch_size: int, **pool_options: Any):
+    """``pool_options`` go to ``run_on_work_pool``."""
     if kind == "evaluate":
         program._require_compiled("evaluate")
     samples, targets = program._prepare(x, y, kind)
@@ -262,10 +272,7 @@ async def _sharded(program: "Program", kind: str, x: Any, y: Any, deployment: st
     runtime = PrefectRuntime()
 
     async def body():
-        results = await run_on_work_pool(
-            requests, deployment=deployment, heartbeat_seconds=heartbeat_seconds,
-            heartbeat_timeout=heartbeat_timeout, max_attempts=max_attempts,
-            work_queue_name=work_queue_name, poll_seconds=poll_seconds)
+        results = await run_on_work_pool(requests, deployment=deployment, **pool_options)
         combined = await shard_jobs.combine(program, kind, results, len(samples), targets)
         if kind == "evaluate":
             await program._publish_evaluation(runtime, combined,
@@ -283,13 +290,16 @@ async def evaluate_on_work_pool(program: "Program", x: Any, y: Any, *, deploymen
                                 heartbeat_seconds: float = 2.0,
                                 heartbeat_timeout: float = 60.0, max_attempts: int = 3,
                                 work_queue_name: str | None = None,
-                                poll_seconds: float = 1.0) -> dict[str, float]:
+                                poll_seconds: float = 1.0,
+                                start_timeout: float = 600.0) -> dict[str, float]:
     """``program.evaluate(x, y, batch_size=...)``, its shards run by the workers of a
     work pool as runs of ``deployment`` (a deployment of ``shard_flow``).
 
     Returns the same scores as the in-process evaluate; the program's metrics hold them
     too. Each shard is run up to ``max_attempts`` times (failed, crashed, or silent for
-    ``heartbeat_timeout`` seconds); ``work_queue_name`` picks a queue of the pool.
+    ``heartbeat_timeout`` seconds); ``work_queue_name`` picks a queue of the pool. A
+    shard that no worker takes within ``start_timeout`` seconds stops the job with a
+    ``ShardError`` (a pool without workers must not hang it).
 
     Example:
     ```python
@@ -298,8 +308,10 @@ async def evaluate_on_work_pool(program: "Program", x: Any, y: Any, *, deploymen
     ```
     """
     return await _sharded(program, "evaluate", x, y, deployment, shards, batch_size,
-                          heartbeat_seconds, heartbeat_timeout, max_attempts,
-                          work_queue_name, poll_seconds)
+                          heartbeat_seconds=heartbeat_seconds,
+                          heartbeat_timeout=heartbeat_timeout, max_attempts=max_attempts,
+                          work_queue_name=work_queue_name, poll_seconds=poll_seconds,
+                          start_timeout=start_timeout)
 
 
 async def predict_on_work_pool(program: "Program", x: Any, *, deployment: str,
@@ -307,7 +319,8 @@ async def predict_on_work_pool(program: "Program", x: Any, *, deployment: str,
                                heartbeat_seconds: float = 2.0,
                                heartbeat_timeout: float = 60.0, max_attempts: int = 3,
                                work_queue_name: str | None = None,
-                               poll_seconds: float = 1.0) -> np.ndarray:
+                               poll_seconds: float = 1.0,
+                               start_timeout: float = 600.0) -> np.ndarray:
     """``program.predict(x, batch_size=...)``, its shards run by the workers of a work
     pool (see ``evaluate_on_work_pool``); outputs in the order of ``x``.
 
@@ -317,5 +330,7 @@ async def predict_on_work_pool(program: "Program", x: Any, *, deployment: str,
     ```
     """
     return await _sharded(program, "predict", x, None, deployment, shards, batch_size,
-                          heartbeat_seconds, heartbeat_timeout, max_attempts,
-                          work_queue_name, poll_seconds)
+                          heartbeat_seconds=heartbeat_seconds,
+                          heartbeat_timeout=heartbeat_timeout, max_attempts=max_attempts,
+                          work_queue_name=work_queue_name, poll_seconds=poll_seconds,
+                          start_timeout=start_timeout)

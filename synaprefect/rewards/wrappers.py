@@ -11,7 +11,7 @@ from synaprefect.data_models.json_data_model import JsonDataModel
 from synaprefect.rewards.reward import Reward, as_reward_value
 from synaprefect.saving.serialization import custom_object_scope, deserialize_object
 from synaprefect.utils.async_utils import maybe_await
-from synaprefect.utils.imports import import_object
+from synaprefect.utils.imports import defined_in_synaprefect, import_object
 
 __all__ = [
     "RewardFunctionWrapper",
@@ -97,7 +97,7 @@ def resolve_function(reference: str) -> Callable[..., Any]:
             target = import_object(reference)
         except (ImportError, AttributeError):
             target = None
-        if callable(target):
+        if callable(target) and defined_in_synaprefect(target):
             return target
     raise ValueError(
         f"Unknown reward function {reference!r} in the saved config. Register it with "

@@ -76,7 +76,9 @@ def _resolve_class(entry: dict) -> type:
             cls = getattr(importlib.import_module(module_name), class_name)
         except (ImportError, AttributeError):
             cls = None
-        if isinstance(cls, type):
+        # Defined there, not only imported there: a file cannot name ``threading.Thread``
+        # as ``synaprefect.testing.server:Thread``.
+        if isinstance(cls, type) and cls.__module__ == module_name:
             return cls
     raise ValueError(
         f"Unknown class {class_name!r} (module {module_name!r}) in the saved file. "

@@ -3,7 +3,7 @@
 import importlib
 from typing import Any
 
-__all__ = ["import_object"]
+__all__ = ["import_object", "defined_in_synaprefect"]
 
 
 def import_object(path: str) -> Any:
@@ -19,3 +19,11 @@ def import_object(path: str) -> Any:
     for part in attribute.split("."):
         target = getattr(target, part)
     return target
+
+
+def defined_in_synaprefect(target: Any) -> bool:
+    """Whether ``target`` (a class or function) is defined by synaprefect itself, not
+    merely reachable from one of its modules (``synaprefect.cli:os.system`` is not):
+    what a saved file may name without registering it."""
+    module = getattr(target, "__module__", None) or ""
+    return module == "synaprefect" or module.startswith("synaprefect.")
