@@ -8,13 +8,14 @@ under ``benchmarks/results/scratch/``), then:
    workload once, in a fresh process, in an order rotated by one each round;
 2. runs the resume workload, the peak-memory workload and ``make demo`` once each;
    the scale-out workload in ``--rounds`` rounds of its own, the epoch-size workload
-   (one epoch of fit on 400 and 1,600 samples) in ``--epoch-rounds`` rounds;
+   (one epoch of fit on 400 and 1,600 samples) in ``--epoch-rounds`` rounds, the storage
+   workload (run state on the local disk vs on a loopback S3 bucket) in ``--rounds``;
 3. writes medians, ratios and targets to ``benchmarks/results/latest.json`` and
    ``latest.md``.
 
 ``python -m benchmarks.run --quick`` is a one-round, small-size sanity run (about four
 to five minutes). ``--only`` takes parts as well as throughput keys: ``--only epoch_size`` runs
-the epoch-size workload alone. Scratch files go to ``benchmarks/results/scratch/`` (not
+the epoch-size workload alone, ``--only storage`` the storage one (about 2 minutes). Scratch files go to ``benchmarks/results/scratch/`` (not
 committed).
 """
 
@@ -38,11 +39,12 @@ from benchmarks.report import write_reports
 from benchmarks.workloads.common import PREFECT_SERVER_PID_ENV, Endpoint, reset_server
 from benchmarks.workloads.rate_limit import RATE_LIMIT_MODES
 
-__all__ = ["Settings", "Spec", "throughput_specs", "epoch_size_specs", "PARTS", "main"]
+__all__ = ["Settings", "Spec", "throughput_specs", "epoch_size_specs", "storage_specs",
+           "PARTS", "main"]
 
 RESULTS = REPO / "benchmarks" / "results"
 # The parts of a run, in the order they run; ``--skip`` and ``--only`` take these names.
-PARTS = ("throughput", "resume", "epoch_size", "scale_out", "memory", "demo")
+PARTS = ("throughput", "resume", "epoch_size", "storage", "scale_out", "memory", "demo")
 PACKAGES = ("synaprefect", "prefect", "litellm", "dspy", "openai", "aiohttp", "httpx",
             "jsonschema", "pydantic")
 
@@ -70,6 +72,11 @@ class Settings:
     epoch_sizes: tuple[int, int] = (400, 1600)
     epoch_batch_size: int = 16
     epoch_rounds: int = 1
+    # Run state on the local disk vs on a loopback S3 bucket: an untracked fit (1 epoch)
+    # and an evaluate, in small batches so that there are many steps to persist.
+    storage_fit_samples: int = 100
+    storage_evaluate_samples: int = 256
+    storage_batch_size: int = 8
 
     @property
     def latency_bound_s(self) -> float:
@@ -128,6 +135,22 @@ def epoch_size_specs(settings: Settings) -> list[Spec]:
                         "concurrency": settings.concurrency, "tracking": tracking,
                         "transport": "http", "name": "bench_epoch_size",
                         "artifact_sizes": True}))
+    return specs
+
+
+def storage_specs(settings: Settings) -> list[Spec]:
+    """An untracked fit (``RandomFewShot``, 1 epoch) and evaluate (``transport="http"``)
+    in batches of ``settings.storage_batch_size``, with the run store on the local disk
+    (the default storage) and on a loopback S3 bucket (``SYNAPREFECT_STORAGE``)."""
+    specs = []
+    for kind, n in (("fit", settings.storage_fit_samples),
+                    ("evaluate", settings.storage_evaluate_samples)):
+        for storage in ("local", "s3"):
+            where = "local disk" if storage == "local" else "loopback S3"
+            specs.append(Spec(
+                f"storage_{kind}_{storage}", f"{kind} of {n} samples, run state on {where}",
+                "storage", {"kind": kind, "n": n, "batch_size": settings.storage_batch_size,
+                            "concurrency": settings.concurrency, "storage": storage}))
     return specs
 
 
@@ -275,6 +298,15 @@ def _with_servers(report: dict[str, Any], settings: Settings, args: argparse.Nam
                 report["epoch_size"] = _throughput(
                     epoch_size_specs(settings), replace(settings, rounds=settings.epoch_rounds),
                     endpoint, env, scratch, api_pid, started)
+            if "storage" not in skip:
+                from benchmarks.workloads.storage import storage_workload
+
+                _log("storage: run state on the local disk vs on a loopback S3 bucket",
+                     started)
+                report["storage"] = storage_workload(
+                    endpoint, storage_specs(settings), rounds=settings.rounds, env=env,
+                    scratch=scratch, warmup=settings.warmup,
+                    log=lambda message: _log(message, started))
             if "scale_out" not in skip:
                 from benchmarks.workloads.scale_out import scale_out_workload
 
@@ -309,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings(rounds=1, latency=args.latency, warmup=8, evaluate_samples=128,
                             fit_samples=40, rss_samples=500, rss_batch_size=100,
                             rate_limit_calls=64, scale_out_samples=64,
-                            epoch_sizes=(40, 160))
+                            epoch_sizes=(40, 160), storage_fit_samples=40,
+                            storage_evaluate_samples=64)
         skip.add("demo")
     settings = replace(settings, epoch_rounds=args.epoch_rounds)
     if args.epoch_sizes:

@@ -5,10 +5,9 @@ A Synalinks script ports by changing its import: ``import synaprefect as synalin
 
 import os as _os
 
-# synaprefect never reaches the internet: litellm would download its price map at import
-# (the bundled map is always used), and Prefect's server would send telemetry (off unless
-# the user turns it on explicitly).
-_os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+# synaprefect never reaches the internet: Prefect's server would send telemetry (off
+# unless the user turns it on explicitly); litellm's price map is read from the package
+# when synaprefect imports litellm (``language_models.base.litellm_module``).
 _os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # Prefect's embedded API gives itself 20 s to start; a fresh database on a busy 2-core
 # machine takes longer, and a newcomer's first `make demo` failed. A generous default

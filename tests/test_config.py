@@ -6,6 +6,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 import synaprefect
 from synaprefect import config
@@ -18,16 +19,33 @@ def test_import_writes_nothing(tmp_path):
     assert not home.exists() and not (tmp_path / "user").exists()
 
 
-def test_import_sets_offline_cost_map():
+@pytest.mark.parametrize("preset", [None, "True"])
+def test_litellm_is_imported_offline_without_changing_the_environment(preset):
+    # litellm would fetch its price map from the internet when imported: synaprefect
+    # imports it offline, and leaves the process environment as it found it.
     code = textwrap.dedent(
         """
-        import os, synaprefect
-        print(os.environ["LITELLM_LOCAL_MODEL_COST_MAP"])
+        import os, socket
+        attempts = []
+
+        def connect(self, address):
+            attempts.append(address)
+            raise OSError("this test is offline")
+
+        socket.socket.connect = connect
+        import synaprefect
+        from synaprefect.language_models.base import litellm_module
+        litellm_module()
+        print(os.environ.get("LITELLM_LOCAL_MODEL_COST_MAP", "unset"), len(attempts))
         """
     )
+    env = {k: v for k, v in os.environ.items() if k != "LITELLM_LOCAL_MODEL_COST_MAP"}
+    if preset is not None:
+        env["LITELLM_LOCAL_MODEL_COST_MAP"] = preset
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "False"})
-    assert out.stdout.strip() == "True"
+                         env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == [preset or "unset", "0"]
 
 
 def test_home_and_config_file(tmp_path, monkeypatch):

@@ -28,8 +28,9 @@ def check_snapshot(name: str, messages: list[dict]) -> None:
     """Compare with the stored prompt; set UPDATE_SNAPSHOTS=1 to rewrite it on purpose."""
     text = "\n\n".join(f"=== {m['role']} ===\n{m['content']}" for m in messages) + "\n"
     path = SNAPSHOTS / f"{name}.txt"
-    if os.environ.get("UPDATE_SNAPSHOTS") or not path.exists():
+    if os.environ.get("UPDATE_SNAPSHOTS"):
         path.write_text(text)
+    assert path.exists(), f"no snapshot {path.name}: write it with UPDATE_SNAPSHOTS=1"
     assert text == path.read_text(), "prompt changed: review and rerun with UPDATE_SNAPSHOTS=1"
 
 

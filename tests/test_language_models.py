@@ -49,6 +49,16 @@ async def test_plain_chat_without_schema(simulated_lm):
     assert result["role"] == "assistant" and isinstance(result["content"], str)
 
 
+@pytest.mark.parametrize("transport", ["litellm", "http"])
+async def test_calls_change_no_process_wide_litellm_setting(simulated_lm, transport):
+    import litellm
+
+    before = litellm.drop_params
+    lm = language_model_for(simulated_lm, transport=transport, top_k=3)  # top_k: dropped
+    await lm(MESSAGES, schema=Plan.get_schema())
+    assert litellm.drop_params == before is False  # other code keeps litellm's default
+
+
 @pytest.mark.parametrize("kind", ["rate_limit", "server_error", "timeout", "malformed"])
 async def test_each_transient_fault_is_retried_and_recovered(simulated_lm_factory, kind):
     server = simulated_lm_factory(faults=FaultPlan.at({0: kind}, retry_after=1,

@@ -200,6 +200,7 @@ async def test_a_shard_whose_worker_dies_runs_again_elsewhere(pool, simulated_mo
     x, y = half_styled(24)
     with tracking(False):
         expected = await program.evaluate(x, y, batch_size=2, verbose=0)
+    simulated_model.reset_stats()
     driver = asyncio.create_task(evaluate_on_work_pool(
         program, x, y, deployment=DEPLOYMENT, shards=2, batch_size=2,
         heartbeat_seconds=0.5, heartbeat_timeout=20.0,
@@ -208,7 +209,9 @@ async def test_a_shard_whose_worker_dies_runs_again_elsewhere(pool, simulated_mo
     while (victim := busy_worker(pool)) is None:
         assert time.monotonic() < deadline and not driver.done(), "no shard started"
         await asyncio.sleep(0.2)
-    await asyncio.sleep(4.0)  # let it start and answer a few calls first
+    while simulated_model.stats().completed < 2:  # let the shards answer a few calls
+        assert time.monotonic() < deadline and not driver.done(), "no shard called the LM"
+        await asyncio.sleep(0.1)
     tree = [victim.process.pid, *(p.pid for p in
                                   psutil.Process(victim.process.pid).children(True))]
     for pid in tree:  # the machine is gone: the worker and its flow-run process

@@ -12,6 +12,7 @@ from benchmarks.workloads.common import Endpoint, Measurement
 from benchmarks.workloads.evaluate import dspy_evaluate, litellm_reference, synaprefect_evaluate
 from benchmarks.workloads.rate_limit import rate_limited_calls
 from benchmarks.workloads.scale_out import scaled_evaluate
+from benchmarks.workloads.storage import stored_run
 from benchmarks.workloads.training import evaluate_peak_rss, synaprefect_fit
 
 __all__ = ["WORKLOADS", "Endpoint", "Measurement"]
@@ -24,4 +25,5 @@ WORKLOADS: dict[str, Callable[..., Any]] = {
     "rss": evaluate_peak_rss,
     "rate_limit": rate_limited_calls,
     "scale_out": scaled_evaluate,
+    "storage": stored_run,
 }

@@ -20,9 +20,11 @@ async def synaprefect_fit(endpoint: Endpoint, n: int, epochs: int, batch_size: i
                           resume: bool = False,
                           on_start: Callable[[], None] | None = None,
                           name: str = "bench_fit",
-                          artifact_sizes: bool = False) -> Measurement:
+                          artifact_sizes: bool = False,
+                          validation_batch_size: int = 32) -> Measurement:
     """``fit`` on ``n`` samples (``VALIDATION_SPLIT`` held out) for ``epochs`` epochs in
-    batches of ``batch_size``; ``on_start`` is called just before ``fit`` starts.
+    batches of ``batch_size`` (validation batches of ``validation_batch_size``, fit's
+    default); ``on_start`` is called just before ``fit`` starts.
 
     With ``artifact_sizes`` (and tracking on), adds the size of the largest version of a
     variable artifact this fit published, read back from the Prefect API after the timed
@@ -40,7 +42,8 @@ async def synaprefect_fit(endpoint: Endpoint, n: int, epochs: int, batch_size: i
     with sp.orchestration.tracking(tracking), measure(endpoint) as result:
         history = await program.fit(x, y, epochs=epochs, batch_size=batch_size,
                                     validation_split=VALIDATION_SPLIT, verbose=0,
-                                    resume=resume)
+                                    resume=resume,
+                                    validation_batch_size=validation_batch_size)
     result.extra["val_reward"] = history.history["val_reward"][-1]
     result.extra["replayed_steps"] = program.replayed_steps
     if artifact_sizes and tracking:

@@ -2,6 +2,7 @@
 
 import asyncio
 import copy
+import os
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +32,26 @@ def _split_secrets(kwargs: dict) -> dict:
                 secrets[name] = hidden
     return secrets
 _PROVIDER_REWRITES = {"ollama": "ollama_chat", "vllm": "hosted_vllm"}
+_COST_MAP = "LITELLM_LOCAL_MODEL_COST_MAP"
 
 
 def litellm_module():
-    # litellm takes seconds to import: load it on the first call, not with synaprefect.
+    """litellm, imported on the first call (it takes seconds), offline: its price map
+    comes from the package, not the internet, unless the user asked otherwise
+    (``LITELLM_LOCAL_MODEL_COST_MAP`` set before). The variable is restored afterwards:
+    synaprefect changes no process-wide setting."""
+    import sys
+
+    if "litellm" not in sys.modules:
+        before = os.environ.get(_COST_MAP)
+        os.environ.setdefault(_COST_MAP, "True")
+        try:
+            import litellm  # noqa: F401
+        finally:
+            if before is None:
+                os.environ.pop(_COST_MAP, None)
     import litellm
 
-    litellm.drop_params = True
     litellm.suppress_debug_info = True
     return litellm
 
@@ -109,8 +123,9 @@ class ModelBase:
         self._caller.usage.reset()
 
     def _call_kwargs(self, extra: dict) -> dict:
+        # drop_params per call: litellm's global switch would change other code's calls.
         kwargs = {"model": self.model, "timeout": self.timeout, "max_retries": 0,
-                  **self.default_kwargs, **extra}
+                  "drop_params": True, **self.default_kwargs, **extra}
         for name, secret in self._secrets.items():  # credential headers join the others
             kwargs[name] = ({**kwargs.get(name, {}), **secret} if isinstance(secret, dict)
                             else secret)

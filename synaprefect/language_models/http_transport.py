@@ -54,7 +54,8 @@ OPTIONS = frozenset({
     "reasoning_effort",
 })
 # litellm.acompletion arguments that configure the call rather than the request body.
-_CONTROL = frozenset({"model", "messages", "api_base", "api_key", "timeout", "max_retries"})
+_CONTROL = frozenset({"model", "messages", "api_base", "api_key", "timeout", "max_retries",
+                      "drop_params"})
 _DEFAULT_BASE = "https://api.openai.com/v1"
 
 
@@ -90,6 +91,9 @@ _MAPPED_MAX = 256
 def _map_options(name: str, options: dict) -> dict | None:
     """litellm's OpenAI request parameters for ``options`` (``None`` when its mapping
     refuses them: the call then goes through litellm, which reports it)."""
+    from synaprefect.language_models.base import litellm_module
+
+    litellm_module()  # imported offline first
     from litellm.utils import get_optional_params
 
     try:
