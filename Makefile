@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-packages demo test test-fast bench clean
+.PHONY: setup system-packages lint demo test test-fast bench clean
 
 setup: $(STAMP)
 
@@ -24,8 +24,12 @@ system-packages:
 
 # Everything, end-to-end tests included (a Prefect server, workers, PostgreSQL, the UI in
 # headless Chromium, a loopback S3 server); the slowest tests are listed at the end.
-test: setup system-packages
+test: setup system-packages lint
 	$(PY) -m pytest -q --durations=15
+
+# Ruff's checks (pyproject.toml [tool.ruff]) on the library, the flows and the tests.
+lint: setup
+	$(PY) -m ruff check synaprefect flows tests benchmarks
 
 # The fast part: everything but the end-to-end tests (marked `e2e`).
 test-fast: setup

@@ -7,7 +7,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-__all__ = ["summarize", "targets", "to_markdown", "write_reports"]
+__all__ = ["summarize", "storage_costs", "targets", "to_markdown", "write_reports"]
 
 # Goals of the benchmark issue (a ratio of wall times, megabytes or seconds).
 EVALUATE_VS_DSPY_MIN = 1.5
@@ -41,7 +41,55 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     for key in ("largest_variable_artifact_bytes", "variable_artifact_versions"):
         if key in runs[0]:
             summary[key] = max(run[key] for run in runs)
+    # The storage workload: the run store's I/O, counted and timed in the worker.
+    for key in ("persisted_steps", "expected_steps", "replayed_steps", "persist_s",
+                "persist_ms_per_step", "store_open_s", "store_finish_s",
+                "remote_objects_written", "remote_write_s", "s3_server_cpu_s"):
+        values = [run[key] for run in runs if run.get(key) is not None]
+        if values:
+            summary[key] = statistics.median(values)
     return summary
+
+
+def storage_costs(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per kind of job of the storage workload (``fit``, ``evaluate``): the medians on
+    the local disk and on S3, and what S3 adds per persisted step.
+
+    ``steps`` is the median count of steps the S3 runs persisted (``RunStore._persist``
+    calls, counted in the worker); ``added_ms_per_step`` is (median wall on S3 - median
+    wall local) / steps, and ``persist_added_ms_per_step`` the same for the time spent
+    inside ``_persist`` (the step's writes alone). ``fixed_added_s``: what opening and
+    finishing the store (listing, deleting, the complete marker, retention) adds."""
+    entries = report.get("storage", {})
+    costs = {}
+    for kind in dict.fromkeys(entry["params"]["kind"] for entry in entries.values()):
+        local = entries.get(f"storage_{kind}_local", {}).get("summary")
+        remote = entries.get(f"storage_{kind}_s3", {}).get("summary")
+        if not local or not remote:
+            continue
+        steps = remote.get("persisted_steps")
+        expected = entries[f"storage_{kind}_s3"].get("expected_steps")
+
+        def per_step(difference: float | None) -> float | None:
+            return None if difference is None or not steps else 1000 * difference / steps
+
+        fixed = [s.get("store_open_s", 0.0) + s.get("store_finish_s", 0.0)
+                 for s in (local, remote)]
+        costs[kind] = {
+            "n": entries[f"storage_{kind}_s3"]["params"]["n"],
+            "batch_size": entries[f"storage_{kind}_s3"]["params"]["batch_size"],
+            "steps": steps, "expected_steps": expected,
+            "steps_match": steps == expected == local.get("persisted_steps"),
+            "wall_local_s": local["wall_s"], "wall_s3_s": remote["wall_s"],
+            "wall_ratio": _ratio(remote["wall_s"], local["wall_s"]),
+            "added_ms_per_step": per_step(remote["wall_s"] - local["wall_s"]),
+            "persist_ms_per_step_local": local.get("persist_ms_per_step"),
+            "persist_ms_per_step_s3": remote.get("persist_ms_per_step"),
+            "persist_added_ms_per_step": per_step(
+                remote.get("persist_s", 0.0) - local.get("persist_s", 0.0)),
+            "fixed_added_s": fixed[1] - fixed[0],
+        }
+    return costs
 
 
 def _epoch_sizes(report: dict[str, Any]) -> tuple[int, int] | None:
@@ -128,6 +176,16 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
             add(f"largest variable artifact version, epoch of {n} samples (tracking on)",
                 epoch.get(f"epoch_{n}_on", {}).get("largest_variable_artifact_bytes"),
                 "informative: what each step publishes", None, "bytes")
+    for kind, cost in storage_costs(report).items():
+        job = f"{kind} of {cost['n']} samples, {cost['steps']} steps"
+        add(f"remote storage cost per step, loopback S3 vs local disk (ms) ({job})",
+            cost["added_ms_per_step"], "informative: (wall S3 - wall local) / steps", None,
+            "ms")
+        add(f"step writes per step, loopback S3 - local disk (ms) ({job})",
+            cost["persist_added_ms_per_step"],
+            "informative: time inside RunStore._persist", None, "ms")
+        add(f"wall with run state on loopback S3 / on local disk ({job})",
+            cost["wall_ratio"], "informative", None, "x")
     for home, run in report.get("demo", {}).items():
         add(f"make demo ({home.replace('_', ' ')})", run["wall_s"], f"<= {DEMO_MAX_S:.0f} s",
             run["wall_s"] <= DEMO_MAX_S, "s")
@@ -175,7 +233,8 @@ def to_markdown(report: dict[str, Any]) -> str:
         lines += ["## Targets", "", "| target | measured | goal | met |", "|---|---|---|---|"]
         for row in report["targets"]:
             met = {True: "yes", False: "**no**", None: "-"}[row["met"]]
-            unit = {"x": "x", "MB": " MB", "s": " s", "bytes": " bytes"}[row["unit"]]
+            unit = {"x": "x", "MB": " MB", "s": " s", "bytes": " bytes",
+                    "ms": " ms"}[row["unit"]]
             digits = 0 if row["unit"] == "bytes" else 2
             lines.append(f"| {row['target']} | {_number(row['measured'], digits, unit)} | "
                          f"{row['goal']} | {met} |")
@@ -203,6 +262,8 @@ def to_markdown(report: dict[str, Any]) -> str:
         lines += _scale_out_lines(report)
     if report.get("epoch_size"):
         lines += _epoch_size_lines(report)
+    if report.get("storage"):
+        lines += _storage_lines(report)
     if report.get("demo"):
         demo = report["demo"]
         lines += ["## make demo (after setup)", "",
@@ -257,12 +318,49 @@ def _epoch_size_lines(report: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
+def _storage_lines(report: dict[str, Any]) -> list[str]:
+    entries = report["storage"]
+    first = next(iter(entries.values()))["params"]
+    lines = [f"## Run state on storage (tracking off, transport=http, batch "
+             f"{first['batch_size']}): local disk vs loopback S3 (moto)", "",
+             "| workload | wall (median) | min - max | client CPU | S3 server CPU | "
+             "steps persisted (expected) | step writes / step | store open + finish | "
+             "objects written |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for entry in entries.values():
+        s = entry["summary"]
+        open_finish = s.get("store_open_s", 0.0) + s.get("store_finish_s", 0.0)
+        s3_cpu = s.get("s3_server_cpu_s") if entry["params"]["storage"] == "s3" else None
+        lines.append(
+            f"| {entry['label']} | {s['wall_s']:.2f} s | {s['wall_min_s']:.2f} - "
+            f"{s['wall_max_s']:.2f} s | {s['cpu_s']:.2f} s | {_number(s3_cpu, 2, ' s')} | "
+            f"{_number(s.get('persisted_steps'), 0)} ({entry.get('expected_steps', '?')}) | "
+            f"{_number(s.get('persist_ms_per_step'), 1, ' ms')} | "
+            f"{open_finish * 1000:.0f} ms | {_number(s.get('remote_objects_written'), 0)} |")
+    lines.append("")
+    for kind, cost in storage_costs(report).items():
+        check = "" if cost["steps_match"] else (
+            f" **Steps counted ({cost['steps']}) differ from the sizes' "
+            f"{cost['expected_steps']}.**")
+        lines.append(
+            f"- {kind} of {cost['n']} samples, {cost['steps']} steps: S3 / local "
+            f"{_number(cost['wall_ratio'], 2, 'x')}; "
+            f"{_number(cost['added_ms_per_step'], 1, ' ms')} more per step (difference of "
+            f"the wall medians / steps); the step's writes "
+            f"{_number(cost['persist_ms_per_step_local'], 1, ' ms')} local, "
+            f"{_number(cost['persist_ms_per_step_s3'], 1, ' ms')} on S3; opening and "
+            f"finishing the store {cost['fixed_added_s'] * 1000:+.0f} ms per job.{check}")
+    return lines + [""]
+
+
 def write_reports(report: dict[str, Any], folder: Path) -> tuple[Path, Path]:
     """Add summaries and targets to ``report``; write ``latest.json`` and ``latest.md``."""
     for entry in [*report.get("throughput", {}).values(), *report.get("scale_out", {}).values(),
-                  *report.get("epoch_size", {}).values()]:
+                  *report.get("epoch_size", {}).values(), *report.get("storage", {}).values()]:
         entry["summary"] = summarize(entry["runs"])
     report["targets"] = targets(report)
+    if report.get("storage"):
+        report["storage_costs"] = storage_costs(report)
     folder.mkdir(parents=True, exist_ok=True)
     json_path, markdown_path = folder / "latest.json", folder / "latest.md"
     json_path.write_text(json.dumps(report, indent=2) + "\n")

@@ -88,7 +88,7 @@ async def retrain(data: str = "flows/data/capitals.jsonl",
     if promoted:
         pointer = {"path": path, "reward": challenger_reward,
                    "flow_run_id": str(flow_run.id), "data": data,
-                   "promoted_at": datetime.datetime.now(datetime.timezone.utc).isoformat()}
+                   "promoted_at": datetime.datetime.now(datetime.UTC).isoformat()}
         await Variable.aset(variable, pointer, overwrite=True)
     if champion_reward is None:
         reason = "there was no champion yet"

@@ -14,7 +14,7 @@ _os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # (read when Prefect is imported; an explicit setting wins).
 _os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
-from synaprefect import (  # noqa: E402
+from synaprefect import (
     callbacks,
     initializers,
     language_models,
@@ -28,43 +28,43 @@ from synaprefect import (  # noqa: E402
     saving,
     tuners,
 )
-from synaprefect.config import clear_session, get_seed, set_seed  # noqa: E402
-from synaprefect.data_models import (  # noqa: E402
+from synaprefect.config import clear_session, get_seed, set_seed
+from synaprefect.data_models import (
     DataModel,
     Field,
     JsonDataModel,
     SymbolicDataModel,
     is_symbolic,
 )
-from synaprefect.data_models.trainable import Instructions, Prediction, Trainable  # noqa: E402
-from synaprefect.language_models import EmbeddingModel, LanguageModel  # noqa: E402
-from synaprefect.modules import (  # noqa: E402
+from synaprefect.data_models.trainable import Instructions, Prediction, Trainable
+from synaprefect.language_models import EmbeddingModel, LanguageModel
+from synaprefect.modules import (
     And,
     Branch,
     ChainOfThought,
-    Decision,
-    Generator,
-    MultiDecision,
-    SelfCritique,
     Concat,
     Concatenate,
+    Decision,
     Factorize,
+    Generator,
     Identity,
-    Input,
     InMask,
+    Input,
     Lambda,
     Module,
+    MultiDecision,
     Not,
     Or,
     OutMask,
     Prefix,
+    SelfCritique,
     Suffix,
     Xor,
 )
-from synaprefect.programs import Program, Sequential  # noqa: E402
-from synaprefect.tuners import disable_keras_backend  # noqa: E402
-from synaprefect.variables import Variable  # noqa: E402
-from synaprefect.version import __version__  # noqa: E402
+from synaprefect.programs import Program, Sequential
+from synaprefect.tuners import disable_keras_backend
+from synaprefect.variables import Variable
+from synaprefect.version import __version__
 
 __all__ = [
     "__version__",

@@ -1,4 +1,4 @@
-from typing import List, Optional
+from typing import Optional
 
 import pytest
 
@@ -22,7 +22,7 @@ class Inner(sp.DataModel):
 class Outer(sp.DataModel):
     question: str
     details: Inner
-    items: List[Inner] = []
+    items: list[Inner] = []
 
 
 Q = Query(query="q")

@@ -3,7 +3,7 @@
 import asyncio
 import json
 import logging
-from typing import List, Literal, Optional
+from typing import Literal, Optional
 
 import pytest
 
@@ -26,7 +26,7 @@ class Step(sp.DataModel):
 class Plan(sp.DataModel):
     title: str
     priority: Literal["low", "high"]
-    steps: List[Step]
+    steps: list[Step]
     note: Optional[str] = None
     estimate: float
 

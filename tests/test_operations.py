@@ -16,28 +16,36 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import re
 import importlib.metadata
 import importlib.util
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import numpy as np
 import pytest
+from stack import (
+    POOL,
+    ROOT,
+    PrefectStack,
+    Service,
+    free_port,
+    migrated_template,
+    run_command,
+    wait_until,
+)
 
 from synaprefect import datasets
-from synaprefect.storage import location
 from synaprefect.orchestration.artifacts import artifact_key, variable_artifact_key
-
-from stack import (POOL, ROOT, PrefectStack, Service, free_port, migrated_template,
-                   run_command, wait_until)
+from synaprefect.storage import location
 
 pytestmark = pytest.mark.e2e  # real Prefect servers, workers or processes
 
@@ -418,7 +426,6 @@ async def test_retrain_on_postgresql_survives_new_containers_through_storage(
         first_worker.stop()
         stack.services.remove(first_worker)
         shutil.rmtree(base / "container-1", ignore_errors=True)  # the container is gone
-        worse = base / "worse.jsonl"
         rows = datasets.load_rows(ROOT / "flows" / "data" / "capitals.jsonl")
         location(f"{s3_storage}/data/worse.jsonl").write_bytes("".join(
             json.dumps({**row, "answer": row["answer"].lower()}) + "\n"

@@ -1,6 +1,5 @@
 """The examples of the Variable seed document, plus validation."""
 
-from typing import List
 
 import pytest
 
@@ -9,7 +8,7 @@ from synaprefect.initializers import Empty
 
 
 class Hints(synaprefect.DataModel):
-    hints: List[str] = []
+    hints: list[str] = []
 
 
 INITIAL = {
@@ -73,7 +72,7 @@ def test_update_is_validated():
 
 def test_data_model_without_defaults_is_refused():
     class NoDefault(synaprefect.DataModel):
-        hints: List[str]
+        hints: list[str]
 
     with pytest.raises(ValueError, match=r"needs a default value.*`hints`"):
         synaprefect.Variable(initializer={"hints": []}, data_model=NoDefault)

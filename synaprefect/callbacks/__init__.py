@@ -9,8 +9,8 @@ from synaprefect.callbacks.cost_budget import CostBudget
 from synaprefect.callbacks.csv_logger import CSVLogger
 from synaprefect.callbacks.early_stopping import EarlyStopping
 from synaprefect.callbacks.history import History
-from synaprefect.callbacks.program_checkpoint import ProgramCheckpoint
 from synaprefect.callbacks.progbar_logger import ProgbarLogger
+from synaprefect.callbacks.program_checkpoint import ProgramCheckpoint
 
 __all__ = [
     "Callback",

@@ -6,7 +6,8 @@ the ``*_json`` twin, so that a value and its schema always transform the same wa
 
 import copy
 import re
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 _TRAILING_INDEX = re.compile(r"_\d+$")
 _IRREGULAR_PLURALS = {

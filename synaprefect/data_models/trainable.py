@@ -1,6 +1,6 @@
 """The data models that make a variable trainable by in-context optimizers."""
 
-from typing import Any, List, Optional
+from typing import Any, Optional
 
 from synaprefect.data_models.data_model import DataModel, Field
 
@@ -22,13 +22,13 @@ class Trainable(DataModel):
     Subclass it and add fields with defaults to make custom trainable state.
     """
 
-    examples: List[Prediction] = Field(default=[], description="The few-shot examples")
-    current_predictions: List[Prediction] = []
-    predictions: List[Prediction] = []
-    seed_candidates: List[Any] = []
-    candidates: List[Any] = []
-    best_candidates: List[Any] = []
-    history: List[Any] = []
+    examples: list[Prediction] = Field(default=[], description="The few-shot examples")
+    current_predictions: list[Prediction] = []
+    predictions: list[Prediction] = []
+    seed_candidates: list[Any] = []
+    candidates: list[Any] = []
+    best_candidates: list[Any] = []
+    history: list[Any] = []
     nb_visit: int = 0
     cumulative_reward: float = 0.0
 

@@ -46,7 +46,7 @@ def litellm_module():
         before = os.environ.get(_COST_MAP)
         os.environ.setdefault(_COST_MAP, "True")
         try:
-            import litellm  # noqa: F401
+            import litellm
         finally:
             if before is None:
                 os.environ.pop(_COST_MAP, None)

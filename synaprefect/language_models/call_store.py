@@ -16,9 +16,12 @@ with use_call_store(journal), call_scope("batch", 3), call_scope("sample", 0):
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, ContextManager, Protocol
+from typing import Any, Protocol
 
 from synaprefect.utils.context import bound
 from synaprefect.utils.json_utils import stable_hash
@@ -44,31 +47,35 @@ class _Scope:
 
 _store: contextvars.ContextVar[CallStore | None] = contextvars.ContextVar(
     "synaprefect_call_store", default=None)
-_scope: contextvars.ContextVar[_Scope] = contextvars.ContextVar(
-    "synaprefect_call_scope", default=_Scope())
+_scope: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar(
+    "synaprefect_call_scope", default=None)
 
 
-def use_call_store(store: CallStore | None) -> ContextManager[CallStore | None]:
-    """Make ``store`` the call store of the block (None: no store)."""
-    return bound(_store, store)
+@contextlib.contextmanager
+def use_call_store(store: CallStore | None) -> Iterator[CallStore | None]:
+    """Make ``store`` the call store of the block (None: no store), numbering its calls
+    in a root scope of their own."""
+    with bound(_store, store), bound(_scope, _Scope()):
+        yield store
 
 
 def current_call_store() -> CallStore | None:
     return _store.get()
 
 
-def call_scope(*parts: Any) -> ContextManager[Any]:
+def call_scope(*parts: Any) -> AbstractContextManager[Any]:
     """Open a scope below the current one: requests are numbered from zero inside it."""
-    return bound(_scope, _Scope(_scope.get().path + tuple(parts)))
+    parent = _scope.get()
+    return bound(_scope, _Scope((parent.path if parent else ()) + tuple(parts)))
 
 
 def call_key(material: Any) -> str | None:
     """The store key of a request: its scope, its content and how many identical requests
     came before it in that scope (a repeated prompt keeps distinct answers). None when no
     store is installed: nothing is numbered then."""
-    if _store.get() is None:
-        return None
     scope = _scope.get()
+    if _store.get() is None or scope is None:
+        return None
     base = stable_hash([scope.path, material])
     occurrence = scope.counts.get(base, 0)
     scope.counts[base] = occurrence + 1

@@ -7,7 +7,8 @@ import logging
 import random
 import time
 import weakref
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from synaprefect.language_models import errors
 from synaprefect.language_models.phases import current_phase
@@ -92,7 +93,7 @@ class ModelCaller:
         self.usage = UsageCounters()
         self._redact = redact
         # asyncio primitives belong to one event loop; keep one semaphore per loop.
-        self._semaphores: "weakref.WeakKeyDictionary[Any, asyncio.Semaphore]" = (
+        self._semaphores: weakref.WeakKeyDictionary[Any, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary()
         )
         # Our own generator: a user seeding `random` must not synchronise retries across

@@ -194,7 +194,7 @@ async def chat_completion(model: str, body: dict, *, api_base: str | None,
                                 timeout=aiohttp.ClientTimeout(total=timeout)) as response:
             content = await response.read()
             status, headers = response.status, response.headers
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise TimeoutError(f"no answer within {timeout} s") from None
     if status != 200:
         raise ProviderHTTPError(status, _error_message(status, content), headers)

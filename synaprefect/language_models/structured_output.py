@@ -76,7 +76,8 @@ def parse_answer(model: str, message: Any, schema: dict) -> dict:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
-        raise InvalidOutputError(model, f"answer is not valid JSON ({error.msg}): {text[:120]!r}")
+        raise InvalidOutputError(
+            model, f"answer is not valid JSON ({error.msg}): {text[:120]!r}") from None
     if not isinstance(value, dict):
         raise InvalidOutputError(model, f"answer is not a JSON object: {text[:120]!r}")
     problems = schema_errors(value, schema)

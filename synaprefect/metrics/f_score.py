@@ -20,7 +20,7 @@ ignored: use ``in_mask`` / ``out_mask`` to choose what is compared.
 """
 
 from collections import Counter
-from typing import Any, Dict
+from typing import Any
 
 from synaprefect.data_models.data_model import DataModel
 from synaprefect.data_models.json_data_model import JsonDataModel
@@ -34,8 +34,8 @@ AVERAGES = ("micro", "macro", "weighted", None)
 
 
 class FieldState(DataModel):
-    totals: Dict[str, float] = {}
-    counts: Dict[str, int] = {}
+    totals: dict[str, float] = {}
+    counts: dict[str, int] = {}
 
 
 def _tokens(text: str) -> list[str]:

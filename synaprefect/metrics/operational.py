@@ -7,7 +7,7 @@ holding ``calls``, ``failed_calls``, ``prompt_tokens``, ``completion_tokens``,
 ``total_tokens``, ``cost``, ``latency_s`` (summed seconds) and ``cache_hits``.
 """
 
-from typing import Any, Dict, List
+from typing import Any
 
 from synaprefect.data_models.data_model import DataModel
 from synaprefect.metrics.metric import Metric, register_builtin_metric
@@ -31,7 +31,7 @@ PHASES = ("inference", "reward", "optimizer", None)
 class OperationalState(DataModel):
     """The counters of each bound model when the state was last reset (the baseline)."""
 
-    baselines: List[Dict[str, float]] = []
+    baselines: list[dict[str, float]] = []
 
 
 def _read(model: Any, phase: str | None) -> dict[str, float]:

@@ -1,6 +1,7 @@
 """Reduction metrics: ``Mean``, ``Sum`` and ``MeanMetricWrapper``."""
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from synaprefect.data_models.data_model import DataModel
 from synaprefect.metrics.metric import (

@@ -22,7 +22,7 @@ _QUESTION_SCHEMA = {
 def _check_labels(question, labels) -> None:
     if not question or not isinstance(question, str):
         raise ValueError("A decision needs `question=`, a string such as 'Which topic?'.")
-    if not isinstance(labels, list) or not labels or not all(isinstance(l, str) for l in labels):
+    if not isinstance(labels, list) or not labels or not all(isinstance(label, str) for label in labels):
         raise ValueError(f"`labels` must be a non-empty list of strings, got {labels!r}.")
 
 

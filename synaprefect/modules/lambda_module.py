@@ -1,6 +1,7 @@
 """``Lambda``: a plain Python function as a module."""
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from synaprefect.data_models.json_data_model import JsonDataModel
 from synaprefect.data_models.symbolic_data_model import SymbolicDataModel

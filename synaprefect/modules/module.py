@@ -46,7 +46,7 @@ def _is_primitive(value: Any) -> bool:
     return isinstance(value, _PRIMITIVES)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _accepts_training(function) -> bool:
     return "training" in inspect.signature(function).parameters
 

@@ -8,7 +8,9 @@ serving process) holds no memory per call.
 from __future__ import annotations
 
 import contextvars
-from typing import Any, Callable, ContextManager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
 
 from synaprefect.utils.context import bound
 
@@ -18,7 +20,7 @@ __all__ = ["sample_scope", "current_sample", "PredictionRecorder", "recording",
 _sample: contextvars.ContextVar[int | None] = contextvars.ContextVar(
     "synaprefect_sample", default=None
 )
-_recorder: contextvars.ContextVar["PredictionRecorder | None"] = contextvars.ContextVar(
+_recorder: contextvars.ContextVar[PredictionRecorder | None] = contextvars.ContextVar(
     "synaprefect_recorder", default=None
 )
 
@@ -27,7 +29,7 @@ def current_sample() -> int | None:
     return _sample.get()
 
 
-def sample_scope(index: int) -> ContextManager[int]:
+def sample_scope(index: int) -> AbstractContextManager[int]:
     """Calls in the block belong to sample ``index`` of the batch."""
     return bound(_sample, index)
 
@@ -50,7 +52,7 @@ class PredictionRecorder:
 
         return fill
 
-    def merge(self, other: "PredictionRecorder") -> None:
+    def merge(self, other: PredictionRecorder) -> None:
         """Add what ``other`` (a finished attempt of a task) recorded."""
         for owner, samples in other._slots.items():
             mine = self._slots.setdefault(owner, {})
@@ -66,7 +68,7 @@ class PredictionRecorder:
                 for owner, samples in taken.items()}
 
 
-def recording(recorder: PredictionRecorder | None) -> ContextManager[Any]:
+def recording(recorder: PredictionRecorder | None) -> AbstractContextManager[Any]:
     """Record training-mode predictions of the block into ``recorder``."""
     return bound(_recorder, recorder)
 

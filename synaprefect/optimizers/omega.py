@@ -8,7 +8,8 @@ than it, so the population stays diverse; the best survivor is written back.
 """
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

@@ -33,8 +33,9 @@ import inspect
 import keyword
 import logging
 import re
+from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any, Callable
+from typing import Any
 from uuid import UUID
 
 import prefect

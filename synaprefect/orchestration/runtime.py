@@ -11,7 +11,8 @@ import contextlib
 import contextvars
 import logging
 import os
-from typing import Any, Awaitable, Callable, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from synaprefect.utils.context import bound
 

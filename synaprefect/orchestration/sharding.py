@@ -33,13 +33,17 @@ import contextlib
 import dataclasses
 import logging
 import time
-from typing import TYPE_CHECKING, Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import numpy as np
 import prefect
-from prefect.artifacts import acreate_markdown_artifact, acreate_progress_artifact
-from prefect.artifacts import aupdate_progress_artifact
+from prefect.artifacts import (
+    acreate_markdown_artifact,
+    acreate_progress_artifact,
+    aupdate_progress_artifact,
+)
 from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter,
@@ -258,7 +262,7 @@ async def _cancel_runs(client: PrefectClient, run_ids: list[UUID]) -> None:
                 message="the job that started this run stopped"))
 
 
-async def _sharded(program: "Program", kind: str, x: Any, y: Any, deployment: str,
+async def _sharded(program: Program, kind: str, x: Any, y: Any, deployment: str,
                    shards_count: int, batch_size: int, **pool_options: Any):
     """``pool_options`` go to ``run_on_work_pool``."""
     if kind == "evaluate":
@@ -285,7 +289,7 @@ async def _sharded(program: "Program", kind: str, x: Any, y: Any, deployment: st
                                           "deployment": deployment})
 
 
-async def evaluate_on_work_pool(program: "Program", x: Any, y: Any, *, deployment: str,
+async def evaluate_on_work_pool(program: Program, x: Any, y: Any, *, deployment: str,
                                 shards: int = 2, batch_size: int = 32,
                                 heartbeat_seconds: float = 2.0,
                                 heartbeat_timeout: float = 60.0, max_attempts: int = 3,
@@ -314,7 +318,7 @@ async def evaluate_on_work_pool(program: "Program", x: Any, y: Any, *, deploymen
                           start_timeout=start_timeout)
 
 
-async def predict_on_work_pool(program: "Program", x: Any, *, deployment: str,
+async def predict_on_work_pool(program: Program, x: Any, *, deployment: str,
                                shards: int = 2, batch_size: int = 32,
                                heartbeat_seconds: float = 2.0,
                                heartbeat_timeout: float = 60.0, max_attempts: int = 3,

@@ -8,7 +8,8 @@ Three ways to make one:
   ``super().__init__(inputs=..., outputs=...)``.
 """
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from synaprefect.modules.module import Module
 from synaprefect.programs.graph import Graph

@@ -5,7 +5,8 @@ never imported from a file unless it lives in ``synaprefect`` or was registered.
 """
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from synaprefect.data_models.json_data_model import JsonDataModel
 from synaprefect.rewards.reward import Reward, as_reward_value

@@ -9,8 +9,8 @@ from synaprefect.saving.serialization import (
     deserialize_object,
     serialize_object,
 )
-from synaprefect.utils.async_utils import run_sync
 from synaprefect.storage import location
+from synaprefect.utils.async_utils import run_sync
 
 __all__ = [
     "save_program",

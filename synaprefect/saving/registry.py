@@ -4,7 +4,8 @@ Rewards, metrics and optimizers all accept a name (``"exact_match"``, ``"ExactMa
 a serialized config, a class, an instance, and for some a plain function.
 """
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from synaprefect.saving.serialization import deserialize_object, serialize_object
 from synaprefect.utils.naming import to_snake_case

@@ -4,7 +4,9 @@ arbitrary imports)."""
 import contextlib
 import contextvars
 import importlib
-from typing import Any, Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any
 
 from synaprefect.utils.context import bound
 
@@ -17,8 +19,9 @@ __all__ = [
 
 _REGISTRY: dict[str, type] = {}
 _REGISTERED_NAMES: dict[type, str] = {}
-_custom_objects: contextvars.ContextVar[dict] = contextvars.ContextVar(
-    "synaprefect_custom_objects", default={}
+# Read-only default: a scope always installs a new dict.
+_custom_objects: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "synaprefect_custom_objects", default=MappingProxyType({})
 )
 
 

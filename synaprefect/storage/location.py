@@ -43,7 +43,7 @@ def _display(url: str) -> str:
     return re.sub(r"://[^/@]*@", "://***@", url)
 
 
-def location(path: str | os.PathLike | "Location", **storage_options: Any) -> "Location":
+def location(path: str | os.PathLike | Location, **storage_options: Any) -> Location:
     """The ``Location`` of a local path, a ``file://`` URL or any fsspec URL.
 
     Example: ``location("s3://models/qa.json").write_json({"a": 1})``
@@ -94,7 +94,7 @@ class Location:
     def name(self) -> str:
         return self.path.rstrip("/").rsplit("/", 1)[-1]
 
-    def __truediv__(self, part: str) -> "Location":
+    def __truediv__(self, part: str) -> Location:
         return Location(f"{self.path.rstrip('/')}/{part}", self.protocol, self._options)
 
     def __str__(self) -> str:
@@ -167,7 +167,7 @@ class Location:
                 for name, info in fs.find(self.path, detail=True).items()
                 if name.startswith(base)}
 
-    def folders(self) -> list["Location"]:
+    def folders(self) -> list[Location]:
         """The folders directly below this one."""
         if self.is_local:
             root = Path(self.path)

@@ -41,8 +41,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import pytest
@@ -114,7 +115,7 @@ class PrefectTestAPI:
     _prior_api_url: str | None = dataclasses.field(repr=False, default=None)
 
     @contextlib.asynccontextmanager
-    async def client(self) -> AsyncIterator["PrefectClient"]:
+    async def client(self) -> AsyncIterator[PrefectClient]:
         """A Prefect client of this API, for the ``async with`` block.
 
         Example:
@@ -129,7 +130,7 @@ class PrefectTestAPI:
             yield client
 
     async def read_task_runs(self, flow_run_ids: Iterable[UUID], count: int,
-                             timeout: float = 30.0) -> list["TaskRun"]:
+                             timeout: float = 30.0) -> list[TaskRun]:
         """The task runs of the given flow runs, once ``count`` of them are recorded in a
         final state (task runs arrive as events, shortly after they end).
 

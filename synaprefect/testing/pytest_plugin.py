@@ -11,7 +11,8 @@ Enable them with ``pytest_plugins = ["synaprefect.testing.pytest_plugin"]`` in a
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 

@@ -11,7 +11,8 @@ import copy
 import math
 import random
 import uuid
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from synaprefect.testing.server import SimulatedRequest

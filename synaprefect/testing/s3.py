@@ -58,14 +58,14 @@ class LoopbackS3:
                                                                           Prefix=prefix)
         return [item["Key"] for page in pages for item in page.get("Contents", [])]
 
-    def start(self) -> "LoopbackS3":
+    def start(self) -> LoopbackS3:
         self._server.start()
         return self
 
     def stop(self) -> None:
         self._server.stop()
 
-    def __enter__(self) -> "LoopbackS3":
+    def __enter__(self) -> LoopbackS3:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

@@ -7,8 +7,9 @@ program sent, and answer like a model that follows them (or not).
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 __all__ = ["PromptParts", "parse_prompt", "style_student", "instruction_writer",
            "classroom", "load_capitals", "language_model_for", "embedding_model_for"]

@@ -18,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, ContextManager
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
 
 from synaprefect.language_models.base import result_settings
 from synaprefect.language_models.call_store import call_scope, use_call_store
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Job", "current_job", "run_task", "identity"]
 
-_job: contextvars.ContextVar["Job | None"] = contextvars.ContextVar("synaprefect_job",
+_job: contextvars.ContextVar[Job | None] = contextvars.ContextVar("synaprefect_job",
                                                                     default=None)
 # The prefix of task run names ("epoch-2-batch-3-"): a context variable, so batches that
 # run at once (on a task runner) name their tasks apart.
@@ -51,7 +53,7 @@ _prefix: contextvars.ContextVar[str] = contextvars.ContextVar("synaprefect_task_
                                                               default="")
 
 
-def current_job() -> "Job | None":
+def current_job() -> Job | None:
     return _job.get()
 
 
@@ -80,7 +82,7 @@ def identity(obj: Any) -> Any:
 class Job:
     """One fit / evaluate / predict of ``program`` on ``runtime``."""
 
-    def __init__(self, program: "Program", kind: str, runtime: Runtime,
+    def __init__(self, program: Program, kind: str, runtime: Runtime,
                  task_runner: Any = None):
         from synaprefect.config import task_retries
 
@@ -100,7 +102,7 @@ class Job:
     def prefix(self) -> str:
         return _prefix.get()
 
-    def naming(self, prefix: str) -> ContextManager[str]:
+    def naming(self, prefix: str) -> AbstractContextManager[str]:
         """Name the task runs of the block ``<prefix><task>``."""
         return bound(_prefix, prefix)
 

@@ -24,8 +24,9 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from synaprefect.data_models.json_data_model import JsonDataModel
 from synaprefect.language_models.cache import ResponseCache

@@ -64,7 +64,7 @@ def shard_bounds(size: int, batch_size: int, shards: int) -> list[tuple[int, int
     return bounds
 
 
-def shard_request(program: "Program", kind: str, x: list, y: list | None,
+def shard_request(program: Program, kind: str, x: list, y: list | None,
                   batch_size: int) -> dict:
     """The JSON request for one shard: ``program`` as it is now, the samples ``x`` (and
     targets ``y`` for an evaluation) and the batch size.
@@ -78,7 +78,7 @@ def shard_request(program: "Program", kind: str, x: list, y: list | None,
     return request_for(shard_template(program), kind, x, y, batch_size)
 
 
-def shard_template(program: "Program") -> dict:
+def shard_template(program: Program) -> dict:
     """What every request about ``program`` in its current state shares: its document and
     the modules of its registered classes (made once for many shards)."""
     document = program_document(program)
@@ -145,7 +145,7 @@ async def run_shard(request: dict) -> dict:
     return encode(batches)
 
 
-async def combine(program: "Program", kind: str, results: list[dict], size: int,
+async def combine(program: Program, kind: str, results: list[dict], size: int,
                   y: list | None = None) -> dict[str, float] | np.ndarray:
     """What ``evaluate`` (the metrics, updated with every batch in order, on ``program``)
     or ``predict`` (the outputs) returns, from every shard's results in order; raises if

@@ -23,7 +23,7 @@ _DIRECTIONS = ("min", "max")
 _PHASE_PREFIXES = ("reward", "optimizer", "all")
 
 
-def Objective(name: str, direction: str | None = None) -> "keras_tuner.Objective":
+def Objective(name: str, direction: str | None = None) -> keras_tuner.Objective:
     """The objective of a search: the metric ``name`` to maximize (``direction="max"``)
     or minimize (``"min"``); a ``keras_tuner.Objective``.
 

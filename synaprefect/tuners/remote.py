@@ -77,7 +77,7 @@ def _fit_arguments(fit_args: tuple, fit_kwargs: dict) -> dict:
     return {"data": encode(data), "options": options}
 
 
-def trial_request(tuner: "SearchMixin", trial: "keras_tuner.engine.trial.Trial",
+def trial_request(tuner: SearchMixin, trial: keras_tuner.engine.trial.Trial,
                   fit_args: tuple, fit_kwargs: dict) -> dict:
     """The JSON request that runs ``trial`` of ``tuner`` elsewhere.
 
@@ -103,10 +103,9 @@ async def run_trial_request(request: dict) -> dict:
 
     Example: ``result = await run_trial_request(request)``
     """
+    from synaprefect.config import set_seed
     from synaprefect.tuners.keras_stub import disable_keras_backend, import_keras_tuner
     from synaprefect.tuners.tuner import checked_program, train_trial_program
-
-    from synaprefect.config import set_seed
 
     disable_keras_backend()
     if request.get("seed") is not None:  # the same random choices as on the caller's side

@@ -36,8 +36,9 @@ import numbers
 import os
 import shutil
 import traceback
+from collections.abc import Callable
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from synaprefect.config import clear_session
 from synaprefect.orchestration.artifacts import artifact_key
@@ -94,8 +95,8 @@ class SearchMixin:
 
     _deployment: str | None = None  # set by a search whose trials run on a work pool
 
-    def __init__(self, hypermodel: "Callable[[Any], Any] | keras_tuner.HyperModel",
-                 objective: "str | keras_tuner.Objective | list | None" = None, *args: Any,
+    def __init__(self, hypermodel: Callable[[Any], Any] | keras_tuner.HyperModel,
+                 objective: str | keras_tuner.Objective | list | None = None, *args: Any,
                  **kwargs: Any):
         if hypermodel is None:
             raise ValueError(
@@ -123,7 +124,7 @@ class SearchMixin:
 
     # ---- building programs ----------------------------------------------------------------
 
-    async def build_program(self, hp: "keras_tuner.HyperParameters") -> "Program":
+    async def build_program(self, hp: keras_tuner.HyperParameters) -> Program:
         """The program for hyperparameters ``hp``: the hypermodel's, awaited if needed.
 
         Automatic names restart first (as keras-tuner clears the Keras session before each
@@ -137,12 +138,12 @@ class SearchMixin:
             program = await maybe_await(self._build_function(hp))
         return checked_program(program)
 
-    def _build_now(self, hp: "keras_tuner.HyperParameters") -> "Program":
+    def _build_now(self, hp: keras_tuner.HyperParameters) -> Program:
         # keras-tuner's synchronous ``hypermodel.build(hp)``: tracing only, no LM call,
         # so a loop of its own (in a thread if one is running) is safe.
         return run_sync(self.build_program(hp))
 
-    def load_model(self, trial: "keras_tuner.engine.trial.Trial") -> "Program":
+    def load_model(self, trial: keras_tuner.engine.trial.Trial) -> Program:
         """The program of a finished ``trial``, with the variables it ended with.
 
         Example: ``best_program = tuner.get_best_models(num_models=1)[0]``
@@ -278,7 +279,7 @@ class SearchMixin:
             async with trial_ended:
                 trial_ended.notify_all()
 
-    async def _run_and_report(self, trial: "keras_tuner.engine.trial.Trial",
+    async def _run_and_report(self, trial: keras_tuner.engine.trial.Trial,
                               runtime: Runtime, fit_args: tuple, fit_kwargs: dict) -> None:
         # keras-tuner's ``_try_run_and_update_trial``, the trial being a subflow run.
         from keras_tuner import errors
@@ -304,7 +305,7 @@ class SearchMixin:
                             else TrialStatus.INVALID)
             trial.message = traceback.format_exc()
 
-    async def run_trial(self, trial: "keras_tuner.engine.trial.Trial", *fit_args: Any,
+    async def run_trial(self, trial: keras_tuner.engine.trial.Trial, *fit_args: Any,
                         **fit_kwargs: Any) -> dict[str, float]:
         """Build the trial's program, fit it and return its metrics: objective metrics at
         their best epoch value, the others at their last. A program compiled without an
@@ -327,7 +328,7 @@ class SearchMixin:
         program.save_variables(self._variables_path(trial.trial_id))
         return self._with_objective(metrics)
 
-    async def _run_trial_on_pool(self, trial: "keras_tuner.engine.trial.Trial",
+    async def _run_trial_on_pool(self, trial: keras_tuner.engine.trial.Trial,
                                  fit_args: tuple, fit_kwargs: dict) -> dict[str, float]:
         # ``run_trial`` as a flow run of the deployment, on a worker; its variables come
         # back into the trial's folder, where ``load_model`` and Hyperband find them.
@@ -389,7 +390,7 @@ class SearchMixin:
                                        f"best hyperparameters of {self.project_name}")
 
 
-def checked_program(program: Any) -> "Program":
+def checked_program(program: Any) -> Program:
     """``program`` if the hypermodel returned a compiled ``Program``, else a keras-tuner
     fatal error saying what to fix.
 
@@ -413,7 +414,7 @@ def checked_program(program: Any) -> "Program":
     return program
 
 
-async def train_trial_program(program: "Program", hp: Any, fit_args: tuple,
+async def train_trial_program(program: Program, hp: Any, fit_args: tuple,
                               fit_kwargs: dict, directions: dict[str, str]
                               ) -> dict[str, float]:
     """Fit a trial's program (or, compiled without an optimizer, evaluate it) and return

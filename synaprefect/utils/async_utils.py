@@ -4,7 +4,8 @@ import asyncio
 import concurrent.futures
 import contextvars
 import inspect
-from typing import Any, Coroutine, TypeVar
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 

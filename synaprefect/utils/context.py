@@ -2,7 +2,8 @@
 
 import contextlib
 import contextvars
-from typing import Iterator, TypeVar
+from collections.abc import Iterator
+from typing import TypeVar
 
 __all__ = ["bound"]
 

@@ -1,6 +1,7 @@
 """Flatten and map nested structures of lists, tuples and dicts."""
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def flatten(structure: Any) -> list:

@@ -479,7 +479,7 @@ async def test_stop_cancels_hanging_requests():
         with pytest.raises(httpx.TransportError):
             await hung
     with pytest.raises(RuntimeError):
-        lm.base_url
+        _ = lm.base_url
 
 
 async def test_unauthorized_with_wrong_key(simulated_lm_factory):
