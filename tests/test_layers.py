@@ -1,4 +1,5 @@
-"""Layers: a lower package never imports a higher one, not even inside a function."""
+"""Layers (docs/architecture.md): a lower package never imports a higher one, not even
+inside a function."""
 
 import ast
 from pathlib import Path
@@ -14,6 +15,8 @@ FORBIDDEN = {
     "language_models": ["modules", "programs", "trainers", "orchestration", "tuners",
                         "optimizers", "callbacks"],
     "modules": ["trainers", "orchestration", "tuners", "callbacks"],
+    "storage": ["data_models", "language_models", "modules", "programs", "trainers",
+                "orchestration", "tuners", "saving", "callbacks"],
 }
 
 
