@@ -51,6 +51,11 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
+def _per_step(difference_s: float, steps: float | None) -> float | None:
+    """Seconds over ``steps`` steps, in ms per step."""
+    return 1000 * difference_s / steps if steps else None
+
+
 def storage_costs(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Per kind of job of the storage workload (``fit``, ``evaluate``): the medians on
     the local disk and on S3, and what S3 adds per persisted step.
@@ -69,10 +74,6 @@ def storage_costs(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
             continue
         steps = remote.get("persisted_steps")
         expected = entries[f"storage_{kind}_s3"].get("expected_steps")
-
-        def per_step(difference: float | None) -> float | None:
-            return None if difference is None or not steps else 1000 * difference / steps
-
         fixed = [s.get("store_open_s", 0.0) + s.get("store_finish_s", 0.0)
                  for s in (local, remote)]
         costs[kind] = {
@@ -82,11 +83,11 @@ def storage_costs(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "steps_match": steps == expected == local.get("persisted_steps"),
             "wall_local_s": local["wall_s"], "wall_s3_s": remote["wall_s"],
             "wall_ratio": _ratio(remote["wall_s"], local["wall_s"]),
-            "added_ms_per_step": per_step(remote["wall_s"] - local["wall_s"]),
+            "added_ms_per_step": _per_step(remote["wall_s"] - local["wall_s"], steps),
             "persist_ms_per_step_local": local.get("persist_ms_per_step"),
             "persist_ms_per_step_s3": remote.get("persist_ms_per_step"),
-            "persist_added_ms_per_step": per_step(
-                remote.get("persist_s", 0.0) - local.get("persist_s", 0.0)),
+            "persist_added_ms_per_step": _per_step(
+                remote.get("persist_s", 0.0) - local.get("persist_s", 0.0), steps),
             "fixed_added_s": fixed[1] - fixed[0],
         }
     return costs

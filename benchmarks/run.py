@@ -15,8 +15,8 @@ under ``benchmarks/results/scratch/``), then:
 
 ``python -m benchmarks.run --quick`` is a one-round, small-size sanity run (about four
 to five minutes). ``--only`` takes parts as well as throughput keys: ``--only epoch_size`` runs
-the epoch-size workload alone, ``--only storage`` the storage one (about 2 minutes). Scratch files go to ``benchmarks/results/scratch/`` (not
-committed).
+the epoch-size workload alone, ``--only storage`` the storage one (about 2 minutes).
+Scratch files go to ``benchmarks/results/scratch/`` (not committed).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -233,7 +233,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help=f"comma-separated parts to skip: {','.join(PARTS)}")
     parser.add_argument("--epoch-sizes", default=None,
                         help="the two sample counts of the epoch-size workload "
-                             "(default: %s)" % ",".join(map(str, defaults.epoch_sizes)))
+                             f"(default: {','.join(map(str, defaults.epoch_sizes))})")
     parser.add_argument("--epoch-rounds", type=int, default=defaults.epoch_rounds,
                         help="rounds of the epoch-size workload (about 5 minutes each)")
     parser.add_argument("--quick", action="store_true",
@@ -359,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         del os.environ[key]
     os.environ.update(env)
     report: dict[str, Any] = {
-        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": _machine(),
         "settings": {**asdict(settings), "latency_bound_s": settings.latency_bound_s},
         "load_average_start": os.getloadavg()}

@@ -95,6 +95,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 async def _fit(args: argparse.Namespace) -> int:
     from synaprefect import datasets
+    from synaprefect.storage import location
 
     if args.program and (args.input_fields or args.output_fields):
         raise _UsageError("--input-fields/--output-fields shape a new program; a program "
@@ -110,7 +111,7 @@ async def _fit(args: argparse.Namespace) -> int:
                                     verbose=args.verbose)
     program.save(args.output)
     final = {key: values[-1] for key, values in history.history.items() if values}
-    print(f"Saved {program.name} to {args.output}"
+    print(f"Saved {program.name} to {location(args.output).url}"
           + "".join(f"; {key} {value:.4f}" for key, value in final.items()))
     return 0
 
@@ -150,8 +151,9 @@ async def _predict(args: argparse.Namespace) -> int:
     else:
         from synaprefect.storage import location
 
-        location(args.output).write_bytes(lines.encode("utf-8"))
-        print(f"Wrote {len(outputs)} predictions to {args.output}")
+        target = location(args.output)
+        target.write_bytes(lines.encode("utf-8"))
+        print(f"Wrote {len(outputs)} predictions to {target.url}")
     return 0
 
 

@@ -7,10 +7,11 @@ import pytest
 
 from benchmarks.report import write_reports
 from benchmarks.responders import respond
-from benchmarks.run import Settings, epoch_size_specs, throughput_specs
+from benchmarks.run import Settings, epoch_size_specs, storage_specs, throughput_specs
 from benchmarks.workloads.common import Endpoint
 from benchmarks.workloads.evaluate import litellm_reference, synaprefect_evaluate
 from benchmarks.workloads.resume import resume_workload
+from benchmarks.workloads.storage import expected_steps, storage_workload, stored_run
 from benchmarks.workloads.training import synaprefect_fit
 from synaprefect.testing import SimulatedLM
 
@@ -134,3 +135,69 @@ async def test_rate_limit_and_scale_out_workloads(endpoint, prefect_api):
     assert busy.requests == 8 and busy.extra["accuracy"] == 1.0
     with pytest.raises(ValueError, match="mode must be one of"):
         await scaled_evaluate(endpoint, n=2, concurrency=1, batch_size=1, mode="ray")
+
+
+async def test_storage_workload_counts_its_steps_local_and_on_s3(endpoint, s3_storage,
+                                                                 monkeypatch):
+    # 10 samples: 8 train (2 batches of 4) -> 2 batches + 2 updates + 1 validation batch.
+    assert expected_steps("fit", 10, 4) == 5 and expected_steps("evaluate", 10, 4) == 3
+    for kind in ("fit", "evaluate"):
+        monkeypatch.delenv("SYNAPREFECT_STORAGE", raising=False)
+        local = await stored_run(endpoint, kind=kind, n=10, batch_size=4, concurrency=4,
+                                 storage="local")
+        assert local.extra["persisted_steps"] == local.extra["expected_steps"]
+        assert local.extra["replayed_steps"] == 0
+        assert local.extra["remote_objects_written"] == 0
+        monkeypatch.setenv("SYNAPREFECT_STORAGE", s3_storage)
+        remote = await stored_run(endpoint, kind=kind, n=10, batch_size=4, concurrency=4,
+                                  storage="s3")
+        steps = remote.extra["persisted_steps"]
+        assert steps == remote.extra["expected_steps"] == local.extra["persisted_steps"]
+        # Every step and its answers as objects, and the complete marker.
+        assert remote.extra["remote_objects_written"] == 2 * steps + 1
+
+
+def test_storage_report_table_and_targets(tmp_path):
+    settings = Settings(rounds=1)
+    report = {
+        "started_at": "now", "duration_s": 60.0, "load_average_start": [1.0, 1.0, 1.0],
+        "load_average_end": [1.0, 1.0, 1.0],
+        "machine": {"nproc": 2, "cpu_model": "cpu", "python": "3.11", "packages": {"x": "1"}},
+        "settings": {**settings.__dict__, "latency_bound_s": settings.latency_bound_s},
+        "storage": {},
+    }
+    for spec in storage_specs(settings):
+        steps = expected_steps(spec.params["kind"], spec.params["n"], 8)
+        s3 = spec.params["storage"] == "s3"
+        report["storage"][spec.key] = {
+            "label": spec.label, "params": spec.params, "expected_steps": steps,
+            "runs": [{"wall_s": 2.0 + (0.01 * steps if s3 else 0.0), "cpu_s": 0.5,
+                      "prefect_server_cpu_s": None, "requests": 100,
+                      "persisted_steps": steps, "persist_s": 0.01 * steps if s3 else 0.0,
+                      "store_open_s": 0.0, "store_finish_s": 0.0,
+                      "remote_objects_written": 2 * steps + 1 if s3 else 0}]}
+    json_path, markdown_path = write_reports(report, tmp_path)
+    rows = {row["target"]: row["measured"]
+            for row in json.loads(json_path.read_text())["targets"]}
+    assert rows["remote storage cost per step, loopback S3 vs local disk (ms) "
+                "(fit of 100 samples, 21 steps)"] == pytest.approx(10.0)
+    assert rows["remote storage cost per step, loopback S3 vs local disk (ms) "
+                "(evaluate of 256 samples, 32 steps)"] == pytest.approx(10.0)
+    markdown = markdown_path.read_text()
+    assert "## Run state on storage" in markdown and "21 (21)" in markdown
+
+
+@pytest.mark.e2e
+def test_storage_workload_in_worker_processes(tmp_path):
+    env = {**os.environ, "SYNAPREFECT_HOME": str(tmp_path / "home")}
+    env.pop("SYNAPREFECT_STORAGE", None)
+    settings = Settings(storage_fit_samples=10, storage_evaluate_samples=8,
+                        storage_batch_size=4, concurrency=4)
+    with SimulatedLM(responder="benchmarks.responders:respond", mode="process") as server:
+        results = storage_workload(Endpoint(server.base_url), storage_specs(settings),
+                                   rounds=1, env=env, scratch=tmp_path, warmup=0)
+    for entry in results.values():
+        (run,) = entry["runs"]
+        assert run["persisted_steps"] == entry["expected_steps"]
+        assert (run["remote_objects_written"] > 0) == (entry["params"]["storage"] == "s3")
+    assert next(iter(results.values()))["objects_left_in_bucket"] == 0

@@ -184,7 +184,7 @@ async def test_deploy_all_creates_the_deployments_of_prefect_yaml(stack):
     retrain = deployments["retrain"]
     assert [(s.schedule.cron, s.schedule.timezone, s.active) for s in retrain.schedules] == [
         ("0 2 * * *", "UTC", True)]
-    assert retrain.parameters == {"margin": 0.0}
+    assert retrain.parameters == {"margin": 0.0, "model": "simulated"}  # asked explicitly
     assert retrain.global_concurrency_limit.limit == 1
     documented = retrain.parameter_openapi_schema["properties"]
     assert "more holdout reward" in documented["margin"]["description"]
@@ -344,10 +344,11 @@ async def test_ui_shows_the_fit_run_and_the_variable_artifacts(stack, promoted_r
         browser.page_text(f"{stack.ui_url}/runs/flow-run/{fit.id}", "fit-capitals",
                           promoted_run.name, "Completed", "Task Runs", "Artifacts",
                           "Beginning subflow run 'fit-capitals'")
-        # Every version of the variable (newest first), each linked to the run that made it.
+        # Every version of the variable (newest first), each linked to the run that made
+        # it: the epoch in which an optimizer update changed it.
         assert len(versions) > 1
         browser.page_text(f"{stack.ui_url}/artifacts/key/{key}", key, "after optimizer step",
-                          "fit-capitals", *(str(version.id)[:8] for version in versions))
+                          "capitals-epoch-", *(str(version.id)[:8] for version in versions))
         # The latest value, rendered.
         browser.page_text(f"{stack.ui_url}/artifacts/artifact/{latest.latest_id}",
                           key, '"examples"', example)

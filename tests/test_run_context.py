@@ -4,6 +4,7 @@ tasks, real Prefect task retries. Each test counts what the simulated LM was pai
 import asyncio
 import os
 import threading
+from pathlib import Path
 
 import pytest
 from helpers import as_student, capitals, capitals_program
@@ -126,3 +127,37 @@ async def test_step_files_are_synced_off_the_event_loop(simulated_lm, monkeypatc
         await program.evaluate(x, y, batch_size=2, verbose=0)
     assert threads and loop_thread not in threads
     assert asyncio.get_running_loop().is_running()
+
+
+async def test_one_module_at_two_nodes_keeps_two_answers_on_resume(simulated_lm):
+    # The same Generator called twice on the same input sends identical requests: each
+    # must keep its own answer in the journal, or a resume replays one answer twice.
+    from helpers import Answer, Query
+
+    from synaprefect.testing.skills import language_model_for, parse_prompt
+
+    paid = []
+
+    def respond(request):
+        paid.append(parse_prompt(request).inputs["query"])
+        return {"answer": f"a{len(paid) - 1}"}
+
+    simulated_lm.set_responder(respond)
+    generator = sp.Generator(data_model=Answer, language_model=language_model_for(
+        simulated_lm, max_concurrency=1), name="twice")
+    inputs = sp.Input(data_model=Query)
+    program = sp.Program(inputs=inputs,
+                         outputs=[await generator(inputs), await generator(inputs)],
+                         name="twice")
+    simulated_lm.set_faults(FaultPlan.at({2: "unauthorized"}))  # the second batch dies
+    x = [Query(query="Capital of France?"), Query(query="Capital of Peru?")]
+    with tracking(False):
+        with pytest.raises(AuthenticationError):
+            await program.predict(x, batch_size=1, verbose=0)
+        [run] = list_runs("twice")
+        for step in (Path(run["path"]) / "steps").rglob("*.json"):
+            step.unlink()  # the first batch comes back from the journal alone
+        simulated_lm.set_faults(None)
+        outputs = await program.predict(x, batch_size=1, verbose=0)
+    assert [o.get_json()["answer"] for o in outputs[0]] == ["a0", "a1"]
+    assert paid.count("Capital of France?") == 2  # the first batch was not paid again

@@ -161,3 +161,51 @@ async def test_a_tuner_directory_in_the_bucket_resumes_on_another_machine(
     assert simulated_lm.stats().requests == calls  # every trial came back from the bucket
     assert len(again.oracle.trials) == 3
     assert again.get_best_hyperparameters()[0].values == {"temperature": 0.0}
+
+
+async def test_every_attempt_of_a_step_uploads_all_the_answers_it_used(tmp_path):
+    from synaprefect.language_models.call_store import use_call_store
+    from synaprefect.trainers.replay import RunStore
+
+    remote = location("memory://attempts/run")
+    store = RunStore(tmp_path / "machine-1", remote=remote)
+
+    async def attempt(paid: list[str], fail: bool):
+        for name in paid:
+            if store.lookup(name) is None:
+                store.record(name, {"answer": name})
+        if fail:
+            raise ConnectionError("lost")
+        return "done"
+
+    with use_call_store(store):
+        for paid in (["a", "b"], ["a", "b", "c"]):  # the second replays a and b, pays c
+            with pytest.raises(ConnectionError):
+                await store.step(["batch", 1], lambda paid=paid: attempt(paid, True))
+    elsewhere = RunStore(tmp_path / "machine-2", remote=remote)
+    assert [elsewhere.lookup(k) for k in "abc"] == [{"answer": k} for k in "abc"]
+
+
+def test_another_machines_writes_are_seen_at_once(s3_storage, loopback_s3):
+    folder = location(f"{s3_storage}/runs/p")
+    assert folder.files() == {}  # listed once: a listing cache would now hide new files
+    bucket, prefix = bucket_of(s3_storage)
+    loopback_s3.client().put_object(Bucket=bucket, Key=f"{prefix}/runs/p/job/complete.json",
+                                    Body=b'{"complete": true}')
+    assert (folder / "job" / "complete.json").exists()
+    assert folder.files() == {"job/complete.json": 18}
+
+
+def test_urls_show_no_credentials_but_keep_container_names(monkeypatch):
+    from synaprefect.storage import absolute, set_storage
+    from synaprefect.storage.settings import options_for
+
+    assert location("s3://key:secret@bucket/p.json").url == "s3://***@bucket/p.json"
+    azure = "abfs://models@acct.dfs.core.windows.net/qa.json"
+    assert location(azure).url == absolute(azure) == azure
+    set_storage("s3://state/prefix", endpoint_url="http://127.0.0.1:9000")
+    try:
+        assert options_for("s3://state/other/p.json") == {"endpoint_url": "http://127.0.0.1:9000"}
+        assert options_for("s3://another-bucket/p.json") == {}  # not sent elsewhere
+    finally:
+        set_storage(None)

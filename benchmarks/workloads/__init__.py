@@ -6,7 +6,8 @@ functions or plain functions) and the keyword arguments a warm-up run shrinks.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from benchmarks.workloads.common import Endpoint, Measurement
 from benchmarks.workloads.evaluate import dspy_evaluate, litellm_reference, synaprefect_evaluate

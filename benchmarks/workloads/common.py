@@ -10,8 +10,9 @@ import json
 import os
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from benchmarks.responders import answer_for
 

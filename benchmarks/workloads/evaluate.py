@@ -29,9 +29,8 @@ def _reference_requests(n: int) -> list[dict]:
     """The messages and ``response_format`` synaprefect's Generator sends for each of
     the ``n`` questions (rendered by synaprefect itself, before any timing)."""
     import synaprefect as sp
-    from synaprefect.language_models.structured_output import request_options
-
     from benchmarks.workloads.program import Answer, Query
+    from synaprefect.language_models.structured_output import request_options
 
     generator = sp.Generator(data_model=Answer, language_model="openai/simulated",
                              name="answerer")
@@ -68,7 +67,6 @@ async def synaprefect_evaluate(endpoint: Endpoint, n: int, concurrency: int, tra
     """``program.evaluate`` of ``n`` samples in batches of ``batch_size`` (default: one
     batch), with Prefect tracking on or off; a fresh run (``resume=False``)."""
     import synaprefect as sp
-
     from benchmarks.workloads.program import build_program, dataset
 
     program = await build_program(endpoint, name="bench_evaluate", concurrency=concurrency,

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import synaprefect as sp
-
 from benchmarks.workloads.common import Endpoint, questions
 
 __all__ = ["Query", "Answer", "build_program", "dataset"]

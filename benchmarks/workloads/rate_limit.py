@@ -27,9 +27,8 @@ async def rate_limited_calls(endpoint: Endpoint, n: int, concurrency: int,
     from prefect.client.orchestration import get_client
     from prefect.concurrency.asyncio import rate_limit
 
-    from synaprefect.language_models import LanguageModel
-
     from benchmarks.workloads.program import Answer
+    from synaprefect.language_models import LanguageModel
 
     if mode not in RATE_LIMIT_MODES:
         raise ValueError(f"mode must be one of {RATE_LIMIT_MODES}, got {mode!r}")

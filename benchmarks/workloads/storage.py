@@ -29,8 +29,9 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from benchmarks.launch import run_worker
 from benchmarks.workloads.common import Endpoint, Measurement, reset_server
@@ -113,10 +114,9 @@ async def stored_run(endpoint: Endpoint, kind: str, n: int, batch_size: int,
     Adds ``persisted_steps`` (counted), ``expected_steps`` (from the sizes),
     ``replayed_steps`` (0 on a fresh run), the seconds spent persisting steps, opening and
     finishing the store, and the objects written to remote storage."""
-    from synaprefect.trainers.replay import durable_root
-
     from benchmarks.workloads.evaluate import synaprefect_evaluate
     from benchmarks.workloads.training import synaprefect_fit
+    from synaprefect.trainers.replay import durable_root
 
     remote = durable_root()
     if (remote is not None) != (storage == "s3"):

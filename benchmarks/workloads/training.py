@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import resource
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from benchmarks.workloads.common import Endpoint, Measurement, measure
 
@@ -38,7 +39,7 @@ async def synaprefect_fit(endpoint: Endpoint, n: int, epochs: int, batch_size: i
     x, y = dataset(n)
     if on_start is not None:
         on_start()
-    since = datetime.now(timezone.utc)
+    since = datetime.now(UTC)
     with sp.orchestration.tracking(tracking), measure(endpoint) as result:
         history = await program.fit(x, y, epochs=epochs, batch_size=batch_size,
                                     validation_split=VALIDATION_SPLIT, verbose=0,

@@ -39,6 +39,7 @@ class PredictionRecorder:
 
     def __init__(self) -> None:
         self._slots: dict[str, dict[Any, list]] = {}
+        self._children: list[PredictionRecorder] = []
 
     def reserve(self, owner: str, sample: Any) -> Callable[[dict], None]:
         """Take the next place of ``(owner, sample)`` now (calls start in a deterministic
@@ -52,18 +53,30 @@ class PredictionRecorder:
 
         return fill
 
-    def merge(self, other: PredictionRecorder) -> None:
-        """Add what ``other`` (a finished attempt of a task) recorded."""
-        for owner, samples in other._slots.items():
-            mine = self._slots.setdefault(owner, {})
-            for sample, slots in samples.items():
-                mine.setdefault(sample, []).extend(slots)
+    def open_child(self) -> PredictionRecorder:
+        """A recorder for one attempt of a task, placed now (attempts start in a
+        deterministic order); ``drop_child`` forgets a failed one."""
+        child = PredictionRecorder()
+        self._children.append(child)
+        return child
+
+    def drop_child(self, child: PredictionRecorder) -> None:
+        self._children.remove(child)
+
+    def _all_slots(self) -> dict[str, dict[Any, list]]:
+        merged = {owner: {sample: list(slots) for sample, slots in samples.items()}
+                  for owner, samples in self._slots.items()}
+        for child in self._children:
+            for owner, samples in child._all_slots().items():
+                for sample, slots in samples.items():
+                    merged.setdefault(owner, {}).setdefault(sample, []).extend(slots)
+        return merged
 
     def take(self) -> dict[str, dict[Any, list[dict]]]:
         """Every filled prediction, ``{owner: {sample: [prediction, ...]}}``."""
         taken = {owner: {sample: [p for p in slots if p is not None]
                          for sample, slots in samples.items()}
-                 for owner, samples in self._slots.items()}
+                 for owner, samples in self._all_slots().items()}
         return {owner: {s: p for s, p in samples.items() if p}
                 for owner, samples in taken.items()}
 

@@ -176,13 +176,15 @@ class Graph:
         return pack_like(self.outputs, [values.get(id(s)) for s in self.flat_outputs])
 
     async def run_batch(self, samples: list, run_module) -> list:
-        """Run a batch one module at a time: ``run_module(module, calls)`` receives the
-        ``(args, kwargs)`` of every sample for that module and returns their outputs, so
-        a module's calls for the whole batch can be one tracked task."""
+        """Run a batch one module at a time: ``run_module(module, calls, node)`` receives
+        the ``(args, kwargs)`` of every sample for that module, and the node's index in
+        the graph (a module may sit at several nodes), and returns their outputs, so a
+        module's calls for the whole batch can be one tracked task."""
         values = [
             {id(s): v for s, v in zip(self.flat_inputs, self._bind_inputs(sample))}
             for sample in samples
         ]
+        position = {id(node): index for index, node in enumerate(self.nodes)}
 
         async def run_node(node: Node) -> None:
             calls = []
@@ -194,7 +196,7 @@ class Graph:
 
                 calls.append((map_structure(resolve, node.args),
                               map_structure(resolve, node.kwargs)))
-            results = await run_module(node.module, calls)
+            results = await run_module(node.module, calls, position[id(node)])
             symbols = flatten(node.outputs)
             for sample_values, result in zip(values, results):
                 outputs = flatten(result) if result is not None else [None] * len(symbols)

@@ -28,8 +28,9 @@ _PROVIDERS = {
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 
 
-class StorageError(OSError):
-    """A storage URL could not be read or written (the message names the URL)."""
+class StorageError(ConnectionError):
+    """A storage URL could not be read or written (the message names the URL). A
+    ``ConnectionError``: tasks retry it, as a network hiccup."""
 
 
 def is_url(path: Any) -> bool:
@@ -39,8 +40,9 @@ def is_url(path: Any) -> bool:
 
 
 def _display(url: str) -> str:
-    # Never show credentials written into a URL (``s3://key:secret@bucket``).
-    return re.sub(r"://[^/@]*@", "://***@", url)
+    # Never show credentials written into a URL (``s3://key:secret@bucket``); a bare
+    # ``container@account`` (Azure) is a name, not a credential.
+    return re.sub(r"://[^/@:]*:[^/@]*@", "://***@", url)
 
 
 def location(path: str | os.PathLike | Location, **storage_options: Any) -> Location:
@@ -107,7 +109,10 @@ class Location:
         import fsspec
 
         try:
-            return fsspec.filesystem(self.protocol, **self._options)
+            # No listing cache: another machine writes the same folders (a finished job's
+            # marker, a resumed job's steps), and a stale listing would hide them.
+            return fsspec.filesystem(self.protocol, **{"use_listings_cache": False,
+                                                       **self._options})
         except ImportError:
             package, extra = _PROVIDERS.get(self.protocol, (None, None))
             hint = (f"pip install 'synaprefect[{extra}]' (it installs {package})" if extra
@@ -131,8 +136,6 @@ class Location:
             return self._fs().cat_file(self.path)
         except FileNotFoundError:
             raise FileNotFoundError(f"No {what} at '{self.url}'. Check the path.") from None
-        except (IsADirectoryError, PermissionError) as error:
-            raise self._fail(f"read the {what}", error) from None
         except OSError as error:
             raise self._fail(f"read the {what}", error) from None
 
@@ -156,9 +159,14 @@ class Location:
     def files(self) -> dict[str, int]:
         """Every file below this folder: path relative to it -> size in bytes."""
         if self.is_local:
-            root = Path(self.path)
-            return {str(p.relative_to(root)): p.stat().st_size
-                    for p in root.rglob("*") if p.is_file()} if root.is_dir() else {}
+            found = {}
+            for path in Path(self.path).rglob("*"):
+                try:  # another job may rename or delete its files meanwhile
+                    if path.is_file():
+                        found[str(path.relative_to(self.path))] = path.stat().st_size
+                except FileNotFoundError:
+                    continue
+            return found
         fs = self._fs()
         if not fs.exists(self.path):
             return {}

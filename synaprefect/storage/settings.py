@@ -36,8 +36,12 @@ def storage_root():
 
 def options_for(url: str) -> dict:
     """The storage options that apply to ``url``: those of ``set_storage`` when ``url``
-    uses the same protocol, else none (the provider's environment)."""
+    is in the same bucket (or container), else none (the provider's environment)."""
     if _setting is None:
         return {}
-    scheme = url.split("://", 1)[0]
-    return dict(_setting[1]) if _setting[0].startswith(f"{scheme}://") else {}
+    return dict(_setting[1]) if _bucket(url) == _bucket(_setting[0]) else {}
+
+
+def _bucket(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}"

@@ -86,7 +86,8 @@ class FitMixin:
         options = {"batch_size": batch_size, "minibatch_size": minibatch_size,
                    "validation": [encode(val_x), encode(val_y)], "shuffle": shuffle,
                    "validation_freq": validation_freq,
-                   "validation_batch_size": validation_batch_size}
+                   "validation_batch_size": validation_batch_size,
+                   "initial_epoch": initial_epoch}  # where the optimizer's state stands
         return await job.run(body, data=train_x, targets=train_y, options=options,
                              resume=resume, flow_retries=flow_retries,
                              samples=len(train_x), epochs=epochs, batch_size=batch_size)

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 from synaprefect.language_models.base import result_settings
 from synaprefect.language_models.call_store import call_scope, use_call_store
 from synaprefect.modules.recording import (
-    PredictionRecorder,
     current_recorder,
     recording,
 )
@@ -115,12 +114,14 @@ class Job:
 
         async def attempt() -> Any:
             parent = current_recorder()
-            mine = PredictionRecorder() if parent is not None else None
-            with call_scope("task", run_name), recording(mine):
-                result = await body()
-            if parent is not None:
-                parent.merge(mine)
-            return result
+            mine = parent.open_child() if parent is not None else None
+            try:
+                with call_scope("task", run_name), recording(mine):
+                    return await body()
+            except BaseException:
+                if parent is not None:
+                    parent.drop_child(mine)
+                raise
 
         return await self.runtime.task(name, attempt, run_name=run_name,
                                        retries=self.retries,

@@ -20,6 +20,7 @@ start fresh, or ``clear_results`` / ``synaprefect runs prune`` to delete folders
 import asyncio
 import contextvars
 import json
+import logging
 import os
 import shutil
 import threading
@@ -38,6 +39,7 @@ from synaprefect.utils.json_utils import atomic_write_json, stable_hash
 __all__ = ["RunStore", "results_root", "durable_root", "clear_results", "list_runs",
            "prune_runs", "encode", "decode"]
 
+logger = logging.getLogger("synaprefect.trainers")
 _COMPLETE = "complete.json"
 # Part of every run folder's name: a change of what a folder holds starts new folders.
 STORE_FORMAT = 4
@@ -263,6 +265,7 @@ class RunStore:
         """A new attempt (a retried flow run) counts what it replays afresh."""
         with self._lock:
             self.replayed_usage = {}
+            self.replayed_steps = self.replayed_calls = 0
 
     def finish(self) -> None:
         """Mark the job done, then apply retention (``config.kept_runs``): running it
@@ -271,11 +274,16 @@ class RunStore:
 
         self.close()
         marker = {"complete": True, "finished_at": time.time()}
-        atomic_write_json(self.directory / _COMPLETE, marker)
-        if self.remote is not None:
-            (self.remote / _COMPLETE).write_json(marker)
-            shutil.rmtree(self.directory, ignore_errors=True)  # storage keeps it
-        prune_runs(self.directory.parent.name, keep=kept_runs())
+        try:
+            if self.remote is not None:  # the storage's copy is the one that counts
+                (self.remote / _COMPLETE).write_json(marker)
+            atomic_write_json(self.directory / _COMPLETE, marker)
+            if self.remote is not None:
+                shutil.rmtree(self.directory, ignore_errors=True)  # storage keeps it
+            prune_runs(self.directory.parent.name, keep=kept_runs())
+        except OSError as error:  # housekeeping: the job's result stands
+            logger.warning("Run state of %s not cleaned up (%s: %s); `synaprefect runs "
+                           "--prune` removes it.", self.url, type(error).__name__, error)
 
     def close(self) -> None:
         """Close the journal's file (done or not, the job no longer writes to it)."""
@@ -320,12 +328,14 @@ class RunStore:
             pass
 
     def _persist(self, key: str, document: dict, answers: dict) -> None:
-        self._calls.sync()  # the step's answers are on disk before the step is
-        self._steps.put(key, document)
-        if self.remote is not None:  # answers first: a step is never stored without them
+        # Answers before their step, the storage before the local copy: a step is never
+        # stored without its answers, nor stored here but missing from the storage.
+        self._calls.sync()
+        if self.remote is not None:
             if answers:
                 (self.remote / "calls" / f"{key}.json").write_json(answers)
             (self.remote / "steps" / f"{key}.json").write_json(document)
+        self._steps.put(key, document)
 
     # ---- CallStore ----------------------------------------------------------------------
 
@@ -334,6 +344,9 @@ class RunStore:
         if value is not None:
             with self._lock:
                 self.replayed_calls += 1
+            answers = _step_answers.get()
+            if answers is not None:  # what the step uploads: every answer it used
+                answers[key] = value
         return value
 
     def record(self, key: str, value: Any) -> None:

@@ -29,9 +29,11 @@ class StepMixin:
         job = current_job()
         prefix = job.prefix if job is not None else ""
 
-        async def run_module(module, calls):
+        async def run_module(module, calls, node):
             async def one(index, args, kwargs):
-                with sample_scope(index), call_scope("sample", index):
+                # The node too: one module at two nodes (or two identical modules) sends
+                # identical requests that must not share call keys.
+                with sample_scope(index), call_scope("node", node, "sample", index):
                     return await module(*args, training=training, **kwargs)
 
             async def body():
@@ -51,7 +53,7 @@ class StepMixin:
         if graph is not None:
             return await graph.run_batch(samples, run_module)
         # A subclassed program has no graph to split: it is one module for the batch.
-        return await run_module(self, [((s,), {}) for s in samples])
+        return await run_module(self, [((s,), {}) for s in samples], 0)
 
     async def compute_rewards(self, y: list, y_pred: list) -> list[float]:
         """One reward per sample (failed predictions score what the reward gives None)."""
