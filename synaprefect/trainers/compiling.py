@@ -163,5 +163,7 @@ class CompileMixin:
         on its first call, and the optimizer's own modules."""
         if not self.built:
             await self._maybe_build((sample,))
-        if self.compiled and self.optimizer is not None:  # idempotent; moves bookkeeping
-            self.optimizer.build(self.trainable_variables)  # of older files into slots
+        if self.compiled and self.optimizer is not None:
+            # Idempotent; it also moves the bookkeeping a file saved by an older version
+            # kept in its variables into the optimizer's slots.
+            self.optimizer.build(self.trainable_variables)
