@@ -1,31 +1,41 @@
-"""``transport="http"``: chat completions sent straight to an OpenAI-compatible endpoint.
+"""The default transport: chat completions sent straight to OpenAI-compatible endpoints.
 
 litellm spends several milliseconds of CPU on every call (the OpenAI SDK's request
 transformation, cost calculation, its logging pipeline); on a 2-core machine that, not the
 model's latency, bounds how many calls per second a program makes. This transport sends
-the request body litellm would send, over one keep-alive ``aiohttp`` session per event
-loop, and reads the answer itself.
+the request litellm would send, over one keep-alive ``aiohttp`` session per event loop,
+and reads the answer itself.
 
-It applies to ``openai/...`` models whose request options are all OpenAI chat-completion
-parameters (``OPTIONS``); the body is built by litellm's own parameter mapping
-(``litellm.utils.get_optional_params``, cached per model and options), so parameters are
-renamed, dropped or moved exactly as litellm does. Every other call, and every other
-provider, goes through litellm. Errors carry the HTTP status and headers, so
-``calls.classify_error`` maps them to the same classes as litellm's (401/403
-authentication, 404 model not found, 400/422 bad request, the rest transient,
-``Retry-After`` honoured).
+It applies where it can prove it sends what litellm sends (``tests/test_transport_parity.py``
+compares the wire body, the headers, the error classes and the usage and cost of both):
 
-What it does not do: litellm's callbacks (``litellm.callbacks``) are not called, the
-OpenAI SDK's client headers (``User-Agent``, ``X-Stainless-*``) are not sent, keys come
-from ``api_key=`` or ``OPENAI_API_KEY`` only, the endpoint from ``api_base=``,
-``OPENAI_BASE_URL`` or ``OPENAI_API_BASE``, and the cost is litellm's flat per-token price
-of the model (no tiered or cached-token pricing).
+- ``openai/...`` models (OpenAI, or any OpenAI-compatible server given as ``api_base``) and
+  ``hosted_vllm/...`` models (vLLM and other self-hosted OpenAI-compatible servers);
+- request options that are all OpenAI chat-completion parameters (``OPTIONS``), mapped by
+  litellm's own parameter mapping (``litellm.utils.get_optional_params``, cached per model
+  and options), so parameters are renamed, dropped or moved exactly as litellm does;
+- no litellm customisation in the process: with ``litellm.callbacks`` (or another of its
+  callback lists), ``litellm.api_key``, ``litellm.api_base`` or ``litellm.headers`` set,
+  or ``OPENAI_ORGANIZATION`` / ``OPENAI_PROJECT_ID`` in the environment, calls go through
+  litellm so that what the user configured there still happens.
+
+Every other call, and every other provider (``ollama_chat/`` speaks Ollama's own API;
+point ``openai/<model>`` at ``http://host:11434/v1`` for the fast path), goes through
+litellm. Errors carry the HTTP status and headers, so ``calls.classify_error`` maps them to
+the same classes as litellm's (401/403 authentication, 404 model not found, 400/422 bad
+request, the rest transient, ``Retry-After`` honoured). The cost is litellm's, from its
+price map and the answer's usage (cached-token and tiered prices included). The OpenAI
+SDK's client headers (``User-Agent``, ``X-Stainless-*``) are not sent.
+
+``transport="litellm"`` (or ``SYNAPREFECT_LM_TRANSPORT=litellm``) sends every call through
+litellm.
 
 Example:
 ```python
-lm = synaprefect.LanguageModel("openai/my-model", api_base="http://127.0.0.1:8000/v1",
-                               api_key="sk-local", transport="http")
-# or for every LanguageModel of the process: SYNAPREFECT_LM_TRANSPORT=http
+# Straight to the server: an OpenAI-compatible endpoint, no litellm option in play.
+lm = synaprefect.LanguageModel("hosted_vllm/qwen3-8b", api_base="http://gpu-box:8000/v1")
+# Through litellm, for its callbacks:
+lm = synaprefect.LanguageModel("openai/gpt-4o-mini", transport="litellm")
 ```
 """
 
@@ -34,19 +44,21 @@ import copy
 import functools
 import json
 import os
+import sys
 import urllib.request
 import weakref
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
 from synaprefect.language_models.errors import AuthenticationError
 
 __all__ = ["TRANSPORTS", "OPTIONS", "ProviderHTTPError", "default_transport",
-           "request_body", "chat_completion", "message_of", "prices"]
+           "request_body", "chat_completion", "message_of", "cost"]
 
 TRANSPORTS = ("litellm", "http")
 # Request options litellm maps onto an OpenAI request body (anything else, such as
-# litellm's own metadata, extra headers or API versions, keeps a call on litellm).
+# litellm's own metadata or API versions, keeps a call on litellm).
 OPTIONS = frozenset({
     "response_format", "temperature", "top_p", "top_k", "n", "stop", "max_tokens",
     "max_completion_tokens", "presence_penalty", "frequency_penalty", "logit_bias", "user",
@@ -55,8 +67,32 @@ OPTIONS = frozenset({
 })
 # litellm.acompletion arguments that configure the call rather than the request body.
 _CONTROL = frozenset({"model", "messages", "api_base", "api_key", "timeout", "max_retries",
-                      "drop_params"})
-_DEFAULT_BASE = "https://api.openai.com/v1"
+                      "drop_params", "extra_headers", "_skip_mcp_handler"})
+
+
+@dataclass(frozen=True)
+class _Provider:
+    """Where litellm finds a provider's endpoint and key when the call names none."""
+
+    key_env: str
+    base_env: tuple[str, ...]
+    default_base: str | None  # None: litellm requires an api_base
+    default_key: str | None  # None: litellm requires a key
+
+
+_PROVIDERS = {
+    "openai": _Provider("OPENAI_API_KEY", ("OPENAI_BASE_URL", "OPENAI_API_BASE"),
+                        "https://api.openai.com/v1", None),
+    "hosted_vllm": _Provider("HOSTED_VLLM_API_KEY", ("HOSTED_VLLM_API_BASE",), None,
+                             "fake-api-key"),
+}
+# Process-wide litellm settings and environment that change litellm's request (or what
+# happens around it): with any of them set, calls keep going through litellm.
+_LITELLM_HOOKS = ("callbacks", "success_callback", "failure_callback", "input_callback",
+                  "_async_success_callback", "_async_failure_callback",
+                  "_async_input_callback", "service_callback", "api_key", "openai_key",
+                  "api_base", "headers", "organization")
+_LITELLM_ENV = ("OPENAI_ORGANIZATION", "OPENAI_PROJECT_ID")
 
 
 class ProviderHTTPError(Exception):
@@ -73,8 +109,8 @@ class ProviderHTTPError(Exception):
 
 
 def default_transport() -> str:
-    """``$SYNAPREFECT_LM_TRANSPORT`` (``litellm`` or ``http``), ``litellm`` when unset."""
-    transport = os.environ.get("SYNAPREFECT_LM_TRANSPORT", "litellm").strip().lower()
+    """``$SYNAPREFECT_LM_TRANSPORT`` (``http`` or ``litellm``), ``http`` when unset."""
+    transport = os.environ.get("SYNAPREFECT_LM_TRANSPORT", "http").strip().lower()
     if transport not in TRANSPORTS:
         raise ValueError(
             f"$SYNAPREFECT_LM_TRANSPORT must be one of {TRANSPORTS}, got {transport!r}."
@@ -82,22 +118,30 @@ def default_transport() -> str:
     return transport
 
 
-# (model name, options as JSON, key order kept: it is part of the body) -> litellm's
-# mapping of them, or None when litellm's mapping refuses them.
-_mapped: dict[tuple[str, str], dict | None] = {}
+def _litellm_customised() -> bool:
+    """Whether the user configured litellm in a way this transport would bypass."""
+    litellm = sys.modules.get("litellm")  # not imported: nothing configured
+    if litellm is not None and any(getattr(litellm, name, None) for name in _LITELLM_HOOKS):
+        return True
+    return any(os.environ.get(name) for name in _LITELLM_ENV)
+
+
+# (provider, model name, options as JSON, key order kept: it is part of the body) ->
+# litellm's mapping of them, or None when litellm's mapping refuses them.
+_mapped: dict[tuple[str, str, str], dict | None] = {}
 _MAPPED_MAX = 256
 
 
-def _map_options(name: str, options: dict) -> dict | None:
-    """litellm's OpenAI request parameters for ``options`` (``None`` when its mapping
-    refuses them: the call then goes through litellm, which reports it)."""
+def _map_options(provider: str, name: str, options: dict) -> dict | None:
+    """litellm's request parameters for ``options`` (``None`` when its mapping refuses
+    them: the call then goes through litellm, which reports it)."""
     from synaprefect.language_models.base import litellm_module
 
     litellm_module()  # imported offline first
     from litellm.utils import get_optional_params
 
     try:
-        mapped = get_optional_params(model=name, custom_llm_provider="openai",
+        mapped = get_optional_params(model=name, custom_llm_provider=provider,
                                      drop_params=True, **copy.deepcopy(options))
     except Exception:  # litellm raises its own errors; they are litellm's to report
         return None
@@ -111,25 +155,47 @@ def _map_options(name: str, options: dict) -> dict | None:
 def request_body(call_kwargs: dict) -> dict | None:
     """The body ``litellm.acompletion(**call_kwargs)`` would POST to an OpenAI-compatible
     endpoint, or ``None`` where this transport does not apply."""
-    model = call_kwargs["model"]
-    if not model.startswith("openai/"):
+    provider, _, name = call_kwargs["model"].partition("/")
+    settings = _PROVIDERS.get(provider)
+    if settings is None or not name or _litellm_customised():
+        return None
+    if settings.default_base is None and not (
+            call_kwargs.get("api_base") or any(map(os.environ.get, settings.base_env))):
+        return None  # litellm says what is missing
+    headers = call_kwargs.get("extra_headers")
+    if headers is not None and not (isinstance(headers, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in headers.items())):
         return None
     options = {key: value for key, value in call_kwargs.items() if key not in _CONTROL}
     if not OPTIONS.issuperset(options):
         return None
-    name = model.split("/", 1)[1]
     try:
-        key = (name, json.dumps(options))
+        key = (provider, name, json.dumps(options))
     except TypeError:  # not JSON (a pydantic class as response_format, ...): litellm's
         return None
     if key not in _mapped:
         if len(_mapped) >= _MAPPED_MAX:
             _mapped.clear()
-        _mapped[key] = _map_options(name, options)
+        _mapped[key] = _map_options(provider, name, options)
     mapped = _mapped[key]
     if mapped is None:
         return None
-    return {"model": name, "messages": call_kwargs["messages"], **mapped}
+    # litellm's own request transformation for the model (o-series models take no system
+    # message, for example): microseconds, so per call.
+    body = _chat_config(provider, name).transform_request(
+        model=name, messages=[dict(message) for message in call_kwargs["messages"]],
+        optional_params=copy.deepcopy(mapped), litellm_params={}, headers={})
+    # The OpenAI SDK sends the messages first; the order is kept for readable captures.
+    return {"messages": body.pop("messages"), **body}
+
+
+@functools.lru_cache(maxsize=256)
+def _chat_config(provider: str, name: str) -> Any:
+    from litellm.types.utils import LlmProviders
+    from litellm.utils import ProviderConfigManager
+
+    return ProviderConfigManager.get_provider_chat_config(model=name,
+                                                          provider=LlmProviders(provider))
 
 
 # One session per event loop: aiohttp sessions belong to the loop that created them.
@@ -172,32 +238,43 @@ def _error_message(status: int, body: bytes) -> str:
         return body[:300].decode("utf-8", "replace") or f"status {status}"
 
 
-async def chat_completion(model: str, body: dict, *, api_base: str | None,
-                          api_key: str | None, timeout: float) -> dict:
-    """POST ``body`` (see ``request_body``) to ``<api_base>/chat/completions``; the
+def _endpoint(call_kwargs: dict) -> tuple[str, dict[str, str]]:
+    """The URL and headers litellm would use for ``call_kwargs`` (see ``request_body``)."""
+    model = call_kwargs["model"]
+    settings = _PROVIDERS[model.partition("/")[0]]
+    key = (call_kwargs.get("api_key") or os.environ.get(settings.key_env)
+           or settings.default_key)
+    if not key:
+        raise AuthenticationError(model, f"missing credentials: no API key (pass api_key= "
+                                         f"or set {settings.key_env})")
+    base = (call_kwargs.get("api_base") or next(
+        filter(None, map(os.environ.get, settings.base_env)), None) or settings.default_base)
+    base = base.rstrip("/")
+    url = base if base.endswith("chat/completions") else f"{base}/chat/completions"
+    headers = {**(call_kwargs.get("extra_headers") or {}),
+               "Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    return url, headers
+
+
+async def chat_completion(call_kwargs: dict, body: dict) -> dict:
+    """POST ``body`` (see ``request_body``) where litellm would send ``call_kwargs``; the
     decoded JSON answer. Raises ``ProviderHTTPError``, ``TimeoutError``, aiohttp's
     connection errors, or ``AuthenticationError`` when no key is configured."""
     import aiohttp
 
-    key = api_key or os.environ.get("OPENAI_API_KEY")
-    if not key:
-        raise AuthenticationError(
-            model, "missing credentials: no API key (pass api_key= or set OPENAI_API_KEY)")
-    base = (api_base or os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_BASE")
-            or _DEFAULT_BASE).rstrip("/")
+    url, headers = _endpoint(call_kwargs)
+    timeout = call_kwargs["timeout"]
     payload = json.dumps(body).encode()
     session = await _session()
     try:
-        async with session.post(f"{base}/chat/completions", data=payload,
-                                headers={"Authorization": f"Bearer {key}",
-                                         "Content-Type": "application/json"},
+        async with session.post(url, data=payload, headers=headers,
                                 timeout=aiohttp.ClientTimeout(total=timeout)) as response:
             content = await response.read()
-            status, headers = response.status, response.headers
+            status, response_headers = response.status, response.headers
     except TimeoutError:
         raise TimeoutError(f"no answer within {timeout} s") from None
     if status != 200:
-        raise ProviderHTTPError(status, _error_message(status, content), headers)
+        raise ProviderHTTPError(status, _error_message(status, content), response_headers)
     try:
         answer = json.loads(content)
         answer["choices"][0]["message"]
@@ -217,18 +294,28 @@ def message_of(answer: dict) -> SimpleNamespace:
 
 
 @functools.lru_cache(maxsize=256)
-def prices(model: str) -> tuple[float, float]:
-    """litellm's price of one prompt and one completion token of ``model`` (0 when
-    the model is not in its price map)."""
+def _priced(model: str) -> bool:
+    """Whether litellm's price map prices ``model`` (most self-hosted models: no)."""
     from synaprefect.language_models.base import litellm_module
 
     litellm = litellm_module()
     try:
-        prompt, _ = litellm.cost_per_token(model=model, prompt_tokens=1000,
-                                           completion_tokens=0)
-        _, completion = litellm.cost_per_token(model=model, prompt_tokens=0,
-                                               completion_tokens=1000)
+        prompt, completion = litellm.cost_per_token(model=model, prompt_tokens=1000,
+                                                    completion_tokens=1000)
     except Exception:  # litellm raises for models missing from its price map
-        return 0.0, 0.0
-    return prompt / 1000, completion / 1000
+        return False
+    return bool(prompt or completion)
 
+
+def cost(model: str, usage: dict) -> float:
+    """litellm's cost of a call of ``model`` that used ``usage`` (an OpenAI ``usage``
+    object: cached prompt tokens and tiered prices count as litellm counts them)."""
+    if not _priced(model):
+        return 0.0
+    from synaprefect.language_models.base import litellm_module
+
+    litellm = litellm_module()
+    provider, _, name = model.partition("/")
+    prompt, completion = litellm.cost_per_token(
+        model=name, custom_llm_provider=provider, usage_object=litellm.Usage(**usage))
+    return prompt + completion

@@ -29,10 +29,11 @@ class LanguageModel(ModelBase):
     is raised. Authentication, permission, unknown-model and bad-request errors raise a
     ``PermanentLanguageModelError`` at once. Every outcome is counted per phase.
 
-    ``transport="http"`` sends ``openai/...`` calls straight to the OpenAI-compatible
-    endpoint instead of through litellm, where that sends the same request (see
-    ``http_transport``); ``None`` reads ``$SYNAPREFECT_LM_TRANSPORT`` (default
-    ``"litellm"``).
+    ``transport="http"`` (the default) sends ``openai/...`` and ``hosted_vllm/...`` calls
+    straight to their OpenAI-compatible endpoint where that sends the same request as
+    litellm (see ``http_transport``), every other call through litellm;
+    ``transport="litellm"`` sends every call through litellm (for its callbacks); ``None``
+    reads ``$SYNAPREFECT_LM_TRANSPORT`` (default ``"http"``).
 
     ``max_concurrency`` caps this process's requests in flight. ``rate_limit`` names a
     Prefect rate limit (a global concurrency limit with slot decay, created with
@@ -114,17 +115,12 @@ class LanguageModel(ModelBase):
         return attempt
 
     def _http_attempt(self, call_kwargs: dict, body: dict, schema: dict | None):
-        prompt_price, completion_price = http_transport.prices(self.model)  # before timing
-
         async def attempt():
-            answer = await http_transport.chat_completion(
-                self.model, body, api_base=call_kwargs.get("api_base"),
-                api_key=call_kwargs.get("api_key"), timeout=call_kwargs["timeout"])
+            answer = await http_transport.chat_completion(call_kwargs, body)
             usage = answer.get("usage") or {}
             figures = {key: usage.get(key) or 0 for key in
                        ("prompt_tokens", "completion_tokens", "total_tokens")}
-            figures["cost"] = (prompt_price * figures["prompt_tokens"]
-                               + completion_price * figures["completion_tokens"])
+            figures["cost"] = http_transport.cost(self.model, usage) if usage else 0.0
             return self._answer(http_transport.message_of(answer), schema), figures
 
         return attempt
