@@ -181,10 +181,11 @@ def request_body(call_kwargs: dict) -> dict | None:
     if mapped is None:
         return None
     # litellm's own request transformation for the model (o-series models take no system
-    # message, for example): microseconds, so per call.
+    # message, for example): microseconds, so per call. It builds a new body from a
+    # shallow copy; nothing of the cached mapping is changed.
     body = _chat_config(provider, name).transform_request(
         model=name, messages=[dict(message) for message in call_kwargs["messages"]],
-        optional_params=copy.deepcopy(mapped), litellm_params={}, headers={})
+        optional_params=dict(mapped), litellm_params={}, headers={})
     # The OpenAI SDK sends the messages first; the order is kept for readable captures.
     return {"messages": body.pop("messages"), **body}
 

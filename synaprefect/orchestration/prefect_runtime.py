@@ -7,8 +7,9 @@
   key, retried only for transient errors (``runtime.should_retry_task``). Task runs nest: a task
   called inside a task run records the outer one as its parent.
 - ``publish_*`` and ``progress`` create keyed artifacts (``orchestration.artifacts`` names
-  the keys and reads them back); outside any run they are skipped, since Prefect
-  deprecates artifacts without a run.
+  the keys and reads them back), in the background (``orchestration.publishing``), all
+  published before the outermost synaprefect flow run ends; outside any run they are
+  skipped, since Prefect deprecates artifacts without a run.
 
 Flows keep Prefect's heartbeat: an async flow run starts its heartbeat thread without
 waiting for it, and turning it off per call (``temporary_settings``) costs more than it
@@ -29,6 +30,7 @@ await runtime.flow("fit", lambda: runtime.stage("epoch", epoch, run_name="epoch-
 from __future__ import annotations
 
 import asyncio
+import copy
 import inspect
 import keyword
 import logging
@@ -36,7 +38,6 @@ import re
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
-from uuid import UUID
 
 import prefect
 from prefect.artifacts import (
@@ -50,6 +51,7 @@ from prefect.context import FlowRunContext, TaskRunContext
 from prefect.logging import get_run_logger
 
 from synaprefect.orchestration.artifacts import artifact_key, json_markdown
+from synaprefect.orchestration.publishing import Publisher
 from synaprefect.orchestration.runtime import (
     Body,
     Runtime,
@@ -64,11 +66,10 @@ __all__ = ["PrefectRuntime"]
 
 _logger = logging.getLogger("synaprefect")
 
-# The flow run of the outermost synaprefect flow: progress artifacts are shared by all its
-# stages and tasks, and forgotten when it ends.
-_root_flow_run: ContextVar[UUID | None] = ContextVar("synaprefect_root_flow_run", default=None)
-# (root flow run id, key) -> id of the progress artifact to update.
-_progress_ids: dict[tuple[UUID | None, str], UUID] = {}
+# The publisher of the outermost synaprefect flow run: its stages and tasks publish
+# artifacts through it (progress artifacts are shared by all of them), and it is drained
+# before that flow run ends.
+_publisher: ContextVar[Publisher | None] = ContextVar("synaprefect_publisher", default=None)
 
 
 class PrefectRuntime(Runtime):
@@ -104,16 +105,19 @@ class PrefectRuntime(Runtime):
                 raise
 
         async def run_flow(**_: Any) -> Any:
-            if _root_flow_run.get() is not None:
+            if _publisher.get() is not None:
                 return await guarded_body()
-            flow_run_id = FlowRunContext.get().flow_run.id
-            token = _root_flow_run.set(flow_run_id)
+            publisher = Publisher()
+            token = _publisher.set(publisher)
             try:
-                return await guarded_body()
+                result = await guarded_body()
+            except BaseException:
+                publisher.cancel()
+                raise
             finally:
-                _root_flow_run.reset(token)
-                for scope_key in [k for k in _progress_ids if k[0] == flow_run_id]:
-                    del _progress_ids[scope_key]
+                _publisher.reset(token)
+            await publisher.drain()
+            return result
 
         # The run's parameters come from the signature: declare the keys so that the UI
         # shows {"epochs": 3} rather than {"_": {"epochs": 3}}.
@@ -202,49 +206,48 @@ class PrefectRuntime(Runtime):
 
         Example: ``await runtime.publish_json(variable_artifact_key("qa", "g/x"), state)``
         """
-        if _in_run(key):
-            await acreate_markdown_artifact(
-                markdown=json_markdown(value), key=artifact_key(key), description=description
-            )
+        markdown = json_markdown(value)  # now: the value may change after this returns
+        await _publish(key, lambda: acreate_markdown_artifact(
+            markdown=markdown, key=artifact_key(key), description=description))
 
     async def publish_table(self, key: str, rows: list[dict], description: str = "") -> None:
         """Add a version of the table ``rows`` (one dict per row) under ``key``.
 
         Example: ``await runtime.publish_table("qa-history", [{"epoch": 1, "reward": 0.5}])``
         """
-        if _in_run(key):
-            await acreate_table_artifact(table=rows, key=artifact_key(key),
-                                         description=description)
+        rows = copy.deepcopy(rows)
+        await _publish(key, lambda: acreate_table_artifact(
+            table=rows, key=artifact_key(key), description=description))
 
     async def publish_markdown(self, key: str, markdown: str, description: str = "") -> None:
         """Add a version of the markdown document under ``key``.
 
         Example: ``await runtime.publish_markdown("qa-summary", "# Done\\nreward 0.9")``
         """
-        if _in_run(key):
-            await acreate_markdown_artifact(markdown=markdown, key=artifact_key(key),
-                                            description=description)
+        await _publish(key, lambda: acreate_markdown_artifact(
+            markdown=markdown, key=artifact_key(key), description=description))
 
     async def progress(self, key: str, percent: float, description: str = "") -> None:
-        """Set the progress artifact ``key`` to ``percent`` (0 to 100): created at the
-        first call within the outermost synaprefect flow run, updated afterwards.
+        """Set the progress artifact ``key`` to ``percent`` (0 to 100): one artifact for
+        the outermost synaprefect flow run, created at the first call and updated at most
+        every ``publishing.PROGRESS_INTERVAL`` seconds (its last value always arrives).
 
         Example: ``await runtime.progress("qa-progress", 40.0, "epoch 2 of 5")``
         """
         if not _in_run(key):
             return
-        key = artifact_key(key)
         percent = min(max(float(percent), 0.0), 100.0)
-        scope_key = (_root_flow_run.get() or _current_flow_run_id(), key)
-        artifact_id = _progress_ids.get(scope_key)
-        if artifact_id is None:
-            _progress_ids[scope_key] = await acreate_progress_artifact(
-                progress=percent, key=key, description=description or None
-            )
-        else:
-            await aupdate_progress_artifact(
-                artifact_id=artifact_id, progress=percent, description=description or None
-            )
+        publisher = _publisher.get()
+        if publisher is None:  # in the user's own flow: a bar per call
+            await acreate_progress_artifact(progress=percent, key=artifact_key(key),
+                                            description=description or None)
+            return
+        publisher.progress(
+            key, percent, description or None,
+            create=lambda p, d: acreate_progress_artifact(progress=p, key=artifact_key(key),
+                                                          description=d),
+            update=lambda artifact_id, p, d: aupdate_progress_artifact(
+                artifact_id=artifact_id, progress=p, description=d))
 
     def log(self, message: str) -> None:
         """Log ``message`` to the current run's log (the ``synaprefect`` logger outside
@@ -325,11 +328,16 @@ def _in_run(key: str) -> bool:
     return False
 
 
-def _current_flow_run_id() -> UUID | None:
-    task_context = TaskRunContext.get()
-    if task_context is not None:
-        return task_context.task_run.flow_run_id
-    return FlowRunContext.get().flow_run.id
+async def _publish(key: str, request: Callable[[], Any]) -> None:
+    """``request()`` through the outermost flow run's publisher (in the background), or
+    awaited at once inside the user's own flow; skipped outside any run."""
+    if not _in_run(key):
+        return
+    publisher = _publisher.get()
+    if publisher is None:
+        await request()
+    else:
+        publisher.submit(key, request)
 
 
 async def _forbid_retries(flow_run: Any) -> None:

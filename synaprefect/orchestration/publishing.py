@@ -1,0 +1,103 @@
+"""Artifacts off the critical path: published in the background, in order, by the run
+that asked, and all done before the outermost synaprefect flow run ends.
+
+An artifact takes one or two API round trips (35-60 ms each on a local server); a fit
+that awaited them between batches spent a second of a 7-second run waiting on progress
+bars. Here each request becomes an asyncio task chained after the previous one: the task
+copies the caller's context, so Prefect still links the artifact to the flow or task run
+that published it. Progress updates are coalesced to one per ``PROGRESS_INTERVAL`` per
+key (the last value is always sent), since nobody reads a bar that moves every 50 ms.
+
+A request that fails is logged as a warning with its key: artifacts show a run, they are
+not its results (those are the job's journal), so they never fail it.
+
+Example:
+```python
+publisher = Publisher()
+publisher.submit("qa-summary", lambda: acreate_markdown_artifact(markdown="# Done"))
+await publisher.drain()  # at the end of the outermost flow run
+```
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+__all__ = ["Publisher", "PROGRESS_INTERVAL"]
+
+_logger = logging.getLogger("synaprefect")
+
+# Seconds between two updates of one progress artifact.
+PROGRESS_INTERVAL = 2.0
+
+
+class Publisher:
+    """Publishes artifacts in the background, in submission order."""
+
+    def __init__(self) -> None:
+        self._tail: asyncio.Future | None = None
+        # key -> [artifact id or None, time of the last update, pending (percent, text)]
+        self._progress: dict[str, list[Any]] = {}
+
+    def submit(self, key: str, request: Callable[[], Awaitable[Any]]) -> None:
+        """Run ``request()`` after everything submitted before it."""
+        previous = self._tail
+
+        async def run() -> None:
+            if previous is not None:
+                await previous  # never raises: failures are logged below
+            try:
+                await request()
+            except Exception as error:  # artifacts never fail the run they describe
+                _logger.warning("Artifact %r was not published: %s: %s", key,
+                                type(error).__name__, error)
+
+        self._tail = asyncio.ensure_future(run())
+
+    def progress(self, key: str, percent: float, description: str | None,
+                 create: Callable[[float, str | None], Awaitable[Any]],
+                 update: Callable[[Any, float, str | None], Awaitable[Any]]) -> None:
+        """Set the progress artifact ``key``: created by ``create(percent, description)``
+        (which returns its id) the first time, then ``update(id, percent, description)``
+        at most once per ``PROGRESS_INTERVAL``; ``drain`` sends the last value."""
+        state = self._progress.get(key)
+        now = time.monotonic()
+        if state is None:
+            state = self._progress[key] = [None, now, None]
+
+            async def first() -> None:
+                state[0] = await create(percent, description)
+
+            self.submit(key, first)
+        elif now - state[1] >= PROGRESS_INTERVAL:
+            state[1], state[2] = now, None
+            self._submit_update(key, state, percent, description, update)
+        else:
+            state[2] = (percent, description, update)
+
+    def _submit_update(self, key: str, state: list, percent: float,
+                       description: str | None, update: Callable) -> None:
+        async def send() -> None:
+            if state[0] is not None:  # None: creating it failed (and was logged)
+                await update(state[0], percent, description)
+
+        self.submit(key, send)
+
+    async def drain(self) -> None:
+        """Send the pending progress values and wait for every request submitted."""
+        for key, state in self._progress.items():
+            if state[2] is not None:
+                percent, description, update = state[2]
+                state[2] = None
+                self._submit_update(key, state, percent, description, update)
+        while self._tail is not None and not self._tail.done():
+            await self._tail
+
+    def cancel(self) -> None:
+        """Drop what has not been sent (the run was cancelled)."""
+        if self._tail is not None:
+            self._tail.cancel()
