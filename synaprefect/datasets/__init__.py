@@ -1,4 +1,4 @@
-"""Datasets: your own files as samples.
+"""Datasets: your own files as samples, and the benchmark datasets of Synalinks.
 
 Two surfaces, no name shared between them:
 
@@ -23,10 +23,42 @@ x, y = synalinks.datasets.to_samples(rows, Inputs, Outputs)
 ```
 """
 
+from synaprefect.datasets import (
+    arc_challenge,
+    arcagi,
+    bbh,
+    bbq,
+    boolq,
+    drop,
+    gsm8k,
+    hellaswag,
+    hotpotqa,
+    humaneval,
+    ifeval,
+    lambada,
+    logiqa,
+    mmlu,
+    squad,
+    truthfulqa,
+    winogrande,
+)
+from synaprefect.datasets.benchmark import (
+    DATASETS_ENV,
+    BenchmarkDataset,
+    DatasetNotFoundError,
+    datasets_dir,
+    split_train_test,
+)
 from synaprefect.datasets.rows import DatasetError, Rows, load_rows
 from synaprefect.datasets.samples import data_models_for, to_samples
 
 __all__ = [
     # files
     "DatasetError", "Rows", "load_rows", "to_samples", "data_models_for",
+    # benchmarks
+    "DATASETS_ENV", "datasets_dir", "DatasetNotFoundError", "BenchmarkDataset",
+    "split_train_test",
+    "arc_challenge", "arcagi", "bbh", "bbq", "boolq", "drop", "gsm8k", "hellaswag",
+    "hotpotqa", "humaneval", "ifeval", "lambada", "logiqa", "mmlu", "squad", "truthfulqa",
+    "winogrande",
 ]
