@@ -2,6 +2,8 @@
 streamed batches, ARC-AGI's sample construction and the errors."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -101,6 +103,14 @@ def test_the_cache_is_under_the_home_unless_synaprefect_datasets_says(tmp_path, 
     assert datasets.gsm8k.expected_file("test") == tmp_path / "elsewhere/gsm8k/test.jsonl"
     with pytest.raises(ValueError, match="plain split name"):
         datasets.gsm8k.expected_file("../secrets")
+
+
+def test_benchmark_modules_load_on_first_use():
+    script = ("import sys, synaprefect as synalinks; "
+              "assert 'synaprefect.datasets.gsm8k' not in sys.modules; "
+              "print(synalinks.datasets.gsm8k.get_input_data_model().__name__)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert (done.returncode, done.stdout) == (0, "MathQuestion\n"), done.stderr
 
 
 def test_a_missing_split_fails_before_streaming():

@@ -23,25 +23,8 @@ x, y = synalinks.datasets.to_samples(rows, Inputs, Outputs)
 ```
 """
 
-from synaprefect.datasets import (
-    arc_challenge,
-    arcagi,
-    bbh,
-    bbq,
-    boolq,
-    drop,
-    gsm8k,
-    hellaswag,
-    hotpotqa,
-    humaneval,
-    ifeval,
-    lambada,
-    logiqa,
-    mmlu,
-    squad,
-    truthfulqa,
-    winogrande,
-)
+import importlib
+
 from synaprefect.datasets.benchmark import (
     DATASETS_ENV,
     BenchmarkDataset,
@@ -52,13 +35,27 @@ from synaprefect.datasets.benchmark import (
 from synaprefect.datasets.rows import DatasetError, Rows, load_rows
 from synaprefect.datasets.samples import data_models_for, to_samples
 
+# The benchmark modules define some forty data models: imported when first used, so
+# that ``import synaprefect`` does not pay for them.
+_BENCHMARKS = ("arc_challenge", "arcagi", "bbh", "bbq", "boolq", "drop", "gsm8k",
+               "hellaswag", "hotpotqa", "humaneval", "ifeval", "lambada", "logiqa", "mmlu",
+               "squad", "truthfulqa", "winogrande")
+
 __all__ = [
     # files
     "DatasetError", "Rows", "load_rows", "to_samples", "data_models_for",
     # benchmarks
     "DATASETS_ENV", "datasets_dir", "DatasetNotFoundError", "BenchmarkDataset",
     "split_train_test",
-    "arc_challenge", "arcagi", "bbh", "bbq", "boolq", "drop", "gsm8k", "hellaswag",
-    "hotpotqa", "humaneval", "ifeval", "lambada", "logiqa", "mmlu", "squad", "truthfulqa",
-    "winogrande",
+    *_BENCHMARKS,
 ]
+
+
+def __getattr__(name: str):
+    if name in _BENCHMARKS:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_BENCHMARKS))

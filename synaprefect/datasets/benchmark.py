@@ -143,11 +143,10 @@ class Benchmark:
             raise DatasetNotFoundError(self._missing(split, path))
         return load_rows(path)
 
-    def load_split(self, split: str, limit: int | None = None,
-                   keep: Callable[[dict], bool] | None = None) -> Arrays:
+    def load_split(self, split: str, keep: Callable[[dict], bool] | None = None) -> Arrays:
         """``(x, y)`` of ``split``: numpy object arrays of data models, one pair per row
-        (the first ``limit`` rows that ``keep`` accepts, when given)."""
-        pairs = list(self._pairs(split, limit, keep))
+        (per row that ``keep`` accepts, when given)."""
+        pairs = list(self._pairs(split, keep=keep))
         return object_array([x for x, _ in pairs]), object_array([y for _, y in pairs])
 
     def load_data(self) -> tuple[Arrays, Arrays]:
