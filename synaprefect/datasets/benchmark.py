@@ -138,10 +138,7 @@ class Benchmark:
 
     def rows(self, split: str) -> Rows:
         """The raw rows of ``split``, read from the cache."""
-        path = self.expected_file(split)
-        if not path.is_file():
-            raise DatasetNotFoundError(self._missing(split, path))
-        return load_rows(path)
+        return load_rows(self._cached_file(split))
 
     def load_split(self, split: str, keep: Callable[[dict], bool] | None = None) -> Arrays:
         """``(x, y)`` of ``split``: numpy object arrays of data models, one pair per row
@@ -160,11 +157,15 @@ class Benchmark:
         """The batches of ``split`` (default ``train_split``), streamed: see
         ``BenchmarkDataset``. The split's file must be in the cache already."""
         split = split or self.train_split
-        path = self.expected_file(split)
-        if not path.is_file():  # fail here, not at the first batch of a long run
-            raise DatasetNotFoundError(self._missing(split, path))
+        self._cached_file(split)  # a missing file fails here, not at the first batch
         return BenchmarkDataset(self, split, repeat=repeat, batch_size=batch_size,
                                 limit=limit)
+
+    def _cached_file(self, split: str) -> Path:
+        path = self.expected_file(split)
+        if not path.is_file():
+            raise DatasetNotFoundError(self._missing(split, path))
+        return path
 
     def _pairs(self, split: str, limit: int | None = None,
                keep: Callable[[dict], bool] | None = None) -> Iterator[tuple[Any, Any]]:
