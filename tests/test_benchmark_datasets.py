@@ -153,6 +153,43 @@ def test_split_train_test_is_the_head_and_tail():
         datasets.split_train_test([1], [2], validation_split=0.5)
 
 
+class Text(datasets.gsm8k.MathQuestion):
+    pass
+
+
+@pytest.mark.parametrize("kwargs,error", [
+    ({"input_template": '{"question": {{ missing }}}'},
+     r"q/a/train.jsonl:1: not a q/a row: ValueError: `input_template` cannot render the "
+     r"row: 'missing' is undefined"),
+    ({"input_template": "{{ question }}"},
+     r"train.jsonl:1: not a q/a row: ValueError: `input_template` rendered 'Why\?', not JSON"),
+    ({"input_template": '{"question": {{ question | tojson }}}', "output_data_model": Text,
+      "output_template": "[1]"}, r"`output_template` must render a JSON object"),
+    ({"input_template": '{"question": {{ n }}}'},
+     r"train.jsonl:1: the row does not fit Text: field `question`"),
+])
+def test_load_split_errors_name_the_row_and_the_template(kwargs, error):
+    write_split("q/a", "train", [{"question": "Why?", "n": 3}])
+    with pytest.raises(DatasetError, match=error):
+        datasets.load_split(path="q/a", split="train", input_data_model=Text, **kwargs)
+
+
+def test_load_split_checks_its_arguments_before_reading():
+    with pytest.raises(ValueError, match="not a valid Jinja2 template"):
+        datasets.load_split(path="q", split="train", input_data_model=Text,
+                            input_template="{{ oops")
+    with pytest.raises(ValueError, match="`output_data_model` and `output_template` together"):
+        datasets.load_split(path="q", split="train", input_data_model=Text,
+                            input_template="{}", output_template="{}")
+    with pytest.raises(ValueError, match="must name a dataset"):
+        datasets.load_split(path="../etc", split="train", input_data_model=Text,
+                            input_template="{}")
+    with pytest.raises(DatasetNotFoundError, match=r"(?s)q/cfg/test.jsonl.*load_dataset\('q', "
+                                                   r"'cfg', split='test'\)"):
+        datasets.load_split(path="q", name="cfg", split="test", input_data_model=Text,
+                            input_template="{}")
+
+
 # ---- ARC-AGI --------------------------------------------------------------------------
 
 TASK = {"train": [{"input": [[1]], "output": [[1, 1], [1, 1]]},

@@ -9,7 +9,8 @@ Two surfaces, no name shared between them:
   ``get_input_data_model()``, ``get_output_data_model()`` and ``load_data()`` returning
   ``(x_train, y_train), (x_test, y_test)`` numpy object arrays of data models, read from
   the local cache ``<datasets dir>/<benchmark>/<split>.jsonl`` (``datasets_dir()``;
-  nothing is downloaded, see docs/datasets.md).
+  nothing is downloaded, see docs/datasets.md). ``load_split`` reads any other cached
+  Hugging Face split through Jinja2 templates, as Synalinks' does.
 
 Example:
 ```python
@@ -34,6 +35,7 @@ from synaprefect.datasets.benchmark import (
 )
 from synaprefect.datasets.rows import DatasetError, Rows, load_rows
 from synaprefect.datasets.samples import data_models_for, to_samples
+from synaprefect.datasets.templated import load_split
 
 # The benchmark modules define some forty data models: imported when first used, so
 # that ``import synaprefect`` does not pay for them.
@@ -46,7 +48,7 @@ __all__ = [
     "DatasetError", "Rows", "load_rows", "to_samples", "data_models_for",
     # benchmarks
     "DATASETS_ENV", "datasets_dir", "DatasetNotFoundError", "BenchmarkDataset",
-    "split_train_test",
+    "split_train_test", "load_split",
     *_BENCHMARKS,
 ]
 

@@ -98,7 +98,8 @@ class Benchmark:
     """A benchmark: where its rows come from and how a row becomes an ``(input, target)``
     pair of data models. ``inputs`` / ``outputs`` map a row (a dict of the upstream
     columns, ``columns`` listing those they read) to the fields of ``input_model`` /
-    ``output_model``; ``train_split`` and ``test_split`` are what ``load_data`` returns.
+    ``output_model`` (``None`` for inputs only: the targets are ``None``); ``train_split``
+    and ``test_split`` are what ``load_data`` returns.
 
     Example:
     ```python
@@ -115,7 +116,7 @@ class Benchmark:
     config: str | None
     columns: tuple[str, ...]
     input_model: type
-    output_model: type
+    output_model: type | None
     inputs: Callable[[dict], dict]
     outputs: Callable[[dict], dict]
     train_split: str = "train"
@@ -140,10 +141,11 @@ class Benchmark:
         """The raw rows of ``split``, read from the cache."""
         return load_rows(self._cached_file(split))
 
-    def load_split(self, split: str, keep: Callable[[dict], bool] | None = None) -> Arrays:
+    def load_split(self, split: str, keep: Callable[[dict], bool] | None = None,
+                   limit: int | None = None) -> Arrays:
         """``(x, y)`` of ``split``: numpy object arrays of data models, one pair per row
-        (per row that ``keep`` accepts, when given)."""
-        pairs = list(self._pairs(split, keep=keep))
+        (the first ``limit`` rows that ``keep`` accepts, when given)."""
+        pairs = list(self._pairs(split, limit, keep))
         return object_array([x for x, _ in pairs]), object_array([y for _, y in pairs])
 
     def load_data(self) -> tuple[Arrays, Arrays]:
@@ -192,8 +194,9 @@ class Benchmark:
             raise DatasetError(f"{where}: not a {self.name} row: {type(error).__name__}: "
                                f"{error} (the upstream format is {self._upstream()})."
                                ) from None
-        return (validated_sample(self.input_model, inputs, where),
-                validated_sample(self.output_model, outputs, where))
+        target = (None if self.output_model is None
+                  else validated_sample(self.output_model, outputs, where))
+        return validated_sample(self.input_model, inputs, where), target
 
     def _upstream(self) -> str:
         config = f" (config {self.config!r})" if self.config else ""

@@ -142,6 +142,38 @@ async def test_hotpotqa_and_arcagi_scripts(tmp_path, monkeypatch):
     assert "rule" in synalinks.datasets.arcagi.default_instructions()
 
 
+class Tweet(synalinks.DataModel):
+    text: str = synalinks.Field(description="A short message")
+
+
+class Emotion(synalinks.DataModel):
+    joy: bool = synalinks.Field(description="Whether the message expresses joy")
+
+
+def test_load_split_and_split_train_test_script(tmp_path, monkeypatch):
+    # examples/19_multi_objective_lm_selection.py's loader and guide 11's head/tail split.
+    monkeypatch.setenv("SYNAPREFECT_DATASETS", str(tmp_path))
+    write_cache(tmp_path / "dair-ai", "emotion", {"train": [
+        {"text": f"message {i} <3", "label": i % 2} for i in range(5)]})
+    x, y = synalinks.datasets.load_split(
+        path="dair-ai/emotion",
+        split="train",
+        input_data_model=Tweet,
+        input_template='{"text": {{ text | tojson }}}',
+        output_data_model=Emotion,
+        output_template='{"joy": {{ (label == 1) | tojson }}}',
+        limit=4,
+    )
+    (x_train, y_train), (x_test, y_test) = synalinks.datasets.split_train_test(
+        x, y, validation_split=0.25)
+    assert [t.text for t in x_train] == ["message 0 <3", "message 1 <3", "message 2 <3"]
+    assert [e.joy for e in y_train] == [False, True, False] and y_test[0].joy is True
+    (texts,) = synalinks.datasets.load_split(path="dair-ai/emotion", split="train",
+                                             input_data_model=Tweet,
+                                             input_template='{"text": {{ text | tojson }}}')
+    assert len(texts) == 5
+
+
 def test_a_benchmark_not_in_the_cache_says_which_file_and_how(tmp_path, monkeypatch):
     monkeypatch.setenv("SYNAPREFECT_DATASETS", str(tmp_path / "cache"))
     with pytest.raises(FileNotFoundError) as raised:
