@@ -16,7 +16,7 @@ import os
 from prefect import flow
 from prefect.artifacts import acreate_table_artifact
 
-from synaprefect import datasets
+from synaprefect import datasets, recipes
 from synaprefect.orchestration.artifacts import artifact_key
 from synaprefect.rewards import reduce_rewards
 
@@ -36,10 +36,10 @@ async def evaluate(program: str | None = None,
         api_base: the OpenAI-compatible server of ``model``, if any.
         batch_size: samples sent together.
     """
-    path = program or datasets.default_program_path("capitals")
+    path = program or recipes.default_program_path("capitals")
     rows = datasets.load_rows(data)
-    with datasets.open_language_model(model, api_base) as lm:
-        scored = datasets.load_program(path, lm)
+    with recipes.open_language_model(model, api_base) as lm:
+        scored = recipes.load_program(path, lm)
         x, y = datasets.to_samples(rows, scored.inputs, scored.outputs)
         predictions = list(await scored.predict(x, batch_size=batch_size))
         rewards = await scored.compute_rewards(list(y), predictions)

@@ -27,7 +27,7 @@ from prefect.runtime import flow_run
 from prefect.variables import Variable
 
 import synaprefect as sp
-from synaprefect import datasets
+from synaprefect import datasets, recipes
 from synaprefect.data_models.trainable import BOOKKEEPING_KEYS
 from synaprefect.orchestration.artifacts import artifact_key
 from synaprefect.storage import absolute, location
@@ -61,8 +61,8 @@ async def retrain(data: str = "flows/data/capitals.jsonl",
     rows, holdout_rows = datasets.load_rows(data), datasets.load_rows(holdout)
     variable = champion_variable or f"{name}-champion"
     pointer = await Variable.aget(variable, default=None)
-    with datasets.open_language_model(model, api_base) as lm:
-        challenger = await datasets.load_or_build_program(rows, lm, program, name=name)
+    with recipes.open_language_model(model, api_base) as lm:
+        challenger = await recipes.load_or_build_program(rows, lm, program, name=name)
         x, y = datasets.to_samples(rows, challenger.inputs, challenger.outputs)
         test_x, test_y = datasets.to_samples(holdout_rows, challenger.inputs,
                                              challenger.outputs)
@@ -73,7 +73,7 @@ async def retrain(data: str = "flows/data/capitals.jsonl",
                     f"The champion {pointer['path']!r} named by the Prefect Variable "
                     f"{variable!r} is gone: restore it, or delete the Variable to promote "
                     "the next challenger.")
-            champion = datasets.load_program(pointer["path"], lm)
+            champion = recipes.load_program(pointer["path"], lm)
             champion.name = f"{name}-champion"  # its evaluation runs and artifacts say so
         await challenger.fit(x, y, epochs=epochs, batch_size=batch_size,
                              validation_split=validation_split, verbose=0)
@@ -82,7 +82,7 @@ async def retrain(data: str = "flows/data/capitals.jsonl",
         if champion is not None:
             champion_reward = (await champion.evaluate(test_x, test_y, verbose=0))["reward"]
 
-    path = absolute(datasets.default_program_path(f"{name}-{flow_run.id}"))
+    path = absolute(recipes.default_program_path(f"{name}-{flow_run.id}"))
     challenger.save(path)
     promoted = champion_reward is None or challenger_reward > champion_reward + margin
     if promoted:

@@ -22,7 +22,7 @@ from prefect import flow
 from prefect.artifacts import acreate_markdown_artifact
 
 import synaprefect as sp
-from synaprefect import datasets
+from synaprefect import datasets, recipes
 from synaprefect.orchestration.artifacts import artifact_key
 from synaprefect.storage import absolute
 from synaprefect.trainers.data import train_validation_split
@@ -53,8 +53,8 @@ async def train(data: str = "flows/data/capitals.jsonl",
     sp.set_seed(seed)
     rows = datasets.load_rows(data)
     holdout_rows = datasets.load_rows(holdout) if holdout else None
-    with datasets.open_language_model(model, api_base) as lm:
-        trained = await datasets.load_or_build_program(rows, lm, program, name=name)
+    with recipes.open_language_model(model, api_base) as lm:
+        trained = await recipes.load_or_build_program(rows, lm, program, name=name)
         x, y = datasets.to_samples(rows, trained.inputs, trained.outputs)
         if holdout_rows:
             test_x, test_y = datasets.to_samples(holdout_rows, trained.inputs,
@@ -64,7 +64,7 @@ async def train(data: str = "flows/data/capitals.jsonl",
         await trained.fit(x, y, epochs=epochs, batch_size=batch_size,
                           validation_split=validation_split, verbose=0)
         scores = await trained.evaluate(test_x, test_y, verbose=0)
-    path = absolute(output or datasets.default_program_path(trained.name))
+    path = absolute(output or recipes.default_program_path(trained.name))
     trained.save(path)
     evaluated_on = holdout or "the validation split"
     print(f"Saved {trained.name} to {path}; reward {scores['reward']:.3f} on {evaluated_on}.")

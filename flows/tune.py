@@ -22,7 +22,7 @@ import numpy as np
 from prefect import flow
 
 import synaprefect as sp
-from synaprefect import datasets, tuners
+from synaprefect import recipes, tuners
 from synaprefect.config import storage_root
 from synaprefect.testing.skills import load_capitals
 
@@ -60,7 +60,7 @@ async def tune(model: str | None = None, max_trials: int = 4, epochs: int = 2,
     rows, _ = load_capitals()
     x = np.array([Query(query=row["query"]) for row in rows], dtype=object)
     y = np.array([Answer(answer=row["answer"]) for row in rows], dtype=object)
-    with datasets.open_language_model(model) as lm:
+    with recipes.open_language_model(model) as lm:
         print(f"Language model: {lm.model}")
 
         async def build_program(hp):

@@ -16,6 +16,7 @@ _os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120"
 
 from synaprefect import (
     callbacks,
+    datasets,
     initializers,
     language_models,
     metrics,
@@ -80,6 +81,6 @@ __all__ = [
     # session
     "set_seed", "get_seed", "clear_session", "disable_keras_backend",
     # sub-packages
-    "callbacks", "initializers", "language_models", "metrics", "modules", "ops",
+    "callbacks", "datasets", "initializers", "language_models", "metrics", "modules", "ops",
     "optimizers", "orchestration", "programs", "rewards", "saving", "tuners",
 ]

@@ -94,7 +94,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 async def _fit(args: argparse.Namespace) -> int:
-    from synaprefect import datasets
+    from synaprefect import datasets, recipes
     from synaprefect.storage import location
 
     if args.program and (args.input_fields or args.output_fields):
@@ -102,7 +102,7 @@ async def _fit(args: argparse.Namespace) -> int:
                           "given with --program keeps its own fields")
     rows = datasets.load_rows(args.data)
     with _language_model(args) as lm:
-        program = await datasets.load_or_build_program(
+        program = await recipes.load_or_build_program(
             rows, lm, args.program, name=args.name or Path(args.output).stem,
             input_fields=args.input_fields, output_fields=args.output_fields)
         x, y = datasets.to_samples(rows, program.inputs, program.outputs)
@@ -117,11 +117,11 @@ async def _fit(args: argparse.Namespace) -> int:
 
 
 async def _evaluate(args: argparse.Namespace) -> int:
-    from synaprefect import datasets
+    from synaprefect import datasets, recipes
 
     rows = datasets.load_rows(args.data)
     with _language_model(args) as lm:
-        program = datasets.load_program(args.program, lm)
+        program = recipes.load_program(args.program, lm)
         x, y = datasets.to_samples(rows, program.inputs, program.outputs)
         expected = program.estimate_calls(x, kind="evaluate")["total"]
         async with _call_progress(program, expected, "evaluate"):
@@ -135,11 +135,11 @@ async def _evaluate(args: argparse.Namespace) -> int:
 
 
 async def _predict(args: argparse.Namespace) -> int:
-    from synaprefect import datasets
+    from synaprefect import datasets, recipes
 
     rows = datasets.load_rows(args.data)
     with _language_model(args) as lm:
-        program = datasets.load_program(args.program, lm)
+        program = recipes.load_program(args.program, lm)
         x, _ = datasets.to_samples(rows, program.inputs)
         expected = program.estimate_calls(x, kind="evaluate")["inference"]
         async with _call_progress(program, expected, "predict"):
@@ -190,7 +190,7 @@ def _tune(args: argparse.Namespace) -> int:
 
 
 def _serve_lm(args: argparse.Namespace) -> int:
-    from synaprefect.datasets import simulated_lm
+    from synaprefect.recipes import simulated_lm
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -226,7 +226,7 @@ def _tracking(args: argparse.Namespace):
 @contextlib.contextmanager
 def _language_model(args: argparse.Namespace):
     """The job's language model, within the job's Prefect settings."""
-    from synaprefect.datasets import open_language_model
+    from synaprefect.recipes import open_language_model
 
     _quiet_prefect_console()
     if args.seed is not None:

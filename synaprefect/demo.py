@@ -13,7 +13,7 @@ import numpy as np
 
 import synaprefect as sp
 from synaprefect.config import synaprefect_home
-from synaprefect.datasets import SIMULATED, open_language_model
+from synaprefect.recipes import SIMULATED, open_language_model
 from synaprefect.testing.skills import load_capitals
 
 __all__ = ["run_demo"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from synaprefect import datasets
+from synaprefect import datasets, recipes
 from synaprefect.cli import main
 from synaprefect.orchestration import is_tracking
 from synaprefect.testing import SimulatedLM
@@ -51,9 +51,9 @@ def untrained(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("programs") / "capitals.json"
 
     async def build():
-        with datasets.open_language_model() as lm:
+        with recipes.open_language_model() as lm:
             inputs, outputs = datasets.data_models_for(datasets.load_rows(TRAIN))
-            program = await datasets.default_program(inputs, outputs, lm, name="capitals")
+            program = await recipes.default_program(inputs, outputs, lm, name="capitals")
         program.save(path)
 
     asyncio.run(build())
@@ -226,7 +226,7 @@ def test_traceback_shows_where_a_job_failed(tmp_path, untrained):
 
 
 def test_model_option_takes_a_litellm_model_string(capsys, monkeypatch, untrained):
-    with datasets.simulated_lm() as server:
+    with recipes.simulated_lm() as server:
         monkeypatch.setenv("OPENAI_API_KEY", server.api_key)
         code, out, err = run(capsys, "evaluate", HOLDOUT, "--program", untrained,
                              "--model", server.model, "--api-base", server.base_url,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import synaprefect as sp
-from synaprefect import datasets
+from synaprefect import datasets, recipes
 from synaprefect.datasets import DatasetError, Rows, load_rows, to_samples
 from synaprefect.orchestration import tracking
 from synaprefect.testing.skills import load_capitals
@@ -159,7 +159,7 @@ def test_a_value_of_the_wrong_type_names_the_row_and_field():
 async def test_to_samples_follows_a_programs_schemas(simulated_lm):
     lm = sp.LanguageModel(simulated_lm.model, api_base=simulated_lm.base_url,
                           api_key="sk-x")
-    program = await datasets.default_program(Query, Answer, lm, name="schemas")
+    program = await recipes.default_program(Query, Answer, lm, name="schemas")
     x, y = to_samples(ROWS[:2], program.inputs, program.outputs)
     assert isinstance(x[0], sp.JsonDataModel)
     assert [s.get_json() for s in y] == [{"answer": r["answer"]} for r in ROWS[:2]]
@@ -193,14 +193,14 @@ def test_data_models_for_name_a_missing_or_unusable_column(tmp_path):
 
 
 def test_open_language_model_takes_a_model_string_or_the_environment(monkeypatch):
-    with datasets.open_language_model("openai/gpt-4o-mini", "http://127.0.0.1:9/v1") as lm:
+    with recipes.open_language_model("openai/gpt-4o-mini", "http://127.0.0.1:9/v1") as lm:
         assert (lm.model, lm.api_base) == ("openai/gpt-4o-mini", "http://127.0.0.1:9/v1")
     monkeypatch.setenv("SYNAPREFECT_MODEL", "ollama/llama3")
-    with datasets.open_language_model() as lm:
+    with recipes.open_language_model() as lm:
         assert lm.model == "ollama_chat/llama3"
     monkeypatch.setenv("SYNAPREFECT_MODEL", "simulated")
     with pytest.raises(ValueError, match="does not go with the simulated LM"):
-        with datasets.open_language_model(api_base="http://127.0.0.1:9/v1"):
+        with recipes.open_language_model(api_base="http://127.0.0.1:9/v1"):
             pass
 
 
@@ -208,16 +208,16 @@ def test_without_a_model_nothing_starts(monkeypatch):
     # Production jobs never fall back to the fake model: no model is an error up front.
     monkeypatch.delenv("SYNAPREFECT_MODEL", raising=False)
     with pytest.raises(ValueError, match="No language model chosen.*'simulated'"):
-        with datasets.open_language_model():
+        with recipes.open_language_model():
             pass
 
 
 async def test_default_program_learns_the_house_style_on_the_simulated_lm():
     rows = load_rows(DATA / "capitals.jsonl")
     holdout = load_rows(DATA / "capitals_holdout.jsonl")
-    with tracking(False), datasets.open_language_model("simulated") as lm:
+    with tracking(False), recipes.open_language_model("simulated") as lm:
         assert lm.model == "openai/simulated"
-        program = await datasets.default_program(*datasets.data_models_for(rows), lm,
+        program = await recipes.default_program(*datasets.data_models_for(rows), lm,
                                                  name="styled")
         x, y = to_samples(rows, program.inputs, program.outputs)
         test_x, test_y = to_samples(holdout, program.inputs, program.outputs)
@@ -231,11 +231,11 @@ async def test_load_program_moves_every_model_call_to_the_given_model(tmp_path,
                                                                       simulated_lm_factory):
     first, second = simulated_lm_factory(), simulated_lm_factory()
     lm = sp.LanguageModel(first.model, api_base=first.base_url, api_key="sk-x")
-    program = await datasets.default_program(Query, Answer, lm, name="moved")
+    program = await recipes.default_program(Query, Answer, lm, name="moved")
     program.save(tmp_path / "moved.json")
     first.stop()  # the saved program's model is gone
     moved_to = sp.LanguageModel(second.model, api_base=second.base_url, api_key="sk-x")
-    loaded = datasets.load_program(tmp_path / "moved.json", moved_to)
+    loaded = recipes.load_program(tmp_path / "moved.json", moved_to)
     assert loaded.language_models() == [moved_to]
     with tracking(False):
         await loaded.predict(to_samples(ROWS[:2], loaded.inputs)[0], verbose=0)
@@ -244,21 +244,21 @@ async def test_load_program_moves_every_model_call_to_the_given_model(tmp_path,
 
 def test_default_program_path_is_under_the_storage(monkeypatch, tmp_path):
     monkeypatch.setenv("SYNAPREFECT_HOME", str(tmp_path))
-    assert datasets.default_program_path("qa") == str(tmp_path / "programs" / "qa.json")
+    assert recipes.default_program_path("qa") == str(tmp_path / "programs" / "qa.json")
     monkeypatch.setenv("SYNAPREFECT_STORAGE", "s3://ml-state/prod")
-    assert datasets.default_program_path("qa") == "s3://ml-state/prod/programs/qa.json"
+    assert recipes.default_program_path("qa") == "s3://ml-state/prod/programs/qa.json"
 
 
 async def test_load_or_build_program_loads_a_saved_program_else_builds_one(tmp_path,
                                                                           simulated_lm):
     lm = sp.LanguageModel(simulated_lm.model, api_base=simulated_lm.base_url,
                           api_key="sk-x")
-    built = await datasets.load_or_build_program(ROWS, lm, name="built",
+    built = await recipes.load_or_build_program(ROWS, lm, name="built",
                                                  input_fields=["answer"],
                                                  output_fields=["query"])
     assert built.name == "built" and list(built.outputs.keys()) == ["query"]
     built.save(tmp_path / "built.json")
-    loaded = await datasets.load_or_build_program(ROWS, lm, tmp_path / "built.json",
+    loaded = await recipes.load_or_build_program(ROWS, lm, tmp_path / "built.json",
                                                   name="ignored")
     assert loaded.name == "built" and loaded.get_state_tree() == built.get_state_tree()
     assert loaded.language_models() == [lm]

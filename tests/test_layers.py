@@ -15,6 +15,10 @@ FORBIDDEN = {
     "language_models": ["modules", "programs", "trainers", "orchestration", "tuners",
                         "optimizers", "callbacks"],
     "modules": ["trainers", "orchestration", "tuners", "callbacks"],
+    # Datasets turn files into data models; programs and jobs are built on them elsewhere
+    # (``recipes``, the flows, the command line).
+    "datasets": ["modules", "programs", "optimizers", "callbacks", "orchestration", "tuners",
+                 "recipes", "cli", "demo"],
     "storage": ["data_models", "language_models", "modules", "programs", "trainers",
                 "orchestration", "tuners", "saving", "callbacks"],
 }

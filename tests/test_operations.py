@@ -43,7 +43,7 @@ from stack import (
     wait_until,
 )
 
-from synaprefect import datasets
+from synaprefect import datasets, recipes
 from synaprefect.orchestration.artifacts import artifact_key, variable_artifact_key
 from synaprefect.storage import location
 
@@ -127,7 +127,7 @@ async def champion_of(client, name: str = "capitals") -> dict | None:
 def simulated_model() -> Iterator[Any]:
     """The demo's simulated LM, served from this process (thread mode) to the worker's
     flow runs, which reach it through the `model` and `api_base` parameters."""
-    with datasets.simulated_lm() as server:
+    with recipes.simulated_lm() as server:
         yield server
 
 

@@ -118,7 +118,7 @@ def test_rate_limit_name_is_validated_and_saved():
 
 
 def test_jobs_take_the_rate_limit_from_the_environment(monkeypatch):
-    from synaprefect.datasets import open_language_model
+    from synaprefect.recipes import open_language_model
 
     monkeypatch.setenv("SYNAPREFECT_RATE_LIMIT", "openai-rpm")
     with open_language_model("openai/gpt-4o-mini") as lm:
