@@ -269,8 +269,8 @@ class OMEGA(Optimizer):
         return 1.0 - (cosine + 1.0) / 2.0 + np.zeros((n, n))
 
     async def competition(self, pool: list[dict]) -> list[dict]:
-        """Drop every candidate that has a strictly better one within
-        ``1 / k_nearest_fitter``; keep the first if all would go."""
+        """Drop every candidate that has a strictly better one (by lower confidence
+        bound) within ``1 / k_nearest_fitter``; keep the first if all would go."""
         distances = await self._distances(pool)
         radius = 1.0 / self.k_nearest_fitter
         survivors = [

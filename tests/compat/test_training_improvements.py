@@ -165,6 +165,44 @@ async def test_omega_remembers_an_example_that_keeps_failing(simulated_lm, tmp_p
     assert loaded.optimizer.get_config()["min_failures"] == 2
 
 
+async def test_counts_and_hard_examples_are_the_same_after_a_crash_and_resume(simulated_lm):
+    simulated_lm.set_responder(classroom(style_student(KNOWLEDGE, natural_rate=0.2),
+                                         instruction_writer()))
+    x, y = arrays(ROWS[:9] + [TRICK] + ROWS[30:34])
+
+    async def train(crash_at_iteration=None, resume=True):
+        synalinks.clear_session()
+        synalinks.set_seed(5)
+        lm = language_model_for(simulated_lm)
+        program = await capitals_program(lm, synalinks.optimizers.OMEGA(language_model=lm))
+        if crash_at_iteration is not None:  # the machine is lost in the middle of epoch 2
+            original = program._predict_and_score
+
+            async def crash(bx, by, training):
+                if training and program.optimizer.iterations == crash_at_iteration:
+                    raise RuntimeError("machine lost")
+                return await original(bx, by, training)
+
+            program._predict_and_score = crash
+        await program.fit(x[:10], y[:10], validation_data=(x[10:], y[10:]), epochs=3,
+                          batch_size=5, verbose=0, resume=resume)
+        return program
+
+    with pytest.raises(RuntimeError, match="machine lost"):
+        await train(crash_at_iteration=3)
+    resumed = await train()
+    assert resumed.replayed_steps > 0
+    uninterrupted = await train(resume=False)
+
+    def bookkeeping(program):
+        slot = program.optimizer.slot(program.get_module("answerer").state)
+        return slot["best_candidates"], slot["hard_examples"]
+
+    best, memory = bookkeeping(resumed)
+    assert any(c["nb_evaluations"] > 1 for c in best) and memory
+    assert (best, memory) == bookkeeping(uninterrupted)
+
+
 def test_omega_rejects_bad_hard_example_settings(simulated_lm):
     lm = language_model_for(simulated_lm)
     with pytest.raises(ValueError, match="nb_hard_examples"):
