@@ -5,7 +5,7 @@ Pass them as ``program.fit(..., callbacks=[...])``; subclass ``Callback`` to wri
 
 from synaprefect.callbacks.backup_and_restore import BackupAndRestore
 from synaprefect.callbacks.callback import Callback, CallbackList
-from synaprefect.callbacks.cost_budget import CostBudget
+from synaprefect.callbacks.cost_budget import BudgetStopping, CostBudget
 from synaprefect.callbacks.csv_logger import CSVLogger
 from synaprefect.callbacks.early_stopping import EarlyStopping
 from synaprefect.callbacks.history import History
@@ -22,4 +22,5 @@ __all__ = [
     "CSVLogger",
     "ProgbarLogger",
     "CostBudget",
+    "BudgetStopping",
 ]

@@ -5,6 +5,11 @@ seeing the batch's inputs, predictions and ground truth) or, more and more often
 pass (``merging_rate * epochs``), *crosses* two of the best candidates. At each epoch end,
 dominated novelty search removes candidates that are both close to a better one and worse
 than it, so the population stays diverse; the best survivor is written back.
+
+OMEGA also remembers, per variable, the training samples that keep failing (see
+``hard_examples``) and shows the hardest ones to the writer with every proposal, so a new
+candidate is written for the cases the program still gets wrong, not only for the batch
+at hand.
 """
 
 import re
@@ -20,9 +25,11 @@ from synaprefect.language_models import language_model as language_models
 from synaprefect.language_models.embedding_model import EmbeddingModel
 from synaprefect.modules.generator import Generator
 from synaprefect.modules.reasoning import ChainOfThought
+from synaprefect.optimizers.hard_examples import hardest_examples, remember_outcomes
 from synaprefect.optimizers.optimizer import (
     Optimizer,
     candidate_content,
+    lower_confidence_bound,
     softmax,
     strip_reward,
 )
@@ -32,7 +39,9 @@ __all__ = ["OMEGA"]
 
 _BASE_INSTRUCTIONS = (
     "You improve one JSON variable of a language-model program: the instructions and "
-    "settings that steer one of its modules. Answer with the complete new variable."
+    "settings that steer one of its modules. Answer with the complete new variable. "
+    "`hard_examples` are inputs the program keeps getting wrong, with their ground truth "
+    "and how often they failed: the new variable must handle them too, and stay general."
 )
 _MUTATION = (
     "Rewrite the current variable so that the program's predictions match the ground "
@@ -52,6 +61,7 @@ class MutationInputs(DataModel):
     program_ground_truth: list = []
     variable_description: str = ""
     current_variable: dict = {}
+    hard_examples: list = []
 
 
 class CrossoverInputs(MutationInputs):
@@ -95,6 +105,9 @@ class OMEGA(Optimizer):
     )
     ```
     Without ``embedding_model``, candidate distance is the word overlap of candidates.
+    A training sample whose reward stays below ``failure_threshold`` is remembered; the
+    ``nb_hard_examples`` samples that failed most (at least ``min_failures`` times) go
+    into every proposal prompt (``nb_hard_examples=0`` leaves them out).
     """
 
     def __init__(self, instructions: str | None = None, language_model=None,
@@ -104,11 +117,17 @@ class OMEGA(Optimizer):
                  use_chain_of_thought: bool = True, merging_rate: float = 0.02,
                  algorithm: str = "dns", selection: str = "softmax",
                  selection_temperature: float = 0.3, population_size: int = 10,
-                 sampling_temperature: float = 0.3, name: str | None = None,
-                 description: str | None = None):
+                 sampling_temperature: float = 0.3, nb_hard_examples: int = 3,
+                 min_failures: int = 2, failure_threshold: float = 0.5,
+                 name: str | None = None, description: str | None = None):
         super().__init__(population_size=population_size,
                          sampling_temperature=sampling_temperature, name=name,
                          description=description)
+        if not isinstance(nb_hard_examples, int) or nb_hard_examples < 0:
+            raise ValueError(
+                f"`nb_hard_examples` must be an integer >= 0, got {nb_hard_examples!r}.")
+        if not isinstance(min_failures, int) or min_failures < 1:
+            raise ValueError(f"`min_failures` must be an integer >= 1, got {min_failures!r}.")
         if language_model is None:
             raise ValueError("OMEGA needs `language_model=` to write new candidates.")
         if algorithm not in ("dns", "ga"):
@@ -129,6 +148,9 @@ class OMEGA(Optimizer):
         self.algorithm = algorithm
         self.selection = selection
         self.selection_temperature = selection_temperature
+        self.nb_hard_examples = nb_hard_examples
+        self.min_failures = min_failures
+        self.failure_threshold = failure_threshold
         self._writers: dict[str, dict[str, Generator]] = {}
 
     # ---- modules --------------------------------------------------------------------------
@@ -161,7 +183,7 @@ class OMEGA(Optimizer):
     def select_candidate(self, candidates: list[dict], rng: np.random.Generator) -> dict:
         if self.selection == "random":
             return candidates[int(rng.integers(len(candidates)))]
-        rewards = np.array([c.get("reward") or 0.0 for c in candidates], dtype=float)
+        rewards = np.array([lower_confidence_bound(c) for c in candidates], dtype=float)
         if self.selection == "best":
             return candidates[int(np.argmax(rewards))]
         probabilities = softmax(rewards, self.selection_temperature)
@@ -181,6 +203,23 @@ class OMEGA(Optimizer):
 
     # ---- proposing ------------------------------------------------------------------------
 
+    def observe_batch(self, variables, x, y, y_pred, rewards, recorded) -> None:
+        """Remember, for each variable, the outcome of the samples its module ran on."""
+        for variable in variables:
+            samples = [i for i in recorded.get(variable.path, {}) if i is not None]
+            remember_outcomes(
+                self.slot(variable).setdefault("hard_examples", {}),
+                [{"inputs": _json(x[i]), "ground_truth": _json(y[i]),
+                  "predicted_output": _json(y_pred[i]), "reward": rewards[i]}
+                 for i in sorted(samples)],
+                self.failure_threshold)
+
+    def hard_examples(self, variable: Variable) -> list[dict]:
+        """The remembered samples shown with the next proposal for ``variable``:
+        ``[{"inputs", "predicted_output", "ground_truth", "failures"}, ...]``."""
+        return hardest_examples(self.slot(variable).get("hard_examples", {}),
+                                self.nb_hard_examples, self.min_failures)
+
     async def propose_new_candidates(self, step, epoch, variables, x, y, y_pred) -> None:
         rng = self.rng("propose", epoch, step)
         variable = self.select_variable_to_update(variables, rng)
@@ -195,6 +234,7 @@ class OMEGA(Optimizer):
             "program_ground_truth": [_json(v) for v in y],
             "variable_description": variable.description,
             "current_variable": candidate_content(strip_reward(parent)),
+            "hard_examples": self.hard_examples(variable),
         }
         op, data_model = "mutation", MutationInputs
         if len(best) >= 2 and rng.random() < self.crossover_probability():
@@ -229,14 +269,14 @@ class OMEGA(Optimizer):
         return 1.0 - (cosine + 1.0) / 2.0 + np.zeros((n, n))
 
     async def competition(self, pool: list[dict]) -> list[dict]:
-        """Drop every candidate that has a strictly better one within
-        ``1 / k_nearest_fitter``; keep the first if all would go."""
+        """Drop every candidate that has a strictly better one (by lower confidence
+        bound) within ``1 / k_nearest_fitter``; keep the first if all would go."""
         distances = await self._distances(pool)
         radius = 1.0 / self.k_nearest_fitter
         survivors = [
             c for i, c in enumerate(pool)
             if not any(j != i and distances[i][j] < radius
-                       and (o.get("reward") or 0.0) > (c.get("reward") or 0.0)
+                       and lower_confidence_bound(o) > lower_confidence_bound(c)
                        for j, o in enumerate(pool))
         ]
         return survivors or pool[:1]
@@ -269,6 +309,8 @@ class OMEGA(Optimizer):
             "use_chain_of_thought": self.use_chain_of_thought,
             "merging_rate": self.merging_rate, "algorithm": self.algorithm,
             "selection": self.selection, "selection_temperature": self.selection_temperature,
+            "nb_hard_examples": self.nb_hard_examples, "min_failures": self.min_failures,
+            "failure_threshold": self.failure_threshold,
         }
 
     @classmethod

@@ -6,8 +6,14 @@ variable, a *slot* of bookkeeping in its own state (saved with the program, so t
 resumes exactly): the epoch's scored predictions, the candidates tried with the reward
 they earned, the best ones, and a history. The trainer calls, in order:
 ``on_train_begin``, per epoch ``on_epoch_begin``, per batch ``on_batch_begin`` →
-``assign_rewards`` → ``propose_new_candidates`` → ``add_candidate`` → ``on_batch_end``,
-then ``on_epoch_end`` and ``on_train_end``.
+``assign_rewards`` → ``observe_batch`` → ``propose_new_candidates`` → ``add_candidate`` →
+``on_batch_end``, then ``on_epoch_end`` and ``on_train_end``.
+
+A candidate scored again (the same content tried on another validation minibatch) keeps
+one entry: its ``reward`` is the mean of its scores and ``nb_evaluations`` counts them.
+Candidates are ranked by a lower confidence bound of that mean, so a candidate that
+scored well once (perhaps on an easy minibatch) does not beat one that keeps scoring
+well.
 """
 
 import copy
@@ -27,7 +33,14 @@ from synaprefect.utils.json_utils import canonical_dumps
 from synaprefect.utils.naming import auto_name, validate_name
 from synaprefect.variables.variable import Variable
 
-__all__ = ["Optimizer", "candidate_content", "strip_reward", "softmax"]
+__all__ = ["Optimizer", "candidate_content", "strip_reward", "softmax",
+           "lower_confidence_bound", "COUNT_KEY"]
+
+# How many times a candidate was scored; stored with the candidate, beside its mean reward.
+COUNT_KEY = "nb_evaluations"
+# Width of the confidence interval for rewards in [0, 1]: the bound is
+# mean - _LCB_WIDTH / sqrt(count), i.e. 0.5 below the mean after one score, 0.25 after four.
+_LCB_WIDTH = 0.5
 
 
 class OptimizerState(DataModel):
@@ -55,7 +68,19 @@ def softmax(scores, temperature: float) -> np.ndarray:
 
 
 def strip_reward(candidate: dict) -> dict:
-    return {k: copy.deepcopy(v) for k, v in candidate.items() if k != "reward"}
+    """A candidate's content, without the reward and evaluation count it carries."""
+    return {k: copy.deepcopy(v) for k, v in candidate.items()
+            if k not in ("reward", COUNT_KEY)}
+
+
+def lower_confidence_bound(candidate: dict) -> float:
+    """The rank of a candidate: its mean reward minus a margin that shrinks as it is
+    scored more often (a candidate without a count was scored once).
+
+    Example: ``lower_confidence_bound({"reward": 0.8, "nb_evaluations": 4})  # 0.55``
+    """
+    count = max(int(candidate.get(COUNT_KEY) or 1), 1)
+    return float(candidate.get("reward") or 0.0) - _LCB_WIDTH / np.sqrt(count)
 
 
 class Optimizer:
@@ -193,6 +218,12 @@ class Optimizer:
             slot.update({"current_predictions": [], "nb_visit": len(scored),
                          "cumulative_reward": float(sum(p["reward"] for p in scored))})
 
+    def observe_batch(self, variables: list[Variable], x: list, y: list, y_pred: list,
+                      rewards: list[float], recorded: dict[str, dict]) -> None:
+        """See the scored training batch before proposing (OMEGA remembers the samples
+        that keep failing). Runs in the training loop, so state changed here is saved
+        and replayed like the rest. The base optimizer needs nothing from it."""
+
     def select_variable_to_update(self, variables: list[Variable], rng) -> Variable:
         """The struggling variable is the likeliest pick: p ∝ exp(-mean reward / T)."""
         slots = [self.slot(v) for v in variables]
@@ -212,15 +243,20 @@ class Optimizer:
         """Record each variable's current content as a candidate that earned ``reward``.
 
         Candidates are compared whole (examples included), so different few-shot sets
-        of the same instructions are kept apart.
+        of the same instructions are kept apart. A candidate already known is not added
+        again: its mean reward and evaluation count are updated.
         """
         for variable in variables:
             candidate = trained_fields(copy.deepcopy(variable.value()))
             slot = self.slot(variable)
-            if any(strip_reward(c) == candidate
-                   for c in slot["candidates"] + slot["best_candidates"]):
+            known = next((c for c in slot["candidates"] + slot["best_candidates"]
+                          if strip_reward(c) == candidate), None)
+            if known is None:
+                slot["candidates"].append({**candidate, "reward": reward, COUNT_KEY: 1})
                 continue
-            slot["candidates"].append({**candidate, "reward": reward})
+            count = int(known.get(COUNT_KEY) or 1)
+            known["reward"] = ((known.get("reward") or 0.0) * count + reward) / (count + 1)
+            known[COUNT_KEY] = count + 1
 
     def _best(self, variable: Variable) -> dict | None:
         slot = self.slot(variable)
@@ -228,7 +264,7 @@ class Optimizer:
         if not pool:
             return None
         # Ties keep the earliest candidate: stable, so runs are reproducible.
-        return max(pool, key=lambda c: c.get("reward") or 0.0)
+        return max(pool, key=lower_confidence_bound)
 
     def _assign_best(self, variable: Variable) -> dict | None:
         best = self._best(variable)
@@ -246,7 +282,7 @@ class Optimizer:
             slot = self.slot(variable)
             unique = []
             for candidate in sorted(slot["candidates"] + slot["best_candidates"],
-                                    key=lambda c: -(c.get("reward") or 0.0)):
+                                    key=lambda c: -lower_confidence_bound(c)):
                 if all(strip_reward(candidate) != strip_reward(u) for u in unique):
                     unique.append(candidate)
             slot["best_candidates"] = unique[: self.population_size]

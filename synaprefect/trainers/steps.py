@@ -115,6 +115,8 @@ class StepMixin:
         if self.optimizer is None or not variables:
             return logs
         self.optimizer.assign_rewards(result["recorded"], result["rewards"], variables)
+        self.optimizer.observe_batch(variables, x, y, result["y_pred"], result["rewards"],
+                                     result["recorded"])
         # The update proposes new values for the trainable variables and scores them; the
         # optimizer's own state only changes here, in the loop, once the task succeeded.
         before = {v.path: copy.deepcopy(v.value()) for v in variables}
