@@ -95,8 +95,10 @@ def get_state_tree(program) -> dict:
 
 
 # Training state: restored when the program has it (compiled, with an optimizer), skipped
-# otherwise, so variables saved from a compiled program load into an inference copy.
-# Synalinks' optimizer sections never load: its optimizers keep other bookkeeping.
+# otherwise, so variables saved from a compiled program load into an inference copy; an
+# empty section saved nothing. Synalinks' optimizer and metric state (a file with its
+# optimizer sections) never loads: they keep other bookkeeping, and metrics restart with
+# every job anyway.
 _TRAINING_SECTIONS = ("optimizer_variables", "metrics_variables")
 _SYNALINKS_OPTIMIZER_SECTIONS = ("optimizer_trainable_variables",
                                  "optimizer_non_trainable_variables")
@@ -117,7 +119,7 @@ def _collect(section: str, subtree: Any, prefix: str, paths: set[str], found: di
             found[path] = value
         elif any(p.startswith(path + "/") for p in paths):
             _collect(section, value, path, paths, found, unexpected)
-        elif isinstance(value, dict) and value:  # name the variables: module/variable
+        elif not prefix and isinstance(value, dict) and value:  # name module/variable
             unexpected.extend(f"{path}/{child}" for child in value)
         else:
             unexpected.append(path)
@@ -140,8 +142,9 @@ def set_state_tree(program, tree: Any) -> None:
     variables: dict[str, Any] = {}
     incoming: dict[str, Any] = {}
     unexpected: list[str] = []
+    from_synalinks = any(section in tree for section in _SYNALINKS_OPTIMIZER_SECTIONS)
     for section, owned in sections.items():
-        if section in _TRAINING_SECTIONS and section not in tree:
+        if section in _TRAINING_SECTIONS and (not tree.get(section) or from_synalinks):
             continue  # e.g. a file saved before compiling: the training state stays
         paths = {v.path for v in owned}
         variables.update({v.path: v for v in owned})
@@ -192,7 +195,7 @@ def program_from_document(document: Any, custom_objects: dict | None = None,
         )
     with custom_object_scope(custom_objects):
         entry = {key: document.get(key) for key in FORMAT_KEYS}
-        program = deserialize_object(entry, custom_objects=custom_objects)
+        program = deserialize_object(entry)  # the scope holds custom_objects
         if document.get("compile_config") is not None:
             program._compile_from_config(document["compile_config"])
     if document.get("variables") is not None:
