@@ -32,6 +32,8 @@ _PROGRAM = ("synaprefect.programs.program", "Program")
 _PROGRAM_CLASSES = {"Functional": _PROGRAM, "Program": _PROGRAM,
                     "Sequential": ("synaprefect.programs.sequential", "Sequential")}
 _MODEL_KEYS = ("language_model", "embedding_model")
+# Options synaprefect lacks whose Synalinks default is what synaprefect does anyway.
+_SYNALINKS_DEFAULTS = {"score_type": "Score"}
 
 
 def is_synalinks_document(document: Any) -> bool:
@@ -84,19 +86,34 @@ def _translate_value(value: Any, where: str) -> Any:
     return {key: _translate_value(item, where) for key, item in value.items()}
 
 
+def _accepted(cls: type) -> set[str]:
+    """The keyword arguments ``cls`` takes, following ``**kwargs`` up to the base class
+    they are passed on to (``ChainOfThought`` takes ``Generator``'s)."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        parameters = inspect.signature(klass.__init__).parameters.values()
+        names |= {p.name for p in parameters if p.kind is p.KEYWORD_ONLY
+                  or p.kind is p.POSITIONAL_OR_KEYWORD}
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            break
+    return names
+
+
 def _builtin_config(cls: type, config: dict, where: str) -> dict:
-    """``config`` as ``cls``'s constructor takes it: models as plain configs; options
-    synaprefect lacks are dropped when unset and refused when set."""
-    config = dict(config)
-    for key in _MODEL_KEYS:
-        if isinstance(config.get(key), dict):
-            config[key] = _model_config(config[key], where)
-    accepted = inspect.signature(cls.__init__).parameters
+    """``config`` as ``cls``'s constructor takes it: models as plain configs, nested
+    modules translated; options synaprefect lacks are dropped when unset (or at
+    Synalinks' default) and refused when set."""
+    config = {key: _model_config(value, where) if key in _MODEL_KEYS and
+              isinstance(value, dict) else _translate_value(value, where)
+              for key, value in config.items()}
+    accepted = _accepted(cls)
     unsupported = []
-    if not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
-        for key in [k for k in config if k not in accepted]:
-            if config.pop(key) not in (None, False, [], {}, ""):
-                unsupported.append(key)
+    for key in [k for k in config if k not in accepted]:
+        value = config.pop(key)
+        if value not in (None, False, [], {}, "") and _SYNALINKS_DEFAULTS.get(key) != value:
+            unsupported.append(key)
     if unsupported:
         raise ValueError(
             f"{where} ({cls.__name__}) sets {sorted(unsupported)}, which synaprefect's "

@@ -261,6 +261,25 @@ async def test_a_program_saved_by_synalinks_loads_and_runs(simulated_lm_factory,
     assert again.get_module("generator").state.value() == generator.state.value()
 
 
+async def test_a_sequential_program_saved_by_synalinks_loads(simulated_lm, tmp_path):
+    seen = []
+    recording_capitals(simulated_lm, seen)
+
+    def as_sequential(document):
+        modules = document["config"]["modules"]
+        for module in modules:
+            module.pop("inbound_nodes")
+        document.update(module="synalinks", class_name="Sequential", registered_name=None,
+                        config={"name": "capital_seq", "description": "Capitals.",
+                                "trainable": True, "modules": modules,
+                                "build_input_schema": modules[0]["config"]["schema"]})
+
+    program = synalinks.Program.load(synalinks_file_for(simulated_lm, tmp_path, as_sequential))
+    assert isinstance(program, synalinks.Sequential) and program.name == "capital_seq"
+    assert (await program(Query(query="Capital of Peru?"))).get_json() == {"answer": "LIMA"}
+    assert seen[-1].instructions == "Answer with the capital city in uppercase letters."
+
+
 async def test_synalinks_variables_file_loads_into_the_same_program(simulated_lm):
     program = await qa_program(language_model_for(simulated_lm))
     program.compile(reward=synalinks.ExactMatch(in_mask=["answer"]),
@@ -270,6 +289,20 @@ async def test_synalinks_variables_file_loads_into_the_same_program(simulated_lm
     assert state["instructions"] == "Name the capital city, in uppercase."
     assert state["examples"][0]["outputs"] == {"answer": "NAIROBI"}
     assert program.optimizer.iterations == 0  # Synalinks' optimizer state is not ours
+
+
+def test_synalinks_generator_options_map_onto_subclasses(simulated_lm, tmp_path):
+    def as_chain_of_thought(document):
+        module = document["config"]["modules"][1]
+        module["class_name"] = "ChainOfThought"
+        module["config"]["reasoning_effort"] = "low"
+
+    program = synalinks.Program.load(
+        synalinks_file_for(simulated_lm, tmp_path, as_chain_of_thought))
+    module = program.get_module("generator")
+    assert type(module) is synalinks.ChainOfThought
+    assert list(module.output_schema["properties"]) == ["thinking", "answer"]
+    assert module.reasoning_effort == "low" and module.sampling == {"temperature": 0.0}
 
 
 @pytest.mark.parametrize("edit,message", [
