@@ -75,6 +75,10 @@ from synaprefect.data_models import (
     ChatMessages,
     ChatRole,
     FineScore,
+    GenericInputs,
+    GenericIO,
+    GenericOutputs,
+    GenericResult,
     Rating,
     Rating10,
     Rating20,
@@ -83,7 +87,10 @@ from synaprefect.data_models import (
     ToolCallFunction,
     is_chat_message,
     is_chat_messages,
+    is_instructions,
+    is_prediction,
     is_tool_call,
+    is_trainable,
 )
 from synaprefect.initializers import Initializer
 from synaprefect.metrics import Metric
@@ -126,5 +133,6 @@ __all__ += [
     "ToolCalling", "ToolCallFunction", "is_chat_message", "is_chat_messages", "is_tool_call",
     "Score", "FineScore", "Rating", "Rating10", "Rating20", "Reward", "ExactMatch",
     "CosineSimilarity", "LMAsJudge", "ProgramAsJudge", "BatchReward", "Metric", "OMEGA",
-    "Initializer",
+    "Initializer", "GenericInputs", "GenericOutputs", "GenericIO", "GenericResult",
+    "is_trainable", "is_instructions", "is_prediction",
 ]

@@ -11,6 +11,15 @@ from synaprefect.data_models.chat import (
     is_tool_call,
 )
 from synaprefect.data_models.data_model import DataModel, Field
+from synaprefect.data_models.generic import (
+    GenericInputs,
+    GenericIO,
+    GenericOutputs,
+    GenericResult,
+    is_instructions,
+    is_prediction,
+    is_trainable,
+)
 from synaprefect.data_models.json_data_model import JsonDataModel
 from synaprefect.data_models.ops import is_symbolic
 from synaprefect.data_models.scores import (
@@ -29,4 +38,7 @@ __all__ = ["DataModel", "Field", "JsonDataModel", "SymbolicDataModel", "is_symbo
            "ChatRole", "ChatMessage", "ChatMessages", "ToolCall", "ToolCallFunction",
            "is_chat_message", "is_chat_messages", "is_tool_call",
            "Score", "FineScore", "Rating", "Rating10", "Rating20", "get_score_type",
-           "normalize_score"]
+           "normalize_score",
+           # generic data models and checks of the trainable ones
+           "GenericInputs", "GenericOutputs", "GenericIO", "GenericResult", "is_trainable",
+           "is_instructions", "is_prediction"]

@@ -390,6 +390,18 @@ async def test_score_scales_constrain_what_the_model_answers(simulated_lm):
         synalinks.data_models.get_score_type("Stars")
 
 
+def test_generic_data_models_and_trainable_checks():
+    generator = synalinks.Generator(data_model=Answer, language_model="openai/gpt-4o-mini")
+    assert synalinks.is_trainable(generator.state) and synalinks.is_instructions(generator.state)
+    assert not synalinks.is_trainable(Answer) and not synalinks.is_prediction(generator.state)
+    pair = synalinks.GenericIO(inputs={"query": "q"}, outputs={"answer": "a"})
+    assert pair.get_json() == {"inputs": {"query": "q"}, "outputs": {"answer": "a"}}
+    assert synalinks.is_prediction(synalinks.Prediction) and not synalinks.is_prediction(pair)
+    assert synalinks.GenericResult(result=[1, "two"]).get_json() == {"result": [1, "two"]}
+    with pytest.raises(ValueError, match="inputs"):
+        synalinks.GenericInputs(inputs="not a dict")
+
+
 def test_chat_messages():
     history = synalinks.ChatMessages(messages=[
         {"role": "user", "content": "What is the capital of Peru?"},
