@@ -291,6 +291,25 @@ async def test_synalinks_variables_file_loads_into_the_same_program(simulated_lm
     assert program.optimizer.iterations == 0  # Synalinks' optimizer state is not ours
 
 
+async def test_a_registered_custom_module_in_a_synalinks_file(simulated_lm, tmp_path):
+    seen = []
+    recording_capitals(simulated_lm, seen)
+    document = json.loads(synalinks_file_for(simulated_lm, tmp_path).read_text())
+    generator = document["config"]["modules"][1]
+    generator.update(module="__main__", class_name="Capitalizer",
+                     registered_name="compat_tests>Capitalizer",
+                     config={key: generator["config"][key] for key in
+                             ("name", "description", "trainable", "language_model")})
+    del document["variables"]  # as Synalinks' to_json() writes it
+    program = synalinks.programs.program_from_json(json.dumps(document))
+    module = program.get_module("generator")
+    assert type(module) is Capitalizer
+    assert module.language_model.model == simulated_lm.model
+    assert "api_key" not in json.dumps(module.get_config())
+    assert (await program(Query(query="Capital of Chile?"))).get_json() == \
+        {"answer": "SANTIAGO"}
+
+
 def test_synalinks_generator_options_map_onto_subclasses(simulated_lm, tmp_path):
     def as_chain_of_thought(document):
         module = document["config"]["modules"][1]
