@@ -67,6 +67,49 @@ from synaprefect.tuners import disable_keras_backend
 from synaprefect.variables import Variable
 from synaprefect.version import __version__
 
+# ---- Synalinks' top-level names (issue 16: saving, data models, config) ----------------
+# isort: split
+from synaprefect import config
+from synaprefect.config import api_base, set_api_base, synalinks_home
+from synaprefect.data_models import (
+    ChatMessage,
+    ChatMessages,
+    ChatRole,
+    FineScore,
+    GenericInputs,
+    GenericIO,
+    GenericOutputs,
+    GenericResult,
+    Rating,
+    Rating10,
+    Rating20,
+    Score,
+    ToolCall,
+    ToolCallFunction,
+    is_chat_message,
+    is_chat_messages,
+    is_instructions,
+    is_prediction,
+    is_tool_call,
+    is_trainable,
+)
+from synaprefect.initializers import Initializer
+from synaprefect.metrics import Metric
+from synaprefect.modules.prompts import default_prompt_template
+from synaprefect.optimizers import OMEGA
+from synaprefect.rewards import (
+    BatchReward,
+    CosineSimilarity,
+    ExactMatch,
+    LMAsJudge,
+    ProgramAsJudge,
+    Reward,
+)
+from synaprefect.saving import register_synalinks_serializable
+
+ToolCalling = ToolCall  # Synalinks' second name for it
+# ---- end of Synalinks' top-level names (issue 16: saving, data models, config) ---------
+
 __all__ = [
     "__version__",
     # data models
@@ -83,4 +126,14 @@ __all__ = [
     # sub-packages
     "callbacks", "datasets", "initializers", "language_models", "metrics", "modules", "ops",
     "optimizers", "orchestration", "programs", "rewards", "saving", "tuners",
+]
+# Synalinks' top-level names (issue 16: saving, data models, config)
+__all__ += [
+    "config", "api_base", "set_api_base", "synalinks_home", "register_synalinks_serializable",
+    "default_prompt_template", "ChatRole", "ChatMessage", "ChatMessages", "ToolCall",
+    "ToolCalling", "ToolCallFunction", "is_chat_message", "is_chat_messages", "is_tool_call",
+    "Score", "FineScore", "Rating", "Rating10", "Rating20", "Reward", "ExactMatch",
+    "CosineSimilarity", "LMAsJudge", "ProgramAsJudge", "BatchReward", "Metric", "OMEGA",
+    "Initializer", "GenericInputs", "GenericOutputs", "GenericIO", "GenericResult",
+    "is_trainable", "is_instructions", "is_prediction",
 ]

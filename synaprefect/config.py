@@ -31,6 +31,16 @@ __all__ = [
     "task_retries",
     "set_storage",
     "storage_root",
+    # Synalinks' names
+    "synalinks_home",
+    "api_base",
+    "set_api_base",
+    "backend",
+    "set_backend",
+    "floatx",
+    "set_floatx",
+    "epsilon",
+    "set_epsilon",
 ]
 
 _DEFAULT_SEED = 123
@@ -80,16 +90,19 @@ def save_config(**values: Any) -> Path:
     return path
 
 
-def set_seed(seed: int) -> None:
+def set_seed(value: int) -> None:
     """Seed every random choice synaprefect makes (shuffling, optimizers) and the global
-    ``random`` and ``numpy.random`` generators, for reproducible runs."""
+    ``random`` and ``numpy.random`` generators, for reproducible runs.
+
+    Example: ``synaprefect.set_seed(42)`` (or ``set_seed(value=42)``, as in Synalinks)
+    """
     global _seed, _rng
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise TypeError(f"`seed` must be an int, got {seed!r}.")
-    _seed = seed
-    _rng = np.random.default_rng(seed)
-    random.seed(seed)
-    np.random.seed(seed)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"`value` (the seed) must be an int, got {value!r}.")
+    _seed = value
+    _rng = np.random.default_rng(value)
+    random.seed(value)
+    np.random.seed(value)
 
 
 def get_seed() -> int:
@@ -159,3 +172,62 @@ def task_retries() -> tuple[int, float]:
 def clear_session() -> None:
     """Reset global state: automatic names start again from ``generator``, ``generator_1``."""
     reset_names()
+
+
+# ---- Synalinks' settings ------------------------------------------------------------------
+# Kept so Synalinks scripts run unchanged; none changes what synaprefect computes.
+
+_FLOAT_TYPES = ("bfloat16", "float16", "float32", "float64")
+
+
+def synalinks_home() -> str:
+    """Synalinks' name for ``synaprefect_home()``, as a string."""
+    return str(synaprefect_home())
+
+
+def api_base() -> str:
+    """The Synalinks Studio address a script set (``$SYNAPREFECT_API_BASE``, default
+    ``http://localhost:8000/api``); synaprefect sends nothing there: its runs are in
+    Prefect's UI."""
+    return _setting("api_base", "SYNAPREFECT_API_BASE", "http://localhost:8000/api", str)
+
+
+def set_api_base(api_base: str) -> None:
+    """Example: ``synaprefect.set_api_base("http://studio:8000/api")``"""
+    if not isinstance(api_base, str) or not api_base:
+        raise ValueError(f"`api_base` must be a URL string, got {api_base!r}.")
+    _overrides["api_base"] = api_base
+
+
+def backend() -> str:
+    """The data-model backend: always ``"pydantic"``."""
+    return "pydantic"
+
+
+def set_backend(backend: str) -> None:
+    if backend != "pydantic":
+        raise ValueError(f"`backend` must be 'pydantic' (the only one), got {backend!r}.")
+
+
+def floatx() -> str:
+    """The float type name a script set (default ``"float32"``)."""
+    return _overrides.get("floatx", "float32")
+
+
+def set_floatx(value: str) -> None:
+    """Example: ``synaprefect.config.set_floatx("float64")``"""
+    if value not in _FLOAT_TYPES:
+        raise ValueError(f"`floatx` must be one of {list(_FLOAT_TYPES)}, got {value!r}.")
+    _overrides["floatx"] = value
+
+
+def epsilon() -> float:
+    """The fuzz factor a script set (default ``1e-7``)."""
+    return _overrides.get("epsilon", 1e-7)
+
+
+def set_epsilon(value: float) -> None:
+    """Example: ``synaprefect.config.set_epsilon(1e-5)``"""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(f"`epsilon` must be a positive number, got {value!r}.")
+    _overrides["epsilon"] = float(value)

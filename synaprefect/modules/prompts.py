@@ -5,7 +5,8 @@ import json
 
 import jinja2
 
-__all__ = ["DEFAULT_PROMPT_TEMPLATE", "render_system_prompt", "user_message", "to_text"]
+__all__ = ["DEFAULT_PROMPT_TEMPLATE", "default_prompt_template", "render_system_prompt",
+           "user_message", "to_text"]
 
 DEFAULT_PROMPT_TEMPLATE = """\
 <instructions>
@@ -36,6 +37,19 @@ DEFAULT_PROMPT_TEMPLATE = """\
 </examples>
 {%- endif %}
 """
+
+
+def default_prompt_template() -> str:
+    """The Jinja2 template ``Generator`` renders its system prompt with (variables
+    ``instructions``, ``inputs_schema``, ``outputs_schema``, ``examples`` as
+    ``(input, output)`` pairs); start from it to write your own ``prompt_template=``.
+
+    Example:
+    ```python
+    template = synaprefect.default_prompt_template() + "\nAlways answer in French."
+    ```
+    """
+    return DEFAULT_PROMPT_TEMPLATE
 
 
 def to_text(value) -> str:

@@ -1,6 +1,6 @@
 """Programs: functional, sequential and subclassed."""
 
-from synaprefect.programs.program import Program
+from synaprefect.programs.program import Program, program_from_json
 from synaprefect.programs.sequential import Sequential
 
-__all__ = ["Program", "Sequential"]
+__all__ = ["Program", "Sequential", "program_from_json"]

@@ -8,17 +8,20 @@ Three ways to make one:
   ``super().__init__(inputs=..., outputs=...)``.
 """
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 from synaprefect.modules.module import Module
+from synaprefect.programs import synalinks_files
 from synaprefect.programs.graph import Graph
 from synaprefect.programs.summary import summary_text
 from synaprefect.saving import program_saving
 from synaprefect.trainers.trainer import Trainer
 from synaprefect.utils.nest import map_structure
+from synaprefect.version import __version__
 
-__all__ = ["Program"]
+__all__ = ["Program", "program_from_json"]
 
 
 class Program(Trainer, Module):
@@ -126,8 +129,10 @@ class Program(Trainer, Module):
 
     @classmethod
     def load(cls, filepath: str, custom_objects: dict | None = None) -> "Program":
-        """Load a program saved with ``save``; returns the new program."""
-        return program_saving.load_program(filepath, custom_objects=custom_objects)
+        """Load a program saved with ``save`` (or by Synalinks: see ``synalinks_files``);
+        returns the new program."""
+        document, source = program_saving.read_program_file(filepath)
+        return _from_document(document, custom_objects, source, with_variables=True)
 
     def save_variables(self, filepath: str) -> None:
         """Save only the variables, to a ``.variables.json`` file."""
@@ -146,7 +151,34 @@ class Program(Trainer, Module):
     def set_state_tree(self, state_tree: dict) -> None:
         program_saving.set_state_tree(self, state_tree)
 
-    def to_json(self) -> dict:
-        """The architecture only (no variables), as a JSON-ready dict."""
-        return program_saving.serialize_module(self)
+    def to_json(self, indent: int | None = None) -> str:
+        """The architecture only (no variables), as a JSON string that
+        ``synaprefect.programs.program_from_json`` turns back into a program.
+
+        Example: ``clone = synaprefect.programs.program_from_json(program.to_json())``
+        """
+        return json.dumps({"synaprefect_version": __version__,
+                           **program_saving.serialize_module(self)}, indent=indent)
+
+
+def program_from_json(json_string: str | dict, custom_objects: dict | None = None,
+                      source: str = "the JSON") -> Program:
+    """A program from ``to_json()``'s string (fresh variables) or from a saved file's
+    content (with its variables); Synalinks' documents are read too (uncompiled).
+
+    Example:
+    ```python
+    clone = synaprefect.programs.program_from_json(program.to_json())
+    ```
+    """
+    document = json.loads(json_string) if isinstance(json_string, (str, bytes)) else json_string
+    return _from_document(document, custom_objects, source, with_variables=False)
+
+
+def _from_document(document, custom_objects: dict | None, source: str,
+                   with_variables: bool) -> Program:
+    if synalinks_files.is_synalinks_document(document):
+        document = synalinks_files.from_synalinks_document(document)
+    return program_saving.program_from_document(document, custom_objects, source=source,
+                                                with_variables=with_variables)
 

@@ -10,7 +10,12 @@ from typing import Any
 
 from synaprefect.data_models.json_data_model import JsonDataModel
 from synaprefect.rewards.reward import Reward, as_reward_value
-from synaprefect.saving.serialization import custom_object_scope, deserialize_object
+from synaprefect.saving.serialization import (
+    custom_object_scope,
+    deserialize_object,
+    get_registered_name,
+    get_registered_object,
+)
 from synaprefect.utils.async_utils import maybe_await
 from synaprefect.utils.imports import defined_in_synaprefect, import_object
 
@@ -77,6 +82,9 @@ def function_reference(fn: Callable[..., Any]) -> str:
     for key, registered in _REWARD_FUNCTIONS.items():
         if registered is fn:
             return key
+    key = get_registered_name(fn)  # ``@register_synalinks_serializable()`` functions
+    if get_registered_object(key) is fn:
+        return key
     key = _natural_key(fn)
     if key is not None and key.split(":")[0].split(".")[0] == "synaprefect":
         return key
@@ -92,6 +100,9 @@ def resolve_function(reference: str) -> Callable[..., Any]:
     """The function a config refers to (registered, or from a ``synaprefect`` module)."""
     if reference in _REWARD_FUNCTIONS:
         return _REWARD_FUNCTIONS[reference]
+    registered = get_registered_object(reference)
+    if callable(registered) and not isinstance(registered, type):
+        return registered
     module_name, _, qualname = str(reference).partition(":")
     if qualname and (module_name == "synaprefect" or module_name.startswith("synaprefect.")):
         try:

@@ -15,6 +15,7 @@ from synaprefect.utils.async_utils import run_sync
 __all__ = [
     "save_program",
     "load_program",
+    "read_program_file",
     "program_document",
     "program_from_document",
     "save_variables",
@@ -93,30 +94,66 @@ def get_state_tree(program) -> dict:
     return tree
 
 
+# Training state: restored when the program has it (compiled, with an optimizer), skipped
+# otherwise, so variables saved from a compiled program load into an inference copy; an
+# empty section saved nothing. Synalinks' optimizer and metric state (a file with its
+# optimizer sections) never loads: they keep other bookkeeping, and metrics restart with
+# every job anyway.
+_TRAINING_SECTIONS = ("optimizer_variables", "metrics_variables")
+_SYNALINKS_OPTIMIZER_SECTIONS = ("optimizer_trainable_variables",
+                                 "optimizer_non_trainable_variables")
+
+
+def _collect(section: str, subtree: Any, prefix: str, paths: set[str], found: dict,
+             unexpected: list) -> None:
+    """Values of ``paths`` in ``subtree``: keys are path parts, nested (as Synalinks
+    writes them) or joined with ``/`` (``"_"`` stands for no module)."""
+    if not isinstance(subtree, dict):
+        unexpected.append(prefix or section)
+        return
+    for key, value in subtree.items():
+        path = f"{prefix}/{key}" if prefix else key
+        if path == "_":
+            _collect(section, value, "", paths, found, unexpected)
+        elif path in paths:
+            found[path] = value
+        elif any(p.startswith(path + "/") for p in paths):
+            _collect(section, value, path, paths, found, unexpected)
+        elif not prefix and isinstance(value, dict) and value:  # name module/variable
+            unexpected.extend(f"{path}/{child}" for child in value)
+        else:
+            unexpected.append(path)
+
+
 def set_state_tree(program, tree: Any) -> None:
     """Assign every variable from ``tree``; checks the whole tree first, so a bad file
-    leaves the program unchanged."""
+    leaves the program unchanged. The program's own variables must all be there; the
+    training state (optimizer, metrics) loads when the program has it."""
     if not isinstance(tree, dict):
         raise ValueError(f"A state tree must be a JSON object, got {type(tree).__name__}.")
-    variables = {v.path: v for vs in _sections(program).values() for v in vs}
-    known_sections = set(_sections(program))
+    sections = _sections(program)
+    known = set(sections) | set(_TRAINING_SECTIONS) | set(_SYNALINKS_OPTIMIZER_SECTIONS)
+    unknown_sections = sorted(set(tree) - known)
+    if unknown_sections:
+        raise ValueError(
+            f"Unknown section(s) {unknown_sections} in the variables; expected "
+            f"{sorted(sections)}. Nothing was loaded."
+        )
+    variables: dict[str, Any] = {}
     incoming: dict[str, Any] = {}
-    for section, modules in tree.items():
-        if section not in known_sections:
-            raise ValueError(
-                f"Unknown section {section!r} in the variables; expected "
-                f"{sorted(known_sections)}."
-            )
-        for module_name, values in (modules or {}).items():
-            for name, value in values.items():
-                path = name if module_name == "_" else f"{module_name}/{name}"
-                incoming[path] = value
-    unknown = sorted(set(incoming) - set(variables))
+    unexpected: list[str] = []
+    from_synalinks = any(section in tree for section in _SYNALINKS_OPTIMIZER_SECTIONS)
+    for section, owned in sections.items():
+        if section in _TRAINING_SECTIONS and (not tree.get(section) or from_synalinks):
+            continue  # e.g. a file saved before compiling: the training state stays
+        paths = {v.path for v in owned}
+        variables.update({v.path: v for v in owned})
+        _collect(section, tree.get(section) or {}, "", paths, incoming, unexpected)
     missing = sorted(set(variables) - set(incoming))
-    if unknown or missing:
+    if unexpected or missing:
         raise ValueError(
             "The saved variables do not match this program's architecture: "
-            f"unexpected {unknown}, missing {missing}. Nothing was loaded."
+            f"unexpected {sorted(unexpected)}, missing {missing}. Nothing was loaded."
         )
     for path, value in incoming.items():
         problems = schema_errors(value, variables[path].schema())
@@ -146,21 +183,23 @@ def program_document(program) -> dict:
 
 
 def program_from_document(document: Any, custom_objects: dict | None = None,
-                          source: str = "the document"):
-    """The program ``program_document`` described, compiled as it was."""
-    if not isinstance(document, dict) or any(
-        key not in document for key in ("class_name", "config", "variables")
-    ):
+                          source: str = "the document", with_variables: bool = True):
+    """The program ``program_document`` described, compiled as it was; without
+    ``with_variables``, an architecture alone (``to_json``) gives fresh variables."""
+    required = ("class_name", "config", "variables") if with_variables else (
+        "class_name", "config")
+    if not isinstance(document, dict) or any(key not in document for key in required):
         raise ValueError(
-            f"{source} is not a synaprefect program file (expected the keys 'class_name', "
-            "'config' and 'variables'); was it written by `program.save()`?"
+            f"{source} is not a synaprefect program file (expected the keys "
+            f"{', '.join(map(repr, required))}); was it written by `program.save()`?"
         )
     with custom_object_scope(custom_objects):
         entry = {key: document.get(key) for key in FORMAT_KEYS}
-        program = deserialize_object(entry, custom_objects=custom_objects)
+        program = deserialize_object(entry)  # the scope holds custom_objects
         if document.get("compile_config") is not None:
             program._compile_from_config(document["compile_config"])
-    set_state_tree(program, document["variables"])
+    if document.get("variables") is not None:
+        set_state_tree(program, document["variables"])
     return program
 
 
@@ -174,10 +213,15 @@ def save_program(program, filepath: str, overwrite: bool = True) -> None:
     target.write_json(program_document(program))
 
 
-def load_program(filepath: str, custom_objects: dict | None = None):
+def read_program_file(filepath: str) -> tuple[Any, str]:
+    """The parsed JSON of a program file, and how errors should name it."""
     source = location(_check_suffix(filepath, ".json", "A program"))
-    return program_from_document(source.read_json("program file"), custom_objects,
-                                 source=f"'{source.url}'")
+    return source.read_json("program file"), f"'{source.url}'"
+
+
+def load_program(filepath: str, custom_objects: dict | None = None):
+    document, source = read_program_file(filepath)
+    return program_from_document(document, custom_objects, source=source)
 
 
 def save_variables(program, filepath: str) -> None:

@@ -12,13 +12,20 @@ from synaprefect.utils.context import bound
 
 __all__ = [
     "register_synaprefect_serializable",
+    "register_synalinks_serializable",
     "serialize_object",
     "deserialize_object",
+    "serialize_synalinks_object",
+    "deserialize_synalinks_object",
     "custom_object_scope",
+    "CustomObjectScope",
+    "get_custom_objects",
+    "get_registered_name",
+    "get_registered_object",
 ]
 
-_REGISTRY: dict[str, type] = {}
-_REGISTERED_NAMES: dict[type, str] = {}
+_REGISTRY: dict[str, Any] = {}
+_REGISTERED_NAMES: dict[Any, str] = {}
 # Read-only default: a scope always installs a new dict.
 _custom_objects: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
     "synaprefect_custom_objects", default=MappingProxyType({})
@@ -26,8 +33,9 @@ _custom_objects: contextvars.ContextVar[Mapping[str, Any]] = contextvars.Context
 
 
 def register_synaprefect_serializable(package: str = "Custom", name: str | None = None
-                                      ) -> Callable[[type], type]:
-    """Register a class so saved programs can refer to it as ``"<package>>Name"``.
+                                      ) -> Callable[[Any], Any]:
+    """Register a class (or a function, e.g. a reward function) so saved programs can
+    refer to it as ``"<package>>Name"``; loading finds it only through this registry.
 
     Example:
     ```python
@@ -37,21 +45,58 @@ def register_synaprefect_serializable(package: str = "Custom", name: str | None 
     ```
     """
 
-    def decorator(cls: type) -> type:
-        key = f"{package}>{name or cls.__name__}"
-        if not hasattr(cls, "get_config"):
-            raise TypeError(f"{cls.__name__} needs a get_config() method to be saved.")
-        _REGISTRY[key] = cls
-        _REGISTERED_NAMES[cls] = key
-        return cls
+    def decorator(obj: Any) -> Any:
+        key = f"{package}>{name or obj.__name__}"
+        if isinstance(obj, type) and not hasattr(obj, "get_config"):
+            raise TypeError(f"{obj.__name__} needs a get_config() method to be saved.")
+        if not isinstance(obj, type) and not callable(obj):
+            raise TypeError(f"Only classes and functions can be registered, got {obj!r:.80}.")
+        _REGISTRY[key] = obj
+        _REGISTERED_NAMES[obj] = key
+        return obj
 
     return decorator
 
 
+# Synalinks' name for the same decorator (same arguments, same ``"package>Name"`` keys).
+register_synalinks_serializable = register_synaprefect_serializable
+
+
 @contextlib.contextmanager
 def custom_object_scope(custom_objects: dict | None):
+    """Make ``custom_objects`` (``{name: class}``) resolvable while loading.
+
+    Example:
+    ```python
+    with synaprefect.saving.custom_object_scope({"Shout": Shout}):
+        program = synaprefect.Program.load("program.json")
+    ```
+    """
     with bound(_custom_objects, {**_custom_objects.get(), **(custom_objects or {})}):
         yield
+
+
+# Synalinks spells it as a class; ``with CustomObjectScope({...}):`` works the same.
+CustomObjectScope = custom_object_scope
+
+
+def get_custom_objects() -> dict[str, type]:
+    """A copy of the registry: ``{"package>Name": class}``."""
+    return dict(_REGISTRY)
+
+
+def get_registered_name(obj: Any) -> str:
+    """The key ``obj`` (a class) is registered under, else its plain name."""
+    return _REGISTERED_NAMES.get(obj, getattr(obj, "__name__", type(obj).__name__))
+
+
+def get_registered_object(name: str, custom_objects: dict | None = None) -> Any:
+    """The class registered (or passed in ``custom_objects``, or in scope) as ``name``,
+    else ``None``; never imports anything."""
+    for table in (custom_objects or {}, _custom_objects.get(), _REGISTRY):
+        if name in table:
+            return table[name]
+    return None
 
 
 def serialize_object(obj: Any) -> dict:
@@ -71,7 +116,7 @@ def _resolve_class(entry: dict) -> type:
     for key in (registered, class_name):
         if key and key in custom:
             return custom[key]
-    if registered and registered in _REGISTRY:
+    if registered and isinstance(_REGISTRY.get(registered), type):
         return _REGISTRY[registered]
     module_name = entry.get("module") or ""
     if module_name == "synaprefect" or module_name.startswith("synaprefect."):
@@ -98,3 +143,48 @@ def deserialize_object(entry: Any, **kwargs) -> Any:
         )
     cls = _resolve_class(entry)
     return cls.from_config(entry["config"], **kwargs)
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def serialize_synalinks_object(obj: Any) -> Any:
+    """JSON for ``obj``: plain values, lists and dicts as they are (their items
+    serialized), any other object as ``serialize_object`` describes it.
+
+    Example (a custom module's ``get_config``):
+    ```python
+    return {"language_model": synaprefect.saving.serialize_synalinks_object(self.lm)}
+    ```
+    """
+    if isinstance(obj, _PLAIN):
+        return obj
+    if isinstance(obj, (list, tuple)):
+        return [serialize_synalinks_object(item) for item in obj]
+    if isinstance(obj, dict):
+        return {key: serialize_synalinks_object(value) for key, value in obj.items()}
+    return serialize_object(obj)
+
+
+def _is_serialized_object(value: Any) -> bool:
+    return isinstance(value, dict) and "class_name" in value and "config" in value
+
+
+def deserialize_synalinks_object(config: Any, custom_objects: dict | None = None) -> Any:
+    """The inverse of ``serialize_synalinks_object``; classes resolve only through the
+    registry, ``custom_objects`` and synaprefect's own classes.
+
+    Example (a custom module's ``from_config``):
+    ```python
+    lm = synaprefect.saving.deserialize_synalinks_object(config.pop("language_model"))
+    ```
+    """
+    if isinstance(config, list):
+        return [deserialize_synalinks_object(item, custom_objects) for item in config]
+    if _is_serialized_object(config):
+        with custom_object_scope(custom_objects):
+            return deserialize_object(config)
+    if isinstance(config, dict):
+        return {key: deserialize_synalinks_object(value, custom_objects)
+                for key, value in config.items()}
+    return config
