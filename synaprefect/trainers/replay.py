@@ -119,16 +119,20 @@ def prune_runs(program_name: str | None = None, keep: int = 0,
     return removed
 
 
-def _encode(value: Any, schemas: dict[str, dict]) -> Any:
+def _encode(value: Any, schemas: dict[str, dict], keys: dict[int, str]) -> Any:
     if isinstance(value, JsonDataModel):
-        schema_key = stable_hash(value.get_schema())[:16]
-        schemas.setdefault(schema_key, value.get_schema())
+        schema = value.get_schema()
+        # A batch's samples share schema objects: hash each object once per encode().
+        schema_key = keys.get(id(schema))
+        if schema_key is None:
+            schema_key = keys[id(schema)] = stable_hash(schema)[:16]
+            schemas.setdefault(schema_key, schema)
         return {"__data__": value.get_json(), "__schema__": schema_key}
     if isinstance(value, dict):
-        return {"__dict__": [[_encode(k, schemas), _encode(v, schemas)]
+        return {"__dict__": [[_encode(k, schemas, keys), _encode(v, schemas, keys)]
                              for k, v in value.items()]}
     if isinstance(value, (list, tuple)):
-        return [_encode(v, schemas) for v in value]
+        return [_encode(v, schemas, keys) for v in value]
     return value
 
 
@@ -136,7 +140,7 @@ def encode(value: Any) -> dict:
     """JSON for step results and keys: data models keep their values, and their schemas
     go once into a table (a batch of predictions shares one schema)."""
     schemas: dict[str, dict] = {}
-    encoded = _encode(value, schemas)
+    encoded = _encode(value, schemas, {})
     return {"schemas": schemas, "value": encoded}
 
 
