@@ -183,6 +183,7 @@ def _curves(conditions: dict[str, dict[str, list[list[float]]]], xlabel, ylabel,
     metric: colour by metric, line style by condition."""
     metrics = list(next(iter(conditions.values())))
     colors = distinct_colors(len(metrics))
+    kwargs = {"marker": "o", "markersize": 4, **kwargs}  # a one-epoch fit is a point
     figure, axes = new_figure(figsize)
     shown: list[float] = []
     for style_index, (condition, runs) in enumerate(conditions.items()):
