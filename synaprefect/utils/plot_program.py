@@ -7,7 +7,6 @@ graphviz binary is needed.
 """
 
 import json
-import logging
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,11 +15,10 @@ from synaprefect.utils.plotting import new_figure, save_figure
 
 __all__ = ["plot_program", "program_figure"]
 
-logger = logging.getLogger("synaprefect.utils")
-
 _PAD = 0.08  # inches around text inside a box
 _LAYER_GAP = 0.55  # inches between layers
 _SIBLING_GAP = 0.35  # inches between boxes of a layer
+_ROUTE_WIDTH = 0.1  # inches an edge takes in a layer it crosses
 _MARGIN = 0.2
 _MAX_LINE = 72  # characters of a schema line before it is cut
 _HEADER = "#2f3e4e"
@@ -33,9 +31,11 @@ class _Box:
     title: str
     body: list[str] = field(default_factory=list)
     trainable: bool | None = None  # None: no variables, nothing to say
+    clusters: tuple[str, ...] = ()  # the nested programs around it, outermost first
     parts: list = field(default_factory=list)  # (text artist, band colour, height)
     width: float = 0.0
     height: float = 0.0
+    center: tuple[float, float] = (0.0, 0.0)  # in inches, once placed
 
 
 def plot_program(program: Any, to_file: str | None = None,
@@ -52,8 +52,8 @@ def plot_program(program: Any, to_file: str | None = None,
     keeps their ``$defs``); ``show_trainable`` marks modules with variables as trainable
     or not; ``rankdir`` is ``"TB"`` (top to bottom), ``"LR"``, ``"BT"`` or ``"RL"``. A
     subclassed program, whose structure lives in its code, is one box.
-    ``expand_nested`` is accepted for Synalinks scripts; a nested program is drawn as one
-    box (a warning says so).
+    ``expand_nested`` draws the modules of nested functional programs inside a dashed
+    frame named after the nested program, instead of one box for it.
 
     Example:
     ```python
@@ -87,15 +87,39 @@ def program_figure(program: Any, show_schemas: bool = False, show_module_names: 
     if graph is None:
         boxes, edges = [_box(program, [], [], *options)], []
     else:
-        boxes = [_box(node.module, [s.get_schema() for s in node.input_symbols],
-                      [s.get_schema() for s in node.flat_outputs], *options)
-                 for node in graph.nodes]
-        edges = graph.edges()
-        nested = [n.module.name for n in graph.nodes if hasattr(n.module, "get_graph")]
-        if expand_nested and nested:
-            logger.warning("plot_program(expand_nested=True): the nested programs %s are "
-                           "drawn as one box each.", nested)
+        boxes, edges = _graph_boxes(graph, options, expand_nested, ())
     return _draw(boxes, edges, _depths(len(boxes), edges), rankdir)
+
+
+def _graph_boxes(graph: Any, options: tuple, expand_nested: bool,
+                 clusters: tuple[str, ...]) -> tuple[list["_Box"], list[tuple[int, int]]]:
+    """Boxes in topological order and the edges between them; with ``expand_nested``, a
+    nested program's own graph takes the place of its box, framed as a cluster."""
+    boxes: list[_Box] = []
+    edges: list[tuple[int, int]] = []
+    entries: dict[int, list[int]] = {}  # graph node -> the boxes its parents feed
+    exits: dict[int, list[int]] = {}  # graph node -> the boxes that feed its children
+    for index, node in enumerate(graph.nodes):
+        inner = node.module.get_graph() if expand_nested and hasattr(
+            node.module, "get_graph") else None
+        if inner is None:
+            entries[index] = exits[index] = [len(boxes)]
+            boxes.append(_box(node.module, [s.get_schema() for s in node.input_symbols],
+                              [s.get_schema() for s in node.flat_outputs], *options))
+            boxes[-1].clusters = clusters
+            continue
+        inner_boxes, inner_edges = _graph_boxes(inner, options, True,
+                                                (*clusters, node.module.name))
+        offset = len(boxes)
+        parents = {parent for parent, _ in inner_edges}
+        entries[index] = [offset + i for i, depth in
+                          enumerate(_depths(len(inner_boxes), inner_edges)) if depth == 0]
+        exits[index] = [offset + i for i in range(len(inner_boxes)) if i not in parents]
+        boxes += inner_boxes
+        edges += [(offset + a, offset + b) for a, b in inner_edges]
+    edges += [(source, target) for parent, child in graph.edges()
+              for source in exits[parent] for target in entries[child]]
+    return boxes, edges
 
 
 def _box(module: Any, inputs: list[dict], outputs: list[dict], show_module_names: bool,
@@ -135,27 +159,20 @@ def _draw(boxes: list[_Box], edges: list[tuple[int, int]], depths: list[int], ra
     # Abstract coordinates: p along the flow (layer after layer), s across a layer.
     along = [b.height if flows_down else b.width for b in boxes]
     across = [b.width if flows_down else b.height for b in boxes]
-    layers: dict[int, list[int]] = {}
-    for index, depth in enumerate(depths):
-        layers.setdefault(depth, []).append(index)
-    parents: dict[int, list[int]] = {}
+    depth = list(depths)
+    # An edge over several layers passes through a slot of its own in each layer between
+    # (a point with no size), so it runs beside the boxes rather than through them.
+    routes = []
     for parent, child in edges:
-        parents.setdefault(child, []).append(parent)
-    center_p, center_s = [0.0] * len(boxes), [0.0] * len(boxes)
-    p = 0.0
-    for depth in sorted(layers):
-        members = layers[depth]
-        # Barycentre ordering: a box goes near the boxes that feed it.
-        members.sort(key=lambda i: (sum(center_s[q] for q in parents.get(i, [])) /
-                                    max(1, len(parents.get(i, []))), i))
-        thickness = max(along[i] for i in members)
-        extent = sum(across[i] for i in members) + _SIBLING_GAP * (len(members) - 1)
-        s = -extent / 2
-        for i in members:
-            center_p[i], center_s[i] = p + thickness / 2, s + across[i] / 2
-            s += across[i] + _SIBLING_GAP
-        p += thickness + _LAYER_GAP
-    total_p = p - _LAYER_GAP
+        route = [parent]
+        for between in range(depths[parent] + 1, depths[child]):
+            along.append(0.0)
+            across.append(_ROUTE_WIDTH)
+            depth.append(between)
+            route.append(len(along) - 1)
+        routes.append([*route, child])
+    center_p, center_s, thickness = _layout(along, across, depth, routes)
+    total_p = sum(thickness) + _LAYER_GAP * (len(thickness) - 1)
     half_s = max(abs(c) + a / 2 for c, a in zip(center_s, across))
 
     def place(p_value: float, s_value: float) -> tuple[float, float]:
@@ -167,13 +184,46 @@ def _draw(boxes: list[_Box], edges: list[tuple[int, int]], depths: list[int], ra
     width, height = (2 * half_s, total_p) if flows_down else (total_p, 2 * half_s)
     figure.set_size_inches(width + 2 * _MARGIN, height + 2 * _MARGIN)
     for index, box in enumerate(boxes):
-        x, y = place(center_p[index], center_s[index])
-        _place_box(figure, box, x, y, inches)
-    for parent, child in edges:
-        start = place(center_p[parent] + along[parent] / 2, center_s[parent])
-        end = place(center_p[child] - along[child] / 2, center_s[child])
-        _arrow(figure, start, end, inches, skips_layers=depths[child] - depths[parent] > 1)
+        box.center = place(center_p[index], center_s[index])
+        _place_box(figure, box, *box.center, inches)
+    _frame_clusters(figure, boxes, inches)
+    for route in routes:
+        first, last = route[0], route[-1]
+        points = [place(center_p[first] + along[first] / 2, center_s[first])]
+        for slot in route[1:-1]:
+            half = thickness[depth[slot]] / 2
+            points += [place(center_p[slot] - half, center_s[slot]),
+                       place(center_p[slot] + half, center_s[slot])]
+        points.append(place(center_p[last] - along[last] / 2, center_s[last]))
+        _arrow(figure, points, inches)
     return figure
+
+
+def _layout(along: list[float], across: list[float], depth: list[int],
+            routes: list[list[int]]) -> tuple[list[float], list[float], list[float]]:
+    """Centres ``(p, s)`` of every box and slot, and the thickness of each layer: layers
+    follow each other along p; in a layer, items are centred on s = 0 and ordered by
+    where the items feeding them stand (barycentre), to keep edges short and uncrossed."""
+    parents: dict[int, list[int]] = {}
+    for route in routes:
+        for parent, child in zip(route, route[1:]):
+            parents.setdefault(child, []).append(parent)
+    layers: dict[int, list[int]] = {}
+    for index, layer in enumerate(depth):
+        layers.setdefault(layer, []).append(index)
+    center_p, center_s = [0.0] * len(along), [0.0] * len(along)
+    thickness: list[float] = []
+    p = 0.0
+    for layer in sorted(layers):
+        members = sorted(layers[layer], key=lambda i: (
+            sum(center_s[q] for q in parents.get(i, [])) / max(1, len(parents.get(i, []))), i))
+        thickness.append(max(along[i] for i in members))
+        s = -(sum(across[i] for i in members) + _SIBLING_GAP * (len(members) - 1)) / 2
+        for i in members:
+            center_p[i], center_s[i] = p + thickness[-1] / 2, s + across[i] / 2
+            s += across[i] + _SIBLING_GAP
+        p += thickness[-1] + _LAYER_GAP
+    return center_p, center_s, thickness
 
 
 def _measure(figure, box: _Box, renderer, inches) -> None:
@@ -210,11 +260,29 @@ def _place_box(figure, box: _Box, x: float, y: float, inches) -> None:
         top -= height
 
 
-def _arrow(figure, start, end, inches, skips_layers: bool) -> None:
-    from matplotlib.patches import FancyArrowPatch
+def _frame_clusters(figure, boxes: list[_Box], inches) -> None:
+    """A dashed frame, named after the nested program, around the boxes of each one."""
+    from matplotlib.patches import Rectangle
 
-    # An arrow over a skipped layer bends, so it does not run straight through its boxes.
+    paths = {box.clusters[:n] for box in boxes for n in range(1, len(box.clusters) + 1)}
+    for path in sorted(paths, key=len):
+        inside = [box for box in boxes if box.clusters[:len(path)] == path]
+        margin = 0.12 * (1 + max(len(b.clusters) for b in inside) - len(path))
+        left = min(b.center[0] - b.width / 2 for b in inside) - margin
+        right = max(b.center[0] + b.width / 2 for b in inside) + margin
+        bottom = min(b.center[1] - b.height / 2 for b in inside) - margin
+        top = max(b.center[1] + b.height / 2 for b in inside) + margin
+        figure.add_artist(Rectangle((left, bottom), right - left, top - bottom, fill=False,
+                                    linestyle="--", edgecolor="#555555", transform=inches,
+                                    zorder=0))
+        figure.text(left, top + 0.03, path[-1], fontsize=9, style="italic",
+                    transform=inches, va="bottom")
+
+
+def _arrow(figure, points: list[tuple[float, float]], inches) -> None:
+    from matplotlib.patches import FancyArrowPatch
+    from matplotlib.path import Path
+
     figure.add_artist(FancyArrowPatch(
-        start, end, arrowstyle="-|>", mutation_scale=14, linewidth=1.4, color="#333333",
-        connectionstyle="arc3,rad=0.25" if skips_layers else "arc3", shrinkA=0, shrinkB=0,
-        transform=inches, zorder=0))
+        path=Path(points), arrowstyle="-|>", mutation_scale=14, linewidth=1.4,
+        color="#333333", transform=inches, zorder=0))

@@ -79,6 +79,15 @@ def runs_of(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)))
 
 
+def boxes_per_layer(path: str) -> list[int]:
+    """How many module boxes each layer of a top-to-bottom program plot holds: layers are
+    the row bands holding title bands, boxes the runs of title colour along a pixel row
+    in the padding above the title text."""
+    header = has_colour(picture(path), HEADER)
+    return [len([r for r in runs_of(header[start + 6]) if r[1] - r[0] > 20])
+            for start, end in runs_of(header.any(axis=1)) if end - start > 10]
+
+
 # ---- plot_program ----------------------------------------------------------------------
 
 
@@ -97,13 +106,7 @@ async def test_plot_program_draws_a_branching_program_in_layers(simulated_lm, tm
     assert path == str(tmp_path / "critic_program.png")  # Synalinks' default name
     rgb = picture(path)
     # Top to bottom: input, the two branches side by side, the merge, the critic.
-    header = has_colour(rgb, HEADER)
-    layers = [run for run in runs_of(header.any(axis=1)) if run[1] - run[0] > 10]
-    assert len(layers) == 4
-    # Boxes of a layer: runs along a pixel row in the padding above the title text.
-    boxes_per_layer = [len([r for r in runs_of(header[start + 6]) if r[1] - r[0] > 20])
-                       for start, _ in layers]
-    assert boxes_per_layer == [1, 2, 1, 1]
+    assert boxes_per_layer(path) == [1, 2, 1, 1]
     assert has_colour(rgb, np.array([0x2E, 0x8B, 0x57]) / 255).any()  # "Trainable" bands
 
     wide = picture(synalinks.utils.plot_program(program, to_file="lr.png", to_folder=tmp_path,
@@ -120,6 +123,25 @@ async def test_plot_program_draws_a_branching_program_in_layers(simulated_lm, tm
         synalinks.utils.plot_program(program, to_folder=tmp_path, rankdir="diagonal")
     with pytest.raises(ValueError, match=r"\.docx"):
         synalinks.utils.plot_program(program, to_file="graph.docx", to_folder=tmp_path)
+
+
+async def test_plot_program_expands_a_nested_program(simulated_lm, tmp_path):
+    lm = language_model_for(simulated_lm)
+    inner_inputs = synalinks.Input(data_model=Query)
+    draft = await synalinks.Generator(data_model=Answer, language_model=lm)(inner_inputs)
+    polished = await synalinks.Generator(data_model=Answer, language_model=lm)(draft)
+    pipeline = synalinks.Program(inputs=inner_inputs, outputs=polished, name="pipeline")
+    inputs = synalinks.Input(data_model=Query)
+    direct = await synalinks.Generator(data_model=Answer, language_model=lm)(inputs)
+    outputs = await pipeline(inputs) + direct
+    program = synalinks.Program(inputs=inputs, outputs=outputs, name="nesting")
+
+    # input; the pipeline and the direct generator; the concatenation
+    assert boxes_per_layer(synalinks.utils.plot_program(program, to_folder=tmp_path)) == [1, 2, 1]
+    # input; the pipeline's input and the direct generator; its two generators; concat
+    expanded = synalinks.utils.plot_program(program, to_file="expanded.png",
+                                            to_folder=tmp_path, expand_nested=True)
+    assert boxes_per_layer(expanded) == [1, 2, 1, 1, 1]
 
 
 # ---- plot_history and the metrics plots, from real runs --------------------------------
@@ -176,16 +198,33 @@ async def test_mean_std_and_comparison_plots_of_evaluations(simulated_lm, tmp_pa
 # ---- enable_logging / enable_observability ---------------------------------------------
 
 
+PREFECT_RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
+
+
 @pytest.fixture
-def restore_logging():
-    """enable_logging changes the process's ``synaprefect`` logger: put it back."""
+def restore_logging(monkeypatch):
+    """enable_logging changes the process's loggers and Prefect's logging variables: put
+    them back."""
+    import prefect.logging.handlers
+    import prefect.main  # configures Prefect's logging, as a tracked run does
+
+    for name in ("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL",
+                 "PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL",
+                 "PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL"):
+        monkeypatch.delenv(name, raising=False)  # restored at teardown
     logger = logging.getLogger("synaprefect")
     saved = (list(logger.handlers), logger.level, logger.propagate)
+    consoles = [h for h in logging.getLogger().handlers
+                if isinstance(h, prefect.logging.handlers.PrefectConsoleHandler)]
+    levels = {h: h.level for h in consoles}
+    levels.update({name: logging.getLogger(name).level for name in PREFECT_RUN_LOGGERS})
     yield
     for handler in logger.handlers:
         if handler not in saved[0]:
             handler.close()
     logger.handlers[:], logger.level, logger.propagate = saved
+    for target, level in levels.items():
+        (logging.getLogger(target) if isinstance(target, str) else target).setLevel(level)
 
 
 async def test_enable_logging_prints_records_at_the_level_given(simulated_lm, tmp_path,
@@ -209,6 +248,10 @@ async def test_enable_logging_prints_records_at_the_level_given(simulated_lm, tm
     console = capsys.readouterr().err
     assert "called with" not in console and "DEBUG" not in console
     assert "WARNING synaprefect.trainers: fit() without an optimizer" in console
+    # Prefect's run messages (states, run logs) follow the same level on the console.
+    assert not any(logging.getLogger(n).isEnabledFor(logging.INFO) for n in PREFECT_RUN_LOGGERS)
+    synalinks.enable_logging(log_level="info")
+    assert all(logging.getLogger(n).isEnabledFor(logging.INFO) for n in PREFECT_RUN_LOGGERS)
     with pytest.raises(ValueError, match="log_level"):
         synalinks.enable_logging(log_level="verbose")
 
