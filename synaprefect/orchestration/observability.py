@@ -18,7 +18,9 @@ from synaprefect.orchestration.runtime import is_tracking, set_run_tags, set_tra
 __all__ = ["enable_logging", "enable_observability", "is_observability_enabled"]
 
 _OWN_HANDLER = "_synaprefect_enable_logging"
-_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Prefect's own console layout, so both kinds of lines read alike.
+_FORMAT = "%(asctime)s.%(msecs)03d | %(levelname)-7s | %(name)s - %(message)s"
+_DATE_FORMAT = "%H:%M:%S"
 _LEVELS = ("debug", "info", "warning", "error", "critical")
 # Prefect's loggers of flow and task runs, whose messages (states, run logs) reach the
 # console through Prefect's console handler.
@@ -60,7 +62,7 @@ def enable_logging(log_level: str | int = "debug",
         handlers.append(logging.FileHandler(path, mode="w", encoding="utf-8"))
     for handler in handlers:
         handler.setLevel(level)
-        handler.setFormatter(logging.Formatter(_FORMAT))
+        handler.setFormatter(logging.Formatter(_FORMAT, _DATE_FORMAT))
         setattr(handler, _OWN_HANDLER, True)
         logger.addHandler(handler)
     logger.setLevel(level)

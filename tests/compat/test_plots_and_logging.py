@@ -235,8 +235,8 @@ async def test_enable_logging_prints_records_at_the_level_given(simulated_lm, tm
     synalinks.enable_logging(log_level="debug", log_to_file=tmp_path / "run.log")
     answer = await program(query)
     console = capsys.readouterr().err
-    assert re.search(r"DEBUG synaprefect\.modules: answerer \(Generator\) called with "
-                     r"\[\{\"query\": ", console)
+    assert re.search(r"\| DEBUG +\| synaprefect\.modules - answerer \(Generator\) called "
+                     r"with \[\{\"query\": ", console)
     assert f"answerer (Generator) returned {{\"answer\": \"{answer.get('answer')}\"" in console
     assert "answerer (Generator) called with" in (tmp_path / "run.log").read_text()
 
@@ -247,7 +247,7 @@ async def test_enable_logging_prints_records_at_the_level_given(simulated_lm, tm
         await program.fit(*dataset(2), epochs=1, verbose=0)  # worth a warning
     console = capsys.readouterr().err
     assert "called with" not in console and "DEBUG" not in console
-    assert "WARNING synaprefect.trainers: fit() without an optimizer" in console
+    assert "| WARNING | synaprefect.trainers - fit() without an optimizer" in console
     # Prefect's run messages (states, run logs) follow the same level on the console.
     assert not any(logging.getLogger(n).isEnabledFor(logging.INFO) for n in PREFECT_RUN_LOGGERS)
     synalinks.enable_logging(log_level="info")
