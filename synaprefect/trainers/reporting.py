@@ -89,9 +89,13 @@ class ReportingMixin:
 
     async def _publish_plots(self, runtime: Runtime) -> None:
         """The per-epoch curves and the program's graph as one markdown artifact,
-        ``<program>-plots``, published once at the end of a fit. The images are embedded
-        as PNG data URIs: the Prefect UI shows them without any network access."""
-        if not runtime.tracking or self.history is None or not self.history.history:
+        ``<program>-plots``, published once at the end of a fit (unless
+        ``config.set_fit_plots(False)``). The images are embedded as PNG data URIs: the
+        Prefect UI shows them without any network access."""
+        from synaprefect.config import fit_plots
+
+        if (not runtime.tracking or not fit_plots() or self.history is None
+                or not self.history.history):
             return
         import asyncio
 

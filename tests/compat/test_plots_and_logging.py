@@ -293,7 +293,8 @@ async def test_enable_observability_tracks_runs_tagged_with_the_experiment(
 # ---- the plots artifact of a tracked fit -----------------------------------------------
 
 
-async def test_a_tracked_fit_publishes_its_curves_and_graph(prefect_api, simulated_lm):
+async def test_a_tracked_fit_publishes_its_curves_and_graph(prefect_api, simulated_lm,
+                                                            monkeypatch):
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
     program = await qa_program(simulated_lm, f"pictured_{uuid.uuid4().hex[:8]}")
@@ -312,3 +313,14 @@ async def test_a_tracked_fit_publishes_its_curves_and_graph(prefect_api, simulat
     assert has_colour(curves, TAB10_BLUE).sum() > 20  # the reward line
     assert has_colour(graph, HEADER).sum() > 100  # module boxes
     assert "http" not in markdown  # nothing to fetch: the UI needs no network
+
+    monkeypatch.setenv("SYNAPREFECT_FIT_PLOTS", "off")  # the switch for fits that must be lean
+    quiet = await qa_program(simulated_lm, f"unpictured_{uuid.uuid4().hex[:8]}")
+    await quiet.fit(*dataset(4), epochs=1, batch_size=4, validation_split=0.25, verbose=0,
+                    resume=False)
+    async with prefect_api.client() as client:
+        assert not await client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=[synalinks.orchestration.plots_key(quiet.name)])))
+        summaries = await client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=[synalinks.orchestration.summary_key(quiet.name)])))
+    assert len(summaries) == 1  # the fit itself was tracked
