@@ -169,6 +169,27 @@ async def test_plot_history_of_a_short_fit(simulated_lm, tmp_path):
     with pytest.raises(ValueError, match="metrics_filter"):
         synalinks.utils.plot_history(history, to_folder=tmp_path, metrics_filter=["accuracy"])
 
+    # A second run of the same script: the spread over runs, and the runs side by side.
+    synalinks.set_seed(7)
+    again = await qa_program(simulated_lm, "plotted_fit_again")
+    with tracking(False):
+        second = await again.fit(x=x, y=y, epochs=2, batch_size=4, validation_split=0.25,
+                                 verbose=0)
+    paths = [
+        synalinks.utils.plot_history_with_mean_and_std([history, second], to_folder=tmp_path),
+        synalinks.utils.plot_history_comparison({"first": history, "second": second},
+                                                to_folder=tmp_path),
+        synalinks.utils.plot_history_comparison_with_mean_and_std(
+            {"both": [history, second], "second": [second]}, to_folder=tmp_path),
+    ]
+    assert [p.rsplit("/", 1)[1] for p in paths] == [
+        "training_history_with_mean_and_std.png", "training_history_comparison.png",
+        "training_history_comparison_with_mean_and_std.png"]
+    for path in paths:
+        assert has_colour(picture(path), TAB10_BLUE).sum() > 50
+    with pytest.raises(ValueError, match="history_list"):
+        synalinks.utils.plot_history_with_mean_and_std([], to_folder=tmp_path)
+
 
 async def test_mean_std_and_comparison_plots_of_evaluations(simulated_lm, tmp_path):
     program = await qa_program(simulated_lm, "plotted_evaluations")
@@ -182,10 +203,14 @@ async def test_mean_std_and_comparison_plots_of_evaluations(simulated_lm, tmp_pa
     compared = synalinks.utils.plot_metrics_comparison_with_mean_and_std(
         {"first half": runs[:2], "last": runs[2:]}, to_folder=tmp_path)
 
+    side_by_side = synalinks.utils.plot_metrics_comparison(
+        {"first": runs[0], "second": runs[1]}, to_folder=tmp_path)
+
+    assert side_by_side == str(tmp_path / "evaluation_metrics_comparison.png")
     assert single == str(tmp_path / "evaluation_metrics.png")
     assert spread == str(tmp_path / "evaluation_metrics_with_mean_and_std.png")
     assert compared == str(tmp_path / "evaluation_metrics_comparison_with_mean_and_std.png")
-    for path in (single, spread):
+    for path in (single, spread, side_by_side):
         picture(path)
     bars = picture(compared)
     # One colour per setting.
