@@ -28,6 +28,7 @@ from synaprefect import (
     rewards,
     saving,
     tuners,
+    utils,
 )
 from synaprefect.config import clear_session, get_seed, set_seed
 from synaprefect.data_models import (
@@ -61,6 +62,11 @@ from synaprefect.modules import (
     SelfCritique,
     Suffix,
     Xor,
+)
+from synaprefect.orchestration.observability import (
+    enable_logging,
+    enable_observability,
+    is_observability_enabled,
 )
 from synaprefect.programs import Program, Sequential
 from synaprefect.tuners import disable_keras_backend
@@ -123,9 +129,12 @@ __all__ = [
     "LanguageModel", "EmbeddingModel",
     # session
     "set_seed", "get_seed", "clear_session", "disable_keras_backend",
+    # logging and observability (Prefect)
+    "enable_logging", "enable_observability", "is_observability_enabled",
     # sub-packages
     "callbacks", "datasets", "initializers", "language_models", "metrics", "modules", "ops",
     "optimizers", "orchestration", "programs", "rewards", "saving", "tuners",
+    "utils",
 ]
 # Synalinks' top-level names (issue 16: saving, data models, config)
 __all__ += [

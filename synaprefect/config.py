@@ -29,6 +29,8 @@ __all__ = [
     "kept_runs",
     "set_task_retries",
     "task_retries",
+    "set_fit_plots",
+    "fit_plots",
     "set_storage",
     "storage_root",
     # Synalinks' names
@@ -118,7 +120,7 @@ def rng() -> np.random.Generator:
 _overrides: dict[str, Any] = {}
 
 
-def _setting(name: str, env: str, default: Any, parse) -> Any:
+def _setting(name: str, env: str, default: Any, parse, kind: str | None = None) -> Any:
     if name in _overrides:
         return _overrides[name]
     raw = os.environ.get(env)
@@ -127,7 +129,7 @@ def _setting(name: str, env: str, default: Any, parse) -> Any:
     try:
         return parse(raw)
     except ValueError:
-        raise ValueError(f"${env} must be a {parse.__name__}, got {raw!r}.") from None
+        raise ValueError(f"${env} must be a {kind or parse.__name__}, got {raw!r}.") from None
 
 
 def set_kept_runs(count: int) -> None:
@@ -167,6 +169,33 @@ def task_retries() -> tuple[int, float]:
     """``(retries, delay in seconds)`` of tasks (see ``set_task_retries``)."""
     return (_setting("task_retries", "SYNAPREFECT_TASK_RETRIES", 1, int),
             _setting("task_retry_delay", "SYNAPREFECT_TASK_RETRY_DELAY", 2.0, float))
+
+
+def _boolean(raw: str) -> bool:
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
+def set_fit_plots(enabled: bool) -> None:
+    """Whether a tracked fit ends by publishing its ``<program>-plots`` artifact (curves
+    per epoch and program graph). Drawing them costs about a second in the first fit of
+    a process (importing matplotlib), a few hundred milliseconds after. Default on
+    (``$SYNAPREFECT_FIT_PLOTS``).
+
+    Example: ``synaprefect.config.set_fit_plots(False)``
+    """
+    if not isinstance(enabled, bool):
+        raise ValueError(f"`enabled` must be True or False, got {enabled!r}.")
+    _overrides["fit_plots"] = enabled
+
+
+def fit_plots() -> bool:
+    """Whether tracked fits publish their plots (see ``set_fit_plots``)."""
+    return _setting("fit_plots", "SYNAPREFECT_FIT_PLOTS", True, _boolean,
+                    "boolean (1/0, true/false, yes/no, on/off)")
 
 
 def clear_session() -> None:

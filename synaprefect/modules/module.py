@@ -9,6 +9,8 @@ LM call.
 import contextvars
 import functools
 import inspect
+import json
+import logging
 from typing import Any
 
 from synaprefect.data_models.data_model import DataModel
@@ -21,6 +23,9 @@ from synaprefect.utils.nest import flatten, map_structure
 from synaprefect.variables.variable import Variable
 
 __all__ = ["Module", "Node", "current_training"]
+
+# Every eager module call at DEBUG, with its inputs and outputs (``enable_logging``).
+_call_logger = logging.getLogger("synaprefect.modules")
 
 _PRIMITIVES = (str, int, float, bool, type(None))
 # Bookkeeping attributes whose contents must not be tracked as sub-modules or variables.
@@ -73,6 +78,12 @@ class Node:
             module, node_index, _ = symbol._history
             parents.append(module._inbound_nodes[node_index])
         return parents
+
+
+def _as_json(values: Any) -> str:
+    plain = map_structure(lambda v: v.get_json() if isinstance(v, JsonDataModel) else v,
+                          values)
+    return json.dumps(plain, ensure_ascii=False, default=repr)
 
 
 def _to_value(value: Any) -> Any:
@@ -245,10 +256,18 @@ class Module:
         if _accepts_training(type(self).call):
             kwargs["training"] = bool(training)
         token = _training_context.set(bool(training))
+        logged = _call_logger.isEnabledFor(logging.DEBUG)
+        if logged:
+            _call_logger.debug("%s (%s) called with %s", self.name, type(self).__name__,
+                               _as_json(list(args)))
         try:
-            return await self.call(*args, **kwargs)
+            outputs = await self.call(*args, **kwargs)
         finally:
             _training_context.reset(token)
+        if logged:
+            _call_logger.debug("%s (%s) returned %s", self.name, type(self).__name__,
+                               _as_json(outputs))
+        return outputs
 
     def _check_positional(self, args: tuple) -> None:
         for value in flatten(list(args)):

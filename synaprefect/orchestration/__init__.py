@@ -22,12 +22,18 @@ from synaprefect.orchestration.artifacts import (
     artifact_key,
     evaluation_key,
     history_table_key,
+    plots_key,
     progress_key,
     read_json_history,
     read_variable_history,
     read_variable_history_sync,
     summary_key,
     variable_artifact_key,
+)
+from synaprefect.orchestration.observability import (
+    enable_logging,
+    enable_observability,
+    is_observability_enabled,
 )
 from synaprefect.orchestration.rate_limits import acquire_rate_limit
 from synaprefect.orchestration.runtime import (
@@ -36,6 +42,8 @@ from synaprefect.orchestration.runtime import (
     get_runtime,
     is_tracking,
     is_transient,
+    run_tags,
+    set_run_tags,
     set_tracking,
     tracking,
 )
@@ -52,12 +60,18 @@ __all__ = [
     "tracking",
     "is_tracking",
     "is_transient",
+    "set_run_tags",
+    "run_tags",
+    "enable_logging",
+    "enable_observability",
+    "is_observability_enabled",
     "artifact_key",
     "variable_artifact_key",
     "history_table_key",
     "summary_key",
     "evaluation_key",
     "progress_key",
+    "plots_key",
     "read_json_history",
     "read_variable_history",
     "read_variable_history_sync",

@@ -30,6 +30,7 @@ __all__ = [
     "summary_key",
     "evaluation_key",
     "progress_key",
+    "plots_key",
     "json_markdown",
     "parse_json_markdown",
     "read_json_history",
@@ -110,6 +111,15 @@ def progress_key(program_name: str) -> str:
     Example: ``progress_key("qa")  # 'qa-progress'``
     """
     return artifact_key(f"{program_name}-progress")
+
+
+def plots_key(program_name: str) -> str:
+    """The key of the plots published at the end of a fit of ``program_name`` (its
+    per-epoch curves and its graph, as images inside a markdown artifact).
+
+    Example: ``plots_key("qa")  # 'qa-plots'``
+    """
+    return artifact_key(f"{program_name}-plots")
 
 
 def json_markdown(value: Any) -> str:

@@ -58,6 +58,7 @@ from synaprefect.orchestration.runtime import (
     T,
     counted_attempts,
     is_retryable_run,
+    run_tags,
     should_retry_task,
 )
 from synaprefect.version import __version__
@@ -137,7 +138,10 @@ class PrefectRuntime(Runtime):
             log_prints=False,
             **({"task_runner": task_runner} if task_runner is not None else {}),
         )
-        return await prefect_flow(**parameters)
+        if not run_tags():
+            return await prefect_flow(**parameters)
+        with prefect.tags(*run_tags()):  # the flow run and the task runs inside it
+            return await prefect_flow(**parameters)
 
     async def stage(self, name: str, body: Body, *, run_name: str,
                     parameters: dict | None = None) -> T:

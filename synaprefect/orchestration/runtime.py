@@ -22,6 +22,7 @@ Body = Callable[[], Awaitable[T]]
 __all__ = [
     "Runtime", "LocalRuntime", "get_runtime", "set_tracking", "tracking", "is_tracking",
     "is_transient", "is_retryable_run", "should_retry_task", "counted_attempts",
+    "set_run_tags", "run_tags",
 ]
 
 _tracking_override: contextvars.ContextVar[bool | None] = contextvars.ContextVar(
@@ -39,6 +40,25 @@ def is_tracking() -> bool:
     if _tracking_default is not None:
         return _tracking_default
     return os.environ.get("SYNAPREFECT_TRACKING", "1").lower() not in ("0", "false", "no", "off")
+
+
+_run_tags: tuple[str, ...] = ()
+
+
+def set_run_tags(tags: list[str]) -> None:
+    """Tags put on every tracked flow run and task run from now on (``[]`` clears them).
+
+    Example: ``set_run_tags(["qa-experiments"])``
+    """
+    global _run_tags
+    if isinstance(tags, str) or not all(isinstance(t, str) and t for t in tags):
+        raise ValueError(f"`tags` must be a list of non-empty strings, got {tags!r}.")
+    _run_tags = tuple(tags)
+
+
+def run_tags() -> tuple[str, ...]:
+    """The tags set by ``set_run_tags``."""
+    return _run_tags
 
 
 def set_tracking(enabled: bool) -> None:

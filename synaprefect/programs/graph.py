@@ -92,15 +92,34 @@ class Graph:
             visit(self._node_of(symbol))
         return order
 
+    def depths(self) -> list[int]:
+        """The depth of each of ``nodes`` (same order): 0 for an input, else one more
+        than its deepest parent.
+
+        Example: ``graph.depths()  # [0, 1, 1, 2] for an input, two branches, a merge``
+        """
+        position = {id(node): index for index, node in enumerate(self.nodes)}
+        depth: list[int] = []
+        for node in self.nodes:  # topological: parents come first
+            depth.append(1 + max((depth[position[id(p)]] for p in node.parent_nodes),
+                                 default=-1))
+        return depth
+
+    def edges(self) -> list[tuple[int, int]]:
+        """``(parent, child)`` positions in ``nodes``, one per node that feeds another.
+
+        Example: ``graph.edges()  # [(0, 1), (0, 2), (1, 3), (2, 3)]``
+        """
+        position = {id(node): index for index, node in enumerate(self.nodes)}
+        return list(dict.fromkeys(
+            (position[id(parent)], child)
+            for child, node in enumerate(self.nodes) for parent in node.parent_nodes))
+
     def _levels(self) -> list[list[Node]]:
-        depth: dict[int, int] = {}
-        for node in self.nodes:
-            parents = node.parent_nodes
-            depth[id(node)] = 1 + max((depth[id(p)] for p in parents), default=-1)
         levels: dict[int, list[Node]] = {}
-        for node in self.nodes:
+        for node, depth in zip(self.nodes, self.depths()):
             if not isinstance(node.module, InputModule):
-                levels.setdefault(depth[id(node)], []).append(node)
+                levels.setdefault(depth, []).append(node)
         return [levels[d] for d in sorted(levels)]
 
     def output_nodes(self) -> dict[int, Node]:

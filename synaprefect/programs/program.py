@@ -64,6 +64,15 @@ class Program(Trainer, Module):
     def outputs(self):
         return self._graph.outputs if self._graph is not None else None
 
+    def get_graph(self) -> Graph | None:
+        """The graph of a functional (or built ``Sequential``) program: its ``nodes`` in
+        topological order (each a call of ``node.module``), ``depths()`` and ``edges()``;
+        None for a subclassed program, whose structure lives in its ``call`` code.
+
+        Example: ``[node.module.name for node in program.get_graph().nodes]``
+        """
+        return self._graph
+
     @property
     def modules(self) -> list[Module]:
         if self._graph is not None:

@@ -167,4 +167,5 @@ class FitMixin:
                 artifacts.summary_key(self.name),
                 self._summary_markdown(first_reward, epoch_logs, start_counters),
                 f"fit summary of {self.name}")
+        await self._publish_plots(job.runtime)
         return self.history

@@ -9,6 +9,9 @@ from synaprefect.utils.json_utils import stable_hash
 
 __all__ = ["ReportingMixin"]
 
+# Resolution of the images in the plots artifact: readable in the UI, tens of kB each.
+_ARTIFACT_DPI = 80
+
 
 class ReportingMixin:
     """Spending and artifacts, mixed into ``Program`` through ``Trainer``."""
@@ -84,6 +87,36 @@ class ReportingMixin:
         await runtime.publish_table(artifacts.history_table_key(self.name), rows,
                                     f"History of {self.name}")
 
+    async def _publish_plots(self, runtime: Runtime) -> None:
+        """The per-epoch curves and the program's graph as one markdown artifact,
+        ``<program>-plots``, published once at the end of a fit (unless
+        ``config.set_fit_plots(False)``). The images are embedded as PNG data URIs: the
+        Prefect UI shows them without any network access."""
+        from synaprefect.config import fit_plots
+
+        if (not runtime.tracking or not fit_plots() or self.history is None
+                or not self.history.history):
+            return
+        import asyncio
+
+        from synaprefect.orchestration import artifacts
+
+        # Drawing takes a few hundred milliseconds: off the loop other jobs may share.
+        markdown = await asyncio.to_thread(self._plots_markdown)
+        await runtime.publish_markdown(artifacts.plots_key(self.name), markdown,
+                                       f"curves and graph of {self.name} after its fit")
+
+    def _plots_markdown(self) -> str:
+        from synaprefect.utils.plot_history import history_figure
+        from synaprefect.utils.plot_program import program_figure
+
+        lines = [f"# Fit of `{self.name}`", "", "## Reward and metrics per epoch", "",
+                 _png_markdown(history_figure(self.history, title=None), "curves per epoch")]
+        if self.get_graph() is not None:
+            graph = program_figure(self, show_module_names=True, show_trainable=True)
+            lines += ["", "## Program graph", "", _png_markdown(graph, "program graph")]
+        return "\n".join(lines)
+
     def _summary_markdown(self, first_reward, logs, start_counters) -> str:
         end = self._counters_by_phase()
         final = logs.get("val_reward", logs.get("reward"))
@@ -116,6 +149,15 @@ class ReportingMixin:
             await runtime.publish_table(artifacts.evaluation_key(self.name),
                                         [{"metric": k, "value": v} for k, v in logs.items()],
                                         description)
+
+
+def _png_markdown(figure, alt: str) -> str:
+    import base64
+
+    from synaprefect.utils.plotting import figure_bytes
+
+    data = base64.b64encode(figure_bytes(figure, "png", dpi=_ARTIFACT_DPI)).decode("ascii")
+    return f"![{alt}](data:image/png;base64,{data})"
 
 
 def _fmt(value) -> str:
