@@ -17,7 +17,7 @@ from helpers import (
 import synaprefect as sp
 from synaprefect.language_models import AuthenticationError, ModelNotFoundError
 from synaprefect.orchestration.runtime import tracking
-from synaprefect.testing import FaultPlan
+from synaprefect.testing import Fault, FaultPlan
 from synaprefect.testing.skills import style_student
 
 
@@ -218,13 +218,24 @@ def test_concurrent_writers_never_leave_a_corrupt_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == []
 
 
-async def test_a_retried_batch_task_does_not_repay_its_finished_calls(simulated_lm):
+@pytest.mark.parametrize("concurrency", [1, 4])
+async def test_a_retried_batch_task_does_not_repay_its_finished_calls(simulated_lm,
+                                                                      concurrency):
     """One call fails past the model's own retries: the batch task is retried, and the
-    calls that had succeeded in the first attempt come from the journal."""
-    # No model-level retry, and one call at a time: when the third call fails, no sibling
-    # is in flight (one would be cancelled and sent again, which is correct but inexact).
-    program = await make_program(simulated_lm, retry=1, max_concurrency=1)
-    simulated_lm.set_faults(FaultPlan.at({2: "server_error"}))
+    calls that had succeeded in the first attempt come from the journal. With all four
+    calls out at once, the siblings of the failed call are not thrown away when it fails:
+    they finish, are recorded, and the retry replays them."""
+    program = await make_program(simulated_lm, retry=1, max_concurrency=concurrency)
+    student = style_student(KNOWLEDGE)
+
+    async def third_fails_at_once(request):
+        if request.index == 2:
+            return Fault("server_error")
+        if concurrency > 1:
+            await asyncio.sleep(0.3)  # the siblings are still out when it fails
+        return student(request)
+
+    simulated_lm.set_responder(third_fails_at_once)
     x, y = data(4)
     scores = await program.evaluate(x, y, batch_size=4, verbose=0, resume=False)
     assert "reward" in scores

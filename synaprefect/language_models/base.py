@@ -149,13 +149,21 @@ class ModelBase:
                  if cache_key is not None else None)
         if value is not None:
             self._caller.usage.record_call(current_phase(), cache_hits=1)
-        else:
-            value = await self._caller.run(attempt)
+            if journal_key is not None:
+                store.record(journal_key, value)
+            return value
+
+        async def paid() -> tuple[Any, dict]:
+            # Remembered as soon as it is paid, even if the caller was cancelled meanwhile
+            # (``ModelCaller.run`` lets a request that is out finish).
+            answer, figures = await attempt()
             if cache_key is not None:
-                await asyncio.to_thread(self._cache.put, cache_key, value)
-        if journal_key is not None:
-            store.record(journal_key, value)  # one appended line, microseconds
-        return value
+                await asyncio.to_thread(self._cache.put, cache_key, answer)
+            if journal_key is not None:
+                store.record(journal_key, answer)  # one appended line, microseconds
+            return answer, figures
+
+        return await self._caller.run(paid)
 
     def _base_config(self) -> dict:
         return {

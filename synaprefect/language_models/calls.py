@@ -146,16 +146,35 @@ class ModelCaller:
                                          f"{self.rate_limit!r}: {type(error).__name__}: "
                                          f"{error}")[:500]) from error
 
+    async def _settle(self, request: asyncio.Future, phase: str, start: float) -> None:
+        """The caller was cancelled (a sibling call failed, say) while ``request`` was out:
+        a request sent is paid for, so let it finish (``attempt`` records its answer, which a
+        retry then replays) and count it. A second cancellation abandons it."""
+        try:
+            _, figures = await request
+        except asyncio.CancelledError:
+            request.cancel()
+            raise
+        except Exception:  # the caller is gone: nobody is left to retry or report it
+            self.usage.record_call(phase, failed_calls=1, latency_s=time.perf_counter() - start)
+        else:
+            figures.setdefault("latency_s", time.perf_counter() - start)
+            self.usage.record_call(phase, **figures)
+
     async def run(self, attempt: Callable[[], Awaitable[tuple[Any, dict]]]) -> Any:
-        """Call ``attempt`` until it succeeds; it returns ``(result, usage_figures)``."""
+        """Call ``attempt`` until it succeeds; it returns ``(result, usage_figures)``. A
+        cancelled caller waits for the request it has out (see ``_settle``) and stops:
+        nothing new is sent, nothing sent is thrown away."""
         phase = current_phase()
         last_error: errors.LanguageModelError | None = None
         for number in range(self.retry):
             async with self._turn():
                 start = time.perf_counter()
+                request = asyncio.ensure_future(attempt())
                 try:
-                    result, figures = await attempt()
+                    result, figures = await asyncio.shield(request)
                 except asyncio.CancelledError:
+                    await self._settle(request, phase, start)
                     raise
                 except Exception as raw:  # classified just below: nothing is swallowed
                     error = self._error(raw)
