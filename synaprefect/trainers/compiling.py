@@ -92,6 +92,36 @@ class CompileMixin:
         optimizer = self.optimizer.variables if self.compiled and self.optimizer else []
         return [*self.variables, *optimizer]
 
+    # ---- Synalinks' reward and metrics API ----------------------------------------------
+
+    @property
+    def reward(self):
+        """The compiled reward (a list when several were compiled), None before
+        ``compile``."""
+        rewards = self._rewards.rewards if self.compiled else []
+        return None if not rewards else rewards[0] if len(rewards) == 1 else list(rewards)
+
+    @property
+    def metrics(self) -> list:
+        """The metric objects, in log order: the ``reward`` tracker, then the compiled
+        metrics ([] before ``compile``)."""
+        return list(self._metrics.all) if self.compiled else []
+
+    @property
+    def metrics_names(self) -> list[str]:
+        return [metric.name for metric in self.metrics]
+
+    def get_metrics_result(self) -> dict[str, float]:
+        """The current metric values, keyed as in the logs of ``fit``/``evaluate``.
+
+        Example: ``await program.evaluate(x, y); program.get_metrics_result()``
+        """
+        return self._metrics.result() if self.compiled else {}
+
+    def reset_metrics(self) -> None:
+        if self.compiled:
+            self._metrics.reset()
+
     def metric_direction(self, name: str) -> str | None:
         """``"up"``/``"down"`` for a log key such as ``val_reward`` or ``accuracy``."""
         name = name[4:] if name.startswith("val_") else name

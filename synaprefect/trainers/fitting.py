@@ -113,7 +113,7 @@ class FitMixin:
         for epoch in range(first_epoch, epochs):
             async def run_epoch(epoch=epoch):
                 nonlocal done, first_reward
-                self._reset_metrics()
+                self.reset_metrics()
                 self.optimizer.on_epoch_begin(epoch, variables)
                 callbacks.on_epoch_begin(epoch)
                 order = list(range(len(train_x)))
