@@ -1,5 +1,6 @@
 """``compile`` and what it configures: rewards, optimizer, metrics, the state to save."""
 
+import inspect
 from typing import Any
 
 from synaprefect.language_models.base import ModelBase
@@ -44,7 +45,9 @@ class CompileMixin:
         self.optimizer = get_optimizer(optimizer)
         if self.optimizer is not None:
             self.optimizer.set_program(self)
-            if self.built:  # its own modules exist at once, so a loaded state fits them
+            # Its own modules exist at once, so a loaded state fits them (an `async def
+            # build` written for Synalinks runs when training starts instead).
+            if self.built and not inspect.iscoroutinefunction(self.optimizer.build):
                 self.optimizer.build(self.trainable_variables)
         self.task_granularity = task_granularity
         self.compiled = True
@@ -196,4 +199,4 @@ class CompileMixin:
         if self.compiled and self.optimizer is not None:
             # Idempotent; it also moves the bookkeeping a file saved by an older version
             # kept in its variables into the optimizer's slots.
-            self.optimizer.build(self.trainable_variables)
+            await self.optimizer.ensure_built(self.trainable_variables)
