@@ -7,7 +7,8 @@ resumes exactly): the epoch's scored predictions, the candidates tried with the 
 they earned, the best ones, and a history. The trainer calls, in order:
 ``on_train_begin``, per epoch ``on_epoch_begin``, per batch ``on_batch_begin`` →
 ``assign_rewards`` → ``propose_new_candidates`` → ``add_candidate`` → ``on_batch_end``,
-then ``on_epoch_end`` and ``on_train_end``.
+then ``on_epoch_end`` and ``on_train_end`` (the hooks through ``run_hook`` and the
+proposal through ``propose``, which also run optimizers written for Synalinks).
 """
 
 import copy

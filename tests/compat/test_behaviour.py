@@ -13,7 +13,6 @@ from synaprefect.orchestration.runtime import tracking
 from synaprefect.testing.skills import (
     embedding_model_for,
     language_model_for,
-    parse_prompt,
     style_student,
 )
 
@@ -174,37 +173,6 @@ async def test_none_program_input_flows_through_logic_gates():
     assert exactly_one.get_json() == {"answer": "x"}
     assert copies[0].get_json() == {"answer": "x"} and copies[1] is None
     assert await program([None, None]) == [None, None, None, [None, None]]
-
-
-def _router(request):
-    parts = parse_prompt(request)
-    properties = (request.schema or {}).get("properties", {})
-    if "choice" in properties:
-        hard = "Japan" in str(parts.inputs.get("query"))
-        return {"thinking": "Looks hard." if hard else "Easy.",
-                "choice": "hard" if hard else "easy"}
-    return {key: "" for key in properties} | {"answer": "routed"}
-
-
-async def test_branch_routes_and_the_gates_collapse_the_none(simulated_lm):
-    simulated_lm.set_responder(_router)
-    lm = language_model_for(simulated_lm)
-    inputs = synalinks.Input(data_model=Query)
-    easy, hard = await synalinks.Branch(
-        question="How hard is the query?", labels=["easy", "hard"], language_model=lm,
-        branches=[synalinks.Generator(data_model=Answer, language_model=lm),
-                  synalinks.ChainOfThought(data_model=Answer, language_model=lm)],
-        return_decision=False,
-    )(inputs)
-    program = synalinks.Program(inputs=inputs,
-                                outputs=[easy | hard, easy & hard, easy ^ hard, easy, hard])
-    merged, both, one, easy_out, hard_out = await program(Query(query="Capital of Peru?"))
-    assert merged.get_json() == {"answer": "routed"} and both is None
-    assert one.get_json() == {"answer": "routed"} and hard_out is None
-    assert easy_out.get_json() == {"answer": "routed"}
-    merged, _, _, easy_out, hard_out = await program(Query(query="Capital of Japan?"))
-    assert easy_out is None and set(hard_out.get_json()) == {"thinking", "answer"}
-    assert merged.get_json() == hard_out.get_json()
 
 
 async def test_masks_and_identity_on_lists_of_data_models():
