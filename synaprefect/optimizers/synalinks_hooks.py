@@ -75,8 +75,8 @@ class SynalinksHooksMixin:
                                                           y_pred))
             return
         with self._bookkeeping_in_variables(variables):
-            await self.propose_new_candidates(step, variables, x=x, y=y, y_pred=y_pred,
-                                              training=True)
+            await maybe_await(self.propose_new_candidates(
+                step, variables, x=x, y=y, y_pred=y_pred, training=True))
 
     @contextlib.contextmanager
     def _bookkeeping_in_variables(self, variables: list[Variable]):

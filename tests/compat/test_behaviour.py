@@ -89,16 +89,18 @@ class BestExamples(synalinks.optimizers.Optimizer):
 
     async def propose_new_candidates(self, step, trainable_variables, x=None, y=None,
                                      y_pred=None, training=False):
-        self.calls.append(f"propose {step} {len(x)}")
         name = await self.select_variable_name_to_update(trainable_variables)
         for variable in trainable_variables:
             if variable.name == name:
+                merged = await self.select_candidate_to_merge(step, variable)
+                self.calls.append(f"propose {step} {len(x)} from "
+                                  f"{'best' if merged else 'nothing'}")
                 predictions = variable.get("predictions")
                 best = sorted(predictions, key=lambda p: p["reward"] or 0.0, reverse=True)
                 await self.assign_candidate(variable, examples=best[: self.k])
 
 
-async def test_custom_async_optimizer_trains_for_an_epoch(simulated_lm):
+async def test_custom_async_optimizer_trains(simulated_lm):
     # Without a hint, the student writes some answers in the expected uppercase.
     simulated_lm.set_responder(style_student(KNOWLEDGE, natural_rate=0.5))
     program = await answer_program(language_model_for(simulated_lm))
@@ -107,19 +109,21 @@ async def test_custom_async_optimizer_trains_for_an_epoch(simulated_lm):
                     optimizer=optimizer)
     x, y = capitals()
     before = await program.evaluate(x, y, verbose=0)
-    history = await program.fit(x=x, y=y, epochs=1, batch_size=4, validation_split=0.0,
+    history = await program.fit(x=x, y=y, epochs=2, batch_size=4, validation_split=0.0,
                                 verbose=0)
     after = await program.evaluate(x, y, verbose=0)
 
-    assert optimizer.calls == ["build", "on_train_begin", "propose 0 4", "propose 1 4",
-                               "on_epoch_end 0"]
-    assert optimizer.iterations == 2 and optimizer.epochs == 1
+    # Its async hooks ran, in order; the second epoch merges from the first one's best.
+    assert optimizer.calls == [
+        "build", "on_train_begin", "propose 0 4 from nothing", "propose 1 4 from nothing",
+        "on_epoch_end 0", "propose 0 4 from best", "propose 1 4 from best", "on_epoch_end 1"]
+    assert optimizer.iterations == 4 and optimizer.epochs == 2
     state = program.get_module("answerer").state
     # The uppercase answers scored 1.0: they became the examples, so the student now
     # answers in uppercase.
     assert [e["reward"] for e in state["examples"]] == [1.0, 1.0]
     assert before["reward"] < 1.0 == after["reward"]
-    assert len(history.history["reward"]) == 1
+    assert len(history.history["reward"]) == 2
     # The bookkeeping stays the optimizer's, out of the saved program variable.
     assert not state["predictions"] and not state["candidates"]
 
