@@ -22,7 +22,7 @@ class CSVLogger(Callback):
     flushed when its epoch ends, so the rows written survive a crash.
 
     Args:
-        filename: The CSV file.
+        filepath: The CSV file (Synalinks' keyword; ``filename=`` is accepted too).
         separator: The field separator.
         append: Add rows to an existing file (no second header) instead of replacing it.
 
@@ -33,10 +33,14 @@ class CSVLogger(Callback):
     ```
     """
 
-    def __init__(self, filename: str | os.PathLike, separator: str = ",",
-                 append: bool = False):
+    def __init__(self, filepath: str | os.PathLike | None = None, separator: str = ",",
+                 append: bool = False, *, filename: str | os.PathLike | None = None):
         super().__init__()
-        self.filename = Path(filename)
+        if (filepath is None) == (filename is None):
+            raise ValueError("CSVLogger needs the CSV file as `filepath` (or `filename`), "
+                             f"exactly one of them; got filepath={filepath!r}, "
+                             f"filename={filename!r}.")
+        self.filepath = self.filename = Path(filepath if filepath is not None else filename)
         self.separator = separator
         self.append = append
         self.keys: list[str] | None = None

@@ -31,6 +31,8 @@ def _split_secrets(kwargs: dict) -> dict:
                 kwargs[name] = {k: v for k, v in headers.items() if k not in hidden}
                 secrets[name] = hidden
     return secrets
+# litellm routes ``ollama/`` to Ollama's older completion endpoint; chat models need
+# ``ollama_chat/``. Embeddings are the other way round: only ``ollama/`` can embed.
 _PROVIDER_REWRITES = {"ollama": "ollama_chat", "vllm": "hosted_vllm"}
 _COST_MAP = "LITELLM_LOCAL_MODEL_COST_MAP"
 
@@ -60,6 +62,8 @@ class ModelBase:
     """What chat and embedding models share: identity, secrets, retries, cache, counters."""
 
     _kind = "model"
+    # Provider prefixes renamed to the litellm route this kind of model needs.
+    _provider_rewrites = _PROVIDER_REWRITES
 
     def __init__(self, model: str, api_base: str | None, timeout: float, retry: int,
                  retry_backoff: float, retry_max_wait: float, caching: bool,
@@ -74,8 +78,8 @@ class ModelBase:
                 f"got {model!r}."
             )
         prefix, _, rest = model.partition("/")
-        if rest and prefix in _PROVIDER_REWRITES:
-            model = f"{_PROVIDER_REWRITES[prefix]}/{rest}"
+        if rest and prefix in self._provider_rewrites:
+            model = f"{self._provider_rewrites[prefix]}/{rest}"
         self.model = model
         self.name = name or model
         self.api_base = api_base

@@ -29,6 +29,8 @@ class EmbeddingModel(ModelBase):
     """
 
     _kind = "embedding_model"
+    # Ollama embeds through ``ollama/`` only (``ollama_chat/`` is the chat route).
+    _provider_rewrites = {"ollama_chat": "ollama", "vllm": "hosted_vllm"}
 
     def __init__(self, model: str, api_base: str | None = None, timeout: float = 60.0,
                  retry: int = 5, caching: bool = False, cache_dir: str | None = None,

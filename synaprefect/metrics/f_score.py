@@ -10,7 +10,10 @@ with the prediction's field at the same path, as bags of lower-cased whitespace 
 Scores are computed per sample, then averaged over samples. Within a sample, fields are
 combined by ``average``: ``"micro"`` pools the token counts of every field, ``"macro"``
 takes the unweighted mean of the field scores, ``"weighted"`` weights each field by its
-number of target tokens, and ``None`` reports one score per field (a dict).
+number of target tokens, and ``None`` (the default, as in Synalinks) reports one score per
+field: a float when the targets have one field (logged as e.g. ``f1_score``), else a dict
+by field path (logged as ``f1_score_<field>``). (Synalinks returns an unnamed list of
+per-field scores there, which logs and checkpoints cannot tell apart; a dict names them.)
 
 Failed predictions are not hidden: a ``None`` prediction scores 0.0 for its sample (every
 field), so failures lower the metric. (Synalinks skips them, which makes a program that
@@ -54,7 +57,7 @@ class _WordOverlapScore(MeanStateMixin, MaskedMetric):
 
     direction = "up"
 
-    def __init__(self, average: str | None = "micro", name: str | None = None,
+    def __init__(self, average: str | None = None, name: str | None = None,
                  in_mask: list[str] | None = None, out_mask: list[str] | None = None):
         if average not in AVERAGES:
             raise ValueError(
@@ -121,7 +124,10 @@ class _WordOverlapScore(MeanStateMixin, MaskedMetric):
         if self.average is not None:
             return super().result()
         totals, counts = self.state["totals"], self.state["counts"]
-        return {path: float(totals[path] / counts[path]) for path in totals if counts[path]}
+        scores = {path: float(totals[path] / counts[path]) for path in totals if counts[path]}
+        if len(scores) <= 1:  # one field (or none yet): a plain score, like Synalinks
+            return next(iter(scores.values()), 0.0)
+        return scores
 
     def get_config(self) -> dict:
         return {"average": self.average, **super().get_config()}
@@ -139,7 +145,7 @@ class FBetaScore(_WordOverlapScore):
     ```
     """
 
-    def __init__(self, beta: float = 1.0, average: str | None = "micro",
+    def __init__(self, beta: float = 1.0, average: str | None = None,
                  name: str = "fbeta_score", in_mask: list[str] | None = None,
                  out_mask: list[str] | None = None):
         if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta > 0:
@@ -169,7 +175,7 @@ class F1Score(FBetaScore):
     ```
     """
 
-    def __init__(self, average: str | None = "micro", name: str = "f1_score",
+    def __init__(self, average: str | None = None, name: str = "f1_score",
                  in_mask: list[str] | None = None, out_mask: list[str] | None = None):
         super().__init__(beta=1.0, average=average, name=name, in_mask=in_mask,
                          out_mask=out_mask)
@@ -192,7 +198,7 @@ class Precision(_WordOverlapScore):
     ```
     """
 
-    def __init__(self, average: str | None = "micro", name: str = "precision",
+    def __init__(self, average: str | None = None, name: str = "precision",
                  in_mask: list[str] | None = None, out_mask: list[str] | None = None):
         super().__init__(average=average, name=name, in_mask=in_mask, out_mask=out_mask)
 
@@ -212,7 +218,7 @@ class Recall(_WordOverlapScore):
     ```
     """
 
-    def __init__(self, average: str | None = "micro", name: str = "recall",
+    def __init__(self, average: str | None = None, name: str = "recall",
                  in_mask: list[str] | None = None, out_mask: list[str] | None = None):
         super().__init__(average=average, name=name, in_mask=in_mask, out_mask=out_mask)
 

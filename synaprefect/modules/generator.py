@@ -126,8 +126,11 @@ class Generator(Module):
             return None
         recorder = current_recorder() if training else None
         fill = recorder.reserve(self.state.path, current_sample()) if recorder else None
+        options = dict(self.sampling)
+        if self.reasoning_effort is not None:
+            options["reasoning_effort"] = self.reasoning_effort
         result = await self.language_model(self.format_messages(inputs), schema=self.schema,
-                                           **self.sampling)
+                                           **options)
         output = JsonDataModel(json=result.get_json(), schema=self.output_schema)
         if fill is not None:
             fill({"inputs": copy.deepcopy(inputs.get_json()),

@@ -32,6 +32,10 @@ def Input(schema: dict | None = None, data_model=None, optional: bool = False,
           name: str | None = None) -> SymbolicDataModel:
     """A symbolic program input of the given data model or schema.
 
+    Any input may be given ``None`` when the program is called, as in Synalinks: None
+    marks an inactive path, which modules skip (they return None) and the logic gates
+    (``| & ^``) resolve. ``optional`` documents that intent (and is saved).
+
     Example:
     ```python
     inputs = synaprefect.Input(data_model=Query)

@@ -18,7 +18,9 @@ class Lambda(Module):
     ```python
     upper = synaprefect.Lambda(lambda x: {"answer": x["answer"].upper()}, data_model=Answer)
     ```
-    Lambdas cannot be saved (code is never serialised): rebuild them when loading.
+    The output schema is required (``data_model=`` or ``schema=``), as in Synalinks:
+    the program's graph needs it before the function ever runs. Lambdas cannot be saved
+    (code is never serialised): rebuild them when loading.
     """
 
     def __init__(self, function: Callable[..., Any], schema: dict | None = None,
@@ -26,8 +28,16 @@ class Lambda(Module):
         super().__init__(**kwargs)
         if not callable(function):
             raise TypeError(f"Lambda needs a callable, got {type(function).__name__}.")
-        self.function = function
+        if data_model is not None and not hasattr(data_model, "get_schema"):
+            raise TypeError(f"Lambda '{self.name}': `data_model` must be a DataModel class, "
+                            f"got {data_model!r}.")
         self.schema = data_model.get_schema() if data_model is not None else schema
+        if not self.schema:
+            raise ValueError(
+                f"Lambda '{self.name}' needs the schema of what its function returns: pass "
+                "`data_model=` (a DataModel class) or `schema=` (a JSON schema)."
+            )
+        self.function = function
 
     async def call(self, inputs):
         if inputs is None:
@@ -38,11 +48,6 @@ class Lambda(Module):
         if hasattr(result, "to_json_data_model"):
             return result.to_json_data_model()
         if isinstance(result, dict):
-            if self.schema is None:
-                raise ValueError(
-                    f"Lambda '{self.name}' returned a dict but has no output schema: pass "
-                    "`data_model=` or `schema=` to Lambda."
-                )
             return JsonDataModel(schema=self.schema, json=result)
         raise TypeError(
             f"Lambda '{self.name}' must return a dict, a data model or None, got "
@@ -50,9 +55,7 @@ class Lambda(Module):
         )
 
     async def compute_output_spec(self, inputs):
-        if self.schema is not None:
-            return SymbolicDataModel(schema=self.schema)
-        return inputs.clone() if inputs is not None else None
+        return SymbolicDataModel(schema=self.schema)
 
     def get_config(self) -> dict:
         raise NotImplementedError(

@@ -17,7 +17,7 @@ from synaprefect.data_models.data_model import DataModel
 from synaprefect.data_models.json_data_model import JsonDataModel
 from synaprefect.data_models.symbolic_data_model import SymbolicDataModel
 from synaprefect.data_models.trainable import is_trainable_schema
-from synaprefect.utils.async_utils import maybe_await
+from synaprefect.utils.async_utils import DONE, maybe_await
 from synaprefect.utils.naming import auto_name, validate_name
 from synaprefect.utils.nest import flatten, map_structure
 from synaprefect.variables.variable import Variable
@@ -321,9 +321,15 @@ class Module:
             await maybe_await(self.build(*symbolic))
         self.built = True
 
-    def build(self, *inputs) -> None:
-        """Create state that depends on the input schema. Called once, before ``call``."""
+    def build(self, *inputs):
+        """Create state that depends on the input schema. Called once, before ``call``
+        (on the first call when not called before).
+
+        Returns an awaitable already done, so Synalinks' ``await program.build(Query)``
+        works too (a subclassed program's modules then build on their first call).
+        """
         self.built = True
+        return DONE
 
     async def call(self, *args, **kwargs):
         raise NotImplementedError(

@@ -25,6 +25,19 @@ class _PureModule(Module):
         return self.compute(inputs)
 
 
+class _Unary(_PureModule):
+    """A transform of one data model, applied to each of a list (or tuple) of them as
+    Synalinks does; None stays None."""
+
+    def compute_one(self, value):
+        raise NotImplementedError
+
+    def compute(self, inputs):
+        if isinstance(inputs, (list, tuple)):
+            return type(inputs)(self.compute(v) for v in inputs)
+        return None if inputs is None else self.compute_one(inputs)
+
+
 def _as_list(inputs) -> list:
     return list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
 
@@ -40,11 +53,11 @@ class _Fold(_PureModule):
         return result
 
 
-class Identity(_PureModule):
-    """Returns a copy of its input (None stays None)."""
+class Identity(_Unary):
+    """Returns a copy of its input, or of each input of a list (None stays None)."""
 
-    def compute(self, inputs):
-        return None if inputs is None else inputs.clone()
+    def compute_one(self, value):
+        return value.clone()
 
 
 class Concat(_Fold):
@@ -91,8 +104,9 @@ class Not(_PureModule):
         return ops.not_data(inputs)
 
 
-class InMask(_PureModule):
-    """Keeps only the fields named in ``mask`` (or matching the regex ``pattern``)."""
+class InMask(_Unary):
+    """Keeps only the fields named in ``mask`` (or matching the regex ``pattern``), in
+    its input or in each input of a list."""
 
     def __init__(self, mask: list[str] | None = None, pattern: str | None = None,
                  recursive: bool = True, **kwargs):
@@ -101,41 +115,42 @@ class InMask(_PureModule):
             raise ValueError(f"`mask` must be a list of field names, got {mask!r}.")
         self.mask, self.pattern, self.recursive = mask, pattern, recursive
 
-    def compute(self, inputs):
-        return ops.in_mask_data(inputs, self.mask, self.pattern, self.recursive)
+    def compute_one(self, value):
+        return ops.in_mask_data(value, self.mask, self.pattern, self.recursive)
 
 
 class OutMask(InMask):
-    """Removes the fields named in ``mask`` (or matching the regex ``pattern``)."""
+    """Removes the fields named in ``mask`` (or matching the regex ``pattern``), in its
+    input or in each input of a list."""
 
-    def compute(self, inputs):
-        return ops.out_mask_data(inputs, self.mask, self.pattern, self.recursive)
+    def compute_one(self, value):
+        return ops.out_mask_data(value, self.mask, self.pattern, self.recursive)
 
 
-class Prefix(_PureModule):
+class Prefix(_Unary):
     """Renames every field ``key`` to ``<prefix>_key``."""
 
     def __init__(self, prefix: str = "", **kwargs):
         super().__init__(**kwargs)
         self.prefix = prefix
 
-    def compute(self, inputs):
-        return ops.prefix_data(inputs, self.prefix)
+    def compute_one(self, value):
+        return ops.prefix_data(value, self.prefix)
 
 
-class Suffix(_PureModule):
+class Suffix(_Unary):
     """Renames every field ``key`` to ``key_<suffix>``."""
 
     def __init__(self, suffix: str = "", **kwargs):
         super().__init__(**kwargs)
         self.suffix = suffix
 
-    def compute(self, inputs):
-        return ops.suffix_data(inputs, self.suffix)
+    def compute_one(self, value):
+        return ops.suffix_data(value, self.suffix)
 
 
-class Factorize(_PureModule):
+class Factorize(_Unary):
     """Groups ``answer``, ``answer_1``... into one list field ``answers``."""
 
-    def compute(self, inputs):
-        return ops.factorize_data(inputs)
+    def compute_one(self, value):
+        return ops.factorize_data(value)

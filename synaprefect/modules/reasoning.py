@@ -23,6 +23,10 @@ class CritiqueWithReward(Critique):
 class ChainOfThought(Generator):
     """A ``Generator`` whose answer starts with a ``thinking`` field.
 
+    As in Synalinks, it asks for a ``"low"`` ``reasoning_effort`` unless told otherwise
+    (``None`` means that default too; ``"none"`` or ``"disable"`` turn reasoning off).
+    Models without a reasoning setting ignore it (litellm drops the parameter).
+
     Example:
     ```python
     answer = await synaprefect.ChainOfThought(data_model=Answer, language_model=lm)(inputs)
@@ -30,11 +34,13 @@ class ChainOfThought(Generator):
     ```
     """
 
-    def __init__(self, *, schema: dict | None = None, data_model=None, **kwargs):
+    def __init__(self, *, schema: dict | None = None, data_model=None,
+                 reasoning_effort: str | None = "low", **kwargs):
         target = _schema_of(schema, data_model)
         self.target_schema = target
         super().__init__(schema=concat_schema(Thinking.get_schema(), target)
-                         if target else Thinking.get_schema(), **kwargs)
+                         if target else Thinking.get_schema(),
+                         reasoning_effort=reasoning_effort or "low", **kwargs)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "schema": self.target_schema}

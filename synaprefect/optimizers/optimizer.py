@@ -7,7 +7,9 @@ resumes exactly): the epoch's scored predictions, the candidates tried with the 
 they earned, the best ones, and a history. The trainer calls, in order:
 ``on_train_begin``, per epoch ``on_epoch_begin``, per batch ``on_batch_begin`` →
 ``assign_rewards`` → ``observe_batch`` → ``propose_new_candidates`` → ``add_candidate`` →
-``on_batch_end``, then ``on_epoch_end`` and ``on_train_end``.
+``on_batch_end``, then ``on_epoch_end`` and ``on_train_end`` (the hooks through
+``run_hook`` and the proposal through ``propose``, which also run optimizers written for
+Synalinks).
 
 A candidate scored again (the same content tried on another validation minibatch) keeps
 one entry: its ``reward`` is the mean of its scores and ``nb_evaluations`` counts them.
@@ -18,6 +20,7 @@ well.
 
 import copy
 import hashlib
+from collections.abc import Awaitable
 from typing import Any
 
 import numpy as np
@@ -29,6 +32,8 @@ from synaprefect.data_models.trainable import (
     Trainable,
     trained_fields,
 )
+from synaprefect.optimizers.synalinks_hooks import SynalinksHooksMixin
+from synaprefect.utils.async_utils import DONE
 from synaprefect.utils.json_utils import canonical_dumps
 from synaprefect.utils.naming import auto_name, validate_name
 from synaprefect.variables.variable import Variable
@@ -83,11 +88,14 @@ def lower_confidence_bound(candidate: dict) -> float:
     return float(candidate.get("reward") or 0.0) - _LCB_WIDTH / np.sqrt(count)
 
 
-class Optimizer:
+class Optimizer(SynalinksHooksMixin):
     """Base class of in-context optimizers.
 
     Subclasses implement ``propose_new_candidates``; everything else (candidate pools,
-    selection of the best, per-epoch history, saved state) is shared.
+    selection of the best, per-epoch history, saved state) is shared. The lifecycle
+    hooks are plain methods that return an awaitable already done, so an optimizer
+    written for Synalinks (``async def`` hooks calling ``await super().hook(...)``, and
+    Synalinks' ``propose_new_candidates`` signature) runs too: see ``synalinks_hooks``.
 
     Example:
     ```python
@@ -157,12 +165,13 @@ class Optimizer:
     def set_program(self, program) -> None:
         self.program = program
 
-    def build(self, trainable_variables: list[Variable]) -> None:
+    def build(self, trainable_variables: list[Variable]) -> Awaitable[None]:
         """Create what depends on the variables to train (no LM calls); subclasses call
         this one too."""
         for variable in trainable_variables:
             self.slot(variable)
         self.built = True
+        return DONE
 
     def rng(self, *parts: Any) -> np.random.Generator:
         """A generator derived from the global seed and ``parts`` (purpose, epoch, step):
@@ -175,24 +184,27 @@ class Optimizer:
 
     # ---- lifecycle ----------------------------------------------------------------------
 
-    def on_train_begin(self, variables: list[Variable], initial_epoch: int = 0) -> None:
+    def on_train_begin(self, variables: list[Variable], initial_epoch: int = 0) -> Awaitable[None]:
         for variable in variables:
             slot = self.slot(variable)
             if not slot["seed_candidates"]:
                 slot["seed_candidates"] = [trained_fields(copy.deepcopy(variable.value()))]
             if initial_epoch == 0:  # a continued fit keeps the pools it had
                 slot.update({"candidates": [], "best_candidates": []})
+        return DONE
 
-    def on_epoch_begin(self, epoch: int, variables: list[Variable]) -> None:
+    def on_epoch_begin(self, epoch: int, variables: list[Variable]) -> Awaitable[None]:
         for variable in variables:
             self.slot(variable).update({"predictions": [], "candidates": []})
+        return DONE
 
-    def on_batch_begin(self, step: int, epoch: int, variables: list[Variable]) -> None:
+    def on_batch_begin(self, step: int, epoch: int, variables: list[Variable]) -> Awaitable[None]:
         rng = self.rng("batch_begin", epoch, step)
         for variable in variables:
             slot = self.slot(variable)
             pool = (slot["best_candidates"] if epoch > 0 else []) or slot["seed_candidates"]
             self._start_from(variable, pool[int(rng.integers(len(pool)))])
+        return DONE
 
     def _start_from(self, variable: Variable, candidate: dict) -> None:
         variable.update(strip_reward(candidate))
@@ -272,12 +284,13 @@ class Optimizer:
             variable.update(strip_reward(best))
         return best
 
-    def on_batch_end(self, step: int, epoch: int, variables: list[Variable]) -> None:
+    def on_batch_end(self, step: int, epoch: int, variables: list[Variable]) -> Awaitable[None]:
         for variable in variables:
             self._assign_best(variable)
         self._count("iterations")
+        return DONE
 
-    def on_epoch_end(self, epoch: int, variables: list[Variable]) -> None:
+    def on_epoch_end(self, epoch: int, variables: list[Variable]) -> Awaitable[None]:
         for variable in variables:
             slot = self.slot(variable)
             unique = []
@@ -291,10 +304,12 @@ class Optimizer:
             if best is not None and (not history or history[-1] != strip_reward(best)):
                 history.append(strip_reward(best))
         self._count("epochs")
+        return DONE
 
-    def on_train_end(self, variables: list[Variable]) -> None:
+    def on_train_end(self, variables: list[Variable]) -> Awaitable[None]:
         for variable in variables:
             self._assign_best(variable)
+        return DONE
 
     # ---- configuration ------------------------------------------------------------------
 

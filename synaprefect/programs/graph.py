@@ -151,12 +151,7 @@ class Graph:
             )
         for symbol, value in zip(self.flat_inputs, values):
             module = symbol._history[0]
-            if value is None:
-                if not module.optional:
-                    raise ValueError(
-                        f"Program input '{module.name}' is None; declare it with "
-                        "Input(..., optional=True) to allow that."
-                    )
+            if value is None:  # an inactive path: the modules and gates downstream decide
                 continue
             if not isinstance(value, JsonDataModel):
                 raise TypeError(

@@ -7,7 +7,7 @@ await reward(Answer(answer="Paris"), Answer(answer="Paris"))   # 1.0
 ```
 """
 
-from synaprefect.rewards.cosine_similarity import CosineSimilarity
+from synaprefect.rewards.cosine_similarity import CosineSimilarity, cosine_similarity
 from synaprefect.rewards.exact_match import ExactMatch, exact_match
 from synaprefect.rewards.lm_as_judge import LMAsJudge
 from synaprefect.rewards.reward import (
@@ -37,6 +37,7 @@ __all__ = [
     "LMAsJudge",
     "BatchReward",
     "exact_match",
+    "cosine_similarity",
     "REDUCTIONS",
     "reduce_rewards",
     "validate_reduction",

@@ -1,5 +1,6 @@
 """``compile`` and what it configures: rewards, optimizer, metrics, the state to save."""
 
+import inspect
 from typing import Any
 
 from synaprefect.language_models.base import ModelBase
@@ -44,7 +45,9 @@ class CompileMixin:
         self.optimizer = get_optimizer(optimizer)
         if self.optimizer is not None:
             self.optimizer.set_program(self)
-            if self.built:  # its own modules exist at once, so a loaded state fits them
+            # Its own modules exist at once, so a loaded state fits them (an `async def
+            # build` written for Synalinks runs when training starts instead).
+            if self.built and not inspect.iscoroutinefunction(self.optimizer.build):
                 self.optimizer.build(self.trainable_variables)
         self.task_granularity = task_granularity
         self.compiled = True
@@ -91,6 +94,36 @@ class CompileMixin:
         (metrics are reset when a job starts)."""
         optimizer = self.optimizer.variables if self.compiled and self.optimizer else []
         return [*self.variables, *optimizer]
+
+    # ---- Synalinks' reward and metrics API ----------------------------------------------
+
+    @property
+    def reward(self):
+        """The compiled reward (a list when several were compiled), None before
+        ``compile``."""
+        rewards = self._rewards.rewards if self.compiled else []
+        return None if not rewards else rewards[0] if len(rewards) == 1 else list(rewards)
+
+    @property
+    def metrics(self) -> list:
+        """The metric objects, in log order: the ``reward`` tracker, then the compiled
+        metrics ([] before ``compile``)."""
+        return list(self._metrics.all) if self.compiled else []
+
+    @property
+    def metrics_names(self) -> list[str]:
+        return [metric.name for metric in self.metrics]
+
+    def get_metrics_result(self) -> dict[str, float]:
+        """The current metric values, keyed as in the logs of ``fit``/``evaluate``.
+
+        Example: ``await program.evaluate(x, y); program.get_metrics_result()``
+        """
+        return self._metrics.result() if self.compiled else {}
+
+    def reset_metrics(self) -> None:
+        if self.compiled:
+            self._metrics.reset()
 
     def metric_direction(self, name: str) -> str | None:
         """``"up"``/``"down"`` for a log key such as ``val_reward`` or ``accuracy``."""
@@ -166,4 +199,4 @@ class CompileMixin:
         if self.compiled and self.optimizer is not None:
             # Idempotent; it also moves the bookkeeping a file saved by an older version
             # kept in its variables into the optimizer's slots.
-            self.optimizer.build(self.trainable_variables)
+            await self.optimizer.ensure_built(self.trainable_variables)

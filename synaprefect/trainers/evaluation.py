@@ -68,7 +68,7 @@ class EvaluationMixin:
 
     async def _evaluate_samples(self, x: list, y: list | None, batch_size: int,
                                 kind: str, callbacks=None) -> dict[str, float]:
-        self._reset_metrics()
+        self.reset_metrics()
         batches = D.batch_pairs(x, y, batch_size)
 
         async def run(step: int, bx: list, by: list) -> dict:

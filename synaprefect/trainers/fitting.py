@@ -6,7 +6,6 @@ from synaprefect.orchestration.runtime import get_runtime
 from synaprefect.trainers import data as D
 from synaprefect.trainers.job import Job
 from synaprefect.trainers.replay import encode
-from synaprefect.utils.async_utils import maybe_await
 
 __all__ = ["FitMixin"]
 
@@ -105,23 +104,23 @@ class FitMixin:
         if self.optimizer is None:
             callbacks.on_train_end()
             return self.history
-        if not self.optimizer.built:
-            self.optimizer.build(variables)
-        self.optimizer.on_train_begin(variables, initial_epoch=first_epoch)
+        optimizer = self.optimizer
+        await optimizer.ensure_built(variables)
+        await optimizer.run_hook("on_train_begin", variables, initial_epoch=first_epoch)
         total = max(1, (epochs - first_epoch) * steps)
         done, first_reward, epoch_logs = 0, None, {}
         for epoch in range(first_epoch, epochs):
             async def run_epoch(epoch=epoch):
                 nonlocal done, first_reward
-                self._reset_metrics()
-                self.optimizer.on_epoch_begin(epoch, variables)
+                self.reset_metrics()
+                await optimizer.run_hook("on_epoch_begin", epoch, variables)
                 callbacks.on_epoch_begin(epoch)
                 order = list(range(len(train_x)))
                 if shuffle:
                     order = [int(i) for i in self.optimizer.rng("shuffle", epoch)
                              .permutation(len(train_x))]
                 for step, indices in enumerate(D.batches(len(train_x), batch_size, order)):
-                    self.optimizer.on_batch_begin(step, epoch, variables)
+                    await optimizer.run_hook("on_batch_begin", step, epoch, variables)
                     callbacks.on_train_batch_begin(step)
                     mini_x = mini_y = None
                     if val_x:
@@ -136,7 +135,7 @@ class FitMixin:
                             mini_x, mini_y, epoch)
                     if first_reward is None:
                         first_reward = logs["reward"]
-                    self.optimizer.on_batch_end(step, epoch, variables)
+                    await optimizer.run_hook("on_batch_end", step, epoch, variables)
                     await self._publish_variables(job.runtime)
                     callbacks.on_train_batch_end(step, logs)
                     done += 1
@@ -148,7 +147,7 @@ class FitMixin:
                     val_logs = await self._evaluate_samples(val_x, val_y,
                                                             validation_batch_size, "val")
                     logs.update({f"val_{k}": v for k, v in val_logs.items()})
-                await maybe_await(self.optimizer.on_epoch_end(epoch, variables))
+                await optimizer.run_hook("on_epoch_end", epoch, variables)
                 callbacks.on_epoch_end(epoch, logs)
                 await self._publish_history(job.runtime)
                 return logs
@@ -157,7 +156,7 @@ class FitMixin:
                                              run_name=f"{self.name}-epoch-{epoch + 1}")
             if self.stop_training:
                 break
-        self.optimizer.on_train_end(variables)
+        await optimizer.run_hook("on_train_end", variables)
         await self._publish_variables(job.runtime)
         callbacks.on_train_end(epoch_logs)
         if job.runtime.tracking:

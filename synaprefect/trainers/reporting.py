@@ -40,9 +40,6 @@ class ReportingMixin:
             totals[name] = totals.get(name, 0.0) + value
         return totals
 
-    def _reset_metrics(self) -> None:
-        self._metrics.reset()
-
     def _counters_by_phase(self) -> dict[str, dict[str, float]]:
         models = self.language_models()
         return {phase: {k: sum(m.counters(phase)[k] for m in models)

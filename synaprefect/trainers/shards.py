@@ -161,7 +161,7 @@ async def combine(program: Program, kind: str, results: list[dict], size: int,
     if kind == "predict":
         return D.object_array([output for batch in batches for output in batch])
     y = D.to_samples(y, "y")
-    program._reset_metrics()
+    program.reset_metrics()
     offset = 0
     for batch in batches:
         size = len(batch["y_pred"])

@@ -13,7 +13,7 @@ from synaprefect.modules.recording import PredictionRecorder, recording, sample_
 from synaprefect.trainers import data as D
 from synaprefect.trainers.job import current_job, run_task
 from synaprefect.trainers.replay import encode
-from synaprefect.utils.async_utils import gather_or_cancel, maybe_await
+from synaprefect.utils.async_utils import gather_or_cancel
 
 __all__ = ["StepMixin"]
 
@@ -128,8 +128,8 @@ class StepMixin:
             for variable in variables:  # a retried update starts from the same values
                 variable.assign(before[variable.path])
             with phase_scope("optimizer"):
-                await maybe_await(self.optimizer.propose_new_candidates(
-                    step, epoch, variables, x, y, result["y_pred"]))
+                await self.optimizer.propose(step, epoch, variables, x, y,
+                                             result["y_pred"])
                 scored = await self._predict_and_score(candidate_x, candidate_y,
                                                        training=False)
             return {"candidate_reward": self._rewards.reduce(scored["rewards"]),

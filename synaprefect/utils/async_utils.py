@@ -7,6 +7,8 @@ import inspect
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+__all__ = ["maybe_await", "gather_or_cancel", "run_sync", "DONE"]
+
 T = TypeVar("T")
 
 
@@ -43,3 +45,21 @@ def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
     context = contextvars.copy_context()
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(context.run, asyncio.run, coroutine).result()
+
+
+class _Done:
+    """An awaitable that is already done; awaiting it gives None."""
+
+    __slots__ = ()
+
+    def __await__(self):
+        return iter(())
+
+    def __repr__(self) -> str:
+        return "DONE"
+
+
+# What a plain (synchronous) hook returns when Synalinks' version of it is a coroutine:
+# both `obj.hook(...)` and `await obj.hook(...)` then work, e.g. an `async def` override
+# that calls `await super().hook(...)`.
+DONE = _Done()
