@@ -4,7 +4,7 @@ One handler serves every path: ``Simulation.handle`` does the routing (it answer
 paths and wrong methods with OpenAI-style errors, and tolerates base URLs without ``/v1``).
 No ``web.Application``, router, middleware or access log: at hundreds of concurrent
 requests the server must not become the bottleneck of the code under test. aiohttp brings
-keep-alive, pipelining, chunked bodies and ``Expect: 100-continue``; a client that
+keep-alive, pipelining and chunked bodies; a client that
 disconnects cancels its request (a hanging ``timeout`` fault, a latency sleep).
 
 Example::
@@ -48,6 +48,10 @@ def _handler(simulation: Simulation) -> Callable[[web.BaseRequest], Awaitable[we
     async def handle(request: web.BaseRequest) -> web.Response:
         if (request.content_length or 0) > _MAX_BODY_BYTES:
             return _reply(error_response(413, "request body too large", "invalid_request_error"), False)
+        if request.headers.get("Expect", "").lower() == "100-continue":
+            # Only web.Application routes answer this by themselves (curl sends it for big bodies).
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            request.writer.output_size = 0  # the real answer is still to come
         body = await request.content.read()
         if len(body) > _MAX_BODY_BYTES:  # a chunked body announces no length
             return _reply(error_response(413, "request body too large", "invalid_request_error"), False)

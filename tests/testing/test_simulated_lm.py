@@ -641,6 +641,19 @@ def test_keep_alive_pipelining_and_chunked_bodies(simulated_lm):
     assert simulated_lm.stats().requests == 3
 
 
+def test_expect_100_continue_is_answered_before_the_body(simulated_lm):
+    body = json.dumps(_chat_body("continue")).encode()
+    head = b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", httpx.URL(simulated_lm.base_url).port), timeout=5) as sock:
+        sock.sendall(head % len(body))
+        reader = sock.makefile("rb")
+        assert reader.readline().split()[1] == b"100"  # sent while the body is still held back
+        assert reader.readline() == b"\r\n"
+        sock.sendall(body)
+        assert int(reader.readline().split()[1]) == 200
+    assert simulated_lm.stats().completed == 1
+
+
 def test_http_errors_and_connection_close(simulated_lm):
     # HTTP/1.1 requires a Host header (RFC 9112 §3.2): without one aiohttp answers 400.
     cases = [
