@@ -13,23 +13,18 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from synaprefect.testing.faults import FAULT_KINDS, Fault, FaultPlan
+from synaprefect.testing.responders import (
+    constant_responder,
+    generate_from_schema,
+    match_responder,
+    schema_responder,
+)
+from synaprefect.testing.simulation import Responder, ServerStats
+from synaprefect.testing.wire import SimulatedRequest, compute_prompt_key
+
 if TYPE_CHECKING:
-    from synaprefect.testing.responders import (
-        constant_responder,
-        generate_from_schema,
-        match_responder,
-        schema_responder,
-    )
-    from synaprefect.testing.server import (
-        FAULT_KINDS,
-        Fault,
-        FaultPlan,
-        Responder,
-        ServerStats,
-        SimulatedLM,
-        SimulatedRequest,
-        compute_prompt_key,
-    )
+    from synaprefect.testing.server import SimulatedLM
 
 __all__ = [
     "FAULT_KINDS",
@@ -46,13 +41,11 @@ __all__ = [
     "schema_responder",
 ]
 
-_RESPONDER_NAMES = {"constant_responder", "generate_from_schema", "match_responder", "schema_responder"}
-
 
 def __getattr__(name: str) -> Any:
-    # Imported lazily so that `python -m synaprefect.testing.server` does not find its own
-    # module already imported by this package (runpy would warn and load it twice).
-    if name not in __all__:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = "responders" if name in _RESPONDER_NAMES else "server"
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    # SimulatedLM is imported on first use: `python -m synaprefect.testing.server` must not
+    # find its own module already imported by this package (runpy would warn and load it
+    # twice), and importing the package stays free of aiohttp.
+    if name == "SimulatedLM":
+        return importlib.import_module(f"{__name__}.server").SimulatedLM
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

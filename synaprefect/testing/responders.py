@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from synaprefect.testing.server import SimulatedRequest
+    from synaprefect.testing.wire import SimulatedRequest
 
 __all__ = ["constant_responder", "generate_from_schema", "match_responder", "schema_responder"]
 
