@@ -108,6 +108,26 @@ async def test_same_request_answer_usage_and_cost(case):
         assert http_counters["cost"] > 0  # litellm's price map prices it
 
 
+async def test_cached_prompt_tokens_cost_what_litellm_says():
+    """A long system prompt sent again is read from the provider's cache (the simulated LM
+    reports it as OpenAI does): both transports count the cheaper cached tokens."""
+    long_prompt = [{"role": "system", "content": "Rules. " * 1200}, MESSAGES[1]]
+    costs = {}
+    with SimulatedLM() as server:
+        for transport in ("litellm", "http"):
+            server.reset_stats()  # the server forgets what it cached
+            lm = sp.LanguageModel("openai/gpt-4o-mini", api_base=server.base_url,
+                                  api_key="sk-parity", transport=transport)
+            await lm(long_prompt, schema=SCHEMA)  # first sight: nothing cached
+            first = lm.counters()["cost"]
+            await lm(long_prompt, schema=SCHEMA)  # the prefix now comes from the cache
+            costs[transport] = (first, lm.counters()["cost"] - first)
+    (litellm_first, litellm_cached), (http_first, http_cached) = costs["litellm"], costs["http"]
+    assert http_cached == pytest.approx(litellm_cached, rel=1e-9)
+    assert http_first == pytest.approx(litellm_first, rel=1e-9)
+    assert 0 < http_cached < http_first  # the cached call was cheaper
+
+
 @pytest.mark.parametrize("fault, error", [
     ("unauthorized", AuthenticationError), ("not_found", ModelNotFoundError),
     ("server_error", TransientLanguageModelError), ("rate_limit", TransientLanguageModelError),

@@ -36,9 +36,10 @@ _WORD_RE = re.compile(r"\w+")
 _TRUNCATED_JSON = '{"answer": '
 
 
-def chat_completion(request: SimulatedRequest, answer: Any) -> WireResponse:
+def chat_completion(request: SimulatedRequest, answer: Any, cached_tokens: int = 0) -> WireResponse:
     """The chat completion carrying ``answer`` (a string as is, anything else as JSON), as a
-    forced tool call when the request named one, streamed when it asked for a stream."""
+    forced tool call when the request named one, streamed when it asked for a stream;
+    ``cached_tokens`` of its prompt are reported as read from the provider's prompt cache."""
     text = answer if isinstance(answer, str) else dumps(answer).decode()
     created = int(time.time())
     completion_id = f"chatcmpl-sim-{request.index}"
@@ -64,6 +65,7 @@ def chat_completion(request: SimulatedRequest, answer: Any) -> WireResponse:
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": min(cached_tokens, prompt_tokens)},
     }
     if request.body.get("stream"):
         return _stream(request, completion_id, created, message, finish_reason, usage)

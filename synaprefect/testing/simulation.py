@@ -31,6 +31,7 @@ from synaprefect.testing.wire import (
     SIMULATED_MODEL,
     SimulatedRequest,
     WireResponse,
+    approx_tokens,
     dumps,
     error_response,
     loads,
@@ -43,6 +44,8 @@ __all__ = ["Responder", "ServerStats", "Simulation"]
 # (request) -> dict | list | str | Fault, or an awaitable of one (async responders).
 Responder = Callable[[SimulatedRequest], Any]
 
+# Prompts shorter than this are never cached (as with OpenAI).
+_CACHE_MIN_TOKENS = 1024
 _SETTINGS = frozenset({"latency", "latency_jitter", "faults", "responder", "api_key", "models"})
 _OK = b'{"ok":true}'
 
@@ -126,6 +129,7 @@ class Simulation:
         self._completed_keys: list[str] = []
         self._max_in_flight = self._in_flight  # requests still running stay counted
         self._embeddings = 0
+        self._cached_prompts: set[str] = set()
         if isinstance(self.faults, FaultPlan):
             self.faults.rewind()
 
@@ -259,7 +263,17 @@ class Simulation:
         # A string answer to a schema request that is not JSON is not a completed prompt.
         if request.schema is None or not isinstance(answer, str) or _is_json(answer):
             self._completed_keys.append(request.prompt_key)
-        return chat_completion(request, answer)
+        return chat_completion(request, answer, self._cached_prefix_tokens(request))
+
+    def _cached_prefix_tokens(self, request: SimulatedRequest) -> int:
+        """Prompt caching as OpenAI reports it: a system prompt of 1,024 tokens or more
+        seen before is read from the cache, in steps of 128 tokens."""
+        tokens = approx_tokens(len(request.system_prompt))
+        if tokens < _CACHE_MIN_TOKENS:
+            return 0
+        seen = request.system_prompt in self._cached_prompts
+        self._cached_prompts.add(request.system_prompt)
+        return tokens // 128 * 128 if seen else 0
 
     def _model_known(self, model: str) -> bool:
         if self.models is None:
