@@ -37,6 +37,8 @@ class Program(Trainer, Module):
     ```
     """
 
+    _graph: Graph | None  # set with object.__setattr__, past Module's attribute tracking
+
     def __init__(self, inputs: Any = None, outputs: Any = None, name: str | None = None,
                  description: str | None = None, trainable: bool = True, **kwargs):
         if description is None and type(self).__module__.startswith("synaprefect."):
