@@ -2,7 +2,7 @@
 
 ``synalinks_public_names.json`` lists every path Synalinks exports with its
 ``synalinks_export`` decorator (``synalinks.modules.Generator``...) and what it is
-(class, function). ``docs/synalinks-compatibility.md`` gives each one a status; the test
+(class, function, value). ``docs/synalinks-compatibility.md`` gives each one a status; the test
 ``test_public_names.py`` keeps the two honest.
 
     python -m tests.compat.public_names            # report: present / missing per name
