@@ -1,12 +1,12 @@
 """``compile`` and what it configures: rewards, optimizer, metrics, the state to save."""
 
 import inspect
-from typing import Any
 
 from synaprefect.language_models.base import ModelBase
 from synaprefect.optimizers import get as get_optimizer
 from synaprefect.trainers import data as D
 from synaprefect.trainers.compile_utils import CompiledMetrics, CompiledRewards
+from synaprefect.trainers.models import language_models
 from synaprefect.utils.nest import flatten
 
 __all__ = ["CompileMixin"]
@@ -134,26 +134,8 @@ class CompileMixin:
 
     def language_models(self) -> list[ModelBase]:
         """Every language or embedding model the program, its rewards and its optimizer
-        use (for cost accounting)."""
-        found: dict[int, ModelBase] = {}
-        owners: list[Any] = list(self._walk())
-        if self.compiled:
-            extra = list(self._rewards.rewards)
-            if self.optimizer is not None:
-                extra += [self.optimizer, *self.optimizer.modules()]
-            for owner in extra:
-                owners.append(owner)
-                for value in vars(owner).values():  # e.g. LMAsJudge's SelfCritique
-                    if hasattr(value, "_walk"):
-                        owners += list(value._walk())
-        for owner in owners:
-            for value in vars(owner).values():
-                for item in flatten(value) if isinstance(value, (list, dict, tuple)) else [value]:
-                    if isinstance(item, ModelBase):
-                        found.setdefault(id(item), item)
-                        if getattr(item, "fallback", None) is not None:
-                            found.setdefault(id(item.fallback), item.fallback)
-        return list(found.values())
+        use (for cost accounting; ``trainers.models`` walks them)."""
+        return language_models(self)
 
     def estimate_calls(self, x, kind: str = "fit", **kwargs) -> dict[str, int]:
         """How many LM calls ``fit`` (or ``evaluate``) on ``x`` will make, counted
