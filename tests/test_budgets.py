@@ -6,7 +6,7 @@ import pytest
 from helpers import as_student, capitals, capitals_program
 
 import synaprefect as sp
-from synaprefect.orchestration.runtime import tracking
+from synaprefect.orchestration import tracking
 from synaprefect.testing.skills import language_model_for
 
 

@@ -16,7 +16,7 @@ from helpers import (
 
 import synaprefect as sp
 from synaprefect.language_models import AuthenticationError, ModelNotFoundError
-from synaprefect.orchestration.runtime import tracking
+from synaprefect.orchestration import tracking
 from synaprefect.testing import Fault, FaultPlan
 from synaprefect.testing.skills import style_student
 

@@ -18,7 +18,7 @@ import pytest
 
 import synaprefect as sp
 from synaprefect import tuners
-from synaprefect.orchestration.runtime import tracking
+from synaprefect.orchestration import tracking
 from synaprefect.testing.skills import language_model_for, load_capitals, parse_prompt
 
 tuners.disable_keras_backend()  # before anything imports keras_tuner

@@ -1,6 +1,7 @@
 """``compile`` and what it configures: rewards, optimizer, metrics, the state to save."""
 
 import inspect
+from typing import Any
 
 from synaprefect.language_models.base import ModelBase
 from synaprefect.optimizers import get as get_optimizer
@@ -159,6 +160,17 @@ class CompileMixin:
                 f"You must call compile() before {what}(): e.g. "
                 "program.compile(reward=synaprefect.rewards.ExactMatch())."
             )
+
+    def prepare_samples(self, kind: str, x: Any, y: Any = None) -> tuple[list, list | None]:
+        """The samples of ``x`` (and targets of ``y``) as a ``kind`` job (``"fit"``,
+        ``"evaluate"`` or ``"predict"``) reads them, checked against the program's inputs
+        before any call; fit and evaluate also need a compiled program.
+
+        Example: ``samples, targets = program.prepare_samples("evaluate", x_test, y_test)``
+        """
+        if kind in ("fit", "evaluate"):
+            self._require_compiled(kind)
+        return self._prepare(x, y, kind)
 
     def _prepare(self, x, y, what: str) -> tuple[list, list | None]:
         samples = D.to_samples(x, "x")

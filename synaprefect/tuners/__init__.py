@@ -22,6 +22,10 @@ from synaprefect.tuners.keras_stub import disable_keras_backend
 from synaprefect.tuners.objective import Objective, infer_direction
 from synaprefect.tuners.tuner import best_hyperparameters_key, trials_table_key
 
+# Workers of a work pool run tuning trials as they run shards: registers the "trial" kind
+# of ``trainers.shards.run_request``.
+import synaprefect.tuners.remote  # noqa: F401  isort: skip
+
 __all__ = [
     "RandomSearch",
     "BayesianOptimization",

@@ -42,8 +42,8 @@ from typing import TYPE_CHECKING, Any
 
 from synaprefect.config import clear_session
 from synaprefect.orchestration.artifacts import artifact_key
-from synaprefect.orchestration.runtime import Runtime, get_runtime, is_tracking
 from synaprefect.storage import Location, is_url, location
+from synaprefect.trainers.runtime import Runtime, get_runtime, is_tracking
 from synaprefect.tuners.objective import resolve_objective
 from synaprefect.utils.async_utils import gather_or_cancel, maybe_await, run_sync
 
