@@ -26,6 +26,7 @@ from synaprefect.config import clear_session
 from synaprefect.trainers import data as D
 from synaprefect.trainers.replay import decode, encode
 from synaprefect.trainers.shards import register_request_kind
+from synaprefect.tuners.trials import checked_program, train_trial_program
 from synaprefect.utils.async_utils import maybe_await
 from synaprefect.utils.imports import import_object
 from synaprefect.utils.json_utils import read_json_file
@@ -106,7 +107,6 @@ async def run_trial_request(request: dict) -> dict:
     """
     from synaprefect.config import set_seed
     from synaprefect.tuners.keras_stub import disable_keras_backend, import_keras_tuner
-    from synaprefect.tuners.tuner import checked_program, train_trial_program
 
     disable_keras_backend()
     if request.get("seed") is not None:  # the same random choices as on the caller's side
