@@ -6,13 +6,12 @@ the first time something is saved there.
 
 import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from synaprefect.storage.settings import set_storage, storage_root
+from synaprefect.storage.settings import set_storage, storage_root, synaprefect_home
 from synaprefect.utils.json_utils import atomic_write_json, read_json_file
 from synaprefect.utils.naming import reset_names
 
@@ -49,21 +48,6 @@ _DEFAULT_SEED = 123
 _seed = _DEFAULT_SEED
 _rng = np.random.default_rng(_DEFAULT_SEED)
 _config_cache: dict[str, Any] | None = None
-
-
-def _writable(path: Path) -> bool:
-    probe = path if path.exists() else path.parent
-    return os.access(probe, os.W_OK)
-
-
-def synaprefect_home() -> Path:
-    """``$SYNAPREFECT_HOME``, else ``~/.synaprefect``, else ``<tmp>/.synaprefect``."""
-    if os.environ.get("SYNAPREFECT_HOME"):
-        return Path(os.environ["SYNAPREFECT_HOME"]).expanduser()
-    home = Path("~").expanduser() / ".synaprefect"
-    if _writable(home):
-        return home
-    return Path(tempfile.gettempdir()) / ".synaprefect"
 
 
 def config_path() -> Path:

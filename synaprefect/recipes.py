@@ -24,6 +24,7 @@ from typing import Any
 
 from synaprefect.datasets import data_models_for
 from synaprefect.storage import storage_root
+from synaprefect.trainers.models import replace_language_model
 
 __all__ = [
     "SIMULATED",
@@ -188,16 +189,4 @@ def use_language_model(program: Any, language_model: Any) -> None:
 
     Example: ``use_language_model(program, sp.LanguageModel("openai/gpt-4o"))``
     """
-    from synaprefect.language_models import LanguageModel
-
-    # The owners program.language_models() collects the models from.
-    owners: list[Any] = list(program._walk())
-    if program.compiled:
-        owners += list(program._rewards.rewards)
-        if program.optimizer is not None:
-            owners.append(program.optimizer)
-            owners += [m for module in program.optimizer.modules() for m in module._walk()]
-    for owner in owners:
-        for attribute, value in list(vars(owner).items()):
-            if isinstance(value, LanguageModel):
-                setattr(owner, attribute, language_model)
+    replace_language_model(program, language_model)

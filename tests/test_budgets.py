@@ -6,7 +6,9 @@ import pytest
 from helpers import as_student, capitals, capitals_program
 
 import synaprefect as sp
-from synaprefect.orchestration.runtime import tracking
+from synaprefect.language_models import TransientLanguageModelError
+from synaprefect.orchestration import tracking
+from synaprefect.testing import FaultPlan
 from synaprefect.testing.skills import language_model_for
 
 
@@ -16,8 +18,8 @@ def _no_tracking():
         yield
 
 
-def make_program(server):
-    return capitals_program(as_student(server), name="budgeted")
+def make_program(server, **lm_kwargs):
+    return capitals_program(as_student(server), name="budgeted", **lm_kwargs)
 
 
 data = capitals
@@ -90,26 +92,24 @@ def test_budget_needs_a_limit():
         sp.callbacks.CostBudget(max_cost=-1)
 
 
-async def test_a_resumed_fit_counts_what_its_replayed_steps_cost(simulated_lm):
+async def test_a_resumed_fit_counts_what_its_replayed_steps_cost(simulated_lm,
+                                                                   monkeypatch):
+    monkeypatch.setenv("SYNAPREFECT_TASK_RETRIES", "0")  # a failed batch fails the fit
     x, y = data(24)
     sp.clear_session()
     sp.set_seed(3)
-    crashing = await make_program(simulated_lm)
-    original = crashing._predict_and_score
-
-    async def crash_at_third_batch(bx, by, training):
-        if training and crashing.optimizer.iterations == 2:
-            raise RuntimeError("machine lost")  # not transient: the fit fails
-        return await original(bx, by, training)
-
-    crashing._predict_and_score = crash_at_third_batch
-    with pytest.raises(RuntimeError, match="machine lost"):
+    crashing = await make_program(simulated_lm, retry=1, max_concurrency=1)
+    # Two batches of 4 answers + 4 optimizer calls are paid; the third batch's requests
+    # fail (those that go out before the failure stops it), and nothing retries them.
+    simulated_lm.set_faults(FaultPlan.at(dict.fromkeys(range(16, 20), "server_error")))
+    with pytest.raises(TransientLanguageModelError, match="openai/simulated"):
         await crashing.fit(x, y, epochs=5, batch_size=4, validation_split=0.0, verbose=0)
-    assert simulated_lm.stats().requests == 16  # two batches of 4 + 4 calls were paid
+    simulated_lm.set_faults(None)
+    assert simulated_lm.stats().completed == 16
 
     sp.clear_session()
     sp.set_seed(3)
-    resumed = await make_program(simulated_lm)
+    resumed = await make_program(simulated_lm, retry=1, max_concurrency=1)
     budget = sp.callbacks.CostBudget(max_calls=20)
     await resumed.fit(x, y, epochs=5, batch_size=4, validation_split=0.0, verbose=0,
                       callbacks=[budget])
@@ -117,4 +117,4 @@ async def test_a_resumed_fit_counts_what_its_replayed_steps_cost(simulated_lm):
     # batch, as in an uninterrupted fit, and only that batch is paid again.
     assert resumed.replayed_steps == 4 and resumed.optimizer.iterations == 3
     assert budget.reason.startswith("budget reached: 24 LM calls spent")
-    assert simulated_lm.stats().requests == 24
+    assert simulated_lm.stats().completed == 24  # each call paid once

@@ -10,6 +10,7 @@ import pytest
 
 import synaprefect
 from synaprefect import config
+from synaprefect.storage import settings
 
 
 def test_import_writes_nothing(tmp_path):
@@ -59,7 +60,7 @@ def test_home_and_config_file(tmp_path, monkeypatch):
 
 def test_home_falls_back_to_tmp_when_home_is_not_writable(monkeypatch):
     monkeypatch.delenv("SYNAPREFECT_HOME")
-    monkeypatch.setattr(config, "_writable", lambda path: False)
+    monkeypatch.setattr(settings, "_writable", lambda path: False)
     assert config.synaprefect_home().name == ".synaprefect"
     assert str(config.synaprefect_home()).startswith(__import__("tempfile").gettempdir())
 

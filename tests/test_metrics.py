@@ -341,6 +341,32 @@ async def test_operational_metrics_edge_cases():
     assert clone.models == [] and clone.result() == 0.0 and clone.name == "total_tokens"
 
 
+async def test_an_operational_metric_is_the_counter_it_names():
+    class CacheHits(metrics.OperationalMetric):
+        direction = "up"
+        counter = "cache_hits"
+
+    class TokensPerCall(metrics.OperationalMetric):
+        counter = "total_tokens"
+        per_call = True
+
+    class Nothing(metrics.OperationalMetric):
+        pass
+
+    lm = FakeModel()
+    hits, per_call, nothing = CacheHits(phase=None), TokensPerCall(), Nothing()
+    for metric in (hits, per_call, nothing):
+        metric.bind_models([lm])
+    assert per_call.result() == 0.0  # no call yet: no division by zero
+    lm.by_phase["reward"]["cache_hits"] += 2
+    lm.record(tokens=10)
+    lm.record(tokens=30)
+    assert hits.name == "all_cache_hits" and hits.result() == 2.0
+    assert per_call.result() == 20.0
+    with pytest.raises(NotImplementedError, match="set `counter` or implement"):
+        nothing.result()
+
+
 # ---- registry and configs ----------------------------------------------------------------------
 
 

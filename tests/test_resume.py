@@ -15,8 +15,12 @@ from helpers import (
 )
 
 import synaprefect as sp
-from synaprefect.language_models import AuthenticationError, ModelNotFoundError
-from synaprefect.orchestration.runtime import tracking
+from synaprefect.language_models import (
+    AuthenticationError,
+    ModelNotFoundError,
+    TransientLanguageModelError,
+)
+from synaprefect.orchestration import tracking
 from synaprefect.testing import Fault, FaultPlan
 from synaprefect.testing.skills import style_student
 
@@ -54,10 +58,11 @@ def make_program(server, **lm_kwargs):
     return capitals_program(as_student(server), name="faulty", **lm_kwargs)
 
 
-async def test_flow_retry_resumes_from_persisted_steps(simulated_lm):
+async def test_flow_retry_resumes_from_persisted_steps(simulated_lm, monkeypatch):
+    monkeypatch.setenv("SYNAPREFECT_TASK_RETRIES", "0")  # a failed task fails the attempt
     x, y = data(16)
     sp.set_seed(4)
-    reference = await make_program(simulated_lm)
+    reference = await make_program(simulated_lm, retry=1)
     await reference.fit(x, y, epochs=2, batch_size=4, validation_split=0.25, verbose=0,
                         resume=False)
     expected = reference.get_state_tree()["trainable_variables"]
@@ -66,22 +71,16 @@ async def test_flow_retry_resumes_from_persisted_steps(simulated_lm):
 
     sp.clear_session()
     sp.set_seed(4)
-    program = await make_program(simulated_lm)
-    failures = {"left": 1}
-    original = program._predict_and_score
-
-    async def flaky(bx, by, training):
-        if training and program.optimizer.iterations == 5 and failures["left"]:
-            failures["left"] -= 1
-            raise RuntimeError("worker lost")  # not transient: the batch task fails
-        return await original(bx, by, training)
-
-    program._predict_and_score = flaky
+    program = await make_program(simulated_lm, retry=1)
+    # One request two thirds of the way fails, and nothing retries it but the flow: the
+    # second attempt replays what the first one finished.
+    simulated_lm.set_faults(FaultPlan.at({2 * reference_calls // 3: "server_error"}))
     await program.fit(x, y, epochs=2, batch_size=4, validation_split=0.25, verbose=0,
                       resume=False, flow_retries=1)
-    assert failures["left"] == 0
-    assert program.replayed_steps >= 10  # 5 batches and 5 updates came back from disk
-    assert simulated_lm.stats().requests == reference_calls  # nothing paid twice
+    stats = simulated_lm.stats()
+    assert stats.by_fault == {"server_error": 1}
+    assert program.replayed_steps >= 6  # the batches and updates of the first attempt
+    assert stats.completed == reference_calls  # nothing paid twice
     assert program.get_state_tree()["trainable_variables"] == expected
 
 
@@ -127,50 +126,51 @@ async def test_concurrency_cap_is_observed_at_the_server(simulated_lm_factory):
     assert server.stats().requests == 12 and server.stats().max_in_flight == 3
 
 
-async def interrupt_second_batch(program, method, *args):
-    """Run ``method`` so that its second batch fails; returns the error."""
-    original = program._predict_samples
-    seen = {"batches": 0}
-
-    async def flaky(batch, training=False):
-        seen["batches"] += 1
-        if seen["batches"] == 2:
-            raise RuntimeError("machine lost")
-        return await original(batch, training=training)
-
-    program._predict_samples = flaky
-    with pytest.raises(RuntimeError, match="machine lost"):
+async def interrupt_second_batch(server, method, *args):
+    """Run ``method`` (batches of 4, of a program whose model sends one request at a time
+    and tries once) so that the server fails the requests of its second batch (those
+    that go out before the first failure stops it); nothing retries them
+    (``$SYNAPREFECT_TASK_RETRIES=0``)."""
+    first = server.stats().requests + 4
+    server.set_faults(FaultPlan.at(dict.fromkeys(range(first, first + 4), "server_error")))
+    with pytest.raises(TransientLanguageModelError, match="openai/simulated"):
         await method(*args, batch_size=4, verbose=0)
-    program._predict_samples = original
+    server.set_faults(None)
+    assert server.stats().completed == 4  # the first batch was paid for
+
+
+def interruptible_program(server, monkeypatch):
+    monkeypatch.setenv("SYNAPREFECT_TASK_RETRIES", "0")
+    return make_program(server, retry=1, max_concurrency=1)
 
 
 @pytest.mark.parametrize("kind", ["evaluate", "predict"])
 async def test_interrupted_evaluate_and_predict_resume_finished_ones_restart(
-        simulated_lm, kind):
-    program = await make_program(simulated_lm)
+        simulated_lm, monkeypatch, kind):
+    program = await interruptible_program(simulated_lm, monkeypatch)
     x, y = data(8)
     args = (x, y) if kind == "evaluate" else (x,)
     method = getattr(program, kind)
-    await interrupt_second_batch(program, method, *args)
-    assert simulated_lm.stats().requests == 4  # the first batch was paid for
+    await interrupt_second_batch(simulated_lm, method, *args)
     first = await method(*args, batch_size=4, verbose=0)
-    assert program.replayed_steps == 1 and simulated_lm.stats().requests == 8
+    assert program.replayed_steps == 1 and simulated_lm.stats().completed == 8
     again = await method(*args, batch_size=4, verbose=0)  # finished: computed afresh
-    assert program.replayed_steps == 0 and simulated_lm.stats().requests == 16
+    assert program.replayed_steps == 0 and simulated_lm.stats().completed == 16
     if kind == "evaluate":
         assert again == first
     else:
         assert [o.get_json() for o in again] == [o.get_json() for o in first]
 
 
-async def test_changed_reward_or_optimizer_never_replays_stale_results(simulated_lm):
-    program = await make_program(simulated_lm)
+async def test_changed_reward_or_optimizer_never_replays_stale_results(simulated_lm,
+                                                                       monkeypatch):
+    program = await interruptible_program(simulated_lm, monkeypatch)
     x, y = data(8)
-    await interrupt_second_batch(program, program.evaluate, x, y)
+    await interrupt_second_batch(simulated_lm, program.evaluate, x, y)
     program.compile(reward=sp.rewards.ExactMatch(), optimizer="random_few_shot")
     await program.evaluate(x, y, batch_size=4, verbose=0)
     assert program.replayed_steps == 0  # another reward: nothing replayed
-    assert simulated_lm.stats().requests == 4 + 8
+    assert simulated_lm.stats().completed == 4 + 8
 
 
 async def test_a_second_job_on_a_busy_program_is_refused(simulated_lm):

@@ -11,7 +11,7 @@ from helpers import as_student, capitals, capitals_program
 
 import synaprefect as sp
 from synaprefect.language_models import AuthenticationError, TransientLanguageModelError
-from synaprefect.orchestration.runtime import tracking
+from synaprefect.orchestration import tracking
 from synaprefect.testing import FaultPlan
 from synaprefect.trainers.replay import list_runs, prune_runs
 

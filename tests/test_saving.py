@@ -167,7 +167,7 @@ async def test_lambda_cannot_be_saved(tmp_path):
 @pytest.mark.parametrize("entry", [
     # reachable from a synaprefect module, but not synaprefect's own
     {"class_name": "MeanMetricWrapper", "module": "synaprefect.metrics.reduction",
-     "config": {"fn": "synaprefect.cli:os.system", "name": "pwned"}},
+     "config": {"fn": "synaprefect.cli.commands:os.system", "name": "pwned"}},
     {"class_name": "Thread", "module": "synaprefect.testing.server", "config": {}},
 ])
 def test_an_untrusted_file_cannot_name_what_synaprefect_only_imports(entry):

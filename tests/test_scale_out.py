@@ -18,7 +18,7 @@ import pytest
 from helpers import Answer, as_student, capitals, capitals_hypermodel, capitals_program
 from stack import PrefectStack, Service
 
-from synaprefect.orchestration.runtime import tracking
+from synaprefect.orchestration import tracking
 from synaprefect.testing import SimulatedLM
 
 pytestmark = pytest.mark.e2e  # real Prefect servers, workers or processes

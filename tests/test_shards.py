@@ -8,7 +8,7 @@ import pytest
 from helpers import Answer, CaseBlindMatch, as_student, capitals, capitals_program
 
 import synaprefect as sp
-from synaprefect.orchestration.runtime import tracking
+from synaprefect.orchestration import tracking
 from synaprefect.trainers.shards import combine, run_shard, shard_bounds, shard_request
 
 

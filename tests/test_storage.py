@@ -9,7 +9,7 @@ from helpers import KNOWLEDGE, as_student, capitals, capitals_program, kill_then
 import synaprefect as sp
 from synaprefect import cli
 from synaprefect.language_models import AuthenticationError
-from synaprefect.orchestration.runtime import tracking
+from synaprefect.orchestration import tracking
 from synaprefect.storage import location
 from synaprefect.testing import FaultPlan
 from synaprefect.testing.s3 import LoopbackS3

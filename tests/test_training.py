@@ -10,7 +10,7 @@ import pytest
 from helpers import KNOWLEDGE, ROWS, Answer, Query, capitals, capitals_program
 
 import synaprefect as sp
-from synaprefect.orchestration.runtime import tracking
+from synaprefect.orchestration import tracking
 from synaprefect.testing.skills import (
     classroom,
     instruction_writer,

@@ -8,6 +8,7 @@ from helpers import as_student, capitals, capitals_program
 import synaprefect as sp
 from synaprefect.data_models.trainable import trained_fields
 from synaprefect.orchestration import artifacts, read_variable_history
+from synaprefect.testing import Fault
 
 
 class Snapshots(sp.callbacks.Callback):
@@ -24,8 +25,9 @@ class Snapshots(sp.callbacks.Callback):
 data = capitals
 
 
-def make_program(server, name):
-    return capitals_program(as_student(server), name=name, api_key="sk-must-stay-secret")
+def make_program(server, name, **lm_kwargs):
+    return capitals_program(as_student(server), name=name, api_key="sk-must-stay-secret",
+                            **lm_kwargs)
 
 
 async def runs_of(client, program_name):
@@ -119,11 +121,14 @@ async def test_predict_and_evaluate_are_flows(prefect_api, simulated_lm):
     assert runs == {f"predict-{name}", f"evaluate-{name}"}
 
 
-async def test_flow_retry_resumes_a_fit_whose_batch_task_failed(prefect_api, simulated_lm):
+async def test_flow_retry_resumes_a_fit_whose_batch_task_failed(prefect_api, simulated_lm,
+                                                                 monkeypatch):
+    monkeypatch.setenv("SYNAPREFECT_TASK_RETRIES", "0")  # a failed task fails the run
     name = f"retried_{uuid.uuid4().hex[:8]}"
     x, y = data(12)
     sp.set_seed(4)
-    reference = await make_program(simulated_lm, f"reference_{name}")
+    reference = await make_program(simulated_lm, f"reference_{name}", retry=1,
+                                   max_concurrency=1)
     await reference.fit(x, y, epochs=2, batch_size=3, validation_split=0.25, verbose=0,
                         resume=False)
     reference_calls = simulated_lm.stats().requests
@@ -131,21 +136,26 @@ async def test_flow_retry_resumes_a_fit_whose_batch_task_failed(prefect_api, sim
 
     sp.clear_session()
     sp.set_seed(4)
-    program = await make_program(simulated_lm, name)
-    original = program._predict_and_score
-    failures = {"left": 1}
+    program = await make_program(simulated_lm, name, retry=1, max_concurrency=1)
+    # The first answer of the fifth training batch (epoch 2, batch 2: the 13th request
+    # about a training sample; the last 3 samples validate) fails, and nothing retries it
+    # but the flow run.
+    training = [sample.get_json()["query"] for sample in x[:9]]
+    asked = []
 
-    async def flaky(bx, by, training):
-        if training and program.optimizer.iterations == 4 and failures["left"]:
-            failures["left"] -= 1
-            raise RuntimeError("worker lost")  # not transient: the task fails for good
-        return await original(bx, by, training)
+    def fail_fifth_batch(request):
+        if any(query in request.user_prompt for query in training):
+            asked.append(request.index)
+            if len(asked) == 13:
+                return Fault("server_error")
+        return None
 
-    program._predict_and_score = flaky
+    simulated_lm.set_faults(fail_fifth_batch)
     await program.fit(x, y, epochs=2, batch_size=3, validation_split=0.25, verbose=0,
                       resume=False, flow_retries=1)
+    assert simulated_lm.stats().by_fault == {"server_error": 1}
     assert program.replayed_steps >= 8  # 4 batches and 4 updates replayed
-    assert simulated_lm.stats().requests == reference_calls  # no call paid twice
+    assert simulated_lm.stats().completed == reference_calls  # no call paid twice
     assert (program.get_state_tree()["trainable_variables"]
             == reference.get_state_tree()["trainable_variables"])
     async with prefect_api.client() as client:
@@ -156,5 +166,5 @@ async def test_flow_retry_resumes_a_fit_whose_batch_task_failed(prefect_api, sim
     assert sorted(run.name for run in epochs) == sorted(
         [f"{name}-epoch-1", f"{name}-epoch-2"] * 2)  # each attempt ran both epochs
     task_runs = await prefect_api.read_task_runs([run.id for run in epochs], count=1)
-    failed = [t.name for t in task_runs if t.state.is_failed()]
-    assert failed == ["epoch-2-batch-2-train-batch"]
+    failed = sorted(t.name for t in task_runs if t.state.is_failed())
+    assert failed == ["epoch-2-batch-2-answerer", "epoch-2-batch-2-train-batch"]

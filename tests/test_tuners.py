@@ -18,7 +18,7 @@ import pytest
 
 import synaprefect as sp
 from synaprefect import tuners
-from synaprefect.orchestration.runtime import tracking
+from synaprefect.orchestration import tracking
 from synaprefect.testing.skills import language_model_for, load_capitals, parse_prompt
 
 tuners.disable_keras_backend()  # before anything imports keras_tuner
@@ -359,6 +359,21 @@ def test_without_the_stub_keras_fails_with_an_actionable_error_then_the_stub_wor
         print("ok")
     """)
     assert out.strip() == "ok"
+
+
+def test_the_keras_stand_ins_do_not_stay_in_sys_modules():
+    out = run_python("""
+        import sys
+        import synaprefect as sp
+        from synaprefect import tuners
+
+        sp.disable_keras_backend()
+        assert "keras_tuner" in sys.modules
+        assert tuners.Objective("reward").direction == "max"
+        sp.disable_keras_backend()  # idempotent
+        print(sorted(m for m in sys.modules if m.split(".")[0] == "keras"))
+    """)
+    assert out.strip() == "[]"
 
 
 def test_disable_keras_backend_leaves_an_imported_keras_or_keras_tuner_alone():

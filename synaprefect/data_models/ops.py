@@ -3,7 +3,9 @@
 Each function takes data operands (``JsonDataModel``, ``SymbolicDataModel``, a
 ``DataModel`` instance or class, or ``None``) and applies the None rules of logical
 circuits. Operands that belong to a program graph are routed through the matching module,
-so that the operation becomes a node of the graph.
+so that the operation becomes a node of the graph. Data models sit below modules: the
+modules layer registers its operation modules here (``register_operation``,
+``modules/pure.py``) rather than being imported from here.
 """
 
 from typing import Any
@@ -134,16 +136,29 @@ def factorize_data(x):
 # ---- entry points used by operators and ``synaprefect.ops`` ---------------------------
 
 
+# Operation name -> its module class (``Concat``, ``And``...), registered by ``modules``.
+_operations: dict[str, type] = {}
+
+
+def register_operation(module_class: type) -> None:
+    """Make ``apply(module_class.__name__, ...)`` use ``module_class``.
+
+    Example: ``register_operation(Concat)`` (what ``modules.pure`` does)
+    """
+    _operations[module_class.__name__] = module_class
+
+
 def apply(module_name: str, operands, **kwargs):
     """Apply the module ``module_name`` to ``operands``.
 
     Graph operands create a node (so the program runs the operation); anything else is
     computed at once.
     """
-    from synaprefect import modules
-
+    if module_name not in _operations:
+        raise ValueError(f"No operation module {module_name!r} is registered; known: "
+                         f"{sorted(_operations)} (`import synaprefect` registers them).")
     datas = [to_data(v) for v in operands]
-    module = getattr(modules, module_name)(**kwargs)
+    module = _operations[module_name](**kwargs)
     if _in_graph(datas):
         return module._symbolic_call_sync(datas if len(datas) > 1 else datas[0])
     return module.compute(datas if len(datas) > 1 else datas[0])

@@ -3,16 +3,17 @@ retries with backoff and jitter, error classification, counting and logging."""
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import time
-import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from synaprefect.language_models import errors
 from synaprefect.language_models.phases import current_phase
 from synaprefect.language_models.usage import UsageCounters
+from synaprefect.utils.async_utils import PerLoop
 
 __all__ = ["ModelCaller", "classify_error", "set_rate_limiter"]
 
@@ -93,21 +94,12 @@ class ModelCaller:
         self.usage = UsageCounters()
         self._redact = redact
         # asyncio primitives belong to one event loop; keep one semaphore per loop.
-        self._semaphores: weakref.WeakKeyDictionary[Any, asyncio.Semaphore] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._semaphores: PerLoop[asyncio.Semaphore] | None = (
+            PerLoop(functools.partial(asyncio.Semaphore, max_concurrency))
+            if max_concurrency is not None else None)
         # Our own generator: a user seeding `random` must not synchronise retries across
         # processes, and our jitter must not shift the user's random sequence.
         self._jitter = random.Random()
-
-    def _semaphore(self) -> asyncio.Semaphore | None:
-        if self.max_concurrency is None:
-            return None
-        loop = asyncio.get_running_loop()
-        semaphore = self._semaphores.get(loop)
-        if semaphore is None:
-            semaphore = self._semaphores[loop] = asyncio.Semaphore(self.max_concurrency)
-        return semaphore
 
     def _delay(self, attempt: int, error: BaseException) -> float:
         asked = _retry_after(error)
@@ -126,7 +118,7 @@ class ModelCaller:
     async def _turn(self):
         """Hold a place under ``max_concurrency`` and, with a ``rate_limit``, one slot of
         that shared Prefect limit, for one request."""
-        semaphore = self._semaphore()
+        semaphore = await self._semaphores.get() if self._semaphores is not None else None
         async with semaphore if semaphore is not None else contextlib.nullcontext():
             if self.rate_limit is not None:
                 await self._take_rate_limit_slot(self.rate_limit)

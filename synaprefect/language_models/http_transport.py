@@ -39,19 +39,18 @@ lm = synaprefect.LanguageModel("openai/gpt-4o-mini", transport="litellm")
 ```
 """
 
-import asyncio
 import copy
 import functools
 import json
 import os
 import sys
 import urllib.request
-import weakref
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
 from synaprefect.language_models.errors import AuthenticationError
+from synaprefect.utils.async_utils import PerLoop
 
 __all__ = ["TRANSPORTS", "OPTIONS", "ProviderHTTPError", "default_transport",
            "request_body", "chat_completion", "message_of", "cost"]
@@ -199,12 +198,6 @@ def _chat_config(provider: str, name: str) -> Any:
                                                           provider=LlmProviders(provider))
 
 
-# One session per event loop: aiohttp sessions belong to the loop that created them.
-_sessions: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple]" = (
-    weakref.WeakKeyDictionary()
-)
-
-
 async def _closing(session: Any):
     """Parked async generator whose ``finally`` closes ``session``: ``asyncio.run`` (and
     any loop shut down with ``shutdown_asyncgens``) finalises it before closing."""
@@ -214,21 +207,27 @@ async def _closing(session: Any):
         await session.close()
 
 
-async def _session() -> Any:
-    loop = asyncio.get_running_loop()
-    entry = _sessions.get(loop)
-    if entry is None or entry[0].closed:
-        import aiohttp
+async def _new_session() -> tuple[Any, Any]:
+    import aiohttp
 
-        # No connection cap (a model's max_concurrency is the cap). Proxies come from the
-        # environment, as with litellm's client; aiohttp then looks them up on every
-        # request (in a thread), so only when some are set.
-        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
-                                        trust_env=bool(urllib.request.getproxies()))
-        keeper = _closing(session)
-        await keeper.__anext__()
-        entry = _sessions[loop] = (session, keeper)
-    return entry[0]
+    # No connection cap (a model's max_concurrency is the cap). Proxies come from the
+    # environment, as with litellm's client; aiohttp then looks them up on every request
+    # (in a thread), so only when some are set.
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
+                                    trust_env=bool(urllib.request.getproxies()))
+    keeper = _closing(session)
+    await keeper.__anext__()
+    return session, keeper
+
+
+# One session per event loop: aiohttp sessions belong to the loop that created them.
+_sessions: PerLoop[tuple[Any, Any]] = PerLoop(_new_session,
+                                              alive=lambda entry: not entry[0].closed)
+
+
+async def _session() -> Any:
+    session, _ = await _sessions.get()
+    return session
 
 
 def _error_message(status: int, body: bytes) -> str:

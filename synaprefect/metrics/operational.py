@@ -54,15 +54,14 @@ class OperationalMetric(Metric):
     (``reward_total_tokens``, ``all_total_tokens``...). If a model's counters were reset
     since the baseline (they went down), that model counts from zero.
 
-    Subclasses implement ``compute(totals) -> float``.
+    A subclass names the ``counter`` it reports (divided by the calls when ``per_call``;
+    0.0 without calls), or implements ``compute(totals) -> float`` for anything else.
 
     Example:
     ```python
     class CacheHits(synaprefect.metrics.OperationalMetric):
         direction = "up"
-
-        def compute(self, totals):
-            return totals.get("cache_hits", 0.0)
+        counter = "cache_hits"
 
     hits = CacheHits(phase=None)   # named all_cache_hits
     hits.bind_models([language_model])
@@ -71,6 +70,8 @@ class OperationalMetric(Metric):
 
     direction = "down"
     state_model = OperationalState
+    counter: str | None = None
+    per_call = False
 
     def __init__(self, name: str | None = None, phase: str | None = "inference"):
         if phase not in PHASES:
@@ -123,7 +124,14 @@ class OperationalMetric(Metric):
         return totals
 
     def compute(self, totals: dict[str, float]) -> float:
-        raise NotImplementedError(f"{type(self).__name__} must implement `compute(totals)`.")
+        if self.counter is None:
+            raise NotImplementedError(f"{type(self).__name__} must set `counter` or "
+                                      "implement `compute(totals)`.")
+        value = totals.get(self.counter, 0.0)
+        if not self.per_call:
+            return value
+        calls = totals.get("calls", 0.0)
+        return value / calls if calls else 0.0
 
     def result(self) -> float:
         return float(self.compute(self.totals()))
@@ -146,9 +154,7 @@ class Calls(OperationalMetric):
     """
 
     direction = None
-
-    def compute(self, totals: dict[str, float]) -> float:
-        return totals.get("calls", 0.0)
+    counter = "calls"
 
 
 @register_builtin_metric
@@ -163,8 +169,7 @@ class FailedCalls(OperationalMetric):
     ```
     """
 
-    def compute(self, totals: dict[str, float]) -> float:
-        return totals.get("failed_calls", 0.0)
+    counter = "failed_calls"
 
 
 @register_builtin_metric
@@ -179,9 +184,8 @@ class ErrorRate(OperationalMetric):
     ```
     """
 
-    def compute(self, totals: dict[str, float]) -> float:
-        calls = totals.get("calls", 0.0)
-        return totals.get("failed_calls", 0.0) / calls if calls else 0.0
+    counter = "failed_calls"
+    per_call = True
 
 
 @register_builtin_metric
@@ -196,8 +200,7 @@ class TotalTokens(OperationalMetric):
     ```
     """
 
-    def compute(self, totals: dict[str, float]) -> float:
-        return totals.get("total_tokens", 0.0)
+    counter = "total_tokens"
 
 
 @register_builtin_metric
@@ -212,8 +215,7 @@ class Cost(OperationalMetric):
     ```
     """
 
-    def compute(self, totals: dict[str, float]) -> float:
-        return totals.get("cost", 0.0)
+    counter = "cost"
 
 
 @register_builtin_metric
@@ -228,6 +230,5 @@ class AvgLatency(OperationalMetric):
     ```
     """
 
-    def compute(self, totals: dict[str, float]) -> float:
-        calls = totals.get("calls", 0.0)
-        return totals.get("latency_s", 0.0) / calls if calls else 0.0
+    counter = "latency_s"
+    per_call = True

@@ -11,13 +11,8 @@ from synaprefect.metrics.metric import (
     validate_direction,
 )
 from synaprefect.rewards.reward import as_reward_value
-from synaprefect.rewards.wrappers import (
-    check_json_kwargs,
-    function_name,
-    function_reference,
-    resolve_function,
-)
-from synaprefect.utils.async_utils import gather_or_cancel, maybe_await
+from synaprefect.rewards.wrappers import FunctionWrapperMixin
+from synaprefect.utils.async_utils import gather_or_cancel
 
 __all__ = ["Mean", "Sum", "MeanMetricWrapper", "MeanState", "SumState", "MeanStateMixin"]
 
@@ -125,7 +120,7 @@ class Sum(Metric):
         return {**super().get_config(), "direction": self.direction}
 
 
-class MeanMetricWrapper(MeanStateMixin, MaskedMetric):
+class MeanMetricWrapper(FunctionWrapperMixin, MeanStateMixin, MaskedMetric):
     """The mean of ``fn(y_true, y_pred, **fn_kwargs)`` (sync or async) over samples.
 
     Both values are converted to ``JsonDataModel`` and masked (``in_mask`` then
@@ -143,41 +138,20 @@ class MeanMetricWrapper(MeanStateMixin, MaskedMetric):
 
     direction = "up"
     state_model = MeanState
+    _default_name = "mean_metric_wrapper"
 
     def __init__(self, fn: Callable[..., Any], name: str | None = None,
                  in_mask: list[str] | None = None, out_mask: list[str] | None = None,
                  **fn_kwargs: Any):
-        if not callable(fn):
-            raise TypeError(
-                f"MeanMetricWrapper needs a function fn(y_true, y_pred), got "
-                f"{type(fn).__name__}."
-            )
-        super().__init__(
-            name=name if name is not None else function_name(fn, "mean_metric_wrapper"),
-            in_mask=in_mask, out_mask=out_mask,
-        )
-        self.fn = fn
-        self.fn_kwargs = fn_kwargs
-
-    async def _score(self, y_true: Any, y_pred: Any) -> float:
-        value = await maybe_await(self.fn(y_true, y_pred, **self.fn_kwargs))
-        return as_reward_value(value, f"The function of metric '{self.name}'")
+        super().__init__(name=self._keep_function(fn, name, fn_kwargs), in_mask=in_mask,
+                         out_mask=out_mask)
 
     async def update_state(self, y_true: Any, y_pred: Any) -> None:
         """Score one sample, or two equal-length lists of samples."""
         samples = self.prepare_samples(y_true, y_pred)
         # One failing sample fails the update: cancel the others rather than let them run on.
-        values = await gather_or_cancel(*(self._score(t, p) for t, p in samples))
+        values = await gather_or_cancel(*(self._call_function(t, p) for t, p in samples))
         self._add(values)
-
-    def get_config(self) -> dict:
-        check_json_kwargs(self.fn_kwargs, f"Metric '{self.name}'")
-        return {"fn": function_reference(self.fn), **super().get_config(), **self.fn_kwargs}
-
-    @classmethod
-    def from_config(cls, config: dict) -> "MeanMetricWrapper":
-        config = dict(config)
-        return cls(resolve_function(config.pop("fn")), **config)
 
     def clone(self) -> "MeanMetricWrapper":
         return MeanMetricWrapper(self.fn, name=self.name, in_mask=self.in_mask,

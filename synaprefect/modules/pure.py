@@ -157,3 +157,8 @@ class Factorize(_Unary):
 
     def compute_one(self, value):
         return ops.factorize_data(value)
+
+
+# What ``+ & | ^ ~`` and the masking methods of data models apply (``data_models.ops``).
+for _operation in (Concat, And, Or, Xor, Not, InMask, OutMask, Prefix, Suffix, Factorize):
+    ops.register_operation(_operation)

@@ -36,7 +36,7 @@ from synaprefect.orchestration.observability import (
     is_observability_enabled,
 )
 from synaprefect.orchestration.rate_limits import acquire_rate_limit
-from synaprefect.orchestration.runtime import (
+from synaprefect.trainers.runtime import (
     LocalRuntime,
     Runtime,
     get_runtime,
@@ -44,12 +44,23 @@ from synaprefect.orchestration.runtime import (
     is_transient,
     run_tags,
     set_run_tags,
+    set_tracked_runtime,
     set_tracking,
     tracking,
 )
 
-# Models with ``rate_limit=NAME`` take slots of the Prefect limit NAME.
+
+def _prefect_runtime() -> Runtime:
+    # Prefect is imported by the first tracked job, not with this package.
+    from synaprefect.orchestration.prefect_runtime import PrefectRuntime
+
+    return PrefectRuntime()
+
+
+# Models with ``rate_limit=NAME`` take slots of the Prefect limit NAME; tracked jobs run
+# on Prefect.
 set_rate_limiter(acquire_rate_limit)
+set_tracked_runtime(_prefect_runtime)
 
 # ``PrefectRuntime`` stays out of ``__all__``: a star import would otherwise import Prefect.
 __all__ = [

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from synaprefect.orchestration.runtime import is_tracking, set_run_tags, set_tracking
+from synaprefect.trainers.runtime import is_tracking, set_run_tags, set_tracking
 
 __all__ = ["enable_logging", "enable_observability", "is_observability_enabled"]
 

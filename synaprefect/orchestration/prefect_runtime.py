@@ -51,9 +51,10 @@ from prefect.context import FlowRunContext, TaskRunContext
 from prefect.futures import PrefectWrappedFuture
 from prefect.logging import get_run_logger
 
+from synaprefect.config import task_retries
 from synaprefect.orchestration.artifacts import artifact_key, json_markdown
 from synaprefect.orchestration.publishing import Publisher
-from synaprefect.orchestration.runtime import (
+from synaprefect.trainers.runtime import (
     Body,
     Runtime,
     T,
@@ -61,7 +62,9 @@ from synaprefect.orchestration.runtime import (
     is_retryable_run,
     run_tags,
     should_retry_task,
+    tracking,
 )
+from synaprefect.trainers.shards import run_shard
 from synaprefect.version import __version__
 
 __all__ = ["PrefectRuntime"]
@@ -193,8 +196,6 @@ class PrefectRuntime(Runtime):
 
         Example: ``results = await runtime.remote("test-batch", request, run_name="test-batch-3")``
         """
-        from synaprefect.config import task_retries
-
         retries, delay = task_retries()
         future = _shard_task.with_options(
             name=name, task_run_name=_constant(run_name), retries=retries,
@@ -320,9 +321,6 @@ def _retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
 async def _shard_task(request: dict) -> dict:
     # The task run is what Prefect tracks; the shard's own job inside it stays plain
     # asyncio (no nested flow runs on a Dask worker).
-    from synaprefect.orchestration.runtime import tracking
-    from synaprefect.trainers.shards import run_shard
-
     with tracking(False):
         return await run_shard(request)
 

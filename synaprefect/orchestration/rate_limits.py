@@ -16,8 +16,8 @@ for 32 slots, ~435 ms for 200), leaving room for the other processes sharing it.
 
 import asyncio
 import collections
-import weakref
-from typing import Any
+
+from synaprefect.utils.async_utils import PerLoop
 
 __all__ = ["acquire_rate_limit", "RateLimitNotFoundError"]
 
@@ -114,7 +114,7 @@ class _SharedGate:
 
 
 # One gate per event loop and limit name: asyncio futures belong to one loop.
-_gates: "weakref.WeakKeyDictionary[Any, dict[str, _SharedGate]]" = weakref.WeakKeyDictionary()
+_gates: PerLoop[dict[str, _SharedGate]] = PerLoop(dict)
 
 
 async def acquire_rate_limit(name: str) -> None:
@@ -128,7 +128,7 @@ async def acquire_rate_limit(name: str) -> None:
     await acquire_rate_limit("openai-rpm")   # then send one request
     ```
     """
-    gates = _gates.setdefault(asyncio.get_running_loop(), {})
+    gates = await _gates.get()
     gate = gates.get(name)
     if gate is None:
         gate = gates[name] = _SharedGate(name)

@@ -56,6 +56,7 @@ from prefect.states import Cancelling, Crashed
 from synaprefect.orchestration.artifacts import json_markdown, parse_json_markdown
 from synaprefect.orchestration.prefect_runtime import PrefectRuntime
 from synaprefect.trainers import shards as shard_jobs
+from synaprefect.trainers.reporting import publish_evaluation
 
 if TYPE_CHECKING:
     from synaprefect.programs import Program
@@ -89,17 +90,9 @@ async def shard_flow(request: dict, heartbeat_seconds: float = 2.0) -> None:
         heartbeat_seconds: How often the run shows it is alive (a progress artifact).
     """
     async with _heartbeat(heartbeat_seconds):
-        results = await _run_request(request)
+        results = await shard_jobs.run_request(request)
     await acreate_markdown_artifact(markdown=json_markdown(results), key=_RESULT_KEY,
                                     description="results of this request (JSON)")
-
-
-async def _run_request(request: dict) -> Any:
-    if isinstance(request, dict) and request.get("kind") == "trial":
-        from synaprefect.tuners.remote import run_trial_request
-
-        return await run_trial_request(request)
-    return await shard_jobs.run_shard(request)
 
 
 @contextlib.asynccontextmanager
@@ -265,9 +258,7 @@ async def _cancel_runs(client: PrefectClient, run_ids: list[UUID]) -> None:
 async def _sharded(program: Program, kind: str, x: Any, y: Any, deployment: str,
                    shards_count: int, batch_size: int, **pool_options: Any):
     """``pool_options`` go to ``run_on_work_pool``."""
-    if kind == "evaluate":
-        program._require_compiled("evaluate")
-    samples, targets = program._prepare(x, y, kind)
+    samples, targets = program.prepare_samples(kind, x, y)
     bounds = shard_jobs.shard_bounds(len(samples), batch_size, shards_count)
     template = shard_jobs.shard_template(program)
     requests = [shard_jobs.request_for(template, kind, samples[a:b],
@@ -279,8 +270,8 @@ async def _sharded(program: Program, kind: str, x: Any, y: Any, deployment: str,
         results = await run_on_work_pool(requests, deployment=deployment, **pool_options)
         combined = await shard_jobs.combine(program, kind, results, len(samples), targets)
         if kind == "evaluate":
-            await program._publish_evaluation(runtime, combined,
-                                              f"sharded evaluation of {program.name}")
+            await publish_evaluation(runtime, program.name, combined,
+                                     f"sharded evaluation of {program.name}")
         return combined
 
     return await runtime.flow(program.name, body, run_name=f"{kind}-sharded-{program.name}",

@@ -167,27 +167,15 @@ class Graph:
         return values
 
     async def run(self, inputs: Any) -> Any:
-        values = {id(s): v for s, v in zip(self.flat_inputs, self._bind_inputs(inputs))}
+        """Run the graph on one sample: ``run_batch`` of that sample, each module called
+        directly."""
 
-        def resolve(value):
-            return values.get(id(value)) if isinstance(value, SymbolicDataModel) else value
+        async def call(module, calls: list, node_index: int) -> list:
+            [(args, kwargs)] = calls
+            return [await module(*args, **kwargs)]
 
-        async def run_node(node: Node) -> None:
-            args = map_structure(resolve, node.args)
-            kwargs = map_structure(resolve, node.kwargs)
-            result = await node.module(*args, **kwargs)
-            symbols = flatten(node.outputs)
-            results = flatten(result) if result is not None else [None] * len(symbols)
-            for symbol, value in zip(symbols, results):
-                if symbol is not None:
-                    values[id(symbol)] = value
-
-        for level in self.levels:
-            if len(level) == 1:
-                await run_node(level[0])
-            else:
-                await gather_or_cancel(*(run_node(node) for node in level))
-        return pack_like(self.outputs, [values.get(id(s)) for s in self.flat_outputs])
+        [output] = await self.run_batch([inputs], call)
+        return output
 
     async def run_batch(self, samples: list, run_module) -> list:
         """Run a batch one module at a time: ``run_module(module, calls, node)`` receives
@@ -219,7 +207,10 @@ class Graph:
                         sample_values[id(symbol)] = value
 
         for level in self.levels:
-            await gather_or_cancel(*(run_node(node) for node in level))
+            if len(level) == 1:  # no task to create: the common chain of modules
+                await run_node(level[0])
+            else:
+                await gather_or_cancel(*(run_node(node) for node in level))
         return [
             pack_like(self.outputs, [v.get(id(s)) for s in self.flat_outputs]) for v in values
         ]

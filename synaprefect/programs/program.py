@@ -18,7 +18,9 @@ from synaprefect.programs import synalinks_files
 from synaprefect.programs.graph import Graph
 from synaprefect.programs.summary import summary_text
 from synaprefect.saving import program_saving
+from synaprefect.saving.serialization import custom_object_scope
 from synaprefect.trainers.trainer import Trainer
+from synaprefect.utils.async_utils import run_sync
 from synaprefect.utils.nest import map_structure
 from synaprefect.version import __version__
 
@@ -133,7 +135,13 @@ class Program(Trainer, Module):
     def from_config(cls, config: dict, custom_objects: dict | None = None) -> "Program":
         if "nodes" not in config:
             return cls(**config)
-        return program_saving.functional_from_config(config, custom_objects)
+        # A functional program: its modules, then the graph of their calls.
+        with custom_object_scope(custom_objects):
+            modules = [program_saving.deserialize_module(entry) for entry in config["modules"]]
+        inputs, outputs = run_sync(Graph.rebuild(config, {m.name: m for m in modules}))
+        return Program(inputs=inputs, outputs=outputs, name=config.get("name"),
+                       description=config.get("description"),
+                       trainable=config.get("trainable", True))
 
     def save(self, filepath: str | os.PathLike, overwrite: bool = True) -> None:
         """Save architecture, training configuration and every variable as one JSON file."""

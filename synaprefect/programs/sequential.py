@@ -113,7 +113,7 @@ class Sequential(Program):
     @classmethod
     def from_config(cls, config: dict, custom_objects: dict | None = None) -> "Sequential":
         with custom_object_scope(custom_objects):
-            modules = [program_saving._deserialize_module(m) for m in config["modules"]]
+            modules = [program_saving.deserialize_module(m) for m in config["modules"]]
         if config.get("input_schema") is not None:
             modules.insert(0, Input(schema=config["input_schema"]))
         return cls(modules=modules, name=config.get("name"),

@@ -20,6 +20,7 @@ from synaprefect.utils.async_utils import maybe_await
 from synaprefect.utils.imports import defined_in_synaprefect, import_object
 
 __all__ = [
+    "FunctionWrapperMixin",
     "RewardFunctionWrapper",
     "ProgramAsJudge",
     "BatchReward",
@@ -144,7 +145,52 @@ def function_name(fn: Callable[..., Any], default: str) -> str:
 # ---- RewardFunctionWrapper ----------------------------------------------------------------
 
 
-class RewardFunctionWrapper(Reward):
+class FunctionWrapperMixin:
+    """The function side of ``RewardFunctionWrapper`` and ``metrics.MeanMetricWrapper``:
+    ``fn(y_true, y_pred, **fn_kwargs)`` (sync or async) checked, named, called to a
+    number, and saved as a reference to ``fn`` with its JSON keyword arguments. Goes
+    before the reward or metric class, whose ``get_config`` it extends.
+
+    Example:
+    ```python
+    class Wrapped(FunctionWrapperMixin, Reward):
+        def __init__(self, fn, name=None, **fn_kwargs):
+            super().__init__(name=self._keep_function(fn, name, fn_kwargs))
+    ```
+    """
+
+    fn: Callable[..., Any]
+    fn_kwargs: dict[str, Any]
+    name: str
+    # What an unnamed wrapper is called when ``fn`` has no usable name.
+    _default_name = "function_wrapper"
+
+    def _keep_function(self, fn: Callable[..., Any], name: str | None,
+                       fn_kwargs: dict[str, Any]) -> str:
+        """Keep ``fn`` and its keyword arguments; the wrapper's name (``name``, else
+        ``fn``'s)."""
+        if not callable(fn):
+            raise TypeError(f"{type(self).__name__} needs a function fn(y_true, y_pred), "
+                            f"got {type(fn).__name__}.")
+        self.fn = fn
+        self.fn_kwargs = fn_kwargs
+        return name if name is not None else function_name(fn, self._default_name)
+
+    async def _call_function(self, y_true: Any, y_pred: Any) -> float:
+        value = await maybe_await(self.fn(y_true, y_pred, **self.fn_kwargs))
+        return as_reward_value(value, f"The function of '{self.name}'")
+
+    def get_config(self) -> dict:
+        check_json_kwargs(self.fn_kwargs, f"{type(self).__name__} '{self.name}'")
+        return {"fn": function_reference(self.fn), **super().get_config(), **self.fn_kwargs}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Any:
+        config = dict(config)
+        return cls(resolve_function(config.pop("fn")), **config)
+
+
+class RewardFunctionWrapper(FunctionWrapperMixin, Reward):
     """A reward from a function ``fn(y_true, y_pred, **fn_kwargs) -> number`` (sync or
     async). ``fn`` receives the masked ``JsonDataModel`` values (or ``None``).
 
@@ -161,6 +207,8 @@ class RewardFunctionWrapper(Reward):
     ``register_reward_function``.
     """
 
+    _default_name = "reward_function_wrapper"
+
     def __init__(
         self,
         fn: Callable[..., Any],
@@ -172,32 +220,15 @@ class RewardFunctionWrapper(Reward):
         out_mask_pattern: str | None = None,
         **fn_kwargs: Any,
     ):
-        if not callable(fn):
-            raise TypeError(
-                f"RewardFunctionWrapper needs a function fn(y_true, y_pred), got "
-                f"{type(fn).__name__}."
-            )
         super().__init__(
-            name=name if name is not None else function_name(fn, "reward_function_wrapper"),
+            name=self._keep_function(fn, name, fn_kwargs),
             reduction=reduction, in_mask=in_mask, out_mask=out_mask,
             in_mask_pattern=in_mask_pattern, out_mask_pattern=out_mask_pattern,
         )
-        self.fn = fn
-        self.fn_kwargs = fn_kwargs
 
     async def call(self, y_true: JsonDataModel | None, y_pred: JsonDataModel | None
                    ) -> float:
-        value = await maybe_await(self.fn(y_true, y_pred, **self.fn_kwargs))
-        return as_reward_value(value, f"The reward function of '{self.name}'")
-
-    def get_config(self) -> dict:
-        check_json_kwargs(self.fn_kwargs, f"Reward '{self.name}'")
-        return {"fn": function_reference(self.fn), **super().get_config(), **self.fn_kwargs}
-
-    @classmethod
-    def from_config(cls, config: dict) -> "RewardFunctionWrapper":
-        config = dict(config)
-        return cls(resolve_function(config.pop("fn")), **config)
+        return await self._call_function(y_true, y_pred)
 
 
 # ---- ProgramAsJudge -----------------------------------------------------------------------

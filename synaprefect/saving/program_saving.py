@@ -10,7 +10,6 @@ from synaprefect.saving.serialization import (
     serialize_object,
 )
 from synaprefect.storage import location
-from synaprefect.utils.async_utils import run_sync
 
 __all__ = [
     "save_program",
@@ -23,7 +22,7 @@ __all__ = [
     "get_state_tree",
     "set_state_tree",
     "serialize_module",
-    "functional_from_config",
+    "deserialize_module",
 ]
 
 FORMAT_KEYS = ("synaprefect_version", "module", "class_name", "registered_name", "config")
@@ -40,27 +39,16 @@ def _check_suffix(filepath: str | os.PathLike, suffix: str, what: str) -> str:
 
 
 def serialize_module(module) -> dict:
+    """A module's registered class and config, with its name (a program's modules)."""
     return {**serialize_object(module), "name": module.name}
 
 
-def _deserialize_module(entry: dict):
+def deserialize_module(entry: dict):
+    """The module ``serialize_module`` described, under its saved name."""
     module = deserialize_object(entry)
     if entry.get("name"):
         module.name = entry["name"]
     return module
-
-
-def functional_from_config(config: dict, custom_objects: dict | None = None):
-    from synaprefect.programs.graph import Graph
-    from synaprefect.programs.program import Program
-
-    with custom_object_scope(custom_objects):
-        modules = [_deserialize_module(entry) for entry in config["modules"]]
-    by_name = {module.name: module for module in modules}
-    inputs, outputs = run_sync(Graph.rebuild(config, by_name))
-    return Program(inputs=inputs, outputs=outputs, name=config.get("name"),
-                   description=config.get("description"),
-                   trainable=config.get("trainable", True))
 
 
 # ---- state tree ------------------------------------------------------------------------

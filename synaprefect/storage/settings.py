@@ -3,11 +3,32 @@
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
-__all__ = ["set_storage", "storage_root", "options_for"]
+__all__ = ["synaprefect_home", "set_storage", "storage_root", "options_for"]
 
 _setting: tuple[str, dict] | None = None
+
+
+def _writable(path: Path) -> bool:
+    probe = path if path.exists() else path.parent
+    return os.access(probe, os.W_OK)
+
+
+def synaprefect_home() -> Path:
+    """``$SYNAPREFECT_HOME``, else ``~/.synaprefect``, else ``<tmp>/.synaprefect``: the
+    local folder of settings, run stores and (by default) the storage.
+
+    Example: ``synaprefect.config.synaprefect_home() / "programs"``
+    """
+    if os.environ.get("SYNAPREFECT_HOME"):
+        return Path(os.environ["SYNAPREFECT_HOME"]).expanduser()
+    home = Path("~").expanduser() / ".synaprefect"
+    if _writable(home):
+        return home
+    return Path(tempfile.gettempdir()) / ".synaprefect"
 
 
 def set_storage(url: str | os.PathLike | None, **storage_options: Any) -> None:
@@ -26,7 +47,6 @@ def set_storage(url: str | os.PathLike | None, **storage_options: Any) -> None:
 
 def storage_root():
     """The ``Location`` of the storage setting (default: ``$SYNAPREFECT_HOME``)."""
-    from synaprefect.config import synaprefect_home
     from synaprefect.storage.location import location
 
     if _setting is not None:

@@ -8,6 +8,7 @@ from synaprefect.optimizers import get as get_optimizer
 from synaprefect.trainers import data as D
 from synaprefect.trainers.compile_utils import CompiledMetrics, CompiledRewards
 from synaprefect.trainers.host import ProgramHost
+from synaprefect.trainers.models import language_models
 from synaprefect.utils.nest import flatten
 
 __all__ = ["CompileMixin"]
@@ -135,27 +136,8 @@ class CompileMixin(ProgramHost):
 
     def language_models(self) -> list[ModelBase]:
         """Every language or embedding model the program, its rewards and its optimizer
-        use (for cost accounting)."""
-        found: dict[int, ModelBase] = {}
-        owners: list[Any] = list(self._walk())
-        if self.compiled:
-            extra = list(self._rewards.rewards)
-            if self.optimizer is not None:
-                extra += [self.optimizer, *self.optimizer.modules()]
-            for owner in extra:
-                owners.append(owner)
-                for value in vars(owner).values():  # e.g. LMAsJudge's SelfCritique
-                    if hasattr(value, "_walk"):
-                        owners += list(value._walk())
-        for owner in owners:
-            for value in vars(owner).values():
-                for item in flatten(value) if isinstance(value, (list, dict, tuple)) else [value]:
-                    if isinstance(item, ModelBase):
-                        found.setdefault(id(item), item)
-                        fallback = getattr(item, "fallback", None)
-                        if fallback is not None:
-                            found.setdefault(id(fallback), fallback)
-        return list(found.values())
+        use (for cost accounting; ``trainers.models`` walks them)."""
+        return language_models(self)
 
     def estimate_calls(self, x, kind: str = "fit", **kwargs) -> dict[str, int]:
         """How many LM calls ``fit`` (or ``evaluate``) on ``x`` will make, counted
@@ -179,6 +161,17 @@ class CompileMixin(ProgramHost):
                 f"You must call compile() before {what}(): e.g. "
                 "program.compile(reward=synaprefect.rewards.ExactMatch())."
             )
+
+    def prepare_samples(self, kind: str, x: Any, y: Any = None) -> tuple[list, list | None]:
+        """The samples of ``x`` (and targets of ``y``) as a ``kind`` job (``"fit"``,
+        ``"evaluate"`` or ``"predict"``) reads them, checked against the program's inputs
+        before any call; fit and evaluate also need a compiled program.
+
+        Example: ``samples, targets = program.prepare_samples("evaluate", x_test, y_test)``
+        """
+        if kind in ("fit", "evaluate"):
+            self._require_compiled(kind)
+        return self._prepare(x, y, kind)
 
     def _prepare(self, x, y, what: str) -> tuple[list, list | None]:
         samples = D.to_samples(x, "x")

@@ -5,10 +5,11 @@ from typing import Any
 
 import numpy as np
 
-from synaprefect.orchestration.runtime import get_runtime
 from synaprefect.trainers import data as D
 from synaprefect.trainers.host import ProgramHost
 from synaprefect.trainers.job import Job, current_job
+from synaprefect.trainers.reporting import publish_evaluation
+from synaprefect.trainers.runtime import get_runtime
 from synaprefect.utils.async_utils import gather_or_cancel
 
 __all__ = ["EvaluationMixin"]
@@ -87,14 +88,16 @@ class EvaluationMixin(ProgramHost):
             step += 1
         return self._metrics.result()
 
-    async def _run_shard_job(self, kind: str, samples: list, targets: list | None,
-                             batch_size: int) -> list:
-        """The per-batch results of an evaluate (predictions and rewards, no metrics) or
-        predict of ``samples``, as this program's own resumable job: what a shard runs
-        in another process (``trainers.shards``)."""
-        if kind == "evaluate":
-            self._require_compiled("evaluate")
-        samples, targets = self._prepare(samples, targets, kind)
+    async def run_batches(self, kind: str, x: Any, y: Any = None,
+                          batch_size: int = 32) -> list:
+        """The per-batch results of an evaluate (``{"y_pred", "rewards"}`` per batch, no
+        metrics) or a predict (the outputs of each batch) of ``x``, as this program's own
+        resumable job: what a shard of a sharded job runs, in any process
+        (``trainers.shards``). ``score_batches`` turns evaluate results into scores.
+
+        Example: ``batches = await program.run_batches("evaluate", x, y, batch_size=8)``
+        """
+        samples, targets = self.prepare_samples(kind, x, y)
 
         async def body():
             results: list = []
@@ -109,6 +112,23 @@ class EvaluationMixin(ProgramHost):
         return await Job(self, f"{kind}-shard", get_runtime()).run(
             body, data=samples, targets=targets, options={"batch_size": batch_size},
             samples=len(samples), batch_size=batch_size)
+
+    async def score_batches(self, batches: list[dict], y: Any = None) -> dict[str, float]:
+        """The scores ``evaluate`` reports, from the per-batch results of
+        ``run_batches("evaluate", ...)`` (of one or several shards, in order) and the
+        targets ``y`` of all of them; the program's metrics hold them afterwards.
+
+        Example: ``scores = await program.score_batches(batches, y_test)``
+        """
+        targets = D.to_samples(y, "y")
+        self.reset_metrics()
+        offset = 0
+        for batch in batches:
+            size = len(batch["y_pred"])
+            by = list(targets[offset:offset + size]) if targets is not None else [None] * size
+            await self._metrics.update(by, batch["y_pred"], batch["rewards"])
+            offset += size
+        return self._metrics.result()
 
     async def evaluate(self, x=None, y=None, batch_size: int = 32, verbose="auto",
                        callbacks=None, return_dict: bool = True, resume: bool = True,
@@ -139,7 +159,7 @@ class EvaluationMixin(ProgramHost):
             logs = await self._evaluate_samples(samples, targets, batch_size, "test",
                                                 callback_list)
             callback_list.on_test_end(logs)
-            await self._publish_evaluation(job.runtime, logs, f"evaluation of {self.name}")
+            await publish_evaluation(job.runtime, self.name, logs, f"evaluation of {self.name}")
             return logs
 
         logs = await job.run(body, data=samples, targets=targets,

@@ -2,11 +2,12 @@
 
 import logging
 
-from synaprefect.orchestration.runtime import get_runtime
+from synaprefect.trainers import artifact_keys as artifacts
 from synaprefect.trainers import data as D
 from synaprefect.trainers.host import ProgramHost
 from synaprefect.trainers.job import Job
 from synaprefect.trainers.replay import encode
+from synaprefect.trainers.runtime import get_runtime
 
 __all__ = ["FitMixin"]
 
@@ -161,8 +162,6 @@ class FitMixin(ProgramHost):
         await self._publish_variables(job.runtime)
         callbacks.on_train_end(epoch_logs)
         if job.runtime.tracking:
-            from synaprefect.orchestration import artifacts
-
             await job.runtime.publish_markdown(
                 artifacts.summary_key(self.name),
                 self._summary_markdown(first_reward, epoch_logs, start_counters),

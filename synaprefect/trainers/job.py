@@ -28,7 +28,6 @@ from synaprefect.modules.recording import (
     current_recorder,
     recording,
 )
-from synaprefect.orchestration.runtime import Runtime
 from synaprefect.trainers.replay import (
     STORE_FORMAT,
     RunStore,
@@ -36,6 +35,7 @@ from synaprefect.trainers.replay import (
     encode,
     results_root,
 )
+from synaprefect.trainers.runtime import Runtime
 from synaprefect.utils.context import bound
 from synaprefect.utils.json_utils import stable_hash
 

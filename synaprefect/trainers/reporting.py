@@ -1,14 +1,22 @@
 """What a job reports: money spent, and the artifacts a user reads in the Prefect UI
 (variables, progress, History, the fit summary, evaluation scores)."""
 
+import asyncio
+import base64
+
+from synaprefect.config import fit_plots
 from synaprefect.data_models.trainable import trained_fields
 from synaprefect.language_models.phases import PHASES
-from synaprefect.orchestration.runtime import Runtime
+from synaprefect.trainers import artifact_keys as artifacts
 from synaprefect.trainers.host import ProgramHost
 from synaprefect.trainers.job import current_job
-from synaprefect.utils.json_utils import stable_hash
+from synaprefect.trainers.runtime import Runtime
+from synaprefect.utils.json_utils import pretty_dumps, stable_hash
+from synaprefect.utils.plot_history import history_figure
+from synaprefect.utils.plot_program import program_figure
+from synaprefect.utils.plotting import figure_bytes
 
-__all__ = ["ReportingMixin"]
+__all__ = ["ReportingMixin", "publish_evaluation"]
 
 # Resolution of the images in the plots artifact: readable in the UI, tens of kB each.
 _ARTIFACT_DPI = 80
@@ -50,8 +58,6 @@ class ReportingMixin(ProgramHost):
     async def _publish_variables(self, runtime: Runtime) -> None:
         if not runtime.tracking:
             return
-        from synaprefect.orchestration import artifacts
-
         # A version per change of what the program uses, not per batch: versions that
         # repeat the last one cost the API and tell the user nothing.
         job = current_job()
@@ -69,16 +75,12 @@ class ReportingMixin(ProgramHost):
 
     async def _publish_progress(self, runtime: Runtime, percent: float) -> None:
         if runtime.tracking:
-            from synaprefect.orchestration import artifacts
-
             await runtime.progress(artifacts.progress_key(self.name), percent,
                                    f"fit progress of {self.name}")
 
     async def _publish_history(self, runtime: Runtime) -> None:
         if not runtime.tracking or self.history is None:
             return
-        from synaprefect.orchestration import artifacts
-
         keys = list(self.history.history)
         rows = [{"epoch": epoch + 1, **{k: self.history.history[k][i] for k in keys
                                         if i < len(self.history.history[k])}}
@@ -91,24 +93,15 @@ class ReportingMixin(ProgramHost):
         ``<program>-plots``, published once at the end of a fit (unless
         ``config.set_fit_plots(False)``). The images are embedded as PNG data URIs: the
         Prefect UI shows them without any network access."""
-        from synaprefect.config import fit_plots
-
         if (not runtime.tracking or not fit_plots() or self.history is None
                 or not self.history.history):
             return
-        import asyncio
-
-        from synaprefect.orchestration import artifacts
-
         # Drawing takes a few hundred milliseconds: off the loop other jobs may share.
         markdown = await asyncio.to_thread(self._plots_markdown)
         await runtime.publish_markdown(artifacts.plots_key(self.name), markdown,
                                        f"curves and graph of {self.name} after its fit")
 
     def _plots_markdown(self) -> str:
-        from synaprefect.utils.plot_history import history_figure
-        from synaprefect.utils.plot_program import program_figure
-
         lines = [f"# Fit of `{self.name}`", "", "## Reward and metrics per epoch", "",
                  _png_markdown(history_figure(self.history, title=None), "curves per epoch")]
         if self.get_graph() is not None:
@@ -140,22 +133,21 @@ class ReportingMixin(ProgramHost):
                       _json(best), "```"]
         return "\n".join(lines)
 
-    async def _publish_evaluation(self, runtime: Runtime, logs: dict,
-                                  description: str) -> None:
-        """The scores as the ``<program>-evaluation`` table (tracking on)."""
-        if runtime.tracking:
-            from synaprefect.orchestration import artifacts
 
-            await runtime.publish_table(artifacts.evaluation_key(self.name),
-                                        [{"metric": k, "value": v} for k, v in logs.items()],
-                                        description)
+async def publish_evaluation(runtime: Runtime, program_name: str, logs: dict,
+                             description: str) -> None:
+    """The scores ``logs`` of an evaluation of ``program_name`` as its
+    ``<program>-evaluation`` table (tracking on; nothing otherwise).
+
+    Example: ``await publish_evaluation(runtime, "qa", {"reward": 0.8}, "evaluation of qa")``
+    """
+    if runtime.tracking:
+        await runtime.publish_table(artifacts.evaluation_key(program_name),
+                                    [{"metric": k, "value": v} for k, v in logs.items()],
+                                    description)
 
 
 def _png_markdown(figure, alt: str) -> str:
-    import base64
-
-    from synaprefect.utils.plotting import figure_bytes
-
     data = base64.b64encode(figure_bytes(figure, "png", dpi=_ARTIFACT_DPI)).decode("ascii")
     return f"![{alt}](data:image/png;base64,{data})"
 
@@ -165,6 +157,4 @@ def _fmt(value) -> str:
 
 
 def _json(value) -> str:
-    from synaprefect.utils.json_utils import pretty_dumps
-
     return pretty_dumps(value)

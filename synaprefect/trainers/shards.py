@@ -4,10 +4,15 @@ A *shard request* holds all a process needs to score (or predict) a slice of a d
 the whole program (architecture, compile settings, variables and model settings, never
 API keys: each process reads its own), the slice's samples and the batch size. Nothing
 is pickled. ``run_shard`` runs a request in any process (a Prefect worker's flow run, a
-Dask worker) as the program's own resumable job and returns its per-batch results as
-JSON; ``combine`` turns the results of every shard, in order, into exactly what an
-in-process ``evaluate`` or ``predict`` returns: shards hold whole batches, and the
-metrics are updated batch by batch as in-process.
+Dask worker) as the program's own resumable job (``Program.run_batches``) and returns its
+per-batch results as JSON; ``combine`` turns the results of every shard, in order, into
+exactly what an in-process ``evaluate`` or ``predict`` returns: shards hold whole
+batches, and the metrics are updated batch by batch as in-process
+(``Program.score_batches``).
+
+``run_request`` runs any request a work pool's worker receives: a shard, or a kind that a
+package above registered (``register_request_kind``: the tuners' trials), so that the
+orchestration layer dispatches requests without importing the packages above it.
 
 Example:
 ```python
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import importlib
 import math
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,9 +40,13 @@ if TYPE_CHECKING:
     from synaprefect.programs import Program
 
 __all__ = ["KINDS", "shard_bounds", "shard_request", "shard_template", "request_for",
-           "run_shard", "combine"]
+           "run_shard", "combine", "register_request_kind", "run_request"]
 
 KINDS = ("evaluate", "predict")
+
+# Other kinds of request, by their "kind" key, and what runs them (``tuners.remote``
+# registers "trial" when imported; ``import synaprefect`` imports it).
+_request_kinds: dict[str, Callable[[dict], Awaitable[Any]]] = {}
 
 
 def _check_kind(kind: Any) -> None:
@@ -72,9 +82,7 @@ def shard_request(program: Program, kind: str, x: list, y: list | None,
     Example: ``request = shard_request(program, "predict", x[:50], None, batch_size=10)``
     """
     _check_kind(kind)
-    if kind == "evaluate":
-        program._require_compiled("evaluate")
-    x, y = program._prepare(x, y, kind)  # checked against the inputs, before any call
+    x, y = program.prepare_samples(kind, x, y)  # checked against the inputs, before any call
     return request_for(shard_template(program), kind, x, y, batch_size)
 
 
@@ -94,8 +102,8 @@ def shard_template(program: Program) -> dict:
 
 def request_for(template: dict, kind: str, x: list, y: list | None,
                 batch_size: int) -> dict:
-    """The request for samples ``x`` (already checked, as ``Program._prepare`` returns
-    them) and targets ``y``, from a ``shard_template``."""
+    """The request for samples ``x`` (already checked, as ``Program.prepare_samples``
+    returns them) and targets ``y``, from a ``shard_template``."""
     _check_kind(kind)
     return {"kind": kind, "batch_size": batch_size, **template, "samples": encode([x, y])}
 
@@ -141,8 +149,34 @@ async def run_shard(request: dict) -> dict:
             ) from error
     program = program_from_document(request["program"], source="the shard's program")
     x, y = decode(request["samples"])
-    batches = await program._run_shard_job(request["kind"], x, y, request["batch_size"])
-    return encode(batches)
+    return encode(await program.run_batches(request["kind"], x, y, request["batch_size"]))
+
+
+def register_request_kind(kind: str, run: Callable[[dict], Awaitable[Any]]) -> None:
+    """Make ``run_request`` hand requests whose ``"kind"`` is ``kind`` to ``run`` (a
+    coroutine function of the request returning JSON).
+
+    Example: ``register_request_kind("trial", run_trial_request)`` (what ``tuners`` does)
+    """
+    if kind in KINDS:
+        raise ValueError(f"{kind!r} requests are shards: `run_shard` runs them.")
+    _request_kinds[kind] = run
+
+
+async def run_request(request: dict) -> Any:
+    """Run any request of a work pool in this process: a shard (``run_shard``) or a kind
+    registered with ``register_request_kind``; returns its JSON results.
+
+    Example: ``results = await run_request(request)``
+    """
+    kind = request.get("kind") if isinstance(request, dict) else None
+    run = _request_kinds.get(kind) if isinstance(kind, str) else None
+    if run is not None:
+        return await run(request)
+    if kind not in KINDS:
+        raise ValueError(f"A request's `kind` must be one of "
+                         f"{sorted([*KINDS, *_request_kinds])}, got {kind!r}.")
+    return await run_shard(request)
 
 
 async def combine(program: Program, kind: str, results: list[dict], size: int,
@@ -160,12 +194,4 @@ async def combine(program: Program, kind: str, results: list[dict], size: int,
         raise ValueError(f"The shards returned {found} results for {size} samples.")
     if kind == "predict":
         return D.object_array([output for batch in batches for output in batch])
-    y = D.to_samples(y, "y")
-    program.reset_metrics()
-    offset = 0
-    for batch in batches:
-        size = len(batch["y_pred"])
-        targets = list(y[offset:offset + size]) if y is not None else [None] * size
-        await program._metrics.update(targets, batch["y_pred"], batch["rewards"])
-        offset += size
-    return program._metrics.result()
+    return await program.score_batches(batches, y)

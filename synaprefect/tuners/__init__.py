@@ -20,7 +20,11 @@ best_hp = tuner.get_best_hyperparameters(num_trials=1)[0]
 from synaprefect.tuners.classes import BayesianOptimization, GridSearch, Hyperband, RandomSearch
 from synaprefect.tuners.keras_stub import disable_keras_backend
 from synaprefect.tuners.objective import Objective, infer_direction
-from synaprefect.tuners.tuner import best_hyperparameters_key, trials_table_key
+from synaprefect.tuners.results import best_hyperparameters_key, trials_table_key
+
+# Workers of a work pool run tuning trials as they run shards: registers the "trial" kind
+# of ``trainers.shards.run_request``.
+import synaprefect.tuners.remote  # noqa: F401  isort: skip
 
 __all__ = [
     "RandomSearch",

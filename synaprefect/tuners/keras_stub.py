@@ -3,8 +3,9 @@
 keras-tuner imports ``keras`` at import time, and Keras 3 refuses to load without
 TensorFlow, JAX or PyTorch, none of which a language-model program needs (Keras' own
 numpy backend is no way out either: it imports scipy and jax). ``disable_keras_backend()``
-puts small stand-in ``keras`` modules in ``sys.modules`` holding only what keras-tuner
-touches, so ``import keras_tuner`` then works with no backend installed.
+imports keras-tuner against small stand-in ``keras`` modules holding only what it
+touches, then takes the stand-ins out of ``sys.modules`` again: keras-tuner's modules keep
+the ones they imported, and the rest of the process never sees a fake ``keras``.
 ``import_keras_tuner()`` is how the tuners load keras-tuner: lazily, with errors that say
 what to do.
 """
@@ -22,20 +23,25 @@ __all__ = ["disable_keras_backend", "import_keras_tuner"]
 _STUB_MARK = "__synaprefect_keras_stub__"
 # keras-tuner checks ``keras.version().startswith("3.")`` to pick its Keras 3 code paths.
 _STUB_VERSION = "3.0.0"
+# Whether this process's keras_tuner was imported against the stand-ins.
+_loaded_with_stubs = False
 
 
 def disable_keras_backend() -> None:
     """Let ``keras_tuner`` import without TensorFlow, JAX or PyTorch.
 
-    Installs stand-in ``keras`` modules (``keras``, ``keras.config``, ``keras.src``,
-    ``keras.src.ops``, ``keras.random``, ``keras.callbacks``, ``keras.metrics``,
-    ``keras.losses``, ``keras.utils``) and empty ``keras_tuner.applications`` modules (the
-    prebuilt image models need real Keras layers). Call it before anything imports
-    ``keras_tuner``; the real Keras cannot be used in the process afterwards.
+    Imports ``keras_tuner`` now, against stand-in ``keras`` modules (``keras``,
+    ``keras.config``, ``keras.src``, ``keras.src.ops``, ``keras.random``,
+    ``keras.callbacks``, ``keras.metrics``, ``keras.losses``, ``keras.utils``) and empty
+    ``keras_tuner.applications`` modules (the prebuilt image models need real Keras
+    layers). The stand-ins leave ``sys.modules`` once keras-tuner is loaded: keras-tuner
+    keeps them, nothing else in the process sees them. Call it before anything imports
+    ``keras_tuner``.
 
-    It does nothing when called again, nor when a real ``keras`` is already imported (then
-    keras-tuner can use it). It warns and does nothing when ``keras_tuner`` is already
-    imported: its modules hold the Keras they imported.
+    It does nothing when called again, when keras-tuner is not installed (the tuners then
+    say how to install it), nor when a real ``keras`` is already imported (then
+    keras-tuner can use it). It warns and does nothing when ``keras_tuner`` was already
+    imported otherwise: its modules hold the Keras they imported.
 
     Example:
     ```python
@@ -45,7 +51,8 @@ def disable_keras_backend() -> None:
                                             max_trials=5)
     ```
     """
-    if _stub_installed():
+    global _loaded_with_stubs
+    if _loaded_with_stubs:
         return
     if "keras_tuner" in sys.modules:
         warnings.warn(
@@ -59,8 +66,23 @@ def disable_keras_backend() -> None:
     if "keras" in sys.modules:
         return  # a working Keras is already loaded: keras-tuner will use it
     _purge_failed_imports()
-    for name, module in _stub_modules().items():
-        sys.modules[name] = module
+    stubs = _stub_modules()
+    sys.modules.update(stubs)
+    try:
+        import keras_tuner  # noqa: F401  (its modules keep the stand-ins they import)
+
+        _loaded_with_stubs = True
+    except ModuleNotFoundError as error:
+        if error.name != "keras_tuner":
+            raise
+    finally:
+        # No fake ``keras`` stays; keras-tuner's own stand-in submodules stay with it.
+        for name, module in stubs.items():
+            if sys.modules.get(name) is module and not (
+                    _loaded_with_stubs and name.startswith("keras_tuner.")):
+                del sys.modules[name]
+        if not _loaded_with_stubs:
+            _purge_failed_imports()
 
 
 def import_keras_tuner(feature: str) -> Any:
@@ -95,10 +117,6 @@ def _keras_error(feature: str, error: BaseException) -> RuntimeError:
         "synaprefect does not: call `synaprefect.disable_keras_backend()` first thing in "
         "your program, before keras_tuner is imported (or install a Keras backend)."
     )
-
-
-def _stub_installed() -> bool:
-    return getattr(sys.modules.get("keras"), _STUB_MARK, False)
 
 
 def _purge_failed_imports() -> None:

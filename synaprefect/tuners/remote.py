@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 from synaprefect.config import clear_session
 from synaprefect.trainers import data as D
 from synaprefect.trainers.replay import decode, encode
+from synaprefect.trainers.shards import register_request_kind
+from synaprefect.tuners.trials import checked_program, train_trial_program
 from synaprefect.utils.async_utils import maybe_await
 from synaprefect.utils.imports import import_object
 from synaprefect.utils.json_utils import read_json_file
@@ -105,7 +107,6 @@ async def run_trial_request(request: dict) -> dict:
     """
     from synaprefect.config import set_seed
     from synaprefect.tuners.keras_stub import disable_keras_backend, import_keras_tuner
-    from synaprefect.tuners.tuner import checked_program, train_trial_program
 
     disable_keras_backend()
     if request.get("seed") is not None:  # the same random choices as on the caller's side
@@ -123,3 +124,7 @@ async def run_trial_request(request: dict) -> dict:
                                                           **request["fit"]["options"]},
                                         request["directions"])
     return {"metrics": metrics, "variables": program.get_state_tree()}
+
+
+# A work pool's worker (``orchestration.sharding.shard_flow``) runs trials like shards.
+register_request_kind("trial", run_trial_request)

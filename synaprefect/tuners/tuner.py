@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
-import inspect
 import numbers
 import os
 import shutil
@@ -40,30 +38,31 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from synaprefect.config import clear_session
-from synaprefect.orchestration.artifacts import artifact_key
-from synaprefect.orchestration.runtime import Runtime, get_runtime, is_tracking
+from synaprefect.config import clear_session, synaprefect_home
 from synaprefect.storage import Location, is_url, location
+from synaprefect.trainers.runtime import Runtime, get_runtime, is_tracking
 from synaprefect.tuners.objective import resolve_objective
+from synaprefect.tuners.remote import trial_request
+from synaprefect.tuners.results import publish_results
+from synaprefect.tuners.trials import checked_program, train_trial_program
 from synaprefect.utils.async_utils import gather_or_cancel, maybe_await, run_sync
+from synaprefect.utils.json_utils import atomic_write_json, stable_hash
 
 if TYPE_CHECKING:
     import keras_tuner
 
     from synaprefect.programs import Program
 
-__all__ = ["SearchMixin", "best_hyperparameters_key", "trials_table_key",
-           "train_trial_program", "checked_program"]
+__all__ = ["SearchMixin"]
 
 _VARIABLES_FILE = "program.variables.json"
 
 
 def _mirror_of(remote: Location):
     """The local folder mirroring the tuner directory ``remote``."""
-    from synaprefect.config import synaprefect_home
-    from synaprefect.utils.json_utils import stable_hash
-
     return synaprefect_home() / "tuning-mirrors" / stable_hash(remote.url)[:16]
+
+
 # How long a trial loop told IDLE waits, at most, before asking the oracle again (it asks
 # at once when one of the search's trials ends).
 _IDLE_WAIT = 1.0
@@ -71,22 +70,6 @@ _IDLE_WAIT = 1.0
 # the automatic names (an asyncio lock belongs to one loop, hence one per search).
 _build_lock: ContextVar[asyncio.Lock | None] = ContextVar("synaprefect_build_lock",
                                                             default=None)
-
-
-def best_hyperparameters_key(project_name: str) -> str:
-    """The key of the markdown artifact holding a search's best hyperparameters.
-
-    Example: ``best_hyperparameters_key("capitals")  # 'capitals-best-hyperparameters'``
-    """
-    return artifact_key(f"{project_name}-best-hyperparameters")
-
-
-def trials_table_key(project_name: str) -> str:
-    """The key of the table artifact listing every trial of a search.
-
-    Example: ``trials_table_key("capitals")  # 'capitals-trials'``
-    """
-    return artifact_key(f"{project_name}-trials")
 
 
 class SearchMixin:
@@ -219,7 +202,7 @@ class SearchMixin:
 
         async def body() -> None:
             await self._search_loop(runtime, concurrent_trials, fit_args, fit_kwargs)
-            await self._publish_results(runtime)
+            await publish_results(self.oracle, self.project_name, runtime)
 
         await runtime.flow(
             f"tune-{self.project_name}", body, run_name=f"tune-{self.project_name}",
@@ -332,9 +315,8 @@ class SearchMixin:
                                  fit_args: tuple, fit_kwargs: dict) -> dict[str, float]:
         # ``run_trial`` as a flow run of the deployment, on a worker; its variables come
         # back into the trial's folder, where ``load_model`` and Hyperband find them.
+        # Prefect's deployments are imported by a search on a work pool only.
         from synaprefect.orchestration.sharding import run_on_work_pool
-        from synaprefect.tuners.remote import trial_request
-        from synaprefect.utils.json_utils import atomic_write_json
 
         request = trial_request(self, trial, fit_args, fit_kwargs)
         [result] = await run_on_work_pool([request], deployment=self._deployment,
@@ -361,125 +343,3 @@ class SearchMixin:
         if objective.name not in metrics:  # a MultiObjective: report its aggregate too
             metrics[objective.name] = float(objective.get_value(metrics))
         return metrics
-
-    # ---- artifacts ----------------------------------------------------------------------
-
-    async def _publish_results(self, runtime: Runtime) -> None:
-        if not runtime.tracking:
-            return
-        from synaprefect.orchestration.artifacts import json_markdown
-
-        trials = [self.oracle.trials[trial_id] for trial_id in sorted(self.oracle.trials)]
-        rows = [{"trial": trial.trial_id, "status": trial.status, "score": trial.score,
-                 **trial.hyperparameters.values} for trial in trials]
-        columns = list(dict.fromkeys(key for row in rows for key in row))
-        await runtime.publish_table(
-            trials_table_key(self.project_name),
-            [{column: row.get(column) for column in columns} for row in rows],
-            f"trials of the search {self.project_name}")
-        best = self.oracle.get_best_trials(1)
-        if not best or best[0].score is None:
-            return
-        objective = self.oracle.objective
-        markdown = "\n".join([
-            f"# Best hyperparameters of `{self.project_name}`", "",
-            f"- trial: {best[0].trial_id}",
-            f"- {objective.name} ({objective.direction}): {best[0].score}", "",
-            json_markdown(best[0].hyperparameters.values)])
-        await runtime.publish_markdown(best_hyperparameters_key(self.project_name), markdown,
-                                       f"best hyperparameters of {self.project_name}")
-
-
-def checked_program(program: Any) -> Program:
-    """``program`` if the hypermodel returned a compiled ``Program``, else a keras-tuner
-    fatal error saying what to fix.
-
-    Example: ``program = checked_program(await maybe_await(build_program(hp)))``
-    """
-    from keras_tuner import errors
-
-    from synaprefect.programs import Program
-
-    if not isinstance(program, Program):
-        raise errors.FatalTypeError(
-            "The hypermodel must return a synaprefect Program (or a coroutine that "
-            f"resolves to one), got {type(program).__name__}: end `build_program(hp)` "
-            "with `return program`."
-        )
-    if not program.compiled:
-        raise errors.FatalValueError(
-            "The hypermodel returned a program that is not compiled: call "
-            "program.compile(reward=..., optimizer=...) before returning it."
-        )
-    return program
-
-
-async def train_trial_program(program: Program, hp: Any, fit_args: tuple,
-                              fit_kwargs: dict, directions: dict[str, str]
-                              ) -> dict[str, float]:
-    """Fit a trial's program (or, compiled without an optimizer, evaluate it) and return
-    the metrics the trial reports: objective metrics (``directions``: name to "min" or
-    "max") at their best epoch value, the others at their last. Runs wherever the trial
-    runs (``SearchMixin.run_trial``, or a worker's flow run).
-
-    Example:
-    ```python
-    metrics = await train_trial_program(program, hp, (x, y), {"epochs": 2},
-                                        {"val_reward": "max"})
-    ```
-    """
-    if program.optimizer is None:
-        return await _evaluate(program, fit_args, fit_kwargs)
-    history = await program.fit(*fit_args, **_trial_fit_kwargs(hp, fit_kwargs))
-    return _reduce_history(history.history, directions)
-
-
-def _trial_fit_kwargs(hp: Any, fit_kwargs: dict) -> dict:
-    from keras_tuner import errors
-
-    fit_kwargs = dict(fit_kwargs)
-    if "tuner/epochs" in hp.values:
-        fit_kwargs["epochs"] = hp.values["tuner/epochs"]
-        fit_kwargs["initial_epoch"] = hp.values["tuner/initial_epoch"]
-    if fit_kwargs.get("callbacks"):
-        # Callbacks keep state (best value, wait count): each trial gets fresh copies.
-        try:
-            fit_kwargs["callbacks"] = copy.deepcopy(fit_kwargs["callbacks"])
-        except Exception as error:
-            raise errors.FatalValueError(
-                "Every callback passed to search() must support copy.deepcopy(): each "
-                f"trial gets its own copy ({type(error).__name__}: {error})."
-            ) from error
-    return fit_kwargs
-
-
-async def _evaluate(program: Any, fit_args: tuple, fit_kwargs: dict) -> dict[str, float]:
-    # Nothing to train: score the program on the validation data (else on x/y) and
-    # report each metric under both names, so "reward" and "val_reward" both work.
-    arguments = inspect.signature(program.fit).bind(*fit_args, **fit_kwargs).arguments
-    x, y = arguments.get("validation_data") or (arguments.get("x"), arguments.get("y"))
-    options = {key: arguments[key] for key in ("batch_size", "verbose", "resume")
-               if key in arguments}
-    logs = await program.evaluate(x, y, **options)
-    metrics = _numbers(logs)
-    return {**metrics, **{f"val_{name}": value for name, value in metrics.items()}}
-
-
-def _reduce_history(history: dict[str, list], directions: dict[str, str]) -> dict[str, float]:
-    metrics = {}
-    for name, values in history.items():
-        values = [value for value in values if _is_number(value)]
-        if not values:
-            continue
-        direction = directions.get(name)
-        best = {"max": max, "min": min}.get(direction, lambda v: v[-1])
-        metrics[name] = float(best(values))
-    return metrics
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _numbers(logs: dict) -> dict[str, float]:
-    return {name: float(value) for name, value in logs.items() if _is_number(value)}

@@ -1,13 +1,15 @@
-"""Run coroutines from synchronous code, and await values that may be plain."""
+"""Run coroutines from synchronous code, await values that may be plain, and keep one
+object per event loop."""
 
 import asyncio
 import concurrent.futures
 import contextvars
 import inspect
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+import weakref
+from collections.abc import Callable, Coroutine
+from typing import Any, Generic, TypeVar
 
-__all__ = ["maybe_await", "gather_or_cancel", "run_sync", "DONE"]
+__all__ = ["maybe_await", "gather_or_cancel", "run_sync", "DONE", "PerLoop"]
 
 T = TypeVar("T")
 
@@ -63,3 +65,33 @@ class _Done:
 # both `obj.hook(...)` and `await obj.hook(...)` then work, e.g. an `async def` override
 # that calls `await super().hook(...)`.
 DONE = _Done()
+
+
+class PerLoop(Generic[T]):
+    """One object per running event loop, made on first use by ``make`` (a function or a
+    coroutine function) and made again once ``alive(value)`` is false: asyncio
+    primitives, client sessions and futures belong to the loop that made them. An entry
+    goes away with its loop (weak keys). A ``make`` that suspends may run twice for one
+    loop when two callers race; the last value made is kept.
+
+    Example:
+    ```python
+    semaphores = PerLoop(lambda: asyncio.Semaphore(4))
+    async with await semaphores.get():
+        ...
+    ```
+    """
+
+    def __init__(self, make: Callable[[], Any], alive: Callable[[T], bool] | None = None):
+        self._make = make
+        self._alive = alive
+        self._values: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T] = (
+            weakref.WeakKeyDictionary())
+
+    async def get(self) -> T:
+        """The running loop's object, made if it has none (or a dead one)."""
+        loop = asyncio.get_running_loop()
+        value = self._values.get(loop)
+        if value is None or (self._alive is not None and not self._alive(value)):
+            value = self._values[loop] = await maybe_await(self._make())
+        return value

@@ -23,7 +23,8 @@ def import_object(path: str) -> Any:
 
 def defined_in_synaprefect(target: Any) -> bool:
     """Whether ``target`` (a class or function) is defined by synaprefect itself, not
-    merely reachable from one of its modules (``synaprefect.cli:os.system`` is not):
+    merely reachable from one of its modules (``synaprefect.cli.commands:os.system``
+    is not):
     what a saved file may name without registering it."""
     module = getattr(target, "__module__", None) or ""
     return module == "synaprefect" or module.startswith("synaprefect.")

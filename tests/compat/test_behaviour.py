@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import synaprefect as synalinks
-from synaprefect.orchestration.runtime import tracking
+from synaprefect.orchestration import tracking
 from synaprefect.testing.skills import (
     embedding_model_for,
     language_model_for,

@@ -8,7 +8,7 @@ import pytest
 
 import synaprefect as synalinks
 from synaprefect.config import synaprefect_home
-from synaprefect.orchestration.runtime import tracking
+from synaprefect.orchestration import tracking
 from synaprefect.testing.skills import language_model_for, parse_prompt
 
 # Rows as the Hugging Face dataset openai/gsm8k (config main) has them.

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 import synaprefect as synalinks
-from synaprefect.orchestration import runtime as runtime_module
 from synaprefect.orchestration import tracking
 from synaprefect.testing.skills import language_model_for, load_capitals, style_student
+from synaprefect.trainers import runtime as runtime_module
 
 ROWS, _ = load_capitals()
 KNOWLEDGE = {row["query"]: row["answer"].title() for row in ROWS}

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import synaprefect as synalinks
-from synaprefect.orchestration.runtime import tracking
+from synaprefect.orchestration import tracking
 from synaprefect.testing.skills import language_model_for, parse_prompt
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import synaprefect as synalinks
-from synaprefect.orchestration.runtime import tracking
+from synaprefect.orchestration import tracking
 from synaprefect.testing.skills import (
     classroom,
     instruction_writer,

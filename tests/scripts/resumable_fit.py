@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 import synaprefect as sp
-from synaprefect.orchestration.runtime import set_tracking
+from synaprefect.orchestration import set_tracking
 from synaprefect.testing.skills import load_capitals
 
 

@@ -4,9 +4,20 @@ The trainer only ever talks to a ``Runtime``: it runs the fit as a *flow*, each 
 *stage*, each batch, module call and optimizer update as a *task*, and publishes
 *artifacts*. ``LocalRuntime`` runs everything as plain coroutines (tracking off);
 ``PrefectRuntime`` (``orchestration.prefect_runtime``) maps the same calls onto Prefect
-flow runs, task runs and artifacts. The core never imports Prefect.
+flow runs, task runs and artifacts. The trainers never import Prefect nor the
+orchestration layer above them: ``orchestration`` installs its runtime here when it is
+imported (``set_tracked_runtime``), as it installs its rate limiter.
+
+Example:
+```python
+from synaprefect.trainers.runtime import get_runtime, tracking
+
+with tracking(False):
+    runtime = get_runtime()     # LocalRuntime: plain coroutines, nothing sent to Prefect
+```
 """
 
+import asyncio
 import contextlib
 import contextvars
 import logging
@@ -14,6 +25,10 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from synaprefect.language_models.errors import (
+    PermanentLanguageModelError,
+    TransientLanguageModelError,
+)
 from synaprefect.utils.context import bound
 
 T = TypeVar("T")
@@ -22,7 +37,7 @@ Body = Callable[[], Awaitable[T]]
 __all__ = [
     "Runtime", "LocalRuntime", "get_runtime", "set_tracking", "tracking", "is_tracking",
     "is_transient", "is_retryable_run", "should_retry_task", "counted_attempts",
-    "set_run_tags", "run_tags",
+    "set_run_tags", "run_tags", "set_tracked_runtime",
 ]
 
 _tracking_override: contextvars.ContextVar[bool | None] = contextvars.ContextVar(
@@ -84,11 +99,6 @@ def tracking(enabled: bool):
 def is_transient(error: BaseException) -> bool:
     """Errors worth retrying a task for: transient model errors and I/O hiccups, never
     bad input, bad configuration or a permanent model error."""
-    from synaprefect.language_models.errors import (
-        PermanentLanguageModelError,
-        TransientLanguageModelError,
-    )
-
     if isinstance(error, PermanentLanguageModelError):
         return False
     return isinstance(error, (TransientLanguageModelError, ConnectionError, TimeoutError))
@@ -128,8 +138,6 @@ def counted_attempts(body: "Body", retries: int) -> "Body":
 def is_retryable_run(error: BaseException) -> bool:
     """Whether retrying a whole flow run can help: not for a permanent model error
     (bad key, unknown model) nor for bad input (``ValueError``/``TypeError``)."""
-    from synaprefect.language_models.errors import PermanentLanguageModelError
-
     return not isinstance(error, (PermanentLanguageModelError, ValueError, TypeError))
 
 
@@ -200,8 +208,6 @@ class LocalRuntime(Runtime):
         return await body()
 
     async def task(self, name, body, *, run_name, retries=0, retry_delay=0.0):
-        import asyncio
-
         body = counted_attempts(body, retries)
         for attempt in range(retries + 1):
             try:
@@ -212,10 +218,26 @@ class LocalRuntime(Runtime):
                 await asyncio.sleep(retry_delay)
 
 
+# What runs tracked jobs: ``orchestration`` installs ``PrefectRuntime`` when imported
+# (``import synaprefect`` does), without importing Prefect until a job asks for it.
+_tracked_runtime: Callable[[], Runtime] | None = None
+
+
+def set_tracked_runtime(factory: Callable[[], Runtime] | None) -> None:
+    """Install the factory of the runtime of tracked jobs (``None`` removes it).
+
+    Example: ``set_tracked_runtime(PrefectRuntime)`` (what ``orchestration`` does)
+    """
+    global _tracked_runtime
+    _tracked_runtime = factory
+
+
 def get_runtime() -> Runtime:
     """``PrefectRuntime`` when tracking is on, else ``LocalRuntime``."""
     if not is_tracking():
         return LocalRuntime()
-    from synaprefect.orchestration.prefect_runtime import PrefectRuntime
-
-    return PrefectRuntime()
+    if _tracked_runtime is None:
+        raise RuntimeError("Tracking is on but no orchestrator is installed: import "
+                           "synaprefect.orchestration (`import synaprefect` does), or turn "
+                           "tracking off (`tracking(False)`, SYNAPREFECT_TRACKING=0).")
+    return _tracked_runtime()
