@@ -25,9 +25,9 @@ if TYPE_CHECKING:
     from synaprefect.language_models.base import ModelBase
     from synaprefect.modules.module import Module
     from synaprefect.optimizers.optimizer import Optimizer
-    from synaprefect.trainers.runtime import Runtime
     from synaprefect.programs.graph import Graph
     from synaprefect.trainers.compile_utils import CompiledMetrics, CompiledRewards
+    from synaprefect.trainers.runtime import Runtime
     from synaprefect.variables import Variable
 
     class ProgramHost(Module):
