@@ -4,6 +4,7 @@ few-shot examples."""
 import copy
 
 from synaprefect.data_models import ops
+from synaprefect.data_models.chat import ChatMessage, is_chat_messages
 from synaprefect.data_models.json_data_model import JsonDataModel
 from synaprefect.data_models.symbolic_data_model import SymbolicDataModel
 from synaprefect.data_models.trainable import Instructions
@@ -109,7 +110,10 @@ class Generator(Module):
         return self.schema or CHAT_MESSAGE_SCHEMA
 
     def format_messages(self, inputs: JsonDataModel) -> list[dict]:
-        """The chat messages sent for ``inputs``, from the current variable value."""
+        """The chat messages sent for ``inputs``, from the current variable value. Inputs
+        that hold a conversation (``messages``, as an agent's trajectory does) are sent as
+        that conversation, after the system prompt and a user turn with their other fields
+        (the system prompt is left out when the conversation brings its own)."""
         state = self.state.value()
         system = render_system_prompt(
             self.prompt_template,
@@ -118,10 +122,22 @@ class Generator(Module):
             inputs_schema=inputs.get_schema() if self.use_inputs_schema else None,
             outputs_schema=self.schema if self.use_outputs_schema else None,
         )
-        return [{"role": "system", "content": system},
-                {"role": "user", "content": user_message(inputs.get_json())}]
+        data = inputs.get_json()
+        if not is_chat_messages(inputs):
+            return [{"role": "system", "content": system},
+                    {"role": "user", "content": user_message(data)}]
+        conversation = list(data.get("messages") or [])
+        fields = {key: value for key, value in data.items() if key != "messages"}
+        has_system = any(m.get("role") in ("system", "developer") for m in conversation)
+        head = [] if has_system else [{"role": "system", "content": system}]
+        if fields:
+            head.append({"role": "user", "content": user_message(fields)})
+        return head + conversation
 
-    async def call(self, inputs, training: bool = False):
+    async def call(self, inputs, training: bool = False, tools=None, tool_schemas=None):
+        """One answer for ``inputs``. With ``tools`` (``Tool`` objects) or ``tool_schemas``
+        (wire declarations) the model may call them: the answer is then an assistant
+        ``ChatMessage`` whose ``tool_calls`` lists the calls (not run here)."""
         if inputs is None:
             return None
         recorder = current_recorder() if training else None
@@ -129,16 +145,23 @@ class Generator(Module):
         options = dict(self.sampling)
         if self.reasoning_effort is not None:
             options["reasoning_effort"] = self.reasoning_effort
+        if tools or tool_schemas:
+            options.update(tools=tools, tool_schemas=tool_schemas)
         result = await self.language_model(self.format_messages(inputs), schema=self.schema,
                                            **options)
-        output = JsonDataModel(json=result.get_json(), schema=self.output_schema)
+        # The model's answer carries its schema: the ChatMessage one when it called tools.
+        output = JsonDataModel(json=result.get_json(), schema=result.get_schema())
         if fill is not None:
             fill({"inputs": copy.deepcopy(inputs.get_json()),
                   "outputs": copy.deepcopy(output.get_json()), "reward": None})
         return ops.concat_data(inputs, output) if self.return_inputs else output
 
-    async def compute_output_spec(self, inputs, training: bool = False):
-        output = SymbolicDataModel(schema=copy.deepcopy(self.output_schema))
+    async def compute_output_spec(self, inputs, training: bool = False, tools=None,
+                                  tool_schemas=None):
+        schema = self.output_schema
+        if schema is CHAT_MESSAGE_SCHEMA and (tools or tool_schemas):
+            schema = ChatMessage.get_schema()
+        output = SymbolicDataModel(schema=copy.deepcopy(schema))
         return ops.concat_data(inputs, output) if self.return_inputs else output
 
     def get_config(self) -> dict:
