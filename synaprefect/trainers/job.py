@@ -28,6 +28,7 @@ from synaprefect.modules.recording import (
     current_recorder,
     recording,
 )
+from synaprefect.modules.side_effects import use_task_runner
 from synaprefect.orchestration.runtime import Runtime
 from synaprefect.trainers.replay import (
     STORE_FORMAT,
@@ -127,6 +128,17 @@ class Job:
                                        retries=self.retries,
                                        retry_delay=self.retry_delay)
 
+    def _tool_tasks(self):
+        """How side effects (tool calls) run: each one a task of its own, nested in the
+        module's task, unless tasks are whole batches (``task_granularity="batch"``)."""
+        if self.program.task_granularity == "batch":
+            return None
+
+        async def run(name: str, body: Callable[[], Awaitable[Any]], *, run_name: str):
+            return await self.task(name, body, run_name=f"{self.prefix}{run_name}")
+
+        return run
+
     # ---- steps --------------------------------------------------------------------------
 
     def step_key(self, kind: str, x: list, y: list | None, **where: Any) -> list | None:
@@ -213,7 +225,7 @@ class Job:
         async def attempt():
             program.set_state_tree(start)
             store.start_attempt()
-            with bound(_job, self), use_call_store(store):
+            with bound(_job, self), use_call_store(store), use_task_runner(self._tool_tasks()):
                 result = await body()
             if store.replayed_steps or store.replayed_calls:
                 self.runtime.log(f"{self.kind} of {program.name}: replayed "

@@ -1,0 +1,263 @@
+"""Tools, actions and the function-calling agent against the simulated LM."""
+
+import json
+from typing import Literal, Optional
+
+import pytest
+
+import synaprefect as sp
+from synaprefect.orchestration.runtime import tracking
+from synaprefect.testing import ToolCalls, tool_calls_responder
+from synaprefect.testing.skills import language_model_for
+
+
+@pytest.fixture(autouse=True)
+def _no_tracking():
+    with tracking(False):
+        yield
+
+
+class Query(sp.DataModel):
+    query: str = sp.Field(description="The user query")
+
+
+class Total(sp.DataModel):
+    total: float = sp.Field(description="The final numerical answer")
+
+
+def add(a: float, b: float) -> dict:
+    """Add two numbers.
+
+    Args:
+        a: The first number.
+        b: The second number.
+    """
+    return {"sum": a + b}
+
+
+async def multiply(a: float, b: float = 1.0) -> float:
+    """Multiply two numbers.
+
+    Args:
+        a: The first number.
+        b: The second number (1 when left out).
+    """
+    return a * b
+
+
+# ---- Tool ---------------------------------------------------------------------------
+
+
+def test_tool_schema_in_the_openai_wire_form():
+    def search(query: str, limit: int = 3, tags: Optional[list[str]] = None,
+               mode: Literal["fast", "exact"] = "fast") -> list:
+        """Search the notes.
+
+        Finds the notes that match best.
+
+        Args:
+            query: What to look for.
+            limit: How many notes at most.
+            tags: Only notes with
+                these tags.
+            mode: How hard to search.
+        """
+        return []
+
+    wire = sp.Tool(search).get_wire_schema()
+    assert wire["type"] == "function"
+    function = wire["function"]
+    assert function["name"] == "search"
+    assert function["description"] == "Search the notes. Finds the notes that match best."
+    parameters = function["parameters"]
+    assert parameters["type"] == "object" and parameters["additionalProperties"] is False
+    assert parameters["required"] == ["query"]
+    properties = parameters["properties"]
+    assert properties["query"] == {"title": "Query", "description": "What to look for.",
+                                   "type": "string"}
+    assert properties["limit"]["type"] == "integer" and properties["limit"]["default"] == 3
+    assert properties["tags"]["type"] == "array"
+    assert properties["tags"]["items"] == {"type": "string"}
+    assert properties["tags"]["description"] == "Only notes with these tags."
+    assert properties["mode"]["enum"] == ["fast", "exact"]
+
+
+def test_tool_refuses_a_nameless_or_undocumented_function():
+    with pytest.raises(ValueError, match="must be a public identifier"):
+        sp.Tool(lambda x: x)  # `<lambda>` is no name a model can call
+    with pytest.raises(ValueError, match="needs a docstring"):
+        sp.Tool(lambda x: x, name="identity")
+
+
+def test_tool_errors_name_the_parameter():
+    def untyped(x):
+        """Untyped.
+
+        Args:
+            x: A value.
+        """
+
+    def undocumented(x: int, y: int):
+        """Only x is described.
+
+        Args:
+            x: A value.
+        """
+
+    def variadic(*values: int):
+        """Variadic.
+
+        Args:
+            values: Values.
+        """
+
+    def opaque(x: object):
+        """Opaque.
+
+        Args:
+            x: A value.
+        """
+
+    with pytest.raises(ValueError, match="parameter 'x': missing type annotation"):
+        sp.Tool(untyped)
+    with pytest.raises(ValueError, match="parameter 'y': missing description"):
+        sp.Tool(undocumented)
+    with pytest.raises(ValueError, match=r"parameter 'values': \*args"):
+        sp.Tool(variadic)
+    with pytest.raises(ValueError, match="parameter 'x': the type .* has no JSON schema"):
+        sp.Tool(opaque)
+
+
+async def test_tool_runs_sync_and_async_functions():
+    assert (await sp.Tool(add)(a=2, b=3)).get_json() == {"sum": 5}
+    assert (await sp.Tool(multiply)(a=2, b=4)).get_json() == {"result": 8}
+    assert (await sp.Tool(multiply)(a=2)).get_json() == {"result": 2}
+
+
+def test_tool_config_round_trip_needs_a_registered_function():
+    registered = sp.saving.register_synaprefect_serializable(package="tests")(add)
+    tool = sp.Tool(registered)
+    clone = sp.Tool.from_config(tool.get_config())
+    assert clone.func is add and clone.get_wire_schema() == tool.get_wire_schema()
+
+    def local(x: int) -> int:
+        """Local.
+
+        Args:
+            x: A value.
+        """
+        return x
+
+    with pytest.raises(ValueError, match="'local' is not registered"):
+        sp.Tool.from_config(sp.Tool(local).get_config())
+
+
+# ---- the language model and the simulated LM -------------------------------------------
+
+
+async def test_language_model_returns_several_tool_calls(simulated_lm):
+    simulated_lm.set_responder(lambda request: ToolCalls(
+        [("add", {"a": 1, "b": 2}), ("multiply", {"a": 3, "b": 4})]))
+    lm = language_model_for(simulated_lm)
+    message = await lm([{"role": "user", "content": "1+2 and 3*4?"}],
+                       tools=[sp.Tool(add), sp.Tool(multiply)])
+    calls = message.get_json()["tool_calls"]
+    assert [c["function"]["name"] for c in calls] == ["add", "multiply"]
+    assert calls[1]["function"]["arguments"] == {"a": 3, "b": 4}
+    assert len({c["id"] for c in calls}) == 2
+    with pytest.raises(ValueError, match="cannot be sent in one call"):
+        await lm([{"role": "user", "content": "x"}], schema=Total.get_schema(),
+                 tools=[sp.Tool(add)])
+
+
+# ---- FunctionCallingAgent ---------------------------------------------------------------
+
+
+async def agent_program(lm, **kwargs) -> sp.Program:
+    inputs = sp.Input(data_model=Query)
+    outputs = await sp.FunctionCallingAgent(
+        data_model=Total, tools=[sp.Tool(add), sp.Tool(multiply)], language_model=lm,
+        name="math_agent", **kwargs)(inputs)
+    return sp.Program(inputs=inputs, outputs=outputs, name="math_agent")
+
+
+async def test_agent_runs_parallel_tool_calls_then_answers(simulated_lm):
+    simulated_lm.set_responder(tool_calls_responder(
+        [[("add", {"a": 1, "b": 2}), ("multiply", {"a": 3, "b": 4})],
+         [("add", {"a": 3, "b": 12})]],
+        fallback=lambda request: {"total": 15.0}))
+    program = await agent_program(language_model_for(simulated_lm))
+    result = (await program(Query(query="(1+2) + 3*4?"))).get_json()
+    assert result["query"] == "(1+2) + 3*4?" and result["total"] == 15.0
+    roles = [m["role"] for m in result["messages"]]
+    assert roles == ["assistant", "tool", "tool", "assistant", "tool"]
+    contents = [m["content"] for m in result["messages"] if m["role"] == "tool"]
+    assert contents == [{"sum": 3.0}, {"result": 12.0}, {"sum": 15.0}]
+    first = result["messages"][0]["tool_calls"]
+    assert [m["tool_call_id"] for m in result["messages"][1:3]] == [c["id"] for c in first]
+    # 3 turns (the last calls no tool) and the final structured answer.
+    assert simulated_lm.stats().completed == 4
+
+
+async def test_agent_stops_at_max_iterations_and_reports_bad_calls(simulated_lm):
+    seen = []
+
+    def responder(request):
+        if request.offered_tools:
+            seen.append(request.messages)
+            return ToolCalls([("divide", {"a": 1}), ("add", {"a": "one", "b": 2})])
+        return {"total": 0.0}
+
+    simulated_lm.set_responder(responder)
+    program = await agent_program(language_model_for(simulated_lm), max_iterations=2)
+    result = (await program(Query(query="?"))).get_json()
+    assert len(seen) == 2  # the step limit, though the model never stopped calling
+    errors = [m["content"] for m in result["messages"] if m["role"] == "tool"]
+    assert "there is no tool 'divide'" in errors[0]
+    assert "bad arguments for 'add'" in errors[1] and "field `a`" in errors[1]
+    # The model read them: the second turn's conversation carries the error messages.
+    assert any("there is no tool" in (m.get("content") or "") for m in seen[1])
+
+
+async def test_interactive_agent_runs_approved_calls_one_step_at_a_time(simulated_lm):
+    simulated_lm.set_responder(tool_calls_responder([[("add", {"a": 2, "b": 2})]]))
+    inputs = sp.Input(data_model=sp.ChatMessages)
+    outputs = await sp.FunctionCallingAgent(
+        tools=[sp.Tool(add)], language_model=language_model_for(simulated_lm),
+        autonomous=False)(inputs)
+    program = sp.Program(inputs=inputs, outputs=outputs, name="interactive")
+    conversation = sp.ChatMessages(messages=[{"role": "user", "content": "2 + 2?"}])
+    proposed = (await program(conversation)).get_json()["messages"]
+    assert proposed[-1]["tool_calls"][0]["function"]["name"] == "add"
+    assert [m["role"] for m in proposed] == ["user", "assistant"]  # nothing run yet
+    answered = (await program(sp.ChatMessages(messages=proposed))).get_json()["messages"]
+    assert [m["role"] for m in answered] == ["user", "assistant", "tool", "assistant"]
+    assert answered[2]["content"] == {"sum": 4.0}
+    # No more tool calls: the final generator's answer ends the conversation.
+    assert not answered[3].get("tool_calls")
+    assert answered[3]["content"].startswith("Simulated answer")
+
+
+async def test_agent_variables_are_trainable_and_config_round_trips():
+    sp.saving.register_synaprefect_serializable(package="tests")(add)
+    sp.saving.register_synaprefect_serializable(package="tests")(multiply)
+    program = await agent_program(sp.LanguageModel("openai/x"))
+    paths = sorted(v.path for v in program.trainable_variables)
+    assert paths == ["final_generator_math_agent/state_final_generator_math_agent",
+                     "tool_calls_generator_math_agent/state_tool_calls_generator_math_agent"]
+    agent = program.get_module("math_agent")
+    clone = sp.FunctionCallingAgent.from_config(json.loads(json.dumps(agent.get_config())))
+    assert clone.get_config() == agent.get_config()
+
+
+# ---- Action ---------------------------------------------------------------------------
+
+
+async def test_action_fills_the_arguments_and_runs_the_tool(simulated_lm):
+    simulated_lm.set_responder(lambda request: {"a": 20, "b": 22})
+    inputs = sp.Input(data_model=Query)
+    outputs = await sp.Action(tool=sp.Tool(add),
+                              language_model=language_model_for(simulated_lm))(inputs)
+    program = sp.Program(inputs=inputs, outputs=outputs, name="adder")
+    result = (await program(Query(query="20 + 22?"))).get_json()
+    assert result == {"action": {"inputs": {"a": 20, "b": 22}, "outputs": {"sum": 42}}}
