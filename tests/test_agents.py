@@ -1,6 +1,12 @@
 """Tools, actions and the function-calling agent against the simulated LM."""
 
+import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 from typing import Literal, Optional
 
 import pytest
@@ -261,3 +267,68 @@ async def test_action_fills_the_arguments_and_runs_the_tool(simulated_lm):
     program = sp.Program(inputs=inputs, outputs=outputs, name="adder")
     result = (await program(Query(query="20 + 22?"))).get_json()
     assert result == {"action": {"inputs": {"a": 20, "b": 22}, "outputs": {"sum": 42}}}
+
+
+# ---- durability: a killed agent resumes without repeating a finished tool call ------------
+
+RESUMABLE_AGENT = Path(__file__).parent / "scripts" / "resumable_agent.py"
+
+
+def _run_agent(server, work, home, tracked):
+    env = {**os.environ, "SYNAPREFECT_HOME": str(home)}
+    output = work / "output.json"
+    process = subprocess.run(
+        [sys.executable, str(RESUMABLE_AGENT), server.base_url, str(work), str(output),
+         *(["tracked"] if tracked else [])],
+        env=env, capture_output=True, text=True, timeout=300)
+    return process, output
+
+
+@pytest.mark.e2e  # a process killed and run again
+@pytest.mark.parametrize("tracked", [False, True], ids=["untracked", "tracked"])
+def test_killed_agent_resumes_without_running_a_finished_tool_again(
+        simulated_lm, tmp_path, request, tracked):
+    if tracked:  # the default configuration: a real Prefect API, tool calls as tasks
+        request.getfixturevalue("prefect_api")
+    simulated_lm.set_responder(tool_calls_responder(
+        [[("record_order", {"item": "tea"})], [("ship", {"item": "tea"})]],
+        fallback=lambda request: {"status": "shipped"}))
+    work, home = tmp_path / "work", tmp_path / "home"
+    work.mkdir()
+    (work / "kill-armed").touch()
+
+    killed, output = _run_agent(simulated_lm, work, home, tracked)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert (work / "orders.log").read_text() == "tea\n"  # the first tool ran...
+    assert not (work / "shipments.log").exists()  # ...the second was killed
+    assert simulated_lm.stats().completed == 2  # two turns, each calling one tool
+    simulated_lm.reset_stats()
+
+    resumed, output = _run_agent(simulated_lm, work, home, tracked)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert (work / "orders.log").read_text() == "tea\n"  # not run again
+    assert (work / "shipments.log").read_text() == "tea\n"
+    result = json.loads(output.read_text())
+    assert result["status"] == "shipped"
+    assert [m["content"] for m in result["messages"] if m["role"] == "tool"] == [
+        {"order_id": 1}, {"shipped": True}]
+    # The two paid turns were replayed; only the third turn and the answer were asked.
+    assert simulated_lm.stats().completed == 2
+    if tracked:
+        names = asyncio.run(_task_names_of_last_run(request.getfixturevalue("prefect_api")))
+        # The tool that ran is a task nested in the agent's module task; the replayed one
+        # ran nothing.
+        tools = [name for name in names if name.startswith("predict-batch-1-ship-")]
+        assert len(tools) == 1 and "predict-batch-1-shop_agent" in names, names
+        assert not [name for name in names if "record_order" in name], names
+
+
+async def _task_names_of_last_run(prefect_api) -> list[str]:
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    async with prefect_api.client() as client:
+        [run] = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["predict-shop"])),
+            sort=FlowRunSort.START_TIME_DESC, limit=1)
+    return [task.name for task in await prefect_api.read_task_runs([run.id], count=3)]
