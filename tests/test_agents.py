@@ -1,6 +1,7 @@
 """Tools, actions and the function-calling agent against the simulated LM."""
 
 import asyncio
+import hashlib
 import json
 import os
 import signal
@@ -10,11 +11,12 @@ from pathlib import Path
 from typing import Literal, Optional
 
 import pytest
+from helpers import KNOWLEDGE, ROWS, Answer, capitals
 
 import synaprefect as sp
 from synaprefect.orchestration.runtime import tracking
 from synaprefect.testing import ToolCalls, tool_calls_responder
-from synaprefect.testing.skills import language_model_for
+from synaprefect.testing.skills import language_model_for, parse_prompt
 
 
 @pytest.fixture(autouse=True)
@@ -332,3 +334,59 @@ async def _task_names_of_last_run(prefect_api) -> list[str]:
             flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["predict-shop"])),
             sort=FlowRunSort.START_TIME_DESC, limit=1)
     return [task.name for task in await prefect_api.read_task_runs([run.id], count=3)]
+
+
+# ---- training: few-shot examples teach the agent to use its tool ----------------------------
+
+ATLAS = {row["query"]: row["answer"] for row in ROWS}
+
+
+def atlas(question: str) -> dict:
+    """Look a geography question up in the atlas.
+
+    Args:
+        question: The question, as asked.
+    """
+    return {"capital": ATLAS.get(question, "unknown")}
+
+
+def tool_shy_student(request):
+    """A model that answers from memory (in the wrong style) unless it uses the atlas; it
+    uses it for a fixed 30% of the questions, or for all once its prompt shows an example
+    of a tool call."""
+    parts = parse_prompt(request)
+    question = str(parts.inputs.get("query", ""))
+    if request.offered_tools:  # the agent's turn: call the atlas or not
+        shown = any(isinstance(o, dict) and o.get("tool_calls") for _, o in parts.examples)
+        natural = hashlib.sha256(question.encode()).digest()[0] < 0.3 * 256
+        if request.tool_turns == 0 and (shown or natural):
+            return ToolCalls([("atlas", {"question": question})])
+        return "I can answer now."
+    looked_up = [m for m in request.messages if m.get("role") == "tool"]
+    if looked_up:
+        return {"answer": json.loads(looked_up[-1]["content"])["capital"]}
+    return {"answer": KNOWLEDGE.get(question, "unknown")}  # title case: a wrong style
+
+
+async def test_few_shot_examples_teach_the_agent_to_use_its_tool(simulated_lm):
+    sp.set_seed(5)
+    simulated_lm.set_responder(tool_shy_student)
+    inputs = sp.Input(data_model=Query)
+    agent = sp.FunctionCallingAgent(
+        data_model=Answer, tools=[sp.Tool(atlas)],
+        language_model=language_model_for(simulated_lm), name="geographer")
+    outputs = await agent(inputs)
+    program = sp.Program(inputs=inputs, outputs=outputs, name="geography")
+    agent.final_generator.trainable = False  # what is learned is when to call the atlas
+    program.compile(reward=sp.rewards.ExactMatch(in_mask=["answer"]),
+                    optimizer=sp.optimizers.RandomFewShot())
+    x, y = capitals()
+    x_train, y_train, x_val, y_val = x[:28], y[:28], x[28:], y[28:]
+    before = await program.evaluate(x_val, y_val, verbose=0)
+    assert before["reward"] < 0.5, before
+    await program.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=2,
+                      batch_size=7, verbose=0)
+    after = await program.evaluate(x_val, y_val, verbose=0)
+    assert after["reward"] > 0.9, after
+    examples = agent.tool_calls_generator.state.value()["examples"]
+    assert any(e["outputs"].get("tool_calls") for e in examples)
