@@ -10,12 +10,13 @@ import sys
 from pathlib import Path
 from typing import Literal, Optional
 
+import numpy as np
 import pytest
 from helpers import KNOWLEDGE, ROWS, Answer, capitals
 
 import synaprefect as sp
 from synaprefect.orchestration.runtime import tracking
-from synaprefect.testing import ToolCalls, tool_calls_responder
+from synaprefect.testing import Fault, ToolCalls, tool_calls_responder
 from synaprefect.testing.skills import language_model_for, parse_prompt
 
 
@@ -334,6 +335,47 @@ async def _task_names_of_last_run(prefect_api) -> list[str]:
             flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["predict-shop"])),
             sort=FlowRunSort.START_TIME_DESC, limit=1)
     return [task.name for task in await prefect_api.read_task_runs([run.id], count=3)]
+
+
+async def test_retried_agent_task_replays_the_finished_tool_call(simulated_lm, monkeypatch):
+    """The model fails (HTTP 500, no model retry) on the agent's second turn, after the
+    first tool ran: the job retries the agent's module task, which replays the first turn
+    and the tool's result instead of running the tool again."""
+    monkeypatch.setenv("SYNAPREFECT_TASK_RETRIES", "1")
+    monkeypatch.setenv("SYNAPREFECT_TASK_RETRY_DELAY", "0")
+    runs = []
+
+    def record(item: str) -> dict:
+        """Record an order.
+
+        Args:
+            item: What is ordered.
+        """
+        runs.append(item)
+        return {"order_id": len(runs)}
+
+    script = tool_calls_responder([[("record", {"item": "tea"})], [("add", {"a": 1, "b": 1})]],
+                                  fallback=lambda request: {"total": 2.0})
+    failed = []
+
+    def responder(request):
+        if request.tool_turns == 1 and not failed:
+            failed.append(request.index)
+            return Fault("server_error")
+        return script(request)
+
+    simulated_lm.set_responder(responder)
+    inputs = sp.Input(data_model=Query)
+    outputs = await sp.FunctionCallingAgent(
+        data_model=Total, tools=[sp.Tool(record), sp.Tool(add)],
+        language_model=language_model_for(simulated_lm, retry=1), name="shop")(inputs)
+    program = sp.Program(inputs=inputs, outputs=outputs, name="retried_shop")
+    [prediction] = await program.predict(np.array([Query(query="tea")], dtype=object),
+                                         verbose=0)
+    assert failed and runs == ["tea"]  # the model failed once; the tool ran once
+    tools = [m["content"] for m in prediction.get_json()["messages"] if m["role"] == "tool"]
+    assert tools == [{"order_id": 1}, {"sum": 2.0}]
+    assert program.replayed_steps == 0  # nothing finished before: the task was retried
 
 
 # ---- training: few-shot examples teach the agent to use its tool ----------------------------
