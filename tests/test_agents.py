@@ -164,16 +164,28 @@ def test_tool_config_round_trip_needs_a_registered_function():
 # ---- the language model and the simulated LM -------------------------------------------
 
 
-async def test_language_model_returns_several_tool_calls(simulated_lm):
+@pytest.mark.parametrize("transport", ["http", "litellm"])
+async def test_language_model_returns_several_tool_calls(simulated_lm, transport):
     simulated_lm.set_responder(lambda request: ToolCalls(
         [("add", {"a": 1, "b": 2}), ("multiply", {"a": 3, "b": 4})]))
-    lm = language_model_for(simulated_lm)
+    lm = language_model_for(simulated_lm, transport=transport)
     message = await lm([{"role": "user", "content": "1+2 and 3*4?"}],
                        tools=[sp.Tool(add), sp.Tool(multiply)])
     calls = message.get_json()["tool_calls"]
     assert [c["function"]["name"] for c in calls] == ["add", "multiply"]
     assert calls[1]["function"]["arguments"] == {"a": 3, "b": 4}
     assert len({c["id"] for c in calls}) == 2
+    # The conversation goes back in the wire form: arguments and tool results as JSON text.
+    sent = []
+    simulated_lm.set_responder(lambda request: sent.append(request.messages) or "Done.")
+    conversation = [{"role": "user", "content": "1+2?"}, message.get_json(),
+                    {"role": "tool", "tool_call_id": calls[0]["id"], "content": {"sum": 3}},
+                    {"role": "tool", "tool_call_id": calls[1]["id"], "content": {"result": 12}}]
+    answer = await lm(conversation, tools=[sp.Tool(add), sp.Tool(multiply)])
+    assert answer.get_json() == {"role": "assistant", "content": "Done."}
+    wired = sent[0]
+    assert json.loads(wired[1]["tool_calls"][1]["function"]["arguments"]) == {"a": 3, "b": 4}
+    assert [json.loads(m["content"]) for m in wired[2:]] == [{"sum": 3}, {"result": 12}]
     with pytest.raises(ValueError, match="cannot be sent in one call"):
         await lm([{"role": "user", "content": "x"}], schema=Total.get_schema(),
                  tools=[sp.Tool(add)])
