@@ -42,7 +42,7 @@ class Tool(Module):
     Example:
     ```python
     async def calculate(expression: str) -> dict:
-        '''Calculate a arithmetic expression.
+        '''Calculate an arithmetic expression.
 
         Args:
             expression: The expression, such as '2 + 2'.

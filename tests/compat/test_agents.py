@@ -75,6 +75,10 @@ async def test_autonomous_agent_script(language_model, tmp_path, monkeypatch):
     agent = synalinks.Program(inputs=inputs, outputs=outputs, name="math_agent",
                               description="A math agent")
 
+    synalinks.utils.plot_program(agent, to_folder=tmp_path, show_module_names=True,
+                                 show_trainable=True, show_schemas=True)
+    assert (tmp_path / "math_agent.png").stat().st_size > 0
+
     response = await agent(Query(query="How much is 152648 + 485?"))
 
     assert response.get("final_answer") == 153133.0
