@@ -127,6 +127,15 @@ def test_tool_errors_name_the_parameter():
             x: A value.
         """
 
+    def reserved(training: bool):
+        """Reserved.
+
+        Args:
+            training: A flag.
+        """
+
+    with pytest.raises(ValueError, match="parameter 'training': `training` is the flag"):
+        sp.Tool(reserved)
     with pytest.raises(ValueError, match="parameter 'x': missing type annotation"):
         sp.Tool(untyped)
     with pytest.raises(ValueError, match="parameter 'y': missing description"):

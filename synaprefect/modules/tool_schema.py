@@ -87,6 +87,9 @@ def describe_function(func: Callable, name: str) -> tuple[str, dict]:
         if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
             raise ValueError(f"{where}: *args and **kwargs cannot be described to a language "
                              "model; name each parameter.")
+        if parameter.name == "training":
+            raise ValueError(f"{where}: `training` is the flag every module call takes; "
+                             "rename the parameter.")
         if parameter.name not in hints:
             raise ValueError(f"{where}: missing type annotation (for example `: str`).")
         if not described.get(parameter.name):
