@@ -200,6 +200,15 @@ async def test_language_model_returns_several_tool_calls(simulated_lm, transport
                  tools=[sp.Tool(add)])
 
 
+async def test_fallback_model_gets_the_tools_too(simulated_lm_factory):
+    broken = simulated_lm_factory(responder=lambda request: Fault("server_error"))
+    healthy = simulated_lm_factory(
+        responder=lambda request: ToolCalls([(request.offered_tools[0], {"a": 1, "b": 1})]))
+    lm = language_model_for(broken, retry=1, fallback=language_model_for(healthy))
+    message = await lm([{"role": "user", "content": "1+1?"}], tools=[sp.Tool(add)])
+    assert message.get_json()["tool_calls"][0]["function"]["name"] == "add"
+
+
 # ---- FunctionCallingAgent ---------------------------------------------------------------
 
 

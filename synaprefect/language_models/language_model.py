@@ -86,11 +86,9 @@ class LanguageModel(ModelBase):
                 "`schema` and `tools` cannot be sent in one call: a schema forces the answer's "
                 "structure, tools let the model choose. Ask for the tool calls first, then "
                 "for the structured answer (as FunctionCallingAgent does).")
-        if declared:
-            # litellm loads its MCP client for any `tools`; these are plain functions.
-            kwargs = {**kwargs, "tools": declared, "_skip_mcp_handler": True}
+        options = {**kwargs, "tools": declared} if declared else kwargs
         try:
-            value = await self._complete(wire_messages(list(messages)), schema, kwargs)
+            value = await self._complete(wire_messages(list(messages)), schema, options)
         except TransientLanguageModelError:
             if self.fallback is None:
                 raise
@@ -103,6 +101,8 @@ class LanguageModel(ModelBase):
 
     async def _complete(self, messages: list[dict], schema: dict | None, kwargs: dict) -> dict:
         options = request_options(self.model, schema) if schema else {}
+        if "tools" in kwargs:  # litellm loads its MCP client for any `tools`; ours are not MCP
+            options["_skip_mcp_handler"] = True
         # What litellm.acompletion receives; the http transport sends what litellm would.
         call_kwargs = self._call_kwargs({**kwargs, **options, "messages": messages})
         body = None
@@ -113,7 +113,6 @@ class LanguageModel(ModelBase):
         else:
             attempt = self._litellm_attempt(call_kwargs, schema)
         # Another endpoint is another model: api_base is part of the cache/journal key.
-        kwargs = {k: v for k, v in kwargs.items() if k != "_skip_mcp_handler"}
         material = {"model": self.model, "api_base": self.api_base, "messages": messages,
                     "schema": schema, "kwargs": {**self.default_kwargs, **kwargs}}
         return await self._cached(material, attempt)
