@@ -44,11 +44,12 @@ def chat_completion(request: SimulatedRequest, answer: Any, cached_tokens: int =
     as read from the provider's prompt cache."""
     created = int(time.time())
     completion_id = f"chatcmpl-sim-{request.index}"
+    # Tool-call ids derive from the prompt, like the answer: the same request, the same ids.
     # OpenAI finishes forced (named) tool calls with "stop" too; litellm normalises it.
     finish_reason = "stop"
     if isinstance(answer, ToolCalls):  # the model chose tools: "tool_calls", as OpenAI
         finish_reason = "tool_calls"
-        calls = [{"id": f"call_sim_{request.index}_{position}", "type": "function",
+        calls = [{"id": f"call_sim_{request.prompt_key[:12]}_{position}", "type": "function",
                   "function": {"name": name, "arguments": dumps(arguments).decode()}}
                  for position, (name, arguments) in enumerate(answer.calls)]
         message: dict[str, Any] = {"role": "assistant", "content": answer.content,
@@ -61,7 +62,7 @@ def chat_completion(request: SimulatedRequest, answer: Any, cached_tokens: int =
             "content": None,
             "tool_calls": [
                 {
-                    "id": f"call_sim_{request.index}",
+                    "id": f"call_sim_{request.prompt_key[:12]}",
                     "type": "function",
                     "function": {"name": request.tool_name, "arguments": text},
                 }

@@ -167,7 +167,8 @@ def request_shape(body: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str |
 @dataclass
 class ToolCalls:
     """A responder's answer that calls tools: ``calls`` are ``(name, arguments)`` pairs,
-    sent as one assistant message with several tool calls (ids ``call_sim_<request>_<i>``).
+    sent as one assistant message with several tool calls (ids ``call_sim_<prompt>_<i>``,
+    derived from the prompt key).
 
     Example::
 
