@@ -151,3 +151,75 @@ async def test_tool_script():
     assert schema["properties"]["expression"]["type"] == "string"
     assert schema["properties"]["expression"]["description"].startswith(
         "The mathematical expression to calculate, such as '2 + 2'.")
+
+
+class Answer(synalinks.DataModel):
+    """Final answer."""
+
+    answer: str = synalinks.Field(description="Final answer to the user")
+
+
+async def calculator(expression: str):
+    """Evaluate a mathematical expression.
+
+    Args:
+        expression (str): A mathematical expression like '2 + 2' or '15 * 23'.
+    """
+    if not all(char in "0123456789+-*/(). " for char in expression):
+        return {"error": "Invalid characters in expression"}
+    return {"result": str(eval(expression, {"__builtins__": None}, {}))}
+
+
+async def get_current_time():
+    """Get the current date and time."""
+    return {"time": "2026-01-01 12:00:00"}
+
+
+async def convert_temperature(value: float, from_unit: str, to_unit: str):
+    """Convert temperature between Celsius and Fahrenheit.
+
+    Args:
+        value (float): The temperature value to convert.
+        from_unit (str): Source unit ('celsius' or 'fahrenheit').
+        to_unit (str): Target unit ('celsius' or 'fahrenheit').
+    """
+    if from_unit.lower() == "fahrenheit" and to_unit.lower() == "celsius":
+        return {"result": f"{(value - 32) * 5 / 9:.1f}C"}
+    return {"error": f"Cannot convert from {from_unit} to {to_unit}"}
+
+
+def multi_tool_student(request):
+    """Calls the three tools at once on its first turn, then summarises their results."""
+    results = [json.loads(m["content"]) for m in request.messages if m.get("role") == "tool"]
+    if request.offered_tools and request.tool_name is None:
+        if results:
+            return "I have what I need."
+        return ToolCalls([("calculator", {"expression": "(25 * 4) + 10"}),
+                          ("convert_temperature",
+                           {"value": 32, "from_unit": "fahrenheit", "to_unit": "celsius"}),
+                          ("get_current_time", {})])
+    return {"answer": " / ".join(next(iter(r.values())) for r in results)}
+
+
+async def test_multi_tool_agent_script(simulated_lm):
+    """The complete example of Synalinks' agents guide: three tools, one parallel turn."""
+    simulated_lm.set_responder(multi_tool_student)
+    synalinks.clear_session()
+    lm = language_model_for(simulated_lm)
+    calculator_tool = synalinks.Tool(calculator)
+    time_tool = synalinks.Tool(get_current_time)
+    temp_tool = synalinks.Tool(convert_temperature)
+
+    inputs = synalinks.Input(data_model=Query)
+    outputs = await synalinks.FunctionCallingAgent(
+        data_model=Answer, language_model=lm,
+        tools=[calculator_tool, time_tool, temp_tool], autonomous=True, max_iterations=10,
+    )(inputs)
+    agent = synalinks.Program(inputs=inputs, outputs=outputs, name="tool_agent")
+
+    result = await agent(Query(query="What is (25 * 4) + 10, 32F in Celsius, and the time?"))
+
+    assert result["answer"] == "110 / 0.0C / 2026-01-01 12:00:00"
+    assert time_tool.get_tool_schema()["properties"] == {}
+    [turn] = [m for m in result["messages"] if m["role"] == "assistant"]
+    assert len(turn["tool_calls"]) == 3  # one turn, three calls run together
