@@ -209,6 +209,20 @@ async def test_fallback_model_gets_the_tools_too(simulated_lm_factory):
     assert message.get_json()["tool_calls"][0]["function"]["name"] == "add"
 
 
+async def test_generator_offers_its_tools_on_every_call(simulated_lm):
+    offered = []
+    simulated_lm.set_responder(lambda request: offered.append(request.offered_tools)
+                               or ToolCalls([("add", {"a": 1, "b": 2})]))
+    generator = sp.Generator(language_model=language_model_for(simulated_lm),
+                             tools=[sp.Tool(add)])
+    message = await generator(Query(query="1 + 2?"), tools=[sp.Tool(multiply)])
+    assert message.get_json()["tool_calls"][0]["function"]["arguments"] == {"a": 1, "b": 2}
+    assert sp.is_chat_message(message) and offered == [["add", "multiply"]]
+    assert generator.get_config()["tool_schemas"] == [sp.Tool(add).get_wire_schema()]
+    with pytest.raises(ValueError, match="cannot offer `tools`"):
+        sp.Generator(data_model=Total, language_model="openai/x", tools=[sp.Tool(add)])
+
+
 # ---- FunctionCallingAgent ---------------------------------------------------------------
 
 

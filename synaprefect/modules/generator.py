@@ -10,6 +10,7 @@ from synaprefect.data_models.symbolic_data_model import SymbolicDataModel
 from synaprefect.data_models.trainable import Instructions
 from synaprefect.language_models import language_model as language_models
 from synaprefect.language_models.language_model import CHAT_MESSAGE_SCHEMA
+from synaprefect.language_models.tool_calls import wire_tools
 from synaprefect.modules.module import Module
 from synaprefect.modules.prompts import (
     DEFAULT_PROMPT_TEMPLATE,
@@ -47,7 +48,10 @@ class Generator(Module):
     The prompt holds the instructions and few-shot examples read from the module's
     trainable variable (``state_<name>``), which optimizers change. In training mode,
     inside the trainer's recording block, each prediction is recorded for the optimizer,
-    keyed by the sample it belongs to.
+    keyed by the sample it belongs to. Without a data model, ``tools`` (``Tool`` objects)
+    and ``tool_schemas`` (wire declarations) are offered to the model on every call (as
+    are the call's own ``tools=``): the answer is then an assistant ``ChatMessage`` whose
+    ``tool_calls`` say which to run; a ``FunctionCallingAgent`` runs them.
 
     Example:
     ```python
@@ -65,7 +69,8 @@ class Generator(Module):
                  return_inputs: bool = False, temperature: float | None = None,
                  max_tokens: int | None = None, top_p: float | None = None,
                  top_k: int | None = None, reasoning_effort: str | None = None,
-                 streaming: bool = False, name: str | None = None,
+                 streaming: bool = False, tools: list | None = None,
+                 tool_schemas: list[dict] | None = None, name: str | None = None,
                  description: str | None = None, trainable: bool = True):
         super().__init__(name=name, description=description, trainable=trainable)
         if language_model is None:
@@ -94,6 +99,13 @@ class Generator(Module):
             if value is not None
         }
         self.reasoning_effort = reasoning_effort
+        if self.schema is not None and (tools or tool_schemas):
+            raise ValueError("A Generator with a `schema`/`data_model` answers in it and "
+                             "cannot offer `tools`: use two generators (see "
+                             "FunctionCallingAgent).")
+        # Offered on every call, with the call's own `tools`; the tools are not run here.
+        self.tools = list(tools or [])
+        self.tool_schemas = list(tool_schemas or [])
         self.state = self.add_variable(
             initializer={
                 "examples": [{"inputs": i, "outputs": o, "reward": None}
@@ -145,6 +157,8 @@ class Generator(Module):
         options = dict(self.sampling)
         if self.reasoning_effort is not None:
             options["reasoning_effort"] = self.reasoning_effort
+        tools = self.tools + list(tools or [])
+        tool_schemas = self.tool_schemas + list(tool_schemas or [])
         if tools or tool_schemas:
             options.update(tools=tools, tool_schemas=tool_schemas)
         result = await self.language_model(self.format_messages(inputs), schema=self.schema,
@@ -159,7 +173,8 @@ class Generator(Module):
     async def compute_output_spec(self, inputs, training: bool = False, tools=None,
                                   tool_schemas=None):
         schema = self.output_schema
-        if schema is CHAT_MESSAGE_SCHEMA and (tools or tool_schemas):
+        if schema is CHAT_MESSAGE_SCHEMA and (self.tools or self.tool_schemas or tools
+                                              or tool_schemas):
             schema = ChatMessage.get_schema()
         output = SymbolicDataModel(schema=copy.deepcopy(schema))
         return ops.concat_data(inputs, output) if self.return_inputs else output
@@ -177,6 +192,9 @@ class Generator(Module):
             "return_inputs": self.return_inputs,
             **self.sampling,
             "reasoning_effort": self.reasoning_effort,
+            # Tools are saved as their wire declarations, as Synalinks does (only when set).
+            **({"tool_schemas": self.tool_schemas + wire_tools(self.tools)}
+               if self.tools or self.tool_schemas else {}),
             "name": self.name,
             "description": self.description,
             "trainable": self.trainable,
