@@ -134,6 +134,15 @@ def test_tool_errors_name_the_parameter():
             training: A flag.
         """
 
+    def dated(when: str = object()):
+        """Dated.
+
+        Args:
+            when: A date.
+        """
+
+    with pytest.raises(ValueError, match="parameter 'when': the default .* is not JSON"):
+        sp.Tool(dated)
     with pytest.raises(ValueError, match="parameter 'training': `training` is the flag"):
         sp.Tool(reserved)
     with pytest.raises(ValueError, match="parameter 'x': missing type annotation"):

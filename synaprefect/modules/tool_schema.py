@@ -19,6 +19,7 @@ describe_function(add)
 
 import enum
 import inspect
+import json
 import types
 import typing
 from collections.abc import Callable
@@ -101,6 +102,12 @@ def describe_function(func: Callable, name: str) -> tuple[str, dict]:
         if parameter.default is parameter.empty:
             required.append(parameter.name)
         else:
+            try:
+                json.dumps(parameter.default)
+            except (TypeError, ValueError):
+                raise ValueError(f"{where}: the default {parameter.default!r} is not JSON; "
+                                 "use None, a string, a number, a boolean, a list or a dict."
+                                 ) from None
             schema["default"] = parameter.default
         properties[parameter.name] = schema
     description = " ".join(
