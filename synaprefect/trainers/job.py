@@ -230,7 +230,7 @@ class Job:
             if store.replayed_steps or store.replayed_calls:
                 self.runtime.log(f"{self.kind} of {program.name}: replayed "
                                  f"{store.replayed_steps} finished steps and "
-                                 f"{store.replayed_calls} LM calls from {store.url}")
+                                 f"{store.replayed_calls} LM and tool calls from {store.url}")
             program.replayed_steps = store.replayed_steps
             return result
 
