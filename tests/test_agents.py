@@ -250,7 +250,7 @@ async def test_agent_runs_parallel_tool_calls_then_answers(simulated_lm):
         fallback=lambda request: {"total": 15.0}))
     program = await agent_program(language_model_for(simulated_lm))
     result = (await program(Query(query="(1+2) + 3*4?"))).get_json()
-    assert result["query"] == "(1+2) + 3*4?" and result["total"] == 15.0
+    assert list(result) == ["messages", "total"] and result["total"] == 15.0
     roles = [m["role"] for m in result["messages"]]
     assert roles == ["assistant", "tool", "tool", "assistant", "tool"]
     contents = [m["content"] for m in result["messages"] if m["role"] == "tool"]

@@ -81,6 +81,7 @@ async def test_autonomous_agent_script(language_model, tmp_path, monkeypatch):
 
     response = await agent(Query(query="How much is 152648 + 485?"))
 
+    assert list(response.get_json()) == ["messages", "final_answer"]  # as Synalinks' log
     assert response.get("final_answer") == 153133.0
     messages = response.get("messages")
     assert [m["role"] for m in messages] == ["assistant", "tool"]

@@ -48,8 +48,9 @@ class FunctionCallingAgent(Module):
     then the model's next message is appended (its tool calls are not run until the
     conversation comes back with them, approved or edited).
 
-    With ``return_inputs_with_trajectory`` the output holds the inputs, the conversation
-    (``messages``) and the answer; otherwise the answer alone. Without a data model the
+    With ``return_inputs_with_trajectory`` the output holds the conversation
+    (``messages``: the input's own, if it was one, then the agent's tool calls and their
+    results) and the answer's fields; otherwise the answer alone. Without a data model the
     answer is the model's last message, appended to the conversation.
 
     Example:
@@ -170,7 +171,7 @@ class FunctionCallingAgent(Module):
                 (messages if self.return_inputs_with_trajectory else new) + final)
         if not self.return_inputs_with_trajectory:
             return answer
-        return ops.concat_data(self._with_messages(trajectory, messages), answer)
+        return ops.concat_data(self._conversation(messages), answer)
 
     @staticmethod
     def _conversation(messages: list[dict]) -> JsonDataModel:
@@ -179,15 +180,13 @@ class FunctionCallingAgent(Module):
 
     async def compute_output_spec(self, inputs, training: bool = False):
         conversation = SymbolicDataModel(schema=ChatMessages.get_schema())
-        if not is_chat_messages(inputs):
-            if not self.autonomous:
-                raise ValueError(f"FunctionCallingAgent {self.name!r}: with autonomous=False "
-                                 "the input must be a conversation (ChatMessages).")
-            inputs = ops.concat_data(inputs, conversation)
+        if not self.autonomous and not is_chat_messages(inputs):
+            raise ValueError(f"FunctionCallingAgent {self.name!r}: with autonomous=False the "
+                             "input must be a conversation (ChatMessages).")
         if self.schema is None or not self.autonomous:
             return conversation
         answer = SymbolicDataModel(schema=copy.deepcopy(self.schema))
-        return ops.concat_data(inputs, answer) if self.return_inputs_with_trajectory \
+        return ops.concat_data(conversation, answer) if self.return_inputs_with_trajectory \
             else answer
 
     # ---- configuration ------------------------------------------------------------------
