@@ -113,6 +113,9 @@ from synaprefect.rewards import (
 )
 from synaprefect.saving import register_synalinks_serializable
 
+# Synalinks' tools and agents (issue 18)
+from synaprefect.modules import Action, FunctionCallingAgent, Tool  # isort: skip
+
 ToolCalling = ToolCall  # Synalinks' second name for it
 # ---- end of Synalinks' top-level names (issue 16: saving, data models, config) ---------
 
@@ -146,3 +149,5 @@ __all__ += [
     "Initializer", "GenericInputs", "GenericOutputs", "GenericIO", "GenericResult",
     "is_trainable", "is_instructions", "is_prediction",
 ]
+# Synalinks' tools and agents (issue 18)
+__all__ += ["Tool", "Action", "FunctionCallingAgent"]

@@ -288,7 +288,8 @@ async def chat_completion(call_kwargs: dict, body: dict) -> dict:
 def message_of(answer: dict) -> SimpleNamespace:
     """The first choice's message with attribute access, as litellm's response has it."""
     message = answer["choices"][0]["message"]
-    calls = [SimpleNamespace(function=SimpleNamespace(
+    calls = [SimpleNamespace(id=call.get("id"), function=SimpleNamespace(
+        name=(call.get("function") or {}).get("name"),
         arguments=(call.get("function") or {}).get("arguments")))
         for call in message.get("tool_calls") or []]
     return SimpleNamespace(content=message.get("content"), refusal=message.get("refusal"),

@@ -2,12 +2,14 @@
 
 from typing import Any
 
+from synaprefect.data_models.chat import ChatMessage
 from synaprefect.data_models.json_data_model import JsonDataModel
 from synaprefect.language_models import http_transport
 from synaprefect.language_models.base import ModelBase, litellm_module, usage_figures
 from synaprefect.language_models.errors import TransientLanguageModelError
 from synaprefect.language_models.phases import current_phase
 from synaprefect.language_models.structured_output import parse_answer, request_options
+from synaprefect.language_models.tool_calls import assistant_message, wire_messages, wire_tools
 
 __all__ = ["LanguageModel", "CHAT_MESSAGE_SCHEMA"]
 
@@ -68,24 +70,39 @@ class LanguageModel(ModelBase):
         self.fallback = get(fallback) if fallback is not None else None
 
     async def __call__(self, messages: list[dict] | Any, schema: dict | None = None,
+                       tools: Any = None, tool_schemas: list[dict] | None = None,
                        **kwargs) -> JsonDataModel | None:
-        """Send ``messages``; returns the validated JSON answer (or the assistant message
-        when no schema is given)."""
+        """Send ``messages``; returns the validated JSON answer, or the assistant message
+        when no schema is given. ``tools`` (``Tool`` objects) and ``tool_schemas`` (wire
+        declarations) let the model call tools instead: the message then carries its
+        ``tool_calls`` (arguments parsed), one or several."""
         if hasattr(messages, "get_json"):
             messages = messages.get_json().get("messages", [])
         if not messages:
             return None
+        declared = wire_tools(tools) + wire_tools(tool_schemas)
+        if schema and declared:
+            raise ValueError(
+                "`schema` and `tools` cannot be sent in one call: a schema forces the answer's "
+                "structure, tools let the model choose. Ask for the tool calls first, then "
+                "for the structured answer (as FunctionCallingAgent does).")
+        options = {**kwargs, "tools": declared} if declared else kwargs
         try:
-            value = await self._complete(list(messages), schema, kwargs)
+            value = await self._complete(wire_messages(list(messages)), schema, options)
         except TransientLanguageModelError:
             if self.fallback is None:
                 raise
             self._caller.usage.add(current_phase(), fallback_activations=1)
-            return await self.fallback(messages, schema=schema, **kwargs)
+            return await self.fallback(messages, schema=schema, tools=tools,
+                                       tool_schemas=tool_schemas, **kwargs)
+        if schema is None and "tool_calls" in value:
+            return JsonDataModel(json=value, schema=ChatMessage.get_schema())
         return JsonDataModel(json=value, schema=schema or CHAT_MESSAGE_SCHEMA)
 
     async def _complete(self, messages: list[dict], schema: dict | None, kwargs: dict) -> dict:
         options = request_options(self.model, schema) if schema else {}
+        if "tools" in kwargs:  # litellm loads its MCP client for any `tools`; ours are not MCP
+            options["_skip_mcp_handler"] = True
         # What litellm.acompletion receives; the http transport sends what litellm would.
         call_kwargs = self._call_kwargs({**kwargs, **options, "messages": messages})
         body = None
@@ -103,7 +120,10 @@ class LanguageModel(ModelBase):
     def _answer(self, message: Any, schema: dict | None) -> dict:
         if schema is not None:
             return parse_answer(self.model, message, schema)
-        return {"role": "assistant", "content": message.content or ""}
+        answer = assistant_message(self.model, message)
+        if answer["content"] is None and "tool_calls" not in answer:
+            answer["content"] = ""
+        return answer
 
     def _litellm_attempt(self, call_kwargs: dict, schema: dict | None):
         litellm = litellm_module()  # imported before timing starts

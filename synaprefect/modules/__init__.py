@@ -1,5 +1,7 @@
 """Modules: the building blocks of programs."""
 
+from synaprefect.modules.action import Action, GenericAction
+from synaprefect.modules.agents import FunctionCallingAgent
 from synaprefect.modules.decision import Branch, Decision, MultiDecision
 from synaprefect.modules.generator import Generator
 from synaprefect.modules.input_module import Input, InputModule
@@ -20,9 +22,11 @@ from synaprefect.modules.pure import (
     Xor,
 )
 from synaprefect.modules.reasoning import ChainOfThought, SelfCritique
+from synaprefect.modules.tool import Tool
 
 __all__ = [
     "Module", "Input", "InputModule", "Identity", "Lambda", "Concat", "Concatenate",
     "And", "Or", "Xor", "Not", "InMask", "OutMask", "Prefix", "Suffix", "Factorize",
     "Generator", "ChainOfThought", "SelfCritique", "Decision", "MultiDecision", "Branch",
+    "Tool", "Action", "GenericAction", "FunctionCallingAgent",
 ]

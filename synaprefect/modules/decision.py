@@ -72,10 +72,11 @@ class Decision(Generator):
         question = JsonDataModel(json={"question": self.question}, schema=_QUESTION_SCHEMA)
         return ops.concat_data(inputs, question)
 
-    async def call(self, inputs, training: bool = False):
+    async def call(self, inputs, training: bool = False, tools=None, tool_schemas=None):
         if inputs is None:
             return None
-        return await super().call(self._with_question(inputs), training=training)
+        return await super().call(self._with_question(inputs), training=training,
+                                  tools=tools, tool_schemas=tool_schemas)
 
     def get_config(self) -> dict:
         config = super().get_config()

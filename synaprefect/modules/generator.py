@@ -5,11 +5,13 @@ import copy
 from typing import Any
 
 from synaprefect.data_models import ops
+from synaprefect.data_models.chat import ChatMessage, is_chat_messages
 from synaprefect.data_models.json_data_model import JsonDataModel
 from synaprefect.data_models.symbolic_data_model import SymbolicDataModel
 from synaprefect.data_models.trainable import Instructions
 from synaprefect.language_models import language_model as language_models
 from synaprefect.language_models.language_model import CHAT_MESSAGE_SCHEMA
+from synaprefect.language_models.tool_calls import wire_tools
 from synaprefect.modules.module import Module
 from synaprefect.modules.prompts import (
     DEFAULT_PROMPT_TEMPLATE,
@@ -47,7 +49,10 @@ class Generator(Module):
     The prompt holds the instructions and few-shot examples read from the module's
     trainable variable (``state_<name>``), which optimizers change. In training mode,
     inside the trainer's recording block, each prediction is recorded for the optimizer,
-    keyed by the sample it belongs to.
+    keyed by the sample it belongs to. Without a data model, ``tools`` (``Tool`` objects)
+    and ``tool_schemas`` (wire declarations) are offered to the model on every call (as
+    are the call's own ``tools=``): the answer is then an assistant ``ChatMessage`` whose
+    ``tool_calls`` say which to run; a ``FunctionCallingAgent`` runs them.
 
     Example:
     ```python
@@ -65,7 +70,8 @@ class Generator(Module):
                  return_inputs: bool = False, temperature: float | None = None,
                  max_tokens: int | None = None, top_p: float | None = None,
                  top_k: int | None = None, reasoning_effort: str | None = None,
-                 streaming: bool = False, name: str | None = None,
+                 streaming: bool = False, tools: list | None = None,
+                 tool_schemas: list[dict] | None = None, name: str | None = None,
                  description: str | None = None, trainable: bool = True):
         super().__init__(name=name, description=description, trainable=trainable)
         if language_model is None:
@@ -94,6 +100,13 @@ class Generator(Module):
             if value is not None
         }
         self.reasoning_effort = reasoning_effort
+        if self.schema is not None and (tools or tool_schemas):
+            raise ValueError("A Generator with a `schema`/`data_model` answers in it and "
+                             "cannot offer `tools`: use two generators (see "
+                             "FunctionCallingAgent).")
+        # Offered on every call, with the call's own `tools`; the tools are not run here.
+        self.tools = list(tools or [])
+        self.tool_schemas = list(tool_schemas or [])
         self.state = self.add_variable(
             initializer={
                 "examples": [{"inputs": i, "outputs": o, "reward": None}
@@ -110,7 +123,10 @@ class Generator(Module):
         return self.schema or CHAT_MESSAGE_SCHEMA
 
     def format_messages(self, inputs: JsonDataModel) -> list[dict]:
-        """The chat messages sent for ``inputs``, from the current variable value."""
+        """The chat messages sent for ``inputs``, from the current variable value. Inputs
+        that hold a conversation (``messages``, as an agent's trajectory does) are sent as
+        that conversation, after the system prompt and a user turn with their other fields
+        (the system prompt is left out when the conversation brings its own)."""
         state = self.state.value()
         system = render_system_prompt(
             self.prompt_template,
@@ -119,10 +135,22 @@ class Generator(Module):
             inputs_schema=inputs.get_schema() if self.use_inputs_schema else None,
             outputs_schema=self.schema if self.use_outputs_schema else None,
         )
-        return [{"role": "system", "content": system},
-                {"role": "user", "content": user_message(inputs.get_json())}]
+        data = inputs.get_json()
+        if not is_chat_messages(inputs):
+            return [{"role": "system", "content": system},
+                    {"role": "user", "content": user_message(data)}]
+        conversation = list(data.get("messages") or [])
+        fields = {key: value for key, value in data.items() if key != "messages"}
+        has_system = any(m.get("role") in ("system", "developer") for m in conversation)
+        head = [] if has_system else [{"role": "system", "content": system}]
+        if fields:
+            head.append({"role": "user", "content": user_message(fields)})
+        return head + conversation
 
-    async def call(self, inputs, training: bool = False):
+    async def call(self, inputs, training: bool = False, tools=None, tool_schemas=None):
+        """One answer for ``inputs``. With ``tools`` (``Tool`` objects) or ``tool_schemas``
+        (wire declarations) the model may call them: the answer is then an assistant
+        ``ChatMessage`` whose ``tool_calls`` lists the calls (not run here)."""
         if inputs is None:
             return None
         recorder = current_recorder() if training else None
@@ -130,17 +158,27 @@ class Generator(Module):
         options: dict[str, Any] = dict(self.sampling)
         if self.reasoning_effort is not None:
             options["reasoning_effort"] = self.reasoning_effort
+        tools = self.tools + list(tools or [])
+        tool_schemas = self.tool_schemas + list(tool_schemas or [])
+        if tools or tool_schemas:
+            options.update(tools=tools, tool_schemas=tool_schemas)
         result = await self.language_model(self.format_messages(inputs), schema=self.schema,
                                            **options)
         assert result is not None  # a model answers None only to no messages
-        output = JsonDataModel(json=result.get_json(), schema=self.output_schema)
+        # The model's answer carries its schema: the ChatMessage one when it called tools.
+        output = JsonDataModel(json=result.get_json(), schema=result.get_schema())
         if fill is not None:
             fill({"inputs": copy.deepcopy(inputs.get_json()),
                   "outputs": copy.deepcopy(output.get_json()), "reward": None})
         return ops.concat_data(inputs, output) if self.return_inputs else output
 
-    async def compute_output_spec(self, inputs, training: bool = False):
-        output = SymbolicDataModel(schema=copy.deepcopy(self.output_schema))
+    async def compute_output_spec(self, inputs, training: bool = False, tools=None,
+                                  tool_schemas=None):
+        schema = self.output_schema
+        if schema is CHAT_MESSAGE_SCHEMA and (self.tools or self.tool_schemas or tools
+                                              or tool_schemas):
+            schema = ChatMessage.get_schema()
+        output = SymbolicDataModel(schema=copy.deepcopy(schema))
         return ops.concat_data(inputs, output) if self.return_inputs else output
 
     def get_config(self) -> dict:
@@ -156,6 +194,9 @@ class Generator(Module):
             "return_inputs": self.return_inputs,
             **self.sampling,
             "reasoning_effort": self.reasoning_effort,
+            # Tools are saved as their wire declarations, as Synalinks does (only when set).
+            **({"tool_schemas": self.tool_schemas + wire_tools(self.tools)}
+               if self.tools or self.tool_schemas else {}),
             "name": self.name,
             "description": self.description,
             "trainable": self.trainable,

@@ -19,9 +19,10 @@ from synaprefect.testing.responders import (
     generate_from_schema,
     match_responder,
     schema_responder,
+    tool_calls_responder,
 )
 from synaprefect.testing.simulation import Responder, ServerStats
-from synaprefect.testing.wire import SimulatedRequest, compute_prompt_key
+from synaprefect.testing.wire import SimulatedRequest, ToolCalls, compute_prompt_key
 
 if TYPE_CHECKING:
     from synaprefect.testing.server import SimulatedLM
@@ -34,11 +35,13 @@ __all__ = [
     "ServerStats",
     "SimulatedLM",
     "SimulatedRequest",
+    "ToolCalls",
     "compute_prompt_key",
     "constant_responder",
     "generate_from_schema",
     "match_responder",
     "schema_responder",
+    "tool_calls_responder",
 ]
 
 

@@ -23,6 +23,7 @@ from synaprefect.testing.wire import (
     CHAT_PATH,
     SIMULATED_MODEL,
     SimulatedRequest,
+    ToolCalls,
     WireResponse,
     approx_tokens,
     dumps,
@@ -37,27 +38,39 @@ _TRUNCATED_JSON = '{"answer": '
 
 
 def chat_completion(request: SimulatedRequest, answer: Any, cached_tokens: int = 0) -> WireResponse:
-    """The chat completion carrying ``answer`` (a string as is, anything else as JSON), as a
-    forced tool call when the request named one, streamed when it asked for a stream;
-    ``cached_tokens`` of its prompt are reported as read from the provider's prompt cache."""
-    text = answer if isinstance(answer, str) else dumps(answer).decode()
+    """The chat completion carrying ``answer`` (a string as is, ``ToolCalls`` as the tool
+    calls it lists, anything else as JSON), as a forced tool call when the request named
+    one, streamed when it asked for a stream; ``cached_tokens`` of its prompt are reported
+    as read from the provider's prompt cache."""
     created = int(time.time())
     completion_id = f"chatcmpl-sim-{request.index}"
+    # Tool-call ids derive from the prompt, like the answer: the same request, the same ids.
     # OpenAI finishes forced (named) tool calls with "stop" too; litellm normalises it.
     finish_reason = "stop"
-    if request.tool_name is not None:
-        message: dict[str, Any] = {
+    if isinstance(answer, ToolCalls):  # the model chose tools: "tool_calls", as OpenAI
+        finish_reason = "tool_calls"
+        arguments_text = [dumps(arguments).decode() for _, arguments in answer.calls]
+        calls = [{"id": f"call_sim_{request.prompt_key[:12]}_{position}", "type": "function",
+                  "function": {"name": name, "arguments": text}}
+                 for position, ((name, _), text) in enumerate(zip(answer.calls, arguments_text))]
+        message: dict[str, Any] = {"role": "assistant", "content": answer.content,
+                                   "tool_calls": calls}
+        text = answer.content or "".join(arguments_text)
+    elif request.tool_name is not None:
+        text = answer if isinstance(answer, str) else dumps(answer).decode()
+        message = {
             "role": "assistant",
             "content": None,
             "tool_calls": [
                 {
-                    "id": f"call_sim_{request.index}",
+                    "id": f"call_sim_{request.prompt_key[:12]}",
                     "type": "function",
                     "function": {"name": request.tool_name, "arguments": text},
                 }
             ],
         }
     else:
+        text = answer if isinstance(answer, str) else dumps(answer).decode()
         message = {"role": "assistant", "content": text}
     prompt_tokens = approx_tokens(sum(len(message_text(m)) for m in request.messages if isinstance(m, dict)))
     completion_tokens = approx_tokens(len(text))
@@ -99,7 +112,7 @@ def _stream(
     base = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": request.model}
     delta = {key: value for key, value in message.items() if value is not None}
     if "tool_calls" in delta:
-        delta["tool_calls"] = [{"index": 0, **call} for call in delta["tool_calls"]]
+        delta["tool_calls"] = [{"index": i, **call} for i, call in enumerate(delta["tool_calls"])]
     chunks = [
         {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]},
         {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish_reason}]},

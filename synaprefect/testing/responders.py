@@ -14,10 +14,13 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from synaprefect.testing.wire import ToolCalls
+
 if TYPE_CHECKING:
     from synaprefect.testing.wire import SimulatedRequest
 
-__all__ = ["constant_responder", "generate_from_schema", "match_responder", "schema_responder"]
+__all__ = ["constant_responder", "generate_from_schema", "match_responder", "schema_responder",
+           "tool_calls_responder"]
 
 # Once the same $ref has been entered more than this many times on one path, the recursive
 # schema takes its smallest valid form (null branches, required properties, minItems items).
@@ -295,5 +298,26 @@ def match_responder(
             if needle in prompt:
                 return answer(request) if callable(answer) else copy.deepcopy(answer)
         return fallback(request)
+
+    return respond
+
+
+def tool_calls_responder(
+    turns: list[list[tuple[str, dict[str, Any]]]], fallback: Callable[[SimulatedRequest], Any] = schema_responder
+) -> Callable[[SimulatedRequest], Any]:
+    """Responder for agents: a request that offers tools (without forcing one) gets the tool
+    calls of the next turn, ``turns[k]`` once the conversation holds ``k`` tool-calling
+    assistant messages; past the last turn it answers without calling a tool. Every other
+    request (the agent's final structured answer, say) goes to ``fallback``.
+
+    >>> lm.set_responder(tool_calls_responder([[("add", {"a": 1, "b": 2})], [("mul", {"a": 3, "b": 3})]]))  # doctest: +SKIP
+    """
+
+    def respond(request: SimulatedRequest) -> Any:
+        if not request.offered_tools or request.tool_name is not None:
+            return fallback(request)
+        if request.tool_turns < len(turns):
+            return ToolCalls(list(turns[request.tool_turns]))
+        return "Done: the tool results answer the question."
 
     return respond

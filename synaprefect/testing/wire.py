@@ -33,6 +33,7 @@ __all__ = [
     "ROUTES",
     "SIMULATED_MODEL",
     "SimulatedRequest",
+    "ToolCalls",
     "WireResponse",
     "approx_tokens",
     "compute_prompt_key",
@@ -128,6 +129,18 @@ class SimulatedRequest:
                 return message_text(message)
         return ""
 
+    @property
+    def offered_tools(self) -> list[str]:
+        """Names of the tools the request lets the model call (forced or not)."""
+        names = [(tool.get("function") or {}).get("name")
+                 for tool in self.body.get("tools") or [] if isinstance(tool, dict)]
+        return [name for name in names if isinstance(name, str)]
+
+    @property
+    def tool_turns(self) -> int:
+        """How many assistant messages with tool calls the conversation already holds."""
+        return sum(1 for m in self.messages if m.get("role") == "assistant" and m.get("tool_calls"))
+
     @cached_property
     def prompt_key(self) -> str:
         """Stable sha256 hex key of messages + schema (see :func:`compute_prompt_key`)."""
@@ -153,6 +166,24 @@ def request_shape(body: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str |
     if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
         return (response_format.get("json_schema") or {}).get("schema"), None
     return None, None
+
+
+@dataclass
+class ToolCalls:
+    """A responder's answer that calls tools: ``calls`` are ``(name, arguments)`` pairs,
+    sent as one assistant message with several tool calls (ids ``call_sim_<prompt>_<i>``,
+    derived from the prompt key).
+
+    Example::
+
+        def responder(request):
+            if request.offered_tools and not request.tool_turns:
+                return ToolCalls([("add", {"a": 1, "b": 2}), ("mul", {"a": 3, "b": 4})])
+            return {"answer": "done"}
+    """
+
+    calls: list[tuple[str, dict[str, Any]]]
+    content: str | None = None
 
 
 @dataclass

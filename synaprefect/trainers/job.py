@@ -28,6 +28,7 @@ from synaprefect.modules.recording import (
     current_recorder,
     recording,
 )
+from synaprefect.modules.side_effects import use_task_runner
 from synaprefect.trainers.replay import (
     STORE_FORMAT,
     RunStore,
@@ -128,6 +129,17 @@ class Job:
                                        retries=self.retries,
                                        retry_delay=self.retry_delay)
 
+    def _tool_tasks(self):
+        """How side effects (tool calls) run: each one a task of its own, nested in the
+        module's task, unless tasks are whole batches (``task_granularity="batch"``)."""
+        if self.program.task_granularity == "batch":
+            return None
+
+        async def run(name: str, body: Callable[[], Awaitable[Any]], *, run_name: str):
+            return await self.task(name, body, run_name=f"{self.prefix}{run_name}")
+
+        return run
+
     # ---- steps --------------------------------------------------------------------------
 
     def step_key(self, kind: str, x: list, y: list | None, **where: Any) -> list | None:
@@ -217,12 +229,12 @@ class Job:
         async def attempt():
             program.set_state_tree(start)
             store.start_attempt()
-            with bound(_job, self), use_call_store(store):
+            with bound(_job, self), use_call_store(store), use_task_runner(self._tool_tasks()):
                 result = await body()
             if store.replayed_steps or store.replayed_calls:
                 self.runtime.log(f"{self.kind} of {program.name}: replayed "
                                  f"{store.replayed_steps} finished steps and "
-                                 f"{store.replayed_calls} LM calls from {store.url}")
+                                 f"{store.replayed_calls} LM and tool calls from {store.url}")
             program.replayed_steps = store.replayed_steps
             return result
 

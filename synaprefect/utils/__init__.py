@@ -36,3 +36,17 @@ __all__ = [
     "plot_metrics_comparison",
     "plot_metrics_comparison_with_mean_and_std",
 ]
+
+# Synalinks' examples register tool functions as ``synalinks.utils.register_synalinks_
+# serializable``; the decorator lives in ``saving``, which imports this package: looked up
+# on first use, not at import.
+_FROM_SAVING = ("register_synalinks_serializable",)
+__all__ += list(_FROM_SAVING)
+
+
+def __getattr__(name: str):
+    if name in _FROM_SAVING:
+        from synaprefect.saving import serialization
+
+        return getattr(serialization, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -232,9 +232,10 @@ def _measure(figure, box: _Box, renderer, inches) -> None:
     texts = [(figure.text(0, 0, box.title, color="white", fontsize=11, fontweight="bold",
                           ha="center", va="center", transform=inches), _HEADER)]
     if box.body:
+        # parse_math off: schemas hold "$ref"/"$defs", which matplotlib reads as TeX.
         texts.append((figure.text(0, 0, "\n".join(box.body), color="black", fontsize=7,
                                   family="monospace", ha="center", va="center", multialignment="left",
-                                  transform=inches), "white"))
+                                  transform=inches, parse_math=False), "white"))
     if box.trainable is not None:
         label, color = _TRAINABLE[box.trainable]
         texts.append((figure.text(0, 0, label, color="white", fontsize=9, fontweight="bold",
