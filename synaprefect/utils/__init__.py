@@ -37,16 +37,21 @@ __all__ = [
     "plot_metrics_comparison_with_mean_and_std",
 ]
 
-# Synalinks' examples register tool functions as ``synalinks.utils.register_synalinks_
-# serializable``; the decorator lives in ``saving``, which imports this package: looked up
-# on first use, not at import.
-_FROM_SAVING = ("register_synalinks_serializable",)
-__all__ += list(_FROM_SAVING)
+# Synalinks exports its serialization registry from ``utils`` too (its examples register
+# tool functions with ``synalinks.utils.register_synalinks_serializable``).
+from synaprefect.utils.serialization import (
+    CustomObjectScope,
+    custom_object_scope,
+    deserialize_synalinks_object,
+    get_custom_objects,
+    get_registered_name,
+    get_registered_object,
+    register_synalinks_serializable,
+    serialize_synalinks_object,
+)
 
-
-def __getattr__(name: str):
-    if name in _FROM_SAVING:
-        from synaprefect.saving import serialization
-
-        return getattr(serialization, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ += [
+    "register_synalinks_serializable", "serialize_synalinks_object",
+    "deserialize_synalinks_object", "custom_object_scope", "CustomObjectScope",
+    "get_custom_objects", "get_registered_name", "get_registered_object",
+]

@@ -71,13 +71,14 @@ def test_not_provided_names_do_not_resolve(table, found):
 
 def test_resolution_sees_only_what_a_script_sees():
     found = resolve_all(["synalinks.Generator", "synalinks.datasets.gsm8k.load_data",
-                         "synalinks.version", "synalinks.Tool", "synalinks.testing.SimulatedLM",
+                         "synalinks.version", "synalinks.MultiServerMCPClient",
+                         "synalinks.testing.SimulatedLM",
                          "synalinks.modules.generator.Generator.nonexistent"])
     assert found == {
         "synalinks.Generator": "class",
         "synalinks.datasets.gsm8k.load_data": "function",
         "synalinks.version": "module",
-        "synalinks.Tool": None,
+        "synalinks.MultiServerMCPClient": None,
         # a submodule nobody imports at `import synaprefect` is not an attribute
         "synalinks.testing.SimulatedLM": None,
         "synalinks.modules.generator.Generator.nonexistent": None,
