@@ -73,6 +73,28 @@ from synaprefect.tuners import disable_keras_backend
 from synaprefect.variables import Variable
 from synaprefect.version import __version__
 
+# ---- knowledge (issue 18) --------------------------------------------------------------
+# isort: split
+from synaprefect import knowledge_bases
+from synaprefect.data_models.knowledge import (
+    Entities,
+    Entity,
+    KnowledgeGraph,
+    KnowledgeGraphs,
+    Relation,
+    Relations,
+    is_embedded_entity,
+    is_entities,
+    is_entity,
+    is_knowledge_graph,
+    is_knowledge_graphs,
+    is_relation,
+    is_relations,
+)
+from synaprefect.knowledge_bases import KnowledgeBase
+
+# ---- end of knowledge (issue 18) -------------------------------------------------------
+
 # ---- Synalinks' top-level names (issue 16: saving, data models, config) ----------------
 # isort: split
 from synaprefect import config
@@ -116,6 +138,7 @@ from synaprefect.saving import register_synalinks_serializable
 ToolCalling = ToolCall  # Synalinks' second name for it
 # ---- end of Synalinks' top-level names (issue 16: saving, data models, config) ---------
 
+
 __all__ = [
     "__version__",
     # data models
@@ -145,4 +168,10 @@ __all__ += [
     "CosineSimilarity", "LMAsJudge", "ProgramAsJudge", "BatchReward", "Metric", "OMEGA",
     "Initializer", "GenericInputs", "GenericOutputs", "GenericIO", "GenericResult",
     "is_trainable", "is_instructions", "is_prediction",
+]
+# knowledge (issue 18)
+__all__ += [
+    "knowledge_bases", "KnowledgeBase", "Entity", "Relation", "Entities", "Relations",
+    "KnowledgeGraph", "KnowledgeGraphs", "is_entity", "is_relation", "is_entities",
+    "is_relations", "is_knowledge_graph", "is_knowledge_graphs", "is_embedded_entity",
 ]

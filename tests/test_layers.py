@@ -15,6 +15,9 @@ FORBIDDEN = {
     "language_models": ["modules", "programs", "trainers", "orchestration", "tuners",
                         "optimizers", "callbacks"],
     "modules": ["trainers", "orchestration", "tuners", "callbacks"],
+    # Knowledge bases store data models; the modules that use them sit above.
+    "knowledge_bases": ["modules", "programs", "trainers", "orchestration", "tuners",
+                        "optimizers", "callbacks"],
     # Datasets turn files into data models; programs and jobs are built on them elsewhere
     # (``recipes``, the flows, the command line).
     "datasets": ["modules", "programs", "optimizers", "callbacks", "orchestration", "tuners",

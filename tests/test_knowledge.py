@@ -1,0 +1,257 @@
+"""KnowledgeBase on both backends (embedded SQLite, PostgreSQL with pgvector): retrieval
+on the bundled corpus, idempotent writes, the graph, the storage setting, clear errors.
+
+The PostgreSQL cases start a throwaway cluster (``stack.Postgres``) and are ``e2e``.
+"""
+
+import json
+import uuid
+from pathlib import Path
+from typing import Literal
+
+import pytest
+from stack import Postgres
+
+import synaprefect as sp
+from synaprefect.config import set_storage
+from synaprefect.knowledge_bases import KnowledgeBase, reciprocal_rank_fusion
+from synaprefect.testing.skills import embedding_model_for
+
+CORPUS = json.loads((Path(sp.__file__).parent / "testing" / "data" /
+                     "knowledge_corpus.json").read_text())
+
+
+class Document(sp.DataModel):
+    id: str = sp.Field(description="Document id")
+    title: str
+    content: str
+    source: str
+
+
+class City(sp.Entity):
+    label: Literal["City"]
+    name: str
+    description: str
+
+
+class Country(sp.Entity):
+    label: Literal["Country"]
+    name: str
+    description: str
+
+
+class Continent(sp.Entity):
+    label: Literal["Continent"]
+    name: str
+    description: str
+
+
+class LocatedIn(sp.Relation):
+    subj: City
+    label: Literal["LocatedIn"]
+    obj: Country
+
+
+class PartOf(sp.Relation):
+    subj: Country
+    label: Literal["PartOf"]
+    obj: Continent
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    database = Postgres()
+    yield database
+    database.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.e2e)])
+def kb_uri(request, tmp_path):
+    """A fresh database of each backend: a SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path / 'kb.db'}"
+    import asyncio
+
+    import asyncpg
+
+    server = request.getfixturevalue("postgres")
+    name = f"kb_{uuid.uuid4().hex[:10]}"
+    base = server.url.replace("postgresql+asyncpg", "postgresql")
+
+    async def create():
+        connection = await asyncpg.connect(base)
+        try:
+            await connection.execute(f"CREATE DATABASE {name}")
+        finally:
+            await connection.close()
+
+    asyncio.run(create())
+    return base.rsplit("/", 1)[0] + "/" + name
+
+
+async def test_retrieval_returns_the_expected_rows_on_the_corpus(kb_uri,
+                                                                simulated_lm_factory):
+    # 256 dimensions: the simulated bag-of-words vectors barely collide on this corpus.
+    server = simulated_lm_factory(embedding_dim=256)
+    kb = KnowledgeBase(uri=kb_uri, data_models=[Document],
+                       embedding_model=embedding_model_for(server))
+    try:
+        await kb.update([Document(**d) for d in CORPUS["documents"]])
+        for query in CORPUS["queries"]:
+            search = query["search"]
+            fulltext = await kb.fulltext_search(search, table_name="Document", k=3)
+            vector = await kb.similarity_search(search, table_name="Document", k=3)
+            hybrid = await kb.hybrid_fts_search(search, table_name="Document", k=3)
+            assert fulltext[0]["id"] == query["fulltext"], (search, fulltext)
+            assert vector[0]["id"] == query["vector"], (search, vector)
+            assert hybrid[0]["id"] == query["hybrid"], (search, hybrid)
+            assert [r["score"] for r in vector] == sorted(r["score"] for r in vector)
+            assert fulltext[0]["title"] == next(d["title"] for d in CORPUS["documents"]
+                                                if d["id"] == query["fulltext"])
+        # Full text finds only documents sharing a word; vectors rank every document.
+        assert [r["id"] for r in await kb.fulltext_search(
+            "sourdough", table_name="Document")] == ["doc-06"]
+        assert len(await kb.similarity_search("sourdough", table_name="Document")) == 10
+        # A word no document has: nothing by full text, so hybrid is the vector ranking.
+        assert await kb.fulltext_search("zeppelin", table_name="Document") == []
+    finally:
+        await kb.close()
+
+
+async def test_search_by_given_vectors_needs_no_embedding_model(kb_uri):
+    kb = KnowledgeBase(uri=kb_uri, data_models=[Document])
+    try:
+        for i, vector in enumerate([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.7, 0.7, 0.0]]):
+            doc = Document(id=f"v{i}", title="t", content="c", source="s")
+            await kb.update(sp.JsonDataModel(json={**doc.get_json(), "embedding": vector},
+                                             schema=Document.get_schema()))
+        found = await kb.similarity_search(table_name="Document",
+                                           vector_or_vectors=[0.9, 0.1, 0.0], k=2)
+        assert [r["id"] for r in found] == ["v0", "v2"]
+        assert "embedding" not in found[0]
+        with pytest.raises(ValueError, match="no `embedding_model`"):
+            await kb.similarity_search("text", table_name="Document")
+    finally:
+        await kb.close()
+
+
+async def test_a_repeated_write_leaves_no_duplicate(kb_uri, simulated_lm):
+    kb = KnowledgeBase(uri=kb_uri, data_models=[Document],
+                       embedding_model=embedding_model_for(simulated_lm))
+    try:
+        batch = [Document(**d) for d in CORPUS["documents"]]
+        assert await kb.update(batch) == [d["id"] for d in CORPUS["documents"]]
+        await kb.update(batch)  # a retried task writes the same batch again
+        assert await kb.count(table_name="Document") == 10
+        changed = Document(**{**CORPUS["documents"][0], "content": "Rewritten zeppelin text"})
+        assert await kb.update(changed) == "doc-01"
+        assert await kb.count(table_name="Document") == 10
+        assert (await kb.get("doc-01", table_name="Document"))["content"] == \
+            "Rewritten zeppelin text"
+        # The indexes follow the new version: the old words are gone, the new ones found.
+        assert [r["id"] for r in await kb.fulltext_search(
+            "zeppelin", table_name="Document")] == ["doc-01"]
+        assert "doc-01" not in [r["id"] for r in await kb.fulltext_search(
+            "explicit rules", table_name="Document")]
+        assert [r.get_json()["id"] for r in await kb.getall(table_name="Document", limit=2,
+                                                             offset=1)] == ["doc-02", "doc-03"]
+        assert await kb.delete(["doc-01", "missing"], table_name="Document") == 1
+        assert await kb.get("doc-01", table_name="Document") is None
+    finally:
+        await kb.close()
+
+
+async def _load_graph(kb) -> None:
+    graph = CORPUS["graph"]
+    cities = {c["name"]: City(**c) for c in graph["cities"]}
+    countries = {c["name"]: Country(**c) for c in graph["countries"]}
+    continents = {c["name"]: Continent(**c) for c in graph["continents"]}
+    await kb.update_entities(list(continents.values()))
+    await kb.update_relations(
+        [LocatedIn(subj=cities[s], label="LocatedIn", obj=countries[o])
+         for s, o in graph["located_in"]]
+        + [PartOf(subj=countries[s], label="PartOf", obj=continents[o])
+           for s, o in graph["part_of"]])
+
+
+def _names(graph) -> set[str]:
+    return {e["name"] for e in graph.get_json()["entities"]}
+
+
+async def test_graph_retrieval_follows_relations(kb_uri):
+    kb = KnowledgeBase(uri=kb_uri, entity_models=[City, Country, Continent],
+                       relation_models=[LocatedIn, PartOf])
+    try:
+        await _load_graph(kb)
+        await _load_graph(kb)  # written twice: still one edge per relation
+        one_hop = await kb.neighborhood("Paris", label="City")
+        assert _names(one_hop) == {"Paris", "France"}
+        assert [(r["subj"]["name"], r["label"], r["obj"]["name"])
+                for r in one_hop.get_json()["relations"]] == [("Paris", "LocatedIn", "France")]
+        two_hops = await kb.neighborhood("Paris", label="City", max_hops=2)
+        assert _names(two_hops) == {"Paris", "France", "Lyon", "Europe"}
+        only_located = await kb.neighborhood("France", label="Country", max_hops=3,
+                                             rel_label="LocatedIn")
+        assert _names(only_located) == {"France", "Paris", "Lyon"}
+        seeded = await kb.local_graph_search("imperial capital", label="City", k=1,
+                                             max_hops=2)
+        assert _names(seeded) == {"Kyoto", "Japan", "Asia"}
+        paths = await kb.path_fulltext_search("Berlin", "Europe", subj_label="City",
+                                              obj_label="Continent", max_hops=2)
+        assert [[(r["subj"]["name"], r["label"], r["obj"]["name"]) for r in p["relations"]]
+                for p in paths] == [[("Berlin", "LocatedIn", "Germany"),
+                                     ("Germany", "PartOf", "Europe")]]
+        assert paths[0]["hops"] == 2 and paths[0]["subj"]["name"] == "Berlin"
+        # Paths follow the direction of relations and the hop limit.
+        assert await kb.path_fulltext_search("Europe", "Berlin", subj_label="Continent",
+                                             obj_label="City") == []
+        assert await kb.path_fulltext_search("Berlin", "Europe", subj_label="City",
+                                             obj_label="Continent", max_hops=1) == []
+        assert await kb.count(table_name="City") == 4
+    finally:
+        await kb.close()
+
+
+def test_reciprocal_rank_fusion_rewards_agreement():
+    fused = reciprocal_rank_fusion([["a", "b", "c"], ["b", "c", "a"]], k_rank=1)
+    assert fused == pytest.approx({"a": 1 / 2 + 1 / 4, "b": 1 / 3 + 1 / 2,
+                                   "c": 1 / 4 + 1 / 3})
+    assert max(fused, key=fused.get) == "b"
+
+
+async def test_the_default_file_follows_the_storage_setting(tmp_path):
+    set_storage(tmp_path / "state")
+    try:
+        kb = KnowledgeBase(data_models=[Document], name="docs")
+        await kb.update(Document(id="1", title="t", content="hello", source="s"))
+        await kb.close()
+        assert (tmp_path / "state" / "knowledge" / "docs.db").exists()
+        reopened = KnowledgeBase(name="docs")
+        assert (await reopened.get("1", table_name="Document"))["content"] == "hello"
+        assert [m.get_schema()["title"] for m in reopened.get_symbolic_data_models()] == \
+            ["Document"]
+        await reopened.close()
+        set_storage("s3://bucket/prefix")
+        with pytest.raises(ValueError, match="s3://bucket/prefix"):
+            KnowledgeBase(data_models=[Document])
+    finally:
+        set_storage(None)
+
+
+async def test_bad_inputs_name_what_was_expected(tmp_path):
+    with pytest.raises(ValueError, match="`uri` must start with"):
+        KnowledgeBase(uri="mysql://x")
+    with pytest.raises(ValueError, match="`metric` must be one of"):
+        KnowledgeBase(uri="sqlite://:memory:", metric="manhattan")
+    kb = KnowledgeBase(uri="sqlite://:memory:", data_models=[Document])
+    with pytest.raises(ValueError, match="No table named 'Documents'.*Document"):
+        await kb.fulltext_search("x", table_name="Documents")
+    with pytest.raises(ValueError, match="No table named"):  # never reaches SQL
+        await kb.get("1", table_name='Document"; DROP TABLE x; --')
+    with pytest.raises(ValueError, match="`label` must be a name.*'New City'"):
+        await kb.update_entities(sp.JsonDataModel(json={"label": "New City", "name": "x"},
+                                                  schema=City.get_schema()))
+    with pytest.raises(ValueError, match="key field `id`"):
+        await kb.update(sp.JsonDataModel(json={"title": "no id"},
+                                         schema=Document.get_schema()))
+    await kb.close()
