@@ -92,6 +92,7 @@ from synaprefect.data_models.knowledge import (
     is_relations,
 )
 from synaprefect.knowledge_bases import KnowledgeBase
+from synaprefect.modules.knowledge import EmbedKnowledge, RetrieveKnowledge, UpdateKnowledge
 
 # ---- end of knowledge (issue 18) -------------------------------------------------------
 
@@ -171,7 +172,8 @@ __all__ += [
 ]
 # knowledge (issue 18)
 __all__ += [
-    "knowledge_bases", "KnowledgeBase", "Entity", "Relation", "Entities", "Relations",
+    "knowledge_bases", "KnowledgeBase", "EmbedKnowledge", "UpdateKnowledge",
+    "RetrieveKnowledge", "Entity", "Relation", "Entities", "Relations",
     "KnowledgeGraph", "KnowledgeGraphs", "is_entity", "is_relation", "is_entities",
     "is_relations", "is_knowledge_graph", "is_knowledge_graphs", "is_embedded_entity",
 ]

@@ -60,7 +60,9 @@ class GraphMixin:
         for item in items:
             if "label" not in item.get_json():
                 raise ValueError(f"An entity needs a `label` field, got {item.get_json()!r:.200}.")
-        keys = await self._store([i.get_json() for i in items], [i.get_schema() for i in items])
+        records = [item.get_json() for item in items]
+        specs = [self._entity_spec(r, i.get_schema()) for r, i in zip(records, items)]
+        keys = await self._store(records, [spec.schema for spec in specs])
         return keys if many else keys[0]
 
     async def update_relations(self, relation_or_relations: Any) -> Any:
