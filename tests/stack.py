@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,8 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+
+from synaprefect.testing.postgres import Postgres
 
 __all__ = ["ROOT", "PREFECT_YAML", "POOL", "TEST_QUEUE", "Service", "PrefectStack",
            "free_port", "tail", "run_command", "wait_until", "migrated_template", "Postgres"]
@@ -197,48 +198,3 @@ def migrated_template(config: pytest.Config) -> Path | None:
     version = importlib.metadata.version("prefect")
     template = cache.mkdir("synaprefect-prefect") / f"prefect-{version}.db"
     return template if template.exists() else None
-
-
-class Postgres:
-    """A throwaway PostgreSQL cluster on loopback, from Debian's `postgresql` package."""
-
-    def __init__(self):
-        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
-                       key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
-        initdb = found[-1] if found else shutil.which("initdb")
-        if initdb is None:
-            pytest.fail("PostgreSQL is not installed: the PostgreSQL tests start their own "
-                        "cluster (apt-get install postgresql; .ci/run does).")
-        self.bin = Path(initdb).parent
-        # initdb refuses to run as root: then the cluster belongs to the `postgres` user
-        # (the package creates it), in a folder of its own outside pytest's private tmp.
-        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        self.dir = Path(tempfile.mkdtemp(prefix="synaprefect-postgres-"))
-        if self.as_user:
-            shutil.chown(self.dir, "postgres")
-        self.port = free_port()
-        data = self.dir / "data"
-        self._run("initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8",
-                  "--no-sync")
-        self._run("pg_ctl", "-D", data, "-l", self.dir / "postgres.log", "-w", "-t", "60",
-                  "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
-                        "-c fsync=off", "start")
-        self._run("createdb", "-h", "127.0.0.1", "-p", self.port, "-U", "postgres", "prefect")
-        self.url = f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/prefect"
-
-    def _run(self, tool: str, *args: Any) -> None:
-        run_command([*self.as_user, str(self.bin / tool), *map(str, args)], dict(os.environ))
-
-    async def count(self, table: str) -> int:
-        import asyncpg
-
-        connection = await asyncpg.connect(self.url.replace("postgresql+asyncpg", "postgresql"))
-        try:
-            return await connection.fetchval(f"SELECT count(*) FROM {table}")
-        finally:
-            await connection.close()
-
-    def stop(self) -> None:
-        with contextlib.suppress(AssertionError):
-            self._run("pg_ctl", "-D", self.dir / "data", "-m", "fast", "stop")
-        shutil.rmtree(self.dir, ignore_errors=True)

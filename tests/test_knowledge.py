@@ -4,17 +4,18 @@ on the bundled corpus, idempotent writes, the graph, the storage setting, clear 
 The PostgreSQL cases start a throwaway cluster (``stack.Postgres``) and are ``e2e``.
 """
 
+import asyncio
 import json
 import uuid
 from pathlib import Path
 from typing import Literal
 
 import pytest
-from stack import Postgres
 
 import synaprefect as sp
 from synaprefect.config import set_storage
 from synaprefect.knowledge_bases import KnowledgeBase, reciprocal_rank_fusion
+from synaprefect.testing.postgres import Postgres
 from synaprefect.testing.skills import embedding_model_for
 
 CORPUS = json.loads((Path(sp.__file__).parent / "testing" / "data" /
@@ -70,23 +71,8 @@ def kb_uri(request, tmp_path):
     """A fresh database of each backend: a SQLite file, or a new PostgreSQL database."""
     if request.param == "sqlite":
         return f"sqlite://{tmp_path / 'kb.db'}"
-    import asyncio
-
-    import asyncpg
-
     server = request.getfixturevalue("postgres")
-    name = f"kb_{uuid.uuid4().hex[:10]}"
-    base = server.url.replace("postgresql+asyncpg", "postgresql")
-
-    async def create():
-        connection = await asyncpg.connect(base)
-        try:
-            await connection.execute(f"CREATE DATABASE {name}")
-        finally:
-            await connection.close()
-
-    asyncio.run(create())
-    return base.rsplit("/", 1)[0] + "/" + name
+    return asyncio.run(server.create_database(f"kb_{uuid.uuid4().hex[:10]}"))
 
 
 async def test_retrieval_returns_the_expected_rows_on_the_corpus(kb_uri,
