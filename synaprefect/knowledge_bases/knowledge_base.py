@@ -285,6 +285,8 @@ class KnowledgeBase(GraphMixin):
         """
         spec = await self._spec(table_name)
         texts, _ = _as_list(text_or_texts)
+        if not texts and vector_or_vectors is None:
+            raise ValueError("similarity_search needs `text_or_texts` or `vector_or_vectors`.")
         rankings = await self._vector_rankings(table_name, texts,
                                                _vectors_list(vector_or_vectors), k, threshold)
         return _output(self._best(rankings, spec.key, k, False), output_format)

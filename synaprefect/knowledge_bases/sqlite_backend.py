@@ -25,13 +25,16 @@ _META = "synaprefect_kb_tables"
 _EDGES = "synaprefect_kb_relations"
 
 
-def distances(matrix: np.ndarray, vector: np.ndarray, metric: str) -> np.ndarray:
-    """The distance of each row of ``matrix`` to ``vector`` (lower is closer)."""
+def distances(matrix: np.ndarray, vector: np.ndarray, metric: str,
+              norms: np.ndarray | None = None) -> np.ndarray:
+    """The distance of each row of ``matrix`` to ``vector`` (lower is closer); ``norms``:
+    the rows' norms, when already known."""
     if metric == "ip":
         return -(matrix @ vector)
     if metric == "l2sq":
         return ((matrix - vector) ** 2).sum(axis=1)
-    norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(vector) or 1.0)
+    norms = (np.linalg.norm(matrix, axis=1) if norms is None else norms) * (
+        np.linalg.norm(vector) or 1.0)
     return 1.0 - (matrix @ vector) / np.where(norms == 0.0, 1.0, norms)
 
 
@@ -46,7 +49,7 @@ class SQLiteBackend(Backend):
         # serialised by a lock: SQLite has one writer at a time anyway.
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
-        self._matrices: dict[str, tuple[list[str], np.ndarray]] = {}
+        self._matrices: dict[str, tuple[list[str], np.ndarray, np.ndarray]] = {}
         with self._lock:
             if path != ":memory:":
                 self._db.execute("PRAGMA journal_mode=WAL")
@@ -168,16 +171,18 @@ class SQLiteBackend(Backend):
             rows = self._run(f'SELECT data, vector FROM "{name}" WHERE vector IS NOT NULL')
             matrix = (np.stack([np.frombuffer(v, dtype=np.float32) for _, v in rows])
                       if rows else np.zeros((0, 0), dtype=np.float32))
-            self._matrices[name] = ([d for d, _ in rows], matrix)
-        documents, matrix = self._matrices[name]
+            self._matrices[name] = ([d for d, _ in rows], matrix,
+                                    np.linalg.norm(matrix, axis=1))
+        documents, matrix, norms = self._matrices[name]
         if not documents:
             return []
         query = np.asarray(vector, dtype=np.float32)
         if query.shape[0] != matrix.shape[1]:
             raise ValueError(f"The query vector has {query.shape[0]} dimensions; the vectors "
                              f"of table '{name}' have {matrix.shape[1]}.")
-        scores = distances(matrix, query, metric)
-        best = np.argsort(scores, kind="stable")[:k]
+        scores = distances(matrix, query, metric, norms)
+        best = np.argpartition(scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+        best = best[np.argsort(scores[best], kind="stable")]
         return [(json.loads(documents[i]), float(scores[i])) for i in best]
 
     async def upsert_edges(self, edges: list[Edge]) -> None:
