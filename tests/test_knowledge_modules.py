@@ -2,6 +2,7 @@
 programs run as Prefect flows: retrievals are module tasks, retried writes leave no
 duplicate."""
 
+import hashlib
 import json
 import uuid
 from pathlib import Path
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 import synaprefect as sp
+from synaprefect.orchestration.runtime import tracking
 from synaprefect.testing import FaultPlan
 from synaprefect.testing.skills import embedding_model_for, language_model_for, parse_prompt
 
@@ -192,3 +194,61 @@ def test_retrieve_knowledge_names_what_was_expected(tmp_path):
                              language_model="openai/x")
     with pytest.raises(ValueError, match="needs `knowledge_base=`"):
         sp.UpdateKnowledge()
+
+
+class Recipe(sp.DataModel):
+    id: str
+    title: str
+    content: str
+
+
+def _fraction(text: str) -> float:
+    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+
+def table_guesser(request) -> dict:
+    """A retriever that guesses the table (Document for about a third of the questions,
+    else Recipe) unless its few-shot examples show which table to search; the reader
+    answers with the first retrieved title."""
+    parts = parse_prompt(request)
+    properties = (request.schema or {}).get("properties", {})
+    if "search" in properties:
+        question = parts.inputs["query"]
+        shown = [o["tables"] for _, o in parts.examples if isinstance(o, dict)]
+        tables = shown[0] if shown else (
+            ["Document"] if _fraction(question) < 0.35 else ["Recipe"])
+        return {"tables": tables, "search": [question]}
+    results = parts.inputs.get("result") or []
+    return {"answer": results[0]["title"] if results else "unknown"}
+
+
+async def test_few_shot_training_lifts_a_retrieval_programs_reward(simulated_lm, tmp_path):
+    simulated_lm.set_responder(table_guesser)
+    lm = language_model_for(simulated_lm)
+    kb = sp.KnowledgeBase(uri=f"sqlite://{tmp_path / 'kb.db'}", data_models=[Document, Recipe])
+    await kb.update([Document(**d) for d in CORPUS["documents"]])
+    await kb.update([Recipe(id=f"r{i}", title=f"Recipe {i}", content=text) for i, text in
+                     enumerate(["Bread dough with water and flour", "Coffee with hot water",
+                                "Sugar syrup for plants and tides of guests"])])
+    inputs = sp.Input(data_model=Query)
+    retrieved = await sp.RetrieveKnowledge(knowledge_base=kb, language_model=lm,
+                                           search_type="fulltext", k=1,
+                                           name="retriever")(inputs)
+    answer = await sp.Generator(data_model=Answer, language_model=lm, name="reader",
+                                trainable=False)(retrieved)
+    program = sp.Program(inputs=inputs, outputs=answer, name="rag_training")
+    program.compile(reward=sp.rewards.ExactMatch(in_mask=["answer"]),
+                    optimizer="random_few_shot")
+    documents = CORPUS["documents"]
+    x = np.array([Query(query=" ".join(d["content"].split()[:6])) for d in documents],
+                 dtype=object)
+    y = np.array([Answer(answer=d["title"]) for d in documents], dtype=object)
+    with tracking(False):
+        before = await program.evaluate(x, y, verbose=0)
+        await program.fit(x, y, epochs=2, batch_size=5, verbose=0)
+        after = await program.evaluate(x, y, verbose=0)
+    assert before["reward"] < 0.6
+    assert after["reward"] == 1.0
+    state = program.get_module("retriever").search_query_generator.state.value()
+    assert all(e["outputs"]["tables"] == ["Document"] for e in state["examples"])
+    await kb.close()
