@@ -241,3 +241,19 @@ async def test_bad_inputs_name_what_was_expected(tmp_path):
         await kb.update(sp.JsonDataModel(json={"title": "no id"},
                                          schema=Document.get_schema()))
     await kb.close()
+
+
+async def test_two_knowledge_bases_on_one_file_see_each_others_writes(tmp_path):
+    uri = f"sqlite://{tmp_path / 'shared.db'}"
+    writer, reader = (KnowledgeBase(uri=uri, data_models=[Document]) for _ in range(2))
+    first = Document(id="a", title="t", content="c", source="s").get_json()
+    await writer.update(sp.JsonDataModel(json={**first, "embedding": [1.0, 0.0]},
+                                         schema=Document.get_schema()))
+    assert [r["id"] for r in await reader.similarity_search(
+        table_name="Document", vector_or_vectors=[0.0, 1.0])] == ["a"]
+    await writer.update(sp.JsonDataModel(json={**first, "id": "b", "embedding": [0.0, 1.0]},
+                                         schema=Document.get_schema()))
+    assert [r["id"] for r in await reader.similarity_search(
+        table_name="Document", vector_or_vectors=[0.0, 1.0])] == ["b", "a"]
+    await writer.close()
+    await reader.close()

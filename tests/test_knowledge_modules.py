@@ -252,3 +252,33 @@ async def test_few_shot_training_lifts_a_retrieval_programs_reward(simulated_lm,
     state = program.get_module("retriever").search_query_generator.state.value()
     assert all(e["outputs"]["tables"] == ["Document"] for e in state["examples"])
     await kb.close()
+
+
+async def test_a_saved_rag_program_loads_with_its_knowledge_base(simulated_lm, tmp_path,
+                                                                 monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-simulated")  # secrets are never saved
+    simulated_lm.set_responder(retriever_and_reader)
+    lm = language_model_for(simulated_lm)
+    embedder = embedding_model_for(simulated_lm)
+    kb = sp.KnowledgeBase(uri=f"sqlite://{tmp_path / 'kb.db'}", data_models=[Document],
+                          embedding_model=embedder)
+    await kb.update([Document(**d) for d in CORPUS["documents"]])
+    inputs = sp.Input(data_model=Query)
+    retrieved = await sp.RetrieveKnowledge(knowledge_base=kb, language_model=lm, k=2,
+                                           name="retriever")(inputs)
+    embedded = await sp.EmbedKnowledge(embedding_model=embedder, in_mask=["query"])(inputs)
+    stored = await sp.UpdateKnowledge(knowledge_base=kb)(
+        await sp.Generator(data_model=Noted, language_model=lm, name="noter")(inputs))
+    answer = await sp.Generator(data_model=Answer, language_model=lm, name="reader")(retrieved)
+    program = sp.Program(inputs=inputs, outputs=[answer, embedded, stored], name="rag")
+    program.save(tmp_path / "rag.json")
+    await kb.close()
+
+    loaded = sp.Program.load(tmp_path / "rag.json")
+    answer, embedded, stored = await loaded(Query(query="Why do ocean tides move?"))
+    assert answer["answer"] == "Tides"
+    assert embedded["embedding"] == (await embedder.embed(["Why do ocean tides move?"]))[0]
+    retriever = loaded.get_module("retriever")
+    assert retriever.knowledge_base.uri == f"sqlite://{tmp_path / 'kb.db'}"
+    assert await retriever.knowledge_base.get("stored", table_name="Noted") is not None
+    await retriever.knowledge_base.close()

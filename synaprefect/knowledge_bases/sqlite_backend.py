@@ -3,8 +3,8 @@ for BM25 full-text search) and vectors as float32 blobs scored exactly with nump
 
 Nothing to install or download, no server. Each table ``T`` is a row table (key, JSON
 document, vector) and an FTS5 table ``T__fts`` sharing its rowid. Vectors are scanned
-exactly (a matrix kept in memory per table and rebuilt after a write): fine for tens of
-thousands of records; beyond that, the PostgreSQL backend.
+exactly (a matrix kept in memory per table, rebuilt after a write from any connection):
+fine for tens of thousands of records; beyond that, the PostgreSQL backend.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class SQLiteBackend(Backend):
         # serialised by a lock: SQLite has one writer at a time anyway.
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
-        self._matrices: dict[str, tuple[list[str], np.ndarray, np.ndarray]] = {}
+        self._matrices: dict[str, tuple[int, list[str], np.ndarray, np.ndarray]] = {}
         with self._lock:
             if path != ":memory:":
                 self._db.execute("PRAGMA journal_mode=WAL")
@@ -167,13 +167,15 @@ class SQLiteBackend(Backend):
     async def nearest(self, table: str, vector: list[float], k: int,
                       metric: str) -> list[tuple[dict, float]]:
         name = check_name(table)
-        if name not in self._matrices:
+        # data_version changes when another connection (process) commits to the file.
+        version = self._run("PRAGMA data_version")[0][0]
+        if name not in self._matrices or self._matrices[name][0] != version:
             rows = self._run(f'SELECT data, vector FROM "{name}" WHERE vector IS NOT NULL')
             matrix = (np.stack([np.frombuffer(v, dtype=np.float32) for _, v in rows])
                       if rows else np.zeros((0, 0), dtype=np.float32))
-            self._matrices[name] = ([d for d, _ in rows], matrix,
+            self._matrices[name] = (version, [d for d, _ in rows], matrix,
                                     np.linalg.norm(matrix, axis=1))
-        documents, matrix, norms = self._matrices[name]
+        _, documents, matrix, norms = self._matrices[name]
         if not documents:
             return []
         query = np.asarray(vector, dtype=np.float32)
