@@ -257,3 +257,16 @@ async def test_two_knowledge_bases_on_one_file_see_each_others_writes(tmp_path):
         table_name="Document", vector_or_vectors=[0.0, 1.0])] == ["b", "a"]
     await writer.close()
     await reader.close()
+
+
+async def test_a_data_model_with_a_label_field_is_a_table_row_unless_written_as_an_entity():
+    class Review(sp.DataModel):
+        label: str
+        text: str
+
+    kb = KnowledgeBase(uri="sqlite://:memory:")
+    assert await kb.update(Review(label="positive", text="great bread")) == "positive"
+    assert (await kb.get("positive", table_name="Review"))["text"] == "great bread"
+    assert await kb.update_entities(Review(label="Opinion", text="fine")) == "fine"
+    assert await kb.count(table_name="Opinion") == 1
+    await kb.close()

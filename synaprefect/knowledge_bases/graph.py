@@ -52,7 +52,7 @@ class GraphMixin:
         if not (schema.get("properties") or {}):  # no schema: the record's own fields
             schema = {"title": record.get("label"), "properties": {
                 k: {"type": "string"} if isinstance(v, str) else {} for k, v in record.items()}}
-        return spec_for(schema, record)
+        return spec_for(schema, record, entity=True)
 
     async def update_entities(self, entity_or_entities: Any) -> Any:
         """Insert or update entities (each in its label's table); returns their keys."""
@@ -62,7 +62,7 @@ class GraphMixin:
                 raise ValueError(f"An entity needs a `label` field, got {item.get_json()!r:.200}.")
         records = [item.get_json() for item in items]
         specs = [self._entity_spec(r, i.get_schema()) for r, i in zip(records, items)]
-        keys = await self._store(records, [spec.schema for spec in specs])
+        keys = await self._store(records, [spec.schema for spec in specs], entity=True)
         return keys if many else keys[0]
 
     async def update_relations(self, relation_or_relations: Any) -> Any:
@@ -81,7 +81,7 @@ class GraphMixin:
                 endpoint_schema = _endpoint_schema(schema, side)
                 spec = self._entity_spec(endpoint, endpoint_schema)
                 self._specs.setdefault(spec.name, spec)
-                await self._store([endpoint], [spec.schema])
+                await self._store([endpoint], [spec.schema], entity=True)
                 nodes.append((spec.name, str(endpoint[spec.key])))
             label = check_name(record.get("label"), "a relation's label")
             data = {k: v for k, v in record.items() if k not in ("subj", "label", "obj")}
@@ -96,7 +96,8 @@ class GraphMixin:
         graph = knowledge_graph.get_json()
         entities = list(graph.get("entities") or [])
         specs = [self._entity_spec(entity, {}) for entity in entities]
-        entity_ids = await self._store(entities, [s.schema for s in specs]) if entities else []
+        entity_ids = (await self._store(entities, [s.schema for s in specs], entity=True)
+                      if entities else [])
         relations = [JsonDataModel(schema={"properties": {}}, json=relation)
                      for relation in graph.get("relations") or []]
         relation_ids = await self.update_relations(relations) if relations else []

@@ -116,8 +116,9 @@ class KnowledgeBase(GraphMixin):
         self.relation_models = list(relation_models or [])
         self.backend: Backend = backend_for(self.uri, metric)
         self._specs: dict[str, TableSpec] = {}
-        for model in self.data_models + self.entity_models:
-            spec = spec_for(_schema_of(model))
+        for model, entity in ([(m, False) for m in self.data_models]
+                              + [(m, True) for m in self.entity_models]):
+            spec = spec_for(_schema_of(model), entity=entity)
             self._specs[spec.name] = spec
         self._ready = False
         self._ensured: set[str] = set()  # tables created (or checked) by this instance
@@ -160,13 +161,15 @@ class KnowledgeBase(GraphMixin):
                              "one, or `vector_or_vectors=` to search by vectors.")
         return await self.embedding_model.embed(texts)
 
-    async def _store(self, records: list[dict], schemas: list[dict]) -> list[str]:
-        """Upsert records (JSON and schema), embedding those without a vector."""
+    async def _store(self, records: list[dict], schemas: list[dict],
+                     entity: bool = False) -> list[str]:
+        """Upsert records (JSON and schema), embedding those without a vector; entities
+        go to their label's table."""
         await self._setup()
         by_table: dict[str, list[int]] = {}
         specs = []
         for index, (record, schema) in enumerate(zip(records, schemas)):
-            spec = spec_for(schema, record)
+            spec = spec_for(schema, record, entity=entity)
             specs.append(self._specs.setdefault(spec.name, spec))
             by_table.setdefault(spec.name, []).append(index)
         keys: list[str] = [""] * len(records)

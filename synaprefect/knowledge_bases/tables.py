@@ -15,8 +15,6 @@ __all__ = ["TableSpec", "Row", "Edge", "table_name", "spec_for", "row_for", "tex
            "check_name", "tokens"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,50}$")
-# Fields that structure a record instead of describing it.
-_STRUCTURAL = ("label", "embedding")
 _TOKEN = re.compile(r"[^\W_]+")
 
 
@@ -84,20 +82,26 @@ def _label_value(schema: dict) -> str | None:
     return enum[0] if len(enum) == 1 else None
 
 
-def table_name(schema: dict, json: dict | None = None) -> str:
+def table_name(schema: dict, json: dict | None = None, *, entity: bool = False) -> str:
     """An entity's table is its label; any other record's is its schema's title."""
-    properties = schema.get("properties") or {}
-    if "label" in properties:
+    if entity:
         label = (json or {}).get("label") or _label_value(schema)
         return check_name(label, "label")
     return check_name(schema.get("title"), "the data model's title (its class name)")
 
 
-def spec_for(schema: dict, json: dict | None = None) -> TableSpec:
-    """The table of records of ``schema`` (an entity's key skips its ``label``)."""
+def _is_text(field: dict) -> bool:
+    kinds = [field, *(field.get("anyOf") or [])]  # Optional[str] is an anyOf
+    return any(k.get("type") == "string" or "string" in (k.get("type") or []) for k in kinds)
+
+
+def spec_for(schema: dict, json: dict | None = None, *, entity: bool = False) -> TableSpec:
+    """The table of records of ``schema``: keyed by the first declared field, after
+    ``label`` for an entity (whose label names the table and is not indexed as text)."""
     properties = schema.get("properties") or {}
-    fields = [name for name in properties if name not in _STRUCTURAL]
-    name = table_name(schema, json)
+    skipped = ("label", "embedding") if entity else ("embedding",)
+    fields = [name for name in properties if name not in skipped]
+    name = table_name(schema, json, entity=entity)
     if not fields:
         raise ValueError(
             f"Data model '{name}' has no field to key its table by: the first declared "
@@ -106,8 +110,7 @@ def spec_for(schema: dict, json: dict | None = None) -> TableSpec:
     kept = {k: v for k, v in properties.items() if k != "embedding"}
     stored = {**schema, "properties": kept,
               "required": [r for r in schema.get("required", []) if r != "embedding"]}
-    text_fields = tuple(f for f in fields if properties[f].get("type") == "string"
-                        or "string" in (properties[f].get("type") or []))
+    text_fields = tuple(f for f in fields if _is_text(properties[f]))
     return TableSpec(name, fields[0], stored, text_fields)
 
 
