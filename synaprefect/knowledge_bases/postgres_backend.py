@@ -13,6 +13,9 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import struct
+
+import numpy as np
 
 from synaprefect.knowledge_bases.backend import Backend
 from synaprefect.knowledge_bases.tables import Edge, Row, TableSpec, check_name
@@ -26,8 +29,21 @@ _DISTANCE = {"cosine": "embedding <=> $1::vector", "l2sq": "(embedding <-> $1::v
              "ip": "embedding <#> $1::vector"}
 
 
-def _vector_text(vector: list[float] | None) -> str | None:
-    return None if vector is None else "[" + ",".join(repr(float(v)) for v in vector) + "]"
+def _encode_vector(vector) -> bytes:
+    """pgvector's binary form: dimensions and a reserved word (int16 each), then float32s,
+    all big-endian."""
+    values = np.asarray(vector, dtype=">f4")
+    return struct.pack(">HH", values.shape[0], 0) + values.tobytes()
+
+
+def _decode_vector(data: bytes) -> list[float]:
+    count = struct.unpack_from(">H", data)[0]
+    return np.frombuffer(data, dtype=">f4", count=count, offset=4).tolist()
+
+
+async def _register_vector(connection) -> None:
+    await connection.set_type_codec("vector", encoder=_encode_vector, decoder=_decode_vector,
+                                    format="binary")
 
 
 class PostgresBackend(Backend):
@@ -46,13 +62,18 @@ class PostgresBackend(Backend):
 
         loop = asyncio.get_running_loop()
         owner, pool = self._pools.get(id(loop), (None, None))
-        if owner is not loop:  # none yet, or a closed loop's id reused
-            pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=4)
-            self._pools[id(loop)] = (loop, pool)
-        if not self._schema_ready:
-            async with pool.acquire() as connection:
+        if owner is loop:
+            return pool
+        if not self._schema_ready:  # the extension first: the pool's codec needs its type
+            connection = await asyncpg.connect(self._dsn)
+            try:
                 await self._create_schema(connection)
+            finally:
+                await connection.close()
             self._schema_ready = True
+        pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=4,
+                                         init=_register_vector)
+        self._pools[id(loop)] = (loop, pool)  # none yet, or a closed loop's id reused
         return pool
 
     @staticmethod
@@ -107,7 +128,7 @@ class PostgresBackend(Backend):
                 f'INSERT INTO "{name}" (key, data, body, embedding) VALUES ($1, $2, $3, '
                 "$4::vector) ON CONFLICT (key) DO UPDATE SET data = EXCLUDED.data, "
                 "body = EXCLUDED.body, embedding = EXCLUDED.embedding",
-                [(r.key, json.dumps(r.data), r.text, _vector_text(r.vector)) for r in rows])
+                [(r.key, json.dumps(r.data), r.text, r.vector) for r in rows])
 
     async def get(self, table: str, keys: list[str]) -> dict[str, dict]:
         rows = await self._fetch(f'SELECT key, data FROM "{check_name(table)}" '
@@ -148,8 +169,7 @@ class PostgresBackend(Backend):
         name = check_name(table)
         rows = await self._fetch(
             f'SELECT data, {_DISTANCE[metric]} AS distance FROM "{name}" '
-            "WHERE embedding IS NOT NULL ORDER BY distance, position LIMIT $2",
-            _vector_text(vector), k)
+            "WHERE embedding IS NOT NULL ORDER BY distance, position LIMIT $2", vector, k)
         return [(json.loads(r["data"]), float(r["distance"])) for r in rows]
 
     async def upsert_edges(self, edges: list[Edge]) -> None:
