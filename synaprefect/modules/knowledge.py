@@ -266,8 +266,8 @@ class RetrieveKnowledge(Module):
         self.fulltext_threshold = fulltext_threshold
         self.return_inputs, self.return_query = return_inputs, return_query
         models = data_models or self.knowledge_base.get_symbolic_data_models()
-        self.tables = [m.get_schema()["title"] if not isinstance(m, dict) else m["title"]
-                       for m in models]
+        self.data_models = [m if isinstance(m, dict) else m.get_schema() for m in models]
+        self.tables = [schema["title"] for schema in self.data_models]
         if not self.tables:
             raise ValueError("RetrieveKnowledge needs tables to search: pass `data_models=` "
                              "or give the knowledge base its `data_models`.")
@@ -328,7 +328,7 @@ class RetrieveKnowledge(Module):
         generator = self.search_query_generator.get_config()
         return {
             "knowledge_base": self.knowledge_base.get_config(),
-            "language_model": generator["language_model"], "data_models": None,
+            "language_model": generator["language_model"], "data_models": self.data_models,
             "search_type": self.search_type, "k": self.k, "k_rank": self.k_rank,
             "similarity_threshold": self.similarity_threshold,
             "fulltext_threshold": self.fulltext_threshold,
