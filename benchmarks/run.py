@@ -6,7 +6,9 @@ under ``benchmarks/results/scratch/``), then:
 
 1. runs the throughput workloads in ``--rounds`` rounds, each round running every
    workload once, in a fresh process, in an order rotated by one each round;
-2. runs the resume workload, the peak-memory workload and ``make demo`` once each;
+2. measures what each Prefect object costs (task runs, subflow runs, artifacts) in
+   ``--rounds`` fresh processes; runs the resume workload, the peak-memory workload and
+   ``make demo`` once each;
    the scale-out workload in ``--rounds`` rounds of its own, the epoch-size workload
    (one epoch of fit on 400 and 1,600 samples) in ``--epoch-rounds`` rounds, the storage
    workload (run state on the local disk vs on a loopback S3 bucket) in ``--rounds``;
@@ -15,7 +17,8 @@ under ``benchmarks/results/scratch/``), then:
 
 ``python -m benchmarks.run --quick`` is a one-round, small-size sanity run (about four
 to five minutes). ``--only`` takes parts as well as throughput keys: ``--only epoch_size`` runs
-the epoch-size workload alone, ``--only storage`` the storage one (about 2 minutes).
+the epoch-size workload alone, ``--only storage`` the storage one (about 2 minutes),
+``--only prefect_costs`` the Prefect objects (about 2 minutes).
 Scratch files go to ``benchmarks/results/scratch/`` (not committed).
 """
 
@@ -32,11 +35,16 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from benchmarks.launch import REPO, run_worker
 from benchmarks.report import write_reports
-from benchmarks.workloads.common import PREFECT_SERVER_PID_ENV, Endpoint, reset_server
+from benchmarks.workloads.common import (
+    PREFECT_SERVER_PID_ENV,
+    Endpoint,
+    find_api_server_pid,
+    reset_server,
+    wait_until_idle,
+)
 from benchmarks.workloads.rate_limit import RATE_LIMIT_MODES
 
 __all__ = ["Settings", "Spec", "throughput_specs", "epoch_size_specs", "storage_specs",
@@ -44,7 +52,8 @@ __all__ = ["Settings", "Spec", "throughput_specs", "epoch_size_specs", "storage_
 
 RESULTS = REPO / "benchmarks" / "results"
 # The parts of a run, in the order they run; ``--skip`` and ``--only`` take these names.
-PARTS = ("throughput", "resume", "epoch_size", "storage", "scale_out", "memory", "demo")
+PARTS = ("throughput", "prefect_costs", "resume", "epoch_size", "storage", "scale_out",
+         "memory", "demo")
 PACKAGES = ("synaprefect", "prefect", "litellm", "dspy", "openai", "aiohttp", "httpx",
             "jsonschema", "pydantic")
 
@@ -77,6 +86,10 @@ class Settings:
     storage_fit_samples: int = 100
     storage_evaluate_samples: int = 256
     storage_batch_size: int = 8
+    # Plain Prefect objects measured per kind in each round (``workloads/prefect_costs``).
+    prefect_cost_tasks: int = 200
+    prefect_cost_subflows: int = 20
+    prefect_cost_artifacts: int = 20
 
     @property
     def latency_bound_s(self) -> float:
@@ -95,7 +108,9 @@ class Spec:
 
 
 def throughput_specs(settings: Settings) -> list[Spec]:
-    """The workloads run in every round."""
+    """The workloads run in every round. synaprefect runs with its defaults (no
+    ``transport`` given, the default task granularity), tracking on and off; evaluate
+    with ``transport="litellm"`` too, for comparison."""
     n, c = settings.evaluate_samples, settings.concurrency
     fit = {"n": settings.fit_samples, "epochs": settings.fit_epochs,
            "batch_size": settings.fit_batch_size, "concurrency": c}
@@ -105,14 +120,17 @@ def throughput_specs(settings: Settings) -> list[Spec]:
         Spec("dspy", f"DSPy Evaluate, {c} threads (cache off)", "dspy",
              {"n": n, "threads": c}),
     ]
-    for kind, params in (("evaluate", {"n": n, "concurrency": c}), ("fit", fit)):
-        for transport in ("litellm", "http"):
-            for tracking in (True, False):
-                state = "on" if tracking else "off"
-                specs.append(Spec(
-                    f"{kind}_{state}_{transport}",
-                    f"synaprefect {kind}, tracking {state}, transport={transport}",
-                    kind, {**params, "tracking": tracking, "transport": transport}))
+    runs = [("evaluate", {"n": n, "concurrency": c}, None),
+            ("fit", fit, None),
+            ("evaluate", {"n": n, "concurrency": c}, "litellm")]
+    for kind, params, transport in runs:
+        for tracking in (True, False):
+            state = "on" if tracking else "off"
+            suffix = f"_{transport}" if transport else ""
+            how = f"transport={transport}" if transport else "defaults"
+            specs.append(Spec(
+                f"{kind}_{state}{suffix}", f"synaprefect {kind}, {how}, tracking {state}",
+                kind, {**params, "tracking": tracking, "transport": transport}))
     for mode in RATE_LIMIT_MODES:
         specs.append(Spec(
             f"rate_limit_{mode}", f"{settings.rate_limit_calls} LM calls, Prefect rate "
@@ -122,7 +140,7 @@ def throughput_specs(settings: Settings) -> list[Spec]:
 
 
 def epoch_size_specs(settings: Settings) -> list[Spec]:
-    """One epoch of ``fit`` (``RandomFewShot``, ``transport="http"``) on each of
+    """One epoch of ``fit`` (``RandomFewShot``, the defaults) on each of
     ``settings.epoch_sizes`` samples, tracking off and on: how the time of an epoch and
     the variable artifacts grow with the data."""
     specs = []
@@ -133,13 +151,13 @@ def epoch_size_specs(settings: Settings) -> list[Spec]:
                 f"epoch_{n}_{state}", f"fit, 1 epoch of {n} samples, tracking {state}",
                 "fit", {"n": n, "epochs": 1, "batch_size": settings.epoch_batch_size,
                         "concurrency": settings.concurrency, "tracking": tracking,
-                        "transport": "http", "name": "bench_epoch_size",
+                        "name": "bench_epoch_size",
                         "artifact_sizes": True}))
     return specs
 
 
 def storage_specs(settings: Settings) -> list[Spec]:
-    """An untracked fit (``RandomFewShot``, 1 epoch) and evaluate (``transport="http"``)
+    """An untracked fit (``RandomFewShot``, 1 epoch) and evaluate (the defaults)
     in batches of ``settings.storage_batch_size``, with the run store on the local disk
     (the default storage) and on a loopback S3 bucket (``SYNAPREFECT_STORAGE``)."""
     specs = []
@@ -194,28 +212,6 @@ def _environment(scratch: Path) -> dict[str, str]:
     return env
 
 
-def _prefect_server_pid(port: int) -> int:
-    """The pid of the Prefect API server this process started on ``port``."""
-    import psutil
-
-    for child in psutil.Process().children(recursive=True):
-        command = " ".join(child.cmdline())
-        if "prefect.server.api.server:create_app" in command and f"--port {port}" in command:
-            return child.pid
-    raise RuntimeError(f"no Prefect API server child process on port {port}")
-
-
-def _settle(pid: int, timeout: float = 15.0) -> None:
-    """Wait until the Prefect server has digested the last run's events (its CPU use
-    falls below 10 %), so that one workload's backlog does not slow the next."""
-    import psutil
-
-    deadline = time.monotonic() + timeout
-    process = psutil.Process(pid)
-    while time.monotonic() < deadline and process.cpu_percent(interval=0.3) > 10.0:
-        pass
-
-
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -259,8 +255,22 @@ def _throughput(specs: list[Spec], settings: Settings, endpoint: Endpoint,
             results[spec.key]["runs"].append(run_worker(
                 spec.worker, endpoint.base_url, spec.params, env=env, scratch=scratch,
                 warmup=settings.warmup))
-            _settle(api_pid)
+            wait_until_idle(api_pid)
     return results
+
+
+def _prefect_costs(settings: Settings, endpoint: Endpoint, env: dict[str, str],
+                   scratch: Path, api_pid: int) -> dict[str, Any]:
+    """The Prefect objects measured in ``settings.rounds`` fresh worker processes, each
+    kind once per round, the kinds' order rotated by one each round."""
+    params = {"tasks": settings.prefect_cost_tasks, "subflows": settings.prefect_cost_subflows,
+              "artifacts": settings.prefect_cost_artifacts}
+    runs = []
+    for round_index in range(settings.rounds):
+        wait_until_idle(api_pid)
+        runs.append(run_worker("prefect_costs", endpoint.base_url,
+                               {**params, "order": round_index}, env=env, scratch=scratch))
+    return {"params": params, "runs": runs}
 
 
 def _with_servers(report: dict[str, Any], settings: Settings, args: argparse.Namespace,
@@ -276,7 +286,7 @@ def _with_servers(report: dict[str, Any], settings: Settings, args: argparse.Nam
                      responder="benchmarks.responders:respond") as server:
         api = start_prefect_api(scratch / "prefect-db", template_dir=scratch / "template")
         try:
-            api_pid = _prefect_server_pid(urlsplit(api.api_url).port)
+            api_pid = find_api_server_pid(api.api_url)
             env = {**env, "PREFECT_API_URL": api.api_url, PREFECT_SERVER_PID_ENV: str(api_pid)}
             endpoint = Endpoint(server.base_url)
             if "throughput" not in skip:
@@ -285,6 +295,10 @@ def _with_servers(report: dict[str, Any], settings: Settings, args: argparse.Nam
                          if not keys or spec.key in keys]
                 report["throughput"] = _throughput(specs, settings, endpoint, env, scratch,
                                                    api_pid, started)
+            if "prefect_costs" not in skip:
+                _log("Prefect objects: task runs, subflow runs, artifacts", started)
+                report["prefect_costs"] = _prefect_costs(settings, endpoint, env, scratch,
+                                                         api_pid)
             if "resume" not in skip:
                 _log("resume: uninterrupted, killed at 50 %, resumed", started)
                 report["resume"] = resume_workload(endpoint, {
@@ -319,11 +333,10 @@ def _with_servers(report: dict[str, Any], settings: Settings, args: argparse.Nam
             if "memory" not in skip:
                 _log(f"memory: evaluate of {settings.rss_samples} samples", started)
                 reset_server(endpoint)
-                # The default transport (litellm keeps more per call than http does).
-                report["memory"] = {"litellm": run_worker(
+                report["memory"] = {"defaults": run_worker(
                     "rss", endpoint.base_url,
                     {"n": settings.rss_samples, "concurrency": settings.concurrency,
-                     "batch_size": settings.rss_batch_size, "transport": "litellm"},
+                     "batch_size": settings.rss_batch_size},
                     env=env, scratch=scratch, warmup=settings.warmup)}
         finally:
             api.stop()
@@ -342,7 +355,8 @@ def main(argv: list[str] | None = None) -> int:
                             fit_samples=40, rss_samples=500, rss_batch_size=100,
                             rate_limit_calls=64, scale_out_samples=64,
                             epoch_sizes=(40, 160), storage_fit_samples=40,
-                            storage_evaluate_samples=64)
+                            storage_evaluate_samples=64, prefect_cost_tasks=50,
+                            prefect_cost_subflows=5, prefect_cost_artifacts=5)
         skip.add("demo")
     settings = replace(settings, epoch_rounds=args.epoch_rounds)
     if args.epoch_sizes:

@@ -25,6 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from synaprefect.language_models.errors import LanguageModelError
+
 __all__ = ["main"]
 
 _EPILOG = """\
@@ -282,7 +284,8 @@ def _describe(error: BaseException) -> str:
     message = str(error).strip().splitlines()[0] if str(error).strip() else ""
     if error.__cause__ is not None and not isinstance(error, (ValueError, OSError)):
         message = f"{message} ({_describe(error.__cause__)})"
-    if message and (isinstance(error, (ValueError, OSError))
+    # Our model errors and errors about the inputs describe themselves.
+    if message and (isinstance(error, (ValueError, OSError, LanguageModelError))
                     or type(error).__name__ in message):
         return message
     return f"{type(error).__name__}: {message}" if message else type(error).__name__

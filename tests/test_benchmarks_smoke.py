@@ -8,8 +8,9 @@ import pytest
 from benchmarks.report import write_reports
 from benchmarks.responders import respond
 from benchmarks.run import Settings, epoch_size_specs, storage_specs, throughput_specs
-from benchmarks.workloads.common import Endpoint
+from benchmarks.workloads.common import PREFECT_SERVER_PID_ENV, Endpoint, find_api_server_pid
 from benchmarks.workloads.evaluate import litellm_reference, synaprefect_evaluate
+from benchmarks.workloads.prefect_costs import PREFECT_OBJECT_KINDS, prefect_costs
 from benchmarks.workloads.resume import resume_workload
 from benchmarks.workloads.storage import expected_steps, storage_workload, stored_run
 from benchmarks.workloads.training import synaprefect_fit
@@ -32,12 +33,14 @@ async def test_reference_and_evaluate_answer_every_sample(endpoint):
         assert result.wall_s > 0 and result.cpu_s > 0
 
 
-async def test_tracked_evaluate_and_fit(endpoint, prefect_api):
-    result = await synaprefect_evaluate(endpoint, n=8, concurrency=4, tracking=True,
-                                        transport="http")
+async def test_tracked_evaluate_and_fit_with_the_defaults(endpoint, prefect_api):
+    specs = {spec.key: spec.params for spec in throughput_specs(Settings())}
+    assert specs["evaluate_on"]["transport"] is specs["fit_off"]["transport"] is None
+    assert specs["evaluate_on_litellm"]["transport"] == "litellm"
+    result = await synaprefect_evaluate(endpoint, n=8, concurrency=4, tracking=True)
     assert result.requests == 8 and result.extra["accuracy"] == 1.0
     fit = await synaprefect_fit(endpoint, n=10, epochs=1, batch_size=4, concurrency=4,
-                                tracking=True, transport="http")
+                                tracking=True)
     assert fit.requests > 0 and fit.extra["val_reward"] == 1.0
 
 
@@ -104,7 +107,7 @@ def test_report_tables_and_targets(tmp_path):
         "settings": {**settings.__dict__, "latency_bound_s": settings.latency_bound_s},
         "throughput": {spec.key: {"label": spec.label, "runs": [run]}
                        for spec in throughput_specs(settings)},
-        "memory": {"http": {**run, "rss_before_mb": 200.0, "peak_rss_mb": 300.0}},
+        "memory": {"defaults": {**run, "rss_before_mb": 200.0, "peak_rss_mb": 300.0}},
         "demo": {"fresh_prefect_home": {"wall_s": 50.0}, "warm_prefect_home": {"wall_s": 30.0}},
         "epoch_size": {spec.key: {"label": spec.label, "params": spec.params,
                                   "runs": [{**run, "wall_s": 4.5 if "1600" in spec.key
@@ -113,14 +116,27 @@ def test_report_tables_and_targets(tmp_path):
     }
     json_path, markdown_path = write_reports(report, tmp_path)
     saved = json.loads(json_path.read_text())
-    met = {row["target"]: row["met"] for row in saved["targets"]}
-    assert met["evaluate throughput / DSPy's (tracking on, transport=http)"] is False
-    assert met["fit tracking on / off (transport=http)"] is True
-    assert met["make demo (fresh prefect home)"] is True
-    assert met["epoch 1600/400 time ratio (tracking on)"] is True  # 4.5x <= 5
+    met = {row["target"]: row["met"] for row in saved["targets"] if row["issue"]}
+    evaluate = "evaluate 1,000 samples, one Generator, defaults, tracking"
+    # Every run took 1 s: DSPy / synaprefect 1x (< 1.5x), bound / synaprefect 1.56,
+    # tracked / untracked fit 1x, 0.5 ms of CPU per call.
+    assert met == {
+        **{f"{evaluate} {state}: DSPy Evaluate time / synaprefect time": False
+           for state in ("on", "off")},
+        **{f"{evaluate} {state}: latency bound (1.56 s) / synaprefect time": True
+           for state in ("on", "off")},
+        "fit 200 samples x 2 epochs, batch 16, RandomFewShot: tracked / untracked wall "
+        "(defaults)": True,
+        **{f"client CPU per LM call, {evaluate} {state}": True for state in ("on", "off")}}
+    others = {row["target"]: row["met"] for row in saved["targets"] if not row["issue"]}
+    assert others["make demo (fresh prefect home)"] is True
+    assert others["epoch 1600/400 time ratio (tracking on)"] is True  # 4.5x <= 5
+    assert others["peak RSS, evaluate of 10000 samples (defaults)"] is True
     markdown = markdown_path.read_text()
-    assert "## Throughput" in markdown and "## Targets" in markdown
-    assert "## Epoch size" in markdown
+    assert "## Throughput" in markdown and "## Targets (issue 15" in markdown
+    assert "## Other measures" in markdown and "## Epoch size" in markdown
+    assert "synaprefect evaluate, defaults, tracking on" in markdown
+    assert "synaprefect evaluate, transport=litellm, tracking off" in markdown
 
 
 async def test_rate_limit_and_scale_out_workloads(endpoint, prefect_api):
@@ -201,3 +217,57 @@ def test_storage_workload_in_worker_processes(tmp_path):
         assert run["persisted_steps"] == entry["expected_steps"]
         assert (run["remote_objects_written"] > 0) == (entry["params"]["storage"] == "s3")
     assert next(iter(results.values()))["objects_left_in_bucket"] == 0
+
+
+async def test_prefect_costs_workload_counts_its_objects(prefect_api, monkeypatch):
+    monkeypatch.setenv(PREFECT_SERVER_PID_ENV, str(find_api_server_pid(prefect_api.api_url)))
+    result = await prefect_costs(Endpoint("http://127.0.0.1:9"), tasks=5, subflows=2,
+                                 artifacts=3, order=2)
+    costs = result.to_dict()["costs"]
+    assert list(costs) == [*PREFECT_OBJECT_KINDS[2:], *PREFECT_OBJECT_KINDS[:2]]
+    # Read back from the API: a subflow call also makes a task run in its parent, the
+    # nested task runs have their outer one, progress updates change one artifact.
+    expected = {"task": (5, 0, 0), "task_gathered": (5, 0, 0), "nested_task": (6, 0, 0),
+                "subflow": (2, 2, 0), "markdown_artifact": (0, 0, 3),
+                "progress_update": (0, 0, 1)}
+    for kind, (task_runs, subflow_runs, artifacts) in expected.items():
+        cost = costs[kind]
+        assert cost["read_back"] == cost["expected"] == {
+            "task_runs": task_runs, "subflow_runs": subflow_runs, "artifacts": artifacts}
+        assert cost["count"] == {"subflow": 2, "markdown_artifact": 3,
+                                 "progress_update": 3}.get(kind, 5)
+        assert cost["wall_ms_per_object"] > 0 and cost["cpu_ms_per_object"] > 0
+        assert cost["server_cpu_s"] >= 0 and cost["server_idle_cpu_s"] >= 0
+        assert isinstance(cost["server_cpu_ms_per_object"], float)
+    assert sum(cost["server_cpu_s"] for cost in costs.values()) > 0
+    assert result.wall_s == pytest.approx(sum(cost["wall_s"] for cost in costs.values()))
+
+
+def test_prefect_costs_report_table(tmp_path):
+    settings = Settings(rounds=1)
+    costs = {kind: {"count": 20, "expected": {"task_runs": 20}, "read_back": {"task_runs": 20},
+                    "wall_ms_per_object": 10.0 + i, "cpu_ms_per_object": 5.0,
+                    "server_cpu_ms_per_object": 30.0}
+             for i, kind in enumerate(PREFECT_OBJECT_KINDS)}
+    costs["subflow"]["read_back"] = {"task_runs": 19}
+    report = {
+        "started_at": "now", "duration_s": 60.0, "load_average_start": [1.0, 1.0, 1.0],
+        "load_average_end": [1.0, 1.0, 1.0],
+        "machine": {"nproc": 2, "cpu_model": "cpu", "python": "3.11", "packages": {"x": "1"}},
+        "settings": {**settings.__dict__, "latency_bound_s": settings.latency_bound_s},
+        "prefect_costs": {"params": {}, "runs": [
+            {"costs": costs},
+            {"costs": {kind: {**cost, "wall_ms_per_object": 100.0}
+                       for kind, cost in costs.items()}},
+            {"costs": {kind: {**cost, "wall_ms_per_object": 0.0}
+                       for kind, cost in costs.items()}}]},
+    }
+    json_path, markdown_path = write_reports(report, tmp_path)
+    summary = json.loads(json_path.read_text())["prefect_costs"]["summary"]
+    assert summary["task"]["wall_ms_per_object"] == 10.0  # the median of 0, 10, 100
+    assert summary["task"]["counted"] is True and summary["subflow"]["counted"] is False
+    markdown = markdown_path.read_text()
+    assert "## What each Prefect object costs" in markdown
+    # The fit of 200 samples: 10 steps and 2 validation batches per epoch, 2 epochs.
+    assert "20 steps, makes 44 outer ones" in markdown
+    assert "**expected {'task_runs': 20}**" in markdown

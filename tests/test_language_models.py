@@ -230,3 +230,17 @@ def test_errors_survive_pickling_between_processes():
     copy = pickle.loads(pickle.dumps(error))
     assert type(copy) is AuthenticationError and str(copy) == str(error)
     assert (copy.model, copy.cause) == ("openai/x", "401 bad key")
+
+
+async def test_synalinks_module_arguments_are_not_sent_to_the_provider(simulated_lm):
+    bodies = []
+    simulated_lm.set_responder(lambda request: bodies.append(request.body) or
+                               {"title": "t", "priority": "low", "steps": [], "estimate": 1.0})
+    lm = language_model_for(simulated_lm, description="The planner's model")
+    await lm(MESSAGES, schema=Plan.get_schema())
+    assert "description" not in bodies[0] and lm.description == "The planner's model"
+    assert sp.LanguageModel.from_config(lm.get_config()).description == lm.description
+    with pytest.raises(ValueError, match="hooks"):
+        sp.LanguageModel("openai/x", hooks=[object()])
+    with pytest.raises(ValueError, match="hooks"):
+        sp.EmbeddingModel("openai/x", hooks=[object()])

@@ -11,6 +11,7 @@ from typing import Any
 
 from benchmarks.workloads.common import Endpoint, Measurement
 from benchmarks.workloads.evaluate import dspy_evaluate, litellm_reference, synaprefect_evaluate
+from benchmarks.workloads.prefect_costs import prefect_costs
 from benchmarks.workloads.rate_limit import rate_limited_calls
 from benchmarks.workloads.scale_out import scaled_evaluate
 from benchmarks.workloads.storage import stored_run
@@ -27,4 +28,5 @@ WORKLOADS: dict[str, Callable[..., Any]] = {
     "rate_limit": rate_limited_calls,
     "scale_out": scaled_evaluate,
     "storage": stored_run,
+    "prefect_costs": prefect_costs,
 }

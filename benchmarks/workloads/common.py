@@ -13,11 +13,13 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from benchmarks.responders import answer_for
 
 __all__ = ["Endpoint", "Measurement", "questions", "measure", "server_requests",
-           "reset_server", "PREFECT_SERVER_PID_ENV"]
+           "reset_server", "prefect_server_cpu", "prefect_server_pid", "find_api_server_pid",
+           "wait_until_idle", "PREFECT_SERVER_PID_ENV"]
 
 # Set by the harness: the Prefect API server's pid, so workloads can report its CPU time.
 PREFECT_SERVER_PID_ENV = "BENCH_PREFECT_SERVER_PID"
@@ -75,18 +77,48 @@ def reset_server(endpoint: Endpoint) -> None:
         pass
 
 
-def _prefect_server_cpu() -> float | None:
+def prefect_server_pid() -> int | None:
+    """The Prefect API server's pid, as the harness set it (None outside the harness)."""
     pid = os.environ.get(PREFECT_SERVER_PID_ENV)
-    if not pid:
+    return int(pid) if pid else None
+
+
+def find_api_server_pid(api_url: str) -> int:
+    """The pid of the Prefect API server serving ``api_url``, a child of this process."""
+    import psutil
+
+    port = urlsplit(api_url).port
+    for child in psutil.Process().children(recursive=True):
+        command = " ".join(child.cmdline())
+        if "prefect.server.api.server:create_app" in command and f"--port {port}" in command:
+            return child.pid
+    raise RuntimeError(f"no Prefect API server child process on port {port}")
+
+
+def prefect_server_cpu() -> float | None:
+    """CPU seconds (user + system) the Prefect API server and its children have used."""
+    pid = prefect_server_pid()
+    if pid is None:
         return None
     import psutil
 
     try:
-        process = psutil.Process(int(pid))
+        process = psutil.Process(pid)
         processes = [process, *process.children(recursive=True)]
         return sum(p.cpu_times().user + p.cpu_times().system for p in processes)
     except psutil.Error:
         return None
+
+
+def wait_until_idle(pid: int, timeout: float = 15.0) -> None:
+    """Wait until the Prefect server has digested what it was sent (its CPU use falls
+    below 10 %), so that one run's backlog is not charged to the next."""
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    process = psutil.Process(pid)
+    while time.monotonic() < deadline and process.cpu_percent(interval=0.3) > 10.0:
+        pass
 
 
 @contextlib.contextmanager
@@ -94,12 +126,12 @@ def measure(endpoint: Endpoint) -> Iterator[Measurement]:
     """Time the block: fills the ``Measurement`` it yields when the block ends."""
     result = Measurement()
     requests = server_requests(endpoint)
-    server_cpu = _prefect_server_cpu()
+    server_cpu = prefect_server_cpu()
     cpu = time.process_time()
     wall = time.perf_counter()
     yield result
     result.wall_s = time.perf_counter() - wall
     result.cpu_s = time.process_time() - cpu
     if server_cpu is not None:
-        result.prefect_server_cpu_s = _prefect_server_cpu() - server_cpu
+        result.prefect_server_cpu_s = prefect_server_cpu() - server_cpu
     result.requests = server_requests(endpoint) - requests

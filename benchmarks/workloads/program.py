@@ -27,8 +27,9 @@ def dataset(n: int) -> tuple[list[Query], list[Answer]]:
 
 async def build_program(endpoint: Endpoint, *, name: str, concurrency: int,
                         transport: str | None = None, optimizer: Any = None,
-                        task_granularity: str = "module") -> sp.Program:
-    """The program, compiled; the same name, seed and data give the same run folder
+                        task_granularity: str | None = None) -> sp.Program:
+    """The program, compiled with synaprefect's defaults unless ``transport`` or
+    ``task_granularity`` is given; the same name, seed and data give the same run folder
     (which the resume workload relies on)."""
     sp.clear_session()
     sp.set_seed(7)
@@ -39,6 +40,7 @@ async def build_program(endpoint: Endpoint, *, name: str, concurrency: int,
     outputs = await sp.Generator(data_model=Answer, language_model=lm,
                                  name="answerer")(inputs)
     program = sp.Program(inputs=inputs, outputs=outputs, name=name)
+    granularity = {"task_granularity": task_granularity} if task_granularity else {}
     program.compile(reward=sp.rewards.ExactMatch(in_mask=["answer"]), optimizer=optimizer,
-                    task_granularity=task_granularity)
+                    **granularity)
     return program

@@ -36,7 +36,7 @@ async def rate_limited_calls(endpoint: Endpoint, n: int, concurrency: int,
         await client.upsert_global_concurrency_limit_by_name(
             _LIMIT, limit=10_000, slot_decay_per_second=10_000)
     lm = LanguageModel(endpoint.model, api_base=endpoint.base_url, api_key=endpoint.api_key,
-                       max_concurrency=concurrency, transport="http",
+                       max_concurrency=concurrency,
                        rate_limit=_LIMIT if mode == "shared" else None)
     schema = Answer.get_schema()
 

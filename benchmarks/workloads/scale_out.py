@@ -41,8 +41,7 @@ async def scaled_evaluate(endpoint: Endpoint, n: int, concurrency: int, batch_si
     from benchmarks.workloads.busy_reward import BusyReward
     from benchmarks.workloads.program import build_program, dataset
 
-    program = await build_program(endpoint, name="bench_scale_out", concurrency=concurrency,
-                                  transport="http")
+    program = await build_program(endpoint, name="bench_scale_out", concurrency=concurrency)
     if cpu_ms:
         program.compile(reward=BusyReward(cpu_ms=cpu_ms))
     x, y = dataset(n)

@@ -1,6 +1,6 @@
 """Run state on the local disk vs on an S3 bucket (moto's server on loopback).
 
-The same job, tracking off, ``transport="http"``, run with the default storage (the run
+The same job, tracking off, synaprefect's defaults otherwise, run with the default storage (the run
 store under ``$SYNAPREFECT_HOME``) and with ``SYNAPREFECT_STORAGE=s3://<bucket>/<prefix>``:
 then every finished step (a batch, an optimizer update) is also written to the bucket, with
 the LM answers paid inside it, as whole objects when the step ends
@@ -127,11 +127,11 @@ async def stored_run(endpoint: Endpoint, kind: str, n: int, batch_size: int,
         if kind == "fit":
             result = await synaprefect_fit(endpoint, n=n, epochs=1, batch_size=batch_size,
                                            concurrency=concurrency, tracking=False,
-                                           transport="http", name="bench_storage_fit",
+                                           name="bench_storage_fit",
                                            validation_batch_size=VALIDATION_BATCH_SIZE)
         elif kind == "evaluate":
             result = await synaprefect_evaluate(endpoint, n, concurrency, tracking=False,
-                                                transport="http", batch_size=batch_size)
+                                                batch_size=batch_size)
         else:
             raise ValueError(f"kind must be 'fit' or 'evaluate', got {kind!r}")
     steps = int(io["persist_count"])

@@ -88,6 +88,13 @@ class ModelBase:
         self.cache_dir = cache_dir
         self.max_concurrency = max_concurrency
         self.rate_limit = rate_limit
+        # Synalinks' module arguments: never request options sent to the provider.
+        self.description = default_kwargs.pop("description", None)
+        if default_kwargs.pop("hooks", None):
+            raise ValueError(
+                "`hooks` (Synalinks' call hooks) are not supported: every call is counted "
+                "(`counters()`) and, with tracking on, is part of a Prefect task run; "
+                "remove `hooks=`.")
         self._secrets = _split_secrets(default_kwargs)
         self.default_kwargs = default_kwargs
         self._caller = ModelCaller(model, retry, retry_backoff, retry_max_wait,
@@ -175,7 +182,9 @@ class ModelBase:
             "retry": self.retry, "retry_backoff": self._caller.retry_backoff,
             "retry_max_wait": self._caller.retry_max_wait, "caching": self.caching,
             "cache_dir": self.cache_dir, "max_concurrency": self.max_concurrency,
-            "rate_limit": self.rate_limit, "name": self.name, **copy.deepcopy(self.default_kwargs),
+            "rate_limit": self.rate_limit, "name": self.name,
+            **({"description": self.description} if self.description else {}),
+            **copy.deepcopy(self.default_kwargs),
         }
 
     @classmethod
@@ -190,7 +199,7 @@ class ModelBase:
 # other values (after a crash caused by rate limits, say) still replays what it paid for.
 OPERATIONAL_SETTINGS = frozenset({
     "timeout", "retry", "retry_backoff", "retry_max_wait", "caching", "cache_dir",
-    "max_concurrency", "rate_limit", "name", "transport",
+    "max_concurrency", "rate_limit", "name", "transport", "description",
 })
 
 
