@@ -282,3 +282,13 @@ async def test_a_saved_rag_program_loads_with_its_knowledge_base(simulated_lm, t
     assert retriever.knowledge_base.uri == f"sqlite://{tmp_path / 'kb.db'}"
     assert await retriever.knowledge_base.get("stored", table_name="Noted") is not None
     await retriever.knowledge_base.close()
+
+
+async def test_embed_knowledge_keeps_vectors_already_there(simulated_lm):
+    embedder = embedding_model_for(simulated_lm)
+    module = sp.EmbedKnowledge(embedding_model=embedder)
+    once = await module(Document(**CORPUS["documents"][0]))
+    assert simulated_lm.stats().embeddings == 1
+    again = await module(once)
+    assert again["embedding"] == once["embedding"]
+    assert simulated_lm.stats().embeddings == 1

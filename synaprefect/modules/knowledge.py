@@ -130,7 +130,8 @@ class EmbedKnowledge(Module):
         if value is None:
             return None
         json = copy.deepcopy(value.get_json())
-        units = _graph_units(json, value)
+        # Units that already carry a vector keep it: an embedding is paid for once.
+        units = [u for u in _graph_units(json, value) if not u.get("embedding")]
         if units:
             vectors = await self.embedding_model.embed([self._text(u) for u in units])
             for unit, vector in zip(units, vectors):
