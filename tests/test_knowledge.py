@@ -270,3 +270,15 @@ async def test_a_data_model_with_a_label_field_is_a_table_row_unless_written_as_
     assert await kb.update_entities(Review(label="Opinion", text="fine")) == "fine"
     assert await kb.count(table_name="Opinion") == 1
     await kb.close()
+
+
+async def test_concurrent_first_writes_set_up_and_wipe_once(kb_uri):
+    first = KnowledgeBase(uri=kb_uri, data_models=[Document])
+    await first.update(Document(id="old", title="t", content="c", source="s"))
+    await first.close()
+    kb = KnowledgeBase(uri=kb_uri, data_models=[Document], wipe_on_start=True)
+    docs = [Document(id=f"n{i}", title="t", content="c", source="s") for i in range(12)]
+    await asyncio.gather(*(kb.update(doc) for doc in docs))
+    assert await kb.count(table_name="Document") == 12
+    assert await kb.get("old", table_name="Document") is None
+    await kb.close()

@@ -8,15 +8,47 @@ rows. Searches return ``(record, score)`` pairs, best first.
 from __future__ import annotations
 
 import abc
+import asyncio
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from synaprefect.knowledge_bases.tables import Edge, Row, TableSpec
 
-__all__ = ["Backend", "METRICS", "backend_for", "default_uri"]
+__all__ = ["Backend", "METRICS", "LoopLocal", "backend_for", "default_uri"]
 
 # metric -> what the distance means; lower is closer for every metric.
 METRICS = {"cosine": "1 - cosine similarity", "l2sq": "squared Euclidean distance",
            "ip": "negative inner product"}
+
+
+class LoopLocal:
+    """One value per running event loop: asyncio locks and asyncpg pools belong to the
+    loop that made them, and a run may call from several loops (Prefect runs sync tasks
+    on worker threads).
+
+    Example: ``lock = LoopLocal(asyncio.Lock); async with lock.get(): ...``
+    """
+
+    def __init__(self, factory: Callable[[], Any]):
+        self._factory = factory
+        self._values: dict[int, tuple[asyncio.AbstractEventLoop, Any]] = {}
+
+    def get(self) -> Any:
+        loop = asyncio.get_running_loop()
+        owner, value = self._values.get(id(loop), (None, None))
+        if owner is not loop:  # none yet, or a closed loop's id reused
+            value = self._factory()
+            self._values[id(loop)] = (loop, value)
+        return value
+
+    def set(self, value: Any) -> None:
+        loop = asyncio.get_running_loop()
+        self._values[id(loop)] = (loop, value)
+
+    def pop_all(self) -> list[tuple[asyncio.AbstractEventLoop, Any]]:
+        values, self._values = list(self._values.values()), {}
+        return values
 
 
 class Backend(abc.ABC):

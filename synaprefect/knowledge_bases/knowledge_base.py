@@ -17,13 +17,14 @@ await kb.hybrid_fts_search("greeting", table_name="Document", k=5)
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from typing import Any
 
 from synaprefect.data_models.json_data_model import JsonDataModel
 from synaprefect.data_models.symbolic_data_model import SymbolicDataModel
-from synaprefect.knowledge_bases.backend import Backend, backend_for, default_uri
+from synaprefect.knowledge_bases.backend import Backend, LoopLocal, backend_for, default_uri
 from synaprefect.knowledge_bases.graph import GraphMixin
 from synaprefect.knowledge_bases.tables import TableSpec, row_for, spec_for, tokens
 from synaprefect.utils.naming import auto_name
@@ -121,6 +122,7 @@ class KnowledgeBase(GraphMixin):
             spec = spec_for(_schema_of(model), entity=entity)
             self._specs[spec.name] = spec
         self._ready = False
+        self._setup_lock = LoopLocal(asyncio.Lock)
         self._ensured: set[str] = set()  # tables created (or checked) by this instance
 
     # ---- tables -------------------------------------------------------------------------
@@ -128,16 +130,19 @@ class KnowledgeBase(GraphMixin):
     async def _setup(self) -> None:
         if self._ready:
             return
-        if self.wipe_on_start:
-            for table in await self.backend.specs():
-                await self.backend.drop(table)
-            await self.backend.clear_edges()
-        stored = await self.backend.specs()
-        for spec in self._specs.values():
-            await self.backend.ensure_table(spec)
-            self._ensured.add(spec.name)
-        self._specs = {**stored, **self._specs}
-        self._ready = True
+        async with self._setup_lock.get():  # concurrent first calls: one setup, one wipe
+            if self._ready:
+                return
+            if self.wipe_on_start:
+                for table in await self.backend.specs():
+                    await self.backend.drop(table)
+                await self.backend.clear_edges()
+            stored = await self.backend.specs()
+            for spec in self._specs.values():
+                await self.backend.ensure_table(spec)
+                self._ensured.add(spec.name)
+            self._specs = {**stored, **self._specs}
+            self._ready = True
 
     async def _spec(self, table_name: str) -> TableSpec:
         await self._setup()

@@ -17,7 +17,7 @@ import struct
 
 import numpy as np
 
-from synaprefect.knowledge_bases.backend import Backend
+from synaprefect.knowledge_bases.backend import Backend, LoopLocal
 from synaprefect.knowledge_bases.tables import Edge, Row, TableSpec, check_name
 
 __all__ = ["PostgresBackend"]
@@ -52,28 +52,29 @@ class PostgresBackend(Backend):
     def __init__(self, uri: str):
         self.uri = uri
         self._dsn = re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", uri)
-        # asyncpg pools belong to one event loop; a run may call from several (Prefect
-        # runs sync tasks on worker threads), so one pool per loop.
-        self._pools: dict[int, tuple[asyncio.AbstractEventLoop, object]] = {}
+        self._pools = LoopLocal(lambda: None)  # asyncpg pools belong to one event loop
+        self._locks = LoopLocal(asyncio.Lock)
         self._schema_ready = False
 
     async def _pool(self):
         import asyncpg
 
-        loop = asyncio.get_running_loop()
-        owner, pool = self._pools.get(id(loop), (None, None))
-        if owner is loop:
+        pool = self._pools.get()
+        if pool is not None:
             return pool
-        if not self._schema_ready:  # the extension first: the pool's codec needs its type
-            connection = await asyncpg.connect(self._dsn)
-            try:
-                await self._create_schema(connection)
-            finally:
-                await connection.close()
-            self._schema_ready = True
-        pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=4,
-                                         init=_register_vector)
-        self._pools[id(loop)] = (loop, pool)  # none yet, or a closed loop's id reused
+        async with self._locks.get():  # concurrent first calls make one pool
+            pool = self._pools.get()
+            if pool is None:
+                if not self._schema_ready:  # the extension first: the codec needs its type
+                    connection = await asyncpg.connect(self._dsn)
+                    try:
+                        await self._create_schema(connection)
+                    finally:
+                        await connection.close()
+                    self._schema_ready = True
+                pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=4,
+                                                 init=_register_vector)
+                self._pools.set(pool)
         return pool
 
     @staticmethod
@@ -201,8 +202,9 @@ class PostgresBackend(Backend):
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()
-        pools, self._pools = list(self._pools.values()), {}
-        for owner, pool in pools:
+        for owner, pool in self._pools.pop_all():
+            if pool is None:
+                continue
             if owner is loop:
                 await pool.close()
             else:  # another loop's connections cannot be awaited from here
