@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-packages lint demo test test-fast bench clean
+.PHONY: setup system-packages lint typecheck demo test test-fast bench clean
 
 setup: $(STAMP)
 
@@ -24,12 +24,16 @@ system-packages:
 
 # Everything, end-to-end tests included (a Prefect server, workers, PostgreSQL, the UI in
 # headless Chromium, a loopback S3 server); the slowest tests are listed at the end.
-test: setup system-packages lint
+test: setup system-packages lint typecheck
 	$(PY) -m pytest -q --durations=15
 
 # Ruff's checks (pyproject.toml [tool.ruff]) on the library, the flows and the tests.
 lint: setup
 	$(PY) -m ruff check synaprefect flows tests benchmarks
+
+# mypy on the library (pyproject.toml [tool.mypy]).
+typecheck: setup
+	$(PY) -m mypy
 
 # The fast part: everything but the end-to-end tests (marked `e2e`).
 test-fast: setup

@@ -223,6 +223,43 @@ async def test_transient_error_is_retried_until_success(prefect_api):
     assert task_run.run_count == 2
 
 
+# Prefect's thread pool creates a task's coroutine at submission: a cancelled queued task
+# leaves it unawaited.
+@pytest.mark.filterwarnings("ignore:coroutine 'run_task_async' was never awaited")
+async def test_a_cancelled_remote_batch_is_cancelled_on_the_task_runner(prefect_api):
+    import asyncio
+    import threading
+
+    import prefect
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    runtime, tag = _runtime(), _tag()
+    release = threading.Event()
+
+    @prefect.task(task_run_name=f"hold-{tag}")
+    def hold():
+        release.wait(timeout=60)
+
+    async def body():
+        holder = hold.submit()  # the runner's only worker is busy: the batch below queues
+        remote = asyncio.ensure_future(
+            runtime.remote("shard", {"kind": "evaluate"}, run_name=f"queued-{tag}"))
+        await asyncio.sleep(0)  # the batch is submitted; its wait has started
+        remote.cancel()  # as when a sibling batch fails (gather_or_cancel)
+        outcome = (await asyncio.gather(remote, return_exceptions=True))[0]
+        release.set()
+        await asyncio.to_thread(holder.wait)
+        return type(outcome).__name__
+
+    outcome = await runtime.flow("remote", body, run_name=f"remote-{tag}",
+                                 task_runner=ThreadPoolTaskRunner(max_workers=1))
+    assert outcome == "CancelledError"  # not an error of the cancelling itself
+    async with prefect_api.client() as client:
+        flow_run = (await _flow_runs_named(client, f"remote-{tag}"))[f"remote-{tag}"]
+    task_runs = await prefect_api.read_task_runs([flow_run.id], count=1)
+    assert [run.name for run in task_runs] == [f"hold-{tag}"]  # the queued batch never ran
+
+
 async def test_a_failed_flow_is_retried_as_the_same_run(prefect_api):
     runtime, tag = _runtime(), _tag()
     attempts = []

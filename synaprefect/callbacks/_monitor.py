@@ -126,7 +126,7 @@ class SaveSchedule:
 
     def batch_done(self) -> bool:
         """Count one batch; True when a save is due (the count then restarts)."""
-        if self.per_epoch:
+        if not isinstance(self.save_freq, int):  # "epoch"
             return False
         self._batches += 1
         if self._batches < self.save_freq:

@@ -102,12 +102,13 @@ class EarlyStopping(Callback):
             self._stop(epoch, f"{self.monitor!r} reached stop_at={self.stop_at}")
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        if self.restore_best_variables and self.best_variables is not None:
+        best, epoch = self.best_variables, self.best_epoch  # set together
+        if self.restore_best_variables and best is not None and epoch is not None:
             if self.verbose > 0:
-                print(f"Restoring the variables of the best epoch ({self.best_epoch + 1}).")
+                print(f"Restoring the variables of the best epoch ({epoch + 1}).")
             for variable in self.program.trainable_variables:
-                if variable.path in self.best_variables:
-                    variable.assign(self.best_variables[variable.path])
+                if variable.path in best:
+                    variable.assign(best[variable.path])
 
     def _stop(self, epoch: int, reason: str) -> None:
         self.stopped_epoch = epoch

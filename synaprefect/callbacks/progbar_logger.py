@@ -133,16 +133,16 @@ class _Bar:
             counter = f"{self.seen}/Unknown"
         parts = [counter]
         if self.show_bar and self.target:
-            parts[0] += " " + self._bar()
+            parts[0] += " " + self._bar(self.target)
         parts.append(_duration(time.monotonic() - self.start))
         parts += [f"{key}: {_value(value)}" for key, value in (logs or {}).items()]
         return " - ".join(parts)
 
-    def _bar(self) -> str:
-        done = min(self.width, int(self.width * self.seen / self.target))
+    def _bar(self, target: int) -> str:
+        done = min(self.width, int(self.width * self.seen / target))
         if done == 0:
             return "[" + "." * self.width + "]"
-        head = ">" if self.seen < self.target else "="
+        head = ">" if self.seen < target else "="
         return "[" + "=" * (done - 1) + head + "." * (self.width - done) + "]"
 
 

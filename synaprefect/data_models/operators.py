@@ -10,7 +10,8 @@ class _hybridmethod:
 
     def __init__(self, function):
         self.function = function
-        functools.update_wrapper(self, function)
+        # typeshed wants a callable wrapper; a descriptor takes the attributes just as well.
+        functools.update_wrapper(self, function)  # type: ignore[arg-type]
 
     def __get__(self, instance, owner):
         return functools.partial(self.function, owner if instance is None else instance)

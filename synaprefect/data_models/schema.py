@@ -161,7 +161,7 @@ def _key_matches(key: str, mask: list[str], pattern: str | None) -> bool:
     bkey = base_key(key)
     if mask and bkey in {base_key(entry) for entry in mask}:
         return True
-    return bool(pattern) and re.search(pattern, bkey) is not None
+    return bool(pattern and re.search(pattern, bkey))
 
 
 def _resolve(schema: dict, prop: dict) -> dict:

@@ -69,8 +69,9 @@ class FineScore(float, Enum):
 
 
 def _rating(name: str, top: int, doc: str) -> type[Enum]:
-    scale = Enum(name, {_NUMBER_WORDS[i - 1]: i for i in range(1, top + 1)}, type=int,
-                 module=__name__)
+    # mypy reads the functional Enum API only with a literal class name.
+    scale = Enum(name, {_NUMBER_WORDS[i - 1]: i for i in range(1, top + 1)},  # type: ignore[misc]
+                 type=int, module=__name__)
     scale.__doc__ = doc
     return scale
 

@@ -23,6 +23,7 @@ import itertools
 import os
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from synaprefect.data_models import DataModel, Field
 from synaprefect.datasets.benchmark import Arrays, DatasetNotFoundError, datasets_dir
@@ -174,13 +175,16 @@ def _cached_task(task_name: str, arc_version: int) -> Path:
 
 def _read_task(path: Path) -> tuple[list[dict], list[dict]]:
     task = location(path).read_json("ARC-AGI task file")
-    subsets = [task.get(key) if isinstance(task, dict) else None for key in ("train", "test")]
-    for name, pairs in zip(("train", "test"), subsets):
-        if not isinstance(pairs, list) or not all(
-                isinstance(pair, dict) and {"input", "output"} <= set(pair) for pair in pairs):
-            raise DatasetError(f"{path}: an ARC-AGI task needs a {name!r} list of "
-                               "{\"input\": grid, \"output\": grid} pairs.")
-    return subsets[0], subsets[1]
+    return _pairs(task, "train", path), _pairs(task, "test", path)
+
+
+def _pairs(task: Any, name: str, path: Path) -> list[dict]:
+    pairs = task.get(name) if isinstance(task, dict) else None
+    if not isinstance(pairs, list) or not all(
+            isinstance(pair, dict) and {"input", "output"} <= set(pair) for pair in pairs):
+        raise DatasetError(f"{path}: an ARC-AGI task needs a {name!r} list of "
+                           "{\"input\": grid, \"output\": grid} pairs.")
+    return pairs
 
 
 def _input(examples: list[dict], grid: list, path: Path) -> ARCAGIInput:

@@ -126,8 +126,8 @@ class Benchmark:
         """The data model of the benchmark's inputs."""
         return self.input_model
 
-    def get_output_data_model(self) -> type:
-        """The data model of the benchmark's targets."""
+    def get_output_data_model(self) -> type | None:
+        """The data model of the benchmark's targets (None when it has inputs only)."""
         return self.output_model
 
     def expected_file(self, split: str) -> Path:

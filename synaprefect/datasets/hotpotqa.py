@@ -81,7 +81,7 @@ def load_knowledge() -> np.ndarray:
         context, where = row.get("context") or {}, rows.where(index)
         titles = context.get("title", []) if isinstance(context, dict) else None
         paragraphs = context.get("sentences", []) if isinstance(context, dict) else None
-        if titles is None or len(titles) != len(paragraphs):
+        if titles is None or paragraphs is None or len(titles) != len(paragraphs):
             raise DatasetError(f"{where}: a hotpotqa context must be {{\"title\": [...], "
                                f"\"sentences\": [[...], ...]}}, one title per paragraph; "
                                f"got {json.dumps(context)[:80]}.")

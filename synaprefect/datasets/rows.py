@@ -130,7 +130,9 @@ def _row_offsets(text: str) -> list[int]:
     decoder = json.JSONDecoder()
 
     def skip(i: int) -> int:
-        return _WHITESPACE.match(text, i).end()
+        match = _WHITESPACE.match(text, i)
+        assert match is not None  # a starred pattern matches everywhere
+        return match.end()
 
     def elements(i: int) -> list[int]:  # i is at "["
         offsets, i = [], skip(i + 1)

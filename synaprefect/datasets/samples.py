@@ -85,8 +85,9 @@ def data_models_for(rows: list[dict], input_fields: list[str] | None = None,
         )
 
     def model(name: str, fields: list[str]) -> type:
-        return pydantic.create_model(name, __base__=DataModel, **{
-            field: (str, Field(description=f"The {field}")) for field in fields})
+        definitions: dict[str, Any] = {
+            field: (str, Field(description=f"The {field}")) for field in fields}
+        return pydantic.create_model(name, __base__=DataModel, **definitions)
 
     return model("Inputs", inputs), model("Outputs", outputs)
 
@@ -127,8 +128,8 @@ def validated_sample(model: Any, values: dict, where: str) -> Any:
             raise DatasetError(f"{where}: the row does not fit {model.__name__}: "
                                f"{problems}.") from None
     schema = model.get_schema()
-    problems = schema_errors(values, schema)
-    if problems:
+    errors = schema_errors(values, schema)
+    if errors:
         title = schema.get("title", "the data model")
-        raise DatasetError(f"{where}: the row does not fit {title}: {'; '.join(problems)}.")
+        raise DatasetError(f"{where}: the row does not fit {title}: {'; '.join(errors)}.")
     return JsonDataModel(json=values, schema=schema)

@@ -18,13 +18,14 @@ class Initializer:
     """Base class: ``initializer()`` returns the JSON value a variable starts with."""
 
     def __init__(self, schema: dict | None = None, json: dict | None = None, data_model=None):
-        if data_model is None and schema is None:
+        known = data_model.get_schema() if data_model is not None else schema
+        if known is None:
             raise ValueError(
                 f"{type(self).__name__} needs `data_model=` (or `schema=`) to know the "
                 "variable's shape."
             )
         self.data_model = data_model
-        self._schema = data_model.get_schema() if data_model is not None else schema
+        self._schema: dict = known
         self._json = json
 
     def get_schema(self) -> dict:

@@ -127,7 +127,7 @@ class ModelBase:
         return self._caller.usage.counters(phase)
 
     @property
-    def last_call(self) -> dict[str, float]:
+    def last_call(self) -> dict[str, float | str]:
         return dict(self._caller.usage.last_call)
 
     def reset_counters(self) -> None:
@@ -149,18 +149,19 @@ class ModelBase:
         enabled, else ``attempt`` run with retries; what was paid for is remembered."""
         store = current_call_store()
         journal_key = call_key(key_material) if store is not None else None
-        if journal_key is not None:
+        if store is not None and journal_key is not None:
             replayed = store.lookup(journal_key)
             if replayed is not None:
                 self._caller.usage.record_call(current_phase(), cache_hits=1)
                 return replayed
-        cache_key = stable_hash(key_material) if self._cache is not None else None
+        cache = self._cache
+        cache_key = stable_hash(key_material) if cache is not None else None
         # The cache is files (an fsync per write): read and write them off the loop.
-        value = (await asyncio.to_thread(self._cache.get, cache_key)
-                 if cache_key is not None else None)
+        value = (await asyncio.to_thread(cache.get, cache_key)
+                 if cache is not None and cache_key is not None else None)
         if value is not None:
             self._caller.usage.record_call(current_phase(), cache_hits=1)
-            if journal_key is not None:
+            if store is not None and journal_key is not None:
                 store.record(journal_key, value)
             return value
 
@@ -168,9 +169,9 @@ class ModelBase:
             # Remembered as soon as it is paid, even if the caller was cancelled meanwhile
             # (``ModelCaller.run`` lets a request that is out finish).
             answer, figures = await attempt()
-            if cache_key is not None:
-                await asyncio.to_thread(self._cache.put, cache_key, answer)
-            if journal_key is not None:
+            if cache is not None and cache_key is not None:
+                await asyncio.to_thread(cache.put, cache_key, answer)
+            if store is not None and journal_key is not None:
                 store.record(journal_key, answer)  # one appended line, microseconds
             return answer, figures
 

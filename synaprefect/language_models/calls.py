@@ -129,15 +129,15 @@ class ModelCaller:
         semaphore = self._semaphore()
         async with semaphore if semaphore is not None else contextlib.nullcontext():
             if self.rate_limit is not None:
-                await self._take_rate_limit_slot()
+                await self._take_rate_limit_slot(self.rate_limit)
             yield
 
-    async def _take_rate_limit_slot(self) -> None:
+    async def _take_rate_limit_slot(self, limit: str) -> None:
         if _rate_limiter is None:
             raise RuntimeError("No rate limiter is installed: `import synaprefect` installs "
                                "the Prefect one (synaprefect.orchestration.rate_limits).")
         try:
-            await _rate_limiter(self.rate_limit)
+            await _rate_limiter(limit)
         except ValueError:  # no such limit, or one without slot decay: fix the setup
             raise
         except Exception as error:  # the Prefect API is unreachable or refused: retryable
@@ -195,6 +195,7 @@ class ModelCaller:
                                self.retry - 1, delay)
                 await asyncio.sleep(delay)
         self.usage.record_call(phase, failed_calls=1)
+        assert last_error is not None  # retry >= 1: every attempt failed
         final = errors.TransientLanguageModelError(
             self.model, f"failed after {self.retry} attempts; last error: {last_error.cause}"
         )

@@ -250,6 +250,8 @@ def _endpoint(call_kwargs: dict) -> tuple[str, dict[str, str]]:
                                          f"or set {settings.key_env})")
     base = (call_kwargs.get("api_base") or next(
         filter(None, map(os.environ.get, settings.base_env)), None) or settings.default_base)
+    # request_body() hands this transport only calls whose endpoint is known.
+    assert base is not None
     base = base.rstrip("/")
     url = base if base.endswith("chat/completions") else f"{base}/chat/completions"
     headers = {**(call_kwargs.get("extra_headers") or {}),

@@ -17,8 +17,9 @@ class UsageCounters:
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._by_phase = {phase: dict.fromkeys(COUNTER_KEYS, 0) for phase in PHASES}
-        self.last_call: dict[str, float] = {}
+        self._by_phase: dict[str, dict[str, float]] = {
+            phase: dict.fromkeys(COUNTER_KEYS, 0) for phase in PHASES}
+        self.last_call: dict[str, float | str] = {}  # the figures and the "phase"
 
     def add(self, phase: str, **values: float) -> None:
         with self._lock:

@@ -19,11 +19,12 @@ _QUESTION_SCHEMA = {
 }
 
 
-def _check_labels(question, labels) -> None:
+def _check_labels(question, labels) -> list[str]:
     if not question or not isinstance(question, str):
         raise ValueError("A decision needs `question=`, a string such as 'Which topic?'.")
     if not isinstance(labels, list) or not labels or not all(isinstance(label, str) for label in labels):
         raise ValueError(f"`labels` must be a non-empty list of strings, got {labels!r}.")
+    return labels
 
 
 class Decision(Generator):
@@ -42,9 +43,8 @@ class Decision(Generator):
 
     def __init__(self, *, question: str | None = None, labels: list[str] | None = None,
                  **kwargs):
-        _check_labels(question, labels)
         self.question = question
-        self.labels = list(labels)
+        self.labels = list(_check_labels(question, labels))
         kwargs.pop("schema", None)
         kwargs.pop("data_model", None)
         choice = {"enum": self.labels, "type": "string"}
@@ -111,7 +111,7 @@ class Branch(Module):
                  decision_type: type = Decision, name: str | None = None,
                  description: str | None = None, trainable: bool = True, **decision_kwargs):
         super().__init__(name=name, description=description, trainable=trainable)
-        _check_labels(question, labels)
+        labels = _check_labels(question, labels)
         if not isinstance(branches, list) or len(branches) != len(labels):
             raise ValueError(
                 f"`branches` must be a list with one module per label ({len(labels)}), got "

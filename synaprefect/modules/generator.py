@@ -2,6 +2,7 @@
 few-shot examples."""
 
 import copy
+from typing import Any
 
 from synaprefect.data_models import ops
 from synaprefect.data_models.json_data_model import JsonDataModel
@@ -126,11 +127,12 @@ class Generator(Module):
             return None
         recorder = current_recorder() if training else None
         fill = recorder.reserve(self.state.path, current_sample()) if recorder else None
-        options = dict(self.sampling)
+        options: dict[str, Any] = dict(self.sampling)
         if self.reasoning_effort is not None:
             options["reasoning_effort"] = self.reasoning_effort
         result = await self.language_model(self.format_messages(inputs), schema=self.schema,
                                            **options)
+        assert result is not None  # a model answers None only to no messages
         output = JsonDataModel(json=result.get_json(), schema=self.output_schema)
         if fill is not None:
             fill({"inputs": copy.deepcopy(inputs.get_json()),

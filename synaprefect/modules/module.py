@@ -71,7 +71,7 @@ class Node:
 
     @property
     def parent_nodes(self) -> list["Node"]:
-        parents = []
+        parents: list[Node] = []
         for symbol in self.input_symbols:
             if symbol._history is None:
                 continue
@@ -109,6 +109,8 @@ class Module:
                 json={"answer": inputs["answer"].upper()}, schema=inputs.get_schema())
     ```
     """
+
+    _auto_config: dict | None  # set by __new__
 
     def __new__(cls, *args, **kwargs):
         instance = super().__new__(cls)

@@ -5,6 +5,9 @@ The same ``compute`` serves values and schemas, so a module's output spec always
 with what it returns at run time.
 """
 
+from collections.abc import Callable
+from typing import Any
+
 from synaprefect.data_models import ops
 from synaprefect.modules.module import Module
 
@@ -43,7 +46,7 @@ def _as_list(inputs) -> list:
 
 
 class _Fold(_PureModule):
-    _pair = None
+    _pair: Callable[[Any, Any], Any]  # each subclass's
 
     def compute(self, inputs):
         values = _as_list(inputs)

@@ -29,7 +29,7 @@ def current_sample() -> int | None:
     return _sample.get()
 
 
-def sample_scope(index: int) -> AbstractContextManager[int]:
+def sample_scope(index: int) -> AbstractContextManager[int | None]:
     """Calls in the block belong to sample ``index`` of the batch."""
     return bound(_sample, index)
 

@@ -13,7 +13,7 @@ at hand.
 """
 
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,7 @@ from synaprefect.optimizers.optimizer import (
     softmax,
     strip_reward,
 )
+from synaprefect.utils.async_utils import DONE
 from synaprefect.variables.variable import Variable
 
 __all__ = ["OMEGA"]
@@ -158,7 +159,7 @@ class OMEGA(Optimizer):
     def modules(self) -> list:
         return [g for pair in self._writers.values() for g in pair.values()]
 
-    def build(self, trainable_variables: list[Variable]) -> None:
+    def build(self, trainable_variables: list[Variable]) -> Awaitable[None]:
         kind = ChainOfThought if self.use_chain_of_thought else Generator
         for variable in trainable_variables:
             schema = _content_schema(variable)
@@ -176,7 +177,7 @@ class OMEGA(Optimizer):
                     ("mutation", self.mutation_temperature, _MUTATION),
                     ("crossover", self.crossover_temperature, _CROSSOVER))
             }
-        super().build(trainable_variables)
+        return super().build(trainable_variables)
 
     # ---- selection ------------------------------------------------------------------------
 
@@ -189,7 +190,8 @@ class OMEGA(Optimizer):
         probabilities = softmax(rewards, self.selection_temperature)
         return candidates[int(rng.choice(len(candidates), p=probabilities))]
 
-    def on_batch_begin(self, step: int, epoch: int, variables: list[Variable]) -> None:
+    def on_batch_begin(self, step: int, epoch: int,
+                       variables: list[Variable]) -> Awaitable[None]:
         if epoch == 0:
             return super().on_batch_begin(step, epoch, variables)
         rng = self.rng("batch_begin", epoch, step)
@@ -197,6 +199,7 @@ class OMEGA(Optimizer):
             slot = self.slot(variable)
             pool = slot["best_candidates"] or slot["seed_candidates"]
             self._start_from(variable, self.select_candidate(pool, rng))
+        return DONE
 
     def crossover_probability(self) -> float:
         return min(1.0, self.merging_rate * self.epochs)

@@ -293,7 +293,7 @@ class Optimizer(SynalinksHooksMixin):
     def on_epoch_end(self, epoch: int, variables: list[Variable]) -> Awaitable[None]:
         for variable in variables:
             slot = self.slot(variable)
-            unique = []
+            unique: list[dict] = []
             for candidate in sorted(slot["candidates"] + slot["best_candidates"],
                                     key=lambda c: -lower_confidence_bound(c)):
                 if all(strip_reward(candidate) != strip_reward(u) for u in unique):

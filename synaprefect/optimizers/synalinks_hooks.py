@@ -22,7 +22,10 @@ y_pred=None, training=False)``, reading its bookkeeping from the variables
 import contextlib
 import copy
 import inspect
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from synaprefect.data_models.trainable import BOOKKEEPING_KEYS, Trainable, trained_fields
 from synaprefect.utils.async_utils import maybe_await
@@ -45,6 +48,20 @@ def _json(value: Any) -> dict:
 
 class SynalinksHooksMixin:
     """Synalinks' optimizer extension points, mixed into ``Optimizer``."""
+
+    if TYPE_CHECKING:  # what ``Optimizer`` provides
+        built: bool
+        # Synaprefect's signature or Synalinks' (``synalinks_style`` tells which).
+        propose_new_candidates: Callable[..., Awaitable[None] | None]
+
+        @property
+        def iterations(self) -> int: ...
+        def _count(self, name: str) -> None: ...
+        def slot(self, variable: Variable) -> dict: ...
+        def build(self, trainable_variables: list[Variable]) -> Awaitable[None]: ...
+        def rng(self, *parts: Any) -> np.random.Generator: ...
+        def select_variable_to_update(self, variables: list[Variable],
+                                      rng: np.random.Generator) -> Variable: ...
 
     @property
     def synalinks_style(self) -> bool:

@@ -48,6 +48,7 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NONE
 from prefect.context import FlowRunContext, TaskRunContext
+from prefect.futures import PrefectWrappedFuture
 from prefect.logging import get_run_logger
 
 from synaprefect.orchestration.artifacts import artifact_key, json_markdown
@@ -101,8 +102,9 @@ class PrefectRuntime(Runtime):
             try:
                 return await body()
             except Exception as error:
-                if retries and not is_retryable_run(error):
-                    await _forbid_retries(FlowRunContext.get().flow_run)
+                context = FlowRunContext.get()  # this body runs as a flow run
+                if retries and not is_retryable_run(error) and context is not None:
+                    await _forbid_retries(context.flow_run)
                 raise
 
         async def run_flow(**_: Any) -> Any:
@@ -121,8 +123,9 @@ class PrefectRuntime(Runtime):
             return result
 
         # The run's parameters come from the signature: declare the keys so that the UI
-        # shows {"epochs": 3} rather than {"_": {"epochs": 3}}.
-        run_flow.__signature__ = inspect.Signature(
+        # shows {"epochs": 3} rather than {"_": {"epochs": 3}}. (inspect reads a function's
+        # __signature__; typeshed does not declare it.)
+        run_flow.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
             [inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY) for key in parameters]
         )
         prefect_flow = _LiveFlow(
@@ -170,7 +173,6 @@ class PrefectRuntime(Runtime):
         run_task = counted_attempts(body, retries)
 
         prefect_task = prefect.task(
-            run_task,
             name=name,
             task_run_name=_constant(run_name),
             retries=retries,
@@ -181,7 +183,7 @@ class PrefectRuntime(Runtime):
             cache_policy=NONE,
             persist_result=False,
             log_prints=False,
-        )
+        )(run_task)
         return await prefect_task()
 
     async def remote(self, name: str, request: dict, *, run_name: str) -> dict:
@@ -199,9 +201,14 @@ class PrefectRuntime(Runtime):
             retry_delay_seconds=delay).submit(request)
         try:
             # The future's wait blocks: in a thread, so the other batches keep being sent.
-            return await asyncio.to_thread(future.result)
+            # (Prefect types an async task's future as one of a coroutine; result() is
+            # the task's return value.)
+            return await asyncio.to_thread(future.result)  # type: ignore[arg-type]
         except asyncio.CancelledError:
-            future.cancel()  # a failed job stops its batches still on the cluster
+            # A failed job stops its batches still on the cluster. Prefect's futures have
+            # no cancel(): the task runner's own future (Dask's, a thread pool's) has.
+            if isinstance(future, PrefectWrappedFuture):
+                future.wrapped_future.cancel()
             raise
 
     async def publish_json(self, key: str, value: Any, description: str = "") -> None:

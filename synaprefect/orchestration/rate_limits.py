@@ -86,7 +86,7 @@ class _SharedGate:
                 caller.set_exception(error)
 
     def _take(self, count: int) -> list[asyncio.Future]:
-        callers = []
+        callers: list[asyncio.Future] = []
         while self.waiting and len(callers) < count:
             caller = self.waiting.popleft()
             if not caller.done():  # a cancelled caller needs no slot

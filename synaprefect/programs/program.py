@@ -9,6 +9,7 @@ Three ways to make one:
 """
 
 import json
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +37,8 @@ class Program(Trainer, Module):
     answer = await program(Query(query="What is the capital of France?"))
     ```
     """
+
+    _graph: Graph | None  # set with object.__setattr__, past Module's attribute tracking
 
     def __init__(self, inputs: Any = None, outputs: Any = None, name: str | None = None,
                  description: str | None = None, trainable: bool = True, **kwargs):
@@ -132,22 +135,22 @@ class Program(Trainer, Module):
             return cls(**config)
         return program_saving.functional_from_config(config, custom_objects)
 
-    def save(self, filepath: str, overwrite: bool = True) -> None:
+    def save(self, filepath: str | os.PathLike, overwrite: bool = True) -> None:
         """Save architecture, training configuration and every variable as one JSON file."""
         program_saving.save_program(self, filepath, overwrite=overwrite)
 
     @classmethod
-    def load(cls, filepath: str, custom_objects: dict | None = None) -> "Program":
+    def load(cls, filepath: str | os.PathLike, custom_objects: dict | None = None) -> "Program":
         """Load a program saved with ``save`` (or by Synalinks: see ``synalinks_files``);
         returns the new program."""
         document, source = program_saving.read_program_file(filepath)
         return _from_document(document, custom_objects, source, with_variables=True)
 
-    def save_variables(self, filepath: str) -> None:
+    def save_variables(self, filepath: str | os.PathLike) -> None:
         """Save only the variables, to a ``.variables.json`` file."""
         program_saving.save_variables(self, filepath)
 
-    def load_variables(self, filepath: str) -> None:
+    def load_variables(self, filepath: str | os.PathLike) -> None:
         """Load variables saved by ``save_variables`` into this program (same architecture).
 
         The file is checked completely before anything is assigned.

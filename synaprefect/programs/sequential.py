@@ -27,6 +27,10 @@ class Sequential(Program):
     ```
     """
 
+    # Set with object.__setattr__, past Module's attribute tracking.
+    _layers: list[Module]
+    _input: SymbolicDataModel | None
+
     def __init__(self, modules: list | None = None, trainable: bool = True,
                  name: str | None = None, description: str | None = None):
         super().__init__(name=name, description=description, trainable=trainable)
@@ -93,9 +97,9 @@ class Sequential(Program):
     async def build(self, inputs) -> None:
         if not self._layers:
             raise ValueError("This Sequential program has no module; add some first.")
-        if self._input is None:
-            object.__setattr__(self, "_input", inputs)
-        await self._build_graph(self._input)
+        start = self._input if self._input is not None else inputs
+        object.__setattr__(self, "_input", start)
+        await self._build_graph(start)
 
     def get_config(self) -> dict:
         return {

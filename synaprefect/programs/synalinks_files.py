@@ -93,7 +93,7 @@ def _accepted(cls: type) -> set[str]:
     for klass in cls.__mro__:
         if "__init__" not in vars(klass):
             continue
-        parameters = inspect.signature(klass.__init__).parameters.values()
+        parameters = inspect.signature(vars(klass)["__init__"]).parameters.values()
         names |= {p.name for p in parameters if p.kind is p.KEYWORD_ONLY
                   or p.kind is p.POSITIONAL_OR_KEYWORD}
         if not any(p.kind is p.VAR_KEYWORD for p in parameters):

@@ -29,7 +29,7 @@ __all__ = [
 FORMAT_KEYS = ("synaprefect_version", "module", "class_name", "registered_name", "config")
 
 
-def _check_suffix(filepath: str, suffix: str, what: str) -> str:
+def _check_suffix(filepath: str | os.PathLike, suffix: str, what: str) -> str:
     filepath = os.fspath(filepath)
     if not filepath.endswith(suffix):
         raise ValueError(
@@ -206,29 +206,29 @@ def program_from_document(document: Any, custom_objects: dict | None = None,
 # Paths and fsspec URLs alike (``s3://bucket/qa.json``): see ``synaprefect.storage``.
 
 
-def save_program(program, filepath: str, overwrite: bool = True) -> None:
+def save_program(program, filepath: str | os.PathLike, overwrite: bool = True) -> None:
     target = location(_check_suffix(filepath, ".json", "A program"))
     if not overwrite and target.exists():
         raise FileExistsError(f"'{target.url}' exists; pass overwrite=True to replace it.")
     target.write_json(program_document(program))
 
 
-def read_program_file(filepath: str) -> tuple[Any, str]:
+def read_program_file(filepath: str | os.PathLike) -> tuple[Any, str]:
     """The parsed JSON of a program file, and how errors should name it."""
     source = location(_check_suffix(filepath, ".json", "A program"))
     return source.read_json("program file"), f"'{source.url}'"
 
 
-def load_program(filepath: str, custom_objects: dict | None = None):
+def load_program(filepath: str | os.PathLike, custom_objects: dict | None = None):
     document, source = read_program_file(filepath)
     return program_from_document(document, custom_objects, source=source)
 
 
-def save_variables(program, filepath: str) -> None:
+def save_variables(program, filepath: str | os.PathLike) -> None:
     location(_check_suffix(filepath, ".variables.json", "Variables")).write_json(
         get_state_tree(program))
 
 
-def load_variables(program, filepath: str) -> None:
+def load_variables(program, filepath: str | os.PathLike) -> None:
     source = location(_check_suffix(filepath, ".variables.json", "Variables"))
     set_state_tree(program, source.read_json("variables file"))

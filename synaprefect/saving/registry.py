@@ -29,7 +29,7 @@ class NamedRegistry:
         self.kind = kind
         self.base = base
         self.wrap_function = wrap_function
-        self._classes: dict[str, type] = {}
+        self._classes: dict[str, type[Any]] = {}
 
     def register(self, cls: type) -> type:
         """Class decorator: make ``cls`` reachable by name (snake or Camel case)."""

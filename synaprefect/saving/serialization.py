@@ -109,8 +109,8 @@ def serialize_object(obj: Any) -> dict:
     }
 
 
-def _resolve_class(entry: dict) -> type:
-    class_name = entry.get("class_name")
+def _resolve_class(entry: dict) -> type[Any]:
+    class_name = entry["class_name"]  # checked by deserialize_object
     registered = entry.get("registered_name")
     custom = _custom_objects.get()
     for key in (registered, class_name):

@@ -35,8 +35,12 @@ class StorageError(ConnectionError):
 
 def is_url(path: Any) -> bool:
     """True for ``scheme://...`` other than ``file://``."""
-    match = _SCHEME.match(str(path))
-    return bool(match) and match.group(1).lower() != "file"
+    return _scheme(str(path)) not in (None, "file")
+
+
+def _scheme(text: str) -> str | None:
+    match = _SCHEME.match(text)
+    return match.group(1).lower() if match is not None else None
 
 
 def _display(url: str) -> str:
@@ -55,12 +59,12 @@ def location(path: str | os.PathLike | Location, **storage_options: Any) -> Loca
     text = os.fspath(path)
     if text.startswith("file://"):
         text = text[len("file://"):]
-    if not is_url(text):
+    scheme = _scheme(text)
+    if scheme is None or scheme == "file":
         return Location(str(Path(text).expanduser()), None, {})
     from synaprefect.storage.settings import options_for
 
-    return Location(text.rstrip("/"), _SCHEME.match(text).group(1).lower(),
-                    {**options_for(text), **storage_options})
+    return Location(text.rstrip("/"), scheme, {**options_for(text), **storage_options})
 
 
 def absolute(path: str | os.PathLike) -> str:
@@ -114,9 +118,9 @@ class Location:
             return fsspec.filesystem(self.protocol, **{"use_listings_cache": False,
                                                        **self._options})
         except ImportError:
-            package, extra = _PROVIDERS.get(self.protocol, (None, None))
-            hint = (f"pip install 'synaprefect[{extra}]' (it installs {package})" if extra
-                    else "install the fsspec implementation of this protocol")
+            provider = _PROVIDERS.get(self.protocol or "")
+            hint = (f"pip install 'synaprefect[{provider[1]}]' (it installs {provider[0]})"
+                    if provider else "install the fsspec implementation of this protocol")
             raise ImportError(f"{self.url}: {self.protocol}:// needs a package that is not "
                               f"installed: {hint}.") from None
         except ValueError as error:  # an unknown protocol

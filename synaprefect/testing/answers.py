@@ -61,7 +61,7 @@ def chat_completion(request: SimulatedRequest, answer: Any, cached_tokens: int =
         message = {"role": "assistant", "content": text}
     prompt_tokens = approx_tokens(sum(len(message_text(m)) for m in request.messages if isinstance(m, dict)))
     completion_tokens = approx_tokens(len(text))
-    usage = {
+    usage: dict[str, Any] = {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
@@ -93,7 +93,7 @@ def _stream(
     created: int,
     message: dict[str, Any],
     finish_reason: str,
-    usage: dict[str, int],
+    usage: dict[str, Any],
 ) -> WireResponse:
     """Whole answer as a short server-sent-event stream (one content chunk)."""
     base = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": request.model}

@@ -148,9 +148,9 @@ def _format_seconds(seconds: float) -> str:
     return str(int(seconds)) if float(seconds).is_integer() else str(seconds)
 
 
-def fault_error(fault: Fault, model: str = "") -> WireResponse | None:
-    """The HTTP error reply of ``fault``; ``None`` for the kinds that are behaviours
-    rather than errors (``timeout`` hangs, ``malformed`` answers 200)."""
+def fault_error(fault: Fault, model: str = "") -> WireResponse:
+    """The HTTP error reply of ``fault``; the kinds that are behaviours rather than errors
+    (``timeout`` hangs, ``malformed`` answers 200) have none."""
     kind = fault.kind
     if kind == "rate_limit":
         retry_after = (("Retry-After", _format_seconds(fault.retry_after)),)
@@ -162,4 +162,4 @@ def fault_error(fault: Fault, model: str = "") -> WireResponse | None:
     if kind == "not_found":
         message = f"The model '{model}' does not exist (simulated)."
         return error_response(404, message, "invalid_request_error", "model_not_found")
-    return None
+    raise ValueError(f"Fault kind {kind!r} is a behaviour, not an error reply.")

@@ -188,12 +188,12 @@ def start_prefect_api(database_dir: str | os.PathLike,
     """
     started = time.perf_counter()
     database = Path(database_dir) / "prefect.db"
-    template = None
+    template: Path | None = None
     if template_dir is not None:
         template = Path(template_dir) / f"prefect-{_installed_prefect_version()}.db"
     fresh = not database.exists()
     from_template = fresh and template is not None and template.exists()
-    if from_template:
+    if from_template and template is not None:
         database.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(template, database)
     # The server boots in its own process while this one imports Prefect.

@@ -208,11 +208,9 @@ class _SchemaGenerator:
         low, high, low_open, high_open = self._bounds(schema)
         lo = None if low is None else (math.floor(low) + 1 if low_open else math.ceil(low))
         hi = None if high is None else (math.ceil(high) - 1 if high_open else math.floor(high))
-        if lo is None and hi is None:
-            lo, hi = 0, 100
-        elif lo is None:
-            lo = hi - 100
-        elif hi is None:
+        if lo is None:
+            lo = 0 if hi is None else hi - 100
+        if hi is None:
             hi = lo + 100
         return lo if lo >= hi else self._rng.randint(lo, hi)
 

@@ -160,7 +160,7 @@ class SimulatedLM:
 
     def _start_thread(self) -> None:
         settings = dict(self._settings)
-        self._simulation = Simulation(**settings)
+        simulation = self._simulation = Simulation(**settings)
         loop = asyncio.new_event_loop()
         stop_event = asyncio.Event()
         ready = threading.Event()
@@ -173,7 +173,7 @@ class SimulatedLM:
         def run() -> None:
             asyncio.set_event_loop(loop)
             try:
-                loop.run_until_complete(serve(self._simulation, self.host, self.port, started, stop_event))
+                loop.run_until_complete(serve(simulation, self.host, self.port, started, stop_event))
             except BaseException as exc:  # reported to the starting thread (e.g. port in use)
                 failure.append(exc)
                 ready.set()
@@ -211,9 +211,11 @@ class SimulatedLM:
         package_root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
         process = self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+        stdout = process.stdout
+        assert stdout is not None  # stdout=PIPE
         first_line: list[str] = []
         # readline() has no timeout: read in a helper thread so a stuck child cannot hang us.
-        reader = threading.Thread(target=lambda: first_line.append(process.stdout.readline()), daemon=True)
+        reader = threading.Thread(target=lambda: first_line.append(stdout.readline()), daemon=True)
         reader.start()
         reader.join(timeout=60)
         url = first_line[0].strip() if first_line else ""
@@ -251,7 +253,7 @@ class SimulatedLM:
     def _control(self, method: str, path: str, payload: dict[str, Any] | None = None) -> Any:
         """Call a ``/_sim`` endpoint of a process-mode server."""
         parts = urlsplit(self.base_url)
-        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        connection = http.client.HTTPConnection(parts.netloc, timeout=30)  # "host:port"
         try:
             body = json.dumps(payload).encode() if payload is not None else None
             connection.request(method, path, body=body, headers={"Content-Type": "application/json"})
@@ -262,6 +264,11 @@ class SimulatedLM:
         if response.status != 200:
             raise RuntimeError(f"simulated LM control {path} failed: {response.status} {data.decode()}")
         return json.loads(data)
+
+    def _started_simulation(self) -> Simulation:
+        if self._simulation is None:
+            raise RuntimeError("SimulatedLM is not started")
+        return self._simulation
 
     def _in_loop(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run ``function`` on the serving loop (the only thread that touches server state)."""
@@ -283,7 +290,7 @@ class SimulatedLM:
         if self._base_url is None:
             return  # applied at start
         if self.mode == "thread":
-            self._in_loop(self._simulation.configure, **changes)
+            self._in_loop(self._started_simulation().configure, **changes)
         else:
             if "faults" in changes and changes["faults"] is not None:
                 changes["faults"] = changes["faults"].to_dict()
@@ -292,13 +299,13 @@ class SimulatedLM:
     def stats(self) -> ServerStats:
         """Snapshot of the server statistics."""
         if self.mode == "thread":
-            return self._in_loop(self._simulation.stats)
+            return self._in_loop(self._started_simulation().stats)
         return ServerStats.from_dict(self._control("GET", "/_sim/stats"))
 
     def reset_stats(self) -> None:
         """Clear statistics, restart request indexes at 0 and rewind the fault plan."""
         if self.mode == "thread":
-            self._in_loop(self._simulation.reset)
+            self._in_loop(self._started_simulation().reset)
         else:
             self._control("POST", "/_sim/reset", {})
 

@@ -228,7 +228,8 @@ class Simulation:
             if not isinstance(payload, dict):
                 raise ValueError("the JSON body must be an object")
             model = str(payload.get("model", ""))
-            messages, schema, tool_name = [], None, None
+            messages: list = []
+            schema, tool_name = None, None
             if path == CHAT_PATH:
                 messages = payload.get("messages") or []
                 if not isinstance(messages, list):

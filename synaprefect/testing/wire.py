@@ -12,14 +12,17 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from types import ModuleType
 from typing import Any
 
+_orjson: ModuleType | None
 try:  # orjson is usually present (Prefect depends on it) and is several times faster.
-    import orjson as _orjson
+    _orjson = importlib.import_module("orjson")
 except ImportError:  # pragma: no cover - exercised only without orjson
     _orjson = None
 

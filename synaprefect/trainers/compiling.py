@@ -7,12 +7,13 @@ from synaprefect.language_models.base import ModelBase
 from synaprefect.optimizers import get as get_optimizer
 from synaprefect.trainers import data as D
 from synaprefect.trainers.compile_utils import CompiledMetrics, CompiledRewards
+from synaprefect.trainers.host import ProgramHost
 from synaprefect.utils.nest import flatten
 
 __all__ = ["CompileMixin"]
 
 
-class CompileMixin:
+class CompileMixin(ProgramHost):
     """``compile`` and its configuration, mixed into ``Program`` through ``Trainer``."""
 
     compiled = False
@@ -151,8 +152,9 @@ class CompileMixin:
                 for item in flatten(value) if isinstance(value, (list, dict, tuple)) else [value]:
                     if isinstance(item, ModelBase):
                         found.setdefault(id(item), item)
-                        if getattr(item, "fallback", None) is not None:
-                            found.setdefault(id(item.fallback), item.fallback)
+                        fallback = getattr(item, "fallback", None)
+                        if fallback is not None:
+                            found.setdefault(id(fallback), fallback)
         return list(found.values())
 
     def estimate_calls(self, x, kind: str = "fit", **kwargs) -> dict[str, int]:

@@ -1,7 +1,7 @@
 """Turning user data into validated samples, splits and batches."""
 
 import math
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -36,6 +36,10 @@ def _is_column(value: Any) -> bool:
     return isinstance(value, (list, tuple, np.ndarray))
 
 
+@overload
+def to_samples(data: list | tuple | dict | np.ndarray, name: str) -> list: ...
+@overload
+def to_samples(data: Any, name: str) -> list | None: ...
 def to_samples(data: Any, name: str) -> list | None:
     """A list of samples from a numpy array or list of data models.
 
@@ -61,9 +65,9 @@ def to_samples(data: Any, name: str) -> list | None:
             f"{type(data).__name__}."
         )
     if len(data) and all(_is_column(column) for column in data):
-        columns = [_column(column, f"{name}[{k}]") for k, column in enumerate(data)]
-        size = _common_length(columns, name)
-        return [[_to_json(column[i], f"{name}[{k}][{i}]") for k, column in enumerate(columns)]
+        arrays = [_column(column, f"{name}[{k}]") for k, column in enumerate(data)]
+        size = _common_length(arrays, name)
+        return [[_to_json(column[i], f"{name}[{k}][{i}]") for k, column in enumerate(arrays)]
                 for i in range(size)]
     return [_to_json(item, f"{name}[{index}]") for index, item in enumerate(data)]
 

@@ -7,13 +7,14 @@ import numpy as np
 
 from synaprefect.orchestration.runtime import get_runtime
 from synaprefect.trainers import data as D
+from synaprefect.trainers.host import ProgramHost
 from synaprefect.trainers.job import Job, current_job
 from synaprefect.utils.async_utils import gather_or_cancel
 
 __all__ = ["EvaluationMixin"]
 
 
-class EvaluationMixin:
+class EvaluationMixin(ProgramHost):
     """``evaluate`` and ``predict``, mixed into ``Program`` through ``Trainer``."""
 
     async def _evaluate_batch(self, step: int, bx: list, by: list, kind: str) -> dict:
@@ -96,7 +97,7 @@ class EvaluationMixin:
         samples, targets = self._prepare(samples, targets, kind)
 
         async def body():
-            results = []
+            results: list = []
             for step, (batch, by) in enumerate(D.batch_pairs(samples, targets, batch_size)):
                 if kind == "predict":
                     results.append(await self._predict_batch(step, batch))

@@ -4,6 +4,7 @@ import logging
 
 from synaprefect.orchestration.runtime import get_runtime
 from synaprefect.trainers import data as D
+from synaprefect.trainers.host import ProgramHost
 from synaprefect.trainers.job import Job
 from synaprefect.trainers.replay import encode
 
@@ -12,7 +13,7 @@ __all__ = ["FitMixin"]
 logger = logging.getLogger("synaprefect.trainers")
 
 
-class FitMixin:
+class FitMixin(ProgramHost):
     """``fit``, mixed into ``Program`` through ``Trainer``."""
 
     stop_training = False
@@ -51,7 +52,7 @@ class FitMixin:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ValueError("`validation_data` must be a tuple (x_val, y_val).")
             (train_x, train_y) = (samples, targets)
-            val_x, val_y = self._prepare(*validation_data, "fit")
+            val_x, val_y = self._prepare(validation_data[0], validation_data[1], "fit")
         else:
             (train_x, train_y), (val_x, val_y) = D.train_validation_split(
                 samples, targets, validation_split)
@@ -117,14 +118,14 @@ class FitMixin:
                 callbacks.on_epoch_begin(epoch)
                 order = list(range(len(train_x)))
                 if shuffle:
-                    order = [int(i) for i in self.optimizer.rng("shuffle", epoch)
+                    order = [int(i) for i in optimizer.rng("shuffle", epoch)
                              .permutation(len(train_x))]
                 for step, indices in enumerate(D.batches(len(train_x), batch_size, order)):
                     await optimizer.run_hook("on_batch_begin", step, epoch, variables)
                     callbacks.on_train_batch_begin(step)
                     mini_x = mini_y = None
                     if val_x:
-                        pick = self.optimizer.rng("minibatch", epoch, step).permutation(
+                        pick = optimizer.rng("minibatch", epoch, step).permutation(
                             len(val_x))[:minibatch_size]
                         mini_x = [val_x[int(i)] for i in sorted(pick)]
                         mini_y = [val_y[int(i)] for i in sorted(pick)] if val_y else None

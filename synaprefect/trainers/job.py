@@ -20,7 +20,7 @@ import contextvars
 import inspect
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from synaprefect.language_models.base import result_settings
 from synaprefect.language_models.call_store import call_scope, use_call_store
@@ -41,6 +41,7 @@ from synaprefect.utils.json_utils import stable_hash
 
 if TYPE_CHECKING:
     from synaprefect.programs import Program
+    from synaprefect.trainers.host import ProgramHost
 
 __all__ = ["Job", "current_job", "run_task", "identity"]
 
@@ -81,7 +82,7 @@ def identity(obj: Any) -> Any:
 class Job:
     """One fit / evaluate / predict of ``program`` on ``runtime``."""
 
-    def __init__(self, program: Program, kind: str, runtime: Runtime,
+    def __init__(self, program: ProgramHost, kind: str, runtime: Runtime,
                  task_runner: Any = None):
         from synaprefect.config import task_retries
 
@@ -119,7 +120,7 @@ class Job:
                 with call_scope("task", run_name), recording(mine):
                     return await body()
             except BaseException:
-                if parent is not None:
+                if parent is not None and mine is not None:
                     parent.drop_child(mine)
                 raise
 
@@ -196,19 +197,22 @@ class Job:
         try:
             await program._prepare_run(data[0])
             # Opening may delete a stale folder: blocking I/O, off the event loop.
-            self.store = await asyncio.to_thread(self._open_store, data, targets, options,
-                                                 resume)
-            return await self._as_flow(body, flow_retries, parameters)
+            store = await asyncio.to_thread(self._open_store, data, targets, options, resume)
+            self.store = store
+            return await self._as_flow(store, body, flow_retries, parameters)
         finally:
             program._busy = None
 
-    async def _as_flow(self, body, flow_retries: int, parameters: dict) -> Any:
-        program, store = self.program, self.store
+    async def _as_flow(self, store: RunStore, body: Callable[[], Awaitable[Any]],
+                       flow_retries: int, parameters: dict) -> Any:
+        program = self.program
         start = program.get_state_tree()
         if self.task_runner is not None:  # the state every remote batch starts from, once
             from synaprefect.trainers.shards import shard_template
 
-            self.remote_template = shard_template(program)
+            # A job's program is always a Program; the mixins that start jobs only know
+            # themselves as a ProgramHost.
+            self.remote_template = shard_template(cast("Program", program))
 
         async def attempt():
             program.set_state_tree(start)
@@ -223,7 +227,7 @@ class Job:
             return result
 
         try:
-            result = await self.runtime.flow(
+            result: Any = await self.runtime.flow(
                 program.name, attempt, run_name=f"{self.kind}-{program.name}",
                 parameters={"kind": self.kind, **parameters}, retries=flow_retries,
                 task_runner=self.task_runner)

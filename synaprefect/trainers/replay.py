@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from synaprefect.data_models.json_data_model import JsonDataModel
 from synaprefect.language_models.cache import ResponseCache
@@ -105,7 +105,8 @@ def prune_runs(program_name: str | None = None, keep: int = 0,
 
     Example: ``prune_runs("qa", keep=2)``
     """
-    removed, seen = [], {}
+    removed: list[str] = []
+    seen: dict[str, int] = {}
     root = _runs_root()
     for run in list_runs(program_name):
         if not run["finished"] and not unfinished:
@@ -164,7 +165,7 @@ class _CallJournal:
     def __init__(self, path: Path):
         self.path = path
         self._answers: dict[str, Any] = {}
-        self._file = None
+        self._file: TextIO | None = None
         self._lock = threading.Lock()
         self._load()
 
@@ -246,20 +247,20 @@ class RunStore:
         self.replayed_calls = 0
         self.replayed_usage: dict[str, float] = {}
         if remote is not None:
-            self._pull()
+            self._pull(remote)
 
     @property
     def url(self) -> str:
         return self.remote.url if self.remote is not None else str(self.directory)
 
-    def _pull(self) -> None:
+    def _pull(self, remote: Location) -> None:
         """Copy what remote storage holds and this machine lacks (another machine ran
         the job before)."""
-        for name, document in (self.remote / "steps").read_all("step").items():
+        for name, document in (remote / "steps").read_all("step").items():
             key = name[: -len(".json")]
             if self._steps.get(key) is None:
                 self._steps.put(key, document)
-        for answers in (self.remote / "calls").read_all("answers").values():
+        for answers in (remote / "calls").read_all("answers").values():
             for key, value in answers.items():
                 if self._calls.get(key) is None:
                     self._calls.put(key, value)
@@ -316,20 +317,15 @@ class RunStore:
             with call_scope("step", key), bound(_step_answers, answers):
                 result = await body()
         except BaseException:
-            if self.remote is not None and answers:  # what it paid, for another machine
-                await asyncio.to_thread(self._upload_answers, key, answers)
+            remote = self.remote
+            if remote is not None and answers:  # what it paid, for another machine
+                await asyncio.to_thread(_upload_answers, remote, key, answers)
             raise
         after = meter() if meter is not None else {}
         document = {"result": encode(result),
                     "usage": {k: after[k] - before[k] for k in after}}
         await asyncio.to_thread(self._persist, key, document, answers)
         return result
-
-    def _upload_answers(self, key: str, answers: dict) -> None:
-        try:
-            (self.remote / "calls" / f"{key}.json").write_json(answers)
-        except OSError:  # the step's own error matters more; the local journal has them
-            pass
 
     def _persist(self, key: str, document: dict, answers: dict) -> None:
         # Answers before their step, the storage before the local copy: a step is never
@@ -358,3 +354,10 @@ class RunStore:
         answers = _step_answers.get()
         if answers is not None:
             answers[key] = value
+
+
+def _upload_answers(remote: Location, key: str, answers: dict) -> None:
+    try:
+        (remote / "calls" / f"{key}.json").write_json(answers)
+    except OSError:  # the step's own error matters more; the local journal has them
+        pass

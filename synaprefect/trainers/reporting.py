@@ -4,6 +4,7 @@
 from synaprefect.data_models.trainable import trained_fields
 from synaprefect.language_models.phases import PHASES
 from synaprefect.orchestration.runtime import Runtime
+from synaprefect.trainers.host import ProgramHost
 from synaprefect.trainers.job import current_job
 from synaprefect.utils.json_utils import stable_hash
 
@@ -13,7 +14,7 @@ __all__ = ["ReportingMixin"]
 _ARTIFACT_DPI = 80
 
 
-class ReportingMixin:
+class ReportingMixin(ProgramHost):
     """Spending and artifacts, mixed into ``Program`` through ``Trainer``."""
 
     def _live_usage(self) -> dict[str, float]:
@@ -55,6 +56,7 @@ class ReportingMixin:
         # repeat the last one cost the API and tell the user nothing.
         job = current_job()
         published = job.published if job is not None else {}
+        step = self.optimizer.iterations if self.optimizer is not None else 0
         for variable in self.trainable_variables:
             key = artifacts.variable_artifact_key(self.name, variable.path)
             value = trained_fields(variable.value())
@@ -63,7 +65,7 @@ class ReportingMixin:
                 continue
             published[key] = digest
             await runtime.publish_json(
-                key, value, f"{variable.path} after optimizer step {self.optimizer.iterations}")
+                key, value, f"{variable.path} after optimizer step {step}")
 
     async def _publish_progress(self, runtime: Runtime, percent: float) -> None:
         if runtime.tracking:
@@ -116,13 +118,14 @@ class ReportingMixin:
 
     def _summary_markdown(self, first_reward, logs, start_counters) -> str:
         end = self._counters_by_phase()
+        optimizer = self.optimizer  # a fit without one publishes no summary
+        assert optimizer is not None
         final = logs.get("val_reward", logs.get("reward"))
         lines = [f"# Fit of `{self.name}`", "",
                  f"- reward of the first batch (before training): {_fmt(first_reward)}",
                  f"- final {'val_reward' if 'val_reward' in logs else 'reward'}: "
                  f"{_fmt(final)}",
-                 f"- optimizer steps: {self.optimizer.iterations}, epochs: "
-                 f"{self.optimizer.epochs}"]
+                 f"- optimizer steps: {optimizer.iterations}, epochs: {optimizer.epochs}"]
         if self.stop_reason:
             lines.append(f"- stopped early: {self.stop_reason}")
         lines += ["", "| phase | calls | failed | tokens | cost (USD) |", "|---|---|---|---|---|"]

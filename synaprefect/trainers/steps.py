@@ -6,11 +6,13 @@ retried task never applies anything twice.
 """
 
 import copy
+import functools
 
 from synaprefect.language_models.call_store import call_scope
 from synaprefect.language_models.phases import phase_scope
 from synaprefect.modules.recording import PredictionRecorder, recording, sample_scope
 from synaprefect.trainers import data as D
+from synaprefect.trainers.host import ProgramHost
 from synaprefect.trainers.job import current_job, run_task
 from synaprefect.trainers.replay import encode
 from synaprefect.utils.async_utils import gather_or_cancel
@@ -18,7 +20,7 @@ from synaprefect.utils.async_utils import gather_or_cancel
 __all__ = ["StepMixin"]
 
 
-class StepMixin:
+class StepMixin(ProgramHost):
     """Per-batch building blocks, mixed into ``Program`` through ``Trainer``."""
 
     async def predict_on_batch(self, x: list, training: bool = False) -> list:
@@ -44,7 +46,7 @@ class StepMixin:
                 return await body()
             if self.task_granularity == "sample":
                 return await gather_or_cancel(*(
-                    run_task(module.name, lambda i=i, a=a, k=k: one(i, a, k),
+                    run_task(module.name, functools.partial(one, i, a, k),
                              run_name=f"{prefix}{module.name}-sample-{i + 1}")
                     for i, (a, k) in enumerate(calls)))
             return await run_task(module.name, body, run_name=f"{prefix}{module.name}")
@@ -55,7 +57,7 @@ class StepMixin:
         # A subclassed program has no graph to split: it is one module for the batch.
         return await run_module(self, [((s,), {}) for s in samples], 0)
 
-    async def compute_rewards(self, y: list, y_pred: list) -> list[float]:
+    async def compute_rewards(self, y: list | None, y_pred: list) -> list[float]:
         """One reward per sample (failed predictions score what the reward gives None)."""
         if not self._rewards.rewards:
             return [0.0] * len(y_pred)
@@ -63,7 +65,7 @@ class StepMixin:
             return await self._rewards(list(y) if y is not None else [None] * len(y_pred),
                                        list(y_pred))
 
-    async def _predict_and_score(self, x: list, y: list, training: bool) -> dict:
+    async def _predict_and_score(self, x: list, y: list | None, training: bool) -> dict:
         """A pure batch step: predictions, rewards and (training) the predictions
         recorded for each trainable variable, by sample."""
         recorder = PredictionRecorder() if training else None
@@ -112,10 +114,11 @@ class StepMixin:
             run_name=f"{prefix}train-batch")
         await self._metrics.update(y, result["y_pred"], result["rewards"])
         logs = {"reward": self._rewards.reduce(result["rewards"])}
-        if self.optimizer is None or not variables:
+        optimizer = self.optimizer
+        if optimizer is None or not variables:
             return logs
-        self.optimizer.assign_rewards(result["recorded"], result["rewards"], variables)
-        self.optimizer.observe_batch(variables, x, y, result["y_pred"], result["rewards"],
+        optimizer.assign_rewards(result["recorded"], result["rewards"], variables)
+        optimizer.observe_batch(variables, x, y, result["y_pred"], result["rewards"],
                                      result["recorded"])
         # The update proposes new values for the trainable variables and scores them; the
         # optimizer's own state only changes here, in the loop, once the task succeeded.
@@ -128,7 +131,7 @@ class StepMixin:
             for variable in variables:  # a retried update starts from the same values
                 variable.assign(before[variable.path])
             with phase_scope("optimizer"):
-                await self.optimizer.propose(step, epoch, variables, x, y,
+                await optimizer.propose(step, epoch, variables, x, y,
                                              result["y_pred"])
                 scored = await self._predict_and_score(candidate_x, candidate_y,
                                                        training=False)
@@ -140,7 +143,7 @@ class StepMixin:
             run_name=f"{prefix}optimizer-update")
         for variable in variables:
             variable.assign(updated["variables"][variable.path])
-        self.optimizer.add_candidate(variables, updated["candidate_reward"])
+        optimizer.add_candidate(variables, updated["candidate_reward"])
         logs["candidate_reward"] = updated["candidate_reward"]
         return logs
 

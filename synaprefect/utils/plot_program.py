@@ -84,6 +84,7 @@ def program_figure(program: Any, show_schemas: bool = False, show_module_names: 
         raise ValueError(f"`rankdir` must be one of {list(_RANKDIRS)}, got {rankdir!r}.")
     graph = program.get_graph() if hasattr(program, "get_graph") else None
     options = (show_module_names, show_schemas, show_defs, show_trainable)
+    edges: list[tuple[int, int]]
     if graph is None:
         boxes, edges = [_box(program, [], [], *options)], []
     else:

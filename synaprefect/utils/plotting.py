@@ -118,7 +118,7 @@ def select_metrics(available: Sequence[str], requested: Sequence[str] | None,
     return list(requested)
 
 
-def mean_and_std(runs: Sequence[Sequence[float]]) -> tuple[np.ndarray, np.ndarray]:
+def mean_and_std(runs: Sequence[Sequence[float]] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per position, the mean over runs and the sample standard deviation (0 for one
     run)."""
     values = np.asarray(runs, dtype=float)
