@@ -1,7 +1,9 @@
-"""KnowledgeBase on both backends (embedded SQLite, PostgreSQL with pgvector): retrieval
-on the bundled corpus, idempotent writes, the graph, the storage setting, clear errors.
+"""KnowledgeBase on both backends (embedded SQLite, PostgreSQL): retrieval on the bundled
+corpus, idempotent writes, the graph, the storage setting, clear errors.
 
-The PostgreSQL cases start a throwaway cluster (``stack.Postgres``) and are ``e2e``.
+The PostgreSQL cases start a throwaway cluster (``synaprefect.testing.postgres``) and are
+``e2e``. Each runs twice: with vectors as ``real[]`` scored in plain SQL (forced), and in
+the mode the server offers (pgvector when installed, else the same fallback).
 """
 
 import asyncio
@@ -66,20 +68,27 @@ def postgres():
     database.stop()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.e2e)])
-def kb_uri(request, tmp_path):
-    """A fresh database of each backend: a SQLite file, or a new PostgreSQL database."""
-    if request.param == "sqlite":
-        return f"sqlite://{tmp_path / 'kb.db'}"
-    server = request.getfixturevalue("postgres")
+def _new_database(server: Postgres) -> str:
     return asyncio.run(server.create_database(f"kb_{uuid.uuid4().hex[:10]}"))
 
 
-async def test_retrieval_returns_the_expected_rows_on_the_corpus(kb_uri,
+@pytest.fixture(params=["sqlite", pytest.param("postgresql-plain", marks=pytest.mark.e2e),
+                        pytest.param("postgresql-auto", marks=pytest.mark.e2e)])
+def kb_args(request, tmp_path):
+    """The arguments of a fresh database of each backend: a SQLite file, or a new
+    PostgreSQL database with vectors as ``real[]`` (plain) or as the server allows
+    (auto)."""
+    if request.param == "sqlite":
+        return {"uri": f"sqlite://{tmp_path / 'kb.db'}"}
+    uri = _new_database(request.getfixturevalue("postgres"))
+    return {"uri": uri, "vector_extension": False if request.param.endswith("plain") else None}
+
+
+async def test_retrieval_returns_the_expected_rows_on_the_corpus(kb_args,
                                                                 simulated_lm_factory):
     # 256 dimensions: the simulated bag-of-words vectors barely collide on this corpus.
     server = simulated_lm_factory(embedding_dim=256)
-    kb = KnowledgeBase(uri=kb_uri, data_models=[Document],
+    kb = KnowledgeBase(**kb_args, data_models=[Document],
                        embedding_model=embedding_model_for(server))
     try:
         await kb.update([Document(**d) for d in CORPUS["documents"]])
@@ -104,8 +113,8 @@ async def test_retrieval_returns_the_expected_rows_on_the_corpus(kb_uri,
         await kb.close()
 
 
-async def test_search_by_given_vectors_needs_no_embedding_model(kb_uri):
-    kb = KnowledgeBase(uri=kb_uri, data_models=[Document])
+async def test_search_by_given_vectors_needs_no_embedding_model(kb_args):
+    kb = KnowledgeBase(**kb_args, data_models=[Document])
     try:
         for i, vector in enumerate([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.7, 0.7, 0.0]]):
             doc = Document(id=f"v{i}", title="t", content="c", source="s")
@@ -117,12 +126,57 @@ async def test_search_by_given_vectors_needs_no_embedding_model(kb_uri):
         assert "embedding" not in found[0]
         with pytest.raises(ValueError, match="no `embedding_model`"):
             await kb.similarity_search("text", table_name="Document")
+        with pytest.raises(ValueError, match="dimensions"):
+            await kb.similarity_search(table_name="Document", vector_or_vectors=[1.0, 0.0])
     finally:
         await kb.close()
 
 
-async def test_a_repeated_write_leaves_no_duplicate(kb_uri, simulated_lm):
-    kb = KnowledgeBase(uri=kb_uri, data_models=[Document],
+def _same_rows_and_scores(mine: list[dict], theirs: list[dict]) -> bool:
+    """Same scores in order, and at each rank the same row or one tied with it: rows whose
+    distances agree to float32 precision may come in either order."""
+    if [r["score"] for r in mine] != pytest.approx([r["score"] for r in theirs],
+                                                   rel=1e-5, abs=1e-6):
+        return False
+    return all(row["id"] in {r["id"] for r in theirs
+                             if r["score"] == pytest.approx(row["score"], rel=1e-5, abs=1e-6)}
+               for row in mine)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("metric", ["cosine", "l2sq", "ip"])
+async def test_postgresql_without_pgvector_ranks_and_scores_as_with_it(
+        metric, postgres, simulated_lm_factory, tmp_path):
+    """Vectors as real[] scored in plain SQL give the rows and scores of the server's own
+    mode (pgvector here when installed) and of the embedded backend."""
+    embedder = embedding_model_for(simulated_lm_factory(embedding_dim=256))
+    plain = {"uri": await postgres.create_database(f"kb_{uuid.uuid4().hex[:10]}"),
+             "vector_extension": False}
+    auto = {"uri": await postgres.create_database(f"kb_{uuid.uuid4().hex[:10]}")}
+    embedded = {"uri": f"sqlite://{tmp_path / 'kb.db'}"}
+    results, modes = [], []
+    for args in (plain, auto, embedded):
+        kb = KnowledgeBase(**args, data_models=[Document], embedding_model=embedder,
+                           metric=metric)
+        try:
+            await kb.update([Document(**d) for d in CORPUS["documents"]])
+            # Every document: unrelated ones tie, and ties are cut differently at a k.
+            results.append([await kb.similarity_search(query["search"], k=len(CORPUS[
+                "documents"]), table_name="Document") for query in CORPUS["queries"]])
+            modes.append(getattr(kb.backend, "uses_pgvector", None))
+        finally:
+            await kb.close()
+    assert modes == [False, await postgres.offers_extension("vector"), None]
+    plain_rows, *others = results
+    for other in others:
+        for mine, theirs in zip(plain_rows, other, strict=True):
+            assert mine[0]["id"] == theirs[0]["id"]
+            assert _same_rows_and_scores(mine, theirs), (
+                [(r["id"], r["score"]) for r in mine], [(r["id"], r["score"]) for r in theirs])
+
+
+async def test_a_repeated_write_leaves_no_duplicate(kb_args, simulated_lm):
+    kb = KnowledgeBase(**kb_args, data_models=[Document],
                        embedding_model=embedding_model_for(simulated_lm))
     try:
         batch = [Document(**d) for d in CORPUS["documents"]]
@@ -164,8 +218,8 @@ def _names(graph) -> set[str]:
     return {e["name"] for e in graph.get_json()["entities"]}
 
 
-async def test_graph_retrieval_follows_relations(kb_uri):
-    kb = KnowledgeBase(uri=kb_uri, entity_models=[City, Country, Continent],
+async def test_graph_retrieval_follows_relations(kb_args):
+    kb = KnowledgeBase(**kb_args, entity_models=[City, Country, Continent],
                        relation_models=[LocatedIn, PartOf])
     try:
         await _load_graph(kb)
@@ -272,11 +326,11 @@ async def test_a_data_model_with_a_label_field_is_a_table_row_unless_written_as_
     await kb.close()
 
 
-async def test_concurrent_first_writes_set_up_and_wipe_once(kb_uri):
-    first = KnowledgeBase(uri=kb_uri, data_models=[Document])
+async def test_concurrent_first_writes_set_up_and_wipe_once(kb_args):
+    first = KnowledgeBase(**kb_args, data_models=[Document])
     await first.update(Document(id="old", title="t", content="c", source="s"))
     await first.close()
-    kb = KnowledgeBase(uri=kb_uri, data_models=[Document], wipe_on_start=True)
+    kb = KnowledgeBase(**kb_args, data_models=[Document], wipe_on_start=True)
     docs = [Document(id=f"n{i}", title="t", content="c", source="s") for i in range(12)]
     await asyncio.gather(*(kb.update(doc) for doc in docs))
     assert await kb.count(table_name="Document") == 12

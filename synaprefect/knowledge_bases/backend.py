@@ -126,9 +126,10 @@ def default_uri(name: str) -> str:
     return f"sqlite://{Path(root.path) / 'knowledge' / (name + '.db')}"
 
 
-def backend_for(uri: str, metric: str) -> Backend:
+def backend_for(uri: str, metric: str, vector_extension: bool | None = None) -> Backend:
     """``sqlite://<path>`` (or Synalinks' ``duckdb://<path>``, stored in SQLite),
-    ``sqlite://:memory:``, or ``postgresql://user@host:port/db``."""
+    ``sqlite://:memory:``, or ``postgresql://user@host:port/db`` (``vector_extension``:
+    pgvector or not; None uses it when the server has it)."""
     if metric not in METRICS:
         raise ValueError(f"`metric` must be one of {sorted(METRICS)}, got {metric!r}.")
     scheme, separator, rest = uri.partition("://")
@@ -139,8 +140,8 @@ def backend_for(uri: str, metric: str) -> Backend:
     if separator and scheme in ("postgresql", "postgres"):
         from synaprefect.knowledge_bases.postgres_backend import PostgresBackend
 
-        return PostgresBackend(uri)
+        return PostgresBackend(uri, vector_extension)
     raise ValueError(
         f"`uri` must start with sqlite:// (embedded file; duckdb:// is read as one too) or "
-        f"postgresql:// (a PostgreSQL server with pgvector), got {uri!r}."
+        f"postgresql:// (a PostgreSQL server), got {uri!r}."
     )

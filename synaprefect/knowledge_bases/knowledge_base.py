@@ -81,8 +81,10 @@ class KnowledgeBase(GraphMixin):
     in the same database.
 
     ``uri``: ``sqlite:///path/kb.db`` (embedded; Synalinks' ``duckdb://path`` is read as a
-    SQLite file), ``sqlite://:memory:``, or ``postgresql://user@host:port/db`` (needs the
-    pgvector extension). Default: ``<storage setting>/knowledge/<name or 'database'>.db``.
+    SQLite file), ``sqlite://:memory:``, or ``postgresql://user@host:port/db``. Default:
+    ``<storage setting>/knowledge/<name or 'database'>.db``. ``vector_extension``
+    (PostgreSQL only): True needs pgvector, False stores vectors as ``real[]`` scored in
+    plain SQL, None (default) uses pgvector when the server has it.
 
     Example:
     ```python
@@ -97,7 +99,7 @@ class KnowledgeBase(GraphMixin):
                  data_models: list | None = None, entity_models: list | None = None,
                  relation_models: list | None = None, embedding_model: Any = None,
                  metric: str = "cosine", wipe_on_start: bool = False,
-                 name: str | None = None):
+                 name: str | None = None, vector_extension: bool | None = None):
         from synaprefect.language_models import EmbeddingModel
 
         if uri and graph_uri and uri != graph_uri:
@@ -115,7 +117,8 @@ class KnowledgeBase(GraphMixin):
         self.data_models = list(data_models or [])
         self.entity_models = list(entity_models or [])
         self.relation_models = list(relation_models or [])
-        self.backend: Backend = backend_for(self.uri, metric)
+        self.vector_extension = vector_extension
+        self.backend: Backend = backend_for(self.uri, metric, vector_extension)
         self._specs: dict[str, TableSpec] = {}
         for model, entity in ([(m, False) for m in self.data_models]
                               + [(m, True) for m in self.entity_models]):
@@ -338,7 +341,7 @@ class KnowledgeBase(GraphMixin):
     def get_config(self) -> dict:
         return {
             "uri": self.uri, "name": self.name, "metric": self.metric,
-            "wipe_on_start": self.wipe_on_start,
+            "wipe_on_start": self.wipe_on_start, "vector_extension": self.vector_extension,
             "data_models": [_schema_of(m) for m in self.data_models],
             "entity_models": [_schema_of(m) for m in self.entity_models],
             "relation_models": [_schema_of(m) for m in self.relation_models],

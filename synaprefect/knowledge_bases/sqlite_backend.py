@@ -170,7 +170,8 @@ class SQLiteBackend(Backend):
         # data_version changes when another connection (process) commits to the file.
         version = self._run("PRAGMA data_version")[0][0]
         if name not in self._matrices or self._matrices[name][0] != version:
-            rows = self._run(f'SELECT data, vector FROM "{name}" WHERE vector IS NOT NULL')
+            rows = self._run(f'SELECT data, vector FROM "{name}" WHERE vector IS NOT NULL '
+                             "ORDER BY rowid")
             matrix = (np.stack([np.frombuffer(v, dtype=np.float32) for _, v in rows])
                       if rows else np.zeros((0, 0), dtype=np.float32))
             self._matrices[name] = (version, [d for d, _ in rows], matrix,
@@ -183,8 +184,10 @@ class SQLiteBackend(Backend):
             raise ValueError(f"The query vector has {query.shape[0]} dimensions; the vectors "
                              f"of table '{name}' have {matrix.shape[1]}.")
         scores = distances(matrix, query, metric, norms)
-        best = np.argpartition(scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-        best = best[np.argsort(scores[best], kind="stable")]
+        # The k lowest, ties in insertion order (as PostgreSQL's ORDER BY distance, position).
+        best = (np.flatnonzero(scores <= np.partition(scores, k - 1)[k - 1])
+                if k < len(scores) else np.arange(len(scores)))
+        best = best[np.argsort(scores[best], kind="stable")][:k]
         return [(json.loads(documents[i]), float(scores[i])) for i in best]
 
     async def upsert_edges(self, edges: list[Edge]) -> None:

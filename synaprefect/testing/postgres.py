@@ -90,6 +90,17 @@ class Postgres:
         finally:
             await connection.close()
 
+    async def offers_extension(self, name: str) -> bool:
+        """Whether ``CREATE EXTENSION <name>`` can work here (e.g. ``vector``: pgvector)."""
+        import asyncpg
+
+        connection = await asyncpg.connect(self.dsn)
+        try:
+            return bool(await connection.fetchval(
+                "SELECT count(*) FROM pg_available_extensions WHERE name = $1", name))
+        finally:
+            await connection.close()
+
     def stop(self) -> None:
         with contextlib.suppress(RuntimeError):
             self._run("pg_ctl", "-D", self.dir / "data", "-m", "fast", "stop")
