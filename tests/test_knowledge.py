@@ -8,6 +8,7 @@ the mode the server offers (pgvector when installed, else the same fallback).
 
 import asyncio
 import json
+import logging
 import uuid
 from pathlib import Path
 from typing import Literal
@@ -173,6 +174,55 @@ async def test_postgresql_without_pgvector_ranks_and_scores_as_with_it(
             assert mine[0]["id"] == theirs[0]["id"]
             assert _same_rows_and_scores(mine, theirs), (
                 [(r["id"], r["score"]) for r in mine], [(r["id"], r["score"]) for r in theirs])
+
+
+@pytest.mark.e2e
+async def test_a_role_that_may_not_create_the_extension_gets_plain_sql(postgres, caplog):
+    """The default mode falls back when CREATE EXTENSION fails (here: a role that is not a
+    superuser, pgvector being untrusted; on a server without pgvector: not installed)."""
+    import asyncpg
+
+    role, database = f"kb_role_{uuid.uuid4().hex[:8]}", f"kb_{uuid.uuid4().hex[:10]}"
+    uri = await postgres.create_database(database)
+    connection = await asyncpg.connect(uri)
+    try:
+        await connection.execute(f"CREATE ROLE {role} LOGIN")
+        await connection.execute(f"GRANT CREATE ON SCHEMA public TO {role}")
+    finally:
+        await connection.close()
+    uri = uri.replace("//postgres@", f"//{role}@")
+    caplog.set_level(logging.INFO, logger="synaprefect.knowledge_bases")
+    kb = KnowledgeBase(uri=uri, data_models=[Document])
+    try:
+        for i, vector in enumerate([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]]):
+            doc = Document(id=f"v{i}", title="t", content="c", source="s")
+            await kb.update(sp.JsonDataModel(json={**doc.get_json(), "embedding": vector},
+                                             schema=Document.get_schema()))
+        found = await kb.similarity_search(table_name="Document",
+                                           vector_or_vectors=[0.0, 2.0], k=3)
+        assert [r["id"] for r in found] == ["v1", "v2", "v0"]
+        assert [r["score"] for r in found] == pytest.approx([0.0, 0.2, 1.0], abs=1e-6)
+        assert kb.backend.uses_pgvector is False
+        assert "vectors as real[] scored exactly in SQL (pgvector is not available" in caplog.text
+    finally:
+        await kb.close()
+    strict = KnowledgeBase(uri=uri, data_models=[Document], vector_extension=True)
+    with pytest.raises(RuntimeError, match="vector_extension=True needs the pgvector"):
+        await strict.count(table_name="Document")
+    await strict.close()
+
+
+@pytest.mark.e2e
+async def test_a_real_array_table_asked_for_pgvector_names_the_option(postgres):
+    uri = await postgres.create_database(f"kb_{uuid.uuid4().hex[:10]}")
+    plain = KnowledgeBase(uri=uri, data_models=[Document], vector_extension=False)
+    await plain.update(Document(id="a", title="t", content="c", source="s"))
+    await plain.close()
+    # With pgvector installed: the table's vectors are real[]; without: no pgvector.
+    strict = KnowledgeBase(uri=uri, data_models=[Document], vector_extension=True)
+    with pytest.raises((ValueError, RuntimeError), match="vector_extension="):
+        await strict.count(table_name="Document")
+    await strict.close()
 
 
 async def test_a_repeated_write_leaves_no_duplicate(kb_args, simulated_lm):

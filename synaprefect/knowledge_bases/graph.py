@@ -14,11 +14,14 @@ paths = await kb.path_fulltext_search("Paris", "Europe", subj_label="City",
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synaprefect.data_models.json_data_model import JsonDataModel
 from synaprefect.data_models.knowledge import KnowledgeGraph
-from synaprefect.knowledge_bases.tables import Edge, check_name, spec_for
+from synaprefect.knowledge_bases.tables import Edge, TableSpec, check_name, spec_for
+
+if TYPE_CHECKING:
+    from synaprefect.knowledge_bases.backend import Backend
 
 __all__ = ["GraphMixin"]
 
@@ -43,10 +46,22 @@ def _endpoint_schema(relation_schema: dict, side: str) -> dict:
 class GraphMixin:
     """Graph methods of ``KnowledgeBase`` (entities, relations, neighbourhoods, paths)."""
 
+    if TYPE_CHECKING:  # what KnowledgeBase provides, for the type checker
+        backend: Backend
+        _specs: dict[str, TableSpec]
+
+        async def _setup(self) -> None: ...
+        async def _spec(self, table_name: str) -> TableSpec: ...
+        async def _store(self, *args: Any, **kwargs: Any) -> Any: ...
+        async def get(self, *args: Any, **kwargs: Any) -> Any: ...
+        async def fulltext_search(self, *args: Any, **kwargs: Any) -> Any: ...
+        async def similarity_search(self, *args: Any, **kwargs: Any) -> Any: ...
+        async def hybrid_fts_search(self, *args: Any, **kwargs: Any) -> Any: ...
+
     # ---- writing ------------------------------------------------------------------------
 
     def _entity_spec(self, record: dict, schema: dict):
-        known = self._specs.get(record.get("label"))
+        known = self._specs.get(record.get("label") or "")
         if known is not None:
             return known
         if not (schema.get("properties") or {}):  # no schema: the record's own fields

@@ -264,7 +264,7 @@ class PostgresBackend(Backend):
             "e.obj_key = n.k) WHERE $3::text IS NULL OR e.label = $3", labels, keys, label)
         found = {}
         for r in rows:
-            found[tuple(r)[:5]] = Edge(*tuple(r)[:5], json.loads(r["data"]))
+            found[tuple(r)[:5]] = Edge.from_columns(r, json.loads(r["data"]))
         return list(found.values())
 
     async def clear_edges(self) -> None:

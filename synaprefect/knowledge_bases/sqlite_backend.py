@@ -207,7 +207,7 @@ class SQLiteBackend(Backend):
                        + (" AND label = ?" if label else ""))
                 params = (node_label, key, label) if label else (node_label, key)
                 for row in self._run(sql, params):
-                    found[row[:5]] = Edge(*row[:5], json.loads(row[5]))
+                    found[row[:5]] = Edge.from_columns(row, json.loads(row[5]))
         return list(found.values())
 
     async def clear_edges(self) -> None:

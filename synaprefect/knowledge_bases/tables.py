@@ -8,6 +8,7 @@ search (its string fields, joined) and, when there is one, its embedding vector.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +73,12 @@ class Edge:
     obj_label: str
     obj_key: str
     data: dict
+
+    @classmethod
+    def from_columns(cls, columns: Sequence[Any], data: dict) -> Edge:
+        """From a stored row: its first five columns are the key, in field order."""
+        label, subj_label, subj_key, obj_label, obj_key = columns[:5]
+        return cls(label, subj_label, subj_key, obj_label, obj_key, data)
 
 
 def _label_value(schema: dict) -> str | None:
