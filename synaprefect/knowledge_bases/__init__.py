@@ -1,5 +1,5 @@
 """Knowledge bases: tables of data models and a knowledge graph, searched by full text,
-vectors or both, on an embedded SQLite file or a PostgreSQL server with pgvector."""
+vectors or both, on an embedded SQLite file or a PostgreSQL server (pgvector optional)."""
 
 from synaprefect.knowledge_bases.backend import Backend, backend_for
 from synaprefect.knowledge_bases.knowledge_base import KnowledgeBase, reciprocal_rank_fusion
