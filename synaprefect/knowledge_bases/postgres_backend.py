@@ -122,7 +122,7 @@ class PostgresBackend(Backend):
             reason = "vector_extension=False"
             if self.vector_extension is not False:
                 try:
-                    async with connection.transaction():  # a savepoint: a failure is kept
+                    async with connection.transaction():  # a savepoint: a failure spares the rest
                         await connection.execute("CREATE EXTENSION IF NOT EXISTS vector")
                     self.uses_pgvector = True
                 except asyncpg.PostgresError as error:
