@@ -73,6 +73,29 @@ from synaprefect.tuners import disable_keras_backend
 from synaprefect.variables import Variable
 from synaprefect.version import __version__
 
+# ---- knowledge (issue 18) --------------------------------------------------------------
+# isort: split
+from synaprefect import knowledge_bases
+from synaprefect.data_models.knowledge import (
+    Entities,
+    Entity,
+    KnowledgeGraph,
+    KnowledgeGraphs,
+    Relation,
+    Relations,
+    is_embedded_entity,
+    is_entities,
+    is_entity,
+    is_knowledge_graph,
+    is_knowledge_graphs,
+    is_relation,
+    is_relations,
+)
+from synaprefect.knowledge_bases import KnowledgeBase
+from synaprefect.modules.knowledge import EmbedKnowledge, RetrieveKnowledge, UpdateKnowledge
+
+# ---- end of knowledge (issue 18) -------------------------------------------------------
+
 # ---- Synalinks' top-level names (issue 16: saving, data models, config) ----------------
 # isort: split
 from synaprefect import config
@@ -119,6 +142,7 @@ from synaprefect.modules import Action, FunctionCallingAgent, Tool  # isort: ski
 ToolCalling = ToolCall  # Synalinks' second name for it
 # ---- end of Synalinks' top-level names (issue 16: saving, data models, config) ---------
 
+
 __all__ = [
     "__version__",
     # data models
@@ -151,3 +175,10 @@ __all__ += [
 ]
 # Synalinks' tools and agents (issue 18)
 __all__ += ["Tool", "Action", "FunctionCallingAgent"]
+# knowledge (issue 18)
+__all__ += [
+    "knowledge_bases", "KnowledgeBase", "EmbedKnowledge", "UpdateKnowledge",
+    "RetrieveKnowledge", "Entity", "Relation", "Entities", "Relations",
+    "KnowledgeGraph", "KnowledgeGraphs", "is_entity", "is_relation", "is_entities",
+    "is_relations", "is_knowledge_graph", "is_knowledge_graphs", "is_embedded_entity",
+]

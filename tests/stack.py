@@ -21,8 +21,10 @@ import httpx
 import pytest
 import yaml
 
+from synaprefect.testing.postgres import Postgres
+
 __all__ = ["ROOT", "PREFECT_YAML", "POOL", "TEST_QUEUE", "Service", "PrefectStack",
-           "free_port", "tail", "run_command", "wait_until", "migrated_template"]
+           "free_port", "tail", "run_command", "wait_until", "migrated_template", "Postgres"]
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFECT_YAML = ROOT / "deployments" / "prefect.yaml"

@@ -18,7 +18,7 @@ LAYERS = [
     ["data_models", "initializers"],
     ["variables"],
     ["saving"],
-    ["language_models", "testing"],
+    ["language_models", "testing", "knowledge_bases"],
     ["modules", "ops"],
     ["rewards"],
     ["metrics"],

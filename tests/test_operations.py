@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -35,11 +34,11 @@ import pytest
 from stack import (
     POOL,
     ROOT,
+    Postgres,
     PrefectStack,
     Service,
     free_port,
     migrated_template,
-    run_command,
     wait_until,
 )
 
@@ -357,51 +356,6 @@ async def test_ui_shows_the_fit_run_and_the_variable_artifacts(stack, promoted_r
 
 
 # ---- the production recipe: PostgreSQL -------------------------------------------------
-
-
-class Postgres:
-    """A throwaway PostgreSQL cluster on loopback, from Debian's `postgresql` package."""
-
-    def __init__(self):
-        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
-                       key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
-        initdb = found[-1] if found else shutil.which("initdb")
-        if initdb is None:
-            pytest.fail("PostgreSQL is not installed: the production-recipe test starts "
-                        "its own cluster (apt-get install postgresql; .ci/run does).")
-        self.bin = Path(initdb).parent
-        # initdb refuses to run as root: then the cluster belongs to the `postgres` user
-        # (the package creates it), in a folder of its own outside pytest's private tmp.
-        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        self.dir = Path(tempfile.mkdtemp(prefix="synaprefect-postgres-"))
-        if self.as_user:
-            shutil.chown(self.dir, "postgres")
-        self.port = free_port()
-        data = self.dir / "data"
-        self._run("initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8",
-                  "--no-sync")
-        self._run("pg_ctl", "-D", data, "-l", self.dir / "postgres.log", "-w", "-t", "60",
-                  "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
-                        "-c fsync=off", "start")
-        self._run("createdb", "-h", "127.0.0.1", "-p", self.port, "-U", "postgres", "prefect")
-        self.url = f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/prefect"
-
-    def _run(self, tool: str, *args: Any) -> None:
-        run_command([*self.as_user, str(self.bin / tool), *map(str, args)], dict(os.environ))
-
-    async def count(self, table: str) -> int:
-        import asyncpg
-
-        connection = await asyncpg.connect(self.url.replace("postgresql+asyncpg", "postgresql"))
-        try:
-            return await connection.fetchval(f"SELECT count(*) FROM {table}")
-        finally:
-            await connection.close()
-
-    def stop(self) -> None:
-        with contextlib.suppress(AssertionError):
-            self._run("pg_ctl", "-D", self.dir / "data", "-m", "fast", "stop")
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,21 @@ from synaprefect.data_models.generic import (
     is_trainable,
 )
 from synaprefect.data_models.json_data_model import JsonDataModel
+from synaprefect.data_models.knowledge import (
+    Entities,
+    Entity,
+    KnowledgeGraph,
+    KnowledgeGraphs,
+    Relation,
+    Relations,
+    is_embedded_entity,
+    is_entities,
+    is_entity,
+    is_knowledge_graph,
+    is_knowledge_graphs,
+    is_relation,
+    is_relations,
+)
 from synaprefect.data_models.ops import is_symbolic
 from synaprefect.data_models.scores import (
     FineScore,
@@ -41,4 +56,8 @@ __all__ = ["DataModel", "Field", "JsonDataModel", "SymbolicDataModel", "is_symbo
            "normalize_score",
            # generic data models and checks of the trainable ones
            "GenericInputs", "GenericOutputs", "GenericIO", "GenericResult", "is_trainable",
-           "is_instructions", "is_prediction"]
+           "is_instructions", "is_prediction",
+           # knowledge graphs
+           "Entity", "Relation", "Entities", "Relations", "KnowledgeGraph", "KnowledgeGraphs",
+           "is_entity", "is_relation", "is_entities", "is_relations", "is_knowledge_graph",
+           "is_knowledge_graphs", "is_embedded_entity"]

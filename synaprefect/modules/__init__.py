@@ -5,6 +5,7 @@ from synaprefect.modules.agents import FunctionCallingAgent
 from synaprefect.modules.decision import Branch, Decision, MultiDecision
 from synaprefect.modules.generator import Generator
 from synaprefect.modules.input_module import Input, InputModule
+from synaprefect.modules.knowledge import EmbedKnowledge, RetrieveKnowledge, UpdateKnowledge
 from synaprefect.modules.lambda_module import Lambda
 from synaprefect.modules.module import Module
 from synaprefect.modules.pure import (
@@ -29,4 +30,5 @@ __all__ = [
     "And", "Or", "Xor", "Not", "InMask", "OutMask", "Prefix", "Suffix", "Factorize",
     "Generator", "ChainOfThought", "SelfCritique", "Decision", "MultiDecision", "Branch",
     "Tool", "Action", "GenericAction", "FunctionCallingAgent",
+    "EmbedKnowledge", "UpdateKnowledge", "RetrieveKnowledge",
 ]

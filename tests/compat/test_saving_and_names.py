@@ -325,13 +325,13 @@ def test_synalinks_generator_options_map_onto_subclasses(simulated_lm, tmp_path)
 
 
 @pytest.mark.parametrize("edit,message", [
-    (lambda d: d["config"]["modules"][1].update(class_name="FunctionCallingAgent"),
-     r"capital_qa > generator uses the Synalinks class 'FunctionCallingAgent'"),
+    (lambda d: d["config"]["modules"][1].update(class_name="DeepAgent"),
+     r"capital_qa > generator uses the Synalinks class 'DeepAgent'"),
     (lambda d: d["config"]["modules"][1].update(
         module="my_project.modules", class_name="Shouter", registered_name="Custom>Shouter"),
      r"Unknown class 'Shouter'.*register"),
     (lambda d: d["config"]["modules"][1]["config"].update(tool_schemas=[{"type": "function"}]),
-     r"generator \(Generator\) sets \['tool_schemas'\]"),
+     r"cannot offer `tools`: use two generators"),
     (lambda d: d["variables"]["trainable_variables"]["generator"].update(
         state_other={"instructions": "x"}),
      r"unexpected \['generator/state_other'\]"),

@@ -208,5 +208,8 @@ class FunctionCallingAgent(Module):
     @classmethod
     def from_config(cls, config: dict) -> "FunctionCallingAgent":
         config = dict(config)
+        if "tools" not in config:
+            raise ValueError("A FunctionCallingAgent's config needs its `tools` (registered "
+                             "functions); this one has none.")
         tools = [deserialize_synalinks_object(t) for t in config.pop("tools")]
         return cls(tools=tools, **config)
