@@ -136,7 +136,8 @@ class _Shard:
     last_beat: Any = None
     beat_seen_at: float = 0.0
     submitted_at: float = 0.0
-    result: dict | None = None
+    collected: bool = False
+    result: Any = None  # any JSON, null included
 
 
 async def _submit(shard: _Shard, deployment: str, heartbeat_seconds: float,
@@ -170,6 +171,7 @@ async def _check(client: PrefectClient, shard: _Shard, heartbeat_timeout: float,
         if artifact is None or not isinstance(artifact.data, str):  # the markdown
             return f"run {run.name} completed without its result artifact"
         shard.result = parse_json_markdown(artifact.data)
+        shard.collected = True
         return None
     if state.is_cancelled():  # somebody stopped it on purpose: so is the whole job
         raise ShardError(f"run {run.name} was cancelled, so the rest is stopped too.")
@@ -239,7 +241,7 @@ async def run_on_work_pool(requests: list[dict], *, deployment: str,
                 await asyncio.sleep(poll_seconds)
                 for shard in list(pending):
                     reason = await _check(client, shard, heartbeat_timeout, start_timeout)
-                    if shard.result is not None:
+                    if shard.collected:
                         pending.remove(shard)
                         done.append(shard)
                     elif reason is not None:
