@@ -22,6 +22,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+from synaprefect.data_models import DataModel
 from synaprefect.datasets import data_models_for
 from synaprefect.storage import storage_root
 from synaprefect.trainers.models import replace_language_model
@@ -41,8 +42,9 @@ __all__ = [
 SIMULATED = "simulated"
 
 
-async def default_program(input_model: type, output_model: type, language_model: Any,
-                          name: str = "program", description: str | None = None):
+async def default_program(input_model: type[DataModel], output_model: type[DataModel],
+                          language_model: Any, name: str = "program",
+                          description: str | None = None):
     """A compiled one-``Generator`` program from ``input_model`` to ``output_model``: an
     exact-match reward on every output field and ``RandomFewShot`` few-shot examples
     (what ``make demo`` trains).

@@ -6,9 +6,13 @@ import json
 import numpy as np
 import pytest
 from helpers import Answer, CaseBlindMatch, as_student, capitals, capitals_program
+from prefect.client.schemas.actions import ArtifactCreate
+from prefect.states import Completed
 
 import synaprefect as sp
 from synaprefect.orchestration import tracking
+from synaprefect.orchestration.artifacts import json_markdown
+from synaprefect.orchestration.sharding import _RESULT_KEY, _check, _Shard, shard_flow
 from synaprefect.trainers.shards import combine, run_shard, shard_bounds, shard_request
 
 
@@ -71,3 +75,18 @@ async def test_bad_requests_fail_before_any_call(simulated_lm):
     with pytest.raises(ImportError, match="install it where shards run"):
         await run_shard(request)
     assert simulated_lm.stats().requests == 0
+
+
+async def test_a_completed_run_whose_result_is_null_is_collected(prefect_api):
+    # A request kind registered by a package above may return any JSON, null included:
+    # the driver collects it like any result instead of polling the finished run forever.
+    async with prefect_api.client() as client:
+        run = await client.create_flow_run(shard_flow, parameters={"request": {}},
+                                           state=Completed())
+        await client.create_artifact(ArtifactCreate(
+            key=_RESULT_KEY, type="markdown", data=json_markdown(None), flow_run_id=run.id))
+        shard = _Shard(0, "shard-1", {"kind": "null"}, run_id=run.id)
+        reason = await _check(client, shard, heartbeat_timeout=60.0, start_timeout=600.0)
+    assert reason is None
+    assert shard.collected
+    assert shard.result is None

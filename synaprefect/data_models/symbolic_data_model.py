@@ -1,10 +1,14 @@
 """``SymbolicDataModel``: a schema-only placeholder used to build program graphs."""
 
 import copy
+from typing import TYPE_CHECKING
 
 from synaprefect.data_models.operators import DataOperators
 from synaprefect.utils.json_utils import pretty_dumps
 from synaprefect.utils.naming import auto_name
+
+if TYPE_CHECKING:
+    from synaprefect.modules.module import Module
 
 __all__ = ["SymbolicDataModel"]
 
@@ -39,7 +43,7 @@ class SymbolicDataModel(DataOperators):
         self._name = name
         self.record_history = record_history
         # (module, node_index, tensor_index) of the graph node that produced this value.
-        self._history = None
+        self._history: tuple[Module, int, int] | None = None
 
     @property
     def name(self) -> str:

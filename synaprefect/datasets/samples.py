@@ -53,7 +53,8 @@ def to_samples(rows: list[dict], input_model: Any, output_model: Any = None,
 
 
 def data_models_for(rows: list[dict], input_fields: list[str] | None = None,
-                    output_fields: list[str] | None = None) -> tuple[type, type]:
+                    output_fields: list[str] | None = None
+                    ) -> tuple[type[DataModel], type[DataModel]]:
     """Two ``DataModel`` classes of string fields, ``(Inputs, Outputs)``, for the columns
     of ``rows`` (those of the first row, in order): by default the last column is the
     output and every other column an input.
@@ -84,7 +85,7 @@ def data_models_for(rows: list[dict], input_fields: list[str] | None = None,
             f"{inputs} and outputs {outputs}. The columns are {available}."
         )
 
-    def model(name: str, fields: list[str]) -> type:
+    def model(name: str, fields: list[str]) -> type[DataModel]:
         definitions: dict[str, Any] = {
             field: (str, Field(description=f"The {field}")) for field in fields}
         return pydantic.create_model(name, __base__=DataModel, **definitions)

@@ -120,9 +120,7 @@ class _WordOverlapScore(MeanStateMixin, MaskedMetric):
                 counts[path] = counts.get(path, 0) + 1
         self.state.assign({"totals": totals, "counts": counts})
 
-    # Metric.result's dict form (average=None); MeanStateMixin in metrics.reduction (typed
-    # after the structure split) declares only the float one.
-    def result(self) -> float | dict[str, float]:  # type: ignore[override]
+    def result(self) -> float | dict[str, float]:
         if self.average is not None:
             return super().result()
         totals, counts = self.state["totals"], self.state["counts"]

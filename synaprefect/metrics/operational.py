@@ -68,7 +68,7 @@ class OperationalMetric(Metric):
     ```
     """
 
-    direction = "down"
+    direction: str | None = "down"
     state_model = OperationalState
     counter: str | None = None
     per_call = False

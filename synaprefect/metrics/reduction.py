@@ -1,7 +1,7 @@
 """Reduction metrics: ``Mean``, ``Sum`` and ``MeanMetricWrapper``."""
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synaprefect.data_models.data_model import DataModel
 from synaprefect.metrics.metric import (
@@ -13,6 +13,7 @@ from synaprefect.metrics.metric import (
 from synaprefect.rewards.reward import as_reward_value
 from synaprefect.rewards.wrappers import FunctionWrapperMixin
 from synaprefect.utils.async_utils import gather_or_cancel
+from synaprefect.variables.variable import Variable
 
 __all__ = ["Mean", "Sum", "MeanMetricWrapper", "MeanState", "SumState", "MeanStateMixin"]
 
@@ -44,13 +45,19 @@ def _number(value: Any, owner: str) -> float:
 class MeanStateMixin:
     """Accumulate ``total``/``count`` in a ``MeanState`` variable."""
 
+    if TYPE_CHECKING:  # what ``Metric`` provides
+
+        @property
+        def state(self) -> Variable: ...
+
     def _add(self, values: list[float]) -> None:
         # No `await` between the read and the write, so concurrent updates never race.
         state = self.state
         state.assign({"total": state["total"] + sum(values),
                       "count": state["count"] + len(values)})
 
-    def result(self) -> float:
+    # ``Metric.result``'s type: subclasses may report per-field scores (``FBetaScore``).
+    def result(self) -> float | dict[str, float]:
         count = self.state["count"]
         return float(self.state["total"] / count) if count else 0.0
 

@@ -85,7 +85,7 @@ class PrefectRuntime(Runtime):
 
     tracking = True
 
-    async def flow(self, name: str, body: Body, *, run_name: str,
+    async def flow(self, name: str, body: Body[T], *, run_name: str,
                    parameters: dict | None = None, retries: int = 0,
                    task_runner: Any = None) -> T:
         """Run ``body`` as an async flow run ``run_name`` of flow ``name``; a subflow run
@@ -149,7 +149,7 @@ class PrefectRuntime(Runtime):
         with prefect.tags(*run_tags()):  # the flow run and the task runs inside it
             return await prefect_flow(**parameters)
 
-    async def stage(self, name: str, body: Body, *, run_name: str,
+    async def stage(self, name: str, body: Body[T], *, run_name: str,
                     parameters: dict | None = None) -> T:
         """Run ``body`` as a subflow run of the current flow run (one epoch, one trial);
         outside any flow run, as a flow run of its own. ``parameters`` (small JSON, such
@@ -159,7 +159,7 @@ class PrefectRuntime(Runtime):
         """
         return await self.flow(name, body, run_name=run_name, parameters=parameters)
 
-    async def task(self, name: str, body: Body, *, run_name: str, retries: int = 0,
+    async def task(self, name: str, body: Body[T], *, run_name: str, retries: int = 0,
                    retry_delay: float = 0.0) -> T:
         """Run ``body`` as a task run, retried up to ``retries`` times (``retry_delay``
         seconds apart) when it fails with a transient error. The last error propagates

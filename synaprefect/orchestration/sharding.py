@@ -50,7 +50,10 @@ from prefect.client.schemas.filters import (
     ArtifactFilterFlowRunId,
     ArtifactFilterKey,
 )
-from prefect.deployments import run_deployment
+from prefect.client.schemas.objects import Artifact
+from prefect.client.schemas.responses import OrchestrationResult
+from prefect.client.schemas.sorting import ArtifactSort
+from prefect.deployments import arun_deployment
 from prefect.states import Cancelling, Crashed
 
 from synaprefect.orchestration.artifacts import json_markdown, parse_json_markdown
@@ -133,13 +136,14 @@ class _Shard:
     last_beat: Any = None
     beat_seen_at: float = 0.0
     submitted_at: float = 0.0
-    result: dict | None = None
+    collected: bool = False
+    result: Any = None  # any JSON, null included
 
 
 async def _submit(shard: _Shard, deployment: str, heartbeat_seconds: float,
                   work_queue_name: str | None) -> None:
     shard.attempts += 1
-    run = await run_deployment(
+    run = await arun_deployment(
         deployment, parameters={"request": shard.request,
                                 "heartbeat_seconds": heartbeat_seconds},
         timeout=0, work_queue_name=work_queue_name,
@@ -148,22 +152,26 @@ async def _submit(shard: _Shard, deployment: str, heartbeat_seconds: float,
     shard.beat_seen_at = shard.submitted_at = time.monotonic()
 
 
-async def _latest(client: PrefectClient, key: str, run_id: UUID):
+async def _latest(client: PrefectClient, key: str, run_id: UUID) -> Artifact | None:
     found = await client.read_artifacts(artifact_filter=ArtifactFilter(
-        key=ArtifactFilterKey(any_=[key]), flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))
-    return max(found, key=lambda artifact: artifact.created) if found else None
+        key=ArtifactFilterKey(any_=[key]), flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])),
+        sort=ArtifactSort.CREATED_DESC, limit=1)
+    return found[0] if found else None
 
 
 async def _check(client: PrefectClient, shard: _Shard, heartbeat_timeout: float,
                  start_timeout: float) -> str | None:
     """Collect a finished shard's result; the reason to run it again, if any."""
+    assert shard.run_id is not None  # _submit ran it
     run = await client.read_flow_run(shard.run_id)
     state = run.state
+    assert state is not None  # arun_deployment creates runs Scheduled
     if state.is_completed():
         artifact = await _latest(client, _RESULT_KEY, run.id)
-        if artifact is None:
+        if artifact is None or not isinstance(artifact.data, str):  # the markdown
             return f"run {run.name} completed without its result artifact"
         shard.result = parse_json_markdown(artifact.data)
+        shard.collected = True
         return None
     if state.is_cancelled():  # somebody stopped it on purpose: so is the whole job
         raise ShardError(f"run {run.name} was cancelled, so the rest is stopped too.")
@@ -189,7 +197,8 @@ async def _check(client: PrefectClient, shard: _Shard, heartbeat_timeout: float,
         return None
     reason = f"run {run.name} silent for {silent:.0f} s (its worker died?)"
     # Not forced: a run that finished meanwhile keeps its state, and is collected next.
-    outcome = await client.set_flow_run_state(run.id, Crashed(message=reason))
+    outcome: OrchestrationResult[Any] = await client.set_flow_run_state(
+        run.id, Crashed(message=reason))
     return reason if outcome.status.value == "ACCEPT" else None
 
 
@@ -232,7 +241,7 @@ async def run_on_work_pool(requests: list[dict], *, deployment: str,
                 await asyncio.sleep(poll_seconds)
                 for shard in list(pending):
                     reason = await _check(client, shard, heartbeat_timeout, start_timeout)
-                    if shard.result is not None:
+                    if shard.collected:
                         pending.remove(shard)
                         done.append(shard)
                     elif reason is not None:
@@ -269,7 +278,7 @@ async def _sharded(program: Program, kind: str, x: Any, y: Any, deployment: str,
     async def body():
         results = await run_on_work_pool(requests, deployment=deployment, **pool_options)
         combined = await shard_jobs.combine(program, kind, results, len(samples), targets)
-        if kind == "evaluate":
+        if isinstance(combined, dict):  # evaluate's scores (predict's are an array)
             await publish_evaluation(runtime, program.name, combined,
                                      f"sharded evaluation of {program.name}")
         return combined

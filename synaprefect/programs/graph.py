@@ -7,7 +7,7 @@ from synaprefect.data_models.json_data_model import JsonDataModel
 from synaprefect.data_models.symbolic_data_model import SymbolicDataModel
 from synaprefect.data_models.validation import schema_errors
 from synaprefect.modules.input_module import InputModule
-from synaprefect.modules.module import Node
+from synaprefect.modules.module import Module, Node
 from synaprefect.utils.async_utils import gather_or_cancel
 from synaprefect.utils.nest import flatten, map_structure, pack_like
 
@@ -45,7 +45,7 @@ class Graph:
                 raise ValueError(
                     "Program inputs must come straight from `synaprefect.Input(...)`."
                 )
-            input_nodes.append(self._node_of(symbol))
+            input_nodes.append(self._node_of(symbol._history))
         self.nodes = self._topological(input_nodes)
         self.levels = self._levels()
         self.modules = list({id(n.module): n.module for n in self.nodes}.values())
@@ -58,8 +58,8 @@ class Graph:
             )
 
     @staticmethod
-    def _node_of(symbol: SymbolicDataModel) -> Node:
-        module, index, _ = symbol._history
+    def _node_of(history: tuple[Module, int, int]) -> Node:
+        module, index, _ = history  # a symbol's ``_history``
         return module._inbound_nodes[index]
 
     def _topological(self, input_nodes: list[Node]) -> list[Node]:
@@ -76,7 +76,7 @@ class Graph:
                         f"Module '{node.module.name}' uses a data model that does not come "
                         "from the program's inputs; build every value from Input()."
                     )
-                visit(self._node_of(symbol))
+                visit(self._node_of(symbol._history))
             if isinstance(node.module, InputModule) and id(node) not in allowed_inputs:
                 raise ValueError(
                     f"The outputs depend on the input '{node.module.name}', which is not "
@@ -89,7 +89,7 @@ class Graph:
         for symbol in self.flat_outputs:
             if symbol._history is None:
                 raise ValueError("A program output is not connected to the program inputs.")
-            visit(self._node_of(symbol))
+            visit(self._node_of(symbol._history))
         return order
 
     def depths(self) -> list[int]:
@@ -222,9 +222,9 @@ class Graph:
 
         def encode(value):
             if isinstance(value, SymbolicDataModel):
-                module, index, tensor = value._history
-                node = module._inbound_nodes[index]
-                return {"__symbolic__": [position[id(node)], tensor]}
+                assert value._history is not None  # _topological checked every graph symbol
+                node = self._node_of(value._history)
+                return {"__symbolic__": [position[id(node)], value._history[2]]}
             return value
 
         return {

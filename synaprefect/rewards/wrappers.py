@@ -6,7 +6,7 @@ never imported from a file unless it lives in ``synaprefect`` or was registered.
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synaprefect.data_models.json_data_model import JsonDataModel
 from synaprefect.rewards.reward import Reward, as_reward_value
@@ -83,12 +83,12 @@ def function_reference(fn: Callable[..., Any]) -> str:
     for key, registered in _REWARD_FUNCTIONS.items():
         if registered is fn:
             return key
-    key = get_registered_name(fn)  # ``@register_synalinks_serializable()`` functions
-    if get_registered_object(key) is fn:
-        return key
-    key = _natural_key(fn)
-    if key is not None and key.split(":")[0].split(".")[0] == "synaprefect":
-        return key
+    registered_name = get_registered_name(fn)  # ``@register_synalinks_serializable()`` functions
+    if get_registered_object(registered_name) is fn:
+        return registered_name
+    natural = _natural_key(fn)
+    if natural is not None and natural.split(":")[0].split(".")[0] == "synaprefect":
+        return natural
     raise NotImplementedError(
         f"The function {getattr(fn, '__qualname__', fn)!r} cannot be saved: only "
         "synaprefect's own functions and functions registered with "
@@ -145,7 +145,20 @@ def function_name(fn: Callable[..., Any], default: str) -> str:
 # ---- RewardFunctionWrapper ----------------------------------------------------------------
 
 
-class FunctionWrapperMixin:
+if TYPE_CHECKING:
+
+    class _WrappedHost:
+        """What the reward or metric class after ``FunctionWrapperMixin`` provides."""
+
+        name: str
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None: ...
+        def get_config(self) -> dict: ...
+else:
+    _WrappedHost = object
+
+
+class FunctionWrapperMixin(_WrappedHost):
     """The function side of ``RewardFunctionWrapper`` and ``metrics.MeanMetricWrapper``:
     ``fn(y_true, y_pred, **fn_kwargs)`` (sync or async) checked, named, called to a
     number, and saved as a reference to ``fn`` with its JSON keyword arguments. Goes
@@ -161,7 +174,6 @@ class FunctionWrapperMixin:
 
     fn: Callable[..., Any]
     fn_kwargs: dict[str, Any]
-    name: str
     # What an unnamed wrapper is called when ``fn`` has no usable name.
     _default_name = "function_wrapper"
 

@@ -114,7 +114,7 @@ def should_retry_task(error: BaseException) -> bool:
     return is_transient(error) and not getattr(error, _RETRIED, False)
 
 
-def counted_attempts(body: "Body", retries: int) -> "Body":
+def counted_attempts(body: Body[T], retries: int) -> Body[T]:
     """``body`` as the attempts of one task: an error that ends its last attempt (or that
     no retry can fix) is marked, so enclosing tasks do not retry it again."""
     attempts = 0
@@ -146,7 +146,7 @@ class Runtime:
 
     tracking = False
 
-    async def flow(self, name: str, body: Body, *, run_name: str,
+    async def flow(self, name: str, body: Body[T], *, run_name: str,
                    parameters: dict | None = None, retries: int = 0,
                    task_runner: Any = None) -> T:
         """Run ``body`` as the top-level run of fit / evaluate / predict / search,
@@ -154,13 +154,13 @@ class Runtime:
         help (see ``is_retryable_run``); ``remote`` tasks go to ``task_runner``."""
         raise NotImplementedError
 
-    async def stage(self, name: str, body: Body, *, run_name: str,
+    async def stage(self, name: str, body: Body[T], *, run_name: str,
                     parameters: dict | None = None) -> T:
         """Run ``body`` as a tracked sub-run (one epoch, one trial); ``parameters`` are
         shown with it."""
         raise NotImplementedError
 
-    async def task(self, name: str, body: Body, *, run_name: str, retries: int = 0,
+    async def task(self, name: str, body: Body[T], *, run_name: str, retries: int = 0,
                    retry_delay: float = 0.0) -> T:
         """Run ``body`` as one task (a batch, a module call, an optimizer update).
 

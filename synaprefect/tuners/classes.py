@@ -26,6 +26,8 @@ class _LazyTuner:
     # beyond keras-tuner itself.
     _kt_tuner = ""
     _requires: tuple[tuple[str, str], ...] = ()
+    # Set on each public class by ``_concrete_class``, the first time it is created.
+    _concrete: type
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         # ``type.__call__`` then runs ``__init__`` on the instance: it is an instance of
@@ -33,7 +35,7 @@ class _LazyTuner:
         return super().__new__(_concrete_class(cls))
 
 
-def _concrete_class(cls: type) -> type:
+def _concrete_class(cls: type[_LazyTuner]) -> type:
     if issubclass(cls, SearchMixin):
         return cls  # already concrete
     feature = f"synaprefect.tuners.{cls._kt_tuner}"

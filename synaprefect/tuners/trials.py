@@ -101,8 +101,9 @@ def _reduce_history(history: dict[str, list], directions: dict[str, str]) -> dic
         if not values:
             continue
         direction = directions.get(name)
-        best = {"max": max, "min": min}.get(direction, lambda v: v[-1])
-        metrics[name] = float(best(values))
+        best = (max(values) if direction == "max" else min(values) if direction == "min"
+                else values[-1])
+        metrics[name] = float(best)
     return metrics
 
 

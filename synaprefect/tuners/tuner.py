@@ -34,7 +34,7 @@ import numbers
 import os
 import shutil
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -48,12 +48,34 @@ from synaprefect.tuners.trials import checked_program, train_trial_program
 from synaprefect.utils.async_utils import gather_or_cancel, maybe_await, run_sync
 from synaprefect.utils.json_utils import atomic_write_json, stable_hash
 
+__all__ = ["SearchMixin"]
+
 if TYPE_CHECKING:
     import keras_tuner
 
     from synaprefect.programs import Program
 
-__all__ = ["SearchMixin"]
+    class _KerasTunerHost:
+        """What the keras-tuner tuner after ``SearchMixin`` in the MRO provides
+        (keras_tuner ships no types)."""
+
+        oracle: Any  # a keras_tuner.Oracle
+        project_name: str
+        tuner_id: str
+
+        def __init__(self, hypermodel: Any, objective: Any, *args: Any,
+                     **kwargs: Any) -> None: ...
+        @property
+        def project_dir(self) -> str: ...
+        def get_trial_dir(self, trial_id: str) -> str: ...
+        def save(self) -> None: ...
+        def on_search_begin(self) -> None: ...
+        def on_search_end(self) -> None: ...
+        def pre_create_trial(self) -> None: ...
+        def on_trial_begin(self, trial: keras_tuner.engine.trial.Trial) -> None: ...
+        def on_trial_end(self, trial: keras_tuner.engine.trial.Trial) -> None: ...
+else:
+    _KerasTunerHost = object
 
 _VARIABLES_FILE = "program.variables.json"
 
@@ -72,7 +94,7 @@ _build_lock: ContextVar[asyncio.Lock | None] = ContextVar("synaprefect_build_loc
                                                             default=None)
 
 
-class SearchMixin:
+class SearchMixin(_KerasTunerHost):
     """The trial logic shared by ``RandomSearch``, ``BayesianOptimization``,
     ``Hyperband`` and ``GridSearch``; placed before the keras-tuner tuner in the MRO."""
 
@@ -268,10 +290,13 @@ class SearchMixin:
         from keras_tuner import errors
         from keras_tuner.engine.trial import TrialStatus
 
-        if self._deployment is None:
+        deployment = self._deployment
+        run: Callable[[], Awaitable[dict[str, float]]]
+        if deployment is None:
             run = lambda: self.run_trial(trial, *fit_args, **fit_kwargs)  # noqa: E731
         else:
-            run = lambda: self._run_trial_on_pool(trial, fit_args, fit_kwargs)  # noqa: E731
+            run = lambda: self._run_trial_on_pool(  # noqa: E731
+                trial, deployment, fit_args, fit_kwargs)
         try:
             metrics = await runtime.stage(
                 "trial", run,
@@ -312,14 +337,15 @@ class SearchMixin:
         return self._with_objective(metrics)
 
     async def _run_trial_on_pool(self, trial: keras_tuner.engine.trial.Trial,
-                                 fit_args: tuple, fit_kwargs: dict) -> dict[str, float]:
+                                 deployment: str, fit_args: tuple,
+                                 fit_kwargs: dict) -> dict[str, float]:
         # ``run_trial`` as a flow run of the deployment, on a worker; its variables come
         # back into the trial's folder, where ``load_model`` and Hyperband find them.
         # Prefect's deployments are imported by a search on a work pool only.
         from synaprefect.orchestration.sharding import run_on_work_pool
 
         request = trial_request(self, trial, fit_args, fit_kwargs)
-        [result] = await run_on_work_pool([request], deployment=self._deployment,
+        [result] = await run_on_work_pool([request], deployment=deployment,
                                           labels=[f"{self.project_name}-trial-{trial.trial_id}"])
         atomic_write_json(self._variables_path(trial.trial_id), result["variables"])
         return self._with_objective(result["metrics"])
