@@ -227,11 +227,15 @@ PREFECT_RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
 
 
 @pytest.fixture
-def restore_logging(monkeypatch):
+def restore_logging(monkeypatch, capsys):
     """enable_logging changes the process's loggers and Prefect's logging variables: put
     them back."""
-    import prefect.logging.handlers
-    import prefect.main  # configures Prefect's logging, as a tracked run does
+    # Prefect's console handler keeps the stream it finds when it configures its logging:
+    # not this test's captured stderr, which is closed after it (later tests' run messages
+    # would fail to print).
+    with capsys.disabled():
+        import prefect.logging.handlers
+        import prefect.main  # configures Prefect's logging, as a tracked run does
 
     for name in ("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL",
                  "PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL",
