@@ -27,9 +27,11 @@ system-packages:
 test: setup system-packages lint typecheck
 	$(PY) -m pytest -q --durations=15
 
-# Ruff's checks (pyproject.toml [tool.ruff]) on the library, the flows and the tests.
+# Ruff's checks and formatting (pyproject.toml [tool.ruff]) on the library, the flows,
+# the tests and the benchmarks.
 lint: setup
 	$(PY) -m ruff check synaprefect flows tests benchmarks
+	$(PY) -m ruff format --check synaprefect flows tests benchmarks
 
 # mypy on the library (pyproject.toml [tool.mypy]).
 typecheck: setup

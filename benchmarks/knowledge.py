@@ -45,25 +45,42 @@ def _corpus(count: int, seed: int = 7) -> tuple[list[JsonDataModel], list[str], 
     records = []
     for i in range(count):
         words = rng.choice(vocabulary, size=24)
-        records.append(JsonDataModel(schema=schema, json={
-            "id": f"doc-{i:05d}", "title": " ".join(words[:4]),
-            "content": " ".join(words[4:]), "embedding": vectors[i].tolist()}))
+        records.append(
+            JsonDataModel(
+                schema=schema,
+                json={
+                    "id": f"doc-{i:05d}",
+                    "title": " ".join(words[:4]),
+                    "content": " ".join(words[4:]),
+                    "embedding": vectors[i].tolist(),
+                },
+            )
+        )
     queries = [" ".join(rng.choice(vocabulary, size=2)) for _ in range(count)]
     return records, queries, vectors
 
 
 def _milliseconds(samples: list[float]) -> dict:
     ordered = sorted(samples)
-    return {"median_ms": round(statistics.median(ordered) * 1000, 2),
-            "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))] * 1000, 2)}
+    return {
+        "median_ms": round(statistics.median(ordered) * 1000, 2),
+        "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))] * 1000, 2),
+    }
 
 
-async def _measure(uri: str, records, queries, vectors, n_queries: int, batch: int,
-                   vector_extension: bool | None = None) -> dict:
+async def _measure(
+    uri: str,
+    records,
+    queries,
+    vectors,
+    n_queries: int,
+    batch: int,
+    vector_extension: bool | None = None,
+) -> dict:
     kb = KnowledgeBase(uri=uri, data_models=[Document], vector_extension=vector_extension)
     started = time.perf_counter()
     for start in range(0, len(records), batch):
-        await kb.update(records[start:start + batch])
+        await kb.update(records[start : start + batch])
     ingest = time.perf_counter() - started
     assert await kb.count(table_name="Document") == len(records)
     rng = np.random.default_rng(11)
@@ -73,10 +90,10 @@ async def _measure(uri: str, records, queries, vectors, n_queries: int, batch: i
         vector = (vectors[i] + rng.normal(scale=0.05, size=DIMENSIONS)).tolist()
         calls = {
             "fulltext": kb.fulltext_search(text, table_name="Document", k=10),
-            "vector": kb.similarity_search(table_name="Document", vector_or_vectors=vector,
-                                           k=10),
-            "hybrid": kb.hybrid_fts_search(text, table_name="Document",
-                                           vector_or_vectors=vector, k=10),
+            "vector": kb.similarity_search(table_name="Document", vector_or_vectors=vector, k=10),
+            "hybrid": kb.hybrid_fts_search(
+                text, table_name="Document", vector_or_vectors=vector, k=10
+            ),
         }
         for kind, call in calls.items():
             started = time.perf_counter()
@@ -85,8 +102,11 @@ async def _measure(uri: str, records, queries, vectors, n_queries: int, batch: i
             if kind == "vector":  # the perturbed vector still finds its document first
                 assert found[0]["id"] == f"doc-{i:05d}"
     await kb.close()
-    return {"ingest_docs_per_s": round(len(records) / ingest), "queries": n_queries,
-            **{kind: _milliseconds(values) for kind, values in latencies.items()}}
+    return {
+        "ingest_docs_per_s": round(len(records) / ingest),
+        "queries": n_queries,
+        **{kind: _milliseconds(values) for kind, values in latencies.items()},
+    }
 
 
 async def run(docs: int, n_queries: int, batch: int, plain_queries: int) -> dict:
@@ -94,7 +114,8 @@ async def run(docs: int, n_queries: int, batch: int, plain_queries: int) -> dict
     results = {}
     with tempfile.TemporaryDirectory(prefix="synaprefect-kb-bench-") as folder:
         results["embedded (SQLite)"] = await _measure(
-            f"sqlite://{Path(folder) / 'kb.db'}", records, queries, vectors, n_queries, batch)
+            f"sqlite://{Path(folder) / 'kb.db'}", records, queries, vectors, n_queries, batch
+        )
     server = Postgres()
     try:
         # pgvector when the server has it, and plain SQL always: real[] distances cost one
@@ -102,25 +123,33 @@ async def run(docs: int, n_queries: int, batch: int, plain_queries: int) -> dict
         runs = [(True, n_queries)] if await server.offers_extension("vector") else []
         for vector_extension, count in [*runs, (False, plain_queries)]:
             uri = await server.create_database(f"kb_{uuid.uuid4().hex[:8]}")
-            name = ("server (PostgreSQL + pgvector)" if vector_extension
-                    else "server (PostgreSQL, real[] in plain SQL)")
-            results[name] = await _measure(uri, records, queries, vectors, count, batch,
-                                           vector_extension)
+            name = (
+                "server (PostgreSQL + pgvector)"
+                if vector_extension
+                else "server (PostgreSQL, real[] in plain SQL)"
+            )
+            results[name] = await _measure(
+                uri, records, queries, vectors, count, batch, vector_extension
+            )
     finally:
         server.stop()
     return results
 
 
 def _table(results: dict, docs: int) -> str:
-    lines = [f"| backend ({docs:,} docs) | queries | ingest (docs/s) "
-             "| full text median / p95 (ms) | vector median / p95 (ms) "
-             "| hybrid median / p95 (ms) |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        f"| backend ({docs:,} docs) | queries | ingest (docs/s) "
+        "| full text median / p95 (ms) | vector median / p95 (ms) "
+        "| hybrid median / p95 (ms) |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, r in results.items():
-        cells = [f"{r[k]['median_ms']} / {r[k]['p95_ms']}" for k in ("fulltext", "vector",
-                                                                      "hybrid")]
-        lines.append(f"| {name} | {r['queries']} | {r['ingest_docs_per_s']:,} | "
-                     + " | ".join(cells) + " |")
+        cells = [
+            f"{r[k]['median_ms']} / {r[k]['p95_ms']}" for k in ("fulltext", "vector", "hybrid")
+        ]
+        lines.append(
+            f"| {name} | {r['queries']} | {r['ingest_docs_per_s']:,} | " + " | ".join(cells) + " |"
+        )
     return "\n".join(lines)
 
 
@@ -129,8 +158,12 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--batch", type=int, default=500)
-    parser.add_argument("--plain-queries", type=int, default=20,
-                        help="queries timed on PostgreSQL without pgvector (slower)")
+    parser.add_argument(
+        "--plain-queries",
+        type=int,
+        default=20,
+        help="queries timed on PostgreSQL without pgvector (slower)",
+    )
     args = parser.parse_args()
     results = asyncio.run(run(args.docs, args.queries, args.batch, args.plain_queries))
     print(json.dumps(results, indent=2))

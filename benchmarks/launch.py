@@ -45,8 +45,7 @@ class Worker:
             self.process.wait()
         if self.process.returncode != 0 or not self.out.stat().st_size:
             tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-25:])
-            raise WorkerError(
-                f"{self.name} worker exited with {self.process.returncode}:\n{tail}")
+            raise WorkerError(f"{self.name} worker exited with {self.process.returncode}:\n{tail}")
         result = json.loads(self.out.read_text())
         self._clean()
         return result
@@ -62,8 +61,16 @@ class Worker:
         self.log.unlink(missing_ok=True)
 
 
-def spawn_worker(name: str, base_url: str, params: dict[str, Any], *, env: dict[str, str],
-                 scratch: Path, warmup: int = 0, started: Path | None = None) -> Worker:
+def spawn_worker(
+    name: str,
+    base_url: str,
+    params: dict[str, Any],
+    *,
+    env: dict[str, str],
+    scratch: Path,
+    warmup: int = 0,
+    started: Path | None = None,
+) -> Worker:
     """Start ``python -m benchmarks.worker``; its output goes to a log file (a pipe
     nobody reads could block it)."""
     scratch.mkdir(parents=True, exist_ok=True)
@@ -71,18 +78,37 @@ def spawn_worker(name: str, base_url: str, params: dict[str, Any], *, env: dict[
     os.close(descriptor)
     out = Path(out)
     log = out.with_suffix(".log")
-    command = [sys.executable, "-m", "benchmarks.worker", name, "--endpoint", base_url,
-               "--params", json.dumps(params), "--warmup", str(warmup), "--out", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.worker",
+        name,
+        "--endpoint",
+        base_url,
+        "--params",
+        json.dumps(params),
+        "--warmup",
+        str(warmup),
+        "--out",
+        str(out),
+    ]
     if started is not None:
         command += ["--started", str(started)]
     with open(log, "w", encoding="utf-8") as output:
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=output,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT
+        )
     return Worker(name, process, out, log)
 
 
-def run_worker(name: str, base_url: str, params: dict[str, Any], *, env: dict[str, str],
-               scratch: Path, warmup: int = 0) -> dict[str, Any]:
+def run_worker(
+    name: str,
+    base_url: str,
+    params: dict[str, Any],
+    *,
+    env: dict[str, str],
+    scratch: Path,
+    warmup: int = 0,
+) -> dict[str, Any]:
     """Run one worker to the end and return its result."""
-    return spawn_worker(name, base_url, params, env=env, scratch=scratch,
-                        warmup=warmup).result()
+    return spawn_worker(name, base_url, params, env=env, scratch=scratch, warmup=warmup).result()

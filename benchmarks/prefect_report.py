@@ -34,9 +34,13 @@ def summarize_prefect_costs(part: dict[str, Any]) -> dict[str, dict[str, Any]]:
         costs = [run["costs"][kind] for run in part["runs"] if kind in run.get("costs", {})]
         if not costs:
             continue
-        row = {"count": costs[0]["count"], "rounds": len(costs),
-               "counted": all(cost["read_back"] == cost["expected"] for cost in costs),
-               "read_back": costs[-1]["read_back"], "expected": costs[-1]["expected"]}
+        row = {
+            "count": costs[0]["count"],
+            "rounds": len(costs),
+            "counted": all(cost["read_back"] == cost["expected"] for cost in costs),
+            "read_back": costs[-1]["read_back"],
+            "expected": costs[-1]["expected"],
+        }
         for field in _FIELDS:
             values = [cost[field] for cost in costs if cost[field] is not None]
             row[field] = statistics.median(values) if values else None
@@ -54,10 +58,15 @@ def fit_prefect_objects(settings: dict[str, Any]) -> dict[str, int]:
     # A step: the batch task and the optimizer-update task; a validation batch: its task.
     # Each holds the module's task.
     outer = epochs * (2 * steps + validation_batches)
-    return {"steps": epochs * steps, "outer_tasks": outer, "nested_tasks": outer,
-            "name": f"the benchmark's tracked fit ({settings['fit_samples']} samples x "
-                    f"{epochs} epochs, batch {settings['fit_batch_size']})",
-            "subflows": epochs, "documents": epochs * steps + epochs + 1}
+    return {
+        "steps": epochs * steps,
+        "outer_tasks": outer,
+        "nested_tasks": outer,
+        "name": f"the benchmark's tracked fit ({settings['fit_samples']} samples x "
+        f"{epochs} epochs, batch {settings['fit_batch_size']})",
+        "subflows": epochs,
+        "documents": epochs * steps + epochs + 1,
+    }
 
 
 def _meaning(kind: str, row: dict[str, Any], settings: dict[str, Any]) -> str:
@@ -65,38 +74,53 @@ def _meaning(kind: str, row: dict[str, Any], settings: dict[str, Any]) -> str:
 
     def cost(count: int) -> str:
         server = row["server_cpu_ms_per_object"]
-        server_text = "" if server is None else (
-            f", {count * server / 1000:.2f} s of Prefect server CPU")
-        return (f"about {count * row['wall_ms_per_object'] / 1000:.2f} s of wall if awaited "
-                f"in turn, {count * row['cpu_ms_per_object'] / 1000:.2f} s of client CPU"
-                f"{server_text}")
+        server_text = (
+            "" if server is None else (f", {count * server / 1000:.2f} s of Prefect server CPU")
+        )
+        return (
+            f"about {count * row['wall_ms_per_object'] / 1000:.2f} s of wall if awaited "
+            f"in turn, {count * row['cpu_ms_per_object'] / 1000:.2f} s of client CPU"
+            f"{server_text}"
+        )
 
     if kind == "task":
-        return (f"A training step makes 4 task runs at the default granularity: the batch "
-                f"task and the optimizer-update task, each holding the module's task "
-                f"(*task run inside a task run*); a validation batch makes 2. "
-                f"{fit['name'].capitalize()}, {fit['steps']} steps, makes "
-                f"{fit['outer_tasks']} outer ones: "
-                f"{cost(fit['outer_tasks'])}.")
+        return (
+            f"A training step makes 4 task runs at the default granularity: the batch "
+            f"task and the optimizer-update task, each holding the module's task "
+            f"(*task run inside a task run*); a validation batch makes 2. "
+            f"{fit['name'].capitalize()}, {fit['steps']} steps, makes "
+            f"{fit['outer_tasks']} outer ones: "
+            f"{cost(fit['outer_tasks'])}."
+        )
     if kind == "task_gathered":
-        return ("Task runs started together, as with `task_granularity=\"sample\"` (one per "
-                "sample, gathered): the wall per object against the row above is what "
-                "concurrency hides; the CPU is paid all the same, for every sample.")
+        return (
+            'Task runs started together, as with `task_granularity="sample"` (one per '
+            "sample, gathered): the wall per object against the row above is what "
+            "concurrency hides; the CPU is paid all the same, for every sample."
+        )
     if kind == "nested_task":
-        return (f"The module's task inside each batch or optimizer-update task: half of a "
-                f"step's task runs, {fit['nested_tasks']} in {fit['name']}: "
-                f"{cost(fit['nested_tasks'])}. `task_granularity=\"batch\"` drops them.")
+        return (
+            f"The module's task inside each batch or optimizer-update task: half of a "
+            f"step's task runs, {fit['nested_tasks']} in {fit['name']}: "
+            f'{cost(fit["nested_tasks"])}. `task_granularity="batch"` drops them.'
+        )
     if kind == "subflow":
-        return (f"An epoch (and a tuner trial) is a subflow run: {fit['name']} makes "
-                f"{fit['subflows']}, {cost(fit['subflows'])}.")
+        return (
+            f"An epoch (and a tuner trial) is a subflow run: {fit['name']} makes "
+            f"{fit['subflows']}, {cost(fit['subflows'])}."
+        )
     if kind == "markdown_artifact":
-        return (f"A variable's version (only when its value changed: at most one per step), "
-                f"the history table of each epoch, the summary: at most {fit['documents']} "
-                f"in {fit['name']}, {cost(fit['documents'])}. Published in the "
-                f"background, so their wall is off the fit's path; the CPU is not.")
-    return (f"The fit's progress bar: at most one update per 2 s (the last value always "
-            f"sent), in the background: a 10 s fit sends about 6 whatever its size, "
-            f"{cost(6)}.")
+        return (
+            f"A variable's version (only when its value changed: at most one per step), "
+            f"the history table of each epoch, the summary: at most {fit['documents']} "
+            f"in {fit['name']}, {cost(fit['documents'])}. Published in the "
+            f"background, so their wall is off the fit's path; the CPU is not."
+        )
+    return (
+        f"The fit's progress bar: at most one update per 2 s (the last value always "
+        f"sent), in the background: a 10 s fit sends about 6 whatever its size, "
+        f"{cost(6)}."
+    )
 
 
 def prefect_cost_lines(report: dict[str, Any]) -> list[str]:
@@ -104,28 +128,34 @@ def prefect_cost_lines(report: dict[str, Any]) -> list[str]:
     part = report["prefect_costs"]
     summary = part.get("summary") or summarize_prefect_costs(part)
     settings = report["settings"]
-    lines = ["## What each Prefect object costs", "",
-             "Plain `prefect` objects with synaprefect's options (async, `cache_policy=NONE`, "
-             "`persist_result=False`), made in a row inside a flow run of their own in a "
-             f"fresh worker process; medians of {len(part['runs'])} rounds. Client CPU "
-             "includes sending Prefect's events; server CPU runs until the server has "
-             "digested the objects, less its idle CPU over as long. Counted: the objects "
-             "read back from the API (task runs, subflow runs, artifacts of the flow run).",
-             "",
-             "| Prefect object | per round | client wall / object | client CPU / object | "
-             "Prefect server CPU / object | counted (expected) |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "## What each Prefect object costs",
+        "",
+        "Plain `prefect` objects with synaprefect's options (async, `cache_policy=NONE`, "
+        "`persist_result=False`), made in a row inside a flow run of their own in a "
+        f"fresh worker process; medians of {len(part['runs'])} rounds. Client CPU "
+        "includes sending Prefect's events; server CPU runs until the server has "
+        "digested the objects, less its idle CPU over as long. Counted: the objects "
+        "read back from the API (task runs, subflow runs, artifacts of the flow run).",
+        "",
+        "| Prefect object | per round | client wall / object | client CPU / object | "
+        "Prefect server CPU / object | counted (expected) |",
+        "|---|---|---|---|---|---|",
+    ]
     for kind, row in summary.items():
-        counted = ", ".join(_counted(name, value)
-                            for name, value in row["read_back"].items() if value)
+        counted = ", ".join(
+            _counted(name, value) for name, value in row["read_back"].items() if value
+        )
         expected = "" if row["counted"] else f" **expected {row['expected']}**"
         lines.append(
             f"| {_LABELS[kind]} | {row['count']} | {_ms(row['wall_ms_per_object'])} | "
             f"{_ms(row['cpu_ms_per_object'])} | {_ms(row['server_cpu_ms_per_object'])} | "
-            f"{counted or '-'}{expected} |")
+            f"{counted or '-'}{expected} |"
+        )
     lines.append("")
-    lines += [f"- *{_LABELS[kind]}*: {_meaning(kind, row, settings)}"
-              for kind, row in summary.items()]
+    lines += [
+        f"- *{_LABELS[kind]}*: {_meaning(kind, row, settings)}" for kind, row in summary.items()
+    ]
     return lines + [""]
 
 

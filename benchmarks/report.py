@@ -32,11 +32,14 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     walls = [run["wall_s"] for run in runs]
     cpus = [run["cpu_s"] for run in runs]
     requests = statistics.median(run["requests"] for run in runs)
-    server = [run["prefect_server_cpu_s"] for run in runs
-              if run.get("prefect_server_cpu_s") is not None]
+    server = [
+        run["prefect_server_cpu_s"] for run in runs if run.get("prefect_server_cpu_s") is not None
+    ]
     summary = {
-        "wall_s": statistics.median(walls), "wall_min_s": min(walls),
-        "wall_max_s": max(walls), "cpu_s": statistics.median(cpus),
+        "wall_s": statistics.median(walls),
+        "wall_min_s": min(walls),
+        "wall_max_s": max(walls),
+        "cpu_s": statistics.median(cpus),
         "cpu_ms_per_request": 1000 * statistics.median(cpus) / requests if requests else None,
         "requests": requests,
         "prefect_server_cpu_s": statistics.median(server) if server else None,
@@ -49,9 +52,18 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         if key in runs[0]:
             summary[key] = max(run[key] for run in runs)
     # The storage workload: the run store's I/O, counted and timed in the worker.
-    for key in ("persisted_steps", "expected_steps", "replayed_steps", "persist_s",
-                "persist_ms_per_step", "store_open_s", "store_finish_s",
-                "remote_objects_written", "remote_write_s", "s3_server_cpu_s"):
+    for key in (
+        "persisted_steps",
+        "expected_steps",
+        "replayed_steps",
+        "persist_s",
+        "persist_ms_per_step",
+        "store_open_s",
+        "store_finish_s",
+        "remote_objects_written",
+        "remote_write_s",
+        "s3_server_cpu_s",
+    ):
         values = [run[key] for run in runs if run.get(key) is not None]
         if values:
             summary[key] = statistics.median(values)
@@ -81,20 +93,22 @@ def storage_costs(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
             continue
         steps = remote.get("persisted_steps")
         expected = entries[f"storage_{kind}_s3"].get("expected_steps")
-        fixed = [s.get("store_open_s", 0.0) + s.get("store_finish_s", 0.0)
-                 for s in (local, remote)]
+        fixed = [s.get("store_open_s", 0.0) + s.get("store_finish_s", 0.0) for s in (local, remote)]
         costs[kind] = {
             "n": entries[f"storage_{kind}_s3"]["params"]["n"],
             "batch_size": entries[f"storage_{kind}_s3"]["params"]["batch_size"],
-            "steps": steps, "expected_steps": expected,
+            "steps": steps,
+            "expected_steps": expected,
             "steps_match": steps == expected == local.get("persisted_steps"),
-            "wall_local_s": local["wall_s"], "wall_s3_s": remote["wall_s"],
+            "wall_local_s": local["wall_s"],
+            "wall_s3_s": remote["wall_s"],
             "wall_ratio": _ratio(remote["wall_s"], local["wall_s"]),
             "added_ms_per_step": _per_step(remote["wall_s"] - local["wall_s"], steps),
             "persist_ms_per_step_local": local.get("persist_ms_per_step"),
             "persist_ms_per_step_s3": remote.get("persist_ms_per_step"),
             "persist_added_ms_per_step": _per_step(
-                remote.get("persist_s", 0.0) - local.get("persist_s", 0.0), steps),
+                remote.get("persist_s", 0.0) - local.get("persist_s", 0.0), steps
+            ),
             "fixed_added_s": fixed[1] - fixed[0],
         }
     return costs
@@ -112,9 +126,13 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
     return numerator / denominator
 
 
-def _throughput_targets(settings: dict[str, Any], wall: dict[str, float],
-                        per_request: dict[str, float | None],
-                        machine_cpu: dict[str, float], add: Callable[..., None]) -> None:
+def _throughput_targets(
+    settings: dict[str, Any],
+    wall: dict[str, float],
+    per_request: dict[str, float | None],
+    machine_cpu: dict[str, float],
+    add: Callable[..., None],
+) -> None:
     """The rows of issue 15 (``issue=True``) and the informative rows of the throughput
     part, added with ``add``."""
 
@@ -129,39 +147,83 @@ def _throughput_targets(settings: dict[str, Any], wall: dict[str, float],
     # The four measures of issue 15, from this run's medians.
     for state in ("on", "off"):
         value = _ratio(wall.get("dspy"), wall.get(f"evaluate_{state}"))
-        add(f"{evaluate}, tracking {state}: DSPy Evaluate time / synaprefect time", value,
-            f">= {EVALUATE_VS_DSPY_MIN}x", at_least(value, EVALUATE_VS_DSPY_MIN), "x", True)
+        add(
+            f"{evaluate}, tracking {state}: DSPy Evaluate time / synaprefect time",
+            value,
+            f">= {EVALUATE_VS_DSPY_MIN}x",
+            at_least(value, EVALUATE_VS_DSPY_MIN),
+            "x",
+            True,
+        )
     for state in ("on", "off"):
         value = _ratio(bound, wall.get(f"evaluate_{state}"))
-        add(f"{evaluate}, tracking {state}: latency bound ({bound:.2f} s) / synaprefect time",
-            value, f">= {LATENCY_BOUND_MIN}", at_least(value, LATENCY_BOUND_MIN), "x", True)
+        add(
+            f"{evaluate}, tracking {state}: latency bound ({bound:.2f} s) / synaprefect time",
+            value,
+            f">= {LATENCY_BOUND_MIN}",
+            at_least(value, LATENCY_BOUND_MIN),
+            "x",
+            True,
+        )
     value = _ratio(wall.get("fit_on"), wall.get("fit_off"))
-    add(f"fit {settings['fit_samples']} samples x {settings['fit_epochs']} epochs, batch "
+    add(
+        f"fit {settings['fit_samples']} samples x {settings['fit_epochs']} epochs, batch "
         f"{settings['fit_batch_size']}, RandomFewShot: tracked / untracked wall (defaults)",
-        value, f"<= {FIT_ON_OFF_MAX}x", at_most(value, FIT_ON_OFF_MAX), "x", True)
+        value,
+        f"<= {FIT_ON_OFF_MAX}x",
+        at_most(value, FIT_ON_OFF_MAX),
+        "x",
+        True,
+    )
     for state in ("on", "off"):
         value = per_request.get(f"evaluate_{state}")
-        add(f"client CPU per LM call, {evaluate}, tracking {state}", value,
-            f"<= {CPU_PER_CALL_MAX_MS} ms", at_most(value, CPU_PER_CALL_MAX_MS), "ms", True)
+        add(
+            f"client CPU per LM call, {evaluate}, tracking {state}",
+            value,
+            f"<= {CPU_PER_CALL_MAX_MS} ms",
+            at_most(value, CPU_PER_CALL_MAX_MS),
+            "ms",
+            True,
+        )
     # Informative: where the defaults stand against the litellm transport and DSPy.
     for state in ("on", "off"):
-        add(f"DSPy Evaluate time / synaprefect evaluate time, transport=litellm, tracking "
-            f"{state}", _ratio(wall.get("dspy"), wall.get(f"evaluate_{state}_litellm")),
-            "informative: the litellm transport, for comparison", None, "x")
-    for key, label in (("dspy", "DSPy Evaluate"),
-                       ("evaluate_on_litellm", "evaluate, transport=litellm, tracking on"),
-                       ("evaluate_off_litellm", "evaluate, transport=litellm, tracking off"),
-                       ("fit_on", "fit, defaults, tracking on"),
-                       ("fit_off", "fit, defaults, tracking off")):
-        add(f"client CPU per LM call, {label}", per_request.get(key),
-            "informative: the per-call cost of the client stack", None, "ms")
-    add("fit tracked / untracked, client + Prefect server CPU (defaults)",
+        add(
+            f"DSPy Evaluate time / synaprefect evaluate time, transport=litellm, tracking {state}",
+            _ratio(wall.get("dspy"), wall.get(f"evaluate_{state}_litellm")),
+            "informative: the litellm transport, for comparison",
+            None,
+            "x",
+        )
+    for key, label in (
+        ("dspy", "DSPy Evaluate"),
+        ("evaluate_on_litellm", "evaluate, transport=litellm, tracking on"),
+        ("evaluate_off_litellm", "evaluate, transport=litellm, tracking off"),
+        ("fit_on", "fit, defaults, tracking on"),
+        ("fit_off", "fit, defaults, tracking off"),
+    ):
+        add(
+            f"client CPU per LM call, {label}",
+            per_request.get(key),
+            "informative: the per-call cost of the client stack",
+            None,
+            "ms",
+        )
+    add(
+        "fit tracked / untracked, client + Prefect server CPU (defaults)",
         _ratio(machine_cpu.get("fit_on"), machine_cpu.get("fit_off")),
-        "informative: CPU that tracking adds", None, "x")
+        "informative: CPU that tracking adds",
+        None,
+        "x",
+    )
     for mode in ("shared", "per_call"):
-        add(f"LM calls with a Prefect rate limit taken {mode.replace('_', ' ')} / without "
-            f"one (wall)", _ratio(wall.get(f"rate_limit_{mode}"), wall.get("rate_limit_none")),
-            "informative: what sharing a provider's rate limit costs", None, "x")
+        add(
+            f"LM calls with a Prefect rate limit taken {mode.replace('_', ' ')} / without "
+            f"one (wall)",
+            _ratio(wall.get(f"rate_limit_{mode}"), wall.get("rate_limit_none")),
+            "informative: what sharing a provider's rate limit costs",
+            None,
+            "x",
+        )
 
 
 def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -171,57 +233,107 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
     per_request = {key: value["cpu_ms_per_request"] for key, value in summary.items()}
     # Client and Prefect server CPU together: what tracking costs a machine, whatever else
     # runs on it.
-    machine_cpu = {key: value["cpu_s"] + (value["prefect_server_cpu_s"] or 0.0)
-                   for key, value in summary.items()}
+    machine_cpu = {
+        key: value["cpu_s"] + (value["prefect_server_cpu_s"] or 0.0)
+        for key, value in summary.items()
+    }
     rows = []
 
-    def add(name: str, value: float | None, goal: str, met: bool | None, unit: str,
-            issue: bool = False) -> None:
-        rows.append({"target": name, "measured": value, "unit": unit, "goal": goal,
-                     "met": met, "issue": issue})
+    def add(
+        name: str, value: float | None, goal: str, met: bool | None, unit: str, issue: bool = False
+    ) -> None:
+        rows.append(
+            {
+                "target": name,
+                "measured": value,
+                "unit": unit,
+                "goal": goal,
+                "met": met,
+                "issue": issue,
+            }
+        )
 
     settings = report["settings"]
     if summary:  # the throughput part ran
         _throughput_targets(settings, wall, per_request, machine_cpu, add)
     for configuration, run in report.get("memory", {}).items():
-        add(f"peak RSS, evaluate of {settings['rss_samples']} samples ({configuration})",
-            run["peak_rss_mb"], f"<= {RSS_MAX_MB:.0f} MB",
-            run["peak_rss_mb"] <= RSS_MAX_MB, "MB")
+        add(
+            f"peak RSS, evaluate of {settings['rss_samples']} samples ({configuration})",
+            run["peak_rss_mb"],
+            f"<= {RSS_MAX_MB:.0f} MB",
+            run["peak_rss_mb"] <= RSS_MAX_MB,
+            "MB",
+        )
     sizes = _epoch_sizes(report)
     if sizes:
         small, big = sizes
         epoch = {key: entry["summary"] for key, entry in report["epoch_size"].items()}
         goal = EPOCH_SIZE_SLACK * big / small
-        epoch_cpu = {key: value["cpu_s"] + (value["prefect_server_cpu_s"] or 0.0)
-                     for key, value in epoch.items()}
+        epoch_cpu = {
+            key: value["cpu_s"] + (value["prefect_server_cpu_s"] or 0.0)
+            for key, value in epoch.items()
+        }
         for state in ("off", "on"):
-            value = _ratio(epoch.get(f"epoch_{big}_{state}", {}).get("wall_s"),
-                           epoch.get(f"epoch_{small}_{state}", {}).get("wall_s"))
-            add(f"epoch {big}/{small} time ratio (tracking {state})", value,
+            value = _ratio(
+                epoch.get(f"epoch_{big}_{state}", {}).get("wall_s"),
+                epoch.get(f"epoch_{small}_{state}", {}).get("wall_s"),
+            )
+            add(
+                f"epoch {big}/{small} time ratio (tracking {state})",
+                value,
                 f"<= {goal:g} (linear: {big / small:g})",
-                None if value is None else value <= goal, "x")
+                None if value is None else value <= goal,
+                "x",
+            )
         for state in ("off", "on"):
-            add(f"epoch {big}/{small} client + Prefect server CPU ratio (tracking {state})",
-                _ratio(epoch_cpu.get(f"epoch_{big}_{state}"),
-                       epoch_cpu.get(f"epoch_{small}_{state}")),
-                "informative: steadier than wall time on a loaded machine", None, "x")
+            add(
+                f"epoch {big}/{small} client + Prefect server CPU ratio (tracking {state})",
+                _ratio(
+                    epoch_cpu.get(f"epoch_{big}_{state}"), epoch_cpu.get(f"epoch_{small}_{state}")
+                ),
+                "informative: steadier than wall time on a loaded machine",
+                None,
+                "x",
+            )
         for n in sizes:
-            add(f"largest variable artifact version, epoch of {n} samples (tracking on)",
+            add(
+                f"largest variable artifact version, epoch of {n} samples (tracking on)",
                 epoch.get(f"epoch_{n}_on", {}).get("largest_variable_artifact_bytes"),
-                "informative: what each step publishes", None, "bytes")
+                "informative: what each step publishes",
+                None,
+                "bytes",
+            )
     for kind, cost in storage_costs(report).items():
         job = f"{kind} of {cost['n']} samples, {cost['steps']} steps"
-        add(f"remote storage cost per step, loopback S3 vs local disk (ms) ({job})",
-            cost["added_ms_per_step"], "informative: (wall S3 - wall local) / steps", None,
-            "ms")
-        add(f"step writes per step, loopback S3 - local disk (ms) ({job})",
+        add(
+            f"remote storage cost per step, loopback S3 vs local disk (ms) ({job})",
+            cost["added_ms_per_step"],
+            "informative: (wall S3 - wall local) / steps",
+            None,
+            "ms",
+        )
+        add(
+            f"step writes per step, loopback S3 - local disk (ms) ({job})",
             cost["persist_added_ms_per_step"],
-            "informative: time inside RunStore._persist", None, "ms")
-        add(f"wall with run state on loopback S3 / on local disk ({job})",
-            cost["wall_ratio"], "informative", None, "x")
+            "informative: time inside RunStore._persist",
+            None,
+            "ms",
+        )
+        add(
+            f"wall with run state on loopback S3 / on local disk ({job})",
+            cost["wall_ratio"],
+            "informative",
+            None,
+            "x",
+        )
     for home, run in report.get("demo", {}).items():
-        add(f"make demo ({home.replace('_', ' ')})", run["wall_s"], f"<= {DEMO_MAX_S:.0f} s",
-            run["wall_s"] <= DEMO_MAX_S, "s")
+        add(
+            f"make demo ({home.replace('_', ' ')})",
+            run["wall_s"],
+            f"<= {DEMO_MAX_S:.0f} s",
+            run["wall_s"] <= DEMO_MAX_S,
+            "s",
+        )
     return rows
 
 
@@ -232,27 +344,34 @@ def _number(value: float | None, digits: int = 2, unit: str = "") -> str:
 def to_markdown(report: dict[str, Any]) -> str:
     """The tables of ``latest.md``."""
     settings, machine = report["settings"], report["machine"]
-    packages = ", ".join(f"{name} {version}" for name, version in machine["packages"].items()
-                         if version)
+    packages = ", ".join(
+        f"{name} {version}" for name, version in machine["packages"].items() if version
+    )
     lines = [
-        "# synaprefect benchmarks", "",
+        "# synaprefect benchmarks",
+        "",
         f"{report['started_at']}; {machine['nproc']} CPUs ({machine['cpu_model']}), Python "
         f"{machine['python']}; {packages}. Load average at start / end: "
         f"{', '.join(f'{v:.1f}' for v in report['load_average_start'])} / "
         f"{', '.join(f'{v:.1f}' for v in report['load_average_end'])}. "
-        f"Total {report['duration_s'] / 60:.1f} min.", "",
+        f"Total {report['duration_s'] / 60:.1f} min.",
+        "",
         f"Simulated LM latency {settings['latency'] * 1000:.0f} ms, concurrency "
         f"{settings['concurrency']}; evaluate: {settings['evaluate_samples']} samples "
         f"(latency bound {settings['latency_bound_s']:.2f} s); fit: "
         f"{settings['fit_samples']} samples x {settings['fit_epochs']} epochs, batch "
         f"{settings['fit_batch_size']}. Medians of {settings['rounds']} interleaved rounds, "
-        "one fresh process per run, after a warm-up run in that process.", "",
+        "one fresh process per run, after a warm-up run in that process.",
+        "",
     ]
     if report.get("throughput"):
-        lines += ["## Throughput", "",
-                  "| workload | wall (median) | min - max | client CPU / request | "
-                  "Prefect server CPU | LM requests | accuracy |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            "## Throughput",
+            "",
+            "| workload | wall (median) | min - max | client CPU / request | "
+            "Prefect server CPU | LM requests | accuracy |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for entry in report["throughput"].values():
             s = entry["summary"]
             quality = s.get("accuracy", s.get("val_reward"))
@@ -260,14 +379,19 @@ def to_markdown(report: dict[str, Any]) -> str:
                 f"| {entry['label']} | {s['wall_s']:.2f} s | {s['wall_min_s']:.2f} - "
                 f"{s['wall_max_s']:.2f} s | {_number(s['cpu_ms_per_request'], 2, ' ms')} | "
                 f"{_number(s['prefect_server_cpu_s'], 2, ' s')} | {s['requests']:.0f} | "
-                f"{_number(quality)} |")
+                f"{_number(quality)} |"
+            )
         lines.append("")
     issue = [row for row in report.get("targets", []) if row.get("issue")]
     others = [row for row in report.get("targets", []) if not row.get("issue")]
     if issue:
-        lines += ["## Targets (issue 15: fast by default)", "",
-                  "synaprefect with its defaults (no transport given, the default task "
-                  "granularity); every ratio from the medians of this run.", ""]
+        lines += [
+            "## Targets (issue 15: fast by default)",
+            "",
+            "synaprefect with its defaults (no transport given, the default task "
+            "granularity); every ratio from the medians of this run.",
+            "",
+        ]
         lines += _target_table(issue)
     if report.get("prefect_costs"):
         lines += prefect_cost_lines(report)
@@ -275,22 +399,38 @@ def to_markdown(report: dict[str, Any]) -> str:
         lines += ["## Other measures", ""] + _target_table(others)
     if report.get("resume"):
         resume = report["resume"]
-        lines += ["## Resume (fit, tracking on, killed with SIGKILL at 50 % of its calls)", "",
-                  "| run | wall | LM requests | replayed steps |", "|---|---|---|---|"]
+        lines += [
+            "## Resume (fit, tracking on, killed with SIGKILL at 50 % of its calls)",
+            "",
+            "| run | wall | LM requests | replayed steps |",
+            "|---|---|---|---|",
+        ]
         for name in ("uninterrupted", "killed", "resumed"):
             run = resume[name]
-            lines.append(f"| {name} | {run['wall_s']:.2f} s | {run['requests']} | "
-                         f"{run.get('replayed_steps', '-')} |")
-        lines += ["", f"Calls paid twice (killed + resumed - uninterrupted): "
-                      f"{resume['calls_paid_twice']}; resumed / uninterrupted time: "
-                      f"{resume['resumed_time_ratio']:.2f}.", ""]
+            lines.append(
+                f"| {name} | {run['wall_s']:.2f} s | {run['requests']} | "
+                f"{run.get('replayed_steps', '-')} |"
+            )
+        lines += [
+            "",
+            f"Calls paid twice (killed + resumed - uninterrupted): "
+            f"{resume['calls_paid_twice']}; resumed / uninterrupted time: "
+            f"{resume['resumed_time_ratio']:.2f}.",
+            "",
+        ]
     if report.get("memory"):
-        lines += [f"## Memory (tracked evaluate of {settings['rss_samples']} samples, batch "
-                  f"{settings['rss_batch_size']})", "",
-                  "| configuration | RSS before | peak RSS | wall |", "|---|---|---|---|"]
+        lines += [
+            f"## Memory (tracked evaluate of {settings['rss_samples']} samples, batch "
+            f"{settings['rss_batch_size']})",
+            "",
+            "| configuration | RSS before | peak RSS | wall |",
+            "|---|---|---|---|",
+        ]
         for configuration, run in report["memory"].items():
-            lines.append(f"| {configuration} | {run['rss_before_mb']:.0f} MB | "
-                         f"{run['peak_rss_mb']:.0f} MB | {run['wall_s']:.1f} s |")
+            lines.append(
+                f"| {configuration} | {run['rss_before_mb']:.0f} MB | "
+                f"{run['peak_rss_mb']:.0f} MB | {run['wall_s']:.1f} s |"
+            )
         lines.append("")
     if report.get("scale_out"):
         lines += _scale_out_lines(report)
@@ -300,9 +440,13 @@ def to_markdown(report: dict[str, Any]) -> str:
         lines += _storage_lines(report)
     if report.get("demo"):
         demo = report["demo"]
-        lines += ["## make demo (after setup)", "",
-                  f"Fresh PREFECT_HOME: {demo['fresh_prefect_home']['wall_s']:.1f} s; warm: "
-                  f"{demo['warm_prefect_home']['wall_s']:.1f} s.", ""]
+        lines += [
+            "## make demo (after setup)",
+            "",
+            f"Fresh PREFECT_HOME: {demo['fresh_prefect_home']['wall_s']:.1f} s; warm: "
+            f"{demo['warm_prefect_home']['wall_s']:.1f} s.",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -312,35 +456,45 @@ def _target_table(rows: list[dict[str, Any]]) -> list[str]:
         met = {True: "yes", False: "**no**", None: "-"}[row["met"]]
         unit = {"x": "x", "MB": " MB", "s": " s", "bytes": " bytes", "ms": " ms"}[row["unit"]]
         digits = 0 if row["unit"] == "bytes" else 2
-        lines.append(f"| {row['target']} | {_number(row['measured'], digits, unit)} | "
-                     f"{row['goal']} | {met} |")
+        lines.append(
+            f"| {row['target']} | {_number(row['measured'], digits, unit)} | "
+            f"{row['goal']} | {met} |"
+        )
     return lines + [""]
 
 
 def _scale_out_lines(report: dict[str, Any]) -> list[str]:
     settings = report["settings"]
     entries = report["scale_out"]
-    lines = [f"## Scale-out (evaluate of {settings['scale_out_samples']} samples, batch "
-             f"{settings['scale_out_batch_size']}, tracking on)", "",
-             "| CPU per sample (reward) | mode | wall (median) | min - max | vs in-process |",
-             "|---|---|---|---|---|"]
+    lines = [
+        f"## Scale-out (evaluate of {settings['scale_out_samples']} samples, batch "
+        f"{settings['scale_out_batch_size']}, tracking on)",
+        "",
+        "| CPU per sample (reward) | mode | wall (median) | min - max | vs in-process |",
+        "|---|---|---|---|---|",
+    ]
     for entry in entries.values():
         s = entry["summary"]
         base = entries[f"in_process_cpu{entry['cpu_ms']:g}"]["summary"]["wall_s"]
-        lines.append(f"| {entry['cpu_ms']:g} ms | {entry['mode'].replace('_', ' ')} | "
-                     f"{s['wall_s']:.2f} s | {s['wall_min_s']:.2f} - {s['wall_max_s']:.2f} s "
-                     f"| {base / s['wall_s']:.2f}x |")
+        lines.append(
+            f"| {entry['cpu_ms']:g} ms | {entry['mode'].replace('_', ' ')} | "
+            f"{s['wall_s']:.2f} s | {s['wall_min_s']:.2f} - {s['wall_max_s']:.2f} s "
+            f"| {base / s['wall_s']:.2f}x |"
+        )
     return lines + [""]
 
 
 def _epoch_size_lines(report: dict[str, Any]) -> list[str]:
     entries = report["epoch_size"]
     first = next(iter(entries.values()))["params"]
-    lines = [f"## Epoch size (fit, 1 epoch, RandomFewShot, batch {first['batch_size']}, "
-             "validation split 0.2, defaults)", "",
-             "| samples | tracking | wall (median) | min - max | client CPU | "
-             "Prefect server CPU | LM requests | largest variable artifact version |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"## Epoch size (fit, 1 epoch, RandomFewShot, batch {first['batch_size']}, "
+        "validation split 0.2, defaults)",
+        "",
+        "| samples | tracking | wall (median) | min - max | client CPU | "
+        "Prefect server CPU | LM requests | largest variable artifact version |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for entry in entries.values():
         s, params = entry["summary"], entry["params"]
         largest = s.get("largest_variable_artifact_bytes")
@@ -349,7 +503,8 @@ def _epoch_size_lines(report: dict[str, Any]) -> list[str]:
             f"{s['wall_s']:.2f} s | {s['wall_min_s']:.2f} - {s['wall_max_s']:.2f} s | "
             f"{s['cpu_s']:.2f} s | {_number(s['prefect_server_cpu_s'], 2, ' s')} | "
             f"{s['requests']:.0f} | "
-            f"{'-' if largest is None else f'{largest:,.0f} bytes'} |")
+            f"{'-' if largest is None else f'{largest:,.0f} bytes'} |"
+        )
     sizes = _epoch_sizes(report)
     if sizes:
         small, big = sizes
@@ -358,20 +513,25 @@ def _epoch_size_lines(report: dict[str, Any]) -> list[str]:
         for state in ("off", "on"):
             ratio = _ratio(walls.get(f"epoch_{big}_{state}"), walls.get(f"epoch_{small}_{state}"))
             ratios.append(f"tracking {state} {_number(ratio, 2, 'x')}")
-        lines += ["", f"Time {big} / {small} samples (linear: {big / small:g}x): "
-                      f"{'; '.join(ratios)}."]
+        lines += [
+            "",
+            f"Time {big} / {small} samples (linear: {big / small:g}x): {'; '.join(ratios)}.",
+        ]
     return lines + [""]
 
 
 def _storage_lines(report: dict[str, Any]) -> list[str]:
     entries = report["storage"]
     first = next(iter(entries.values()))["params"]
-    lines = [f"## Run state on storage (tracking off, defaults otherwise, batch "
-             f"{first['batch_size']}): local disk vs loopback S3 (moto)", "",
-             "| workload | wall (median) | min - max | client CPU | S3 server CPU | "
-             "steps persisted (expected) | step writes / step | store open + finish | "
-             "objects written |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"## Run state on storage (tracking off, defaults otherwise, batch "
+        f"{first['batch_size']}): local disk vs loopback S3 (moto)",
+        "",
+        "| workload | wall (median) | min - max | client CPU | S3 server CPU | "
+        "steps persisted (expected) | step writes / step | store open + finish | "
+        "objects written |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for entry in entries.values():
         s = entry["summary"]
         open_finish = s.get("store_open_s", 0.0) + s.get("store_finish_s", 0.0)
@@ -381,12 +541,18 @@ def _storage_lines(report: dict[str, Any]) -> list[str]:
             f"{s['wall_max_s']:.2f} s | {s['cpu_s']:.2f} s | {_number(s3_cpu, 2, ' s')} | "
             f"{_number(s.get('persisted_steps'), 0)} ({entry.get('expected_steps', '?')}) | "
             f"{_number(s.get('persist_ms_per_step'), 1, ' ms')} | "
-            f"{open_finish * 1000:.0f} ms | {_number(s.get('remote_objects_written'), 0)} |")
+            f"{open_finish * 1000:.0f} ms | {_number(s.get('remote_objects_written'), 0)} |"
+        )
     lines.append("")
     for kind, cost in storage_costs(report).items():
-        check = "" if cost["steps_match"] else (
-            f" **Steps counted ({cost['steps']}) differ from the sizes' "
-            f"{cost['expected_steps']}.**")
+        check = (
+            ""
+            if cost["steps_match"]
+            else (
+                f" **Steps counted ({cost['steps']}) differ from the sizes' "
+                f"{cost['expected_steps']}.**"
+            )
+        )
         lines.append(
             f"- {kind} of {cost['n']} samples, {cost['steps']} steps: S3 / local "
             f"{_number(cost['wall_ratio'], 2, 'x')}; "
@@ -394,14 +560,19 @@ def _storage_lines(report: dict[str, Any]) -> list[str]:
             f"the wall medians / steps); the step's writes "
             f"{_number(cost['persist_ms_per_step_local'], 1, ' ms')} local, "
             f"{_number(cost['persist_ms_per_step_s3'], 1, ' ms')} on S3; opening and "
-            f"finishing the store {cost['fixed_added_s'] * 1000:+.0f} ms per job.{check}")
+            f"finishing the store {cost['fixed_added_s'] * 1000:+.0f} ms per job.{check}"
+        )
     return lines + [""]
 
 
 def write_reports(report: dict[str, Any], folder: Path) -> tuple[Path, Path]:
     """Add summaries and targets to ``report``; write ``latest.json`` and ``latest.md``."""
-    for entry in [*report.get("throughput", {}).values(), *report.get("scale_out", {}).values(),
-                  *report.get("epoch_size", {}).values(), *report.get("storage", {}).values()]:
+    for entry in [
+        *report.get("throughput", {}).values(),
+        *report.get("scale_out", {}).values(),
+        *report.get("epoch_size", {}).values(),
+        *report.get("storage", {}).values(),
+    ]:
         entry["summary"] = summarize(entry["runs"])
     report["targets"] = targets(report)
     if report.get("prefect_costs"):

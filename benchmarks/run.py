@@ -47,15 +47,39 @@ from benchmarks.workloads.common import (
 )
 from benchmarks.workloads.rate_limit import RATE_LIMIT_MODES
 
-__all__ = ["Settings", "Spec", "throughput_specs", "epoch_size_specs", "storage_specs",
-           "PARTS", "main"]
+__all__ = [
+    "Settings",
+    "Spec",
+    "throughput_specs",
+    "epoch_size_specs",
+    "storage_specs",
+    "PARTS",
+    "main",
+]
 
 RESULTS = REPO / "benchmarks" / "results"
 # The parts of a run, in the order they run; ``--skip`` and ``--only`` take these names.
-PARTS = ("throughput", "prefect_costs", "resume", "epoch_size", "storage", "scale_out",
-         "memory", "demo")
-PACKAGES = ("synaprefect", "prefect", "litellm", "dspy", "openai", "aiohttp", "httpx",
-            "jsonschema", "pydantic")
+PARTS = (
+    "throughput",
+    "prefect_costs",
+    "resume",
+    "epoch_size",
+    "storage",
+    "scale_out",
+    "memory",
+    "demo",
+)
+PACKAGES = (
+    "synaprefect",
+    "prefect",
+    "litellm",
+    "dspy",
+    "openai",
+    "aiohttp",
+    "httpx",
+    "jsonschema",
+    "pydantic",
+)
 
 
 @dataclass(frozen=True)
@@ -112,30 +136,48 @@ def throughput_specs(settings: Settings) -> list[Spec]:
     ``transport`` given, the default task granularity), tracking on and off; evaluate
     with ``transport="litellm"`` too, for comparison."""
     n, c = settings.evaluate_samples, settings.concurrency
-    fit = {"n": settings.fit_samples, "epochs": settings.fit_epochs,
-           "batch_size": settings.fit_batch_size, "concurrency": c}
+    fit = {
+        "n": settings.fit_samples,
+        "epochs": settings.fit_epochs,
+        "batch_size": settings.fit_batch_size,
+        "concurrency": c,
+    }
     specs = [
-        Spec("litellm", f"raw litellm.acompletion, gather + semaphore {c}", "litellm",
-             {"n": n, "concurrency": c}),
-        Spec("dspy", f"DSPy Evaluate, {c} threads (cache off)", "dspy",
-             {"n": n, "threads": c}),
+        Spec(
+            "litellm",
+            f"raw litellm.acompletion, gather + semaphore {c}",
+            "litellm",
+            {"n": n, "concurrency": c},
+        ),
+        Spec("dspy", f"DSPy Evaluate, {c} threads (cache off)", "dspy", {"n": n, "threads": c}),
     ]
-    runs = [("evaluate", {"n": n, "concurrency": c}, None),
-            ("fit", fit, None),
-            ("evaluate", {"n": n, "concurrency": c}, "litellm")]
+    runs = [
+        ("evaluate", {"n": n, "concurrency": c}, None),
+        ("fit", fit, None),
+        ("evaluate", {"n": n, "concurrency": c}, "litellm"),
+    ]
     for kind, params, transport in runs:
         for tracking in (True, False):
             state = "on" if tracking else "off"
             suffix = f"_{transport}" if transport else ""
             how = f"transport={transport}" if transport else "defaults"
-            specs.append(Spec(
-                f"{kind}_{state}{suffix}", f"synaprefect {kind}, {how}, tracking {state}",
-                kind, {**params, "tracking": tracking, "transport": transport}))
+            specs.append(
+                Spec(
+                    f"{kind}_{state}{suffix}",
+                    f"synaprefect {kind}, {how}, tracking {state}",
+                    kind,
+                    {**params, "tracking": tracking, "transport": transport},
+                )
+            )
     for mode in RATE_LIMIT_MODES:
-        specs.append(Spec(
-            f"rate_limit_{mode}", f"{settings.rate_limit_calls} LM calls, Prefect rate "
-            f"limit taken: {mode}", "rate_limit",
-            {"n": settings.rate_limit_calls, "concurrency": c, "mode": mode}))
+        specs.append(
+            Spec(
+                f"rate_limit_{mode}",
+                f"{settings.rate_limit_calls} LM calls, Prefect rate limit taken: {mode}",
+                "rate_limit",
+                {"n": settings.rate_limit_calls, "concurrency": c, "mode": mode},
+            )
+        )
     return specs
 
 
@@ -147,12 +189,22 @@ def epoch_size_specs(settings: Settings) -> list[Spec]:
     for n in settings.epoch_sizes:
         for tracking in (False, True):
             state = "on" if tracking else "off"
-            specs.append(Spec(
-                f"epoch_{n}_{state}", f"fit, 1 epoch of {n} samples, tracking {state}",
-                "fit", {"n": n, "epochs": 1, "batch_size": settings.epoch_batch_size,
-                        "concurrency": settings.concurrency, "tracking": tracking,
+            specs.append(
+                Spec(
+                    f"epoch_{n}_{state}",
+                    f"fit, 1 epoch of {n} samples, tracking {state}",
+                    "fit",
+                    {
+                        "n": n,
+                        "epochs": 1,
+                        "batch_size": settings.epoch_batch_size,
+                        "concurrency": settings.concurrency,
+                        "tracking": tracking,
                         "name": "bench_epoch_size",
-                        "artifact_sizes": True}))
+                        "artifact_sizes": True,
+                    },
+                )
+            )
     return specs
 
 
@@ -161,20 +213,31 @@ def storage_specs(settings: Settings) -> list[Spec]:
     in batches of ``settings.storage_batch_size``, with the run store on the local disk
     (the default storage) and on a loopback S3 bucket (``SYNAPREFECT_STORAGE``)."""
     specs = []
-    for kind, n in (("fit", settings.storage_fit_samples),
-                    ("evaluate", settings.storage_evaluate_samples)):
+    for kind, n in (
+        ("fit", settings.storage_fit_samples),
+        ("evaluate", settings.storage_evaluate_samples),
+    ):
         for storage in ("local", "s3"):
             where = "local disk" if storage == "local" else "loopback S3"
-            specs.append(Spec(
-                f"storage_{kind}_{storage}", f"{kind} of {n} samples, run state on {where}",
-                "storage", {"kind": kind, "n": n, "batch_size": settings.storage_batch_size,
-                            "concurrency": settings.concurrency, "storage": storage}))
+            specs.append(
+                Spec(
+                    f"storage_{kind}_{storage}",
+                    f"{kind} of {n} samples, run state on {where}",
+                    "storage",
+                    {
+                        "kind": kind,
+                        "n": n,
+                        "batch_size": settings.storage_batch_size,
+                        "concurrency": settings.concurrency,
+                        "storage": storage,
+                    },
+                )
+            )
     return specs
 
 
 def _log(message: str, started: float) -> None:
-    print(f"[bench {time.perf_counter() - started:6.0f}s] {message}", file=sys.stderr,
-          flush=True)
+    print(f"[bench {time.perf_counter() - started:6.0f}s] {message}", file=sys.stderr, flush=True)
 
 
 def _machine() -> dict[str, Any]:
@@ -190,100 +253,165 @@ def _machine() -> dict[str, Any]:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = None
-    return {"nproc": os.cpu_count(), "cpu_model": cpu_model,
-            "python": platform.python_version(), "platform": platform.platform(),
-            "packages": versions}
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": cpu_model,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": versions,
+    }
 
 
 def _environment(scratch: Path) -> dict[str, str]:
     """What every worker runs with: its own homes, offline settings, and no inherited
     Prefect configuration (a developer's PREFECT_API_URL must not receive these runs)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
-    env.update({
-        "PREFECT_HOME": str(scratch / "prefect"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
-        # What `synaprefect demo` does: Prefect's one line per run stays off the console.
-        "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING",
-        "SYNAPREFECT_HOME": str(scratch / "home"),
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        "DSPY_CACHEDIR": str(scratch / "dspy-cache"),
-    })
+    env.update(
+        {
+            "PREFECT_HOME": str(scratch / "prefect"),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+            # What `synaprefect demo` does: Prefect's one line per run stays off the console.
+            "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING",
+            "SYNAPREFECT_HOME": str(scratch / "home"),
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "DSPY_CACHEDIR": str(scratch / "dspy-cache"),
+        }
+    )
     return env
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     defaults = Settings()
     parser.add_argument("--rounds", type=int, default=defaults.rounds)
-    parser.add_argument("--latency", type=float, default=defaults.latency,
-                        help="seconds the simulated LM takes per request")
-    parser.add_argument("--samples", type=int, default=defaults.evaluate_samples,
-                        help="samples of the evaluate workloads")
-    parser.add_argument("--only", default="",
-                        help="comma-separated keys of the throughput workloads to run, "
-                             f"and/or parts ({','.join(PARTS)}): naming a part runs "
-                             "only the parts named (and throughput if keys are given)")
-    parser.add_argument("--skip", default="",
-                        help=f"comma-separated parts to skip: {','.join(PARTS)}")
-    parser.add_argument("--epoch-sizes", default=None,
-                        help="the two sample counts of the epoch-size workload "
-                             f"(default: {','.join(map(str, defaults.epoch_sizes))})")
-    parser.add_argument("--epoch-rounds", type=int, default=defaults.epoch_rounds,
-                        help="rounds of the epoch-size workload (about 5 minutes each)")
-    parser.add_argument("--quick", action="store_true",
-                        help="one round at small sizes, no demo (a sanity run)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="folder of latest.json and latest.md (default: "
-                             "benchmarks/results, or its scratch/ folder with --quick)")
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=defaults.latency,
+        help="seconds the simulated LM takes per request",
+    )
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=defaults.evaluate_samples,
+        help="samples of the evaluate workloads",
+    )
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated keys of the throughput workloads to run, "
+        f"and/or parts ({','.join(PARTS)}): naming a part runs "
+        "only the parts named (and throughput if keys are given)",
+    )
+    parser.add_argument(
+        "--skip", default="", help=f"comma-separated parts to skip: {','.join(PARTS)}"
+    )
+    parser.add_argument(
+        "--epoch-sizes",
+        default=None,
+        help="the two sample counts of the epoch-size workload "
+        f"(default: {','.join(map(str, defaults.epoch_sizes))})",
+    )
+    parser.add_argument(
+        "--epoch-rounds",
+        type=int,
+        default=defaults.epoch_rounds,
+        help="rounds of the epoch-size workload (about 5 minutes each)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="one round at small sizes, no demo (a sanity run)"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="folder of latest.json and latest.md (default: "
+        "benchmarks/results, or its scratch/ folder with --quick)",
+    )
     return parser.parse_args(argv)
 
 
-def _throughput(specs: list[Spec], settings: Settings, endpoint: Endpoint,
-                env: dict[str, str], scratch: Path, api_pid: int,
-                started: float) -> dict[str, Any]:
+def _throughput(
+    specs: list[Spec],
+    settings: Settings,
+    endpoint: Endpoint,
+    env: dict[str, str],
+    scratch: Path,
+    api_pid: int,
+    started: float,
+) -> dict[str, Any]:
     """Every spec once per round, in an order rotated by one each round."""
-    results: dict[str, Any] = {spec.key: {"label": spec.label, "worker": spec.worker,
-                                          "params": spec.params, "runs": []}
-                               for spec in specs}
+    results: dict[str, Any] = {
+        spec.key: {"label": spec.label, "worker": spec.worker, "params": spec.params, "runs": []}
+        for spec in specs
+    }
     for round_index in range(settings.rounds):
         shift = round_index % len(specs)
         for spec in specs[shift:] + specs[:shift]:
             _log(f"round {round_index + 1}/{settings.rounds}: {spec.key}", started)
             reset_server(endpoint)
-            results[spec.key]["runs"].append(run_worker(
-                spec.worker, endpoint.base_url, spec.params, env=env, scratch=scratch,
-                warmup=settings.warmup))
+            results[spec.key]["runs"].append(
+                run_worker(
+                    spec.worker,
+                    endpoint.base_url,
+                    spec.params,
+                    env=env,
+                    scratch=scratch,
+                    warmup=settings.warmup,
+                )
+            )
             wait_until_idle(api_pid)
     return results
 
 
-def _prefect_costs(settings: Settings, endpoint: Endpoint, env: dict[str, str],
-                   scratch: Path, api_pid: int) -> dict[str, Any]:
+def _prefect_costs(
+    settings: Settings, endpoint: Endpoint, env: dict[str, str], scratch: Path, api_pid: int
+) -> dict[str, Any]:
     """The Prefect objects measured in ``settings.rounds`` fresh worker processes, each
     kind once per round, the kinds' order rotated by one each round."""
-    params = {"tasks": settings.prefect_cost_tasks, "subflows": settings.prefect_cost_subflows,
-              "artifacts": settings.prefect_cost_artifacts}
+    params = {
+        "tasks": settings.prefect_cost_tasks,
+        "subflows": settings.prefect_cost_subflows,
+        "artifacts": settings.prefect_cost_artifacts,
+    }
     runs = []
     for round_index in range(settings.rounds):
         wait_until_idle(api_pid)
-        runs.append(run_worker("prefect_costs", endpoint.base_url,
-                               {**params, "order": round_index}, env=env, scratch=scratch))
+        runs.append(
+            run_worker(
+                "prefect_costs",
+                endpoint.base_url,
+                {**params, "order": round_index},
+                env=env,
+                scratch=scratch,
+            )
+        )
     return {"params": params, "runs": runs}
 
 
-def _with_servers(report: dict[str, Any], settings: Settings, args: argparse.Namespace,
-                  skip: set[str], env: dict[str, str], scratch: Path, started: float) -> None:
+def _with_servers(
+    report: dict[str, Any],
+    settings: Settings,
+    args: argparse.Namespace,
+    skip: set[str],
+    env: dict[str, str],
+    scratch: Path,
+    started: float,
+) -> None:
     """The workloads that need the simulated LM and the Prefect API; fills ``report``."""
     from benchmarks.workloads.resume import resume_workload
     from synaprefect.testing import SimulatedLM
     from synaprefect.testing.prefect_harness import start_prefect_api
 
-    _log(f"starting the simulated LM ({settings.latency * 1000:.0f} ms) and Prefect API",
-         started)
-    with SimulatedLM(latency=settings.latency, mode="process",
-                     responder="benchmarks.responders:respond") as server:
+    _log(f"starting the simulated LM ({settings.latency * 1000:.0f} ms) and Prefect API", started)
+    with SimulatedLM(
+        latency=settings.latency, mode="process", responder="benchmarks.responders:respond"
+    ) as server:
         api = start_prefect_api(scratch / "prefect-db", template_dir=scratch / "template")
         try:
             api_pid = find_api_server_pid(api.api_url)
@@ -291,72 +419,120 @@ def _with_servers(report: dict[str, Any], settings: Settings, args: argparse.Nam
             endpoint = Endpoint(server.base_url)
             if "throughput" not in skip:
                 keys = [key for key in args.only.split(",") if key and key not in PARTS]
-                specs = [spec for spec in throughput_specs(settings)
-                         if not keys or spec.key in keys]
-                report["throughput"] = _throughput(specs, settings, endpoint, env, scratch,
-                                                   api_pid, started)
+                specs = [
+                    spec for spec in throughput_specs(settings) if not keys or spec.key in keys
+                ]
+                report["throughput"] = _throughput(
+                    specs, settings, endpoint, env, scratch, api_pid, started
+                )
             if "prefect_costs" not in skip:
                 _log("Prefect objects: task runs, subflow runs, artifacts", started)
-                report["prefect_costs"] = _prefect_costs(settings, endpoint, env, scratch,
-                                                         api_pid)
+                report["prefect_costs"] = _prefect_costs(settings, endpoint, env, scratch, api_pid)
             if "resume" not in skip:
                 _log("resume: uninterrupted, killed at 50 %, resumed", started)
-                report["resume"] = resume_workload(endpoint, {
-                    "n": settings.fit_samples, "epochs": settings.fit_epochs,
-                    "batch_size": settings.fit_batch_size,
-                    "concurrency": settings.concurrency, "tracking": True},
-                    env=env, scratch=scratch)
+                report["resume"] = resume_workload(
+                    endpoint,
+                    {
+                        "n": settings.fit_samples,
+                        "epochs": settings.fit_epochs,
+                        "batch_size": settings.fit_batch_size,
+                        "concurrency": settings.concurrency,
+                        "tracking": True,
+                    },
+                    env=env,
+                    scratch=scratch,
+                )
             if "epoch_size" not in skip:
-                _log("epoch size: one epoch of fit on "
-                     f"{' and '.join(map(str, settings.epoch_sizes))} samples", started)
+                _log(
+                    "epoch size: one epoch of fit on "
+                    f"{' and '.join(map(str, settings.epoch_sizes))} samples",
+                    started,
+                )
                 report["epoch_size"] = _throughput(
-                    epoch_size_specs(settings), replace(settings, rounds=settings.epoch_rounds),
-                    endpoint, env, scratch, api_pid, started)
+                    epoch_size_specs(settings),
+                    replace(settings, rounds=settings.epoch_rounds),
+                    endpoint,
+                    env,
+                    scratch,
+                    api_pid,
+                    started,
+                )
             if "storage" not in skip:
                 from benchmarks.workloads.storage import storage_workload
 
-                _log("storage: run state on the local disk vs on a loopback S3 bucket",
-                     started)
+                _log("storage: run state on the local disk vs on a loopback S3 bucket", started)
                 report["storage"] = storage_workload(
-                    endpoint, storage_specs(settings), rounds=settings.rounds, env=env,
-                    scratch=scratch, warmup=settings.warmup,
-                    log=lambda message: _log(message, started))
+                    endpoint,
+                    storage_specs(settings),
+                    rounds=settings.rounds,
+                    env=env,
+                    scratch=scratch,
+                    warmup=settings.warmup,
+                    log=lambda message: _log(message, started),
+                )
             if "scale_out" not in skip:
                 from benchmarks.workloads.scale_out import scale_out_workload
 
                 _log("scale-out: in-process vs work pool vs Dask", started)
-                report["scale_out"] = scale_out_workload(endpoint, {
-                    "n": settings.scale_out_samples, "concurrency": settings.concurrency,
-                    "batch_size": settings.scale_out_batch_size,
-                    "cpu_ms": settings.scale_out_cpu_ms},
-                    rounds=settings.rounds, env=env, scratch=scratch, warmup=settings.warmup)
+                report["scale_out"] = scale_out_workload(
+                    endpoint,
+                    {
+                        "n": settings.scale_out_samples,
+                        "concurrency": settings.concurrency,
+                        "batch_size": settings.scale_out_batch_size,
+                        "cpu_ms": settings.scale_out_cpu_ms,
+                    },
+                    rounds=settings.rounds,
+                    env=env,
+                    scratch=scratch,
+                    warmup=settings.warmup,
+                )
             if "memory" not in skip:
                 _log(f"memory: evaluate of {settings.rss_samples} samples", started)
                 reset_server(endpoint)
-                report["memory"] = {"defaults": run_worker(
-                    "rss", endpoint.base_url,
-                    {"n": settings.rss_samples, "concurrency": settings.concurrency,
-                     "batch_size": settings.rss_batch_size},
-                    env=env, scratch=scratch, warmup=settings.warmup)}
+                report["memory"] = {
+                    "defaults": run_worker(
+                        "rss",
+                        endpoint.base_url,
+                        {
+                            "n": settings.rss_samples,
+                            "concurrency": settings.concurrency,
+                            "batch_size": settings.rss_batch_size,
+                        },
+                        env=env,
+                        scratch=scratch,
+                        warmup=settings.warmup,
+                    )
+                }
         finally:
             api.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    settings = Settings(rounds=args.rounds, latency=args.latency,
-                        evaluate_samples=args.samples)
+    settings = Settings(rounds=args.rounds, latency=args.latency, evaluate_samples=args.samples)
     skip = set(filter(None, args.skip.split(",")))
     only = set(filter(None, args.only.split(",")))
     if only & set(PARTS):  # parts named: the others are skipped
         skip |= set(PARTS) - only - ({"throughput"} if only - set(PARTS) else set())
     if args.quick:
-        settings = Settings(rounds=1, latency=args.latency, warmup=8, evaluate_samples=128,
-                            fit_samples=40, rss_samples=500, rss_batch_size=100,
-                            rate_limit_calls=64, scale_out_samples=64,
-                            epoch_sizes=(40, 160), storage_fit_samples=40,
-                            storage_evaluate_samples=64, prefect_cost_tasks=50,
-                            prefect_cost_subflows=5, prefect_cost_artifacts=5)
+        settings = Settings(
+            rounds=1,
+            latency=args.latency,
+            warmup=8,
+            evaluate_samples=128,
+            fit_samples=40,
+            rss_samples=500,
+            rss_batch_size=100,
+            rate_limit_calls=64,
+            scale_out_samples=64,
+            epoch_sizes=(40, 160),
+            storage_fit_samples=40,
+            storage_evaluate_samples=64,
+            prefect_cost_tasks=50,
+            prefect_cost_subflows=5,
+            prefect_cost_artifacts=5,
+        )
         skip.add("demo")
     settings = replace(settings, epoch_rounds=args.epoch_rounds)
     if args.epoch_sizes:
@@ -376,7 +552,8 @@ def main(argv: list[str] | None = None) -> int:
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": _machine(),
         "settings": {**asdict(settings), "latency_bound_s": settings.latency_bound_s},
-        "load_average_start": os.getloadavg()}
+        "load_average_start": os.getloadavg(),
+    }
     _with_servers(report, settings, args, skip, env, scratch, started)
     if "demo" not in skip:
         from benchmarks.workloads.demo import demo_workload

@@ -24,8 +24,9 @@ from benchmarks.workloads.common import Endpoint, Measurement
 __all__ = ["run_workload", "main"]
 
 
-def run_workload(name: str, endpoint: Endpoint, params: dict[str, Any],
-                 warmup: int = 0) -> Measurement:
+def run_workload(
+    name: str, endpoint: Endpoint, params: dict[str, Any], warmup: int = 0
+) -> Measurement:
     """Call workload ``name`` with ``params``, after a warm-up call on ``warmup`` samples
     when ``warmup`` is set; a coroutine function runs both in one event loop."""
     function = WORKLOADS[name]

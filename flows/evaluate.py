@@ -22,10 +22,13 @@ from synaprefect.rewards import reduce_rewards
 
 
 @flow(name="evaluate", log_prints=True)
-async def evaluate(program: str | None = None,
-                   data: str = "flows/data/capitals_holdout.jsonl",
-                   model: str | None = None, api_base: str | None = None,
-                   batch_size: int = 32) -> dict:
+async def evaluate(
+    program: str | None = None,
+    data: str = "flows/data/capitals_holdout.jsonl",
+    model: str | None = None,
+    api_base: str | None = None,
+    batch_size: int = 32,
+) -> dict:
     """Score ``program`` on ``data``; returns ``{"reward": mean, "samples": n}``.
 
     Args:
@@ -47,15 +50,22 @@ async def evaluate(program: str | None = None,
     print(f"{scored.name} ({path}) on {data}: reward {reward:.3f} over {len(rows)} rows.")
 
     def text(sample) -> str:
-        return json.dumps(sample.get_json() if sample is not None else None,
-                          ensure_ascii=False)
+        return json.dumps(sample.get_json() if sample is not None else None, ensure_ascii=False)
 
     await acreate_table_artifact(
         key=artifact_key(f"{scored.name}-evaluation-results"),
         description=f"`{path}` on `{data}`: mean reward {reward:.4f} over {len(rows)} rows",
-        table=[{"row": rows.where(i), "inputs": text(x[i]), "expected": text(y[i]),
-                "predicted": text(predictions[i]), "reward": rewards[i]}
-               for i in range(len(rows))])
+        table=[
+            {
+                "row": rows.where(i),
+                "inputs": text(x[i]),
+                "expected": text(y[i]),
+                "predicted": text(predictions[i]),
+                "reward": rewards[i],
+            }
+            for i in range(len(rows))
+        ],
+    )
     return {"reward": reward, "samples": len(rows)}
 
 

@@ -34,13 +34,20 @@ from synaprefect.storage import absolute, location
 
 
 @flow(name="retrain", log_prints=True)
-async def retrain(data: str = "flows/data/capitals.jsonl",
-                  holdout: str = "flows/data/capitals_holdout.jsonl",
-                  name: str = "capitals", margin: float = 0.0,
-                  champion_variable: str | None = None, program: str | None = None,
-                  model: str | None = None, api_base: str | None = None,
-                  epochs: int = 3, batch_size: int = 7, validation_split: float = 0.25,
-                  seed: int = 7) -> dict:
+async def retrain(
+    data: str = "flows/data/capitals.jsonl",
+    holdout: str = "flows/data/capitals_holdout.jsonl",
+    name: str = "capitals",
+    margin: float = 0.0,
+    champion_variable: str | None = None,
+    program: str | None = None,
+    model: str | None = None,
+    api_base: str | None = None,
+    epochs: int = 3,
+    batch_size: int = 7,
+    validation_split: float = 0.25,
+    seed: int = 7,
+) -> dict:
     """Train a challenger on ``data``, promote it if it beats the champion on ``holdout``.
 
     Args:
@@ -64,19 +71,20 @@ async def retrain(data: str = "flows/data/capitals.jsonl",
     with recipes.open_language_model(model, api_base) as lm:
         challenger = await recipes.load_or_build_program(rows, lm, program, name=name)
         x, y = datasets.to_samples(rows, challenger.inputs, challenger.outputs)
-        test_x, test_y = datasets.to_samples(holdout_rows, challenger.inputs,
-                                             challenger.outputs)
+        test_x, test_y = datasets.to_samples(holdout_rows, challenger.inputs, challenger.outputs)
         champion = None
         if pointer is not None:
             if not location(pointer["path"]).exists():
                 raise FileNotFoundError(
                     f"The champion {pointer['path']!r} named by the Prefect Variable "
                     f"{variable!r} is gone: restore it, or delete the Variable to promote "
-                    "the next challenger.")
+                    "the next challenger."
+                )
             champion = recipes.load_program(pointer["path"], lm)
             champion.name = f"{name}-champion"  # its evaluation runs and artifacts say so
-        await challenger.fit(x, y, epochs=epochs, batch_size=batch_size,
-                             validation_split=validation_split, verbose=0)
+        await challenger.fit(
+            x, y, epochs=epochs, batch_size=batch_size, validation_split=validation_split, verbose=0
+        )
         challenger_reward = (await challenger.evaluate(test_x, test_y, verbose=0))["reward"]
         champion_reward = None
         if champion is not None:
@@ -86,36 +94,51 @@ async def retrain(data: str = "flows/data/capitals.jsonl",
     challenger.save(path)
     promoted = champion_reward is None or challenger_reward > champion_reward + margin
     if promoted:
-        pointer = {"path": path, "reward": challenger_reward,
-                   "flow_run_id": str(flow_run.id), "data": data,
-                   "promoted_at": datetime.datetime.now(datetime.UTC).isoformat()}
+        pointer = {
+            "path": path,
+            "reward": challenger_reward,
+            "flow_run_id": str(flow_run.id),
+            "data": data,
+            "promoted_at": datetime.datetime.now(datetime.UTC).isoformat(),
+        }
         await Variable.aset(variable, pointer, overwrite=True)
     if champion_reward is None:
         reason = "there was no champion yet"
     else:
         verb = "beats" if promoted else "does not beat"
-        reason = (f"the challenger {verb} the champion by more than {margin:g} "
-                  f"({challenger_reward:.4f} vs {champion_reward:.4f})")
+        reason = (
+            f"the challenger {verb} the champion by more than {margin:g} "
+            f"({challenger_reward:.4f} vs {champion_reward:.4f})"
+        )
     decision = "promoted" if promoted else "kept the champion"
     print(f"Retrain of {name}: {decision}: {reason}. Champion: {pointer['path']}.")
     await acreate_markdown_artifact(
         key=artifact_key(f"{name}-retrain-decision"),
         description=f"Retrain of {name}: {decision}",
         markdown=f"# Retrain of `{name}`: {decision}\n\nBecause {reason}.\n\n"
-                 f"- champion now: `{pointer['path']}` (Prefect Variable `{variable}`)\n"
-                 f"- this run's challenger: `{path}`\n")
+        f"- champion now: `{pointer['path']}` (Prefect Variable `{variable}`)\n"
+        f"- this run's challenger: `{path}`\n",
+    )
     await acreate_table_artifact(
         key=artifact_key(f"{name}-retrain-scores"),
         description=f"Holdout rewards of the champion and the challenger of {name}",
-        table=[{"program": "champion", "holdout_reward": champion_reward},
-               {"program": "challenger", "holdout_reward": challenger_reward}])
+        table=[
+            {"program": "champion", "holdout_reward": champion_reward},
+            {"program": "challenger", "holdout_reward": challenger_reward},
+        ],
+    )
     await acreate_markdown_artifact(
         key=artifact_key(f"{name}-retrain-diff"),
         description=f"Trained variables of {name}: champion vs challenger",
-        markdown=_diff_markdown(name, _variable_diff(champion, challenger)))
-    return {"promoted": promoted, "challenger_reward": challenger_reward,
-            "champion_reward": champion_reward, "champion": pointer["path"],
-            "challenger": path}
+        markdown=_diff_markdown(name, _variable_diff(champion, challenger)),
+    )
+    return {
+        "promoted": promoted,
+        "challenger_reward": challenger_reward,
+        "champion_reward": champion_reward,
+        "champion": pointer["path"],
+        "challenger": path,
+    }
 
 
 def _variable_diff(champion, challenger) -> list[dict]:
@@ -124,16 +147,26 @@ def _variable_diff(champion, challenger) -> list[dict]:
     of the optimizer's bookkeeping (predictions, candidates, history)."""
 
     def trained(variable) -> dict:
-        return {key: value for key, value in variable.value().items()
-                if key == "examples" or key not in BOOKKEEPING_KEYS}
+        return {
+            key: value
+            for key, value in variable.value().items()
+            if key == "examples" or key not in BOOKKEEPING_KEYS
+        }
 
     before = {v.path: trained(v) for v in (champion.trainable_variables if champion else [])}
     changes = []
     for variable in challenger.trainable_variables:
         old, new = before.get(variable.path, {}), trained(variable)
-        changes += [{"variable": variable.path, "field": field, "champion": old.get(field),
-                     "challenger": new.get(field)}
-                    for field in sorted(set(old) | set(new)) if old.get(field) != new.get(field)]
+        changes += [
+            {
+                "variable": variable.path,
+                "field": field,
+                "champion": old.get(field),
+                "challenger": new.get(field),
+            }
+            for field in sorted(set(old) | set(new))
+            if old.get(field) != new.get(field)
+        ]
     return changes
 
 
@@ -142,8 +175,14 @@ def _diff_markdown(name: str, changes: list[dict]) -> str:
     for change in changes:
         lines += [f"## `{change['variable']}`: {change['field']}", ""]
         for side in ("champion", "challenger"):
-            lines += [f"{side}:", "", "```json",
-                      json.dumps(change[side], indent=2, ensure_ascii=False), "```", ""]
+            lines += [
+                f"{side}:",
+                "",
+                "```json",
+                json.dumps(change[side], indent=2, ensure_ascii=False),
+                "```",
+                "",
+            ]
     return "\n".join(lines if changes else lines + ["No trained variable differs."])
 
 

@@ -14,5 +14,6 @@ from synaprefect.orchestration.sharding import shard_flow as shard
 __all__ = ["shard"]
 
 if __name__ == "__main__":
-    raise SystemExit("Deploy this flow (deployments/prefect.yaml): sharded evaluations "
-                     "start its runs.")
+    raise SystemExit(
+        "Deploy this flow (deployments/prefect.yaml): sharded evaluations start its runs."
+    )

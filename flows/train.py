@@ -29,12 +29,19 @@ from synaprefect.trainers.data import train_validation_split
 
 
 @flow(name="train", log_prints=True)
-async def train(data: str = "flows/data/capitals.jsonl",
-                holdout: str | None = "flows/data/capitals_holdout.jsonl",
-                program: str | None = None, output: str | None = None,
-                name: str = "capitals", model: str | None = None,
-                api_base: str | None = None, epochs: int = 3, batch_size: int = 7,
-                validation_split: float = 0.25, seed: int = 7) -> dict:
+async def train(
+    data: str = "flows/data/capitals.jsonl",
+    holdout: str | None = "flows/data/capitals_holdout.jsonl",
+    program: str | None = None,
+    output: str | None = None,
+    name: str = "capitals",
+    model: str | None = None,
+    api_base: str | None = None,
+    epochs: int = 3,
+    batch_size: int = 7,
+    validation_split: float = 0.25,
+    seed: int = 7,
+) -> dict:
     """Train, evaluate and save a program; returns its holdout scores and path.
 
     Args:
@@ -57,12 +64,12 @@ async def train(data: str = "flows/data/capitals.jsonl",
         trained = await recipes.load_or_build_program(rows, lm, program, name=name)
         x, y = datasets.to_samples(rows, trained.inputs, trained.outputs)
         if holdout_rows:
-            test_x, test_y = datasets.to_samples(holdout_rows, trained.inputs,
-                                                 trained.outputs)
+            test_x, test_y = datasets.to_samples(holdout_rows, trained.inputs, trained.outputs)
         else:
             _, (test_x, test_y) = train_validation_split(list(x), list(y), validation_split)
-        await trained.fit(x, y, epochs=epochs, batch_size=batch_size,
-                          validation_split=validation_split, verbose=0)
+        await trained.fit(
+            x, y, epochs=epochs, batch_size=batch_size, validation_split=validation_split, verbose=0
+        )
         scores = await trained.evaluate(test_x, test_y, verbose=0)
     path = absolute(output or recipes.default_program_path(trained.name))
     trained.save(path)
@@ -71,16 +78,21 @@ async def train(data: str = "flows/data/capitals.jsonl",
     await acreate_markdown_artifact(
         key=artifact_key(f"{trained.name}-train-report"),
         description=f"Training of {trained.name}",
-        markdown="\n".join([
-            f"# Training of `{trained.name}`", "",
-            "| | |", "|---|---|",
-            f"| training data | `{data}` ({len(x)} rows) |",
-            f"| evaluated on | `{evaluated_on}` ({len(test_x)} rows) |",
-            f"| model | `{lm.model}` |",
-            f"| epochs / batch size | {epochs} / {batch_size} |",
-            *(f"| {metric} | {value:.4f} |" for metric, value in scores.items()),
-            f"| saved to | `{path}` |",
-        ]))
+        markdown="\n".join(
+            [
+                f"# Training of `{trained.name}`",
+                "",
+                "| | |",
+                "|---|---|",
+                f"| training data | `{data}` ({len(x)} rows) |",
+                f"| evaluated on | `{evaluated_on}` ({len(test_x)} rows) |",
+                f"| model | `{lm.model}` |",
+                f"| epochs / batch size | {epochs} / {batch_size} |",
+                *(f"| {metric} | {value:.4f} |" for metric, value in scores.items()),
+                f"| saved to | `{path}` |",
+            ]
+        ),
+    )
     return {"program": path, **scores}
 
 

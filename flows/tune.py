@@ -38,10 +38,17 @@ class Answer(sp.DataModel):
 
 
 @flow(name="tune", log_prints=True)
-async def tune(model: str | None = None, max_trials: int = 4, epochs: int = 2,
-               batch_size: int = 7, directory: str | None = None,
-               project_name: str = "capitals-tuning", overwrite: bool = False,
-               seed: int = 7, concurrent_trials: int = 1) -> dict:
+async def tune(
+    model: str | None = None,
+    max_trials: int = 4,
+    epochs: int = 2,
+    batch_size: int = 7,
+    directory: str | None = None,
+    project_name: str = "capitals-tuning",
+    overwrite: bool = False,
+    seed: int = 7,
+    concurrent_trials: int = 1,
+) -> dict:
     """Run a random search; returns the best hyperparameters.
 
     Args:
@@ -66,26 +73,44 @@ async def tune(model: str | None = None, max_trials: int = 4, epochs: int = 2,
         async def build_program(hp):
             inputs = sp.Input(data_model=Query)
             outputs = await sp.Generator(
-                data_model=Answer, language_model=lm, name="answerer",
-                temperature=hp.Choice("temperature", [0.0, 0.7]))(inputs)
+                data_model=Answer,
+                language_model=lm,
+                name="answerer",
+                temperature=hp.Choice("temperature", [0.0, 0.7]),
+            )(inputs)
             program = sp.Program(inputs=inputs, outputs=outputs, name="capitals_tuned")
             examples = hp.Int("nb_max_examples", 0, 3)
             program.compile(
                 reward=sp.rewards.ExactMatch(in_mask=["answer"]),
                 optimizer=sp.optimizers.RandomFewShot(nb_max_examples=examples)
-                if examples else None)
+                if examples
+                else None,
+            )
             return program
 
         tuner = tuners.RandomSearch(
-            build_program, objective="val_reward", max_trials=max_trials, seed=seed,
+            build_program,
+            objective="val_reward",
+            max_trials=max_trials,
+            seed=seed,
             directory=directory or (storage_root() / "tuning").path,
-            project_name=project_name, overwrite=overwrite)
-        await tuner.asearch(x[:28], y[:28], validation_data=(x[28:], y[28:]),
-                            epochs=epochs, batch_size=batch_size, verbose=0,
-                            concurrent_trials=concurrent_trials)
+            project_name=project_name,
+            overwrite=overwrite,
+        )
+        await tuner.asearch(
+            x[:28],
+            y[:28],
+            validation_data=(x[28:], y[28:]),
+            epochs=epochs,
+            batch_size=batch_size,
+            verbose=0,
+            concurrent_trials=concurrent_trials,
+        )
     best = tuner.oracle.get_best_trials(1)[0]
-    print(f"Best hyperparameters (trial {best.trial_id}, val_reward {best.score}): "
-          f"{best.hyperparameters.values}")
+    print(
+        f"Best hyperparameters (trial {best.trial_id}, val_reward {best.score}): "
+        f"{best.hyperparameters.values}"
+    )
     return dict(best.hyperparameters.values)
 
 

@@ -151,8 +151,10 @@ def set_task_retries(retries: int, delay: float | None = None) -> None:
 
 def task_retries() -> tuple[int, float]:
     """``(retries, delay in seconds)`` of tasks (see ``set_task_retries``)."""
-    return (_setting("task_retries", "SYNAPREFECT_TASK_RETRIES", 1, int),
-            _setting("task_retry_delay", "SYNAPREFECT_TASK_RETRY_DELAY", 2.0, float))
+    return (
+        _setting("task_retries", "SYNAPREFECT_TASK_RETRIES", 1, int),
+        _setting("task_retry_delay", "SYNAPREFECT_TASK_RETRY_DELAY", 2.0, float),
+    )
 
 
 def _boolean(raw: str) -> bool:
@@ -178,8 +180,13 @@ def set_fit_plots(enabled: bool) -> None:
 
 def fit_plots() -> bool:
     """Whether tracked fits publish their plots (see ``set_fit_plots``)."""
-    return _setting("fit_plots", "SYNAPREFECT_FIT_PLOTS", True, _boolean,
-                    "boolean (1/0, true/false, yes/no, on/off)")
+    return _setting(
+        "fit_plots",
+        "SYNAPREFECT_FIT_PLOTS",
+        True,
+        _boolean,
+        "boolean (1/0, true/false, yes/no, on/off)",
+    )
 
 
 def clear_session() -> None:

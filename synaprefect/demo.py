@@ -37,16 +37,19 @@ async def run_demo(model: str | None = None, epochs: int = 3) -> int:
         offline = lm.model == "openai/simulated"
         print(f"Language model: {lm.model}{' (offline simulated LM)' if offline else ''}")
         inputs = sp.Input(data_model=Query)
-        outputs = await sp.Generator(data_model=Answer, language_model=lm,
-                                     name="answerer")(inputs)
-        program = sp.Program(inputs=inputs, outputs=outputs, name="capitals_demo",
-                             description=description)
-        program.compile(reward=sp.rewards.ExactMatch(in_mask=["answer"]),
-                        optimizer=sp.optimizers.RandomFewShot())
+        outputs = await sp.Generator(data_model=Answer, language_model=lm, name="answerer")(inputs)
+        program = sp.Program(
+            inputs=inputs, outputs=outputs, name="capitals_demo", description=description
+        )
+        program.compile(
+            reward=sp.rewards.ExactMatch(in_mask=["answer"]),
+            optimizer=sp.optimizers.RandomFewShot(),
+        )
         program.summary()
         before = await program.evaluate(x[28:], y[28:], verbose=0)
-        await program.fit(x[:28], y[:28], validation_data=(x[28:], y[28:]), epochs=epochs,
-                          batch_size=7)
+        await program.fit(
+            x[:28], y[:28], validation_data=(x[28:], y[28:]), epochs=epochs, batch_size=7
+        )
         after = await program.evaluate(x[28:], y[28:], verbose=0)
         path = synaprefect_home() / "demo" / "capitals_demo.json"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -55,7 +58,9 @@ async def run_demo(model: str | None = None, epochs: int = 3) -> int:
     print(f"Validation reward after training:  {after['reward']:.2f}")
     print(f"Trained program saved to {path}")
     if sp.orchestration.is_tracking():
-        print("Runs, task runs and variable artifacts are in Prefect: start the UI with "
-              "`.venv/bin/prefect server start` and open http://127.0.0.1:4200 "
-              "(Runs, then Artifacts).")
+        print(
+            "Runs, task runs and variable artifacts are in Prefect: start the UI with "
+            "`.venv/bin/prefect server start` and open http://127.0.0.1:4200 "
+            "(Runs, then Artifacts)."
+        )
     return 0

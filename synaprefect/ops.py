@@ -13,8 +13,16 @@ both = await synaprefect.ops.concat(x1, x2, name="both", description="query and 
 from synaprefect.data_models.ops import apply
 
 __all__ = [
-    "concat", "logical_and", "logical_or", "logical_xor", "logical_not",
-    "in_mask", "out_mask", "prefix", "suffix", "factorize",
+    "concat",
+    "logical_and",
+    "logical_or",
+    "logical_xor",
+    "logical_not",
+    "in_mask",
+    "out_mask",
+    "prefix",
+    "suffix",
+    "factorize",
 ]
 
 
@@ -38,18 +46,42 @@ async def logical_not(x, name: str | None = None, description: str | None = None
     return apply("Not", [x], name=name, description=description)
 
 
-async def in_mask(x, mask: list[str] | None = None, pattern: str | None = None,
-                  recursive: bool = True, name: str | None = None,
-                  description: str | None = None):
-    return apply("InMask", [x], mask=mask, pattern=pattern, recursive=recursive,
-                 name=name, description=description)
+async def in_mask(
+    x,
+    mask: list[str] | None = None,
+    pattern: str | None = None,
+    recursive: bool = True,
+    name: str | None = None,
+    description: str | None = None,
+):
+    return apply(
+        "InMask",
+        [x],
+        mask=mask,
+        pattern=pattern,
+        recursive=recursive,
+        name=name,
+        description=description,
+    )
 
 
-async def out_mask(x, mask: list[str] | None = None, pattern: str | None = None,
-                   recursive: bool = True, name: str | None = None,
-                   description: str | None = None):
-    return apply("OutMask", [x], mask=mask, pattern=pattern, recursive=recursive,
-                 name=name, description=description)
+async def out_mask(
+    x,
+    mask: list[str] | None = None,
+    pattern: str | None = None,
+    recursive: bool = True,
+    name: str | None = None,
+    description: str | None = None,
+):
+    return apply(
+        "OutMask",
+        [x],
+        mask=mask,
+        pattern=pattern,
+        recursive=recursive,
+        name=name,
+        description=description,
+    )
 
 
 async def prefix(x, prefix: str, name: str | None = None, description: str | None = None):

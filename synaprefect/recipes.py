@@ -42,9 +42,13 @@ __all__ = [
 SIMULATED = "simulated"
 
 
-async def default_program(input_model: type[DataModel], output_model: type[DataModel],
-                          language_model: Any, name: str = "program",
-                          description: str | None = None):
+async def default_program(
+    input_model: type[DataModel],
+    output_model: type[DataModel],
+    language_model: Any,
+    name: str = "program",
+    description: str | None = None,
+):
     """A compiled one-``Generator`` program from ``input_model`` to ``output_model``: an
     exact-match reward on every output field and ``RandomFewShot`` few-shot examples
     (what ``make demo`` trains).
@@ -58,18 +62,25 @@ async def default_program(input_model: type[DataModel], output_model: type[DataM
     import synaprefect as sp
 
     inputs = sp.Input(data_model=input_model)
-    outputs = await sp.Generator(data_model=output_model, language_model=language_model,
-                                 name="generator")(inputs)
+    outputs = await sp.Generator(
+        data_model=output_model, language_model=language_model, name="generator"
+    )(inputs)
     program = sp.Program(inputs=inputs, outputs=outputs, name=name, description=description)
-    program.compile(reward=sp.rewards.ExactMatch(in_mask=list(output_model.keys())),
-                    optimizer=sp.optimizers.RandomFewShot())
+    program.compile(
+        reward=sp.rewards.ExactMatch(in_mask=list(output_model.keys())),
+        optimizer=sp.optimizers.RandomFewShot(),
+    )
     return program
 
 
-async def load_or_build_program(rows: list[dict], language_model: Any,
-                                path: str | os.PathLike | None = None,
-                                name: str = "program", input_fields: list[str] | None = None,
-                                output_fields: list[str] | None = None):
+async def load_or_build_program(
+    rows: list[dict],
+    language_model: Any,
+    path: str | os.PathLike | None = None,
+    name: str = "program",
+    input_fields: list[str] | None = None,
+    output_fields: list[str] | None = None,
+):
     """The saved program at ``path`` on ``language_model`` (``load_program``), else a new
     ``default_program`` named ``name`` for the columns of ``rows`` (``data_models_for``).
 
@@ -96,8 +107,9 @@ def default_program_path(name: str) -> str:
 
 
 @contextlib.contextmanager
-def open_language_model(model: str | None = None, api_base: str | None = None,
-                        max_concurrency: int = 8) -> Iterator[Any]:
+def open_language_model(
+    model: str | None = None, api_base: str | None = None, max_concurrency: int = 8
+) -> Iterator[Any]:
     """The ``LanguageModel`` for a job, for the ``with`` block.
 
     ``model`` (else ``$SYNAPREFECT_MODEL``) is any litellm model string; its key comes from
@@ -129,16 +141,24 @@ def open_language_model(model: str | None = None, api_base: str | None = None,
             "only)."
         )
     if model != SIMULATED:
-        yield LanguageModel(model, api_base=api_base, max_concurrency=max_concurrency,
-                            rate_limit=rate_limit)
+        yield LanguageModel(
+            model, api_base=api_base, max_concurrency=max_concurrency, rate_limit=rate_limit
+        )
         return
     if api_base:
-        raise ValueError(f"`api_base={api_base!r}` does not go with the simulated LM: "
-                         "pass the litellm model string that server serves, e.g. "
-                         "model='openai/<name>'.")
+        raise ValueError(
+            f"`api_base={api_base!r}` does not go with the simulated LM: "
+            "pass the litellm model string that server serves, e.g. "
+            "model='openai/<name>'."
+        )
     with simulated_lm(latency=0.01) as server:
-        yield LanguageModel(server.model, api_base=server.base_url, api_key=server.api_key,
-                            max_concurrency=32, rate_limit=rate_limit)
+        yield LanguageModel(
+            server.model,
+            api_base=server.base_url,
+            api_key=server.api_key,
+            max_concurrency=32,
+            rate_limit=rate_limit,
+        )
 
 
 def simulated_lm(**kwargs: Any):

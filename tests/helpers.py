@@ -25,9 +25,11 @@ class Answer(sp.DataModel):
 
 def capitals(n: int | None = None, start: int = 0):
     """``(x, y)`` numpy object arrays of the first ``n`` rows from ``start``."""
-    rows = ROWS[start:start + n if n is not None else None]
-    return (np.array([Query(query=r["query"]) for r in rows], dtype=object),
-            np.array([Answer(answer=r["answer"]) for r in rows], dtype=object))
+    rows = ROWS[start : start + n if n is not None else None]
+    return (
+        np.array([Query(query=r["query"]) for r in rows], dtype=object),
+        np.array([Answer(answer=r["answer"]) for r in rows], dtype=object),
+    )
 
 
 def as_student(server):
@@ -36,15 +38,17 @@ def as_student(server):
     return server
 
 
-async def capitals_program(server, name: str = "capitals", optimizer="random_few_shot",
-                           metrics=None, **lm_kwargs) -> sp.Program:
+async def capitals_program(
+    server, name: str = "capitals", optimizer="random_few_shot", metrics=None, **lm_kwargs
+) -> sp.Program:
     """A compiled one-Generator program answering through ``server``."""
     lm = language_model_for(server, **lm_kwargs)
     x0 = sp.Input(data_model=Query)
     x1 = await sp.Generator(data_model=Answer, language_model=lm, name="answerer")(x0)
     program = sp.Program(inputs=x0, outputs=x1, name=name)
-    program.compile(reward=sp.rewards.ExactMatch(in_mask=["answer"]), optimizer=optimizer,
-                    metrics=metrics)
+    program.compile(
+        reward=sp.rewards.ExactMatch(in_mask=["answer"]), optimizer=optimizer, metrics=metrics
+    )
     return program
 
 
@@ -62,14 +66,21 @@ class CaseBlindMatch(sp.rewards.Reward):
 async def capitals_hypermodel(hp) -> sp.Program:
     """A hypermodel that tuning trials on pool workers import: the model's base URL
     comes from ``$SYNAPREFECT_TEST_LM_URL`` (workers and the test set it)."""
-    lm = sp.LanguageModel("openai/simulated", api_base=os.environ["SYNAPREFECT_TEST_LM_URL"],
-                          api_key="sk-simulated", retry_backoff=0.01)
+    lm = sp.LanguageModel(
+        "openai/simulated",
+        api_base=os.environ["SYNAPREFECT_TEST_LM_URL"],
+        api_key="sk-simulated",
+        retry_backoff=0.01,
+    )
     x0 = sp.Input(data_model=Query)
-    x1 = await sp.Generator(data_model=Answer, language_model=lm, name="answerer",
-                            temperature=hp.Choice("temperature", [0.0, 1.0]))(x0)
+    x1 = await sp.Generator(
+        data_model=Answer,
+        language_model=lm,
+        name="answerer",
+        temperature=hp.Choice("temperature", [0.0, 1.0]),
+    )(x0)
     program = sp.Program(inputs=x0, outputs=x1, name="pooled")
-    program.compile(reward=sp.rewards.ExactMatch(in_mask=["answer"]),
-                    optimizer="random_few_shot")
+    program.compile(reward=sp.rewards.ExactMatch(in_mask=["answer"]), optimizer="random_few_shot")
     return program
 
 
@@ -80,10 +91,20 @@ def run_script(server, home, output, mode, wait=True, tracked=False, env=None):
     """Run ``scripts/resumable_fit.py`` (a fit of 24 capitals) in a subprocess with its own
     ``SYNAPREFECT_HOME``; ``mode`` is "fresh" or "resume"."""
     env = {**os.environ, **(env or {}), "SYNAPREFECT_HOME": str(home)}
-    process = subprocess.Popen([sys.executable, str(RESUMABLE_FIT), server.base_url,
-                                str(output), mode, *(["tracked"] if tracked else [])],
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(RESUMABLE_FIT),
+            server.base_url,
+            str(output),
+            mode,
+            *(["tracked"] if tracked else []),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     if wait:
         _, err = process.communicate(timeout=300)
         assert process.returncode == 0, err[-3000:]
@@ -100,12 +121,20 @@ def kill_then_resume(server, tmp_path, killed_home, resumed_home, tracked=False,
     import signal
     import time
 
-    run_script(server, tmp_path / "reference-home", tmp_path / "reference.json", "fresh",
-               tracked=tracked)
+    run_script(
+        server, tmp_path / "reference-home", tmp_path / "reference.json", "fresh", tracked=tracked
+    )
     reference_calls = collections.Counter(server.stats().completed_prompt_keys)
     server.reset_stats()
-    process = run_script(server, killed_home, tmp_path / "killed.json", "resume",
-                         wait=False, tracked=tracked, env=env)
+    process = run_script(
+        server,
+        killed_home,
+        tmp_path / "killed.json",
+        "resume",
+        wait=False,
+        tracked=tracked,
+        env=env,
+    )
     deadline = time.monotonic() + 120
     while server.stats().requests < 40 and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -114,9 +143,13 @@ def kill_then_resume(server, tmp_path, killed_home, resumed_home, tracked=False,
     first = server.stats()
     assert 40 <= first.requests < sum(reference_calls.values())
     server.reset_stats()
-    run_script(server, resumed_home, tmp_path / "resumed.json", "resume", tracked=tracked,
-               env=env)
-    paid = (collections.Counter(first.completed_prompt_keys)
-            + collections.Counter(server.stats().completed_prompt_keys))
-    return (json.loads((tmp_path / "reference.json").read_text()),
-            json.loads((tmp_path / "resumed.json").read_text()), reference_calls, paid)
+    run_script(server, resumed_home, tmp_path / "resumed.json", "resume", tracked=tracked, env=env)
+    paid = collections.Counter(first.completed_prompt_keys) + collections.Counter(
+        server.stats().completed_prompt_keys
+    )
+    return (
+        json.loads((tmp_path / "reference.json").read_text()),
+        json.loads((tmp_path / "resumed.json").read_text()),
+        reference_calls,
+        paid,
+    )

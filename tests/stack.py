@@ -23,8 +23,20 @@ import yaml
 
 from synaprefect.testing.postgres import Postgres
 
-__all__ = ["ROOT", "PREFECT_YAML", "POOL", "TEST_QUEUE", "Service", "PrefectStack",
-           "free_port", "tail", "run_command", "wait_until", "migrated_template", "Postgres"]
+__all__ = [
+    "ROOT",
+    "PREFECT_YAML",
+    "POOL",
+    "TEST_QUEUE",
+    "Service",
+    "PrefectStack",
+    "free_port",
+    "tail",
+    "run_command",
+    "wait_until",
+    "migrated_template",
+    "Postgres",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFECT_YAML = ROOT / "deployments" / "prefect.yaml"
@@ -54,9 +66,14 @@ class Service:
     def __init__(self, name: str, command: list[str], env: dict, log_dir: Path):
         self.name, self.log = name, log_dir / f"{name}.log"
         with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log,
-                                            stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                command,
+                env=env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def check(self) -> None:
         if self.process.poll() is not None:
@@ -76,10 +93,12 @@ class Service:
 
 
 def run_command(command: list[str], env: dict, timeout: float = 120) -> str:
-    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
-    assert done.returncode == 0, (f"{' '.join(command)} exited with {done.returncode}:\n"
-                                  f"{done.stdout}\n{done.stderr}")
+    done = subprocess.run(
+        command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0, (
+        f"{' '.join(command)} exited with {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    )
     return done.stdout
 
 
@@ -102,14 +121,21 @@ class PrefectStack:
     ``api_url``); then the work pool, the deployments of prefect.yaml and process
     workers, as a user would set them up."""
 
-    def __init__(self, base: Path, database_url: str | None = None,
-                 template: Path | None = None, api_url: str | None = None):
+    def __init__(
+        self,
+        base: Path,
+        database_url: str | None = None,
+        template: Path | None = None,
+        api_url: str | None = None,
+    ):
         self.base = base
-        env = {key: value for key, value in os.environ.items()
-               if not key.startswith("PREFECT_")}
-        self.env = {**env, "PREFECT_HOME": str(base / "prefect"),
-                    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                    "SYNAPREFECT_HOME": str(base / "synaprefect")}
+        env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
+        self.env = {
+            **env,
+            "PREFECT_HOME": str(base / "prefect"),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "SYNAPREFECT_HOME": str(base / "synaprefect"),
+        }
         self.services: list[Service] = []
         self.startup_seconds = 0.0
         if api_url is not None:
@@ -125,16 +151,36 @@ class PrefectStack:
         elif template is not None:  # SQLite at its default place, already migrated
             (base / "prefect").mkdir()
             shutil.copyfile(template, base / "prefect" / "prefect.db")
-            server_env.update(PREFECT_API_DATABASE_MIGRATE_ON_START="false",
-                              PREFECT_API_BLOCKS_REGISTER_ON_START="false")
-        self.services = [Service("server", [sys.executable, "-m", "prefect", "server",
-                                            "start", "--host", "127.0.0.1", "--port",
-                                            str(port)], server_env, base)]
+            server_env.update(
+                PREFECT_API_DATABASE_MIGRATE_ON_START="false",
+                PREFECT_API_BLOCKS_REGISTER_ON_START="false",
+            )
+        self.services = [
+            Service(
+                "server",
+                [
+                    sys.executable,
+                    "-m",
+                    "prefect",
+                    "server",
+                    "start",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                ],
+                server_env,
+                base,
+            )
+        ]
         self.env["PREFECT_API_URL"] = self.api_url
         started = time.monotonic()
-        wait_until(lambda: httpx.get(f"{self.api_url}/health", timeout=2).status_code == 200,
-                   "the Prefect server to answer /api/health", STARTUP_SECONDS,
-                   tuple(self.services))
+        wait_until(
+            lambda: httpx.get(f"{self.api_url}/health", timeout=2).status_code == 200,
+            "the Prefect server to answer /api/health",
+            STARTUP_SECONDS,
+            tuple(self.services),
+        )
         self.startup_seconds = time.monotonic() - started
 
     def prefect(self, *args: str) -> str:
@@ -142,17 +188,21 @@ class PrefectStack:
 
     def deploy(self, *args: str) -> None:
         self.prefect("work-pool", "create", POOL, "--type", "process")
-        self.prefect("--no-prompt", "deploy", "--prefect-file",
-                     str(PREFECT_YAML.relative_to(ROOT)), *args)
+        self.prefect(
+            "--no-prompt", "deploy", "--prefect-file", str(PREFECT_YAML.relative_to(ROOT)), *args
+        )
 
-    def start_worker(self, name: str = "worker", queue: str | None = TEST_QUEUE,
-                     **env: str) -> Service:
+    def start_worker(
+        self, name: str = "worker", queue: str | None = TEST_QUEUE, **env: str
+    ) -> Service:
         """A process worker of the pool, on one of its queues (``None``: all of them)."""
         queues = ["--work-queue", queue] if queue else []
         worker = Service(
-            name, [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL,
-                   *queues],
-            {**self.env, "PREFECT_WORKER_QUERY_SECONDS": "1", **env}, self.base)
+            name,
+            [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL, *queues],
+            {**self.env, "PREFECT_WORKER_QUERY_SECONDS": "1", **env},
+            self.base,
+        )
         self.services.append(worker)
         return worker
 
@@ -167,14 +217,17 @@ class PrefectStack:
         async with self.client() as client:
             deployment = await client.read_deployment_by_name(name)
             run = await client.create_flow_run_from_deployment(
-                deployment.id, parameters=parameters, work_queue_name=TEST_QUEUE)
+                deployment.id, parameters=parameters, work_queue_name=TEST_QUEUE
+            )
             deadline = time.monotonic() + RUN_SECONDS
             while not run.state.is_final():
                 for service in self.services:
                     service.check()
                 if time.monotonic() > deadline:
-                    pytest.fail(f"{name} run {run.id} still {run.state.name} after "
-                                f"{RUN_SECONDS} s.\n{self.logs()}")
+                    pytest.fail(
+                        f"{name} run {run.id} still {run.state.name} after "
+                        f"{RUN_SECONDS} s.\n{self.logs()}"
+                    )
                 await asyncio.sleep(1)
                 run = await client.read_flow_run(run.id)
         assert run.state.is_completed(), f"{name} run {run.state}:\n{self.logs()}"

@@ -58,8 +58,12 @@ async def multiply(a: float, b: float = 1.0) -> float:
 
 
 def test_tool_schema_in_the_openai_wire_form():
-    def search(query: str, limit: int = 3, tags: Optional[list[str]] = None,
-               mode: Literal["fast", "exact"] = "fast") -> list:
+    def search(
+        query: str,
+        limit: int = 3,
+        tags: Optional[list[str]] = None,
+        mode: Literal["fast", "exact"] = "fast",
+    ) -> list:
         """Search the notes.
 
         Finds the notes that match best.
@@ -82,8 +86,11 @@ def test_tool_schema_in_the_openai_wire_form():
     assert parameters["type"] == "object" and parameters["additionalProperties"] is False
     assert parameters["required"] == ["query"]
     properties = parameters["properties"]
-    assert properties["query"] == {"title": "Query", "description": "What to look for.",
-                                   "type": "string"}
+    assert properties["query"] == {
+        "title": "Query",
+        "description": "What to look for.",
+        "type": "string",
+    }
     assert properties["limit"]["type"] == "integer" and properties["limit"]["default"] == 3
     assert properties["tags"]["type"] == "array"
     assert properties["tags"]["items"] == {"type": "string"}
@@ -184,11 +191,13 @@ def test_tool_config_round_trip_needs_a_registered_function():
 
 @pytest.mark.parametrize("transport", ["http", "litellm"])
 async def test_language_model_returns_several_tool_calls(simulated_lm, transport):
-    simulated_lm.set_responder(lambda request: ToolCalls(
-        [("add", {"a": 1, "b": 2}), ("multiply", {"a": 3, "b": 4})]))
+    simulated_lm.set_responder(
+        lambda request: ToolCalls([("add", {"a": 1, "b": 2}), ("multiply", {"a": 3, "b": 4})])
+    )
     lm = language_model_for(simulated_lm, transport=transport)
-    message = await lm([{"role": "user", "content": "1+2 and 3*4?"}],
-                       tools=[sp.Tool(add), sp.Tool(multiply)])
+    message = await lm(
+        [{"role": "user", "content": "1+2 and 3*4?"}], tools=[sp.Tool(add), sp.Tool(multiply)]
+    )
     calls = message.get_json()["tool_calls"]
     assert [c["function"]["name"] for c in calls] == ["add", "multiply"]
     assert calls[1]["function"]["arguments"] == {"a": 3, "b": 4}
@@ -196,23 +205,28 @@ async def test_language_model_returns_several_tool_calls(simulated_lm, transport
     # The conversation goes back in the wire form: arguments and tool results as JSON text.
     sent = []
     simulated_lm.set_responder(lambda request: sent.append(request.messages) or "Done.")
-    conversation = [{"role": "user", "content": "1+2?"}, message.get_json(),
-                    {"role": "tool", "tool_call_id": calls[0]["id"], "content": {"sum": 3}},
-                    {"role": "tool", "tool_call_id": calls[1]["id"], "content": {"result": 12}}]
+    conversation = [
+        {"role": "user", "content": "1+2?"},
+        message.get_json(),
+        {"role": "tool", "tool_call_id": calls[0]["id"], "content": {"sum": 3}},
+        {"role": "tool", "tool_call_id": calls[1]["id"], "content": {"result": 12}},
+    ]
     answer = await lm(conversation, tools=[sp.Tool(add), sp.Tool(multiply)])
     assert answer.get_json() == {"role": "assistant", "content": "Done."}
     wired = sent[0]
     assert json.loads(wired[1]["tool_calls"][1]["function"]["arguments"]) == {"a": 3, "b": 4}
     assert [json.loads(m["content"]) for m in wired[2:]] == [{"sum": 3}, {"result": 12}]
     with pytest.raises(ValueError, match="cannot be sent in one call"):
-        await lm([{"role": "user", "content": "x"}], schema=Total.get_schema(),
-                 tools=[sp.Tool(add)])
+        await lm(
+            [{"role": "user", "content": "x"}], schema=Total.get_schema(), tools=[sp.Tool(add)]
+        )
 
 
 async def test_fallback_model_gets_the_tools_too(simulated_lm_factory):
     broken = simulated_lm_factory(responder=lambda request: Fault("server_error"))
     healthy = simulated_lm_factory(
-        responder=lambda request: ToolCalls([(request.offered_tools[0], {"a": 1, "b": 1})]))
+        responder=lambda request: ToolCalls([(request.offered_tools[0], {"a": 1, "b": 1})])
+    )
     lm = language_model_for(broken, retry=1, fallback=language_model_for(healthy))
     message = await lm([{"role": "user", "content": "1+1?"}], tools=[sp.Tool(add)])
     assert message.get_json()["tool_calls"][0]["function"]["name"] == "add"
@@ -220,10 +234,12 @@ async def test_fallback_model_gets_the_tools_too(simulated_lm_factory):
 
 async def test_generator_offers_its_tools_on_every_call(simulated_lm):
     offered = []
-    simulated_lm.set_responder(lambda request: offered.append(request.offered_tools)
-                               or ToolCalls([("add", {"a": 1, "b": 2})]))
-    generator = sp.Generator(language_model=language_model_for(simulated_lm),
-                             tools=[sp.Tool(add)])
+    simulated_lm.set_responder(
+        lambda request: (
+            offered.append(request.offered_tools) or ToolCalls([("add", {"a": 1, "b": 2})])
+        )
+    )
+    generator = sp.Generator(language_model=language_model_for(simulated_lm), tools=[sp.Tool(add)])
     message = await generator(Query(query="1 + 2?"), tools=[sp.Tool(multiply)])
     assert message.get_json()["tool_calls"][0]["function"]["arguments"] == {"a": 1, "b": 2}
     assert sp.is_chat_message(message) and offered == [["add", "multiply"]]
@@ -238,16 +254,25 @@ async def test_generator_offers_its_tools_on_every_call(simulated_lm):
 async def agent_program(lm, **kwargs) -> sp.Program:
     inputs = sp.Input(data_model=Query)
     outputs = await sp.FunctionCallingAgent(
-        data_model=Total, tools=[sp.Tool(add), sp.Tool(multiply)], language_model=lm,
-        name="math_agent", **kwargs)(inputs)
+        data_model=Total,
+        tools=[sp.Tool(add), sp.Tool(multiply)],
+        language_model=lm,
+        name="math_agent",
+        **kwargs,
+    )(inputs)
     return sp.Program(inputs=inputs, outputs=outputs, name="math_agent")
 
 
 async def test_agent_runs_parallel_tool_calls_then_answers(simulated_lm):
-    simulated_lm.set_responder(tool_calls_responder(
-        [[("add", {"a": 1, "b": 2}), ("multiply", {"a": 3, "b": 4})],
-         [("add", {"a": 3, "b": 12})]],
-        fallback=lambda request: {"total": 15.0}))
+    simulated_lm.set_responder(
+        tool_calls_responder(
+            [
+                [("add", {"a": 1, "b": 2}), ("multiply", {"a": 3, "b": 4})],
+                [("add", {"a": 3, "b": 12})],
+            ],
+            fallback=lambda request: {"total": 15.0},
+        )
+    )
     program = await agent_program(language_model_for(simulated_lm))
     result = (await program(Query(query="(1+2) + 3*4?"))).get_json()
     assert list(result) == ["messages", "total"] and result["total"] == 15.0
@@ -285,8 +310,8 @@ async def test_interactive_agent_runs_approved_calls_one_step_at_a_time(simulate
     simulated_lm.set_responder(tool_calls_responder([[("add", {"a": 2, "b": 2})]]))
     inputs = sp.Input(data_model=sp.ChatMessages)
     outputs = await sp.FunctionCallingAgent(
-        tools=[sp.Tool(add)], language_model=language_model_for(simulated_lm),
-        autonomous=False)(inputs)
+        tools=[sp.Tool(add)], language_model=language_model_for(simulated_lm), autonomous=False
+    )(inputs)
     program = sp.Program(inputs=inputs, outputs=outputs, name="interactive")
     conversation = sp.ChatMessages(messages=[{"role": "user", "content": "2 + 2?"}])
     proposed = (await program(conversation)).get_json()["messages"]
@@ -305,8 +330,10 @@ async def test_agent_variables_are_trainable_and_config_round_trips():
     sp.saving.register_synaprefect_serializable(package="tests")(multiply)
     program = await agent_program(sp.LanguageModel("openai/x"))
     paths = sorted(v.path for v in program.trainable_variables)
-    assert paths == ["final_generator_math_agent/state_final_generator_math_agent",
-                     "tool_calls_generator_math_agent/state_tool_calls_generator_math_agent"]
+    assert paths == [
+        "final_generator_math_agent/state_final_generator_math_agent",
+        "tool_calls_generator_math_agent/state_tool_calls_generator_math_agent",
+    ]
     agent = program.get_module("math_agent")
     clone = sp.FunctionCallingAgent.from_config(json.loads(json.dumps(agent.get_config())))
     assert clone.get_config() == agent.get_config()
@@ -318,8 +345,9 @@ async def test_agent_variables_are_trainable_and_config_round_trips():
 async def test_action_fills_the_arguments_and_runs_the_tool(simulated_lm):
     simulated_lm.set_responder(lambda request: {"a": 20, "b": 22})
     inputs = sp.Input(data_model=Query)
-    outputs = await sp.Action(tool=sp.Tool(add),
-                              language_model=language_model_for(simulated_lm))(inputs)
+    outputs = await sp.Action(tool=sp.Tool(add), language_model=language_model_for(simulated_lm))(
+        inputs
+    )
     program = sp.Program(inputs=inputs, outputs=outputs, name="adder")
     result = (await program(Query(query="20 + 22?"))).get_json()
     assert result == {"action": {"inputs": {"a": 20, "b": 22}, "outputs": {"sum": 42}}}
@@ -334,21 +362,35 @@ def _run_agent(server, work, home, tracked):
     env = {**os.environ, "SYNAPREFECT_HOME": str(home)}
     output = work / "output.json"
     process = subprocess.run(
-        [sys.executable, str(RESUMABLE_AGENT), server.base_url, str(work), str(output),
-         *(["tracked"] if tracked else [])],
-        env=env, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            str(RESUMABLE_AGENT),
+            server.base_url,
+            str(work),
+            str(output),
+            *(["tracked"] if tracked else []),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     return process, output
 
 
 @pytest.mark.e2e  # a process killed and run again
 @pytest.mark.parametrize("tracked", [False, True], ids=["untracked", "tracked"])
 def test_killed_agent_resumes_without_running_a_finished_tool_again(
-        simulated_lm, tmp_path, request, tracked):
+    simulated_lm, tmp_path, request, tracked
+):
     if tracked:  # the default configuration: a real Prefect API, tool calls as tasks
         request.getfixturevalue("prefect_api")
-    simulated_lm.set_responder(tool_calls_responder(
-        [[("record_order", {"item": "tea"})], [("ship", {"item": "tea"})]],
-        fallback=lambda request: {"status": "shipped"}))
+    simulated_lm.set_responder(
+        tool_calls_responder(
+            [[("record_order", {"item": "tea"})], [("ship", {"item": "tea"})]],
+            fallback=lambda request: {"status": "shipped"},
+        )
+    )
     work, home = tmp_path / "work", tmp_path / "home"
     work.mkdir()
     (work / "kill-armed").touch()
@@ -367,7 +409,9 @@ def test_killed_agent_resumes_without_running_a_finished_tool_again(
     result = json.loads(output.read_text())
     assert result["status"] == "shipped"
     assert [m["content"] for m in result["messages"] if m["role"] == "tool"] == [
-        {"order_id": 1}, {"shipped": True}]
+        {"order_id": 1},
+        {"shipped": True},
+    ]
     # The two paid turns were replayed; only the third turn and the answer were asked.
     assert simulated_lm.stats().completed == 2
     if tracked:
@@ -386,7 +430,9 @@ async def _task_names_of_last_run(prefect_api) -> list[str]:
     async with prefect_api.client() as client:
         [run] = await client.read_flow_runs(
             flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["predict-shop"])),
-            sort=FlowRunSort.START_TIME_DESC, limit=1)
+            sort=FlowRunSort.START_TIME_DESC,
+            limit=1,
+        )
     return [task.name for task in await prefect_api.read_task_runs([run.id], count=3)]
 
 
@@ -407,8 +453,10 @@ async def test_retried_agent_task_replays_the_finished_tool_call(simulated_lm, m
         runs.append(item)
         return {"order_id": len(runs)}
 
-    script = tool_calls_responder([[("record", {"item": "tea"})], [("add", {"a": 1, "b": 1})]],
-                                  fallback=lambda request: {"total": 2.0})
+    script = tool_calls_responder(
+        [[("record", {"item": "tea"})], [("add", {"a": 1, "b": 1})]],
+        fallback=lambda request: {"total": 2.0},
+    )
     failed = []
 
     def responder(request):
@@ -420,11 +468,13 @@ async def test_retried_agent_task_replays_the_finished_tool_call(simulated_lm, m
     simulated_lm.set_responder(responder)
     inputs = sp.Input(data_model=Query)
     outputs = await sp.FunctionCallingAgent(
-        data_model=Total, tools=[sp.Tool(record), sp.Tool(add)],
-        language_model=language_model_for(simulated_lm, retry=1), name="shop")(inputs)
+        data_model=Total,
+        tools=[sp.Tool(record), sp.Tool(add)],
+        language_model=language_model_for(simulated_lm, retry=1),
+        name="shop",
+    )(inputs)
     program = sp.Program(inputs=inputs, outputs=outputs, name="retried_shop")
-    [prediction] = await program.predict(np.array([Query(query="tea")], dtype=object),
-                                         verbose=0)
+    [prediction] = await program.predict(np.array([Query(query="tea")], dtype=object), verbose=0)
     assert failed and runs == ["tea"]  # the model failed once; the tool ran once
     tools = [m["content"] for m in prediction.get_json()["messages"] if m["role"] == "tool"]
     assert tools == [{"order_id": 1}, {"sum": 2.0}]
@@ -468,19 +518,24 @@ async def test_few_shot_examples_teach_the_agent_to_use_its_tool(simulated_lm):
     simulated_lm.set_responder(tool_shy_student)
     inputs = sp.Input(data_model=Query)
     agent = sp.FunctionCallingAgent(
-        data_model=Answer, tools=[sp.Tool(atlas)],
-        language_model=language_model_for(simulated_lm), name="geographer")
+        data_model=Answer,
+        tools=[sp.Tool(atlas)],
+        language_model=language_model_for(simulated_lm),
+        name="geographer",
+    )
     outputs = await agent(inputs)
     program = sp.Program(inputs=inputs, outputs=outputs, name="geography")
     agent.final_generator.trainable = False  # what is learned is when to call the atlas
-    program.compile(reward=sp.rewards.ExactMatch(in_mask=["answer"]),
-                    optimizer=sp.optimizers.RandomFewShot())
+    program.compile(
+        reward=sp.rewards.ExactMatch(in_mask=["answer"]), optimizer=sp.optimizers.RandomFewShot()
+    )
     x, y = capitals()
     x_train, y_train, x_val, y_val = x[:28], y[:28], x[28:], y[28:]
     before = await program.evaluate(x_val, y_val, verbose=0)
     assert before["reward"] < 0.5, before
-    await program.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=2,
-                      batch_size=7, verbose=0)
+    await program.fit(
+        x_train, y_train, validation_data=(x_val, y_val), epochs=2, batch_size=7, verbose=0
+    )
     after = await program.evaluate(x_val, y_val, verbose=0)
     assert after["reward"] > 0.9, after
     examples = agent.tool_calls_generator.state.value()["examples"]

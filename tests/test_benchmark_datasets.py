@@ -13,45 +13,130 @@ from synaprefect.datasets import DatasetError, DatasetNotFoundError, arcagi
 
 # benchmark, split load_data reads first, one upstream row, the input and target it gives
 CASES = [
-    ("gsm8k", "train", {"question": "2 + 2?", "answer": "Add them.\n#### 4"},
-     {"question": "2 + 2?"}, {"thinking": "Add them.", "answer": 4.0}),
-    ("mmlu", "validation",
-     {"question": "Q?", "subject": "math", "choices": ["a", "b", "c", "d"], "answer": 2},
-     {"question": "Q?", "choices": ["a", "b", "c", "d"], "subject": "math"}, {"answer": "C"}),
-    ("hotpotqa", "train", {"question": "Q?", "answer": "A", "level": "hard"},
-     {"question": "Q?"}, {"answer": "A"}),
-    ("arc_challenge", "train",
-     {"question": "Why?", "choices": {"text": ["x", "y"], "label": ["1", "2"]},
-      "answerKey": "2"}, {"question": "Why?\n1) x\n2) y"}, {"answer": "2"}),
-    ("bbh", "test", {"input": "not True", "target": "False"},
-     {"question": "not True"}, {"answer": False}),
-    ("bbq", "age", {"context": "C.", "question": "Who?", "choices": ["p", "q", "r"],
-                    "answer": 1}, {"question": "C.\nWho?\nA) p\nB) q\nC) r"}, {"answer": "B"}),
-    ("boolq", "train", {"question": "is it", "passage": "P.", "answer": True},
-     {"question": "P.\n\nQuestion: is it?"}, {"answer": True}),
-    ("drop", "train", {"passage": "P.", "question": "How many?",
-                       "answers_spans": {"spans": ["3", "three"], "types": ["number"]}},
-     {"question": "P.\n\nQuestion: How many?"}, {"answer": "3"}),
-    ("hellaswag", "train", {"ctx": "He", "endings": ["a", "b", "c", "d"], "label": "3"},
-     {"question": "He\nA) a\nB) b\nC) c\nD) d"}, {"answer": "D"}),
-    ("humaneval", "test", {"prompt": "def f():\n", "canonical_solution": "    return 1\n"},
-     {"prompt": "def f():\n"}, {"completion": "    return 1\n"}),
-    ("ifeval", "train", {"prompt": "Say hi in 3 words."},
-     {"prompt": "Say hi in 3 words."}, {"response": "Say hi in 3 words."}),
-    ("lambada", "test", {"text": "the cat sat on the mat"},
-     {"question": "the cat sat on the ___"}, {"answer": "mat"}),
-    ("logiqa", "train", {"context": "C.", "question": "Q?", "options": ["A. x", "B. y"],
-                         "answer": "B"}, {"question": "C.\n\nQuestion: Q?\nA. x\nB. y"},
-     {"answer": "B"}),
-    ("squad", "train", {"context": "C.", "question": "Q?",
-                        "answers": {"text": ["ans", "other"], "answer_start": [0, 4]}},
-     {"question": "C.\n\nQuestion: Q?"}, {"answer": "ans"}),
-    ("truthfulqa", "validation",
-     {"question": "Q?", "mc1_targets": {"choices": ["no", "yes"], "labels": [0, 1]}},
-     {"question": "Q?\nA) no\nB) yes"}, {"answer": "B"}),
-    ("winogrande", "train", {"sentence": "The _ fell.", "option1": "cup", "option2": "sky",
-                             "answer": "1"}, {"question": "The _ fell.\n1) cup\n2) sky"},
-     {"answer": 1}),
+    (
+        "gsm8k",
+        "train",
+        {"question": "2 + 2?", "answer": "Add them.\n#### 4"},
+        {"question": "2 + 2?"},
+        {"thinking": "Add them.", "answer": 4.0},
+    ),
+    (
+        "mmlu",
+        "validation",
+        {"question": "Q?", "subject": "math", "choices": ["a", "b", "c", "d"], "answer": 2},
+        {"question": "Q?", "choices": ["a", "b", "c", "d"], "subject": "math"},
+        {"answer": "C"},
+    ),
+    (
+        "hotpotqa",
+        "train",
+        {"question": "Q?", "answer": "A", "level": "hard"},
+        {"question": "Q?"},
+        {"answer": "A"},
+    ),
+    (
+        "arc_challenge",
+        "train",
+        {
+            "question": "Why?",
+            "choices": {"text": ["x", "y"], "label": ["1", "2"]},
+            "answerKey": "2",
+        },
+        {"question": "Why?\n1) x\n2) y"},
+        {"answer": "2"},
+    ),
+    (
+        "bbh",
+        "test",
+        {"input": "not True", "target": "False"},
+        {"question": "not True"},
+        {"answer": False},
+    ),
+    (
+        "bbq",
+        "age",
+        {"context": "C.", "question": "Who?", "choices": ["p", "q", "r"], "answer": 1},
+        {"question": "C.\nWho?\nA) p\nB) q\nC) r"},
+        {"answer": "B"},
+    ),
+    (
+        "boolq",
+        "train",
+        {"question": "is it", "passage": "P.", "answer": True},
+        {"question": "P.\n\nQuestion: is it?"},
+        {"answer": True},
+    ),
+    (
+        "drop",
+        "train",
+        {
+            "passage": "P.",
+            "question": "How many?",
+            "answers_spans": {"spans": ["3", "three"], "types": ["number"]},
+        },
+        {"question": "P.\n\nQuestion: How many?"},
+        {"answer": "3"},
+    ),
+    (
+        "hellaswag",
+        "train",
+        {"ctx": "He", "endings": ["a", "b", "c", "d"], "label": "3"},
+        {"question": "He\nA) a\nB) b\nC) c\nD) d"},
+        {"answer": "D"},
+    ),
+    (
+        "humaneval",
+        "test",
+        {"prompt": "def f():\n", "canonical_solution": "    return 1\n"},
+        {"prompt": "def f():\n"},
+        {"completion": "    return 1\n"},
+    ),
+    (
+        "ifeval",
+        "train",
+        {"prompt": "Say hi in 3 words."},
+        {"prompt": "Say hi in 3 words."},
+        {"response": "Say hi in 3 words."},
+    ),
+    (
+        "lambada",
+        "test",
+        {"text": "the cat sat on the mat"},
+        {"question": "the cat sat on the ___"},
+        {"answer": "mat"},
+    ),
+    (
+        "logiqa",
+        "train",
+        {"context": "C.", "question": "Q?", "options": ["A. x", "B. y"], "answer": "B"},
+        {"question": "C.\n\nQuestion: Q?\nA. x\nB. y"},
+        {"answer": "B"},
+    ),
+    (
+        "squad",
+        "train",
+        {
+            "context": "C.",
+            "question": "Q?",
+            "answers": {"text": ["ans", "other"], "answer_start": [0, 4]},
+        },
+        {"question": "C.\n\nQuestion: Q?"},
+        {"answer": "ans"},
+    ),
+    (
+        "truthfulqa",
+        "validation",
+        {"question": "Q?", "mc1_targets": {"choices": ["no", "yes"], "labels": [0, 1]}},
+        {"question": "Q?\nA) no\nB) yes"},
+        {"answer": "B"},
+    ),
+    (
+        "winogrande",
+        "train",
+        {"sentence": "The _ fell.", "option1": "cup", "option2": "sky", "answer": "1"},
+        {"question": "The _ fell.\n1) cup\n2) sky"},
+        {"answer": 1},
+    ),
 ]
 
 
@@ -66,16 +151,27 @@ def write_split(name, split, rows, folder=None):
 def test_a_benchmark_row_becomes_its_data_models(name, split, row, inputs, outputs):
     module = getattr(datasets, name)
     write_split(name, split, [row] * 5)
-    x, y = getattr(datasets, name).iterable_dataset(batch_size=None, **(
-        {"category": split} if name == "bbq" else {"split": split})).materialize()
+    x, y = (
+        getattr(datasets, name)
+        .iterable_dataset(
+            batch_size=None, **({"category": split} if name == "bbq" else {"split": split})
+        )
+        .materialize()
+    )
     assert isinstance(x[0], module.get_input_data_model())
     assert isinstance(y[0], module.get_output_data_model())
     assert (x[0].get_json(), y[0].get_json()) == (inputs, outputs)
 
 
-@pytest.mark.parametrize("name,train,test", [
-    ("gsm8k", "train", "test"), ("mmlu", "validation", "test"),
-    ("boolq", "train", "validation"), ("winogrande", "train", "validation")])
+@pytest.mark.parametrize(
+    "name,train,test",
+    [
+        ("gsm8k", "train", "test"),
+        ("mmlu", "validation", "test"),
+        ("boolq", "train", "validation"),
+        ("winogrande", "train", "validation"),
+    ],
+)
 def test_load_data_reads_the_train_and_test_splits(name, train, test):
     row = next(case[2] for case in CASES if case[0] == name)
     write_split(name, train, [row] * 3)
@@ -91,14 +187,16 @@ def test_single_split_benchmarks_keep_the_tail_for_testing():
     assert [y.answer for y in y_train] == [f"end{i}" for i in range(7)]
     assert [y.answer for y in y_test] == ["end7", "end8", "end9"]
     write_split("bbq", "gender_identity", [CASES[5][2]] * 4)
-    (x_train, _), (x_test, _) = datasets.bbq.load_data(category="gender_identity",
-                                                       validation_split=0.25)
+    (x_train, _), (x_test, _) = datasets.bbq.load_data(
+        category="gender_identity", validation_split=0.25
+    )
     assert (len(x_train), len(x_test)) == (3, 1)
 
 
 def test_the_cache_is_under_the_home_unless_synaprefect_datasets_says(tmp_path, monkeypatch):
     assert datasets.gsm8k.expected_file("test") == (
-        synaprefect_home() / "datasets" / "gsm8k" / "test.jsonl")
+        synaprefect_home() / "datasets" / "gsm8k" / "test.jsonl"
+    )
     monkeypatch.setenv("SYNAPREFECT_DATASETS", str(tmp_path / "elsewhere"))
     assert datasets.gsm8k.expected_file("test") == tmp_path / "elsewhere/gsm8k/test.jsonl"
     with pytest.raises(ValueError, match="plain split name"):
@@ -106,9 +204,11 @@ def test_the_cache_is_under_the_home_unless_synaprefect_datasets_says(tmp_path, 
 
 
 def test_benchmark_modules_load_on_first_use():
-    script = ("import sys, synaprefect as synalinks; "
-              "assert 'synaprefect.datasets.gsm8k' not in sys.modules; "
-              "print(synalinks.datasets.gsm8k.get_input_data_model().__name__)")
+    script = (
+        "import sys, synaprefect as synalinks; "
+        "assert 'synaprefect.datasets.gsm8k' not in sys.modules; "
+        "print(synalinks.datasets.gsm8k.get_input_data_model().__name__)"
+    )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert (done.returncode, done.stdout) == (0, "MathQuestion\n"), done.stderr
 
@@ -119,18 +219,30 @@ def test_a_missing_split_fails_before_streaming():
 
 
 def test_a_malformed_row_names_its_file_and_line():
-    path = write_split("gsm8k", "train", [
-        {"question": "ok?", "answer": "x\n#### 1"}, {"question": "no marker", "answer": "7"}])
-    with pytest.raises(DatasetError, match=rf"{path}:2: not a gsm8k row: ValueError: the "
-                                           "answer has no '#### <number>' line"):
+    path = write_split(
+        "gsm8k",
+        "train",
+        [{"question": "ok?", "answer": "x\n#### 1"}, {"question": "no marker", "answer": "7"}],
+    )
+    with pytest.raises(
+        DatasetError,
+        match=rf"{path}:2: not a gsm8k row: ValueError: the "
+        "answer has no '#### <number>' line",
+    ):
         datasets.gsm8k.iterable_dataset(split="train").materialize()
     write_split("mmlu", "validation", [{"question": "Q?", "choices": [], "answer": 0}])
-    with pytest.raises(DatasetError, match=r"validation.jsonl:1: not a mmlu row: missing "
-                                           r"column\(s\) \['subject'\]"):
+    with pytest.raises(
+        DatasetError,
+        match=r"validation.jsonl:1: not a mmlu row: missing "
+        r"column\(s\) \['subject'\]",
+    ):
         datasets.mmlu.load_data()
     write_split("winogrande", "train", [{**CASES[-1][2], "answer": "3"}])
-    with pytest.raises(DatasetError, match=r"train.jsonl:1: the row does not fit "
-                                           "WinoGrandeAnswer: field `answer`"):
+    with pytest.raises(
+        DatasetError,
+        match=r"train.jsonl:1: the row does not fit "
+        "WinoGrandeAnswer: field `answer`",
+    ):
         datasets.winogrande.iterable_dataset().materialize()
 
 
@@ -147,7 +259,8 @@ def test_streamed_batches_repeat_limit_and_count():
 
 def test_split_train_test_is_the_head_and_tail():
     (x_train, y_train), (x_test, y_test) = datasets.split_train_test(
-        list(range(10)), list("abcdefghij"), validation_split=0.2)
+        list(range(10)), list("abcdefghij"), validation_split=0.2
+    )
     assert (x_train, x_test, y_test) == (list(range(8)), [8, 9], ["i", "j"])
     with pytest.raises(ValueError, match="leaves 0 for training"):
         datasets.split_train_test([1], [2], validation_split=0.5)
@@ -157,17 +270,32 @@ class Text(datasets.gsm8k.MathQuestion):
     pass
 
 
-@pytest.mark.parametrize("kwargs,error", [
-    ({"input_template": '{"question": {{ missing }}}'},
-     r"q/a/train.jsonl:1: not a q/a row: ValueError: `input_template` cannot render the "
-     r"row: 'missing' is undefined"),
-    ({"input_template": "{{ question }}"},
-     r"train.jsonl:1: not a q/a row: ValueError: `input_template` rendered 'Why\?', not JSON"),
-    ({"input_template": '{"question": {{ question | tojson }}}', "output_data_model": Text,
-      "output_template": "[1]"}, r"`output_template` must render a JSON object"),
-    ({"input_template": '{"question": {{ n }}}'},
-     r"train.jsonl:1: the row does not fit Text: field `question`"),
-])
+@pytest.mark.parametrize(
+    "kwargs,error",
+    [
+        (
+            {"input_template": '{"question": {{ missing }}}'},
+            r"q/a/train.jsonl:1: not a q/a row: ValueError: `input_template` cannot render the "
+            r"row: 'missing' is undefined",
+        ),
+        (
+            {"input_template": "{{ question }}"},
+            r"train.jsonl:1: not a q/a row: ValueError: `input_template` rendered 'Why\?', not JSON",
+        ),
+        (
+            {
+                "input_template": '{"question": {{ question | tojson }}}',
+                "output_data_model": Text,
+                "output_template": "[1]",
+            },
+            r"`output_template` must render a JSON object",
+        ),
+        (
+            {"input_template": '{"question": {{ n }}}'},
+            r"train.jsonl:1: the row does not fit Text: field `question`",
+        ),
+    ],
+)
 def test_load_split_errors_name_the_row_and_the_template(kwargs, error):
     write_split("q/a", "train", [{"question": "Why?", "n": 3}])
     with pytest.raises(DatasetError, match=error):
@@ -176,26 +304,41 @@ def test_load_split_errors_name_the_row_and_the_template(kwargs, error):
 
 def test_load_split_checks_its_arguments_before_reading():
     with pytest.raises(ValueError, match="not a valid Jinja2 template"):
-        datasets.load_split(path="q", split="train", input_data_model=Text,
-                            input_template="{{ oops")
+        datasets.load_split(
+            path="q", split="train", input_data_model=Text, input_template="{{ oops"
+        )
     with pytest.raises(ValueError, match="`output_data_model` and `output_template` together"):
-        datasets.load_split(path="q", split="train", input_data_model=Text,
-                            input_template="{}", output_template="{}")
+        datasets.load_split(
+            path="q",
+            split="train",
+            input_data_model=Text,
+            input_template="{}",
+            output_template="{}",
+        )
     with pytest.raises(ValueError, match="must name a dataset"):
-        datasets.load_split(path="../etc", split="train", input_data_model=Text,
-                            input_template="{}")
-    with pytest.raises(DatasetNotFoundError, match=r"(?s)q/cfg/test.jsonl.*load_dataset\('q', "
-                                                   r"'cfg', split='test'\)"):
-        datasets.load_split(path="q", name="cfg", split="test", input_data_model=Text,
-                            input_template="{}")
+        datasets.load_split(
+            path="../etc", split="train", input_data_model=Text, input_template="{}"
+        )
+    with pytest.raises(
+        DatasetNotFoundError,
+        match=r"(?s)q/cfg/test.jsonl.*load_dataset\('q', "
+        r"'cfg', split='test'\)",
+    ):
+        datasets.load_split(
+            path="q", name="cfg", split="test", input_data_model=Text, input_template="{}"
+        )
 
 
 # ---- ARC-AGI --------------------------------------------------------------------------
 
-TASK = {"train": [{"input": [[1]], "output": [[1, 1], [1, 1]]},
-                  {"input": [[2]], "output": [[2]]},
-                  {"input": [[3]], "output": [[3, 3]]}],
-        "test": [{"input": [[4]], "output": [[4]]}]}
+TASK = {
+    "train": [
+        {"input": [[1]], "output": [[1, 1], [1, 1]]},
+        {"input": [[2]], "output": [[2]]},
+        {"input": [[3]], "output": [[3, 3]]},
+    ],
+    "test": [{"input": [[4]], "output": [[4]]}],
+}
 
 
 def write_task(name, task=TASK, version=1, subset="training"):

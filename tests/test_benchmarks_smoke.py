@@ -27,8 +27,9 @@ async def test_reference_and_evaluate_answer_every_sample(endpoint):
     reference = await litellm_reference(endpoint, n=8, concurrency=4)
     assert reference.requests == 8 and reference.extra["accuracy"] == 1.0
     for transport in ("litellm", "http"):
-        result = await synaprefect_evaluate(endpoint, n=8, concurrency=4, tracking=False,
-                                            transport=transport)
+        result = await synaprefect_evaluate(
+            endpoint, n=8, concurrency=4, tracking=False, transport=transport
+        )
         assert result.requests == 8 and result.extra["accuracy"] == 1.0
         assert result.wall_s > 0 and result.cpu_s > 0
 
@@ -39,15 +40,24 @@ async def test_tracked_evaluate_and_fit_with_the_defaults(endpoint, prefect_api)
     assert specs["evaluate_on_litellm"]["transport"] == "litellm"
     result = await synaprefect_evaluate(endpoint, n=8, concurrency=4, tracking=True)
     assert result.requests == 8 and result.extra["accuracy"] == 1.0
-    fit = await synaprefect_fit(endpoint, n=10, epochs=1, batch_size=4, concurrency=4,
-                                tracking=True)
+    fit = await synaprefect_fit(
+        endpoint, n=10, epochs=1, batch_size=4, concurrency=4, tracking=True
+    )
     assert fit.requests > 0 and fit.extra["val_reward"] == 1.0
 
 
 async def test_epoch_size_fit_reads_back_its_variable_artifacts(endpoint, prefect_api):
-    fit = await synaprefect_fit(endpoint, n=10, epochs=1, batch_size=4, concurrency=4,
-                                tracking=True, transport="http", name="bench_epoch_size",
-                                artifact_sizes=True)
+    fit = await synaprefect_fit(
+        endpoint,
+        n=10,
+        epochs=1,
+        batch_size=4,
+        concurrency=4,
+        tracking=True,
+        transport="http",
+        name="bench_epoch_size",
+        artifact_sizes=True,
+    )
     assert fit.extra["variable_artifact_versions"] >= 1
     assert 0 < fit.extra["largest_variable_artifact_bytes"] < 5_000
 
@@ -63,16 +73,27 @@ async def test_http_transport_sends_litellms_request_body(model):
         bodies.append(request.body)
         return respond(request)
 
-    schema = {"type": "object", "properties": {"thinking": {"type": "string"},
-                                               "answer": {"type": "string"}}}
+    schema = {
+        "type": "object",
+        "properties": {"thinking": {"type": "string"}, "answer": {"type": "string"}},
+    }
     with SimulatedLM(responder=capture) as server:
         for transport in ("litellm", "http"):
-            lm = sp.LanguageModel(model, api_base=server.base_url, api_key="sk-x",
-                                  transport=transport, temperature=0.2, top_k=5, max_tokens=9)
+            lm = sp.LanguageModel(
+                model,
+                api_base=server.base_url,
+                api_key="sk-x",
+                transport=transport,
+                temperature=0.2,
+                top_k=5,
+                max_tokens=9,
+            )
             await lm([{"role": "user", "content": "<input>{}</input>"}], schema=schema)
     assert len(bodies) == 2 and bodies[0] == bodies[1]
     assert list(bodies[1]["response_format"]["json_schema"]["schema"]["properties"]) == [
-        "thinking", "answer"]
+        "thinking",
+        "answer",
+    ]
 
 
 def test_dspy_evaluate(endpoint):
@@ -84,35 +105,66 @@ def test_dspy_evaluate(endpoint):
 
 def test_resume_workload_in_worker_processes(tmp_path):
     env = {**os.environ, "SYNAPREFECT_HOME": str(tmp_path / "home")}
-    with SimulatedLM(responder="benchmarks.responders:respond", latency=0.05,
-                     mode="process") as server:
-        resume = resume_workload(Endpoint(server.base_url), {
-            "n": 20, "epochs": 1, "batch_size": 4, "concurrency": 4, "tracking": False,
-            "transport": "http"}, env=env, scratch=tmp_path)
+    with SimulatedLM(
+        responder="benchmarks.responders:respond", latency=0.05, mode="process"
+    ) as server:
+        resume = resume_workload(
+            Endpoint(server.base_url),
+            {
+                "n": 20,
+                "epochs": 1,
+                "batch_size": 4,
+                "concurrency": 4,
+                "tracking": False,
+                "transport": "http",
+            },
+            env=env,
+            scratch=tmp_path,
+        )
     first = resume["uninterrupted"]["requests"]
     assert 0 < resume["killed"]["requests"] < first
     assert resume["resumed"]["replayed_steps"] > 0
-    assert resume["calls_paid_twice"] == (resume["killed"]["requests"]
-                                          + resume["resumed"]["requests"] - first)
+    assert resume["calls_paid_twice"] == (
+        resume["killed"]["requests"] + resume["resumed"]["requests"] - first
+    )
 
 
 def test_report_tables_and_targets(tmp_path):
     settings = Settings(rounds=1)
-    run = {"wall_s": 1.0, "cpu_s": 0.5, "prefect_server_cpu_s": None, "requests": 1000,
-           "accuracy": 1.0, "val_reward": 1.0}
+    run = {
+        "wall_s": 1.0,
+        "cpu_s": 0.5,
+        "prefect_server_cpu_s": None,
+        "requests": 1000,
+        "accuracy": 1.0,
+        "val_reward": 1.0,
+    }
     report = {
-        "started_at": "now", "duration_s": 60.0, "load_average_start": [1.0, 1.0, 1.0],
+        "started_at": "now",
+        "duration_s": 60.0,
+        "load_average_start": [1.0, 1.0, 1.0],
         "load_average_end": [1.0, 1.0, 1.0],
         "machine": {"nproc": 2, "cpu_model": "cpu", "python": "3.11", "packages": {"x": "1"}},
         "settings": {**settings.__dict__, "latency_bound_s": settings.latency_bound_s},
-        "throughput": {spec.key: {"label": spec.label, "runs": [run]}
-                       for spec in throughput_specs(settings)},
+        "throughput": {
+            spec.key: {"label": spec.label, "runs": [run]} for spec in throughput_specs(settings)
+        },
         "memory": {"defaults": {**run, "rss_before_mb": 200.0, "peak_rss_mb": 300.0}},
         "demo": {"fresh_prefect_home": {"wall_s": 50.0}, "warm_prefect_home": {"wall_s": 30.0}},
-        "epoch_size": {spec.key: {"label": spec.label, "params": spec.params,
-                                  "runs": [{**run, "wall_s": 4.5 if "1600" in spec.key
-                                            else 1.0, "largest_variable_artifact_bytes": 700}]}
-                       for spec in epoch_size_specs(settings)},
+        "epoch_size": {
+            spec.key: {
+                "label": spec.label,
+                "params": spec.params,
+                "runs": [
+                    {
+                        **run,
+                        "wall_s": 4.5 if "1600" in spec.key else 1.0,
+                        "largest_variable_artifact_bytes": 700,
+                    }
+                ],
+            }
+            for spec in epoch_size_specs(settings)
+        },
     }
     json_path, markdown_path = write_reports(report, tmp_path)
     saved = json.loads(json_path.read_text())
@@ -121,13 +173,18 @@ def test_report_tables_and_targets(tmp_path):
     # Every run took 1 s: DSPy / synaprefect 1x (< 1.5x), bound / synaprefect 1.56,
     # tracked / untracked fit 1x, 0.5 ms of CPU per call.
     assert met == {
-        **{f"{evaluate} {state}: DSPy Evaluate time / synaprefect time": False
-           for state in ("on", "off")},
-        **{f"{evaluate} {state}: latency bound (1.56 s) / synaprefect time": True
-           for state in ("on", "off")},
+        **{
+            f"{evaluate} {state}: DSPy Evaluate time / synaprefect time": False
+            for state in ("on", "off")
+        },
+        **{
+            f"{evaluate} {state}: latency bound (1.56 s) / synaprefect time": True
+            for state in ("on", "off")
+        },
         "fit 200 samples x 2 epochs, batch 16, RandomFewShot: tracked / untracked wall "
         "(defaults)": True,
-        **{f"client CPU per LM call, {evaluate} {state}": True for state in ("on", "off")}}
+        **{f"client CPU per LM call, {evaluate} {state}": True for state in ("on", "off")},
+    }
     others = {row["target"]: row["met"] for row in saved["targets"] if not row["issue"]}
     assert others["make demo (fresh prefect home)"] is True
     assert others["epoch 1600/400 time ratio (tracking on)"] is True  # 4.5x <= 5
@@ -146,27 +203,29 @@ async def test_rate_limit_and_scale_out_workloads(endpoint, prefect_api):
     for mode in RATE_LIMIT_MODES:
         result = await rate_limited_calls(endpoint, n=6, concurrency=4, mode=mode)
         assert result.requests == 6 and result.extra["calls_per_s"] > 0
-    busy = await scaled_evaluate(endpoint, n=8, concurrency=4, batch_size=4,
-                                 mode="in_process", cpu_ms=1.0)
+    busy = await scaled_evaluate(
+        endpoint, n=8, concurrency=4, batch_size=4, mode="in_process", cpu_ms=1.0
+    )
     assert busy.requests == 8 and busy.extra["accuracy"] == 1.0
     with pytest.raises(ValueError, match="mode must be one of"):
         await scaled_evaluate(endpoint, n=2, concurrency=1, batch_size=1, mode="ray")
 
 
-async def test_storage_workload_counts_its_steps_local_and_on_s3(endpoint, s3_storage,
-                                                                 monkeypatch):
+async def test_storage_workload_counts_its_steps_local_and_on_s3(endpoint, s3_storage, monkeypatch):
     # 10 samples: 8 train (2 batches of 4) -> 2 batches + 2 updates + 1 validation batch.
     assert expected_steps("fit", 10, 4) == 5 and expected_steps("evaluate", 10, 4) == 3
     for kind in ("fit", "evaluate"):
         monkeypatch.delenv("SYNAPREFECT_STORAGE", raising=False)
-        local = await stored_run(endpoint, kind=kind, n=10, batch_size=4, concurrency=4,
-                                 storage="local")
+        local = await stored_run(
+            endpoint, kind=kind, n=10, batch_size=4, concurrency=4, storage="local"
+        )
         assert local.extra["persisted_steps"] == local.extra["expected_steps"]
         assert local.extra["replayed_steps"] == 0
         assert local.extra["remote_objects_written"] == 0
         monkeypatch.setenv("SYNAPREFECT_STORAGE", s3_storage)
-        remote = await stored_run(endpoint, kind=kind, n=10, batch_size=4, concurrency=4,
-                                  storage="s3")
+        remote = await stored_run(
+            endpoint, kind=kind, n=10, batch_size=4, concurrency=4, storage="s3"
+        )
         steps = remote.extra["persisted_steps"]
         assert steps == remote.extra["expected_steps"] == local.extra["persisted_steps"]
         # Every step and its answers as objects, and the complete marker.
@@ -176,7 +235,9 @@ async def test_storage_workload_counts_its_steps_local_and_on_s3(endpoint, s3_st
 def test_storage_report_table_and_targets(tmp_path):
     settings = Settings(rounds=1)
     report = {
-        "started_at": "now", "duration_s": 60.0, "load_average_start": [1.0, 1.0, 1.0],
+        "started_at": "now",
+        "duration_s": 60.0,
+        "load_average_start": [1.0, 1.0, 1.0],
         "load_average_end": [1.0, 1.0, 1.0],
         "machine": {"nproc": 2, "cpu_model": "cpu", "python": "3.11", "packages": {"x": "1"}},
         "settings": {**settings.__dict__, "latency_bound_s": settings.latency_bound_s},
@@ -186,19 +247,33 @@ def test_storage_report_table_and_targets(tmp_path):
         steps = expected_steps(spec.params["kind"], spec.params["n"], 8)
         s3 = spec.params["storage"] == "s3"
         report["storage"][spec.key] = {
-            "label": spec.label, "params": spec.params, "expected_steps": steps,
-            "runs": [{"wall_s": 2.0 + (0.01 * steps if s3 else 0.0), "cpu_s": 0.5,
-                      "prefect_server_cpu_s": None, "requests": 100,
-                      "persisted_steps": steps, "persist_s": 0.01 * steps if s3 else 0.0,
-                      "store_open_s": 0.0, "store_finish_s": 0.0,
-                      "remote_objects_written": 2 * steps + 1 if s3 else 0}]}
+            "label": spec.label,
+            "params": spec.params,
+            "expected_steps": steps,
+            "runs": [
+                {
+                    "wall_s": 2.0 + (0.01 * steps if s3 else 0.0),
+                    "cpu_s": 0.5,
+                    "prefect_server_cpu_s": None,
+                    "requests": 100,
+                    "persisted_steps": steps,
+                    "persist_s": 0.01 * steps if s3 else 0.0,
+                    "store_open_s": 0.0,
+                    "store_finish_s": 0.0,
+                    "remote_objects_written": 2 * steps + 1 if s3 else 0,
+                }
+            ],
+        }
     json_path, markdown_path = write_reports(report, tmp_path)
-    rows = {row["target"]: row["measured"]
-            for row in json.loads(json_path.read_text())["targets"]}
-    assert rows["remote storage cost per step, loopback S3 vs local disk (ms) "
-                "(fit of 100 samples, 21 steps)"] == pytest.approx(10.0)
-    assert rows["remote storage cost per step, loopback S3 vs local disk (ms) "
-                "(evaluate of 256 samples, 32 steps)"] == pytest.approx(10.0)
+    rows = {row["target"]: row["measured"] for row in json.loads(json_path.read_text())["targets"]}
+    assert rows[
+        "remote storage cost per step, loopback S3 vs local disk (ms) "
+        "(fit of 100 samples, 21 steps)"
+    ] == pytest.approx(10.0)
+    assert rows[
+        "remote storage cost per step, loopback S3 vs local disk (ms) "
+        "(evaluate of 256 samples, 32 steps)"
+    ] == pytest.approx(10.0)
     markdown = markdown_path.read_text()
     assert "## Run state on storage" in markdown and "21 (21)" in markdown
 
@@ -207,11 +282,18 @@ def test_storage_report_table_and_targets(tmp_path):
 def test_storage_workload_in_worker_processes(tmp_path):
     env = {**os.environ, "SYNAPREFECT_HOME": str(tmp_path / "home")}
     env.pop("SYNAPREFECT_STORAGE", None)
-    settings = Settings(storage_fit_samples=10, storage_evaluate_samples=8,
-                        storage_batch_size=4, concurrency=4)
+    settings = Settings(
+        storage_fit_samples=10, storage_evaluate_samples=8, storage_batch_size=4, concurrency=4
+    )
     with SimulatedLM(responder="benchmarks.responders:respond", mode="process") as server:
-        results = storage_workload(Endpoint(server.base_url), storage_specs(settings),
-                                   rounds=1, env=env, scratch=tmp_path, warmup=0)
+        results = storage_workload(
+            Endpoint(server.base_url),
+            storage_specs(settings),
+            rounds=1,
+            env=env,
+            scratch=tmp_path,
+            warmup=0,
+        )
     for entry in results.values():
         (run,) = entry["runs"]
         assert run["persisted_steps"] == entry["expected_steps"]
@@ -221,21 +303,31 @@ def test_storage_workload_in_worker_processes(tmp_path):
 
 async def test_prefect_costs_workload_counts_its_objects(prefect_api, monkeypatch):
     monkeypatch.setenv(PREFECT_SERVER_PID_ENV, str(find_api_server_pid(prefect_api.api_url)))
-    result = await prefect_costs(Endpoint("http://127.0.0.1:9"), tasks=5, subflows=2,
-                                 artifacts=3, order=2)
+    result = await prefect_costs(
+        Endpoint("http://127.0.0.1:9"), tasks=5, subflows=2, artifacts=3, order=2
+    )
     costs = result.to_dict()["costs"]
     assert list(costs) == [*PREFECT_OBJECT_KINDS[2:], *PREFECT_OBJECT_KINDS[:2]]
     # Read back from the API: a subflow call also makes a task run in its parent, the
     # nested task runs have their outer one, progress updates change one artifact.
-    expected = {"task": (5, 0, 0), "task_gathered": (5, 0, 0), "nested_task": (6, 0, 0),
-                "subflow": (2, 2, 0), "markdown_artifact": (0, 0, 3),
-                "progress_update": (0, 0, 1)}
+    expected = {
+        "task": (5, 0, 0),
+        "task_gathered": (5, 0, 0),
+        "nested_task": (6, 0, 0),
+        "subflow": (2, 2, 0),
+        "markdown_artifact": (0, 0, 3),
+        "progress_update": (0, 0, 1),
+    }
     for kind, (task_runs, subflow_runs, artifacts) in expected.items():
         cost = costs[kind]
-        assert cost["read_back"] == cost["expected"] == {
-            "task_runs": task_runs, "subflow_runs": subflow_runs, "artifacts": artifacts}
-        assert cost["count"] == {"subflow": 2, "markdown_artifact": 3,
-                                 "progress_update": 3}.get(kind, 5)
+        assert (
+            cost["read_back"]
+            == cost["expected"]
+            == {"task_runs": task_runs, "subflow_runs": subflow_runs, "artifacts": artifacts}
+        )
+        assert cost["count"] == {"subflow": 2, "markdown_artifact": 3, "progress_update": 3}.get(
+            kind, 5
+        )
         assert cost["wall_ms_per_object"] > 0 and cost["cpu_ms_per_object"] > 0
         assert cost["server_cpu_s"] >= 0 and cost["server_idle_cpu_s"] >= 0
         assert isinstance(cost["server_cpu_ms_per_object"], float)
@@ -245,22 +337,41 @@ async def test_prefect_costs_workload_counts_its_objects(prefect_api, monkeypatc
 
 def test_prefect_costs_report_table(tmp_path):
     settings = Settings(rounds=1)
-    costs = {kind: {"count": 20, "expected": {"task_runs": 20}, "read_back": {"task_runs": 20},
-                    "wall_ms_per_object": 10.0 + i, "cpu_ms_per_object": 5.0,
-                    "server_cpu_ms_per_object": 30.0}
-             for i, kind in enumerate(PREFECT_OBJECT_KINDS)}
+    costs = {
+        kind: {
+            "count": 20,
+            "expected": {"task_runs": 20},
+            "read_back": {"task_runs": 20},
+            "wall_ms_per_object": 10.0 + i,
+            "cpu_ms_per_object": 5.0,
+            "server_cpu_ms_per_object": 30.0,
+        }
+        for i, kind in enumerate(PREFECT_OBJECT_KINDS)
+    }
     costs["subflow"]["read_back"] = {"task_runs": 19}
     report = {
-        "started_at": "now", "duration_s": 60.0, "load_average_start": [1.0, 1.0, 1.0],
+        "started_at": "now",
+        "duration_s": 60.0,
+        "load_average_start": [1.0, 1.0, 1.0],
         "load_average_end": [1.0, 1.0, 1.0],
         "machine": {"nproc": 2, "cpu_model": "cpu", "python": "3.11", "packages": {"x": "1"}},
         "settings": {**settings.__dict__, "latency_bound_s": settings.latency_bound_s},
-        "prefect_costs": {"params": {}, "runs": [
-            {"costs": costs},
-            {"costs": {kind: {**cost, "wall_ms_per_object": 100.0}
-                       for kind, cost in costs.items()}},
-            {"costs": {kind: {**cost, "wall_ms_per_object": 0.0}
-                       for kind, cost in costs.items()}}]},
+        "prefect_costs": {
+            "params": {},
+            "runs": [
+                {"costs": costs},
+                {
+                    "costs": {
+                        kind: {**cost, "wall_ms_per_object": 100.0} for kind, cost in costs.items()
+                    }
+                },
+                {
+                    "costs": {
+                        kind: {**cost, "wall_ms_per_object": 0.0} for kind, cost in costs.items()
+                    }
+                },
+            ],
+        },
     }
     json_path, markdown_path = write_reports(report, tmp_path)
     summary = json.loads(json_path.read_text())["prefect_costs"]["summary"]

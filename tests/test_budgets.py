@@ -25,11 +25,14 @@ def make_program(server, **lm_kwargs):
 data = capitals
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(epochs=2, batch_size=4, validation_split=0.25),
-    dict(epochs=3, batch_size=5, validation_split=0.0),
-    dict(epochs=1, batch_size=3, validation_split=0.25, minibatch_size=2),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(epochs=2, batch_size=4, validation_split=0.25),
+        dict(epochs=3, batch_size=5, validation_split=0.0),
+        dict(epochs=1, batch_size=3, validation_split=0.25, minibatch_size=2),
+    ],
+)
 async def test_estimate_matches_the_calls_a_fit_makes(simulated_lm, kwargs):
     program = await make_program(simulated_lm)
     x, y = data(16)
@@ -55,7 +58,11 @@ async def test_estimate_of_evaluate_and_omega(simulated_lm):
     program = await make_program(simulated_lm)
     x, _ = data(10)
     assert program.estimate_calls(x, kind="evaluate") == {
-        "inference": 10, "optimizer": 0, "reward": 0, "total": 10}
+        "inference": 10,
+        "optimizer": 0,
+        "reward": 0,
+        "total": 10,
+    }
     omega = sp.optimizers.OMEGA(language_model=language_model_for(simulated_lm))
     program.compile(reward=sp.rewards.ExactMatch(), optimizer=omega)
     estimate = program.estimate_calls(x, epochs=1, batch_size=5, validation_split=0.0)
@@ -74,8 +81,9 @@ async def test_cost_budget_stops_cleanly_and_saves(simulated_lm, tmp_path):
     x, y = data(24)
     path = tmp_path / "stopped.json"
     budget = sp.callbacks.CostBudget(max_calls=20, filepath=str(path))
-    history = await program.fit(x, y, epochs=5, batch_size=4, validation_split=0.0,
-                                verbose=0, callbacks=[budget])
+    history = await program.fit(
+        x, y, epochs=5, batch_size=4, validation_split=0.0, verbose=0, callbacks=[budget]
+    )
     # each batch makes 4 + 4 calls: the budget trips after the third batch
     assert simulated_lm.stats().requests == 24
     assert budget.reason and "20" in budget.reason and program.stop_reason == budget.reason
@@ -92,8 +100,7 @@ def test_budget_needs_a_limit():
         sp.callbacks.CostBudget(max_cost=-1)
 
 
-async def test_a_resumed_fit_counts_what_its_replayed_steps_cost(simulated_lm,
-                                                                   monkeypatch):
+async def test_a_resumed_fit_counts_what_its_replayed_steps_cost(simulated_lm, monkeypatch):
     monkeypatch.setenv("SYNAPREFECT_TASK_RETRIES", "0")  # a failed batch fails the fit
     x, y = data(24)
     sp.clear_session()
@@ -111,8 +118,9 @@ async def test_a_resumed_fit_counts_what_its_replayed_steps_cost(simulated_lm,
     sp.set_seed(3)
     resumed = await make_program(simulated_lm, retry=1, max_concurrency=1)
     budget = sp.callbacks.CostBudget(max_calls=20)
-    await resumed.fit(x, y, epochs=5, batch_size=4, validation_split=0.0, verbose=0,
-                      callbacks=[budget])
+    await resumed.fit(
+        x, y, epochs=5, batch_size=4, validation_split=0.0, verbose=0, callbacks=[budget]
+    )
     # The two replayed batches count their 16 calls: the budget trips after the third
     # batch, as in an uninterrupted fit, and only that batch is paid again.
     assert resumed.replayed_steps == 4 and resumed.optimizer.iterations == 3

@@ -78,8 +78,9 @@ def train(program, callbacks, epoch_logs, steps=1, crash_at=None, verbose=0):
     ``epoch E`` at every epoch end, before the callbacks see the logs. ``crash_at``
     (epoch, batch) raises there, so ``on_train_end`` is never called.
     """
-    callback_list = CallbackList(callbacks, program=program, epochs=len(epoch_logs),
-                                 steps=steps, verbose=verbose)
+    callback_list = CallbackList(
+        callbacks, program=program, epochs=len(epoch_logs), steps=steps, verbose=verbose
+    )
     program.stop_training = False
     callback_list.on_train_begin()
     initial_epoch = getattr(program, "_initial_epoch", None) or 0
@@ -127,16 +128,22 @@ async def test_callback_list_forwards_every_hook_in_order():
     program = await make_program()
     first, second = Recorder(), Recorder()
     callbacks = CallbackList([first, second], program=program, epochs=2, steps=3, verbose=0)
-    assert first.program is program and second.params == {"epochs": 2, "steps": 3,
-                                                          "verbose": 0}
+    assert first.program is program and second.params == {"epochs": 2, "steps": 3, "verbose": 0}
     hooks = [
-        ("on_train_begin", {"a": 1}), ("on_train_end", {"a": 2}),
-        ("on_epoch_begin", 0, None), ("on_epoch_end", 0, {"reward": 1.0}),
-        ("on_train_batch_begin", 1, None), ("on_train_batch_end", 1, {"reward": 0.5}),
-        ("on_test_begin", None), ("on_test_end", {"reward": 0.2}),
-        ("on_test_batch_begin", 2, None), ("on_test_batch_end", 2, {"reward": 0.3}),
-        ("on_predict_begin", None), ("on_predict_end", None),
-        ("on_predict_batch_begin", 3, None), ("on_predict_batch_end", 3, None),
+        ("on_train_begin", {"a": 1}),
+        ("on_train_end", {"a": 2}),
+        ("on_epoch_begin", 0, None),
+        ("on_epoch_end", 0, {"reward": 1.0}),
+        ("on_train_batch_begin", 1, None),
+        ("on_train_batch_end", 1, {"reward": 0.5}),
+        ("on_test_begin", None),
+        ("on_test_end", {"reward": 0.2}),
+        ("on_test_batch_begin", 2, None),
+        ("on_test_batch_end", 2, {"reward": 0.3}),
+        ("on_predict_begin", None),
+        ("on_predict_end", None),
+        ("on_predict_batch_begin", 3, None),
+        ("on_predict_batch_end", 3, None),
     ]
     for name, *args in hooks:
         getattr(callbacks, name)(*args)
@@ -208,10 +215,13 @@ async def test_early_stopping_default_patience_stops_at_first_stall():
 
 async def test_early_stopping_min_delta():
     program = await make_program()
-    assert train(program, [EarlyStopping(patience=1, min_delta=0.1)],
-                 rewards(0.5, 0.55, 0.58)) == [0, 1]
-    assert train(program, [EarlyStopping(patience=1, min_delta=0.01)],
-                 rewards(0.5, 0.55, 0.58)) == [0, 1, 2]
+    assert train(program, [EarlyStopping(patience=1, min_delta=0.1)], rewards(0.5, 0.55, 0.58)) == [
+        0,
+        1,
+    ]
+    assert train(
+        program, [EarlyStopping(patience=1, min_delta=0.01)], rewards(0.5, 0.55, 0.58)
+    ) == [0, 1, 2]
 
 
 async def test_early_stopping_baseline_must_be_beaten():
@@ -236,8 +246,11 @@ async def test_early_stopping_missing_monitor_warns_and_never_stops():
     program = await make_program()
     stopper = EarlyStopping(monitor="val_reward", patience=0, stop_at=1.0)
     logs = [{"reward": 1.0, "accuracy": 0.5}] * 3
-    with pytest.warns(UserWarning, match=r"'val_reward'.*not in the logs.*\['accuracy', "
-                                         r"'reward'\]"):
+    with pytest.warns(
+        UserWarning,
+        match=r"'val_reward'.*not in the logs.*\['accuracy', "
+        r"'reward'\]",
+    ):
         assert train(program, [stopper], logs) == [0, 1, 2]
     assert stopper.stopped_epoch is None and program.stop_training is False
     with pytest.warns(UserWarning, match="is None"):
@@ -253,8 +266,7 @@ async def test_early_stopping_restores_the_best_variables():
             # A sloppy optimizer mutating the value in place must not alter the snapshot.
             self.program.get_module("scribe").state.value()["notes"].append("mutated")
 
-    assert train(program, [stopper, MutateInPlace()],
-                 rewards(0.5, 0.9, 0.6, 0.4)) == [0, 1, 2, 3]
+    assert train(program, [stopper, MutateInPlace()], rewards(0.5, 0.9, 0.6, 0.4)) == [0, 1, 2, 3]
     assert stopper.best_epoch == 1
     assert notes_of(program) == ["epoch 1"]
 
@@ -273,9 +285,7 @@ async def test_early_stopping_stop_at_is_opt_in_and_direction_aware():
     assert stopper.stopped_epoch == 1
     latency = EarlyStopping(monitor="val_latency", patience=5, stop_at=0.2)
     assert latency._metric.resolve(program) == "min"
-    assert train(program, [latency], rewards(0.9, 0.5, 0.1, 0.05, key="val_latency")) == [
-        0, 1, 2
-    ]
+    assert train(program, [latency], rewards(0.9, 0.5, 0.1, 0.05, key="val_latency")) == [0, 1, 2]
 
 
 async def test_early_stopping_mode_resolution():
@@ -305,7 +315,8 @@ async def test_checkpoint_formats_file_names_each_epoch(tmp_path):
     pattern = str(tmp_path / "ckpt" / "epoch_{epoch:02d}-{val_reward:.2f}.json")
     train(program, [ProgramCheckpoint(pattern)], rewards(0.5, 0.75))
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
-        "epoch_01-0.50.json", "epoch_02-0.75.json"
+        "epoch_01-0.50.json",
+        "epoch_02-0.75.json",
     ]
     loaded = sp.Program.load(tmp_path / "ckpt" / "epoch_01-0.50.json")
     assert notes_of(loaded) == ["epoch 0"]
@@ -323,16 +334,22 @@ async def test_checkpoint_best_only_keeps_the_best(tmp_path, capsys):
     assert "Epoch 3: val_reward did not improve from 0.8000." in out
 
     fresh = tmp_path / "threshold.json"
-    train(program, [ProgramCheckpoint(fresh, save_best_only=True,
-                                      initial_value_threshold=0.9)], rewards(0.5, 0.8))
+    train(
+        program,
+        [ProgramCheckpoint(fresh, save_best_only=True, initial_value_threshold=0.9)],
+        rewards(0.5, 0.8),
+    )
     assert not fresh.exists()
 
 
 async def test_checkpoint_best_only_in_min_mode(tmp_path):
     program = await make_program()
     path = tmp_path / "fastest.json"
-    train(program, [ProgramCheckpoint(path, monitor="val_latency", save_best_only=True)],
-          rewards(0.5, 0.2, 0.3, key="val_latency"))
+    train(
+        program,
+        [ProgramCheckpoint(path, monitor="val_latency", save_best_only=True)],
+        rewards(0.5, 0.2, 0.3, key="val_latency"),
+    )
     assert notes_of(sp.Program.load(path)) == ["epoch 1"]
 
 
@@ -349,10 +366,16 @@ async def test_checkpoint_variables_only_is_loadable(tmp_path):
 async def test_checkpoint_every_n_batches(tmp_path):
     program = await make_program()
     pattern = str(tmp_path / "e{epoch}_b{batch}.variables.json")
-    train(program, [ProgramCheckpoint(pattern, save_variables_only=True, save_freq=2)],
-          rewards(0.5, 0.6), steps=3)
+    train(
+        program,
+        [ProgramCheckpoint(pattern, save_variables_only=True, save_freq=2)],
+        rewards(0.5, 0.6),
+        steps=3,
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "e1_b2.variables.json", "e2_b1.variables.json", "e2_b3.variables.json"
+        "e1_b2.variables.json",
+        "e2_b1.variables.json",
+        "e2_b3.variables.json",
     ]
     fresh = await make_program()
     fresh.load_variables(tmp_path / "e2_b1.variables.json")
@@ -400,15 +423,13 @@ async def test_backup_resumes_after_the_last_finished_epoch(tmp_path):
     backup_dir = tmp_path / "backup"
     program = await make_program()
     with pytest.raises(Crash):
-        train(program, [BackupAndRestore(backup_dir)], rewards(0.1, 0.2, 0.3, 0.4),
-              crash_at=(2, 0))
+        train(program, [BackupAndRestore(backup_dir)], rewards(0.1, 0.2, 0.3, 0.4), crash_at=(2, 0))
     metadata = json.loads((backup_dir / "training_metadata.json").read_text())
     assert metadata == {"epoch": 1, "batch": None}
 
     restarted = await make_program()
     history = History()
-    ran = train(restarted, [BackupAndRestore(backup_dir), history],
-                rewards(0.1, 0.2, 0.3, 0.4))
+    ran = train(restarted, [BackupAndRestore(backup_dir), history], rewards(0.1, 0.2, 0.3, 0.4))
     assert restarted._initial_epoch == 2
     assert ran == [2, 3] and history.epoch == [2, 3]
     assert not backup_dir.exists()
@@ -418,8 +439,7 @@ async def test_backup_restores_the_variables_into_a_new_program(tmp_path):
     backup_dir = tmp_path / "backup"
     program = await make_program()
     with pytest.raises(Crash):
-        train(program, [BackupAndRestore(backup_dir)], rewards(0.1, 0.2, 0.3),
-              crash_at=(1, 0))
+        train(program, [BackupAndRestore(backup_dir)], rewards(0.1, 0.2, 0.3), crash_at=(1, 0))
     restarted = await make_program()
     backup = BackupAndRestore(backup_dir)
     backup.set_program(restarted)
@@ -432,8 +452,13 @@ async def test_mid_epoch_backup_restarts_that_epoch(tmp_path):
     backup_dir = tmp_path / "backup"
     program = await make_program()
     with pytest.raises(Crash):
-        train(program, [BackupAndRestore(backup_dir, save_freq=2)], rewards(0.1, 0.2),
-              steps=3, crash_at=(1, 2))
+        train(
+            program,
+            [BackupAndRestore(backup_dir, save_freq=2)],
+            rewards(0.1, 0.2),
+            steps=3,
+            crash_at=(1, 2),
+        )
     metadata = json.loads((backup_dir / "training_metadata.json").read_text())
     assert metadata == {"epoch": 1, "batch": 1}
     restarted = await make_program()
@@ -449,7 +474,8 @@ async def test_backup_deletion_is_optional_and_spares_other_files(tmp_path):
     kept = tmp_path / "kept"
     train(program, [BackupAndRestore(kept, delete_checkpoint=False)], rewards(0.1))
     assert sorted(p.name for p in kept.iterdir()) == [
-        "latest.variables.json", "training_metadata.json"
+        "latest.variables.json",
+        "training_metadata.json",
     ]
     shared = tmp_path / "shared"
     shared.mkdir()
@@ -468,8 +494,9 @@ async def test_backup_deletion_is_optional_and_spares_other_files(tmp_path):
         ('{"epoch": 1, "batch": null}', "{", r"truncated or corrupt.*delete"),
     ],
 )
-async def test_corrupt_backup_raises_instead_of_starting_over(tmp_path, metadata, variables,
-                                                             message):
+async def test_corrupt_backup_raises_instead_of_starting_over(
+    tmp_path, metadata, variables, message
+):
     program = await make_program()
     backup_dir = tmp_path / "backup"
     backup_dir.mkdir()
@@ -522,7 +549,9 @@ async def test_csv_logger_append_and_overwrite(tmp_path):
     train(program, [CSVLogger(path, separator=";")], rewards(0.5))
     train(program, [CSVLogger(path, separator=";", append=True)], rewards(0.6))
     assert read_csv(path, ";") == [
-        ["epoch", "reward", "val_reward"], ["0", "0.0", "0.5"], ["0", "0.0", "0.6"]
+        ["epoch", "reward", "val_reward"],
+        ["0", "0.0", "0.5"],
+        ["0", "0.0", "0.6"],
     ]
     train(program, [CSVLogger(path, separator=";")], rewards(0.7))
     assert read_csv(path, ";") == [["epoch", "reward", "val_reward"], ["0", "0.0", "0.7"]]
@@ -534,7 +563,9 @@ async def test_csv_logger_reserves_validation_columns(tmp_path):
     path = tmp_path / "training.csv"
     train(program, [CSVLogger(path)], [{"reward": 0.5}, {"reward": 0.6, "val_reward": 0.7}])
     assert read_csv(path) == [
-        ["epoch", "reward", "val_reward"], ["0", "0.5", "NA"], ["1", "0.6", "0.7"]
+        ["epoch", "reward", "val_reward"],
+        ["0", "0.5", "NA"],
+        ["1", "0.6", "0.7"],
     ]
 
 
@@ -548,10 +579,8 @@ async def test_progbar_verbose_2_prints_one_line_per_epoch(capsys):
     train(program, [ProgbarLogger()], rewards(0.5, 0.75), steps=3, verbose=2)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "Epoch 1/2" and lines[2] == "Epoch 2/2"
-    assert re.fullmatch(rf"3/3 - {DURATION} - reward: 0\.0000 - val_reward: 0\.5000",
-                        lines[1])
-    assert re.fullmatch(rf"3/3 - {DURATION} - reward: 0\.0000 - val_reward: 0\.7500",
-                        lines[3])
+    assert re.fullmatch(rf"3/3 - {DURATION} - reward: 0\.0000 - val_reward: 0\.5000", lines[1])
+    assert re.fullmatch(rf"3/3 - {DURATION} - reward: 0\.0000 - val_reward: 0\.7500", lines[3])
     assert len(lines) == 4
 
 
@@ -562,8 +591,11 @@ async def test_progbar_verbose_1_without_a_terminal_prints_the_bar_once(capsys):
     assert "\r" not in out
     lines = out.splitlines()
     assert lines[0] == "Epoch 1/1"
-    assert re.fullmatch(rf"3/3 \[={{30}}\] - {DURATION} - reward: 0\.0000 - val_reward: "
-                        r"0\.5000", lines[1])
+    assert re.fullmatch(
+        rf"3/3 \[={{30}}\] - {DURATION} - reward: 0\.0000 - val_reward: "
+        r"0\.5000",
+        lines[1],
+    )
 
 
 class FakeTerminal(io.StringIO):
@@ -578,9 +610,8 @@ async def test_progbar_verbose_1_on_a_terminal_redraws_in_place(monkeypatch):
     train(program, [ProgbarLogger()], rewards(0.5), steps=3, verbose=1)
     out = terminal.getvalue()
     assert out.startswith("Epoch 1/1\n")
-    frames = out[len("Epoch 1/1\n"):].split("\r")[1:]
-    assert re.fullmatch(rf"1/3 \[=========>\.{{20}}\] - {DURATION} - reward: 0\.1000",
-                        frames[0])
+    frames = out[len("Epoch 1/1\n") :].split("\r")[1:]
+    assert re.fullmatch(rf"1/3 \[=========>\.{{20}}\] - {DURATION} - reward: 0\.1000", frames[0])
     assert re.match(r"2/3 \[={19}>\.{10}\]", frames[1])
     assert re.match(r"3/3 \[={30}\] .* - reward: 0\.3000", frames[2])
     assert frames[3].rstrip(" \n").endswith("reward: 0.0000 - val_reward: 0.5000")
@@ -598,8 +629,9 @@ async def test_progbar_verbose_0_is_silent_and_evaluate_gets_its_own_bar(capsys)
     callbacks.on_test_batch_end(0, {"reward": 1.0})
     callbacks.on_test_batch_end(1, {"reward": 0.5})
     callbacks.on_test_end({"reward": 0.75})
-    assert re.fullmatch(rf"2/2 \[={{30}}\] - {DURATION} - reward: 0\.7500\n",
-                        capsys.readouterr().out)
+    assert re.fullmatch(
+        rf"2/2 \[={{30}}\] - {DURATION} - reward: 0\.7500\n", capsys.readouterr().out
+    )
 
 
 def test_progbar_only_counts_steps():
@@ -609,8 +641,7 @@ def test_progbar_only_counts_steps():
 
 async def test_progbar_with_an_unknown_number_of_steps(capsys):
     program = await make_program()
-    callbacks = CallbackList([ProgbarLogger()], program=program, epochs=None, steps=None,
-                             verbose=1)
+    callbacks = CallbackList([ProgbarLogger()], program=program, epochs=None, steps=None, verbose=1)
     callbacks.on_train_begin()
     callbacks.on_epoch_begin(0)
     callbacks.on_train_batch_end(0, {"reward": 1.0})

@@ -43,8 +43,9 @@ def test_litellm_is_imported_offline_without_changing_the_environment(preset):
     env = {k: v for k, v in os.environ.items() if k != "LITELLM_LOCAL_MODEL_COST_MAP"}
     if preset is not None:
         env["LITELLM_LOCAL_MODEL_COST_MAP"] = preset
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=env, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == [preset or "unset", "0"]
 

@@ -188,8 +188,7 @@ def test_out_mask_and_pattern():
 
 
 def test_masks_are_recursive_unless_told_not_to():
-    outer = Outer(question="?", details=Inner(answer="x", score=1.0),
-                  items=[Inner(answer="y")])
+    outer = Outer(question="?", details=Inner(answer="x", score=1.0), items=[Inner(answer="y")])
     assert outer.in_mask(mask=["answer"]).get_json() == {
         "details": {"answer": "x"},
         "items": [{"answer": "y"}],

@@ -65,11 +65,14 @@ def test_jsonl_skips_blank_lines_and_keeps_line_numbers(tmp_path):
 
 
 def test_csv_rows_are_strings_and_a_quoted_value_may_span_lines(tmp_path):
-    path = write(tmp_path / "rows.csv",
-                 'query,answer\n"What, in\ntwo lines?",PARIS\n\nsecond,ROME\n')
+    path = write(
+        tmp_path / "rows.csv", 'query,answer\n"What, in\ntwo lines?",PARIS\n\nsecond,ROME\n'
+    )
     rows = load_rows(path)
-    assert rows == [{"query": "What, in\ntwo lines?", "answer": "PARIS"},
-                    {"query": "second", "answer": "ROME"}]
+    assert rows == [
+        {"query": "What, in\ntwo lines?", "answer": "PARIS"},
+        {"query": "second", "answer": "ROME"},
+    ]
     assert rows.lines == [2, 5]
 
 
@@ -79,31 +82,50 @@ def test_bundled_flow_data_is_the_demo_dataset():
     assert train + holdout == ROWS and len(holdout) == 12
 
 
-@pytest.mark.parametrize("name, text, where, message", [
-    ("rows.jsonl", '{"query": "a"}\n{"query": "b"\n', 2, "not valid JSON"),
-    ("rows.jsonl", '{"query": "a"}\n["b"]\n', 2, "a row must be a JSON object"),
-    ("rows.json", '[\n  {"query": "a"},\n  {"query": }\n]', 3, "not valid JSON"),
-    ("rows.json", '[\n  {"query": "a"},\n  "b"\n]', 3, "a row must be a JSON object"),
-    ("rows.json", '{"data": []}', 1, 'a JSON object dataset needs a "rows" array; found '
-                                     r"the keys \['data'\]"),
-    ("rows.json", '{"rows": 3}', 1, 'a JSON object dataset needs a "rows" array; its '
-                                    '"rows" is a number'),
-    ("rows.json", '"rows"', 1, "expected an array of rows or an object with a \"rows\" "
-                               "array, got a string"),
-    ("rows.csv", "query,answer\na,b\nc\n", 3, r"1 value\(s\), but the header \(line 1\)"),
-    ("rows.csv", "query,query\na,b\n", 1, "the header must name every column once"),
-])
+@pytest.mark.parametrize(
+    "name, text, where, message",
+    [
+        ("rows.jsonl", '{"query": "a"}\n{"query": "b"\n', 2, "not valid JSON"),
+        ("rows.jsonl", '{"query": "a"}\n["b"]\n', 2, "a row must be a JSON object"),
+        ("rows.json", '[\n  {"query": "a"},\n  {"query": }\n]', 3, "not valid JSON"),
+        ("rows.json", '[\n  {"query": "a"},\n  "b"\n]', 3, "a row must be a JSON object"),
+        (
+            "rows.json",
+            '{"data": []}',
+            1,
+            'a JSON object dataset needs a "rows" array; found '
+            r"the keys \['data'\]",
+        ),
+        (
+            "rows.json",
+            '{"rows": 3}',
+            1,
+            'a JSON object dataset needs a "rows" array; its "rows" is a number',
+        ),
+        (
+            "rows.json",
+            '"rows"',
+            1,
+            'expected an array of rows or an object with a "rows" array, got a string',
+        ),
+        ("rows.csv", "query,answer\na,b\nc\n", 3, r"1 value\(s\), but the header \(line 1\)"),
+        ("rows.csv", "query,query\na,b\n", 1, "the header must name every column once"),
+    ],
+)
 def test_malformed_files_name_the_file_and_line(tmp_path, name, text, where, message):
     path = write(tmp_path / name, text)
     with pytest.raises(DatasetError, match=f"{error_at(path)}:{where}: {message}"):
         load_rows(path)
 
 
-@pytest.mark.parametrize("name, text, message", [
-    ("rows.csv", "", "empty CSV file"),
-    ("rows.jsonl", "\n\n", "the dataset has no rows"),
-    ("rows.txt", "query\n", "unsupported dataset format '.txt'; use .json"),
-])
+@pytest.mark.parametrize(
+    "name, text, message",
+    [
+        ("rows.csv", "", "empty CSV file"),
+        ("rows.jsonl", "\n\n", "the dataset has no rows"),
+        ("rows.txt", "query\n", "unsupported dataset format '.txt'; use .json"),
+    ],
+)
 def test_unusable_files_are_named(tmp_path, name, text, message):
     path = write(tmp_path / name, text)
     with pytest.raises(DatasetError, match=f"{error_at(path)}: {message}"):
@@ -137,34 +159,44 @@ def test_to_samples_maps_columns_onto_data_models_and_ignores_others():
 
 def test_to_samples_renames_columns_and_coerces_csv_strings(tmp_path):
     path = write(tmp_path / "rows.csv", "question,points\nwhy?,3\n")
-    x, y = to_samples(load_rows(path), Query, Scored,
-                      columns={"query": "question", "score": "points"})
+    x, y = to_samples(
+        load_rows(path), Query, Scored, columns={"query": "question", "score": "points"}
+    )
     assert x[0] == Query(query="why?") and y[0] == Scored(score=3)
 
 
 def test_a_missing_column_names_the_file_line_and_column(tmp_path):
     path = write(tmp_path / "rows.jsonl", '{"query": "a", "answer": "b"}\n\n{"query": "c"}\n')
-    with pytest.raises(DatasetError, match=(
+    with pytest.raises(
+        DatasetError,
+        match=(
             f"{error_at(path)}:3: missing column 'answer' \\(field 'answer' of Answer\\); "
-            r"the row has the columns \['query'\]")):
+            r"the row has the columns \['query'\]"
+        ),
+    ):
         to_samples(load_rows(path), Query, Answer)
 
 
 def test_a_value_of_the_wrong_type_names_the_row_and_field():
-    with pytest.raises(DatasetError, match=r"^row 2: the row does not fit Scored: field "
-                                           r"`score`: Input should be a valid integer"):
+    with pytest.raises(
+        DatasetError,
+        match=r"^row 2: the row does not fit Scored: field "
+        r"`score`: Input should be a valid integer",
+    ):
         to_samples([{"score": 1}, {"score": "many"}], Scored)
 
 
 async def test_to_samples_follows_a_programs_schemas(simulated_lm):
-    lm = sp.LanguageModel(simulated_lm.model, api_base=simulated_lm.base_url,
-                          api_key="sk-x")
+    lm = sp.LanguageModel(simulated_lm.model, api_base=simulated_lm.base_url, api_key="sk-x")
     program = await recipes.default_program(Query, Answer, lm, name="schemas")
     x, y = to_samples(ROWS[:2], program.inputs, program.outputs)
     assert isinstance(x[0], sp.JsonDataModel)
     assert [s.get_json() for s in y] == [{"answer": r["answer"]} for r in ROWS[:2]]
-    with pytest.raises(DatasetError, match=r"^row 1: the row does not fit Query: field "
-                                           r"`query`: 7 is not of type 'string'"):
+    with pytest.raises(
+        DatasetError,
+        match=r"^row 1: the row does not fit Query: field "
+        r"`query`: 7 is not of type 'string'",
+    ):
         to_samples([{"query": 7, "answer": "x"}], program.inputs, program.outputs)
     with pytest.raises(TypeError, match="several inputs or outputs"):
         to_samples(ROWS[:1], [program.inputs])
@@ -183,8 +215,11 @@ def test_data_models_for_take_the_last_column_as_output_by_default():
 
 def test_data_models_for_name_a_missing_or_unusable_column(tmp_path):
     path = write(tmp_path / "rows.csv", "my query,answer\na,b\n")
-    with pytest.raises(DatasetError, match=f"{error_at(path)}:2: no column 'query'; the "
-                                           r"columns are \['my query', 'answer'\]"):
+    with pytest.raises(
+        DatasetError,
+        match=f"{error_at(path)}:2: no column 'query'; the "
+        r"columns are \['my query', 'answer'\]",
+    ):
         datasets.data_models_for(load_rows(path), ["query"])
     with pytest.raises(DatasetError, match="column 'my query' cannot be a field name"):
         datasets.data_models_for(load_rows(path))
@@ -217,8 +252,7 @@ async def test_default_program_learns_the_house_style_on_the_simulated_lm():
     holdout = load_rows(DATA / "capitals_holdout.jsonl")
     with tracking(False), recipes.open_language_model("simulated") as lm:
         assert lm.model == "openai/simulated"
-        program = await recipes.default_program(*datasets.data_models_for(rows), lm,
-                                                 name="styled")
+        program = await recipes.default_program(*datasets.data_models_for(rows), lm, name="styled")
         x, y = to_samples(rows, program.inputs, program.outputs)
         test_x, test_y = to_samples(holdout, program.inputs, program.outputs)
         before = await program.evaluate(test_x, test_y, verbose=0)
@@ -227,8 +261,9 @@ async def test_default_program_learns_the_house_style_on_the_simulated_lm():
     assert before["reward"] < 0.5 < after["reward"]
 
 
-async def test_load_program_moves_every_model_call_to_the_given_model(tmp_path,
-                                                                      simulated_lm_factory):
+async def test_load_program_moves_every_model_call_to_the_given_model(
+    tmp_path, simulated_lm_factory
+):
     first, second = simulated_lm_factory(), simulated_lm_factory()
     lm = sp.LanguageModel(first.model, api_base=first.base_url, api_key="sk-x")
     program = await recipes.default_program(Query, Answer, lm, name="moved")
@@ -249,16 +284,13 @@ def test_default_program_path_is_under_the_storage(monkeypatch, tmp_path):
     assert recipes.default_program_path("qa") == "s3://ml-state/prod/programs/qa.json"
 
 
-async def test_load_or_build_program_loads_a_saved_program_else_builds_one(tmp_path,
-                                                                          simulated_lm):
-    lm = sp.LanguageModel(simulated_lm.model, api_base=simulated_lm.base_url,
-                          api_key="sk-x")
-    built = await recipes.load_or_build_program(ROWS, lm, name="built",
-                                                 input_fields=["answer"],
-                                                 output_fields=["query"])
+async def test_load_or_build_program_loads_a_saved_program_else_builds_one(tmp_path, simulated_lm):
+    lm = sp.LanguageModel(simulated_lm.model, api_base=simulated_lm.base_url, api_key="sk-x")
+    built = await recipes.load_or_build_program(
+        ROWS, lm, name="built", input_fields=["answer"], output_fields=["query"]
+    )
     assert built.name == "built" and list(built.outputs.keys()) == ["query"]
     built.save(tmp_path / "built.json")
-    loaded = await recipes.load_or_build_program(ROWS, lm, tmp_path / "built.json",
-                                                  name="ignored")
+    loaded = await recipes.load_or_build_program(ROWS, lm, tmp_path / "built.json", name="ignored")
     assert loaded.name == "built" and loaded.get_state_tree() == built.get_state_tree()
     assert loaded.language_models() == [lm]

@@ -36,23 +36,32 @@ def check_snapshot(name: str, messages: list[dict]) -> None:
 
 def test_prompt_snapshot_default():
     generator = sp.Generator(data_model=Answer, language_model="openai/x", name="gen")
-    check_snapshot("generator_default", generator.format_messages(
-        Query(query="Capital of France?").to_json_data_model()))
+    check_snapshot(
+        "generator_default",
+        generator.format_messages(Query(query="Capital of France?").to_json_data_model()),
+    )
 
 
 def test_prompt_snapshot_with_examples_and_schemas():
     generator = sp.Generator(
-        data_model=Answer, language_model="openai/x", name="gen",
-        instructions="Answer in one word.", use_inputs_schema=True, use_outputs_schema=True,
+        data_model=Answer,
+        language_model="openai/x",
+        name="gen",
+        instructions="Answer in one word.",
+        use_inputs_schema=True,
+        use_outputs_schema=True,
         examples=[({"query": "Capital of Spain?"}, {"answer": "Madrid"})],
     )
-    check_snapshot("generator_examples_schemas", generator.format_messages(
-        Query(query="Capital of France?").to_json_data_model()))
+    check_snapshot(
+        "generator_examples_schemas",
+        generator.format_messages(Query(query="Capital of France?").to_json_data_model()),
+    )
 
 
 def test_variable_shape_and_trainability():
-    generator = sp.Generator(data_model=Answer, language_model="openai/x", name="gen",
-                             seed_instructions=["Be brief."])
+    generator = sp.Generator(
+        data_model=Answer, language_model="openai/x", name="gen", seed_instructions=["Be brief."]
+    )
     state = generator.state
     assert state.path == "gen/state_gen" and state.trainable
     value = state.value()
@@ -98,8 +107,9 @@ async def test_training_records_predictions_by_sample(simulated_lm_factory):
     recorded = recorder.take()[generator.state.path]
     assert sorted(recorded) == [0, 1, 2]
     for index, predictions in recorded.items():
-        assert predictions == [{"inputs": {"query": str(index)},
-                                "outputs": {"answer": f"a{index}"}, "reward": None}]
+        assert predictions == [
+            {"inputs": {"query": str(index)}, "outputs": {"answer": f"a{index}"}, "reward": None}
+        ]
 
 
 async def test_direct_training_calls_keep_nothing_without_a_recorder(simulated_lm):
@@ -152,9 +162,13 @@ async def test_decision_and_branch_routing(simulated_lm):
     lm = language_model_for(simulated_lm)
     x0 = sp.Input(data_model=Query)
     math_out, geo_out = await sp.Branch(
-        question="Which topic?", labels=["math", "geo"], language_model=lm,
-        branches=[sp.Generator(data_model=Answer, language_model=lm, instructions="math-bot"),
-                  sp.Generator(data_model=Answer, language_model=lm, instructions="geo-bot")],
+        question="Which topic?",
+        labels=["math", "geo"],
+        language_model=lm,
+        branches=[
+            sp.Generator(data_model=Answer, language_model=lm, instructions="math-bot"),
+            sp.Generator(data_model=Answer, language_model=lm, instructions="geo-bot"),
+        ],
     )(x0)
     program = sp.Program(inputs=x0, outputs=[math_out, geo_out, math_out | geo_out])
     math_result, geo_result, merged = await program(Query(query="2+2"))
@@ -167,8 +181,9 @@ async def test_decision_and_branch_routing(simulated_lm):
 
 async def test_multi_decision_and_label_errors(simulated_lm):
     simulated_lm.set_responder(lambda r: {"thinking": "t", "choices": ["a", "b"]})
-    decision = sp.MultiDecision(question="Which?", labels=["a", "b", "c"],
-                                language_model=language_model_for(simulated_lm))
+    decision = sp.MultiDecision(
+        question="Which?", labels=["a", "b", "c"], language_model=language_model_for(simulated_lm)
+    )
     assert (await decision(Query(query="x")))["choices"] == ["a", "b"]
     with pytest.raises(ValueError, match="labels"):
         sp.Decision(question="?", labels="a,b", language_model="openai/x")
@@ -180,8 +195,9 @@ async def test_generator_program_save_and_load(tmp_path, simulated_lm):
     lm = language_model_for(simulated_lm, api_key="sk-never-saved")
     x0 = sp.Input(data_model=Query)
     x1 = await sp.Generator(data_model=Answer, language_model=lm, temperature=0.3)(x0)
-    a, b = await sp.Branch(question="?", labels=["a", "b"], language_model=lm,
-                           branches=[sp.Identity(), sp.Identity()])(x0)
+    a, b = await sp.Branch(
+        question="?", labels=["a", "b"], language_model=lm, branches=[sp.Identity(), sp.Identity()]
+    )(x0)
     program = sp.Program(inputs=x0, outputs=[x1, a | b], name="gen_program")
     program.get_module("generator").state.update({"instructions": "Trained."})
     path = tmp_path / "p.json"
@@ -238,12 +254,15 @@ def test_tracked_training_reaches_only_loopback(simulated_lm, tmp_path):
         asyncio.run(main())
         print("REMOTE", sorted(set(remote)))
     """)
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PREFECT_", "SYNAPREFECT_"))}
-    env.update(PREFECT_HOME=str(tmp_path / "prefect"), SYNAPREFECT_HOME=str(tmp_path / "sp"),
-               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=300, env=env)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "SYNAPREFECT_"))}
+    env.update(
+        PREFECT_HOME=str(tmp_path / "prefect"),
+        SYNAPREFECT_HOME=str(tmp_path / "sp"),
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120",
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "TRACKED True" in out.stdout
     assert "REMOTE []" in out.stdout, out.stdout

@@ -61,8 +61,7 @@ async def test_calls_change_no_process_wide_litellm_setting(simulated_lm, transp
 
 @pytest.mark.parametrize("kind", ["rate_limit", "server_error", "timeout", "malformed"])
 async def test_each_transient_fault_is_retried_and_recovered(simulated_lm_factory, kind):
-    server = simulated_lm_factory(faults=FaultPlan.at({0: kind}, retry_after=1,
-                                                      hang_seconds=5))
+    server = simulated_lm_factory(faults=FaultPlan.at({0: kind}, retry_after=1, hang_seconds=5))
     lm = language_model_for(server, timeout=0.5, retry=3)
     loop = asyncio.get_running_loop()
     start = loop.time()
@@ -146,8 +145,9 @@ async def test_counters_are_kept_per_phase(simulated_lm):
 async def test_max_concurrency_caps_requests_in_flight(simulated_lm_factory):
     server = simulated_lm_factory(latency=0.05)
     lm = language_model_for(server, max_concurrency=4)
-    await asyncio.gather(*(lm([{"role": "user", "content": str(i)}],
-                              schema=Plan.get_schema()) for i in range(24)))
+    await asyncio.gather(
+        *(lm([{"role": "user", "content": str(i)}], schema=Plan.get_schema()) for i in range(24))
+    )
     assert server.stats().requests == 24
     assert server.stats().max_in_flight == 4
 
@@ -193,26 +193,29 @@ async def test_missing_key_is_a_permanent_error(simulated_lm, monkeypatch):
 
 
 async def test_forced_tool_call_providers_get_structured_output(simulated_lm):
-    lm = sp.LanguageModel("openrouter/simulated", api_base=simulated_lm.base_url,
-                          api_key="sk-x", retry_backoff=0.01)
+    lm = sp.LanguageModel(
+        "openrouter/simulated", api_base=simulated_lm.base_url, api_key="sk-x", retry_backoff=0.01
+    )
     result = await lm(MESSAGES, schema=Plan.get_schema())
     Plan(**result.get_json())
     assert simulated_lm.stats().requests == 1 and lm.counters()["retries"] == 0
 
 
 def test_credentials_of_every_kind_stay_out_of_configs():
-    lm = sp.LanguageModel("openai/x", aws_session_token="tok-123456",
-                          vertex_credentials="cred-abcdef", temperature=0.1,
-                          extra_headers={"Authorization": "Bearer sk-live-123",
-                                         "X-Trace": "visible"})
+    lm = sp.LanguageModel(
+        "openai/x",
+        aws_session_token="tok-123456",
+        vertex_credentials="cred-abcdef",
+        temperature=0.1,
+        extra_headers={"Authorization": "Bearer sk-live-123", "X-Trace": "visible"},
+    )
     config = json.dumps(lm.get_config())
     for secret in ("tok-123456", "cred-abcdef", "sk-live-123"):
         assert secret not in config and secret not in lm._redact(f"error {secret}")
     assert '"X-Trace": "visible"' in config and '"temperature": 0.1' in config
     assert sp.LanguageModel("openai/x", max_tokens=9).get_config()["max_tokens"] == 9
     kwargs = lm._call_kwargs({})
-    assert kwargs["extra_headers"] == {"X-Trace": "visible",
-                                       "Authorization": "Bearer sk-live-123"}
+    assert kwargs["extra_headers"] == {"X-Trace": "visible", "Authorization": "Bearer sk-live-123"}
 
 
 async def test_cache_keys_include_the_endpoint(simulated_lm_factory, tmp_path):
@@ -234,8 +237,12 @@ def test_errors_survive_pickling_between_processes():
 
 async def test_synalinks_module_arguments_are_not_sent_to_the_provider(simulated_lm):
     bodies = []
-    simulated_lm.set_responder(lambda request: bodies.append(request.body) or
-                               {"title": "t", "priority": "low", "steps": [], "estimate": 1.0})
+    simulated_lm.set_responder(
+        lambda request: (
+            bodies.append(request.body)
+            or {"title": "t", "priority": "low", "steps": [], "estimate": 1.0}
+        )
+    )
     lm = language_model_for(simulated_lm, description="The planner's model")
     await lm(MESSAGES, schema=Plan.get_schema())
     assert "description" not in bodies[0] and lm.description == "The planner's model"

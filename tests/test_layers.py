@@ -35,8 +35,7 @@ RANK = {package: rank for rank, layer in enumerate(LAYERS) for package in layer}
 # Narrower than the layers: datasets turn files into data models; programs and jobs are
 # built on them elsewhere (``recipes``, the flows, the command line).
 NARROWER = {
-    "datasets": ["modules", "programs", "optimizers", "callbacks", "orchestration",
-                 "tuners"],
+    "datasets": ["modules", "programs", "optimizers", "callbacks", "orchestration", "tuners"],
 }
 
 # Imports that break the layers on purpose, as (importing file, imported package, why).
@@ -48,7 +47,8 @@ EXCEPTIONS: list[tuple[str, str, str]] = []
 def _is_type_checking(node: ast.If) -> bool:
     test = node.test
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _imports(node: ast.AST) -> list[tuple[int, str]]:
@@ -62,12 +62,16 @@ def _imports(node: ast.AST) -> list[tuple[int, str]]:
             continue
         names: list[str] = []
         if isinstance(child, ast.ImportFrom) and child.module and child.level == 0:
-            names = [child.module] if child.module != "synaprefect" else [
-                f"synaprefect.{alias.name}" for alias in child.names]
+            names = (
+                [child.module]
+                if child.module != "synaprefect"
+                else [f"synaprefect.{alias.name}" for alias in child.names]
+            )
         elif isinstance(child, ast.Import):
             names = [alias.name for alias in child.names]
-        found += [(child.lineno, name.split(".")[1]) for name in names
-                  if name.startswith("synaprefect.")]
+        found += [
+            (child.lineno, name.split(".")[1]) for name in names if name.startswith("synaprefect.")
+        ]
         found += _imports(child)
     return found
 
@@ -91,40 +95,51 @@ def runtime_imports() -> dict[str, set[tuple[str, str]]]:
 
 
 def _excepted(where: str, target: str) -> bool:
-    return any(where.startswith(f"{file}:") and target == package
-               for file, package, _ in EXCEPTIONS)
+    return any(
+        where.startswith(f"{file}:") and target == package for file, package, _ in EXCEPTIONS
+    )
 
 
 def test_every_package_has_a_layer():
-    packages = {package_of(path) for path in PACKAGE.iterdir()
-                if path.suffix == ".py" or (path / "__init__.py").exists()}
+    packages = {
+        package_of(path)
+        for path in PACKAGE.iterdir()
+        if path.suffix == ".py" or (path / "__init__.py").exists()
+    }
     assert packages - {"__init__"} == set(RANK)
 
 
 def test_no_package_imports_a_higher_layer():
-    upward = sorted(f"{where}: {source} imports {target}"
-                    for source, imports in runtime_imports().items()
-                    for where, target in imports
-                    if RANK[target] > RANK[source] and not _excepted(where, target))
+    upward = sorted(
+        f"{where}: {source} imports {target}"
+        for source, imports in runtime_imports().items()
+        for where, target in imports
+        if RANK[target] > RANK[source] and not _excepted(where, target)
+    )
     assert upward == []
 
 
 @pytest.mark.parametrize("package", sorted(NARROWER))
 def test_a_package_imports_nothing_it_is_narrowed_from(package):
-    found = sorted(f"{where}: {target}" for where, target in runtime_imports()[package]
-                   if target in NARROWER[package])
+    found = sorted(
+        f"{where}: {target}"
+        for where, target in runtime_imports()[package]
+        if target in NARROWER[package]
+    )
     assert found == []
 
 
 def test_the_packages_import_no_cycle():
-    edges = {source: {target for where, target in imports if not _excepted(where, target)}
-             for source, imports in runtime_imports().items()}
+    edges = {
+        source: {target for where, target in imports if not _excepted(where, target)}
+        for source, imports in runtime_imports().items()
+    }
     cycles = []
 
     def visit(package: str, path: list[str]) -> None:
         for target in sorted(edges.get(package, ())):
             if target in path:
-                cycles.append(path[path.index(target):] + [target])
+                cycles.append(path[path.index(target) :] + [target])
             elif target not in done:
                 visit(target, path + [target])
         done.add(package)
@@ -138,7 +153,9 @@ def test_the_packages_import_no_cycle():
 
 def test_the_check_sees_imports_inside_functions(tmp_path):
     # The walk must not stop at module level: that is where the cycles used to hide.
-    source = ("from synaprefect.utils import nest\n"
-              "def f():\n    from synaprefect.tuners.remote import run_trial_request\n"
-              "if TYPE_CHECKING:\n    from synaprefect.programs import Program\n")
+    source = (
+        "from synaprefect.utils import nest\n"
+        "def f():\n    from synaprefect.tuners.remote import run_trial_request\n"
+        "if TYPE_CHECKING:\n    from synaprefect.programs import Program\n"
+    )
     assert _imports(ast.parse(source)) == [(1, "utils"), (3, "tuners")]

@@ -83,8 +83,9 @@ async def test_mean_metric_wrapper_with_masks():
     await metric.update_state([answer("x"), answer("y")], [answer("x"), None])
     assert metric.result() == pytest.approx(2 / 3)
     unmasked = metrics.MeanMetricWrapper(rewards.exact_match)
-    await unmasked.update_state(Thought(thinking="a", answer="x"),
-                                Thought(thinking="b", answer="x"))
+    await unmasked.update_state(
+        Thought(thinking="a", answer="x"), Thought(thinking="b", answer="x")
+    )
     assert unmasked.result() == 0.0
 
 
@@ -105,8 +106,13 @@ async def test_mean_metric_wrapper_sync_fn_kwargs_clone_and_config():
     assert clone.result() == 0.0 and clone.fn is char_overlap and clone.name == "overlap"
     assert metric.result() == pytest.approx(0.5)
     config = metrics.serialize(metric)
-    assert config["config"] == {"fn": f"{__name__}:char_overlap", "name": "overlap",
-                                "in_mask": None, "out_mask": None, "scale": 0.5}
+    assert config["config"] == {
+        "fn": f"{__name__}:char_overlap",
+        "name": "overlap",
+        "in_mask": None,
+        "out_mask": None,
+        "scale": 0.5,
+    }
     again = metrics.deserialize(config)
     await again.update_state(answer("abc"), answer("abc"))
     assert again.result() == pytest.approx(1.5)
@@ -200,8 +206,9 @@ async def test_precision_and_recall(cls, average, expected):
 
 async def test_fbeta_score_weights_recall():
     f2 = metrics.FBetaScore(beta=2.0, in_mask=["answer"])
-    await f2.update_state(Thought(thinking="x", answer="the cat sat"),
-                          Thought(thinking="y", answer="the cat"))
+    await f2.update_state(
+        Thought(thinking="x", answer="the cat sat"), Thought(thinking="y", answer="the cat")
+    )
     # P = 1, R = 2/3 -> 5 * P * R / (4 * P + R) = (10/3) / (14/3)
     assert f2.result() == pytest.approx(10 / 14)
 
@@ -217,20 +224,29 @@ async def test_f_scores_count_failed_predictions_as_zero_and_skip_missing_target
 
 async def test_f_score_edge_cases():
     f1 = metrics.F1Score()
-    await f1.update_state(answer(""), answer(""))           # both empty: they agree
+    await f1.update_state(answer(""), answer(""))  # both empty: they agree
     await f1.update_state(answer("cat"), Thought(thinking="cat", answer=""))  # empty answer
-    await f1.update_state(answer("cat"), Pair(title="cat", body="cat"))       # no `answer`
+    await f1.update_state(answer("cat"), Pair(title="cat", body="cat"))  # no `answer`
     assert f1.result() == pytest.approx(1 / 3)
 
 
 def test_f_score_config_and_errors():
     assert metrics.F1Score(average="macro", in_mask=["answer"]).get_config() == {
-        "average": "macro", "name": "f1_score", "in_mask": ["answer"], "out_mask": None}
+        "average": "macro",
+        "name": "f1_score",
+        "in_mask": ["answer"],
+        "out_mask": None,
+    }
     fbeta = metrics.FBetaScore(beta=0.5, average=None, name="f_half")
     again = metrics.deserialize(metrics.serialize(fbeta))
     assert type(again) is metrics.FBetaScore
-    assert again.get_config() == {"beta": 0.5, "average": None, "name": "f_half",
-                                  "in_mask": None, "out_mask": None}
+    assert again.get_config() == {
+        "beta": 0.5,
+        "average": None,
+        "name": "f_half",
+        "in_mask": None,
+        "out_mask": None,
+    }
     assert again.state.value() == {"totals": {}, "counts": {}}
     with pytest.raises(ValueError, match="'micro', 'macro', 'weighted' or None"):
         metrics.F1Score(average="samples")
@@ -244,15 +260,24 @@ def test_f_score_config_and_errors():
 class FakeModel:
     """Exposes per-phase counters like synaprefect's language models."""
 
-    KEYS = ("calls", "failed_calls", "prompt_tokens", "completion_tokens", "total_tokens",
-            "cost", "latency_s", "cache_hits")
+    KEYS = (
+        "calls",
+        "failed_calls",
+        "prompt_tokens",
+        "completion_tokens",
+        "total_tokens",
+        "cost",
+        "latency_s",
+        "cache_hits",
+    )
 
     def __init__(self):
         self.reset()
 
     def reset(self):
-        self.by_phase = {p: dict.fromkeys(self.KEYS, 0) for p in ("inference", "reward",
-                                                                  "optimizer")}
+        self.by_phase = {
+            p: dict.fromkeys(self.KEYS, 0) for p in ("inference", "reward", "optimizer")
+        }
 
     def record(self, phase="inference", failed=False, tokens=10, cost=0.01, latency=1.0):
         counters = self.by_phase[phase]
@@ -274,9 +299,12 @@ async def test_operational_metrics_read_counters_since_the_baseline():
     lm, judge = FakeModel(), FakeModel()
     lm.record(tokens=100)  # before binding: not counted
     built = {
-        "calls": metrics.Calls(), "failed": metrics.FailedCalls(),
-        "error_rate": metrics.ErrorRate(), "tokens": metrics.TotalTokens(),
-        "cost": metrics.Cost(), "latency": metrics.AvgLatency(),
+        "calls": metrics.Calls(),
+        "failed": metrics.FailedCalls(),
+        "error_rate": metrics.ErrorRate(),
+        "tokens": metrics.TotalTokens(),
+        "cost": metrics.Cost(),
+        "latency": metrics.AvgLatency(),
     }
     for metric in built.values():
         metric.bind_models([lm, judge])
@@ -313,9 +341,16 @@ async def test_operational_metric_phases_names_and_directions():
     lm.record(phase="inference", tokens=3)
     assert reward_tokens.result() == 7.0 and all_tokens.result() == 10.0
     assert metrics.Calls.direction is None
-    assert all(cls.direction == "down" for cls in (
-        metrics.FailedCalls, metrics.ErrorRate, metrics.TotalTokens, metrics.Cost,
-        metrics.AvgLatency))
+    assert all(
+        cls.direction == "down"
+        for cls in (
+            metrics.FailedCalls,
+            metrics.ErrorRate,
+            metrics.TotalTokens,
+            metrics.Cost,
+            metrics.AvgLatency,
+        )
+    )
     with pytest.raises(ValueError, match="Invalid phase 'training'"):
         metrics.Calls(phase="training")
 
@@ -332,7 +367,7 @@ async def test_operational_metrics_edge_cases():
     lm.record(tokens=50)
     tokens = metrics.TotalTokens()
     tokens.bind_models([lm])
-    lm.reset()        # the model's own counters were reset below the baseline
+    lm.reset()  # the model's own counters were reset below the baseline
     lm.record(tokens=8)
     assert tokens.result() == 8.0
     with pytest.raises(TypeError, match="counters"):
@@ -372,12 +407,21 @@ async def test_an_operational_metric_is_the_counter_it_names():
 
 @pytest.mark.parametrize(
     "name,cls",
-    [("accuracy", metrics.Accuracy), ("f1_score", metrics.F1Score),
-     ("F1Score", metrics.F1Score), ("f1score", metrics.F1Score),
-     ("fbeta_score", metrics.FBetaScore), ("precision", metrics.Precision),
-     ("recall", metrics.Recall), ("mean", metrics.Mean), ("sum", metrics.Sum),
-     ("calls", metrics.Calls), ("ErrorRate", metrics.ErrorRate),
-     ("avg_latency", metrics.AvgLatency), ("total_tokens", metrics.TotalTokens)],
+    [
+        ("accuracy", metrics.Accuracy),
+        ("f1_score", metrics.F1Score),
+        ("F1Score", metrics.F1Score),
+        ("f1score", metrics.F1Score),
+        ("fbeta_score", metrics.FBetaScore),
+        ("precision", metrics.Precision),
+        ("recall", metrics.Recall),
+        ("mean", metrics.Mean),
+        ("sum", metrics.Sum),
+        ("calls", metrics.Calls),
+        ("ErrorRate", metrics.ErrorRate),
+        ("avg_latency", metrics.AvgLatency),
+        ("total_tokens", metrics.TotalTokens),
+    ],
 )
 def test_get_by_name(name, cls):
     assert type(metrics.get(name)) is cls
@@ -401,9 +445,14 @@ def test_get_other_identifiers_and_errors():
 
 @pytest.mark.parametrize(
     "metric",
-    [metrics.Accuracy(name="acc", in_mask=["answer"]), metrics.Mean(name="m", direction="up"),
-     metrics.Sum(), metrics.Recall(average="weighted", out_mask=["thinking"]),
-     metrics.Cost(phase="optimizer"), metrics.Calls(phase=None, name="every_call")],
+    [
+        metrics.Accuracy(name="acc", in_mask=["answer"]),
+        metrics.Mean(name="m", direction="up"),
+        metrics.Sum(),
+        metrics.Recall(average="weighted", out_mask=["thinking"]),
+        metrics.Cost(phase="optimizer"),
+        metrics.Calls(phase=None, name="every_call"),
+    ],
 )
 def test_config_round_trips(metric):
     again = metrics.deserialize(metrics.serialize(metric))

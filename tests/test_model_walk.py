@@ -18,8 +18,9 @@ class Answer(sp.DataModel):
     answer: str
 
 
-async def test_a_loaded_program_pays_the_given_model_for_its_judge_too(tmp_path,
-                                                                       simulated_lm_factory):
+async def test_a_loaded_program_pays_the_given_model_for_its_judge_too(
+    tmp_path, simulated_lm_factory
+):
     first, second = simulated_lm_factory(), simulated_lm_factory()
     saved_with = sp.LanguageModel(first.model, api_base=first.base_url, api_key="sk-x")
     program = await recipes.default_program(Query, Answer, saved_with, name="judged")

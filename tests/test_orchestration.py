@@ -51,10 +51,12 @@ async def _artifacts_keyed(client, key):
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
     return await client.read_artifacts(
-        artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+        artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
+    )
 
 
 # --- keys and formats (no Prefect) ---------------------------------------------------------
+
 
 def test_artifact_keys_are_valid_stable_and_distinct():
     keys = [
@@ -100,12 +102,14 @@ def test_import_and_untracked_runs_never_import_prefect():
             assert asyncio.run(runtime.flow("fit", body, run_name="f")) == "done"
         assert "prefect" not in sys.modules, "untracked run"
     """)
-    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                               timeout=120)
+    completed = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
     assert completed.returncode == 0, completed.stderr
 
 
 # --- runs against the API -----------------------------------------------------------------
+
 
 async def test_flow_stages_and_nested_tasks_are_recorded(prefect_api):
     runtime, tag = _runtime(), _tag()
@@ -116,17 +120,20 @@ async def test_flow_stages_and_nested_tasks_are_recorded(prefect_api):
 
     async def batch(epoch, index):
         if index == 0:  # a batch task whose module calls are tasks nested in it
-            first = await runtime.task("module", lambda: module_call("a"),
-                                       run_name=f"module-{tag}-{epoch}-a")
-            second = await runtime.task("module", lambda: module_call("b"),
-                                        run_name=f"module-{tag}-{epoch}-b")
+            first = await runtime.task(
+                "module", lambda: module_call("a"), run_name=f"module-{tag}-{epoch}-a"
+            )
+            second = await runtime.task(
+                "module", lambda: module_call("b"), run_name=f"module-{tag}-{epoch}-b"
+            )
             return first + second
         return str(index)
 
     async def epoch(number):
         return [
-            await runtime.task("batch", lambda i=i: batch(number, i),
-                               run_name=f"batch-{tag}-{number}-{i}")
+            await runtime.task(
+                "batch", lambda i=i: batch(number, i), run_name=f"batch-{tag}-{number}-{i}"
+            )
             for i in range(3)
         ]
 
@@ -136,8 +143,12 @@ async def test_flow_stages_and_nested_tasks_are_recorded(prefect_api):
             for n in (1, 2)
         ]
 
-    result = await runtime.flow("fit", fit, run_name=f"fit-{{{tag}}}",  # braces kept verbatim
-                                parameters={"epochs": 2, "batch size": 3})
+    result = await runtime.flow(
+        "fit",
+        fit,
+        run_name=f"fit-{{{tag}}}",  # braces kept verbatim
+        parameters={"epochs": 2, "batch size": 3},
+    )
     assert result == [["ab", "1", "2"], ["ab", "1", "2"]]
 
     async with prefect_api.client() as client:
@@ -170,13 +181,17 @@ async def test_flow_stages_and_nested_tasks_are_recorded(prefect_api):
             assert [parent.id for parent in task_run.task_inputs["__parents__"]] == [batches[0].id]
 
 
-@pytest.mark.parametrize("error, retries, attempts", [
-    (TransientLanguageModelError("m", "boom"), 2, 3),  # retried, then the last error
-    (ValueError("bad input"), 2, 1),
-    (PermanentLanguageModelError("m", "bad key"), 2, 1),
-])
+@pytest.mark.parametrize(
+    "error, retries, attempts",
+    [
+        (TransientLanguageModelError("m", "boom"), 2, 3),  # retried, then the last error
+        (ValueError("bad input"), 2, 1),
+        (PermanentLanguageModelError("m", "bad key"), 2, 1),
+    ],
+)
 async def test_task_errors_propagate_unchanged_and_only_transient_ones_retry(
-        prefect_api, error, retries, attempts):
+    prefect_api, error, retries, attempts
+):
     runtime, tag = _runtime(), _tag()
     calls = []
 
@@ -211,8 +226,9 @@ async def test_transient_error_is_retried_until_success(prefect_api):
         return "answer"
 
     async def body():
-        return await runtime.task("call", flaky, run_name=f"flaky-{tag}", retries=3,
-                                  retry_delay=0.05)
+        return await runtime.task(
+            "call", flaky, run_name=f"flaky-{tag}", retries=3, retry_delay=0.05
+        )
 
     assert await runtime.flow("retries", body, run_name=f"retries-{tag}") == "answer"
     assert len(calls) == 2
@@ -243,7 +259,8 @@ async def test_a_cancelled_remote_batch_is_cancelled_on_the_task_runner(prefect_
     async def body():
         holder = hold.submit()  # the runner's only worker is busy: the batch below queues
         remote = asyncio.ensure_future(
-            runtime.remote("shard", {"kind": "evaluate"}, run_name=f"queued-{tag}"))
+            runtime.remote("shard", {"kind": "evaluate"}, run_name=f"queued-{tag}")
+        )
         await asyncio.sleep(0)  # the batch is submitted; its wait has started
         remote.cancel()  # as when a sibling batch fails (gather_or_cancel)
         outcome = (await asyncio.gather(remote, return_exceptions=True))[0]
@@ -251,8 +268,9 @@ async def test_a_cancelled_remote_batch_is_cancelled_on_the_task_runner(prefect_
         await asyncio.to_thread(holder.wait)
         return type(outcome).__name__
 
-    outcome = await runtime.flow("remote", body, run_name=f"remote-{tag}",
-                                 task_runner=ThreadPoolTaskRunner(max_workers=1))
+    outcome = await runtime.flow(
+        "remote", body, run_name=f"remote-{tag}", task_runner=ThreadPoolTaskRunner(max_workers=1)
+    )
     assert outcome == "CancelledError"  # not an error of the cancelling itself
     async with prefect_api.client() as client:
         flow_run = (await _flow_runs_named(client, f"remote-{tag}"))[f"remote-{tag}"]
@@ -290,14 +308,21 @@ async def test_artifacts_versions_tables_and_progress(prefect_api):
 
     async def body():
         for i, value in enumerate(values):
-            await runtime.task("update", lambda v=value, i=i: runtime.publish_json(
-                key, v, description=f"step {i}"), run_name=f"update-{tag}-{i}")
-        await runtime.publish_table(history_table_key(program), [{"epoch": 1, "reward": 0.5},
-                                                                 {"epoch": 2, "reward": 0.75}])
+            await runtime.task(
+                "update",
+                lambda v=value, i=i: runtime.publish_json(key, v, description=f"step {i}"),
+                run_name=f"update-{tag}-{i}",
+            )
+        await runtime.publish_table(
+            history_table_key(program), [{"epoch": 1, "reward": 0.5}, {"epoch": 2, "reward": 0.75}]
+        )
         await runtime.publish_markdown(summary_key(program), "# Summary\nreward **0.75**")
         for percent in (0, 50, 100):
-            await runtime.stage("epoch", lambda p=percent: runtime.progress(
-                progress_key(program), p, f"{p}% done"), run_name=f"epoch-{tag}-{percent}")
+            await runtime.stage(
+                "epoch",
+                lambda p=percent: runtime.progress(progress_key(program), p, f"{p}% done"),
+                run_name=f"epoch-{tag}-{percent}",
+            )
 
     await runtime.flow("fit", body, run_name=f"fit-{tag}")
 
@@ -367,8 +392,11 @@ async def test_tracking_off_runs_locally_and_sends_nothing(prefect_api):
 
         async def fit():
             await runtime.publish_json(f"untracked-{tag}", {"a": 1})
-            return await runtime.stage("epoch", lambda: runtime.task(
-                "batch", _answer, run_name=f"batch-{tag}"), run_name=f"epoch-{tag}")
+            return await runtime.stage(
+                "epoch",
+                lambda: runtime.task("batch", _answer, run_name=f"batch-{tag}"),
+                run_name=f"epoch-{tag}",
+            )
 
         assert await runtime.flow("fit", fit, run_name=f"fit-{tag}") == 42
 

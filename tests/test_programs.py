@@ -132,6 +132,7 @@ async def test_branch_idiom_with_or():
     def route(kind):
         async def maybe(x):
             return {"answer": kind} if x["query"] == kind else None
+
         return maybe
 
     x0 = sp.Input(data_model=Query)

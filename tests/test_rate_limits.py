@@ -18,8 +18,12 @@ from synaprefect.testing.skills import language_model_for
 
 pytestmark = pytest.mark.e2e  # a real Prefect API and a second process
 
-SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}},
-          "required": ["answer"], "additionalProperties": False}
+SCHEMA = {
+    "type": "object",
+    "properties": {"answer": {"type": "string"}},
+    "required": ["answer"],
+    "additionalProperties": False,
+}
 
 # The subprocess: the same model and limit, ``count`` calls at once.
 _OTHER_PROCESS = """
@@ -40,15 +44,15 @@ async def _create_limit(prefect_api, limit: int, decay: float | None) -> str:
 
     name = f"lm-{uuid.uuid4().hex[:8]}"
     async with prefect_api.client() as client:
-        await client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(
-            name=name, limit=limit, slot_decay_per_second=decay or 0.0))
+        await client.create_global_concurrency_limit(
+            GlobalConcurrencyLimitCreate(name=name, limit=limit, slot_decay_per_second=decay or 0.0)
+        )
     return name
 
 
 def _most_in_window(times: list[float], window: float) -> int:
     times = sorted(times)
-    return max(sum(1 for t in times[i:] if t - start <= window)
-               for i, start in enumerate(times))
+    return max(sum(1 for t in times[i:] if t - start <= window) for i, start in enumerate(times))
 
 
 async def test_rate_limit_is_shared_by_models_and_processes(prefect_api):
@@ -64,12 +68,17 @@ async def test_rate_limit_is_shared_by_models_and_processes(prefect_api):
         first = language_model_for(server, rate_limit=name)
         second = language_model_for(server, rate_limit=name)
         child = subprocess.Popen(
-            [sys.executable, "-c", _OTHER_PROCESS, server.base_url, name, "8",
-             json.dumps(SCHEMA)], env=dict(os.environ))
+            [sys.executable, "-c", _OTHER_PROCESS, server.base_url, name, "8", json.dumps(SCHEMA)],
+            env=dict(os.environ),
+        )
         try:
-            await asyncio.gather(*(
-                model([{"role": "user", "content": f"parent {i}"}], schema=SCHEMA)
-                for i in range(6) for model in (first, second)))
+            await asyncio.gather(
+                *(
+                    model([{"role": "user", "content": f"parent {i}"}], schema=SCHEMA)
+                    for i in range(6)
+                    for model in (first, second)
+                )
+            )
             assert await asyncio.to_thread(child.wait, 120) == 0
         finally:
             child.kill()
@@ -85,8 +94,9 @@ async def test_rate_limit_is_shared_by_models_and_processes(prefect_api):
 
 
 @pytest.mark.parametrize("decay", [None, 0.0])
-async def test_missing_or_decayless_limit_fails_before_any_request(prefect_api,
-                                                                   simulated_lm, decay):
+async def test_missing_or_decayless_limit_fails_before_any_request(
+    prefect_api, simulated_lm, decay
+):
     name = (await _create_limit(prefect_api, 5, decay)) if decay is not None else "no-such"
     lm = language_model_for(simulated_lm, rate_limit=name)
     with pytest.raises(RateLimitNotFoundError, match=f"prefect gcl create {name}"):
@@ -97,13 +107,13 @@ async def test_missing_or_decayless_limit_fails_before_any_request(prefect_api,
 
 async def test_cached_answers_take_no_slot(prefect_api, simulated_lm, tmp_path):
     name = await _create_limit(prefect_api, 1, 0.01)  # the one slot returns in 100 s
-    lm = language_model_for(simulated_lm, rate_limit=name, caching=True,
-                            cache_dir=str(tmp_path))
+    lm = language_model_for(simulated_lm, rate_limit=name, caching=True, cache_dir=str(tmp_path))
     messages = [{"role": "user", "content": "cached"}]
     await lm(messages, schema=SCHEMA)  # takes the slot
     # A call that took a slot now would wait ~100 s for it.
-    await asyncio.wait_for(asyncio.gather(*(lm(messages, schema=SCHEMA) for _ in range(5))),
-                           timeout=30)
+    await asyncio.wait_for(
+        asyncio.gather(*(lm(messages, schema=SCHEMA) for _ in range(5))), timeout=30
+    )
     assert simulated_lm.stats().requests == 1
     assert lm.counters()["cache_hits"] == 5
 

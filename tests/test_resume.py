@@ -36,14 +36,16 @@ data = capitals
 
 @pytest.mark.e2e  # processes killed and run again
 @pytest.mark.parametrize("tracked", [False, True], ids=["untracked", "tracked"])
-def test_killed_fit_resumes_without_repaying_calls(simulated_lm_factory, tmp_path, request,
-                                                   tracked):
+def test_killed_fit_resumes_without_repaying_calls(
+    simulated_lm_factory, tmp_path, request, tracked
+):
     if tracked:  # the default configuration: a real Prefect API, module tasks
         request.getfixturevalue("prefect_api")
     server = simulated_lm_factory(responder=style_student(KNOWLEDGE), latency=0.05)
     home = tmp_path / "home"
     reference, resumed, reference_calls, paid = kill_then_resume(
-        server, tmp_path, home, home, tracked=tracked)
+        server, tmp_path, home, home, tracked=tracked
+    )
     assert not reference_calls - paid  # nothing lost
     # Calls answered before the kill were journaled and not paid again; only a call in
     # flight at the kill (the server may finish it after the client died, max_concurrency
@@ -63,8 +65,9 @@ async def test_flow_retry_resumes_from_persisted_steps(simulated_lm, monkeypatch
     x, y = data(16)
     sp.set_seed(4)
     reference = await make_program(simulated_lm, retry=1)
-    await reference.fit(x, y, epochs=2, batch_size=4, validation_split=0.25, verbose=0,
-                        resume=False)
+    await reference.fit(
+        x, y, epochs=2, batch_size=4, validation_split=0.25, verbose=0, resume=False
+    )
     expected = reference.get_state_tree()["trainable_variables"]
     reference_calls = simulated_lm.stats().requests
     simulated_lm.reset_stats()
@@ -75,8 +78,9 @@ async def test_flow_retry_resumes_from_persisted_steps(simulated_lm, monkeypatch
     # One request two thirds of the way fails, and nothing retries it but the flow: the
     # second attempt replays what the first one finished.
     simulated_lm.set_faults(FaultPlan.at({2 * reference_calls // 3: "server_error"}))
-    await program.fit(x, y, epochs=2, batch_size=4, validation_split=0.25, verbose=0,
-                      resume=False, flow_retries=1)
+    await program.fit(
+        x, y, epochs=2, batch_size=4, validation_split=0.25, verbose=0, resume=False, flow_retries=1
+    )
     stats = simulated_lm.stats()
     assert stats.by_fault == {"server_error": 1}
     assert program.replayed_steps >= 6  # the batches and updates of the first attempt
@@ -87,18 +91,24 @@ async def test_flow_retry_resumes_from_persisted_steps(simulated_lm, monkeypatch
 async def test_fit_under_faults_matches_a_fault_free_fit(simulated_lm_factory):
     x, y = data(12)
     results = []
-    for faults in (None, FaultPlan(every=3, kinds=("rate_limit", "server_error", "timeout",
-                                                    "malformed"), retry_after=0.1,
-                                   hang_seconds=3)):
+    for faults in (
+        None,
+        FaultPlan(
+            every=3,
+            kinds=("rate_limit", "server_error", "timeout", "malformed"),
+            retry_after=0.1,
+            hang_seconds=3,
+        ),
+    ):
         sp.clear_session()
         sp.set_seed(9)
         server = simulated_lm_factory(faults=faults)
         program = await make_program(server, timeout=0.5, retry=6)
-        await program.fit(x, y, epochs=2, batch_size=4, validation_split=0.25, verbose=0,
-                          resume=False)
+        await program.fit(
+            x, y, epochs=2, batch_size=4, validation_split=0.25, verbose=0, resume=False
+        )
         counters = program.language_models()[0].counters()
-        results.append((program.get_state_tree()["trainable_variables"], counters,
-                        server.stats()))
+        results.append((program.get_state_tree()["trainable_variables"], counters, server.stats()))
     (clean, clean_counters, _), (faulty, counters, stats) = results
     assert faulty == clean
     assert sum(stats.by_fault.values()) >= stats.requests // 3 - 1
@@ -107,15 +117,17 @@ async def test_fit_under_faults_matches_a_fault_free_fit(simulated_lm_factory):
     assert counters["calls"] == clean_counters["calls"]  # nothing lost, nothing extra
 
 
-@pytest.mark.parametrize("kind,error", [("unauthorized", AuthenticationError),
-                                        ("not_found", ModelNotFoundError)])
+@pytest.mark.parametrize(
+    "kind,error", [("unauthorized", AuthenticationError), ("not_found", ModelNotFoundError)]
+)
 async def test_permanent_errors_stop_the_fit_at_once(simulated_lm_factory, kind, error):
     server = simulated_lm_factory(faults=FaultPlan(every=1, kinds=(kind,)))
     program = await make_program(server, max_concurrency=1)
     x, y = data(8)
     with pytest.raises(error, match="openai/simulated"):
-        await program.fit(x, y, epochs=2, batch_size=4, validation_split=0.25, verbose=0,
-                          resume=False)
+        await program.fit(
+            x, y, epochs=2, batch_size=4, validation_split=0.25, verbose=0, resume=False
+        )
     assert server.stats().requests <= 2  # no retries, no further batches
 
 
@@ -146,7 +158,8 @@ def interruptible_program(server, monkeypatch):
 
 @pytest.mark.parametrize("kind", ["evaluate", "predict"])
 async def test_interrupted_evaluate_and_predict_resume_finished_ones_restart(
-        simulated_lm, monkeypatch, kind):
+    simulated_lm, monkeypatch, kind
+):
     program = await interruptible_program(simulated_lm, monkeypatch)
     x, y = data(8)
     args = (x, y) if kind == "evaluate" else (x,)
@@ -162,8 +175,7 @@ async def test_interrupted_evaluate_and_predict_resume_finished_ones_restart(
         assert [o.get_json() for o in again] == [o.get_json() for o in first]
 
 
-async def test_changed_reward_or_optimizer_never_replays_stale_results(simulated_lm,
-                                                                       monkeypatch):
+async def test_changed_reward_or_optimizer_never_replays_stale_results(simulated_lm, monkeypatch):
     program = await interruptible_program(simulated_lm, monkeypatch)
     x, y = data(8)
     await interrupt_second_batch(simulated_lm, program.evaluate, x, y)
@@ -205,8 +217,9 @@ def test_concurrent_writers_never_leave_a_corrupt_file(tmp_path):
     path = tmp_path / "shared.json"
     script = tmp_path / "writer.py"
     script.write_text(WRITER)
-    writers = [subprocess.Popen([sys.executable, str(script), str(path), tag])
-               for tag in ("a", "b")]
+    writers = [
+        subprocess.Popen([sys.executable, str(script), str(path), tag]) for tag in ("a", "b")
+    ]
     reads = 0
     while any(w.poll() is None for w in writers):
         if path.exists():
@@ -219,8 +232,7 @@ def test_concurrent_writers_never_leave_a_corrupt_file(tmp_path):
 
 
 @pytest.mark.parametrize("concurrency", [1, 4])
-async def test_a_retried_batch_task_does_not_repay_its_finished_calls(simulated_lm,
-                                                                      concurrency):
+async def test_a_retried_batch_task_does_not_repay_its_finished_calls(simulated_lm, concurrency):
     """One call fails past the model's own retries: the batch task is retried, and the
     calls that had succeeded in the first attempt come from the journal. With all four
     calls out at once, the siblings of the failed call are not thrown away when it fails:

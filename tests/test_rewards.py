@@ -179,13 +179,18 @@ def test_get_errors():
 
 
 def test_exact_match_config_round_trip():
-    reward = rewards.ExactMatch(name="em", reduction="max", in_mask=["answer"],
-                                out_mask_pattern="x")
+    reward = rewards.ExactMatch(
+        name="em", reduction="max", in_mask=["answer"], out_mask_pattern="x"
+    )
     config = rewards.serialize(reward)
     assert config["class_name"] == "ExactMatch"
     assert config["config"] == {
-        "name": "em", "reduction": "max", "in_mask": ["answer"], "out_mask": None,
-        "in_mask_pattern": None, "out_mask_pattern": "x",
+        "name": "em",
+        "reduction": "max",
+        "in_mask": ["answer"],
+        "out_mask": None,
+        "in_mask_pattern": None,
+        "out_mask_pattern": "x",
     }
     again = rewards.deserialize(config)
     assert type(again) is rewards.ExactMatch and again.get_config() == reward.get_config()
@@ -200,9 +205,9 @@ def test_deserialize_refuses_non_rewards():
 
 VECTORS = {
     "paris": [1.0, 0.0],
-    "PARIS!": [3.0, 0.0],       # same direction, other norm
-    "rome": [0.0, 1.0],         # orthogonal
-    "anti": [-2.0, 0.0],        # opposite
+    "PARIS!": [3.0, 0.0],  # same direction, other norm
+    "rome": [0.0, 1.0],  # orthogonal
+    "anti": [-2.0, 0.0],  # opposite
     "zero": [0.0, 0.0],
 }
 
@@ -283,8 +288,9 @@ async def test_cosine_similarity_errors():
 
 
 async def test_cosine_similarity_config_round_trips_without_the_model():
-    reward = rewards.CosineSimilarity(embedding_model=FakeEmbedder(), in_mask=["answer"],
-                                      reduction="min", name="cos")
+    reward = rewards.CosineSimilarity(
+        embedding_model=FakeEmbedder(), in_mask=["answer"], reduction="min", name="cos"
+    )
     config = rewards.serialize(reward)
     assert config["config"]["embedding_model"] is None
     with pytest.raises(ValueError, match="pass it again"):
@@ -393,7 +399,8 @@ async def make_judge_program(name="judge"):
     x_pred = sp.Input(data_model=Answer, optional=True)
     score = await sp.Lambda(
         lambda x: {"reward": 1.0 if x["answer"] == x["answer_1"] else 0.25},
-        data_model=Score, name="score",
+        data_model=Score,
+        name="score",
     )(x_true & x_pred)
     return sp.Program(inputs=[x_true, x_pred], outputs=score, name=name)
 
@@ -439,8 +446,9 @@ class LengthJudge(sp.Module):
         if inputs is None:
             return None
         same = len(inputs["answer"]) == len(inputs["answer_1"])
-        return sp.JsonDataModel(schema=Score.get_schema(),
-                                json={"reward": 1.0 if same else self.partial})
+        return sp.JsonDataModel(
+            schema=Score.get_schema(), json={"reward": 1.0 if same else self.partial}
+        )
 
     async def compute_output_spec(self, inputs, training=False):
         return Score.to_symbolic_data_model()
@@ -522,11 +530,23 @@ async def test_batch_reward_validates_its_results():
 
 
 def test_flatten_fields():
-    value = {"answer": "Paris", "tags": ["a", "b"], "n": 3, "ok": True, "none": None,
-             "details": {"city": "Rome", "items": [{"x": 1}, {"x": 2}]}}
+    value = {
+        "answer": "Paris",
+        "tags": ["a", "b"],
+        "n": 3,
+        "ok": True,
+        "none": None,
+        "details": {"city": "Rome", "items": [{"x": 1}, {"x": 2}]},
+    }
     assert rewards.flatten_fields(value) == {
-        "answer": "Paris", "tags": "a b", "n": "3", "ok": "true", "none": "",
-        "details.city": "Rome", "details.items.0.x": "1", "details.items.1.x": "2",
+        "answer": "Paris",
+        "tags": "a b",
+        "n": "3",
+        "ok": "true",
+        "none": "",
+        "details.city": "Rome",
+        "details.items.0.x": "1",
+        "details.items.1.x": "2",
     }
 
 
@@ -539,8 +559,10 @@ async def test_lm_as_judge_against_the_simulated_lm(simulated_lm):
     def judge(request):
         inputs = parse_prompt(request).inputs
         seen.append(inputs)
-        return {"critique": "ok", "reward": 1.0 if inputs.get("answer") ==
-                inputs.get("gold_answer") else 0.0}
+        return {
+            "critique": "ok",
+            "reward": 1.0 if inputs.get("answer") == inputs.get("gold_answer") else 0.0,
+        }
 
     simulated_lm.set_responder(judge)
     lm = language_model_for(simulated_lm)

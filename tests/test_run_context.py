@@ -26,8 +26,7 @@ def make_program(server, **lm_kwargs):
 
 
 @pytest.mark.parametrize("granularity", ["module", "sample", "batch"])
-async def test_a_retried_task_resends_only_the_failed_call(prefect_api, simulated_lm,
-                                                           granularity):
+async def test_a_retried_task_resends_only_the_failed_call(prefect_api, simulated_lm, granularity):
     # No model-level retry and one call at a time: the third call fails, its task is
     # retried by Prefect, and the calls finished before it come from the journal.
     program = await make_program(simulated_lm, retry=1, max_concurrency=1)
@@ -40,8 +39,9 @@ async def test_a_retried_task_resends_only_the_failed_call(prefect_api, simulate
 
 
 @pytest.mark.parametrize("tracked", [True, False], ids=["tracked", "untracked"])
-async def test_a_failing_call_is_tried_model_retry_times_task_attempts(request, simulated_lm,
-                                                                       tracked):
+async def test_a_failing_call_is_tried_model_retry_times_task_attempts(
+    request, simulated_lm, tracked
+):
     # One layer of task retries, whatever nests: 2 model attempts x (1 + 1 task retry),
     # with tracking on or off; not once more per enclosing batch task.
     if tracked:
@@ -55,7 +55,8 @@ async def test_a_failing_call_is_tried_model_retry_times_task_attempts(request, 
 
 
 async def test_a_rerun_with_other_operational_settings_replays_finished_steps(
-        prefect_api, simulated_lm):
+    prefect_api, simulated_lm
+):
     program = await make_program(simulated_lm, max_concurrency=1)
     simulated_lm.set_faults(FaultPlan.at({4: "unauthorized"}))  # the second batch dies
     x, y = capitals(8)
@@ -69,8 +70,9 @@ async def test_a_rerun_with_other_operational_settings_replays_finished_steps(
 
     # After a crash caused by rate limits a user changes exactly these.
     sp.clear_session()
-    again = await make_program(simulated_lm, max_concurrency=4, timeout=300.0, retry=5,
-                               caching=True, retry_max_wait=7.0)
+    again = await make_program(
+        simulated_lm, max_concurrency=4, timeout=300.0, retry=5, caching=True, retry_max_wait=7.0
+    )
     scores = await again.evaluate(x, y, batch_size=4, verbose=0)
     assert again.replayed_steps == 1
     assert simulated_lm.stats().requests == 3  # the unfinished batch, but its recorded call
@@ -145,12 +147,15 @@ async def test_one_module_at_two_nodes_keeps_two_answers_on_resume(simulated_lm)
         return {"answer": f"a{len(paid) - 1}"}
 
     simulated_lm.set_responder(respond)
-    generator = sp.Generator(data_model=Answer, language_model=language_model_for(
-        simulated_lm, max_concurrency=1), name="twice")
+    generator = sp.Generator(
+        data_model=Answer,
+        language_model=language_model_for(simulated_lm, max_concurrency=1),
+        name="twice",
+    )
     inputs = sp.Input(data_model=Query)
-    program = sp.Program(inputs=inputs,
-                         outputs=[await generator(inputs), await generator(inputs)],
-                         name="twice")
+    program = sp.Program(
+        inputs=inputs, outputs=[await generator(inputs), await generator(inputs)], name="twice"
+    )
     simulated_lm.set_faults(FaultPlan.at({2: "unauthorized"}))  # the second batch dies
     x = [Query(query="Capital of France?"), Query(query="Capital of Peru?")]
     with tracking(False):

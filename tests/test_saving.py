@@ -104,8 +104,10 @@ async def test_paths_need_json_suffixes(tmp_path):
     [
         ('{"synaprefect_version": "0.1.0", "module": ', "not valid JSON"),
         ("[1, 2]", "not a synaprefect program file"),
-        ('{"class_name": "Nope", "config": {}, "variables": {}, "module": "os"}',
-         "Unknown class 'Nope'"),
+        (
+            '{"class_name": "Nope", "config": {}, "variables": {}, "module": "os"}',
+            "Unknown class 'Nope'",
+        ),
     ],
 )
 def test_corrupt_program_files(tmp_path, content, message):
@@ -164,12 +166,18 @@ async def test_lambda_cannot_be_saved(tmp_path):
     assert not (tmp_path / "p.json").exists()
 
 
-@pytest.mark.parametrize("entry", [
-    # reachable from a synaprefect module, but not synaprefect's own
-    {"class_name": "MeanMetricWrapper", "module": "synaprefect.metrics.reduction",
-     "config": {"fn": "synaprefect.cli.commands:os.system", "name": "pwned"}},
-    {"class_name": "Thread", "module": "synaprefect.testing.server", "config": {}},
-])
+@pytest.mark.parametrize(
+    "entry",
+    [
+        # reachable from a synaprefect module, but not synaprefect's own
+        {
+            "class_name": "MeanMetricWrapper",
+            "module": "synaprefect.metrics.reduction",
+            "config": {"fn": "synaprefect.cli.commands:os.system", "name": "pwned"},
+        },
+        {"class_name": "Thread", "module": "synaprefect.testing.server", "config": {}},
+    ],
+)
 def test_an_untrusted_file_cannot_name_what_synaprefect_only_imports(entry):
     from synaprefect.saving.serialization import deserialize_object
 

@@ -41,9 +41,13 @@ def pool(tmp_path_factory, simulated_model, prefect_api) -> Iterator[PrefectStac
         stack.deploy("--name", "shard")
         for index in (1, 2):
             # Every queue of the pool; helpers (the tuning test's hypermodel) importable.
-            stack.start_worker(f"worker-{index}", queue=None, OPENAI_API_KEY="sk-simulated",
-                               PYTHONPATH=str(Path(__file__).parent),
-                               SYNAPREFECT_TEST_LM_URL=simulated_model.base_url)
+            stack.start_worker(
+                f"worker-{index}",
+                queue=None,
+                OPENAI_API_KEY="sk-simulated",
+                PYTHONPATH=str(Path(__file__).parent),
+                SYNAPREFECT_TEST_LM_URL=simulated_model.base_url,
+            )
         yield stack
     finally:
         stack.stop()
@@ -53,8 +57,9 @@ def half_styled(n: int):
     """``n`` capitals; every other target in the student's style (title case), so
     rewards differ from sample to sample."""
     x, y = capitals(n)
-    y = np.array([Answer(answer=t.answer.title()) if i % 2 else t for i, t in enumerate(y)],
-                 dtype=object)
+    y = np.array(
+        [Answer(answer=t.answer.title()) if i % 2 else t for i, t in enumerate(y)], dtype=object
+    )
     return x, y
 
 
@@ -62,8 +67,11 @@ async def shard_runs(stack: PrefectStack, parent_id) -> list:
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
 
     async with stack.client() as client:
-        return await client.read_flow_runs(flow_run_filter=FlowRunFilter(
-            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent_id])))
+        return await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent_id])
+            )
+        )
 
 
 async def test_sharded_evaluate_and_predict_equal_in_process(pool, simulated_model):
@@ -76,39 +84,53 @@ async def test_sharded_evaluate_and_predict_equal_in_process(pool, simulated_mod
         expected_outputs = await program.predict(x, batch_size=3, verbose=0)
     assert 0.0 < expected["reward"] < 1.0
     simulated_model.reset_stats()
-    scores = await evaluate_on_work_pool(program, x, y, deployment=DEPLOYMENT, shards=3,
-                                         batch_size=3, 
-                                         poll_seconds=0.5)
-    outputs = await predict_on_work_pool(program, x, deployment=DEPLOYMENT, shards=2,
-                                         batch_size=3, 
-                                         poll_seconds=0.5)
+    scores = await evaluate_on_work_pool(
+        program, x, y, deployment=DEPLOYMENT, shards=3, batch_size=3, poll_seconds=0.5
+    )
+    outputs = await predict_on_work_pool(
+        program, x, deployment=DEPLOYMENT, shards=2, batch_size=3, poll_seconds=0.5
+    )
     assert scores == expected
     assert [o.get_json() for o in outputs] == [o.get_json() for o in expected_outputs]
     assert simulated_model.stats().requests == 40  # the workers called the model
     async with pool.client() as client:
         from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 
-        [driver] = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
-            name=FlowRunFilterName(any_=["evaluate-sharded-sharded"])))
+        [driver] = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["evaluate-sharded-sharded"]))
+        )
     shards = await shard_runs(pool, driver.id)
     assert sorted(run.name for run in shards) == [f"shard-{i}-attempt-1" for i in (1, 2, 3)]
     assert all(run.state.is_completed() for run in shards)
 
 
-async def test_tuning_trials_run_on_the_pool_workers(pool, simulated_model, monkeypatch,
-                                                    tmp_path):
+async def test_tuning_trials_run_on_the_pool_workers(pool, simulated_model, monkeypatch, tmp_path):
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 
     from synaprefect import tuners
 
     tuners.disable_keras_backend()
     monkeypatch.setenv("SYNAPREFECT_TEST_LM_URL", simulated_model.base_url)
-    tuner = tuners.RandomSearch(capitals_hypermodel, objective="val_reward", max_trials=2,
-                                directory=str(tmp_path), project_name="pooled", seed=3)
+    tuner = tuners.RandomSearch(
+        capitals_hypermodel,
+        objective="val_reward",
+        max_trials=2,
+        directory=str(tmp_path),
+        project_name="pooled",
+        seed=3,
+    )
     x, y = capitals(12)
     simulated_model.reset_stats()
-    await tuner.asearch(x, y, epochs=1, batch_size=3, validation_split=0.25, verbose=0,
-                        concurrent_trials=2, deployment=DEPLOYMENT)
+    await tuner.asearch(
+        x,
+        y,
+        epochs=1,
+        batch_size=3,
+        validation_split=0.25,
+        verbose=0,
+        concurrent_trials=2,
+        deployment=DEPLOYMENT,
+    )
     trials = tuner.oracle.trials
     assert len(trials) == 2
     assert all(t.status == "COMPLETED" and t.score is not None for t in trials.values())
@@ -116,11 +138,17 @@ async def test_tuning_trials_run_on_the_pool_workers(pool, simulated_model, monk
     async with pool.client() as client:
         deployment = await client.read_deployment_by_name(DEPLOYMENT)
         for trial_id, trial in trials.items():
-            [run] = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
-                name=FlowRunFilterName(any_=[f"pooled-trial-{trial_id}-attempt-1"])))
+            [run] = await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    name=FlowRunFilterName(any_=[f"pooled-trial-{trial_id}-attempt-1"])
+                )
+            )
             assert run.deployment_id == deployment.id and run.state.is_completed()
-            [stage] = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
-                name=FlowRunFilterName(any_=[f"pooled-trial-{trial_id}"])))
+            [stage] = await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    name=FlowRunFilterName(any_=[f"pooled-trial-{trial_id}"])
+                )
+            )
             assert stage.parameters == {"temperature": trial.hyperparameters["temperature"]}
     # The variables a worker ended with came back: the best model is that program.
     best_trial = tuner.oracle.get_best_trials(1)[0]
@@ -146,14 +174,31 @@ async def test_a_shard_cancelled_in_prefect_stops_the_job(pool, simulated_model)
     program = await capitals_program(simulated_model, name="cancelled")
     x, y = capitals(4)
     simulated_model.reset_stats()
-    driver = asyncio.create_task(evaluate_on_work_pool(
-        program, x, y, deployment=DEPLOYMENT, shards=2, batch_size=2,
-        work_queue_name="held", poll_seconds=0.2))
+    driver = asyncio.create_task(
+        evaluate_on_work_pool(
+            program,
+            x,
+            y,
+            deployment=DEPLOYMENT,
+            shards=2,
+            batch_size=2,
+            work_queue_name="held",
+            poll_seconds=0.2,
+        )
+    )
     names = FlowRunFilterName(any_=["shard-1-attempt-1", "shard-2-attempt-1"])
     async with pool.client() as client:
         deadline = time.monotonic() + 60
-        while len(runs := await client.read_flow_runs(flow_run_filter=FlowRunFilter(
-                name=names, work_queue_name=FlowRunFilterWorkQueueName(any_=["held"])))) < 2:
+        while (
+            len(
+                runs := await client.read_flow_runs(
+                    flow_run_filter=FlowRunFilter(
+                        name=names, work_queue_name=FlowRunFilterWorkQueueName(any_=["held"])
+                    )
+                )
+            )
+            < 2
+        ):
             assert time.monotonic() < deadline and not driver.done()
             await asyncio.sleep(0.2)
         await client.set_flow_run_state(runs[0].id, Cancelled(), force=True)
@@ -164,8 +209,7 @@ async def test_a_shard_cancelled_in_prefect_stops_the_job(pool, simulated_model)
     assert simulated_model.stats().requests == 0
 
 
-async def test_a_shard_no_worker_takes_stops_the_job_instead_of_waiting(pool,
-                                                                      simulated_model):
+async def test_a_shard_no_worker_takes_stops_the_job_instead_of_waiting(pool, simulated_model):
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterWorkQueueName
 
     from synaprefect.orchestration.sharding import ShardError, evaluate_on_work_pool
@@ -174,12 +218,25 @@ async def test_a_shard_no_worker_takes_stops_the_job_instead_of_waiting(pool,
     pool.prefect("work-queue", "pause", "unstaffed", "--pool", "synaprefect")
     program = await capitals_program(simulated_model, name="unstaffed")
     with pytest.raises(ShardError, match="no worker took it: start one"):
-        await asyncio.wait_for(evaluate_on_work_pool(
-            program, *capitals(4), deployment=DEPLOYMENT, shards=2, batch_size=2,
-            work_queue_name="unstaffed", poll_seconds=0.2, start_timeout=3.0), timeout=60)
+        await asyncio.wait_for(
+            evaluate_on_work_pool(
+                program,
+                *capitals(4),
+                deployment=DEPLOYMENT,
+                shards=2,
+                batch_size=2,
+                work_queue_name="unstaffed",
+                poll_seconds=0.2,
+                start_timeout=3.0,
+            ),
+            timeout=60,
+        )
     async with pool.client() as client:  # nothing left waiting to run (and pay) later
-        runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
-            work_queue_name=FlowRunFilterWorkQueueName(any_=["unstaffed"])))
+        runs = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                work_queue_name=FlowRunFilterWorkQueueName(any_=["unstaffed"])
+            )
+        )
     assert runs and all(run.state.name in ("Cancelling", "Cancelled") for run in runs)
 
 
@@ -201,10 +258,19 @@ async def test_a_shard_whose_worker_dies_runs_again_elsewhere(pool, simulated_mo
     with tracking(False):
         expected = await program.evaluate(x, y, batch_size=2, verbose=0)
     simulated_model.reset_stats()
-    driver = asyncio.create_task(evaluate_on_work_pool(
-        program, x, y, deployment=DEPLOYMENT, shards=2, batch_size=2,
-        heartbeat_seconds=0.5, heartbeat_timeout=20.0,
-        poll_seconds=0.5))
+    driver = asyncio.create_task(
+        evaluate_on_work_pool(
+            program,
+            x,
+            y,
+            deployment=DEPLOYMENT,
+            shards=2,
+            batch_size=2,
+            heartbeat_seconds=0.5,
+            heartbeat_timeout=20.0,
+            poll_seconds=0.5,
+        )
+    )
     deadline = time.monotonic() + 120
     while (victim := busy_worker(pool)) is None:
         assert time.monotonic() < deadline and not driver.done(), "no shard started"
@@ -212,8 +278,7 @@ async def test_a_shard_whose_worker_dies_runs_again_elsewhere(pool, simulated_mo
     while simulated_model.stats().completed < 2:  # let the shards answer a few calls
         assert time.monotonic() < deadline and not driver.done(), "no shard called the LM"
         await asyncio.sleep(0.1)
-    tree = [victim.process.pid, *(p.pid for p in
-                                  psutil.Process(victim.process.pid).children(True))]
+    tree = [victim.process.pid, *(p.pid for p in psutil.Process(victim.process.pid).children(True))]
     for pid in tree:  # the machine is gone: the worker and its flow-run process
         with contextlib.suppress(psutil.NoSuchProcess):
             psutil.Process(pid).kill()
@@ -223,8 +288,11 @@ async def test_a_shard_whose_worker_dies_runs_again_elsewhere(pool, simulated_mo
     async with pool.client() as client:
         from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 
-        [run] = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
-            name=FlowRunFilterName(any_=["evaluate-sharded-survivor"])))
+        [run] = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                name=FlowRunFilterName(any_=["evaluate-sharded-survivor"])
+            )
+        )
     shards = await shard_runs(pool, run.id)
     crashed = [r for r in shards if r.state.is_crashed()]
     assert crashed and all("silent" in r.state.message for r in crashed)
@@ -240,8 +308,7 @@ def ran_a_shard() -> bool:
     return "synaprefect.trainers.shards" in sys.modules
 
 
-async def test_evaluate_and_predict_on_a_dask_cluster(prefect_api, simulated_model,
-                                                      monkeypatch):
+async def test_evaluate_and_predict_on_a_dask_cluster(prefect_api, simulated_model, monkeypatch):
     from distributed import Client, LocalCluster
     from prefect_dask import DaskTaskRunner
 
@@ -253,13 +320,20 @@ async def test_evaluate_and_predict_on_a_dask_cluster(prefect_api, simulated_mod
     simulated_model.reset_stats()
     # Keys never travel with the program: each worker reads its own environment.
     monkeypatch.setenv("OPENAI_API_KEY", "sk-simulated")
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         runner = DaskTaskRunner(address=cluster.scheduler_address)
         scores = await program.evaluate(x, y, batch_size=3, verbose=0, task_runner=runner)
-        outputs = await program.predict(x, batch_size=3, verbose=0,
-                                        task_runner=DaskTaskRunner(
-                                            address=cluster.scheduler_address))
+        outputs = await program.predict(
+            x,
+            batch_size=3,
+            verbose=0,
+            task_runner=DaskTaskRunner(address=cluster.scheduler_address),
+        )
         workers_used = client.run(ran_a_shard)
     assert scores == expected
     assert [o.get_json() for o in outputs] == [o.get_json() for o in expected_outputs]
@@ -268,8 +342,9 @@ async def test_evaluate_and_predict_on_a_dask_cluster(prefect_api, simulated_mod
     async with prefect_api.client() as api:
         from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 
-        [run] = await api.read_flow_runs(flow_run_filter=FlowRunFilter(
-            name=FlowRunFilterName(any_=["evaluate-on_dask"])))
+        [run] = await api.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["evaluate-on_dask"]))
+        )
     task_runs = await prefect_api.read_task_runs([run.id], count=4)
     assert sorted(t.name for t in task_runs) == [f"test-batch-{i}" for i in (1, 2, 3, 4)]
     assert all(t.state.is_completed() for t in task_runs)

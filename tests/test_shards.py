@@ -16,31 +16,38 @@ from synaprefect.orchestration.sharding import _RESULT_KEY, _check, _Shard, shar
 from synaprefect.trainers.shards import combine, run_shard, shard_bounds, shard_request
 
 
-@pytest.mark.parametrize("size, batch_size, shards, expected", [
-    (10, 3, 2, [(0, 6), (6, 10)]),
-    (5, 2, 9, [(0, 2), (2, 4), (4, 5)]),  # never more shards than batches
-    (8, 8, 3, [(0, 8)]),
-    (12, 2, 3, [(0, 4), (4, 8), (8, 12)]),
-])
+@pytest.mark.parametrize(
+    "size, batch_size, shards, expected",
+    [
+        (10, 3, 2, [(0, 6), (6, 10)]),
+        (5, 2, 9, [(0, 2), (2, 4), (4, 5)]),  # never more shards than batches
+        (8, 8, 3, [(0, 8)]),
+        (12, 2, 3, [(0, 4), (4, 8), (8, 12)]),
+    ],
+)
 def test_shards_hold_whole_batches(size, batch_size, shards, expected):
     assert shard_bounds(size, batch_size, shards) == expected
 
 
-@pytest.mark.parametrize("arguments, name", [((0, 2, 2), "size"), ((4, 0, 2), "batch_size"),
-                                            ((4, 2, 0), "shards")])
+@pytest.mark.parametrize(
+    "arguments, name", [((0, 2, 2), "size"), ((4, 0, 2), "batch_size"), ((4, 2, 0), "shards")]
+)
 def test_shard_bounds_name_the_bad_argument(arguments, name):
     with pytest.raises(ValueError, match=f"`{name}` must be an integer >= 1"):
         shard_bounds(*arguments)
 
 
-async def test_shards_combine_into_the_in_process_scores_and_outputs(simulated_lm,
-                                                                    monkeypatch):
+async def test_shards_combine_into_the_in_process_scores_and_outputs(simulated_lm, monkeypatch):
     program = await capitals_program(as_student(simulated_lm), name="sharded_here")
-    program.compile(reward=CaseBlindMatch(), metrics=[sp.metrics.Accuracy(in_mask=["answer"]), sp.metrics.F1Score()],
-                    optimizer="random_few_shot")
+    program.compile(
+        reward=CaseBlindMatch(),
+        metrics=[sp.metrics.Accuracy(in_mask=["answer"]), sp.metrics.F1Score()],
+        optimizer="random_few_shot",
+    )
     x, y = capitals(10)
-    y = np.array([Answer(answer="wrong") if i % 3 == 0 else t for i, t in enumerate(y)],
-                 dtype=object)
+    y = np.array(
+        [Answer(answer="wrong") if i % 3 == 0 else t for i, t in enumerate(y)], dtype=object
+    )
     # Keys never travel with the program: the receiving process reads its own.
     monkeypatch.setenv("OPENAI_API_KEY", simulated_lm.api_key or "sk-simulated")
     with tracking(False):
@@ -52,8 +59,9 @@ async def test_shards_combine_into_the_in_process_scores_and_outputs(simulated_l
         requests = [json.loads(json.dumps(request)) for request in requests]
         assert all(request["imports"] == ["helpers"] for request in requests)
         results = [await run_shard(request) for request in requests]
-        predicted = [await run_shard(shard_request(program, "predict", x[a:b], None, 3))
-                     for a, b in bounds]
+        predicted = [
+            await run_shard(shard_request(program, "predict", x[a:b], None, 3)) for a, b in bounds
+        ]
     assert 0.0 < expected["reward"] < 1.0
     scores = await combine(program, "evaluate", results, len(x), y)
     assert scores == expected
@@ -81,10 +89,14 @@ async def test_a_completed_run_whose_result_is_null_is_collected(prefect_api):
     # A request kind registered by a package above may return any JSON, null included:
     # the driver collects it like any result instead of polling the finished run forever.
     async with prefect_api.client() as client:
-        run = await client.create_flow_run(shard_flow, parameters={"request": {}},
-                                           state=Completed())
-        await client.create_artifact(ArtifactCreate(
-            key=_RESULT_KEY, type="markdown", data=json_markdown(None), flow_run_id=run.id))
+        run = await client.create_flow_run(
+            shard_flow, parameters={"request": {}}, state=Completed()
+        )
+        await client.create_artifact(
+            ArtifactCreate(
+                key=_RESULT_KEY, type="markdown", data=json_markdown(None), flow_run_id=run.id
+            )
+        )
         shard = _Shard(0, "shard-1", {"kind": "null"}, run_id=run.id)
         reason = await _check(client, shard, heartbeat_timeout=60.0, start_timeout=600.0)
     assert reason is None

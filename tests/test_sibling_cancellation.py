@@ -62,8 +62,9 @@ async def test_reward_compute_batch_cancels_siblings_when_one_fails():
 
     reward = rewards.RewardFunctionWrapper(score)
     with pytest.raises(RuntimeError, match="sibling failed"):
-        await reward.compute_batch([Answer(answer="a")] * 2,
-                                   [Answer(answer="slow"), Answer(answer="bad")])
+        await reward.compute_batch(
+            [Answer(answer="a")] * 2, [Answer(answer="slow"), Answer(answer="bad")]
+        )
     await siblings.settle()
     assert siblings.outcome == "cancelled"
 
@@ -77,8 +78,9 @@ async def test_mean_metric_wrapper_cancels_siblings_when_one_fails():
 
     metric = metrics.MeanMetricWrapper(score)
     with pytest.raises(RuntimeError, match="sibling failed"):
-        await metric.update_state([Answer(answer="a")] * 2,
-                                  [Answer(answer="slow"), Answer(answer="bad")])
+        await metric.update_state(
+            [Answer(answer="a")] * 2, [Answer(answer="slow"), Answer(answer="bad")]
+        )
     await siblings.settle()
     assert siblings.outcome == "cancelled"
     assert metric.result() == 0.0  # the failed batch added nothing
@@ -98,7 +100,9 @@ async def test_branch_cancels_sibling_branches_when_one_fails(simulated_lm):
         return {"answer": "bad"}
 
     branch = sp.Branch(
-        question="Which?", labels=["slow", "bad"], decision_type=sp.MultiDecision,
+        question="Which?",
+        labels=["slow", "bad"],
+        decision_type=sp.MultiDecision,
         language_model=language_model_for(simulated_lm),
         branches=[sp.Lambda(slow, data_model=Answer), sp.Lambda(bad, data_model=Answer)],
     )

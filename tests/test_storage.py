@@ -18,20 +18,22 @@ from synaprefect.trainers.replay import list_runs
 
 
 def bucket_of(url: str) -> tuple[str, str]:
-    bucket, _, prefix = url[len("s3://"):].partition("/")
+    bucket, _, prefix = url[len("s3://") :].partition("/")
     return bucket, prefix
 
 
 def everything_stored(s3: LoopbackS3, url: str) -> str:
     bucket, prefix = bucket_of(url)
     client = s3.client()
-    return "\n".join(client.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
-                     for key in s3.keys(bucket, prefix))
+    return "\n".join(
+        client.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+        for key in s3.keys(bucket, prefix)
+    )
 
 
-async def test_programs_and_variables_round_trip_through_s3(simulated_lm, s3_storage,
-                                                            loopback_s3, tmp_path,
-                                                            monkeypatch):
+async def test_programs_and_variables_round_trip_through_s3(
+    simulated_lm, s3_storage, loopback_s3, tmp_path, monkeypatch
+):
     program = await capitals_program(as_student(simulated_lm), name="saved")
     program.save(f"{s3_storage}/saved.json")
     program.save_variables(f"{s3_storage}/saved.variables.json")
@@ -45,23 +47,26 @@ async def test_programs_and_variables_round_trip_through_s3(simulated_lm, s3_sto
     assert loaded.get_state_tree() == program.get_state_tree()
     bucket, prefix = bucket_of(s3_storage)
     assert set(loopback_s3.keys(bucket, prefix)) == {
-        f"{prefix}/saved.json", f"{prefix}/saved.variables.json"}
+        f"{prefix}/saved.json",
+        f"{prefix}/saved.variables.json",
+    }
     assert list(work.iterdir()) == []  # never a local folder named "s3:"
     stored = everything_stored(loopback_s3, s3_storage)
     assert LoopbackS3.secret_key not in stored and LoopbackS3.access_key not in stored
 
 
 async def test_a_missing_or_corrupt_object_is_named_and_changes_nothing(
-        simulated_lm, s3_storage, loopback_s3):
+    simulated_lm, s3_storage, loopback_s3
+):
     program = await capitals_program(as_student(simulated_lm), name="intact")
     before = program.get_state_tree()
     with pytest.raises(FileNotFoundError, match=f"{s3_storage}/gone.json"):
         sp.Program.load(f"{s3_storage}/gone.json")
     bucket, prefix = bucket_of(s3_storage)
-    loopback_s3.client().put_object(Bucket=bucket, Key=f"{prefix}/torn.variables.json",
-                                    Body=b'{"trainable_variables": {"answ')
-    with pytest.raises(ValueError, match=f"'{s3_storage}/torn.variables.json' is not "
-                                         "valid JSON"):
+    loopback_s3.client().put_object(
+        Bucket=bucket, Key=f"{prefix}/torn.variables.json", Body=b'{"trainable_variables": {"answ'
+    )
+    with pytest.raises(ValueError, match=f"'{s3_storage}/torn.variables.json' is not valid JSON"):
         program.load_variables(f"{s3_storage}/torn.variables.json")
     assert program.get_state_tree() == before
 
@@ -74,12 +79,18 @@ def test_a_url_whose_package_is_missing_says_what_to_install():
 @pytest.mark.e2e  # processes killed and run again
 @pytest.mark.parametrize("tracked", [True], ids=["tracked"])
 def test_a_killed_fit_resumes_in_a_fresh_home_from_the_bucket(
-        prefect_api, simulated_lm_factory, s3_storage, loopback_s3, tmp_path, tracked):
+    prefect_api, simulated_lm_factory, s3_storage, loopback_s3, tmp_path, tracked
+):
     # A new container: the second run has an empty SYNAPREFECT_HOME and only the bucket.
     server = simulated_lm_factory(responder=style_student(KNOWLEDGE), latency=0.05)
     reference, resumed, reference_calls, paid = kill_then_resume(
-        server, tmp_path, tmp_path / "container-1", tmp_path / "container-2",
-        tracked=tracked, env={"SYNAPREFECT_STORAGE": s3_storage})
+        server,
+        tmp_path,
+        tmp_path / "container-1",
+        tmp_path / "container-2",
+        tracked=tracked,
+        env={"SYNAPREFECT_STORAGE": s3_storage},
+    )
     assert not reference_calls - paid
     # Only the steps in flight at the kill are paid twice: one batch (4 samples) or one
     # update's candidates (4), plus the call(s) in flight (max_concurrency 2).
@@ -88,24 +99,50 @@ def test_a_killed_fit_resumes_in_a_fresh_home_from_the_bucket(
     assert resumed["variables"] == reference["variables"]
     assert resumed["history"] == reference["history"]
     assert not (tmp_path / "container-2" / "runs").exists() or not any(
-        (tmp_path / "container-2" / "runs").rglob("*.json"))  # the job finished: cleaned
+        (tmp_path / "container-2" / "runs").rglob("*.json")
+    )  # the job finished: cleaned
     stored = everything_stored(loopback_s3, s3_storage)
     assert LoopbackS3.secret_key not in stored and LoopbackS3.access_key not in stored
 
 
-def test_the_command_line_reads_and_writes_storage_urls(s3_storage, capsys, tmp_path,
-                                                        monkeypatch):
+def test_the_command_line_reads_and_writes_storage_urls(s3_storage, capsys, tmp_path, monkeypatch):
     data = os.path.join(os.path.dirname(__file__), "..", "flows", "data")
     rows = open(os.path.join(data, "capitals_holdout.jsonl"), "rb").read()
     location(f"{s3_storage}/holdout.jsonl").write_bytes(rows)
     program = f"{s3_storage}/capitals.json"
-    assert cli.main(["fit", f"{s3_storage}/holdout.jsonl", "-o", program, "--epochs", "1",
-                     "--no-tracking", "--verbose", "0"]) == 0
+    assert (
+        cli.main(
+            [
+                "fit",
+                f"{s3_storage}/holdout.jsonl",
+                "-o",
+                program,
+                "--epochs",
+                "1",
+                "--no-tracking",
+                "--verbose",
+                "0",
+            ]
+        )
+        == 0
+    )
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
-    assert cli.main(["predict", f"{s3_storage}/holdout.jsonl", "--program", program,
-                     "-o", f"{s3_storage}/predictions.jsonl", "--no-tracking"]) == 0
+    assert (
+        cli.main(
+            [
+                "predict",
+                f"{s3_storage}/holdout.jsonl",
+                "--program",
+                program,
+                "-o",
+                f"{s3_storage}/predictions.jsonl",
+                "--no-tracking",
+            ]
+        )
+        == 0
+    )
     predictions = location(f"{s3_storage}/predictions.jsonl").read_bytes().decode()
     assert len(predictions.splitlines()) == len(rows.splitlines())
     assert all("answer" in json.loads(line) for line in predictions.splitlines())
@@ -116,7 +153,8 @@ def test_the_command_line_reads_and_writes_storage_urls(s3_storage, capsys, tmp_
 
 
 async def test_run_state_lives_in_the_storage_and_is_removed_when_done(
-        simulated_lm, s3_storage, loopback_s3, monkeypatch):
+    simulated_lm, s3_storage, loopback_s3, monkeypatch
+):
     monkeypatch.setenv("SYNAPREFECT_STORAGE", s3_storage)
     program = await capitals_program(as_student(simulated_lm), name="stored")
     simulated_lm.set_faults(FaultPlan.at({4: "unauthorized"}))
@@ -136,15 +174,21 @@ async def test_run_state_lives_in_the_storage_and_is_removed_when_done(
 
 
 async def test_a_tuner_directory_in_the_bucket_resumes_on_another_machine(
-        simulated_lm, s3_storage, loopback_s3, tmp_path, monkeypatch):
+    simulated_lm, s3_storage, loopback_s3, tmp_path, monkeypatch
+):
     from test_tuners import builder, cold_answers_right, data
 
     from synaprefect import tuners
 
     simulated_lm.set_responder(cold_answers_right)
     directory = f"{s3_storage}/tuning"
-    first = tuners.GridSearch(builder(simulated_lm, "remote"), objective="val_reward",
-                              directory=directory, project_name="remote", max_trials=3)
+    first = tuners.GridSearch(
+        builder(simulated_lm, "remote"),
+        objective="val_reward",
+        directory=directory,
+        project_name="remote",
+        max_trials=3,
+    )
     with tracking(False):
         await first.asearch(*data(2), validation_data=data(2, start=2), verbose=0)
     calls = simulated_lm.stats().requests
@@ -154,8 +198,13 @@ async def test_a_tuner_directory_in_the_bucket_resumes_on_another_machine(
     monkeypatch.setenv("SYNAPREFECT_HOME", str(tmp_path / "another-machine"))
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")
-    again = tuners.GridSearch(builder(simulated_lm, "remote"), objective="val_reward",
-                              directory=directory, project_name="remote", max_trials=3)
+    again = tuners.GridSearch(
+        builder(simulated_lm, "remote"),
+        objective="val_reward",
+        directory=directory,
+        project_name="remote",
+        max_trials=3,
+    )
     with tracking(False):
         await again.asearch(*data(2), validation_data=data(2, start=2), verbose=0)
     assert simulated_lm.stats().requests == calls  # every trial came back from the bucket
@@ -190,8 +239,9 @@ def test_another_machines_writes_are_seen_at_once(s3_storage, loopback_s3):
     folder = location(f"{s3_storage}/runs/p")
     assert folder.files() == {}  # listed once: a listing cache would now hide new files
     bucket, prefix = bucket_of(s3_storage)
-    loopback_s3.client().put_object(Bucket=bucket, Key=f"{prefix}/runs/p/job/complete.json",
-                                    Body=b'{"complete": true}')
+    loopback_s3.client().put_object(
+        Bucket=bucket, Key=f"{prefix}/runs/p/job/complete.json", Body=b'{"complete": true}'
+    )
     assert (folder / "job" / "complete.json").exists()
     assert folder.files() == {"job/complete.json": 18}
 

@@ -47,8 +47,9 @@ async def test_random_few_shot_lifts_validation_reward(student):
     x_train, y_train, x_val, y_val = x[:28], y[:28], x[28:], y[28:]
     before = await program.evaluate(x_val, y_val)
     assert before["reward"] < 0.5
-    history = await program.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=3,
-                                batch_size=7, verbose=0)
+    history = await program.fit(
+        x_train, y_train, validation_data=(x_val, y_val), epochs=3, batch_size=7, verbose=0
+    )
     after = await program.evaluate(x_val, y_val)
     assert after["reward"] > 0.9
     assert history.history["val_reward"][-1] > 0.9
@@ -66,15 +67,17 @@ async def test_random_few_shot_lifts_validation_reward(student):
 
 async def test_omega_improves_a_task_where_instructions_matter(simulated_lm):
     sp.set_seed(3)
-    simulated_lm.set_responder(classroom(style_student(KNOWLEDGE, natural_rate=0.2),
-                                         instruction_writer()))
+    simulated_lm.set_responder(
+        classroom(style_student(KNOWLEDGE, natural_rate=0.2), instruction_writer())
+    )
     lm = language_model_for(simulated_lm)
     omega = sp.optimizers.OMEGA(language_model=lm, merging_rate=0.5)
     program = await make_program(simulated_lm, optimizer=omega)
     x, y = dataset()
     before = await program.evaluate(x[30:], y[30:])
-    history = await program.fit(x[:30], y[:30], validation_data=(x[30:], y[30:]), epochs=2,
-                                batch_size=10, verbose=0)
+    history = await program.fit(
+        x[:30], y[:30], validation_data=(x[30:], y[30:]), epochs=2, batch_size=10, verbose=0
+    )
     assert before["reward"] < 0.5 <= 0.9 < history.history["val_reward"][-1]
     state = program.get_module("answerer").state
     assert "uppercase" in state["instructions"]
@@ -90,8 +93,9 @@ async def test_two_fits_with_the_same_seed_are_identical(student):
         sp.clear_session()
         sp.set_seed(11)
         program = await make_program(student)
-        history = await program.fit(x, y, epochs=2, batch_size=4, validation_split=0.25,
-                                    verbose=0, resume=False)
+        history = await program.fit(
+            x, y, epochs=2, batch_size=4, validation_split=0.25, verbose=0, resume=False
+        )
         results.append((history.history, program.get_state_tree()["trainable_variables"]))
     assert results[0] == results[1]
     assert program.replayed_steps == 0  # resume=False: the second fit called the model
@@ -109,8 +113,9 @@ async def test_validation_split_takes_the_tail_and_shuffle_reshuffles(student):
     student.set_responder(recorder)
     program = await make_program(student)
     x, y = dataset(ROWS[:10])
-    await program.fit(x, y, epochs=2, batch_size=8, validation_split=0.2, verbose=0,
-                      minibatch_size=2)
+    await program.fit(
+        x, y, epochs=2, batch_size=8, validation_split=0.2, verbose=0, minibatch_size=2
+    )
     train_queries = {r["query"] for r in ROWS[:8]}
     val_queries = {r["query"] for r in ROWS[8:10]}
     assert val_queries <= set(seen)  # validation = last 20%
@@ -127,23 +132,21 @@ async def test_validation_split_takes_the_tail_and_shuffle_reshuffles(student):
 async def test_fit_without_validation_data_scores_candidates_on_the_batch(student):
     program = await make_program(student)
     x, y = dataset(ROWS[:8])
-    history = await program.fit(x, y, epochs=1, batch_size=4, validation_split=0.0,
-                                verbose=0)
+    history = await program.fit(x, y, epochs=1, batch_size=4, validation_split=0.0, verbose=0)
     assert "reward" in history.history and "val_reward" not in history.history
 
 
 async def test_frozen_module_is_untouched_by_the_optimizer(student):
     lm = language_model_for(student)
     x0 = sp.Input(data_model=Query)
-    frozen = sp.Generator(data_model=Answer, language_model=lm, name="frozen",
-                          return_inputs=True)
+    frozen = sp.Generator(data_model=Answer, language_model=lm, name="frozen", return_inputs=True)
     x1 = await frozen(x0)
     x2 = await sp.Generator(data_model=Answer, language_model=lm, name="trained")(
-        x1.in_mask(mask=["query"]))
+        x1.in_mask(mask=["query"])
+    )
     program = sp.Program(inputs=x0, outputs=x2, name="two")
     program.get_module("frozen").trainable = False
-    program.compile(reward=sp.rewards.ExactMatch(in_mask=["answer"]),
-                    optimizer="random_few_shot")
+    program.compile(reward=sp.rewards.ExactMatch(in_mask=["answer"]), optimizer="random_few_shot")
     before = frozen.state.value()
     x, y = dataset(ROWS[:8])
     await program.fit(x, y, epochs=1, batch_size=4, validation_split=0.25, verbose=0)
@@ -153,8 +156,7 @@ async def test_frozen_module_is_untouched_by_the_optimizer(student):
     assert frozen.state.path not in program.optimizer.state["slots"]
 
 
-async def test_save_load_then_fit_continues_like_one_long_fit(student, tmp_path,
-                                                                 monkeypatch):
+async def test_save_load_then_fit_continues_like_one_long_fit(student, tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-simulated")  # keys are never saved
     x, y = dataset(ROWS[:16])
     sp.set_seed(5)
@@ -168,14 +170,18 @@ async def test_save_load_then_fit_continues_like_one_long_fit(student, tmp_path,
     first.save(tmp_path / "p.json")
     resumed = sp.Program.load(tmp_path / "p.json")
     assert resumed.optimizer.epochs == 2 and resumed.optimizer.iterations == 6
-    await resumed.fit(x, y, epochs=3, initial_epoch=2, batch_size=4, validation_split=0.25,
-                      verbose=0)
-    assert (resumed.get_state_tree()["trainable_variables"]
-            == long_program.get_state_tree()["trainable_variables"])
+    await resumed.fit(
+        x, y, epochs=3, initial_epoch=2, batch_size=4, validation_split=0.25, verbose=0
+    )
+    assert (
+        resumed.get_state_tree()["trainable_variables"]
+        == long_program.get_state_tree()["trainable_variables"]
+    )
 
 
 async def test_a_file_saved_with_bookkeeping_in_its_variables_still_resumes(
-        student, tmp_path, monkeypatch):
+    student, tmp_path, monkeypatch
+):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-simulated")  # keys are never saved
     # Before the optimizer kept its own slots, a trainable variable held its predictions,
     # candidates and history: such a file loads, and its fit continues the same way.
@@ -196,8 +202,9 @@ async def test_a_file_saved_with_bookkeeping_in_its_variables_still_resumes(
     for name in ("new.json", "old.json"):
         sp.set_seed(5)
         program = sp.Program.load(tmp_path / name)
-        await program.fit(x, y, epochs=2, initial_epoch=1, batch_size=4,
-                          validation_split=0.25, verbose=0)
+        await program.fit(
+            x, y, epochs=2, initial_epoch=1, batch_size=4, validation_split=0.25, verbose=0
+        )
         continued.append(program.get_state_tree())
     assert continued[0] == continued[1]
     answerer = continued[1]["trainable_variables"]["answerer"]["state_answerer"]
@@ -235,21 +242,25 @@ async def _always_one(y_true, y_pred):
 async def test_fit_before_compile(student):
     lm = language_model_for(student)
     x0 = sp.Input(data_model=Query)
-    program = sp.Program(inputs=x0, outputs=await sp.Generator(
-        data_model=Answer, language_model=lm)(x0))
+    program = sp.Program(
+        inputs=x0, outputs=await sp.Generator(data_model=Answer, language_model=lm)(x0)
+    )
     with pytest.raises(ValueError, match=r"compile\(\) before fit"):
         await program.fit(*dataset(ROWS[:4]))
     assert student.stats().requests == 0
 
 
-@pytest.mark.parametrize("call,message", [
-    (lambda p, x, y: p.fit(x, y[:3]), "same length"),
-    (lambda p, x, y: p.fit(x, y, validation_split=1.5), r"validation_split.*\[0, 1\)"),
-    (lambda p, x, y: p.fit([{"query": 1}], y[:1]), "must be a DataModel"),
-    (lambda p, x, y: p.fit([Answer(answer="a")] * 4, y), r"x\[0\].*field `query`"),
-    (lambda p, x, y: p.fit(x, y, batch_size=0), "batch_size"),
-    (lambda p, x, y: p.evaluate(x[0], y), "single"),
-])
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (lambda p, x, y: p.fit(x, y[:3]), "same length"),
+        (lambda p, x, y: p.fit(x, y, validation_split=1.5), r"validation_split.*\[0, 1\)"),
+        (lambda p, x, y: p.fit([{"query": 1}], y[:1]), "must be a DataModel"),
+        (lambda p, x, y: p.fit([Answer(answer="a")] * 4, y), r"x\[0\].*field `query`"),
+        (lambda p, x, y: p.fit(x, y, batch_size=0), "batch_size"),
+        (lambda p, x, y: p.evaluate(x[0], y), "single"),
+    ],
+)
 async def test_bad_inputs_fail_before_any_call(student, call, message):
     program = await make_program(student)
     x, y = dataset(ROWS[:4])

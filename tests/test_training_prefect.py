@@ -26,8 +26,9 @@ data = capitals
 
 
 def make_program(server, name, **lm_kwargs):
-    return capitals_program(as_student(server), name=name, api_key="sk-must-stay-secret",
-                            **lm_kwargs)
+    return capitals_program(
+        as_student(server), name=name, api_key="sk-must-stay-secret", **lm_kwargs
+    )
 
 
 async def runs_of(client, program_name):
@@ -36,18 +37,28 @@ async def runs_of(client, program_name):
 
     names = [f"{kind}-{program_name}" for kind in ("fit", "evaluate", "predict")]
     names += [f"{program_name}-epoch-{i}" for i in range(1, 10)]
-    return await client.read_flow_runs(flow_run_filter=FlowRunFilter(
-        name=FlowRunFilterName(any_=names)))
+    return await client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=names))
+    )
 
 
 async def test_fit_is_a_flow_with_epoch_runs_batch_tasks_and_variable_artifacts(
-        prefect_api, simulated_lm, caplog):
+    prefect_api, simulated_lm, caplog
+):
     name = f"tracked_{uuid.uuid4().hex[:8]}"
     program = await make_program(simulated_lm, name)
     snapshots = Snapshots()
     x, y = data(12)
-    await program.fit(x, y, epochs=2, batch_size=3, validation_split=0.25, verbose=0,
-                      callbacks=[snapshots], resume=False)  # 9 train samples: 3 batches
+    await program.fit(
+        x,
+        y,
+        epochs=2,
+        batch_size=3,
+        validation_split=0.25,
+        verbose=0,
+        callbacks=[snapshots],
+        resume=False,
+    )  # 9 train samples: 3 batches
     async with prefect_api.client() as client:
         runs = {run.name: run for run in await runs_of(client, name)}
         assert set(runs) == {f"fit-{name}", f"{name}-epoch-1", f"{name}-epoch-2"}
@@ -78,7 +89,8 @@ async def test_fit_is_a_flow_with_epoch_runs_batch_tasks_and_variable_artifacts(
 
         for key in (artifacts.history_table_key(name), artifacts.summary_key(name)):
             found = await client.read_artifacts(
-                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
+            )
             assert found, key
         summary = found[0].data
         assert "| inference |" in summary and "Best candidate" in summary
@@ -97,8 +109,9 @@ async def test_fit_inside_a_user_flow_is_a_subflow(prefect_api, simulated_lm):
 
     @flow(name=f"user-pipeline-{name}")
     async def pipeline():
-        await program.fit(x, y, epochs=1, batch_size=3, validation_split=0.0, verbose=0,
-                          resume=False)
+        await program.fit(
+            x, y, epochs=1, batch_size=3, validation_split=0.0, verbose=0, resume=False
+        )
         return await program.evaluate(x, y, resume=False)
 
     scores = await pipeline()
@@ -121,16 +134,17 @@ async def test_predict_and_evaluate_are_flows(prefect_api, simulated_lm):
     assert runs == {f"predict-{name}", f"evaluate-{name}"}
 
 
-async def test_flow_retry_resumes_a_fit_whose_batch_task_failed(prefect_api, simulated_lm,
-                                                                 monkeypatch):
+async def test_flow_retry_resumes_a_fit_whose_batch_task_failed(
+    prefect_api, simulated_lm, monkeypatch
+):
     monkeypatch.setenv("SYNAPREFECT_TASK_RETRIES", "0")  # a failed task fails the run
     name = f"retried_{uuid.uuid4().hex[:8]}"
     x, y = data(12)
     sp.set_seed(4)
-    reference = await make_program(simulated_lm, f"reference_{name}", retry=1,
-                                   max_concurrency=1)
-    await reference.fit(x, y, epochs=2, batch_size=3, validation_split=0.25, verbose=0,
-                        resume=False)
+    reference = await make_program(simulated_lm, f"reference_{name}", retry=1, max_concurrency=1)
+    await reference.fit(
+        x, y, epochs=2, batch_size=3, validation_split=0.25, verbose=0, resume=False
+    )
     reference_calls = simulated_lm.stats().requests
     simulated_lm.reset_stats()
 
@@ -151,20 +165,24 @@ async def test_flow_retry_resumes_a_fit_whose_batch_task_failed(prefect_api, sim
         return None
 
     simulated_lm.set_faults(fail_fifth_batch)
-    await program.fit(x, y, epochs=2, batch_size=3, validation_split=0.25, verbose=0,
-                      resume=False, flow_retries=1)
+    await program.fit(
+        x, y, epochs=2, batch_size=3, validation_split=0.25, verbose=0, resume=False, flow_retries=1
+    )
     assert simulated_lm.stats().by_fault == {"server_error": 1}
     assert program.replayed_steps >= 8  # 4 batches and 4 updates replayed
     assert simulated_lm.stats().completed == reference_calls  # no call paid twice
-    assert (program.get_state_tree()["trainable_variables"]
-            == reference.get_state_tree()["trainable_variables"])
+    assert (
+        program.get_state_tree()["trainable_variables"]
+        == reference.get_state_tree()["trainable_variables"]
+    )
     async with prefect_api.client() as client:
         runs = await runs_of(client, name)
     (fit_run,) = [run for run in runs if run.name == f"fit-{name}"]
     assert fit_run.state.is_completed() and fit_run.run_count == 2  # one run, retried
     epochs = [run for run in runs if run is not fit_run]
     assert sorted(run.name for run in epochs) == sorted(
-        [f"{name}-epoch-1", f"{name}-epoch-2"] * 2)  # each attempt ran both epochs
+        [f"{name}-epoch-1", f"{name}-epoch-2"] * 2
+    )  # each attempt ran both epochs
     task_runs = await prefect_api.read_task_runs([run.id for run in epochs], count=1)
     failed = sorted(t.name for t in task_runs if t.state.is_failed())
     assert failed == ["epoch-2-batch-2-answerer", "epoch-2-batch-2-train-batch"]

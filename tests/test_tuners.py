@@ -44,9 +44,11 @@ def _no_tracking():
 
 
 def data(n, start=0):
-    rows = ROWS[start:start + n]
-    return (np.array([Query(query=r["query"]) for r in rows], dtype=object),
-            np.array([Answer(answer=r["answer"]) for r in rows], dtype=object))
+    rows = ROWS[start : start + n]
+    return (
+        np.array([Query(query=r["query"]) for r in rows], dtype=object),
+        np.array([Answer(answer=r["answer"]) for r in rows], dtype=object),
+    )
 
 
 def cold_answers_right(request):
@@ -57,16 +59,21 @@ def cold_answers_right(request):
     return {"answer": FACTS.get(question, "?") if right else "no idea"}
 
 
-def builder(server, name, optimizer=None, values=(0.0, 0.5, 1.0),
-            reward=lambda hp: sp.rewards.ExactMatch()):
+def builder(
+    server, name, optimizer=None, values=(0.0, 0.5, 1.0), reward=lambda hp: sp.rewards.ExactMatch()
+):
     """``build_program(hp)`` choosing the temperature among ``values``; ``reward(hp)``
     makes each program's reward."""
     lm = language_model_for(server)
 
     async def build_program(hp):
         inputs = sp.Input(data_model=Query)
-        outputs = await sp.Generator(data_model=Answer, language_model=lm, name="answerer",
-                                     temperature=hp.Choice("temperature", list(values)))(inputs)
+        outputs = await sp.Generator(
+            data_model=Answer,
+            language_model=lm,
+            name="answerer",
+            temperature=hp.Choice("temperature", list(values)),
+        )(inputs)
         program = sp.Program(inputs=inputs, outputs=outputs, name=name)
         program.compile(reward=reward(hp), optimizer=optimizer)
         return program
@@ -75,25 +82,35 @@ def builder(server, name, optimizer=None, values=(0.0, 0.5, 1.0),
 
 
 def run_python(code):
-    completed = subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
-                               capture_output=True, text=True, timeout=120)
+    completed = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120
+    )
     assert completed.returncode == 0, completed.stderr[-3000:]
     return completed.stdout
 
 
 # ---- the four tuners ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("tuner_class, options", [
-    (tuners.RandomSearch, {"max_trials": 3}),
-    (tuners.GridSearch, {"max_trials": 3}),
-    (tuners.BayesianOptimization, {"max_trials": 3, "num_initial_points": 2}),
-])
-async def test_tuner_finds_the_rewarded_temperature(tuner_class, options, simulated_lm,
-                                                    tmp_path):
+
+@pytest.mark.parametrize(
+    "tuner_class, options",
+    [
+        (tuners.RandomSearch, {"max_trials": 3}),
+        (tuners.GridSearch, {"max_trials": 3}),
+        (tuners.BayesianOptimization, {"max_trials": 3, "num_initial_points": 2}),
+    ],
+)
+async def test_tuner_finds_the_rewarded_temperature(tuner_class, options, simulated_lm, tmp_path):
     simulated_lm.set_responder(cold_answers_right)
     name = f"{tuner_class.__name__.lower()}_{uuid.uuid4().hex[:6]}"
-    tuner = tuner_class(builder(simulated_lm, name), objective="val_reward", seed=1,
-                        directory=tmp_path, project_name=name, **options)
+    tuner = tuner_class(
+        builder(simulated_lm, name),
+        objective="val_reward",
+        seed=1,
+        directory=tmp_path,
+        project_name=name,
+        **options,
+    )
     assert isinstance(tuner, tuner_class)
     assert simulated_lm.stats().requests == 0  # building programs calls no LM
     x, y = data(4)
@@ -125,18 +142,32 @@ async def test_hyperband_fits_for_its_epochs_and_continues_the_best(simulated_lm
         def on_epoch_end(self, epoch, logs=None):
             EpochLog.fits[-1].append(epoch)
 
-    tuner = tuners.Hyperband(builder(simulated_lm, name, optimizer="random_few_shot"),
-                             objective="val_reward", max_epochs=2, factor=2, seed=2,
-                             directory=tmp_path, project_name=name)
+    tuner = tuners.Hyperband(
+        builder(simulated_lm, name, optimizer="random_few_shot"),
+        objective="val_reward",
+        max_epochs=2,
+        factor=2,
+        seed=2,
+        directory=tmp_path,
+        project_name=name,
+    )
     x, y = data(4)
-    await tuner.asearch(x, y, validation_data=data(2, start=4), batch_size=2, verbose=0,
-                        callbacks=[EpochLog()])
+    await tuner.asearch(
+        x, y, validation_data=data(2, start=4), batch_size=2, verbose=0, callbacks=[EpochLog()]
+    )
 
     trials = [tuner.oracle.trials[i] for i in tuner.oracle.start_order]
     assert len(trials) >= 3, "the space was declared at construction: Hyperband runs"
     assert all(t.status == "COMPLETED" for t in trials)
-    expected = [list(range(t.hyperparameters.values["tuner/initial_epoch"],
-                           t.hyperparameters.values["tuner/epochs"])) for t in trials]
+    expected = [
+        list(
+            range(
+                t.hyperparameters.values["tuner/initial_epoch"],
+                t.hyperparameters.values["tuner/epochs"],
+            )
+        )
+        for t in trials
+    ]
     assert EpochLog.fits == expected
     continued = [t for t in trials if "tuner/trial_id" in t.hyperparameters.values]
     assert continued and continued[0].hyperparameters.values["tuner/initial_epoch"] == 1
@@ -155,7 +186,7 @@ def test_seed_usage_example_runs_as_written(simulated_lm, tmp_path, monkeypatch)
     synaprefect = sp
     (x_train, y_train), (x_val, y_val) = data(4), data(4, start=4)
 
-    synaprefect.tuners.disable_keras_backend()   # must come before kt is imported
+    synaprefect.tuners.disable_keras_backend()  # must come before kt is imported
 
     async def build_program(hp):
         inputs = synaprefect.Input(data_model=Query)
@@ -185,8 +216,9 @@ def test_seed_usage_example_runs_as_written(simulated_lm, tmp_path, monkeypatch)
     best_hp = tuner.get_best_hyperparameters(num_trials=1)[0]
 
     assert len(tuner.oracle.trials) == 5
-    scores = {t.hyperparameters.values["temperature"]: t.score
-              for t in tuner.oracle.trials.values()}
+    scores = {
+        t.hyperparameters.values["temperature"]: t.score for t in tuner.oracle.trials.values()
+    }
     assert {score for t, score in scores.items() if t < 0.5} == {1.0}
     assert {score for t, score in scores.items() if t >= 0.5} <= {0.0}
     assert best_hp["temperature"] < 0.5
@@ -195,8 +227,7 @@ def test_seed_usage_example_runs_as_written(simulated_lm, tmp_path, monkeypatch)
     assert isinstance(program, sp.Program)
 
 
-async def test_search_inside_a_running_loop_keeps_one_loop_and_the_context(simulated_lm,
-                                                                           tmp_path):
+async def test_search_inside_a_running_loop_keeps_one_loop_and_the_context(simulated_lm, tmp_path):
     """``search()`` from async code runs on its own loop, in a worker thread that sees
     the caller's ``tracking(False)``."""
     import asyncio
@@ -207,12 +238,14 @@ async def test_search_inside_a_running_loop_keeps_one_loop_and_the_context(simul
     seen = []
 
     async def build_program(hp):
-        seen.append((threading.get_ident(), id(asyncio.get_running_loop()),
-                     sp.orchestration.is_tracking()))
+        seen.append(
+            (threading.get_ident(), id(asyncio.get_running_loop()), sp.orchestration.is_tracking())
+        )
         return await build(hp)
 
-    tuner = tuners.GridSearch(build_program, objective="reward", directory=tmp_path,
-                              project_name="looped", max_trials=2)
+    tuner = tuners.GridSearch(
+        build_program, objective="reward", directory=tmp_path, project_name="looped", max_trials=2
+    )
     seen.clear()  # the build at construction declared the search space
     tuner.search(*data(2), verbose=0)
     assert len(seen) == 2 and len(set(seen)) == 1
@@ -222,9 +255,12 @@ async def test_search_inside_a_running_loop_keeps_one_loop_and_the_context(simul
 
 async def test_multi_objective_reports_its_aggregate(simulated_lm, tmp_path):
     simulated_lm.set_responder(cold_answers_right)
-    tuner = tuners.GridSearch(builder(simulated_lm, "multi", values=(1.0, 0.0)),
-                              objective=["val_reward", tuners.Objective("reward")],
-                              directory=tmp_path, project_name="multi")
+    tuner = tuners.GridSearch(
+        builder(simulated_lm, "multi", values=(1.0, 0.0)),
+        objective=["val_reward", tuners.Objective("reward")],
+        directory=tmp_path,
+        project_name="multi",
+    )
     await tuner.asearch(*data(2), verbose=0)
     best = tuner.oracle.get_best_trials(1)[0]
     assert best.hyperparameters.values == {"temperature": 0.0}
@@ -241,8 +277,9 @@ async def test_a_failing_trial_is_recorded_and_the_search_goes_on(simulated_lm, 
             raise RuntimeError("this configuration cannot be built")
         return program
 
-    tuner = tuners.GridSearch(build_program, objective="reward", directory=tmp_path,
-                              project_name="flaky")
+    tuner = tuners.GridSearch(
+        build_program, objective="reward", directory=tmp_path, project_name="flaky"
+    )
     await tuner.asearch(*data(2), verbose=0)
     trials = {t.hyperparameters.values["temperature"]: t for t in tuner.oracle.trials.values()}
     assert trials[0.0].status == "COMPLETED"
@@ -250,15 +287,17 @@ async def test_a_failing_trial_is_recorded_and_the_search_goes_on(simulated_lm, 
     assert tuner.get_best_hyperparameters(1)[0].values == {"temperature": 0.0}
 
 
-async def test_a_missing_objective_stops_the_search_with_a_clear_error(simulated_lm,
-                                                                       tmp_path):
+async def test_a_missing_objective_stops_the_search_with_a_clear_error(simulated_lm, tmp_path):
     from keras_tuner import errors
 
     simulated_lm.set_responder(cold_answers_right)
-    tuner = tuners.RandomSearch(builder(simulated_lm, "novalidation",
-                                        optimizer="random_few_shot"),
-                                objective="val_reward", max_trials=2, directory=tmp_path,
-                                project_name="novalidation")
+    tuner = tuners.RandomSearch(
+        builder(simulated_lm, "novalidation", optimizer="random_few_shot"),
+        objective="val_reward",
+        max_trials=2,
+        directory=tmp_path,
+        project_name="novalidation",
+    )
     with pytest.raises(errors.FatalValueError, match="validation_data"):
         await tuner.asearch(*data(4), validation_split=0.0, verbose=0)
 
@@ -283,8 +322,9 @@ async def test_the_tune_flow_finds_that_few_shot_examples_help(tmp_path):
     spec = importlib.util.spec_from_file_location("tune_flow", FLOW)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    best = await module.tune.fn(max_trials=3, epochs=1, directory=str(tmp_path),
-                                concurrent_trials=2)
+    best = await module.tune.fn(
+        max_trials=3, epochs=1, directory=str(tmp_path), concurrent_trials=2
+    )
     assert best["nb_max_examples"] >= 1 and best["temperature"] in (0.0, 0.7)
     trials = json.loads((tmp_path / "capitals-tuning" / "oracle.json").read_text())
     assert len(trials["end_order"]) == 3
@@ -292,18 +332,22 @@ async def test_the_tune_flow_finds_that_few_shot_examples_help(tmp_path):
 
 # ---- objective directions -----------------------------------------------------------------
 
-@pytest.mark.parametrize("name, direction", [
-    ("reward", "max"),
-    ("val_reward", "max"),          # the val_ prefix names the same metric
-    ("candidate_reward", "max"),    # any reward is maximized
-    ("accuracy", "max"),            # Accuracy.direction == "up"
-    ("val_f1_score", "max"),
-    ("cost", "min"),                # Cost.direction == "down"
-    ("val_error_rate", "min"),
-    ("reward_total_tokens", "min"),  # an operational metric of the reward phase
-    ("val_loss", "min"),            # keras-tuner's own rules come last
-    ("acc", "max"),
-])
+
+@pytest.mark.parametrize(
+    "name, direction",
+    [
+        ("reward", "max"),
+        ("val_reward", "max"),  # the val_ prefix names the same metric
+        ("candidate_reward", "max"),  # any reward is maximized
+        ("accuracy", "max"),  # Accuracy.direction == "up"
+        ("val_f1_score", "max"),
+        ("cost", "min"),  # Cost.direction == "down"
+        ("val_error_rate", "min"),
+        ("reward_total_tokens", "min"),  # an operational metric of the reward phase
+        ("val_loss", "min"),  # keras-tuner's own rules come last
+        ("acc", "max"),
+    ],
+)
 def test_objective_direction_is_inferred(name, direction):
     objective = tuners.Objective(name)
     assert (objective.name, objective.direction) == (name, direction)
@@ -320,14 +364,15 @@ def test_objective_direction_errors():
         tuners.Objective("reward", direction="up")
 
 
-def test_string_objectives_given_to_a_tuner_use_synaprefect_inference(tmp_path,
-                                                                      simulated_lm):
-    tuner = tuners.RandomSearch(builder(simulated_lm, "strings"),
-                                objective=["accuracy", "cost"], directory=tmp_path)
+def test_string_objectives_given_to_a_tuner_use_synaprefect_inference(tmp_path, simulated_lm):
+    tuner = tuners.RandomSearch(
+        builder(simulated_lm, "strings"), objective=["accuracy", "cost"], directory=tmp_path
+    )
     assert tuner.oracle.objective.name_to_direction == {"accuracy": "max", "cost": "min"}
 
 
 # ---- importing ----------------------------------------------------------------------------
+
 
 def test_importing_tuners_imports_neither_keras_tuner_nor_keras():
     out = run_python("""
@@ -397,12 +442,12 @@ def test_disable_keras_backend_leaves_an_imported_keras_or_keras_tuner_alone():
     assert out.strip() == "ok"
 
 
-def test_missing_keras_tuner_or_scikit_learn_name_the_install(monkeypatch, simulated_lm,
-                                                              tmp_path):
+def test_missing_keras_tuner_or_scikit_learn_name_the_install(monkeypatch, simulated_lm, tmp_path):
     monkeypatch.setitem(sys.modules, "sklearn", None)
     with pytest.raises(ImportError, match=r"pip install 'synaprefect\[bayesian\]'"):
-        tuners.BayesianOptimization(builder(simulated_lm, "bayes"), objective="reward",
-                                    directory=tmp_path)
+        tuners.BayesianOptimization(
+            builder(simulated_lm, "bayes"), objective="reward", directory=tmp_path
+        )
     monkeypatch.setitem(sys.modules, "keras_tuner", None)
     with pytest.raises(ImportError, match="pip install keras-tuner"):
         tuners.Objective("reward")
@@ -410,9 +455,10 @@ def test_missing_keras_tuner_or_scikit_learn_name_the_install(monkeypatch, simul
 
 # ---- Prefect ------------------------------------------------------------------------------
 
-async def test_search_is_a_flow_with_a_subflow_per_trial_and_artifacts(prefect_api,
-                                                                        simulated_lm,
-                                                                        tmp_path):
+
+async def test_search_is_a_flow_with_a_subflow_per_trial_and_artifacts(
+    prefect_api, simulated_lm, tmp_path
+):
     from prefect.client.schemas.filters import (
         ArtifactFilter,
         ArtifactFilterKey,
@@ -422,37 +468,52 @@ async def test_search_is_a_flow_with_a_subflow_per_trial_and_artifacts(prefect_a
 
     simulated_lm.set_responder(cold_answers_right)
     project = f"tracked-{uuid.uuid4().hex[:8]}"
-    tuner = tuners.GridSearch(builder(simulated_lm, "tracked", values=(1.0, 0.0)),
-                              objective="val_reward", max_trials=2, directory=tmp_path,
-                              project_name=project)
+    tuner = tuners.GridSearch(
+        builder(simulated_lm, "tracked", values=(1.0, 0.0)),
+        objective="val_reward",
+        max_trials=2,
+        directory=tmp_path,
+        project_name=project,
+    )
     with tracking(True):
         await tuner.asearch(*data(2), verbose=0)
 
     async with prefect_api.client() as client:
         names = [f"tune-{project}", f"{project}-trial-0", f"{project}-trial-1"]
-        runs = {run.name: run for run in await client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=names)))}
+        runs = {
+            run.name: run
+            for run in await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=names))
+            )
+        }
         assert set(runs) == set(names)
         assert all(run.state.is_completed() for run in runs.values())
         search = runs[f"tune-{project}"]
         assert search.parameters["objective"].startswith('Objective(name="val_reward"')
         trial_runs = [runs[f"{project}-trial-{i}"] for i in (0, 1)]
         assert all(run.parent_task_run_id is not None for run in trial_runs)  # subflows
-        assert [run.parameters for run in trial_runs] == [{"temperature": 1.0},
-                                                          {"temperature": 0.0}]
+        assert [run.parameters for run in trial_runs] == [
+            {"temperature": 1.0},
+            {"temperature": 0.0},
+        ]
         keys = [tuners.best_hyperparameters_key(project), tuners.trials_table_key(project)]
-        artifacts = {a.key: a for a in await client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys)))}
+        artifacts = {
+            a.key: a
+            for a in await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys))
+            )
+        }
     best, table = artifacts[keys[0]], artifacts[keys[1]]
     assert '"temperature": 0.0' in best.data and "val_reward (max): 1.0" in best.data
     rows = json.loads(table.data) if isinstance(table.data, str) else table.data
     assert [(r["trial"], r["status"], r["score"], r["temperature"]) for r in rows] == [
-        ("0", "COMPLETED", 0.0, 1.0), ("1", "COMPLETED", 1.0, 0.0)]
+        ("0", "COMPLETED", 0.0, 1.0),
+        ("1", "COMPLETED", 1.0, 0.0),
+    ]
 
 
 @pytest.mark.e2e  # processes killed and run again
-def test_a_killed_search_resumes_where_it_stopped(prefect_api, simulated_lm_factory,
-                                                  tmp_path):
+def test_a_killed_search_resumes_where_it_stopped(prefect_api, simulated_lm_factory, tmp_path):
     """Kill the search (SIGKILL) during its second trial, run it again: the first trial
     is kept, the second runs again replaying the calls it had made, the third runs, and
     there are never more than ``max_trials`` trials."""
@@ -468,8 +529,18 @@ def test_a_killed_search_resumes_where_it_stopped(prefect_api, simulated_lm_fact
         # Output goes to a file: an unread pipe could fill up and stall the search.
         with open(tmp_path / f"{output.stem}.log", "w") as log:
             return subprocess.Popen(
-                [sys.executable, str(SCRIPT), server.base_url, str(tmp_path / "runs"),
-                 project, str(output)], env=env, stdout=log, stderr=subprocess.STDOUT)
+                [
+                    sys.executable,
+                    str(SCRIPT),
+                    server.base_url,
+                    str(tmp_path / "runs"),
+                    project,
+                    str(output),
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
 
     process = start(tmp_path / "killed.json")
     deadline = time.monotonic() + 120
@@ -494,19 +565,25 @@ def test_a_killed_search_resumes_where_it_stopped(prefect_api, simulated_lm_fact
     async def trial_runs():
         names = [f"{project}-trial-{i}" for i in range(3)]
         async with prefect_api.client() as client:
-            return await client.read_flow_runs(flow_run_filter=FlowRunFilter(
-                name=FlowRunFilterName(any_=names)))
+            return await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=names))
+            )
 
     runs = asyncio.run(trial_runs())
-    per_trial = {name: sorted(r.state.type.value for r in runs if r.name == name)
-                 for name in {r.name for r in runs}}
+    per_trial = {
+        name: sorted(r.state.type.value for r in runs if r.name == name)
+        for name in {r.name for r in runs}
+    }
     killed = per_trial.pop(f"{project}-trial-1")
     assert killed[0] == "COMPLETED" and killed[1:] in (["RUNNING"], ["CRASHED"])  # run again
-    assert per_trial == {f"{project}-trial-0": ["COMPLETED"],  # not run again
-                         f"{project}-trial-2": ["COMPLETED"]}
+    assert per_trial == {
+        f"{project}-trial-0": ["COMPLETED"],  # not run again
+        f"{project}-trial-2": ["COMPLETED"],
+    }
 
 
 # ---- concurrent trials --------------------------------------------------------------------
+
 
 class Meeting:
     """Shared by the rewards of a search's programs: scores are held until the rewards of
@@ -531,9 +608,9 @@ class MeetingReward(sp.rewards.ExactMatch):
         return await super().call(y_true, y_pred)
 
 
-async def test_concurrent_trials_overlap_and_prefect_agrees_with_the_oracle(prefect_api,
-                                                                            simulated_lm,
-                                                                            tmp_path):
+async def test_concurrent_trials_overlap_and_prefect_agrees_with_the_oracle(
+    prefect_api, simulated_lm, tmp_path
+):
     from prefect.client.schemas.filters import (
         ArtifactFilter,
         ArtifactFilterKey,
@@ -545,13 +622,22 @@ async def test_concurrent_trials_overlap_and_prefect_agrees_with_the_oracle(pref
     project = f"concurrent-{uuid.uuid4().hex[:8]}"
     meeting = Meeting()
     tuner = tuners.RandomSearch(
-        builder(simulated_lm, "concurrent", values=(0.0, 0.25, 0.5, 0.75, 1.0),
-                reward=lambda hp: MeetingReward(meeting)),
-        objective="val_reward", max_trials=4, seed=1, directory=tmp_path,
-        project_name=project)
+        builder(
+            simulated_lm,
+            "concurrent",
+            values=(0.0, 0.25, 0.5, 0.75, 1.0),
+            reward=lambda hp: MeetingReward(meeting),
+        ),
+        objective="val_reward",
+        max_trials=4,
+        seed=1,
+        directory=tmp_path,
+        project_name=project,
+    )
     with tracking(True):
-        await tuner.asearch(*data(2), validation_data=data(2, start=2), verbose=0,
-                            concurrent_trials=2)
+        await tuner.asearch(
+            *data(2), validation_data=data(2, start=2), verbose=0, concurrent_trials=2
+        )
 
     trials = tuner.oracle.trials
     assert sorted(trials) == ["0", "1", "2", "3"] and not tuner.oracle.ongoing_trials
@@ -561,15 +647,18 @@ async def test_concurrent_trials_overlap_and_prefect_agrees_with_the_oracle(pref
         assert trial.score == (1.0 if trial.hyperparameters["temperature"] < 0.5 else 0.0)
 
     async with prefect_api.client() as client:
-        [search] = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
-            name=FlowRunFilterName(any_=[f"tune-{project}"])))
+        [search] = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[f"tune-{project}"]))
+        )
         assert search.state.is_completed() and search.parameters["concurrent_trials"] == 2
-        runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
-            name=FlowRunFilterName(like_=f"{project}-trial-")))
+        runs = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_=f"{project}-trial-"))
+        )
         parents = [await client.read_task_run(run.parent_task_run_id) for run in runs]
         keys = [tuners.trials_table_key(project)]
         [table] = await client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys)))
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys))
+        )
 
     # one subflow run of the search per trial of the oracle, with its hyperparameters
     by_trial = {run.name.removeprefix(f"{project}-trial-"): run for run in runs}
@@ -583,14 +672,19 @@ async def test_concurrent_trials_overlap_and_prefect_agrees_with_the_oracle(pref
     assert first.start_time < second.end_time and second.start_time < first.end_time
     rows = json.loads(table.data) if isinstance(table.data, str) else table.data
     assert {r["trial"]: (r["status"], r["score"], r["temperature"]) for r in rows} == {
-        t.trial_id: (t.status, t.score, t.hyperparameters["temperature"])
-        for t in trials.values()}
+        t.trial_id: (t.status, t.score, t.hyperparameters["temperature"]) for t in trials.values()
+    }
 
 
 @pytest.mark.parametrize("value", [0, -1, 1.5, True, "2"])
 async def test_concurrent_trials_must_be_a_positive_int(value, simulated_lm, tmp_path):
-    tuner = tuners.RandomSearch(builder(simulated_lm, "invalid"), objective="reward",
-                                max_trials=2, directory=tmp_path, project_name="invalid")
+    tuner = tuners.RandomSearch(
+        builder(simulated_lm, "invalid"),
+        objective="reward",
+        max_trials=2,
+        directory=tmp_path,
+        project_name="invalid",
+    )
     with pytest.raises(ValueError, match="`concurrent_trials` .* int >= 1"):
         await tuner.asearch(*data(2), verbose=0, concurrent_trials=value)
     with pytest.raises(ValueError, match="`concurrent_trials` .* int >= 1"):
@@ -598,27 +692,39 @@ async def test_concurrent_trials_must_be_a_positive_int(value, simulated_lm, tmp
     assert simulated_lm.stats().requests == 0 and not tuner.oracle.trials
 
 
-async def test_a_concurrent_grid_search_finds_what_a_sequential_one_finds(simulated_lm,
-                                                                          tmp_path):
+async def test_a_concurrent_grid_search_finds_what_a_sequential_one_finds(simulated_lm, tmp_path):
     """GridSearch makes its next combination from a finished trial: with more concurrent
     trials than it can offer at once, the others wait (IDLE) and the grid is the same."""
     simulated_lm.set_responder(cold_answers_right)
     results = []
     for concurrent_trials in (1, 3):
         project = f"grid{concurrent_trials}"
-        tuner = tuners.GridSearch(builder(simulated_lm, project, values=(1.0, 0.5, 0.0)),
-                                  objective="reward", directory=tmp_path, project_name=project)
+        tuner = tuners.GridSearch(
+            builder(simulated_lm, project, values=(1.0, 0.5, 0.0)),
+            objective="reward",
+            directory=tmp_path,
+            project_name=project,
+        )
         await tuner.asearch(*data(3), verbose=0, concurrent_trials=concurrent_trials)
-        results.append(({t.hyperparameters["temperature"]: (t.status, t.score)
-                         for t in tuner.oracle.trials.values()},
-                        tuner.get_best_hyperparameters(1)[0].values))
+        results.append(
+            (
+                {
+                    t.hyperparameters["temperature"]: (t.status, t.score)
+                    for t in tuner.oracle.trials.values()
+                },
+                tuner.get_best_hyperparameters(1)[0].values,
+            )
+        )
     assert results[0] == results[1]
-    assert results[0] == ({1.0: ("COMPLETED", 0.0), 0.5: ("COMPLETED", 0.0),
-                           0.0: ("COMPLETED", 1.0)}, {"temperature": 0.0})
+    assert results[0] == (
+        {1.0: ("COMPLETED", 0.0), 0.5: ("COMPLETED", 0.0), 0.0: ("COMPLETED", 1.0)},
+        {"temperature": 0.0},
+    )
 
 
 async def test_a_fatal_error_cancels_the_other_trials_which_the_next_search_reruns(
-        prefect_api, simulated_lm, tmp_path):
+    prefect_api, simulated_lm, tmp_path
+):
     from keras_tuner import errors
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 
@@ -645,35 +751,58 @@ async def test_a_fatal_error_cancels_the_other_trials_which_the_next_search_reru
             return await super().call(y_true, y_pred)
 
     project = f"fatal-{uuid.uuid4().hex[:8]}"
-    options = {"objective": "reward", "max_trials": 2, "directory": tmp_path,
-               "project_name": project}
+    options = {
+        "objective": "reward",
+        "max_trials": 2,
+        "directory": tmp_path,
+        "project_name": project,
+    }
     tuner = tuners.GridSearch(
-        builder(simulated_lm, "fatal", values=(0.0, 1.0),
-                reward=lambda hp: StallOrFail(fatal=hp["temperature"] == 1.0)), **options)
+        builder(
+            simulated_lm,
+            "fatal",
+            values=(0.0, 1.0),
+            reward=lambda hp: StallOrFail(fatal=hp["temperature"] == 1.0),
+        ),
+        **options,
+    )
     with tracking(True), pytest.raises(errors.FatalValueError, match="cannot go on"):
         await tuner.asearch(*data(1), verbose=0, concurrent_trials=2)
     assert cancelled, "the stalling trial was cancelled"
     assert {t.trial_id: t.status for t in tuner.oracle.trials.values()} == {
-        "0": "RUNNING", "1": "RUNNING"}  # neither ended: both are run again next time
+        "0": "RUNNING",
+        "1": "RUNNING",
+    }  # neither ended: both are run again next time
     async with prefect_api.client() as client:
-        runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
-            name=FlowRunFilterName(like_=project)))
+        runs = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_=project))
+        )
     # Prefect records a subflow run cancelled by asyncio as crashed
     assert {run.name: run.state.type.value for run in runs} == {
-        f"tune-{project}": "FAILED", f"{project}-trial-0": "CRASHED",
-        f"{project}-trial-1": "FAILED"}
+        f"tune-{project}": "FAILED",
+        f"{project}-trial-0": "CRASHED",
+        f"{project}-trial-1": "FAILED",
+    }
 
     tuner = tuners.GridSearch(builder(simulated_lm, "fatal", values=(0.0, 1.0)), **options)
     await tuner.asearch(*data(1), verbose=0, concurrent_trials=2)
-    assert {t.hyperparameters["temperature"]: t.status
-            for t in tuner.oracle.trials.values()} == {0.0: "COMPLETED", 1.0: "COMPLETED"}
+    assert {t.hyperparameters["temperature"]: t.status for t in tuner.oracle.trials.values()} == {
+        0.0: "COMPLETED",
+        1.0: "COMPLETED",
+    }
     assert tuner.get_best_hyperparameters(1)[0].values == {"temperature": 0.0}
 
 
 async def test_keras_tuner_multi_worker_mode_is_refused_with_the_alternative(
-        simulated_lm, tmp_path, monkeypatch):
-    tuner = tuners.RandomSearch(builder(simulated_lm, "workers"), objective="reward",
-                                max_trials=2, directory=tmp_path, project_name="workers")
+    simulated_lm, tmp_path, monkeypatch
+):
+    tuner = tuners.RandomSearch(
+        builder(simulated_lm, "workers"),
+        objective="reward",
+        max_trials=2,
+        directory=tmp_path,
+        project_name="workers",
+    )
     monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
     with pytest.raises(RuntimeError, match="concurrent_trials="):
         await tuner.asearch(*data(2), verbose=0)

@@ -1,6 +1,5 @@
 """The examples of the Variable seed document, plus validation."""
 
-
 import pytest
 
 import synaprefect

@@ -17,9 +17,19 @@ from urllib.parse import urlsplit
 
 from benchmarks.responders import answer_for
 
-__all__ = ["Endpoint", "Measurement", "questions", "measure", "server_requests",
-           "reset_server", "prefect_server_cpu", "prefect_server_pid", "find_api_server_pid",
-           "wait_until_idle", "PREFECT_SERVER_PID_ENV"]
+__all__ = [
+    "Endpoint",
+    "Measurement",
+    "questions",
+    "measure",
+    "server_requests",
+    "reset_server",
+    "prefect_server_cpu",
+    "prefect_server_pid",
+    "find_api_server_pid",
+    "wait_until_idle",
+    "PREFECT_SERVER_PID_ENV",
+]
 
 # Set by the harness: the Prefect API server's pid, so workloads can report its CPU time.
 PREFECT_SERVER_PID_ENV = "BENCH_PREFECT_SERVER_PID"
@@ -48,9 +58,13 @@ class Measurement:
 
     def to_dict(self) -> dict[str, Any]:
         """The figures as one flat JSON object."""
-        return {"wall_s": self.wall_s, "cpu_s": self.cpu_s,
-                "prefect_server_cpu_s": self.prefect_server_cpu_s,
-                "requests": self.requests, **self.extra}
+        return {
+            "wall_s": self.wall_s,
+            "cpu_s": self.cpu_s,
+            "prefect_server_cpu_s": self.prefect_server_cpu_s,
+            "requests": self.requests,
+            **self.extra,
+        }
 
 
 def questions(n: int) -> list[tuple[str, str]]:
@@ -71,8 +85,7 @@ def server_requests(endpoint: Endpoint) -> int:
 def reset_server(endpoint: Endpoint) -> None:
     """Clear the simulated LM's statistics: its stats document lists every prompt it
     answered, and polling a large one would slow the server down."""
-    request = urllib.request.Request(f"{endpoint.base_url}/_sim/reset", data=b"{}",
-                                     method="POST")
+    request = urllib.request.Request(f"{endpoint.base_url}/_sim/reset", data=b"{}", method="POST")
     with urllib.request.urlopen(request, timeout=30):
         pass
 

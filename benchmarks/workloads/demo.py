@@ -19,8 +19,9 @@ DEMO_TIMEOUT_S = 300
 
 def _make_demo(env: dict[str, str]) -> dict[str, Any]:
     start = time.perf_counter()
-    completed = subprocess.run(["make", "demo"], cwd=REPO, env=env, capture_output=True,
-                               text=True, timeout=DEMO_TIMEOUT_S)
+    completed = subprocess.run(
+        ["make", "demo"], cwd=REPO, env=env, capture_output=True, text=True, timeout=DEMO_TIMEOUT_S
+    )
     wall = time.perf_counter() - start
     if completed.returncode != 0:
         tail = "\n".join((completed.stdout + completed.stderr).splitlines()[-25:])
@@ -34,9 +35,12 @@ def demo_workload(env: dict[str, str], scratch: Path) -> dict[str, Any]:
     prefect_home = scratch / "demo-prefect"
     shutil.rmtree(prefect_home, ignore_errors=True)
     shutil.rmtree(scratch / "demo-home", ignore_errors=True)
-    demo_env = {key: value for key, value in env.items()
-                if key not in ("PREFECT_API_URL", PREFECT_SERVER_PID_ENV)}
-    demo_env.update({"PREFECT_HOME": str(prefect_home),
-                     "SYNAPREFECT_HOME": str(scratch / "demo-home")})
-    return {"fresh_prefect_home": _make_demo(demo_env),
-            "warm_prefect_home": _make_demo(demo_env)}
+    demo_env = {
+        key: value
+        for key, value in env.items()
+        if key not in ("PREFECT_API_URL", PREFECT_SERVER_PID_ENV)
+    }
+    demo_env.update(
+        {"PREFECT_HOME": str(prefect_home), "SYNAPREFECT_HOME": str(scratch / "demo-home")}
+    )
+    return {"fresh_prefect_home": _make_demo(demo_env), "warm_prefect_home": _make_demo(demo_env)}

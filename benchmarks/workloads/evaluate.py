@@ -32,11 +32,12 @@ def _reference_requests(n: int) -> list[dict]:
     from benchmarks.workloads.program import Answer, Query
     from synaprefect.language_models.structured_output import request_options
 
-    generator = sp.Generator(data_model=Answer, language_model="openai/simulated",
-                             name="answerer")
+    generator = sp.Generator(data_model=Answer, language_model="openai/simulated", name="answerer")
     options = request_options("openai/simulated", Answer.get_schema())
-    return [{"messages": generator.format_messages(Query(question=q).to_json_data_model()),
-             **options} for q, _ in questions(n)]
+    return [
+        {"messages": generator.format_messages(Query(question=q).to_json_data_model()), **options}
+        for q, _ in questions(n)
+    ]
 
 
 async def litellm_reference(endpoint: Endpoint, n: int, concurrency: int) -> Measurement:
@@ -50,8 +51,13 @@ async def litellm_reference(endpoint: Endpoint, n: int, concurrency: int) -> Mea
     async def one(request: dict) -> str:
         async with semaphore:
             response = await litellm.acompletion(
-                model=endpoint.model, api_base=endpoint.base_url, api_key=endpoint.api_key,
-                timeout=120, max_retries=0, **request)
+                model=endpoint.model,
+                api_base=endpoint.base_url,
+                api_key=endpoint.api_key,
+                timeout=120,
+                max_retries=0,
+                **request,
+            )
         return json.loads(response.choices[0].message.content)["answer"]
 
     with measure(endpoint) as result:
@@ -61,20 +67,25 @@ async def litellm_reference(endpoint: Endpoint, n: int, concurrency: int) -> Mea
     return result
 
 
-async def synaprefect_evaluate(endpoint: Endpoint, n: int, concurrency: int, tracking: bool,
-                               transport: str | None = None,
-                               batch_size: int | None = None) -> Measurement:
+async def synaprefect_evaluate(
+    endpoint: Endpoint,
+    n: int,
+    concurrency: int,
+    tracking: bool,
+    transport: str | None = None,
+    batch_size: int | None = None,
+) -> Measurement:
     """``program.evaluate`` of ``n`` samples in batches of ``batch_size`` (default: one
     batch), with Prefect tracking on or off; a fresh run (``resume=False``)."""
     import synaprefect as sp
     from benchmarks.workloads.program import build_program, dataset
 
-    program = await build_program(endpoint, name="bench_evaluate", concurrency=concurrency,
-                                  transport=transport)
+    program = await build_program(
+        endpoint, name="bench_evaluate", concurrency=concurrency, transport=transport
+    )
     x, y = dataset(n)
     with sp.orchestration.tracking(tracking), measure(endpoint) as result:
-        scores = await program.evaluate(x, y, batch_size=batch_size or n, verbose=0,
-                                        resume=False)
+        scores = await program.evaluate(x, y, batch_size=batch_size or n, verbose=0, resume=False)
     result.extra["accuracy"] = scores["reward"]
     return result
 
@@ -84,14 +95,15 @@ def dspy_evaluate(endpoint: Endpoint, n: int, threads: int) -> Measurement:
     on ``n`` examples, DSPy's cache off, exact-match metric."""
     import dspy
 
-    lm = dspy.LM(endpoint.model, api_base=endpoint.base_url, api_key=endpoint.api_key,
-                 cache=False)
+    lm = dspy.LM(endpoint.model, api_base=endpoint.base_url, api_key=endpoint.api_key, cache=False)
     dspy.configure(lm=lm)
-    devset = [dspy.Example(question=q, answer=a).with_inputs("question")
-              for q, a in questions(n)]
-    evaluate = dspy.Evaluate(devset=devset, num_threads=threads, display_progress=False,
-                             metric=lambda example, prediction, trace=None:
-                             example.answer == prediction.answer)
+    devset = [dspy.Example(question=q, answer=a).with_inputs("question") for q, a in questions(n)]
+    evaluate = dspy.Evaluate(
+        devset=devset,
+        num_threads=threads,
+        display_progress=False,
+        metric=lambda example, prediction, trace=None: example.answer == prediction.answer,
+    )
     with measure(endpoint) as result:
         outcome = evaluate(dspy.Predict("question -> answer"))
     result.extra["accuracy"] = outcome.score / 100

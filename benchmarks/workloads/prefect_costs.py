@@ -38,16 +38,26 @@ from benchmarks.workloads.common import (
 
 __all__ = ["prefect_costs", "PREFECT_OBJECT_KINDS"]
 
-PREFECT_OBJECT_KINDS = ("task", "task_gathered", "nested_task", "subflow",
-                        "markdown_artifact", "progress_update")
+PREFECT_OBJECT_KINDS = (
+    "task",
+    "task_gathered",
+    "nested_task",
+    "subflow",
+    "markdown_artifact",
+    "progress_update",
+)
 _ARTIFACT_KEY = "bench-prefect-costs"
 # About the size of a published variable (a few hundred bytes of JSON in a fence).
 _MARKDOWN = "```json\n" + '{"instructions": "' + "x" * 600 + '", "examples": []}\n```'
 # Seconds over which the idle server's CPU is sampled.
 _IDLE_SAMPLE_S = 2.0
 # What synaprefect's flows get (a fixed version spares Prefect hashing the source).
-_FLOW_OPTIONS = {"persist_result": False, "log_prints": False, "validate_parameters": False,
-                 "version": "bench"}
+_FLOW_OPTIONS = {
+    "persist_result": False,
+    "log_prints": False,
+    "validate_parameters": False,
+    "version": "bench",
+}
 
 
 def _objects() -> dict[str, Callable[[int, dict], Awaitable[None]]]:
@@ -92,12 +102,18 @@ def _objects() -> dict[str, Callable[[int, dict], Awaitable[None]]]:
 
     async def progress(count: int, state: dict) -> None:
         for i in range(count):
-            await aupdate_progress_artifact(artifact_id=state["progress_id"],
-                                            progress=100.0 * (i + 1) / count)
+            await aupdate_progress_artifact(
+                artifact_id=state["progress_id"], progress=100.0 * (i + 1) / count
+            )
 
-    return {"task": tasks, "task_gathered": gathered, "nested_task": nested,
-            "subflow": subflows, "markdown_artifact": markdown, "progress_update": progress}
-
+    return {
+        "task": tasks,
+        "task_gathered": gathered,
+        "nested_task": nested,
+        "subflow": subflows,
+        "markdown_artifact": markdown,
+        "progress_update": progress,
+    }
 
 
 async def _events_sent() -> None:
@@ -134,8 +150,7 @@ def _host_flow(make: Callable[[int, dict], Awaitable[None]], idle_rate: float) -
     async def host(kind: str, count: int) -> dict[str, Any]:
         state: dict[str, Any] = {}
         if kind == "progress_update":
-            state["progress_id"] = await acreate_progress_artifact(progress=0.0,
-                                                                   key=_ARTIFACT_KEY)
+            state["progress_id"] = await acreate_progress_artifact(progress=0.0, key=_ARTIFACT_KEY)
         await _events_sent()
         await _server_settled()
         server = prefect_server_cpu()
@@ -147,16 +162,21 @@ def _host_flow(make: Callable[[int, dict], Awaitable[None]], idle_rate: float) -
         await _server_settled()
         window_s = time.perf_counter() - wall
         server_s = None if server is None else prefect_server_cpu() - server
-        return {"flow_run_id": str(FlowRunContext.get().flow_run.id), "wall_s": wall_s,
-                "cpu_s": cpu_s, "server_cpu_s": server_s,
-                "server_idle_cpu_s": idle_rate * window_s if server is not None else None,
-                "state": {k: str(v) for k, v in state.items()}}
+        return {
+            "flow_run_id": str(FlowRunContext.get().flow_run.id),
+            "wall_s": wall_s,
+            "cpu_s": cpu_s,
+            "server_cpu_s": server_s,
+            "server_idle_cpu_s": idle_rate * window_s if server is not None else None,
+            "state": {k: str(v) for k, v in state.items()},
+        }
 
     return host
 
 
-async def _read_back(flow_run_id: str, expected: dict[str, int],
-                     timeout: float = 30.0) -> dict[str, int]:
+async def _read_back(
+    flow_run_id: str, expected: dict[str, int], timeout: float = 30.0
+) -> dict[str, int]:
     """Task runs, subflow runs and artifacts the API holds for the host flow run (task
     runs arrive as events: wait up to ``timeout`` s for ``expected``)."""
     from prefect.client.orchestration import get_client
@@ -173,18 +193,29 @@ async def _read_back(flow_run_id: str, expected: dict[str, int],
         while True:
             task_runs, offset = 0, 0
             while True:  # the API answers at most 200 rows per request
-                page = await client.read_task_runs(flow_run_filter=FlowRunFilter(
-                    id=FlowRunFilterId(any_=[flow_run_id])), limit=200, offset=offset)
+                page = await client.read_task_runs(
+                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+                    limit=200,
+                    offset=offset,
+                )
                 task_runs += len(page)
                 offset += len(page)
                 if len(page) < 200:
                     break
             counts = {
                 "task_runs": task_runs,
-                "subflow_runs": await client.count_flow_runs(flow_run_filter=FlowRunFilter(
-                    parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id]))),
-                "artifacts": len(await client.read_artifacts(artifact_filter=ArtifactFilter(
-                    flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))),
+                "subflow_runs": await client.count_flow_runs(
+                    flow_run_filter=FlowRunFilter(
+                        parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id])
+                    )
+                ),
+                "artifacts": len(
+                    await client.read_artifacts(
+                        artifact_filter=ArtifactFilter(
+                            flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])
+                        )
+                    )
+                ),
             }
             if counts == expected or time.monotonic() > deadline:
                 return counts
@@ -194,21 +225,31 @@ async def _read_back(flow_run_id: str, expected: dict[str, int],
 def _expected(kind: str, count: int) -> dict[str, int]:
     """What the API should hold for a host flow run of ``count`` objects of ``kind``: a
     subflow call also makes a task run in its parent; a nested task has its outer task."""
-    tasks = {"task": count, "task_gathered": count, "nested_task": count + 1,
-             "subflow": count}.get(kind, 0)
-    return {"task_runs": tasks, "subflow_runs": count if kind == "subflow" else 0,
-            "artifacts": {"markdown_artifact": count, "progress_update": 1}.get(kind, 0)}
+    tasks = {"task": count, "task_gathered": count, "nested_task": count + 1, "subflow": count}.get(
+        kind, 0
+    )
+    return {
+        "task_runs": tasks,
+        "subflow_runs": count if kind == "subflow" else 0,
+        "artifacts": {"markdown_artifact": count, "progress_update": 1}.get(kind, 0),
+    }
 
 
-async def prefect_costs(endpoint: Endpoint, tasks: int = 200, subflows: int = 20,
-                        artifacts: int = 20, order: int = 0) -> Measurement:
+async def prefect_costs(
+    endpoint: Endpoint, tasks: int = 200, subflows: int = 20, artifacts: int = 20, order: int = 0
+) -> Measurement:
     """Every kind of ``PREFECT_OBJECT_KINDS`` measured once (``tasks`` task runs,
     ``subflows`` subflow runs, ``artifacts`` artifacts), starting at kind number ``order``
     (rounds rotate it), after a warm-up flow run making one of each. ``endpoint`` is not
     called: no LM is involved."""
-    counts = {"task": tasks, "task_gathered": tasks, "nested_task": tasks,
-              "subflow": subflows, "markdown_artifact": artifacts,
-              "progress_update": artifacts}
+    counts = {
+        "task": tasks,
+        "task_gathered": tasks,
+        "nested_task": tasks,
+        "subflow": subflows,
+        "markdown_artifact": artifacts,
+        "progress_update": artifacts,
+    }
     makers = _objects()
     for kind in PREFECT_OBJECT_KINDS:  # imports, clients, the first run of each kind
         await _host_flow(makers[kind], 0.0)(kind, 1)
@@ -225,12 +266,15 @@ async def prefect_costs(endpoint: Endpoint, tasks: int = 200, subflows: int = 20
         result.wall_s += run["wall_s"]
         result.cpu_s += run["cpu_s"]
         result.extra["costs"][kind] = {
-            "count": count, "expected": expected, "read_back": read_back,
-            "wall_s": run["wall_s"], "cpu_s": run["cpu_s"], "server_cpu_s": server,
+            "count": count,
+            "expected": expected,
+            "read_back": read_back,
+            "wall_s": run["wall_s"],
+            "cpu_s": run["cpu_s"],
+            "server_cpu_s": server,
             "server_idle_cpu_s": run["server_idle_cpu_s"],
             "wall_ms_per_object": 1000 * run["wall_s"] / count,
             "cpu_ms_per_object": 1000 * run["cpu_s"] / count,
-            "server_cpu_ms_per_object": None if net_server is None
-            else 1000 * net_server / count,
+            "server_cpu_ms_per_object": None if net_server is None else 1000 * net_server / count,
         }
     return result

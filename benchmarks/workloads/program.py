@@ -25,22 +25,32 @@ def dataset(n: int) -> tuple[list[Query], list[Answer]]:
     return [Query(question=q) for q, _ in pairs], [Answer(answer=a) for _, a in pairs]
 
 
-async def build_program(endpoint: Endpoint, *, name: str, concurrency: int,
-                        transport: str | None = None, optimizer: Any = None,
-                        task_granularity: str | None = None) -> sp.Program:
+async def build_program(
+    endpoint: Endpoint,
+    *,
+    name: str,
+    concurrency: int,
+    transport: str | None = None,
+    optimizer: Any = None,
+    task_granularity: str | None = None,
+) -> sp.Program:
     """The program, compiled with synaprefect's defaults unless ``transport`` or
     ``task_granularity`` is given; the same name, seed and data give the same run folder
     (which the resume workload relies on)."""
     sp.clear_session()
     sp.set_seed(7)
-    lm = sp.LanguageModel(endpoint.model, api_base=endpoint.base_url,
-                          api_key=endpoint.api_key, max_concurrency=concurrency,
-                          transport=transport)
+    lm = sp.LanguageModel(
+        endpoint.model,
+        api_base=endpoint.base_url,
+        api_key=endpoint.api_key,
+        max_concurrency=concurrency,
+        transport=transport,
+    )
     inputs = sp.Input(data_model=Query)
-    outputs = await sp.Generator(data_model=Answer, language_model=lm,
-                                 name="answerer")(inputs)
+    outputs = await sp.Generator(data_model=Answer, language_model=lm, name="answerer")(inputs)
     program = sp.Program(inputs=inputs, outputs=outputs, name=name)
     granularity = {"task_granularity": task_granularity} if task_granularity else {}
-    program.compile(reward=sp.rewards.ExactMatch(in_mask=["answer"]), optimizer=optimizer,
-                    **granularity)
+    program.compile(
+        reward=sp.rewards.ExactMatch(in_mask=["answer"]), optimizer=optimizer, **granularity
+    )
     return program

@@ -21,8 +21,9 @@ RATE_LIMIT_MODES = ("none", "shared", "per_call")
 _LIMIT = "bench-provider-rate"
 
 
-async def rate_limited_calls(endpoint: Endpoint, n: int, concurrency: int,
-                             mode: str) -> Measurement:
+async def rate_limited_calls(
+    endpoint: Endpoint, n: int, concurrency: int, mode: str
+) -> Measurement:
     """``n`` chat calls with the rate limit taken as ``mode`` says."""
     from prefect.client.orchestration import get_client
     from prefect.concurrency.asyncio import rate_limit
@@ -34,10 +35,15 @@ async def rate_limited_calls(endpoint: Endpoint, n: int, concurrency: int,
         raise ValueError(f"mode must be one of {RATE_LIMIT_MODES}, got {mode!r}")
     async with get_client() as client:
         await client.upsert_global_concurrency_limit_by_name(
-            _LIMIT, limit=10_000, slot_decay_per_second=10_000)
-    lm = LanguageModel(endpoint.model, api_base=endpoint.base_url, api_key=endpoint.api_key,
-                       max_concurrency=concurrency,
-                       rate_limit=_LIMIT if mode == "shared" else None)
+            _LIMIT, limit=10_000, slot_decay_per_second=10_000
+        )
+    lm = LanguageModel(
+        endpoint.model,
+        api_base=endpoint.base_url,
+        api_key=endpoint.api_key,
+        max_concurrency=concurrency,
+        rate_limit=_LIMIT if mode == "shared" else None,
+    )
     schema = Answer.get_schema()
 
     async def one(question: str) -> None:

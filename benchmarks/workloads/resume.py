@@ -28,29 +28,39 @@ def _fresh(directory: Path) -> Path:
     return directory
 
 
-def resume_workload(endpoint: Endpoint, params: dict[str, Any], *, env: dict[str, str],
-                    scratch: Path) -> dict[str, Any]:
+def resume_workload(
+    endpoint: Endpoint, params: dict[str, Any], *, env: dict[str, str], scratch: Path
+) -> dict[str, Any]:
     """Run the three fits (no warm-up: each pays the same start-up) and compare them."""
     params = {**params, "resume": True}
     reset_server(endpoint)
-    first = run_worker("fit", endpoint.base_url, params, scratch=scratch,
-                       env={**env, "SYNAPREFECT_HOME": str(_fresh(scratch / "resume-a"))})
+    first = run_worker(
+        "fit",
+        endpoint.base_url,
+        params,
+        scratch=scratch,
+        env={**env, "SYNAPREFECT_HOME": str(_fresh(scratch / "resume-a"))},
+    )
     killed_env = {**env, "SYNAPREFECT_HOME": str(_fresh(scratch / "resume-b"))}
     started = scratch / "resume-started"
     started.unlink(missing_ok=True)
     reset_server(endpoint)
     before = server_requests(endpoint)
-    worker = spawn_worker("fit", endpoint.base_url, params, env=killed_env, scratch=scratch,
-                          started=started)
-    while (worker.process.poll() is None
-           and server_requests(endpoint) - before < first["requests"] / 2):
+    worker = spawn_worker(
+        "fit", endpoint.base_url, params, env=killed_env, scratch=scratch, started=started
+    )
+    while (
+        worker.process.poll() is None and server_requests(endpoint) - before < first["requests"] / 2
+    ):
         time.sleep(_POLL_S)
     if worker.process.poll() is not None:
         raise RuntimeError("the fit to kill finished before half of its requests were made")
     killed_at = time.time()
     worker.kill()
-    killed = {"requests": server_requests(endpoint) - before,
-              "wall_s": killed_at - float(started.read_text())}
+    killed = {
+        "requests": server_requests(endpoint) - before,
+        "wall_s": killed_at - float(started.read_text()),
+    }
     reset_server(endpoint)
     resumed = run_worker("fit", endpoint.base_url, params, env=killed_env, scratch=scratch)
     return {

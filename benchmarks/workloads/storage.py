@@ -44,8 +44,9 @@ BUCKET = "synaprefect-bench"
 VALIDATION_BATCH_SIZE = 32
 
 
-def expected_steps(kind: str, n: int, batch_size: int,
-                   validation_batch_size: int = VALIDATION_BATCH_SIZE) -> int:
+def expected_steps(
+    kind: str, n: int, batch_size: int, validation_batch_size: int = VALIDATION_BATCH_SIZE
+) -> int:
     """Steps a fresh 1-epoch fit (``validation_split=0.2``) or an evaluate of ``n``
     samples persists."""
     if kind == "evaluate":
@@ -56,8 +57,12 @@ def expected_steps(kind: str, n: int, batch_size: int,
     return 2 * math.ceil(train / batch_size) + math.ceil((n - train) / validation_batch_size)
 
 
-def _timed(counters: dict[str, float], prefix: str, function: Callable,
-           when: Callable[..., bool] = lambda *args: True) -> Callable:
+def _timed(
+    counters: dict[str, float],
+    prefix: str,
+    function: Callable,
+    when: Callable[..., bool] = lambda *args: True,
+) -> Callable:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not when(*args):
             return function(*args, **kwargs)
@@ -80,8 +85,11 @@ def _store_io() -> Iterator[dict[str, float]]:
     from synaprefect.storage.location import Location
     from synaprefect.trainers.replay import RunStore
 
-    counters = {f"{name}_{unit}": 0.0 for name in ("persist", "open", "finish", "put")
-                for unit in ("s", "count")}
+    counters = {
+        f"{name}_{unit}": 0.0
+        for name in ("persist", "open", "finish", "put")
+        for unit in ("s", "count")
+    }
     counters["replayed_steps"] = 0
     finish = RunStore.finish
 
@@ -89,15 +97,18 @@ def _store_io() -> Iterator[dict[str, float]]:
         counters["replayed_steps"] += store.replayed_steps
         finish(store)
 
-    originals = {(RunStore, "_persist"): RunStore._persist,
-                 (RunStore, "__init__"): RunStore.__init__,
-                 (RunStore, "finish"): RunStore.finish,
-                 (Location, "write_bytes"): Location.write_bytes}
+    originals = {
+        (RunStore, "_persist"): RunStore._persist,
+        (RunStore, "__init__"): RunStore.__init__,
+        (RunStore, "finish"): RunStore.finish,
+        (Location, "write_bytes"): Location.write_bytes,
+    }
     RunStore._persist = _timed(counters, "persist", RunStore._persist)
     RunStore.__init__ = _timed(counters, "open", RunStore.__init__)
     RunStore.finish = _timed(counters, "finish", finish_counting)
-    Location.write_bytes = _timed(counters, "put", Location.write_bytes,
-                                  when=lambda self, *args: not self.is_local)
+    Location.write_bytes = _timed(
+        counters, "put", Location.write_bytes, when=lambda self, *args: not self.is_local
+    )
     try:
         yield counters
     finally:
@@ -105,8 +116,9 @@ def _store_io() -> Iterator[dict[str, float]]:
             setattr(owner, name, function)
 
 
-async def stored_run(endpoint: Endpoint, kind: str, n: int, batch_size: int,
-                     concurrency: int, storage: str) -> Measurement:
+async def stored_run(
+    endpoint: Endpoint, kind: str, n: int, batch_size: int, concurrency: int, storage: str
+) -> Measurement:
     """A fresh, untracked ``kind`` (``fit`` or ``evaluate``) of ``n`` samples in batches of
     ``batch_size`` with the run store where ``SYNAPREFECT_STORAGE`` says; ``storage``
     (``local`` or ``s3``) is what the harness meant, checked against the setting.
@@ -120,45 +132,75 @@ async def stored_run(endpoint: Endpoint, kind: str, n: int, batch_size: int,
 
     remote = durable_root()
     if (remote is not None) != (storage == "s3"):
-        raise RuntimeError(f"storage={storage!r} but the run stores go to "
-                           f"{remote.url if remote is not None else 'the local home'} "
-                           f"(SYNAPREFECT_STORAGE={os.environ.get('SYNAPREFECT_STORAGE')!r})")
+        raise RuntimeError(
+            f"storage={storage!r} but the run stores go to "
+            f"{remote.url if remote is not None else 'the local home'} "
+            f"(SYNAPREFECT_STORAGE={os.environ.get('SYNAPREFECT_STORAGE')!r})"
+        )
     with _store_io() as io:
         if kind == "fit":
-            result = await synaprefect_fit(endpoint, n=n, epochs=1, batch_size=batch_size,
-                                           concurrency=concurrency, tracking=False,
-                                           name="bench_storage_fit",
-                                           validation_batch_size=VALIDATION_BATCH_SIZE)
+            result = await synaprefect_fit(
+                endpoint,
+                n=n,
+                epochs=1,
+                batch_size=batch_size,
+                concurrency=concurrency,
+                tracking=False,
+                name="bench_storage_fit",
+                validation_batch_size=VALIDATION_BATCH_SIZE,
+            )
         elif kind == "evaluate":
-            result = await synaprefect_evaluate(endpoint, n, concurrency, tracking=False,
-                                                batch_size=batch_size)
+            result = await synaprefect_evaluate(
+                endpoint, n, concurrency, tracking=False, batch_size=batch_size
+            )
         else:
             raise ValueError(f"kind must be 'fit' or 'evaluate', got {kind!r}")
     steps = int(io["persist_count"])
-    result.extra.update({
-        "storage": storage, "storage_url": remote.url if remote is not None else None,
-        "persisted_steps": steps, "replayed_steps": int(io["replayed_steps"]),
-        "expected_steps": expected_steps(kind, n, batch_size),
-        "persist_s": io["persist_s"],
-        "persist_ms_per_step": 1000 * io["persist_s"] / steps if steps else None,
-        "store_open_s": io["open_s"], "store_finish_s": io["finish_s"],
-        "remote_objects_written": int(io["put_count"]), "remote_write_s": io["put_s"]})
+    result.extra.update(
+        {
+            "storage": storage,
+            "storage_url": remote.url if remote is not None else None,
+            "persisted_steps": steps,
+            "replayed_steps": int(io["replayed_steps"]),
+            "expected_steps": expected_steps(kind, n, batch_size),
+            "persist_s": io["persist_s"],
+            "persist_ms_per_step": 1000 * io["persist_s"] / steps if steps else None,
+            "store_open_s": io["open_s"],
+            "store_finish_s": io["finish_s"],
+            "remote_objects_written": int(io["put_count"]),
+            "remote_write_s": io["put_s"],
+        }
+    )
     return result
 
 
-def storage_workload(endpoint: Endpoint, specs: list[Any], *, rounds: int,
-                     env: dict[str, str], scratch: Path, warmup: int,
-                     log: Callable[[str], None] = lambda message: None) -> dict[str, Any]:
+def storage_workload(
+    endpoint: Endpoint,
+    specs: list[Any],
+    *,
+    rounds: int,
+    env: dict[str, str],
+    scratch: Path,
+    warmup: int,
+    log: Callable[[str], None] = lambda message: None,
+) -> dict[str, Any]:
     """Every spec (a ``Spec`` of the ``storage`` worker) once per round, in an order
     rotated by one each round, in fresh worker processes; the S3 server runs here for
     all of them. Each S3 run writes under its own prefix of one bucket."""
     from synaprefect.testing.s3 import LoopbackS3
 
     results: dict[str, Any] = {
-        spec.key: {"label": spec.label, "worker": spec.worker, "params": spec.params,
-                   "expected_steps": expected_steps(spec.params["kind"], spec.params["n"],
-                                                    spec.params["batch_size"]),
-                   "runs": []} for spec in specs}
+        spec.key: {
+            "label": spec.label,
+            "worker": spec.worker,
+            "params": spec.params,
+            "expected_steps": expected_steps(
+                spec.params["kind"], spec.params["n"], spec.params["batch_size"]
+            ),
+            "runs": [],
+        }
+        for spec in specs
+    }
     # moto's server logs every request through werkzeug's logger, on this console.
     werkzeug = logging.getLogger("werkzeug")
     level = werkzeug.level
@@ -173,13 +215,21 @@ def storage_workload(endpoint: Endpoint, specs: list[Any], *, rounds: int,
                     log(f"storage round {round_index + 1}/{rounds}: {spec.key}")
                     run_env = env
                     if spec.params["storage"] == "s3":
-                        run_env = {**s3_env, "SYNAPREFECT_STORAGE":
-                                   f"s3://{BUCKET}/{spec.key}-round{round_index + 1}"}
+                        run_env = {
+                            **s3_env,
+                            "SYNAPREFECT_STORAGE": f"s3://{BUCKET}/{spec.key}-round{round_index + 1}",
+                        }
                     reset_server(endpoint)
                     # This process only waits for the worker, and serves S3 requests.
                     cpu = time.process_time()
-                    run = run_worker(spec.worker, endpoint.base_url, spec.params,
-                                     env=run_env, scratch=scratch, warmup=warmup)
+                    run = run_worker(
+                        spec.worker,
+                        endpoint.base_url,
+                        spec.params,
+                        env=run_env,
+                        scratch=scratch,
+                        warmup=warmup,
+                    )
                     run["s3_server_cpu_s"] = time.process_time() - cpu
                     results[spec.key]["runs"].append(run)
             # Finished runs are pruned (kept runs: 0 by default); what is left was not.

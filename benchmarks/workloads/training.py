@@ -9,20 +9,26 @@ from typing import Any
 
 from benchmarks.workloads.common import Endpoint, Measurement, measure
 
-__all__ = ["synaprefect_fit", "evaluate_peak_rss", "largest_variable_artifact",
-           "VALIDATION_SPLIT"]
+__all__ = ["synaprefect_fit", "evaluate_peak_rss", "largest_variable_artifact", "VALIDATION_SPLIT"]
 
 # The last fifth of the samples scores candidates and gives val_reward each epoch.
 VALIDATION_SPLIT = 0.2
 
 
-async def synaprefect_fit(endpoint: Endpoint, n: int, epochs: int, batch_size: int,
-                          concurrency: int, tracking: bool, transport: str | None = None,
-                          resume: bool = False,
-                          on_start: Callable[[], None] | None = None,
-                          name: str = "bench_fit",
-                          artifact_sizes: bool = False,
-                          validation_batch_size: int = 32) -> Measurement:
+async def synaprefect_fit(
+    endpoint: Endpoint,
+    n: int,
+    epochs: int,
+    batch_size: int,
+    concurrency: int,
+    tracking: bool,
+    transport: str | None = None,
+    resume: bool = False,
+    on_start: Callable[[], None] | None = None,
+    name: str = "bench_fit",
+    artifact_sizes: bool = False,
+    validation_batch_size: int = 32,
+) -> Measurement:
     """``fit`` on ``n`` samples (``VALIDATION_SPLIT`` held out) for ``epochs`` epochs in
     batches of ``batch_size`` (validation batches of ``validation_batch_size``, fit's
     default); ``on_start`` is called just before ``fit`` starts.
@@ -33,18 +39,28 @@ async def synaprefect_fit(endpoint: Endpoint, n: int, epochs: int, batch_size: i
     import synaprefect as sp
     from benchmarks.workloads.program import build_program, dataset
 
-    program = await build_program(endpoint, name=name, concurrency=concurrency,
-                                  transport=transport,
-                                  optimizer=sp.optimizers.RandomFewShot())
+    program = await build_program(
+        endpoint,
+        name=name,
+        concurrency=concurrency,
+        transport=transport,
+        optimizer=sp.optimizers.RandomFewShot(),
+    )
     x, y = dataset(n)
     if on_start is not None:
         on_start()
     since = datetime.now(UTC)
     with sp.orchestration.tracking(tracking), measure(endpoint) as result:
-        history = await program.fit(x, y, epochs=epochs, batch_size=batch_size,
-                                    validation_split=VALIDATION_SPLIT, verbose=0,
-                                    resume=resume,
-                                    validation_batch_size=validation_batch_size)
+        history = await program.fit(
+            x,
+            y,
+            epochs=epochs,
+            batch_size=batch_size,
+            validation_split=VALIDATION_SPLIT,
+            verbose=0,
+            resume=resume,
+            validation_batch_size=validation_batch_size,
+        )
     result.extra["val_reward"] = history.history["val_reward"][-1]
     result.extra["replayed_steps"] = program.replayed_steps
     if artifact_sizes and tracking:
@@ -70,13 +86,16 @@ async def largest_variable_artifact(program: Any, since: datetime) -> dict[str, 
             size = len(json_markdown(version["value"]).encode("utf-8"))
             if size > largest:
                 largest, largest_path = size, variable.path
-    return {"largest_variable_artifact_bytes": largest,
-            "largest_variable_artifact_path": largest_path,
-            "variable_artifact_versions": versions}
+    return {
+        "largest_variable_artifact_bytes": largest,
+        "largest_variable_artifact_path": largest_path,
+        "variable_artifact_versions": versions,
+    }
 
 
-async def evaluate_peak_rss(endpoint: Endpoint, n: int, concurrency: int, batch_size: int,
-                            transport: str | None = None) -> Measurement:
+async def evaluate_peak_rss(
+    endpoint: Endpoint, n: int, concurrency: int, batch_size: int, transport: str | None = None
+) -> Measurement:
     """A tracked ``evaluate`` of ``n`` samples; adds the process's resident memory just
     before it and the process's peak, in MB."""
     import psutil
@@ -84,8 +103,9 @@ async def evaluate_peak_rss(endpoint: Endpoint, n: int, concurrency: int, batch_
     from benchmarks.workloads.evaluate import synaprefect_evaluate
 
     before = psutil.Process().memory_info().rss / 2**20
-    result = await synaprefect_evaluate(endpoint, n, concurrency, tracking=True,
-                                        transport=transport, batch_size=batch_size)
+    result = await synaprefect_evaluate(
+        endpoint, n, concurrency, tracking=True, transport=transport, batch_size=batch_size
+    )
     result.extra["rss_before_mb"] = before
     # ru_maxrss is in KiB on Linux.
     result.extra["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

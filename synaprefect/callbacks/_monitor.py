@@ -16,7 +16,7 @@ _LOWER_IS_BETTER = ("loss", "cost", "latency", "error")
 
 
 def _direction_from_name(monitor: str) -> str | None:
-    """"max" or "min" guessed from the metric's name; None when unknown or ambiguous."""
+    """ "max" or "min" guessed from the metric's name; None when unknown or ambiguous."""
     name = monitor.lower()
     higher = any(word in name for word in _HIGHER_IS_BETTER)
     lower = any(word in name for word in _LOWER_IS_BETTER)

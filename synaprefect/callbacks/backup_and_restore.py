@@ -43,8 +43,12 @@ class BackupAndRestore(Callback):
     ```
     """
 
-    def __init__(self, backup_dir: str | os.PathLike, save_freq: str | int = "epoch",
-                 delete_checkpoint: bool = True):
+    def __init__(
+        self,
+        backup_dir: str | os.PathLike,
+        save_freq: str | int = "epoch",
+        delete_checkpoint: bool = True,
+    ):
         super().__init__()
         if not os.fspath(backup_dir):
             raise ValueError(

@@ -103,9 +103,14 @@ class CallbackList(Callback):
     ```
     """
 
-    def __init__(self, callbacks: Callback | Iterable[Callback] | None = None,
-                 add_history: bool = False, add_progbar: bool = False,
-                 program: Any = None, **params: Any):
+    def __init__(
+        self,
+        callbacks: Callback | Iterable[Callback] | None = None,
+        add_history: bool = False,
+        add_progbar: bool = False,
+        program: Any = None,
+        **params: Any,
+    ):
         from synaprefect.callbacks.history import History
         from synaprefect.callbacks.progbar_logger import ProgbarLogger
 

@@ -10,8 +10,11 @@ __all__ = ["CostBudget", "BudgetStopping"]
 logger = logging.getLogger("synaprefect.callbacks")
 
 # Constructor argument -> (key of ``spent()``, unit used in the stop reason).
-_LM_LIMITS = {"max_cost": ("cost", "USD"), "max_calls": ("calls", "LM calls"),
-              "max_tokens": ("tokens", "tokens")}
+_LM_LIMITS = {
+    "max_cost": ("cost", "USD"),
+    "max_calls": ("calls", "LM calls"),
+    "max_tokens": ("tokens", "tokens"),
+}
 
 
 class CostBudget(Callback):
@@ -37,8 +40,13 @@ class CostBudget(Callback):
 
     _limits = _LM_LIMITS
 
-    def __init__(self, max_cost: float | None = None, max_calls: int | None = None,
-                 max_tokens: int | None = None, filepath: str | None = None):
+    def __init__(
+        self,
+        max_cost: float | None = None,
+        max_calls: int | None = None,
+        max_tokens: int | None = None,
+        filepath: str | None = None,
+    ):
         super().__init__()
         self.max_cost, self.max_calls, self.max_tokens = max_cost, max_calls, max_tokens
         self._check_limits(filepath)
@@ -49,11 +57,11 @@ class CostBudget(Callback):
     def _check_limits(self, filepath: str | None) -> None:
         values = {name: getattr(self, name) for name in self._limits}
         if all(v is None for v in values.values()):
-            raise ValueError(f"{type(self).__name__} needs at least one of "
-                             f"{', '.join(values)}.")
+            raise ValueError(f"{type(self).__name__} needs at least one of {', '.join(values)}.")
         for name, value in values.items():
-            if value is not None and (isinstance(value, bool)
-                                      or not isinstance(value, (int, float)) or value <= 0):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
+            ):
                 raise ValueError(f"`{name}` must be a positive number, got {value!r}.")
         if filepath is not None and not str(filepath).endswith(".json"):
             raise ValueError(f"`filepath` must end with '.json', got {filepath!r}.")
@@ -74,9 +82,11 @@ class CostBudget(Callback):
         for name, (key, unit) in self._limits.items():
             limit = getattr(self, name)
             if limit is not None and spent[key] >= limit:
-                self.reason = (f"budget reached: {spent[key]:g} {unit} spent, limit "
-                               f"{limit:g} ({spent['calls']:g} calls, "
-                               f"{spent['tokens']:g} tokens, {spent['cost']:.4f} USD)")
+                self.reason = (
+                    f"budget reached: {spent[key]:g} {unit} spent, limit "
+                    f"{limit:g} ({spent['calls']:g} calls, "
+                    f"{spent['tokens']:g} tokens, {spent['cost']:.4f} USD)"
+                )
                 logger.warning("Stopping the fit of %s: %s", self.program.name, self.reason)
                 self.program.stop_training = True
                 self.program.stop_reason = self.reason
@@ -106,12 +116,18 @@ class BudgetStopping(CostBudget):
 
     _limits = {**_LM_LIMITS, "max_time": ("seconds", "seconds")}
 
-    def __init__(self, max_calls: int | None = None, max_tokens: int | None = None,
-                 max_cost: float | None = None, max_time: float | None = None,
-                 filepath: str | None = None):
+    def __init__(
+        self,
+        max_calls: int | None = None,
+        max_tokens: int | None = None,
+        max_cost: float | None = None,
+        max_time: float | None = None,
+        filepath: str | None = None,
+    ):
         self.max_time = max_time
-        super().__init__(max_cost=max_cost, max_calls=max_calls, max_tokens=max_tokens,
-                         filepath=filepath)
+        super().__init__(
+            max_cost=max_cost, max_calls=max_calls, max_tokens=max_tokens, filepath=filepath
+        )
         self._started = time.monotonic()
 
     def spent(self) -> dict[str, float]:

@@ -33,14 +33,22 @@ class CSVLogger(Callback):
     ```
     """
 
-    def __init__(self, filepath: str | os.PathLike | None = None, separator: str = ",",
-                 append: bool = False, *, filename: str | os.PathLike | None = None):
+    def __init__(
+        self,
+        filepath: str | os.PathLike | None = None,
+        separator: str = ",",
+        append: bool = False,
+        *,
+        filename: str | os.PathLike | None = None,
+    ):
         super().__init__()
         path = filepath if filepath is not None else filename
         if path is None or (filepath is not None and filename is not None):
-            raise ValueError("CSVLogger needs the CSV file as `filepath` (or `filename`), "
-                             f"exactly one of them; got filepath={filepath!r}, "
-                             f"filename={filename!r}.")
+            raise ValueError(
+                "CSVLogger needs the CSV file as `filepath` (or `filename`), "
+                f"exactly one of them; got filepath={filepath!r}, "
+                f"filename={filename!r}."
+            )
         self.filepath = self.filename = Path(path)
         self.separator = separator
         self.append = append

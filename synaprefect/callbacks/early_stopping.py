@@ -45,10 +45,18 @@ class EarlyStopping(Callback):
     ```
     """
 
-    def __init__(self, monitor: str = "val_reward", min_delta: float = 0,
-                 stop_at: float | None = None, patience: int = 0, verbose: int = 0,
-                 mode: str = "auto", baseline: float | None = None,
-                 restore_best_variables: bool = False, start_from_epoch: int = 0):
+    def __init__(
+        self,
+        monitor: str = "val_reward",
+        min_delta: float = 0,
+        stop_at: float | None = None,
+        patience: int = 0,
+        verbose: int = 0,
+        mode: str = "auto",
+        baseline: float | None = None,
+        restore_best_variables: bool = False,
+        start_from_epoch: int = 0,
+    ):
         super().__init__()
         self._metric = MonitoredMetric(monitor, mode, min_delta, "EarlyStopping")
         self.stop_at = stop_at
@@ -95,8 +103,7 @@ class EarlyStopping(Callback):
                 if self.baseline is None or self._metric.is_better(current, self.baseline):
                     self.wait = 0
             elif self.wait >= self.patience and epoch > 0:
-                self._stop(epoch, f"no improvement of {self.monitor!r} for {self.wait} "
-                                  "epochs")
+                self._stop(epoch, f"no improvement of {self.monitor!r} for {self.wait} epochs")
                 return
         if self.stop_at is not None and self._metric.reached(current, self.stop_at):
             self._stop(epoch, f"{self.monitor!r} reached stop_at={self.stop_at}")

@@ -88,8 +88,11 @@ class ProgbarLogger(Callback):
         self._finish(None)
 
     def _start(self) -> None:
-        self._bar = _Bar(self.params.get("steps"), show_bar=self.verbose == 1,
-                         live=self.verbose == 1 and _stdout_is_terminal())
+        self._bar = _Bar(
+            self.params.get("steps"),
+            show_bar=self.verbose == 1,
+            live=self.verbose == 1 and _stdout_is_terminal(),
+        )
 
     def _finish(self, logs: dict | None) -> None:
         if self._bar is not None:

@@ -40,11 +40,17 @@ class ProgramCheckpoint(Callback):
     ```
     """
 
-    def __init__(self, filepath: str | os.PathLike, monitor: str = "val_reward",
-                 verbose: int = 0, save_best_only: bool = False,
-                 save_variables_only: bool = False, mode: str = "auto",
-                 save_freq: str | int = "epoch",
-                 initial_value_threshold: float | None = None):
+    def __init__(
+        self,
+        filepath: str | os.PathLike,
+        monitor: str = "val_reward",
+        verbose: int = 0,
+        save_best_only: bool = False,
+        save_variables_only: bool = False,
+        mode: str = "auto",
+        save_freq: str | int = "epoch",
+        initial_value_threshold: float | None = None,
+    ):
         super().__init__()
         self.filepath = os.fspath(filepath)
         _check_filepath(self.filepath, save_variables_only)

@@ -31,8 +31,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(exit_.code or 0)
     if getattr(args, "handler", None) is None:
         parser.print_usage(sys.stderr)
-        print("synaprefect: error: choose a command (synaprefect --help lists them)",
-              file=sys.stderr)
+        print(
+            "synaprefect: error: choose a command (synaprefect --help lists them)", file=sys.stderr
+        )
         return 2
     try:
         return args.handler(args)

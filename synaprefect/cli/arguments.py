@@ -10,8 +10,16 @@ from typing import Any
 
 from synaprefect.storage import is_url, location
 
-__all__ = ["existing_file", "existing_data", "program_file", "existing_program",
-           "positive_int", "fraction", "field_list", "key_value"]
+__all__ = [
+    "existing_file",
+    "existing_data",
+    "program_file",
+    "existing_program",
+    "positive_int",
+    "fraction",
+    "field_list",
+    "key_value",
+]
 
 
 def existing_file(text: str) -> Path:
@@ -67,8 +75,7 @@ def fraction(text: str) -> float:
 def field_list(text: str) -> list[str]:
     fields = [field.strip() for field in text.split(",") if field.strip()]
     if not fields:
-        raise argparse.ArgumentTypeError(f"expected comma-separated field names, got "
-                                         f"'{text}'")
+        raise argparse.ArgumentTypeError(f"expected comma-separated field names, got '{text}'")
     return fields
 
 

@@ -39,21 +39,35 @@ def demo(args: argparse.Namespace) -> int:
 
 async def fit(args: argparse.Namespace) -> int:
     if args.program and (args.input_fields or args.output_fields):
-        raise UsageError("--input-fields/--output-fields shape a new program; a program "
-                          "given with --program keeps its own fields")
+        raise UsageError(
+            "--input-fields/--output-fields shape a new program; a program "
+            "given with --program keeps its own fields"
+        )
     rows = datasets.load_rows(args.data)
     with _language_model(args) as lm:
         program = await recipes.load_or_build_program(
-            rows, lm, args.program, name=args.name or Path(args.output).stem,
-            input_fields=args.input_fields, output_fields=args.output_fields)
+            rows,
+            lm,
+            args.program,
+            name=args.name or Path(args.output).stem,
+            input_fields=args.input_fields,
+            output_fields=args.output_fields,
+        )
         x, y = datasets.to_samples(rows, program.inputs, program.outputs)
-        history = await program.fit(x, y, epochs=args.epochs, batch_size=args.batch_size,
-                                    validation_split=args.validation_split,
-                                    verbose=args.verbose)
+        history = await program.fit(
+            x,
+            y,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            validation_split=args.validation_split,
+            verbose=args.verbose,
+        )
     program.save(args.output)
     final = {key: values[-1] for key, values in history.history.items() if values}
-    print(f"Saved {program.name} to {location(args.output).url}"
-          + "".join(f"; {key} {value:.4f}" for key, value in final.items()))
+    print(
+        f"Saved {program.name} to {location(args.output).url}"
+        + "".join(f"; {key} {value:.4f}" for key, value in final.items())
+    )
     return 0
 
 
@@ -81,8 +95,10 @@ async def predict(args: argparse.Namespace) -> int:
         expected = program.estimate_calls(x, kind="evaluate")["inference"]
         async with _call_progress(program, expected, "predict"):
             outputs = await program.predict(x, batch_size=args.batch_size, verbose=0)
-    lines = "".join(json.dumps(o.get_json() if o is not None else None, ensure_ascii=False)
-                    + "\n" for o in outputs)
+    lines = "".join(
+        json.dumps(o.get_json() if o is not None else None, ensure_ascii=False) + "\n"
+        for o in outputs
+    )
     if args.output is None:
         sys.stdout.write(lines)
     else:
@@ -95,9 +111,11 @@ async def predict(args: argparse.Namespace) -> int:
 def tune(args: argparse.Namespace) -> int:
     path = args.flow or next((p for p in _tune_flow_candidates() if p.is_file()), None)
     if path is None:
-        raise UsageError("no tuning flow found at "
-                          f"{' or '.join(map(str, _tune_flow_candidates()))}; pass --flow "
-                          "PATH to a file defining a `tune` flow")
+        raise UsageError(
+            "no tuning flow found at "
+            f"{' or '.join(map(str, _tune_flow_candidates()))}; pass --flow "
+            "PATH to a file defining a `tune` flow"
+        )
     _quiet_prefect_console()  # before the flow's file imports Prefect
     spec = importlib.util.spec_from_file_location("synaprefect_tune_flow", path)
     if spec is None or spec.loader is None:
@@ -108,13 +126,16 @@ def tune(args: argparse.Namespace) -> int:
     if not callable(tune):
         raise UsageError(f"{path} defines no `tune` flow")
     parameters = dict(args.param)
-    parameters.update({key: getattr(args, key) for key in ("model", "api_base")
-                       if getattr(args, key) is not None})
+    parameters.update(
+        {key: getattr(args, key) for key in ("model", "api_base") if getattr(args, key) is not None}
+    )
     accepted = inspect.signature(getattr(tune, "fn", tune)).parameters
     unknown = sorted(set(parameters) - set(accepted))
     if unknown:
-        raise UsageError(f"{path}:tune takes no parameter {', '.join(unknown)}; it takes "
-                          f"{', '.join(accepted) or 'none'}")
+        raise UsageError(
+            f"{path}:tune takes no parameter {', '.join(unknown)}; it takes "
+            f"{', '.join(accepted) or 'none'}"
+        )
     if args.no_tracking:
         tune = getattr(tune, "fn", tune)  # the function under a Prefect flow
     with _tracking(args):
@@ -133,9 +154,12 @@ def serve_lm(args: argparse.Namespace) -> int:
     with recipes.simulated_lm(host=args.host, port=args.port, latency=args.latency) as server:
         # The URL comes first, alone on its line, for scripts.
         print(server.base_url, flush=True)
-        print(f"Serving the simulated LM; use it with --model {server.model} --api-base "
-              f"{server.base_url} and OPENAI_API_KEY set to any value. Ctrl-C stops it.",
-              file=sys.stderr, flush=True)
+        print(
+            f"Serving the simulated LM; use it with --model {server.model} --api-base "
+            f"{server.base_url} and OPENAI_API_KEY set to any value. Ctrl-C stops it.",
+            file=sys.stderr,
+            flush=True,
+        )
         while not stop.wait(0.5):
             pass
     return 0
@@ -181,8 +205,9 @@ async def _call_progress(program: Any, expected: int, label: str):
     def draw(end: str = "") -> None:
         done = min(expected, calls() - start)
         filled = width * done // expected
-        stream.write(f"\r{label}: {done}/{expected} LM calls "
-                     f"[{'=' * filled}{'.' * (width - filled)}]{end}")
+        stream.write(
+            f"\r{label}: {done}/{expected} LM calls [{'=' * filled}{'.' * (width - filled)}]{end}"
+        )
         stream.flush()
 
     async def redraw() -> None:
@@ -212,6 +237,5 @@ def runs(args: argparse.Namespace) -> int:
         return 0
     for run in list_runs(args.program):
         state = "finished" if run["finished"] else "unfinished (resumes)"
-        print(f"{run['program']}\t{run['job']}\t{state}\t{run['bytes']} bytes\t"
-              f"{run['path']}")
+        print(f"{run['program']}\t{run['job']}\t{state}\t{run['bytes']} bytes\t{run['path']}")
     return 0

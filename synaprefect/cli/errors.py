@@ -22,7 +22,9 @@ def describe(error: BaseException) -> str:
     if error.__cause__ is not None and not isinstance(error, (ValueError, OSError)):
         message = f"{message} ({describe(error.__cause__)})"
     # Our model errors and errors about the inputs describe themselves.
-    if message and (isinstance(error, (ValueError, OSError, LanguageModelError))
-                    or type(error).__name__ in message):
+    if message and (
+        isinstance(error, (ValueError, OSError, LanguageModelError))
+        or type(error).__name__ in message
+    ):
         return message
     return f"{type(error).__name__}: {message}" if message else type(error).__name__

@@ -48,16 +48,48 @@ from synaprefect.data_models.scores import (
 )
 from synaprefect.data_models.symbolic_data_model import SymbolicDataModel
 
-__all__ = ["DataModel", "Field", "JsonDataModel", "SymbolicDataModel", "is_symbolic",
-           # chat messages and score scales
-           "ChatRole", "ChatMessage", "ChatMessages", "ToolCall", "ToolCallFunction",
-           "is_chat_message", "is_chat_messages", "is_tool_call",
-           "Score", "FineScore", "Rating", "Rating10", "Rating20", "get_score_type",
-           "normalize_score",
-           # generic data models and checks of the trainable ones
-           "GenericInputs", "GenericOutputs", "GenericIO", "GenericResult", "is_trainable",
-           "is_instructions", "is_prediction",
-           # knowledge graphs
-           "Entity", "Relation", "Entities", "Relations", "KnowledgeGraph", "KnowledgeGraphs",
-           "is_entity", "is_relation", "is_entities", "is_relations", "is_knowledge_graph",
-           "is_knowledge_graphs", "is_embedded_entity"]
+__all__ = [
+    "DataModel",
+    "Field",
+    "JsonDataModel",
+    "SymbolicDataModel",
+    "is_symbolic",
+    # chat messages and score scales
+    "ChatRole",
+    "ChatMessage",
+    "ChatMessages",
+    "ToolCall",
+    "ToolCallFunction",
+    "is_chat_message",
+    "is_chat_messages",
+    "is_tool_call",
+    "Score",
+    "FineScore",
+    "Rating",
+    "Rating10",
+    "Rating20",
+    "get_score_type",
+    "normalize_score",
+    # generic data models and checks of the trainable ones
+    "GenericInputs",
+    "GenericOutputs",
+    "GenericIO",
+    "GenericResult",
+    "is_trainable",
+    "is_instructions",
+    "is_prediction",
+    # knowledge graphs
+    "Entity",
+    "Relation",
+    "Entities",
+    "Relations",
+    "KnowledgeGraph",
+    "KnowledgeGraphs",
+    "is_entity",
+    "is_relation",
+    "is_entities",
+    "is_relations",
+    "is_knowledge_graph",
+    "is_knowledge_graphs",
+    "is_embedded_entity",
+]

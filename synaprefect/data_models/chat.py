@@ -18,8 +18,16 @@ from typing import Any, Literal, Optional, Union
 from synaprefect.data_models.data_model import DataModel, Field
 from synaprefect.data_models.schema import contains_schema
 
-__all__ = ["ChatRole", "ToolCallFunction", "ToolCall", "ChatMessage", "ChatMessages",
-           "is_chat_message", "is_chat_messages", "is_tool_call"]
+__all__ = [
+    "ChatRole",
+    "ToolCallFunction",
+    "ToolCall",
+    "ChatMessage",
+    "ChatMessages",
+    "is_chat_message",
+    "is_chat_messages",
+    "is_tool_call",
+]
 
 
 class ChatRole(StrEnum):
@@ -54,20 +62,27 @@ class ChatMessage(DataModel):
 
     role: ChatRole = Field(description="The chat message role")
     content: Optional[Union[str, list[dict[str, Any]], dict[str, Any]]] = Field(
-        default=None, description="The content of the message")
+        default=None, description="The content of the message"
+    )
     reasoning_content: Optional[str] = Field(
-        default=None, description="The model's reasoning, when the provider returns it")
+        default=None, description="The model's reasoning, when the provider returns it"
+    )
     tool_call_id: Optional[str] = Field(
-        default=None, description="The tool call this message answers (role `tool`)")
+        default=None, description="The tool call this message answers (role `tool`)"
+    )
     tool_calls: Optional[list[ToolCall]] = Field(
-        default=None, description="The tool calls the assistant makes")
+        default=None, description="The tool calls the assistant makes"
+    )
     name: Optional[str] = Field(default=None, description="The author's name")
     refusal: Optional[str] = Field(
-        default=None, description="Why the model declined to answer, if it did")
+        default=None, description="Why the model declined to answer, if it did"
+    )
     thinking_blocks: Optional[list[dict[str, Any]]] = Field(
-        default=None, description="Provider-native thinking blocks, kept verbatim")
+        default=None, description="Provider-native thinking blocks, kept verbatim"
+    )
     audio: Optional[dict[str, Any]] = Field(
-        default=None, description="An audio answer, when audio output is used")
+        default=None, description="An audio answer, when audio output is used"
+    )
 
 
 class ChatMessages(DataModel):

@@ -13,8 +13,15 @@ from synaprefect.data_models.data_model import DataModel, Field
 from synaprefect.data_models.schema import contains_schema
 from synaprefect.data_models.trainable import Instructions, Prediction, Trainable
 
-__all__ = ["GenericInputs", "GenericOutputs", "GenericIO", "GenericResult", "is_trainable",
-           "is_instructions", "is_prediction"]
+__all__ = [
+    "GenericInputs",
+    "GenericOutputs",
+    "GenericIO",
+    "GenericResult",
+    "is_trainable",
+    "is_instructions",
+    "is_prediction",
+]
 
 
 class GenericInputs(DataModel):

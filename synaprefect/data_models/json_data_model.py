@@ -55,9 +55,7 @@ class JsonDataModel(DataOperators):
                     f"model object, got {type(data_model).__name__}."
                 )
         if schema is None:
-            raise ValueError(
-                "JsonDataModel needs a schema: pass `schema=` or `data_model=`."
-            )
+            raise ValueError("JsonDataModel needs a schema: pass `schema=` or `data_model=`.")
         if json is not None and not isinstance(json, dict):
             raise TypeError(f"`json` must be a dict, got {type(json).__name__}.")
         self._schema = schema

@@ -21,9 +21,19 @@ from typing import Any
 from synaprefect.data_models.data_model import DataModel, Field
 
 __all__ = [
-    "Entity", "Relation", "Entities", "Relations", "KnowledgeGraph", "KnowledgeGraphs",
-    "is_entity", "is_relation", "is_entities", "is_relations", "is_knowledge_graph",
-    "is_knowledge_graphs", "is_embedded_entity",
+    "Entity",
+    "Relation",
+    "Entities",
+    "Relations",
+    "KnowledgeGraph",
+    "KnowledgeGraphs",
+    "is_entity",
+    "is_relation",
+    "is_entities",
+    "is_relations",
+    "is_knowledge_graph",
+    "is_knowledge_graphs",
+    "is_embedded_entity",
 ]
 
 

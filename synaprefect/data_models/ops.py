@@ -155,8 +155,10 @@ def apply(module_name: str, operands, **kwargs):
     computed at once.
     """
     if module_name not in _operations:
-        raise ValueError(f"No operation module {module_name!r} is registered; known: "
-                         f"{sorted(_operations)} (`import synaprefect` registers them).")
+        raise ValueError(
+            f"No operation module {module_name!r} is registered; known: "
+            f"{sorted(_operations)} (`import synaprefect` registers them)."
+        )
     datas = [to_data(v) for v in operands]
     module = _operations[module_name](**kwargs)
     if _in_graph(datas):

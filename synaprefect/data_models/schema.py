@@ -172,7 +172,10 @@ def _resolve(schema: dict, prop: dict) -> dict:
 
 
 def _mask_properties(
-    properties: dict, keep: Callable[[str], bool], recursive: bool, root: dict,
+    properties: dict,
+    keep: Callable[[str], bool],
+    recursive: bool,
+    root: dict,
     descend_kept: bool,
 ) -> dict:
     result = {}
@@ -225,8 +228,7 @@ def _uses_defs(value: Any) -> bool:
 _DROPPED = object()
 
 
-def _mask_json(value: Any, keep: Callable[[str], bool], recursive: bool,
-               descend_kept: bool) -> Any:
+def _mask_json(value: Any, keep: Callable[[str], bool], recursive: bool, descend_kept: bool) -> Any:
     if isinstance(value, dict):
         result = {}
         for key, item in value.items():

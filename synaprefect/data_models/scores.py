@@ -17,12 +17,38 @@ synaprefect.normalize_score(synaprefect.Rating.THREE, synaprefect.Rating)  # 0.5
 from enum import Enum
 from typing import Any
 
-__all__ = ["Score", "FineScore", "Rating", "Rating10", "Rating20", "get_score_type",
-           "normalize_score"]
+__all__ = [
+    "Score",
+    "FineScore",
+    "Rating",
+    "Rating10",
+    "Rating20",
+    "get_score_type",
+    "normalize_score",
+]
 
-_NUMBER_WORDS = ("ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE",
-                 "TEN", "ELEVEN", "TWELVE", "THIRTEEN", "FOURTEEN", "FIFTEEN", "SIXTEEN",
-                 "SEVENTEEN", "EIGHTEEN", "NINETEEN", "TWENTY")
+_NUMBER_WORDS = (
+    "ONE",
+    "TWO",
+    "THREE",
+    "FOUR",
+    "FIVE",
+    "SIX",
+    "SEVEN",
+    "EIGHT",
+    "NINE",
+    "TEN",
+    "ELEVEN",
+    "TWELVE",
+    "THIRTEEN",
+    "FOURTEEN",
+    "FIFTEEN",
+    "SIXTEEN",
+    "SEVENTEEN",
+    "EIGHTEEN",
+    "NINETEEN",
+    "TWENTY",
+)
 
 
 class Score(float, Enum):
@@ -70,8 +96,8 @@ class FineScore(float, Enum):
 
 def _rating(name: str, top: int, doc: str) -> type[Enum]:
     # mypy reads the functional Enum API only with a literal class name.
-    scale = Enum(name, {_NUMBER_WORDS[i - 1]: i for i in range(1, top + 1)},  # type: ignore[misc]
-                 type=int, module=__name__)
+    members = {_NUMBER_WORDS[i - 1]: i for i in range(1, top + 1)}
+    scale = Enum(name, members, type=int, module=__name__)  # type: ignore[misc]
     scale.__doc__ = doc
     return scale
 
@@ -89,9 +115,12 @@ def get_score_type(identifier: Any = None) -> type[Enum]:
     if identifier is None:
         return Score
     scale = _SCALES.get(identifier) if isinstance(identifier, str) else identifier
-    if (isinstance(scale, type) and issubclass(scale, Enum) and len(scale)
-            and all(isinstance(m.value, (int, float)) and not isinstance(m.value, bool)
-                    for m in scale)):
+    if (
+        isinstance(scale, type)
+        and issubclass(scale, Enum)
+        and len(scale)
+        and all(isinstance(m.value, (int, float)) and not isinstance(m.value, bool) for m in scale)
+    ):
         return scale
     raise ValueError(
         f"Unknown score type {identifier!r}: expected one of {sorted(_SCALES)} or an Enum "

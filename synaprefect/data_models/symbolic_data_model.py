@@ -23,13 +23,16 @@ class SymbolicDataModel(DataOperators):
     ```
     """
 
-    def __init__(self, data_model=None, schema: dict | None = None, record_history=True,
-                 name: str | None = None):
+    def __init__(
+        self,
+        data_model=None,
+        schema: dict | None = None,
+        record_history=True,
+        name: str | None = None,
+    ):
         if data_model is not None:
             model_schema = data_model.get_schema()
-            if schema is not None and schema.get("properties") != model_schema.get(
-                "properties"
-            ):
+            if schema is not None and schema.get("properties") != model_schema.get("properties"):
                 raise ValueError(
                     "SymbolicDataModel got both `schema` and `data_model` but their "
                     "properties differ; pass only one of them."
@@ -84,4 +87,6 @@ class SymbolicDataModel(DataOperators):
         return cls(schema=config["schema"])
 
     def __repr__(self) -> str:
-        return f"<SymbolicDataModel schema={self._schema.get('title', '')!r} keys={list(self.keys())}>"
+        return (
+            f"<SymbolicDataModel schema={self._schema.get('title', '')!r} keys={list(self.keys())}>"
+        )

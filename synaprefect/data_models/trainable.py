@@ -4,8 +4,14 @@ from typing import Any, Optional
 
 from synaprefect.data_models.data_model import DataModel, Field
 
-__all__ = ["Prediction", "Trainable", "Instructions", "is_trainable_schema", "BOOKKEEPING_KEYS",
-           "trained_fields"]
+__all__ = [
+    "Prediction",
+    "Trainable",
+    "Instructions",
+    "is_trainable_schema",
+    "BOOKKEEPING_KEYS",
+    "trained_fields",
+]
 
 
 class Prediction(DataModel):

@@ -28,8 +28,9 @@ def schema_errors(value: Any, schema: dict) -> list[str]:
             problems += [f"field `{'.'.join(path + [n])}`: missing (required)" for n in names]
         elif error.validator == "additionalProperties":
             names = re.findall(r"'([^']+)'", error.message.split("(")[-1])
-            problems += [f"field `{'.'.join(path + [n])}`: not allowed by the schema"
-                         for n in names]
+            problems += [
+                f"field `{'.'.join(path + [n])}`: not allowed by the schema" for n in names
+            ]
         else:
             problems.append(f"field `{'.'.join(path) or '<root>'}`: {error.message}")
     return problems

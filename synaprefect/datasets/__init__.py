@@ -39,16 +39,40 @@ from synaprefect.datasets.templated import load_split
 
 # The benchmark modules define some forty data models: imported when first used, so
 # that ``import synaprefect`` does not pay for them.
-_BENCHMARKS = ("arc_challenge", "arcagi", "bbh", "bbq", "boolq", "drop", "gsm8k",
-               "hellaswag", "hotpotqa", "humaneval", "ifeval", "lambada", "logiqa", "mmlu",
-               "squad", "truthfulqa", "winogrande")
+_BENCHMARKS = (
+    "arc_challenge",
+    "arcagi",
+    "bbh",
+    "bbq",
+    "boolq",
+    "drop",
+    "gsm8k",
+    "hellaswag",
+    "hotpotqa",
+    "humaneval",
+    "ifeval",
+    "lambada",
+    "logiqa",
+    "mmlu",
+    "squad",
+    "truthfulqa",
+    "winogrande",
+)
 
 __all__ = [
     # files
-    "DatasetError", "Rows", "load_rows", "to_samples", "data_models_for",
+    "DatasetError",
+    "Rows",
+    "load_rows",
+    "to_samples",
+    "data_models_for",
     # benchmarks
-    "DATASETS_ENV", "datasets_dir", "DatasetNotFoundError", "BenchmarkDataset",
-    "split_train_test", "load_split",
+    "DATASETS_ENV",
+    "datasets_dir",
+    "DatasetNotFoundError",
+    "BenchmarkDataset",
+    "split_train_test",
+    "load_split",
     *_BENCHMARKS,
 ]
 

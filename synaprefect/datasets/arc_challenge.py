@@ -16,8 +16,15 @@ import synaprefect as synalinks
 from synaprefect.data_models import DataModel, Field
 from synaprefect.datasets.benchmark import Benchmark, lettered
 
-__all__ = ["ARCQuestion", "ARCAnswer", "get_input_data_model", "get_output_data_model",
-           "load_data", "iterable_dataset", "expected_file"]
+__all__ = [
+    "ARCQuestion",
+    "ARCAnswer",
+    "get_input_data_model",
+    "get_output_data_model",
+    "load_data",
+    "iterable_dataset",
+    "expected_file",
+]
 
 
 class ARCQuestion(DataModel):
@@ -30,14 +37,21 @@ class ARCAnswer(DataModel):
 
 def _inputs(row: dict) -> dict:
     labels = row["choices"]["label"]
-    return {"question": lettered(row["question"], row["choices"]["text"], labels,
-                                 count=len(labels))}
+    return {
+        "question": lettered(row["question"], row["choices"]["text"], labels, count=len(labels))
+    }
 
 
 _ARC = Benchmark(
-    name="arc_challenge", source="allenai/ai2_arc", config="ARC-Challenge",
-    columns=("question", "choices", "answerKey"), input_model=ARCQuestion,
-    output_model=ARCAnswer, inputs=_inputs, outputs=lambda row: {"answer": row["answerKey"]})
+    name="arc_challenge",
+    source="allenai/ai2_arc",
+    config="ARC-Challenge",
+    columns=("question", "choices", "answerKey"),
+    input_model=ARCQuestion,
+    output_model=ARCAnswer,
+    inputs=_inputs,
+    outputs=lambda row: {"answer": row["answerKey"]},
+)
 
 get_input_data_model = _ARC.get_input_data_model
 get_output_data_model = _ARC.get_output_data_model

@@ -32,10 +32,21 @@ from synaprefect.datasets.samples import validated_sample
 from synaprefect.storage import location
 from synaprefect.trainers.data import object_array
 
-__all__ = ["Color", "ARCAGITask", "ARCAGIInput", "ARCAGIOutput", "default_instructions",
-           "get_input_data_model", "get_output_data_model", "load_data", "task_folder",
-           "get_arcagi1_training_task_names", "get_arcagi1_evaluation_task_names",
-           "get_arcagi2_training_task_names", "get_arcagi2_evaluation_task_names"]
+__all__ = [
+    "Color",
+    "ARCAGITask",
+    "ARCAGIInput",
+    "ARCAGIOutput",
+    "default_instructions",
+    "get_input_data_model",
+    "get_output_data_model",
+    "load_data",
+    "task_folder",
+    "get_arcagi1_training_task_names",
+    "get_arcagi1_evaluation_task_names",
+    "get_arcagi2_training_task_names",
+    "get_arcagi2_evaluation_task_names",
+]
 
 _SOURCES = {1: "https://github.com/fchollet/ARC-AGI", 2: "https://github.com/arcprize/ARC-AGI-2"}
 
@@ -72,8 +83,10 @@ def default_instructions() -> str:
 
     Example: ``synalinks.Generator(..., instructions=arcagi.default_instructions())``
     """
-    return ("Work out the rule that turns every example's input grid into its output grid, "
-            "then apply that rule to the input grid.")
+    return (
+        "Work out the rule that turns every example's input grid into its output grid, "
+        "then apply that rule to the input grid."
+    )
 
 
 def get_input_data_model() -> type:
@@ -104,7 +117,8 @@ def _task_names(arc_version: int, subset: str) -> list[str]:
             f"expected the folder {folder} holding one <task>.json per task. synaprefect "
             f"downloads nothing; copy the data/ folder of {_SOURCES[arc_version]} (git clone "
             f"it on a machine with internet access) to {folder.parent}, or set "
-            "$SYNAPREFECT_DATASETS to the folder that holds arcagi/ (see docs/datasets.md).")
+            "$SYNAPREFECT_DATASETS to the folder that holds arcagi/ (see docs/datasets.md)."
+        )
     return sorted(path.stem for path in folder.glob("*.json"))
 
 
@@ -128,9 +142,15 @@ def get_arcagi2_evaluation_task_names() -> list[str]:
     return _task_names(2, "evaluation")
 
 
-def load_data(task_name: str, filepath: str | os.PathLike | None = None,
-              arc_version: int = 1, one_leave_out: bool = True, permutation: bool = False,
-              repeat: int = 1, curriculum_learning: bool = True) -> tuple[Arrays, Arrays]:
+def load_data(
+    task_name: str,
+    filepath: str | os.PathLike | None = None,
+    arc_version: int = 1,
+    one_leave_out: bool = True,
+    permutation: bool = False,
+    repeat: int = 1,
+    curriculum_learning: bool = True,
+) -> tuple[Arrays, Arrays]:
     """``(x_train, y_train), (x_test, y_test)`` of one task, read from ``filepath`` or
     from the cache (its training subset, else its evaluation subset).
 
@@ -153,12 +173,17 @@ def load_data(task_name: str, filepath: str | os.PathLike | None = None,
     for i, pair in enumerate(train):
         others = [other for j, other in enumerate(train) if j != i] if one_leave_out else []
         orders = itertools.permutations(others) if permutation else [others]
-        samples += [(_input(list(order), pair["input"], path), _output(pair, path))
-                    for order in orders for _ in range(repeat)]
+        samples += [
+            (_input(list(order), pair["input"], path), _output(pair, path))
+            for order in orders
+            for _ in range(repeat)
+        ]
     if curriculum_learning:
         samples.sort(key=lambda sample: sum(len(row) for row in sample[1].output_grid))
-    tests = [(_input(train if one_leave_out else [], pair["input"], path), _output(pair, path))
-             for pair in test]
+    tests = [
+        (_input(train if one_leave_out else [], pair["input"], path), _output(pair, path))
+        for pair in test
+    ]
     return _arrays(samples), _arrays(tests)
 
 
@@ -168,9 +193,11 @@ def _cached_task(task_name: str, arc_version: int) -> Path:
         if path.is_file():
             return path
     known = _task_names(arc_version, "training")  # raises when the cache is empty
-    raise ValueError(f"Unknown ARC-AGI {arc_version} task {task_name!r}: no {task_name}.json "
-                     f"in {task_folder(arc_version, 'training')} or its evaluation "
-                     f"sibling ({len(known)} training tasks there, e.g. {known[:3]}).")
+    raise ValueError(
+        f"Unknown ARC-AGI {arc_version} task {task_name!r}: no {task_name}.json "
+        f"in {task_folder(arc_version, 'training')} or its evaluation "
+        f"sibling ({len(known)} training tasks there, e.g. {known[:3]})."
+    )
 
 
 def _read_task(path: Path) -> tuple[list[dict], list[dict]]:
@@ -181,17 +208,26 @@ def _read_task(path: Path) -> tuple[list[dict], list[dict]]:
 def _pairs(task: Any, name: str, path: Path) -> list[dict]:
     pairs = task.get(name) if isinstance(task, dict) else None
     if not isinstance(pairs, list) or not all(
-            isinstance(pair, dict) and {"input", "output"} <= set(pair) for pair in pairs):
-        raise DatasetError(f"{path}: an ARC-AGI task needs a {name!r} list of "
-                           "{\"input\": grid, \"output\": grid} pairs.")
+        isinstance(pair, dict) and {"input", "output"} <= set(pair) for pair in pairs
+    ):
+        raise DatasetError(
+            f"{path}: an ARC-AGI task needs a {name!r} list of "
+            '{"input": grid, "output": grid} pairs.'
+        )
     return pairs
 
 
 def _input(examples: list[dict], grid: list, path: Path) -> ARCAGIInput:
-    return validated_sample(ARCAGIInput, {
-        "examples": [{"input_grid": pair["input"], "output_grid": pair["output"]}
-                     for pair in examples],
-        "input_grid": grid}, str(path))
+    return validated_sample(
+        ARCAGIInput,
+        {
+            "examples": [
+                {"input_grid": pair["input"], "output_grid": pair["output"]} for pair in examples
+            ],
+            "input_grid": grid,
+        },
+        str(path),
+    )
 
 
 def _output(pair: dict, path: Path) -> ARCAGIOutput:

@@ -17,8 +17,15 @@ import synaprefect as synalinks
 from synaprefect.data_models import DataModel, Field
 from synaprefect.datasets.benchmark import SingleSplitBenchmark
 
-__all__ = ["BBHBooleanQuestion", "BBHBooleanAnswer", "get_input_data_model",
-           "get_output_data_model", "load_data", "iterable_dataset", "expected_file"]
+__all__ = [
+    "BBHBooleanQuestion",
+    "BBHBooleanAnswer",
+    "get_input_data_model",
+    "get_output_data_model",
+    "load_data",
+    "iterable_dataset",
+    "expected_file",
+]
 
 
 class BBHBooleanQuestion(DataModel):
@@ -36,10 +43,16 @@ def _outputs(row: dict) -> dict:
 
 
 _BBH = SingleSplitBenchmark(
-    name="bbh", source="lukaemon/bbh", config="boolean_expressions",
-    columns=("input", "target"), input_model=BBHBooleanQuestion,
-    output_model=BBHBooleanAnswer, inputs=lambda row: {"question": row["input"]},
-    outputs=_outputs, train_split="test")
+    name="bbh",
+    source="lukaemon/bbh",
+    config="boolean_expressions",
+    columns=("input", "target"),
+    input_model=BBHBooleanQuestion,
+    output_model=BBHBooleanAnswer,
+    inputs=lambda row: {"question": row["input"]},
+    outputs=_outputs,
+    train_split="test",
+)
 
 get_input_data_model = _BBH.get_input_data_model
 get_output_data_model = _BBH.get_output_data_model

@@ -25,8 +25,15 @@ from synaprefect.datasets.benchmark import (
     split_train_test,
 )
 
-__all__ = ["BBQQuestion", "BBQAnswer", "get_input_data_model", "get_output_data_model",
-           "load_data", "iterable_dataset", "expected_file"]
+__all__ = [
+    "BBQQuestion",
+    "BBQAnswer",
+    "get_input_data_model",
+    "get_output_data_model",
+    "load_data",
+    "iterable_dataset",
+    "expected_file",
+]
 
 
 class BBQQuestion(DataModel):
@@ -38,12 +45,18 @@ class BBQAnswer(DataModel):
 
 
 _BBQ = Benchmark(
-    name="bbq", source="walledai/BBQ", config=None,
-    columns=("context", "question", "choices", "answer"), input_model=BBQQuestion,
+    name="bbq",
+    source="walledai/BBQ",
+    config=None,
+    columns=("context", "question", "choices", "answer"),
+    input_model=BBQQuestion,
     output_model=BBQAnswer,
-    inputs=lambda row: {"question": lettered(f"{row['context']}\n{row['question']}",
-                                             row["choices"], count=3)},
-    outputs=lambda row: {"answer": "ABC"[row["answer"]]}, train_split="age")
+    inputs=lambda row: {
+        "question": lettered(f"{row['context']}\n{row['question']}", row["choices"], count=3)
+    },
+    outputs=lambda row: {"answer": "ABC"[row["answer"]]},
+    train_split="age",
+)
 
 get_input_data_model = _BBQ.get_input_data_model
 get_output_data_model = _BBQ.get_output_data_model
@@ -59,11 +72,11 @@ def load_data(category: str = "age", validation_split: float = 0.2) -> tuple[Arr
     return split_train_test(*_BBQ.load_split(category), validation_split)
 
 
-def iterable_dataset(repeat: int = 1, batch_size: int | None = 1, limit: int | None = None,
-                     category: str = "age") -> BenchmarkDataset:
+def iterable_dataset(
+    repeat: int = 1, batch_size: int | None = 1, limit: int | None = None, category: str = "age"
+) -> BenchmarkDataset:
     """The batches of one category, streamed (see ``BenchmarkDataset``).
 
     Example: ``for x, y in bbq.iterable_dataset(batch_size=4, category="age"): ...``
     """
-    return _BBQ.iterable_dataset(repeat=repeat, batch_size=batch_size, limit=limit,
-                                 split=category)
+    return _BBQ.iterable_dataset(repeat=repeat, batch_size=batch_size, limit=limit, split=category)

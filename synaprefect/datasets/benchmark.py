@@ -79,8 +79,12 @@ def split_train_test(x: Any, y: Any, validation_split: float = 0.2) -> tuple[Arr
     return train_validation_split(x, y, validation_split)
 
 
-def lettered(text: str, choices: Sequence[str], labels: Sequence[str] =
-             string.ascii_uppercase, count: int | None = None) -> str:
+def lettered(
+    text: str,
+    choices: Sequence[str],
+    labels: Sequence[str] = string.ascii_uppercase,
+    count: int | None = None,
+) -> str:
     """``text``, then one ``<label>) <choice>`` line per choice: a multiple-choice
     question as one string. ``count`` is the number of choices a row must have.
 
@@ -133,16 +137,18 @@ class Benchmark:
     def expected_file(self, split: str) -> Path:
         """Where the cache keeps ``split``: ``<datasets dir>/<name>/<split>.jsonl``."""
         if not split or Path(split).name != split or split.startswith("."):
-            raise ValueError(f"`split` must be a plain split name such as "
-                             f"{self.train_split!r}, got {split!r}.")
+            raise ValueError(
+                f"`split` must be a plain split name such as {self.train_split!r}, got {split!r}."
+            )
         return datasets_dir() / self.name / f"{split}.jsonl"
 
     def rows(self, split: str) -> Rows:
         """The raw rows of ``split``, read from the cache."""
         return load_rows(self._cached_file(split))
 
-    def load_split(self, split: str, keep: Callable[[dict], bool] | None = None,
-                   limit: int | None = None) -> Arrays:
+    def load_split(
+        self, split: str, keep: Callable[[dict], bool] | None = None, limit: int | None = None
+    ) -> Arrays:
         """``(x, y)`` of ``split``: numpy object arrays of data models, one pair per row
         (the first ``limit`` rows that ``keep`` accepts, when given)."""
         pairs = list(self._pairs(split, limit, keep))
@@ -153,15 +159,18 @@ class Benchmark:
         ``test_split``."""
         return self.load_split(self.train_split), self.load_split(self.test_split)
 
-    def iterable_dataset(self, repeat: int = 1, batch_size: int | None = 1,
-                         limit: int | None = None, split: str | None = None
-                         ) -> BenchmarkDataset:
+    def iterable_dataset(
+        self,
+        repeat: int = 1,
+        batch_size: int | None = 1,
+        limit: int | None = None,
+        split: str | None = None,
+    ) -> BenchmarkDataset:
         """The batches of ``split`` (default ``train_split``), streamed: see
         ``BenchmarkDataset``. The split's file must be in the cache already."""
         split = split or self.train_split
         self._cached_file(split)  # a missing file fails here, not at the first batch
-        return BenchmarkDataset(self, split, repeat=repeat, batch_size=batch_size,
-                                limit=limit)
+        return BenchmarkDataset(self, split, repeat=repeat, batch_size=batch_size, limit=limit)
 
     def _cached_file(self, split: str) -> Path:
         path = self.expected_file(split)
@@ -169,8 +178,9 @@ class Benchmark:
             raise DatasetNotFoundError(self._missing(split, path))
         return path
 
-    def _pairs(self, split: str, limit: int | None = None,
-               keep: Callable[[dict], bool] | None = None) -> Iterator[tuple[Any, Any]]:
+    def _pairs(
+        self, split: str, limit: int | None = None, keep: Callable[[dict], bool] | None = None
+    ) -> Iterator[tuple[Any, Any]]:
         rows = self.rows(split)
         count = 0
         for index, row in enumerate(rows):
@@ -185,17 +195,23 @@ class Benchmark:
         row, where = rows[index], rows.where(index)
         missing = [column for column in self.columns if column not in row]
         if missing:
-            raise DatasetError(f"{where}: not a {self.name} row: missing column(s) "
-                               f"{missing}; expected {list(self.columns)}, the row has "
-                               f"{sorted(row)}.")
+            raise DatasetError(
+                f"{where}: not a {self.name} row: missing column(s) "
+                f"{missing}; expected {list(self.columns)}, the row has "
+                f"{sorted(row)}."
+            )
         try:
             inputs, outputs = self.inputs(row), self.outputs(row)
         except (KeyError, IndexError, TypeError, ValueError, AttributeError) as error:
-            raise DatasetError(f"{where}: not a {self.name} row: {type(error).__name__}: "
-                               f"{error} (the upstream format is {self._upstream()})."
-                               ) from None
-        target = (None if self.output_model is None
-                  else validated_sample(self.output_model, outputs, where))
+            raise DatasetError(
+                f"{where}: not a {self.name} row: {type(error).__name__}: "
+                f"{error} (the upstream format is {self._upstream()})."
+            ) from None
+        target = (
+            None
+            if self.output_model is None
+            else validated_sample(self.output_model, outputs, where)
+        )
         return validated_sample(self.input_model, inputs, where), target
 
     def _upstream(self) -> str:
@@ -209,9 +225,9 @@ class Benchmark:
             f"the file {path} (JSON Lines, one row of {self._upstream()} per line). "
             "synaprefect downloads nothing; on a machine with internet access and the "
             "`datasets` package, write it with\n"
-            f"    python -c \"import os, datasets; os.makedirs({str(path.parent)!r}, "
+            f'    python -c "import os, datasets; os.makedirs({str(path.parent)!r}, '
             f"exist_ok=True); datasets.load_dataset({self.source!r}, {config}split="
-            f"{split!r}).to_json({str(path)!r})\"\n"
+            f'{split!r}).to_json({str(path)!r})"\n'
             f"then copy it to that path, or set ${DATASETS_ENV} to the folder that holds "
             f"{self.name}/{split}.jsonl (see docs/datasets.md)."
         )
@@ -245,16 +261,22 @@ class BenchmarkDataset:
     ```
     """
 
-    def __init__(self, benchmark: Benchmark, split: str, repeat: int = 1,
-                 batch_size: int | None = 1, limit: int | None = None):
+    def __init__(
+        self,
+        benchmark: Benchmark,
+        split: str,
+        repeat: int = 1,
+        batch_size: int | None = 1,
+        limit: int | None = None,
+    ):
         if not isinstance(repeat, int) or repeat < 1:
             raise ValueError(f"`repeat` must be a positive integer, got {repeat!r}.")
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
-            raise ValueError(f"`batch_size` must be a positive integer or None (one "
-                             f"batch), got {batch_size!r}.")
+            raise ValueError(
+                f"`batch_size` must be a positive integer or None (one batch), got {batch_size!r}."
+            )
         if limit is not None and (not isinstance(limit, int) or limit < 0):
-            raise ValueError(f"`limit` must be a non-negative integer or None, got "
-                             f"{limit!r}.")
+            raise ValueError(f"`limit` must be a non-negative integer or None, got {limit!r}.")
         self.benchmark, self.split = benchmark, split
         self.repeat, self.batch_size, self.limit = repeat, batch_size, limit
 
@@ -264,8 +286,8 @@ class BenchmarkDataset:
             xs += [x] * self.repeat
             ys += [y] * self.repeat
             while self.batch_size is not None and len(xs) >= self.batch_size:
-                yield object_array(xs[:self.batch_size]), object_array(ys[:self.batch_size])
-                xs, ys = xs[self.batch_size:], ys[self.batch_size:]
+                yield object_array(xs[: self.batch_size]), object_array(ys[: self.batch_size])
+                xs, ys = xs[self.batch_size :], ys[self.batch_size :]
         if xs:
             yield object_array(xs), object_array(ys)
 

@@ -15,8 +15,15 @@ import synaprefect as synalinks
 from synaprefect.data_models import DataModel, Field
 from synaprefect.datasets.benchmark import Benchmark
 
-__all__ = ["BoolQQuestion", "BoolQAnswer", "get_input_data_model", "get_output_data_model",
-           "load_data", "iterable_dataset", "expected_file"]
+__all__ = [
+    "BoolQQuestion",
+    "BoolQAnswer",
+    "get_input_data_model",
+    "get_output_data_model",
+    "load_data",
+    "iterable_dataset",
+    "expected_file",
+]
 
 
 class BoolQQuestion(DataModel):
@@ -28,11 +35,16 @@ class BoolQAnswer(DataModel):
 
 
 _BOOLQ = Benchmark(
-    name="boolq", source="google/boolq", config=None,
-    columns=("question", "passage", "answer"), input_model=BoolQQuestion,
+    name="boolq",
+    source="google/boolq",
+    config=None,
+    columns=("question", "passage", "answer"),
+    input_model=BoolQQuestion,
     output_model=BoolQAnswer,
     inputs=lambda row: {"question": f"{row['passage']}\n\nQuestion: {row['question']}?"},
-    outputs=lambda row: {"answer": row["answer"]}, test_split="validation")
+    outputs=lambda row: {"answer": row["answer"]},
+    test_split="validation",
+)
 
 get_input_data_model = _BOOLQ.get_input_data_model
 get_output_data_model = _BOOLQ.get_output_data_model

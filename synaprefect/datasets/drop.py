@@ -16,8 +16,15 @@ import synaprefect as synalinks
 from synaprefect.data_models import DataModel, Field
 from synaprefect.datasets.benchmark import Benchmark
 
-__all__ = ["DROPQuestion", "DROPAnswer", "get_input_data_model", "get_output_data_model",
-           "load_data", "iterable_dataset", "expected_file"]
+__all__ = [
+    "DROPQuestion",
+    "DROPAnswer",
+    "get_input_data_model",
+    "get_output_data_model",
+    "load_data",
+    "iterable_dataset",
+    "expected_file",
+]
 
 
 class DROPQuestion(DataModel):
@@ -29,12 +36,16 @@ class DROPAnswer(DataModel):
 
 
 _DROP = Benchmark(
-    name="drop", source="ucinlp/drop", config=None,
-    columns=("passage", "question", "answers_spans"), input_model=DROPQuestion,
+    name="drop",
+    source="ucinlp/drop",
+    config=None,
+    columns=("passage", "question", "answers_spans"),
+    input_model=DROPQuestion,
     output_model=DROPAnswer,
     inputs=lambda row: {"question": f"{row['passage']}\n\nQuestion: {row['question']}"},
     outputs=lambda row: {"answer": row["answers_spans"]["spans"][0]},
-    test_split="validation")
+    test_split="validation",
+)
 
 get_input_data_model = _DROP.get_input_data_model
 get_output_data_model = _DROP.get_output_data_model

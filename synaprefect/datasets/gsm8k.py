@@ -17,8 +17,15 @@ inputs = synalinks.Input(data_model=synalinks.datasets.gsm8k.get_input_data_mode
 from synaprefect.data_models import DataModel, Field
 from synaprefect.datasets.benchmark import Benchmark
 
-__all__ = ["MathQuestion", "NumericalAnswerWithThinking", "get_input_data_model",
-           "get_output_data_model", "load_data", "iterable_dataset", "expected_file"]
+__all__ = [
+    "MathQuestion",
+    "NumericalAnswerWithThinking",
+    "get_input_data_model",
+    "get_output_data_model",
+    "load_data",
+    "iterable_dataset",
+    "expected_file",
+]
 
 
 class MathQuestion(DataModel):
@@ -38,9 +45,15 @@ def _outputs(row: dict) -> dict:
 
 
 _GSM8K = Benchmark(
-    name="gsm8k", source="openai/gsm8k", config="main", columns=("question", "answer"),
-    input_model=MathQuestion, output_model=NumericalAnswerWithThinking,
-    inputs=lambda row: {"question": row["question"]}, outputs=_outputs)
+    name="gsm8k",
+    source="openai/gsm8k",
+    config="main",
+    columns=("question", "answer"),
+    input_model=MathQuestion,
+    output_model=NumericalAnswerWithThinking,
+    inputs=lambda row: {"question": row["question"]},
+    outputs=_outputs,
+)
 
 get_input_data_model = _GSM8K.get_input_data_model
 get_output_data_model = _GSM8K.get_output_data_model

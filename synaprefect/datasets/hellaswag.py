@@ -17,8 +17,15 @@ from typing import Literal
 from synaprefect.data_models import DataModel, Field
 from synaprefect.datasets.benchmark import Benchmark, lettered
 
-__all__ = ["HellaSwagQuestion", "HellaSwagAnswer", "get_input_data_model",
-           "get_output_data_model", "load_data", "iterable_dataset", "expected_file"]
+__all__ = [
+    "HellaSwagQuestion",
+    "HellaSwagAnswer",
+    "get_input_data_model",
+    "get_output_data_model",
+    "load_data",
+    "iterable_dataset",
+    "expected_file",
+]
 
 
 class HellaSwagQuestion(DataModel):
@@ -26,16 +33,22 @@ class HellaSwagQuestion(DataModel):
 
 
 class HellaSwagAnswer(DataModel):
-    answer: Literal["A", "B", "C", "D"] = Field(description="The letter of the ending that "
-                                                "follows most plausibly")
+    answer: Literal["A", "B", "C", "D"] = Field(
+        description="The letter of the ending that follows most plausibly"
+    )
 
 
 _HELLASWAG = Benchmark(
-    name="hellaswag", source="Rowan/hellaswag", config=None,
-    columns=("ctx", "endings", "label"), input_model=HellaSwagQuestion,
+    name="hellaswag",
+    source="Rowan/hellaswag",
+    config=None,
+    columns=("ctx", "endings", "label"),
+    input_model=HellaSwagQuestion,
     output_model=HellaSwagAnswer,
     inputs=lambda row: {"question": lettered(row["ctx"], row["endings"], count=4)},
-    outputs=lambda row: {"answer": "ABCD"[int(row["label"])]}, test_split="validation")
+    outputs=lambda row: {"answer": "ABCD"[int(row["label"])]},
+    test_split="validation",
+)
 
 get_input_data_model = _HELLASWAG.get_input_data_model
 get_output_data_model = _HELLASWAG.get_output_data_model

@@ -25,9 +25,18 @@ from synaprefect.datasets.rows import DatasetError
 from synaprefect.datasets.samples import validated_sample
 from synaprefect.trainers.data import object_array
 
-__all__ = ["Question", "Answer", "Document", "get_input_data_model",
-           "get_output_data_model", "get_knowledge_data_model", "load_data",
-           "load_knowledge", "iterable_dataset", "expected_file"]
+__all__ = [
+    "Question",
+    "Answer",
+    "Document",
+    "get_input_data_model",
+    "get_output_data_model",
+    "get_knowledge_data_model",
+    "load_data",
+    "load_knowledge",
+    "iterable_dataset",
+    "expected_file",
+]
 
 
 class Question(DataModel):
@@ -44,10 +53,16 @@ class Document(DataModel):
 
 
 _HOTPOTQA = Benchmark(
-    name="hotpotqa", source="hotpotqa/hotpot_qa", config="fullwiki",
-    columns=("question", "answer"), input_model=Question, output_model=Answer,
+    name="hotpotqa",
+    source="hotpotqa/hotpot_qa",
+    config="fullwiki",
+    columns=("question", "answer"),
+    input_model=Question,
+    output_model=Answer,
     inputs=lambda row: {"question": row["question"]},
-    outputs=lambda row: {"answer": row["answer"]}, test_split="validation")
+    outputs=lambda row: {"answer": row["answer"]},
+    test_split="validation",
+)
 
 get_input_data_model = _HOTPOTQA.get_input_data_model
 get_output_data_model = _HOTPOTQA.get_output_data_model
@@ -66,8 +81,10 @@ def load_data() -> tuple[Arrays, Arrays]:
 
     Example: ``(x_train, y_train), (x_test, y_test) = hotpotqa.load_data()``
     """
-    return (_HOTPOTQA.load_split("train"),
-            _HOTPOTQA.load_split("validation", keep=lambda row: row.get("level") == "hard"))
+    return (
+        _HOTPOTQA.load_split("train"),
+        _HOTPOTQA.load_split("validation", keep=lambda row: row.get("level") == "hard"),
+    )
 
 
 def load_knowledge() -> np.ndarray:
@@ -82,9 +99,13 @@ def load_knowledge() -> np.ndarray:
         titles = context.get("title", []) if isinstance(context, dict) else None
         paragraphs = context.get("sentences", []) if isinstance(context, dict) else None
         if titles is None or paragraphs is None or len(titles) != len(paragraphs):
-            raise DatasetError(f"{where}: a hotpotqa context must be {{\"title\": [...], "
-                               f"\"sentences\": [[...], ...]}}, one title per paragraph; "
-                               f"got {json.dumps(context)[:80]}.")
-        documents += [validated_sample(Document, {"title": title, "text": "\n".join(lines)},
-                                       where) for title, lines in zip(titles, paragraphs)]
+            raise DatasetError(
+                f'{where}: a hotpotqa context must be {{"title": [...], '
+                f'"sentences": [[...], ...]}}, one title per paragraph; '
+                f"got {json.dumps(context)[:80]}."
+            )
+        documents += [
+            validated_sample(Document, {"title": title, "text": "\n".join(lines)}, where)
+            for title, lines in zip(titles, paragraphs)
+        ]
     return object_array(documents)

@@ -15,8 +15,15 @@ import synaprefect as synalinks
 from synaprefect.data_models import DataModel, Field
 from synaprefect.datasets.benchmark import SingleSplitBenchmark
 
-__all__ = ["HumanEvalQuestion", "HumanEvalAnswer", "get_input_data_model",
-           "get_output_data_model", "load_data", "iterable_dataset", "expected_file"]
+__all__ = [
+    "HumanEvalQuestion",
+    "HumanEvalAnswer",
+    "get_input_data_model",
+    "get_output_data_model",
+    "load_data",
+    "iterable_dataset",
+    "expected_file",
+]
 
 
 class HumanEvalQuestion(DataModel):
@@ -28,10 +35,16 @@ class HumanEvalAnswer(DataModel):
 
 
 _HUMANEVAL = SingleSplitBenchmark(
-    name="humaneval", source="openai/openai_humaneval", config=None,
-    columns=("prompt", "canonical_solution"), input_model=HumanEvalQuestion,
-    output_model=HumanEvalAnswer, inputs=lambda row: {"prompt": row["prompt"]},
-    outputs=lambda row: {"completion": row["canonical_solution"]}, train_split="test")
+    name="humaneval",
+    source="openai/openai_humaneval",
+    config=None,
+    columns=("prompt", "canonical_solution"),
+    input_model=HumanEvalQuestion,
+    output_model=HumanEvalAnswer,
+    inputs=lambda row: {"prompt": row["prompt"]},
+    outputs=lambda row: {"completion": row["canonical_solution"]},
+    train_split="test",
+)
 
 get_input_data_model = _HUMANEVAL.get_input_data_model
 get_output_data_model = _HUMANEVAL.get_output_data_model

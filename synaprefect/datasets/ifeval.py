@@ -17,8 +17,15 @@ import synaprefect as synalinks
 from synaprefect.data_models import DataModel, Field
 from synaprefect.datasets.benchmark import SingleSplitBenchmark
 
-__all__ = ["IFEvalQuestion", "IFEvalAnswer", "get_input_data_model",
-           "get_output_data_model", "load_data", "iterable_dataset", "expected_file"]
+__all__ = [
+    "IFEvalQuestion",
+    "IFEvalAnswer",
+    "get_input_data_model",
+    "get_output_data_model",
+    "load_data",
+    "iterable_dataset",
+    "expected_file",
+]
 
 
 class IFEvalQuestion(DataModel):
@@ -30,10 +37,15 @@ class IFEvalAnswer(DataModel):
 
 
 _IFEVAL = SingleSplitBenchmark(
-    name="ifeval", source="google/IFEval", config=None, columns=("prompt",),
-    input_model=IFEvalQuestion, output_model=IFEvalAnswer,
+    name="ifeval",
+    source="google/IFEval",
+    config=None,
+    columns=("prompt",),
+    input_model=IFEvalQuestion,
+    output_model=IFEvalAnswer,
     inputs=lambda row: {"prompt": row["prompt"]},
-    outputs=lambda row: {"response": row["prompt"]})
+    outputs=lambda row: {"response": row["prompt"]},
+)
 
 get_input_data_model = _IFEVAL.get_input_data_model
 get_output_data_model = _IFEVAL.get_output_data_model

@@ -16,8 +16,15 @@ import synaprefect as synalinks
 from synaprefect.data_models import DataModel, Field
 from synaprefect.datasets.benchmark import SingleSplitBenchmark
 
-__all__ = ["LAMBADAQuestion", "LAMBADAAnswer", "get_input_data_model",
-           "get_output_data_model", "load_data", "iterable_dataset", "expected_file"]
+__all__ = [
+    "LAMBADAQuestion",
+    "LAMBADAAnswer",
+    "get_input_data_model",
+    "get_output_data_model",
+    "load_data",
+    "iterable_dataset",
+    "expected_file",
+]
 
 
 class LAMBADAQuestion(DataModel):
@@ -36,10 +43,16 @@ def _words(row: dict) -> list[str]:
 
 
 _LAMBADA = SingleSplitBenchmark(
-    name="lambada", source="EleutherAI/lambada_openai", config="en", columns=("text",),
-    input_model=LAMBADAQuestion, output_model=LAMBADAAnswer,
+    name="lambada",
+    source="EleutherAI/lambada_openai",
+    config="en",
+    columns=("text",),
+    input_model=LAMBADAQuestion,
+    output_model=LAMBADAAnswer,
     inputs=lambda row: {"question": " ".join([*_words(row)[:-1], "___"])},
-    outputs=lambda row: {"answer": _words(row)[-1]}, train_split="test")
+    outputs=lambda row: {"answer": _words(row)[-1]},
+    train_split="test",
+)
 
 get_input_data_model = _LAMBADA.get_input_data_model
 get_output_data_model = _LAMBADA.get_output_data_model

@@ -17,8 +17,15 @@ from typing import Literal
 from synaprefect.data_models import DataModel, Field
 from synaprefect.datasets.benchmark import Benchmark
 
-__all__ = ["LogiQAQuestion", "LogiQAAnswer", "get_input_data_model",
-           "get_output_data_model", "load_data", "iterable_dataset", "expected_file"]
+__all__ = [
+    "LogiQAQuestion",
+    "LogiQAAnswer",
+    "get_input_data_model",
+    "get_output_data_model",
+    "load_data",
+    "iterable_dataset",
+    "expected_file",
+]
 
 
 class LogiQAQuestion(DataModel):
@@ -30,14 +37,21 @@ class LogiQAAnswer(DataModel):
 
 
 def _inputs(row: dict) -> dict:
-    return {"question": "\n".join([f"{row['context']}\n\nQuestion: {row['question']}",
-                                   *row["options"]])}
+    return {
+        "question": "\n".join([f"{row['context']}\n\nQuestion: {row['question']}", *row["options"]])
+    }
 
 
 _LOGIQA = Benchmark(
-    name="logiqa", source="fireworks-ai/logiqa", config=None,
-    columns=("context", "question", "options", "answer"), input_model=LogiQAQuestion,
-    output_model=LogiQAAnswer, inputs=_inputs, outputs=lambda row: {"answer": row["answer"]})
+    name="logiqa",
+    source="fireworks-ai/logiqa",
+    config=None,
+    columns=("context", "question", "options", "answer"),
+    input_model=LogiQAQuestion,
+    output_model=LogiQAAnswer,
+    inputs=_inputs,
+    outputs=lambda row: {"answer": row["answer"]},
+)
 
 get_input_data_model = _LOGIQA.get_input_data_model
 get_output_data_model = _LOGIQA.get_output_data_model

@@ -18,8 +18,15 @@ from typing import Literal
 from synaprefect.data_models import DataModel, Field
 from synaprefect.datasets.benchmark import Benchmark
 
-__all__ = ["MMLUQuestion", "MMLUAnswer", "get_input_data_model", "get_output_data_model",
-           "load_data", "iterable_dataset", "expected_file"]
+__all__ = [
+    "MMLUQuestion",
+    "MMLUAnswer",
+    "get_input_data_model",
+    "get_output_data_model",
+    "load_data",
+    "iterable_dataset",
+    "expected_file",
+]
 
 
 class MMLUQuestion(DataModel):
@@ -33,12 +40,17 @@ class MMLUAnswer(DataModel):
 
 
 _MMLU = Benchmark(
-    name="mmlu", source="cais/mmlu", config="all",
+    name="mmlu",
+    source="cais/mmlu",
+    config="all",
     columns=("question", "subject", "choices", "answer"),
-    input_model=MMLUQuestion, output_model=MMLUAnswer,
+    input_model=MMLUQuestion,
+    output_model=MMLUAnswer,
     inputs=lambda row: {key: row[key] for key in ("question", "choices", "subject")},
     outputs=lambda row: {"answer": "ABCD"[row["answer"]]},
-    train_split="validation", test_split="test")
+    train_split="validation",
+    test_split="test",
+)
 
 get_input_data_model = _MMLU.get_input_data_model
 get_output_data_model = _MMLU.get_output_data_model

@@ -44,8 +44,9 @@ class Rows(list):
     ```
     """
 
-    def __init__(self, rows: Iterable[dict] = (), source: str | None = None,
-                 lines: list[int] | None = None):
+    def __init__(
+        self, rows: Iterable[dict] = (), source: str | None = None, lines: list[int] | None = None
+    ):
         super().__init__(rows)
         self.source = source
         self.lines = lines
@@ -77,19 +78,21 @@ def load_rows(path: str | os.PathLike) -> Rows:
     if suffix not in FORMATS:
         raise DatasetError(
             f"{name}: unsupported dataset format {suffix or '(no extension)'!r}; use .json "
-            "(an array of rows, or an object with a \"rows\" array), .jsonl (one JSON "
+            '(an array of rows, or an object with a "rows" array), .jsonl (one JSON '
             "object per line) or .csv (a header line, then one row per line)."
         )
     try:
         data = source.read_bytes("dataset file")
     except FileNotFoundError:
-        raise FileNotFoundError(f"Dataset file not found: '{name}' (working directory: "
-                                f"{Path.cwd()}).") from None
+        raise FileNotFoundError(
+            f"Dataset file not found: '{name}' (working directory: {Path.cwd()})."
+        ) from None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise DatasetError(f"{name}: not UTF-8 text ({error.reason} at byte "
-                           f"{error.start}).") from None
+        raise DatasetError(
+            f"{name}: not UTF-8 text ({error.reason} at byte {error.start})."
+        ) from None
     reader = {".json": _json_rows, ".jsonl": _jsonl_rows, ".csv": _csv_rows}[suffix]
     rows, lines = reader(text, name)
     if not rows:
@@ -104,20 +107,25 @@ def _json_rows(text: str, path: str) -> tuple[list, list[int]]:
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
-        raise DatasetError(f"{path}:{error.lineno}: not valid JSON: {error.msg} (column "
-                           f"{error.colno}).") from None
+        raise DatasetError(
+            f"{path}:{error.lineno}: not valid JSON: {error.msg} (column {error.colno})."
+        ) from None
     if isinstance(document, dict):
         if not isinstance(document.get("rows"), list):
-            found = (f"its \"rows\" is {_json_kind(document['rows'])}"
-                     if "rows" in document else f"found the keys {sorted(document)}")
-            raise DatasetError(f"{path}:1: a JSON object dataset needs a \"rows\" array; "
-                               f"{found}.")
+            found = (
+                f'its "rows" is {_json_kind(document["rows"])}'
+                if "rows" in document
+                else f"found the keys {sorted(document)}"
+            )
+            raise DatasetError(f'{path}:1: a JSON object dataset needs a "rows" array; {found}.')
         rows = document["rows"]
     elif isinstance(document, list):
         rows = document
     else:
-        raise DatasetError(f"{path}:1: expected an array of rows or an object with a "
-                           f"\"rows\" array, got {_json_kind(document)}.")
+        raise DatasetError(
+            f"{path}:1: expected an array of rows or an object with a "
+            f'"rows" array, got {_json_kind(document)}.'
+        )
     lines = [text.count("\n", 0, offset) + 1 for offset in _row_offsets(text)]
     for row, line in zip(rows, lines):
         _check_object(row, f"{path}:{line}")
@@ -166,8 +174,9 @@ def _jsonl_rows(text: str, path: str) -> tuple[list, list[int]]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as error:
-            raise DatasetError(f"{path}:{number}: not valid JSON: {error.msg} (column "
-                               f"{error.colno}).") from None
+            raise DatasetError(
+                f"{path}:{number}: not valid JSON: {error.msg} (column {error.colno})."
+            ) from None
         _check_object(row, f"{path}:{number}")
         rows.append(row)
         lines.append(number)
@@ -179,14 +188,14 @@ def _csv_rows(text: str, path: str) -> tuple[list, list[int]]:
     try:
         header = next(reader)
     except StopIteration:
-        raise DatasetError(f"{path}: empty CSV file; the first line must name the "
-                           "columns.") from None
+        raise DatasetError(
+            f"{path}: empty CSV file; the first line must name the columns."
+        ) from None
     except csv.Error as error:
         raise DatasetError(f"{path}:1: malformed CSV: {error}.") from None
     duplicates = sorted({name for name in header if header.count(name) > 1})
     if not header or duplicates or "" in header:
-        raise DatasetError(f"{path}:1: the header must name every column once; got "
-                           f"{header}.")
+        raise DatasetError(f"{path}:1: the header must name every column once; got {header}.")
     rows, lines, end = [], [], reader.line_num
     while True:
         start = end + 1  # a quoted value may span lines: a row starts after the last one
@@ -200,20 +209,31 @@ def _csv_rows(text: str, path: str) -> tuple[list, list[int]]:
         if not record:  # a blank line
             continue
         if len(record) != len(header):
-            raise DatasetError(f"{path}:{start}: {len(record)} value(s), but the header "
-                               f"(line 1) has {len(header)} columns: {header}.")
+            raise DatasetError(
+                f"{path}:{start}: {len(record)} value(s), but the header "
+                f"(line 1) has {len(header)} columns: {header}."
+            )
         rows.append(dict(zip(header, record)))
         lines.append(start)
     return rows, lines
 
 
 def _json_kind(value: Any) -> str:
-    kinds = {str: "a string", bool: "a boolean", int: "a number", float: "a number",
-             list: "an array", dict: "an object", type(None): "null"}
+    kinds = {
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        list: "an array",
+        dict: "an object",
+        type(None): "null",
+    }
     return kinds[type(value)]
 
 
 def _check_object(row: Any, where: str) -> None:
     if not isinstance(row, dict):
-        raise DatasetError(f"{where}: a row must be a JSON object such as "
-                           f"{{\"query\": \"...\"}}, got {json.dumps(row)[:60]}.")
+        raise DatasetError(
+            f"{where}: a row must be a JSON object such as "
+            f'{{"query": "..."}}, got {json.dumps(row)[:60]}.'
+        )

@@ -27,8 +27,12 @@ from synaprefect.trainers.data import object_array
 __all__ = ["to_samples", "data_models_for", "validated_sample"]
 
 
-def to_samples(rows: list[dict], input_model: Any, output_model: Any = None,
-               columns: Mapping[str, str] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+def to_samples(
+    rows: list[dict],
+    input_model: Any,
+    output_model: Any = None,
+    columns: Mapping[str, str] | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
     """``(x, y)``: one input sample (and one target when ``output_model`` is given) per
     row, as numpy object arrays ready for ``fit`` / ``evaluate`` / ``predict``.
 
@@ -52,9 +56,9 @@ def to_samples(rows: list[dict], input_model: Any, output_model: Any = None,
     return x, y
 
 
-def data_models_for(rows: list[dict], input_fields: list[str] | None = None,
-                    output_fields: list[str] | None = None
-                    ) -> tuple[type[DataModel], type[DataModel]]:
+def data_models_for(
+    rows: list[dict], input_fields: list[str] | None = None, output_fields: list[str] | None = None
+) -> tuple[type[DataModel], type[DataModel]]:
     """Two ``DataModel`` classes of string fields, ``(Inputs, Outputs)``, for the columns
     of ``rows`` (those of the first row, in order): by default the last column is the
     output and every other column an input.
@@ -67,18 +71,22 @@ def data_models_for(rows: list[dict], input_fields: list[str] | None = None,
     """
     rows = rows if isinstance(rows, Rows) else Rows(rows)
     if not rows:
-        raise DatasetError("The dataset has no rows: there are no columns to build data "
-                           "models from.")
+        raise DatasetError(
+            "The dataset has no rows: there are no columns to build data models from."
+        )
     available = list(rows[0])
     outputs = list(output_fields or available[-1:])
     inputs = list(input_fields or [c for c in available if c not in outputs])
     for field in inputs + outputs:
         if field not in available:
-            raise DatasetError(f"{rows.where(0)}: no column {field!r}; the columns are "
-                               f"{available}.")
+            raise DatasetError(
+                f"{rows.where(0)}: no column {field!r}; the columns are {available}."
+            )
         if not field.isidentifier():
-            raise DatasetError(f"{rows.where(0)}: column {field!r} cannot be a field name "
-                               "(use letters, digits and underscores); rename it.")
+            raise DatasetError(
+                f"{rows.where(0)}: column {field!r} cannot be a field name "
+                "(use letters, digits and underscores); rename it."
+            )
     if not inputs or not outputs or set(inputs) & set(outputs):
         raise ValueError(
             f"Expected at least one input and one output field, none in both; got inputs "
@@ -87,7 +95,8 @@ def data_models_for(rows: list[dict], input_fields: list[str] | None = None,
 
     def model(name: str, fields: list[str]) -> type[DataModel]:
         definitions: dict[str, Any] = {
-            field: (str, Field(description=f"The {field}")) for field in fields}
+            field: (str, Field(description=f"The {field}")) for field in fields
+        }
         return pydantic.create_model(name, __base__=DataModel, **definitions)
 
     return model("Inputs", inputs), model("Outputs", outputs)
@@ -96,9 +105,11 @@ def data_models_for(rows: list[dict], input_fields: list[str] | None = None,
 def _sample(rows: Rows, index: int, model: Any, columns: dict[str, str]) -> Any:
     where = rows.where(index)
     if not hasattr(model, "get_schema"):
-        raise TypeError(f"Expected a DataModel class or a program's inputs/outputs, got "
-                        f"{model!r}. A program with several inputs or outputs needs its "
-                        "samples built in code.")
+        raise TypeError(
+            f"Expected a DataModel class or a program's inputs/outputs, got "
+            f"{model!r}. A program with several inputs or outputs needs its "
+            "samples built in code."
+        )
     schema = model.get_schema()
     title = schema.get("title", "the data model")
     row = rows[index]
@@ -108,8 +119,10 @@ def _sample(rows: Rows, index: int, model: Any, columns: dict[str, str]) -> Any:
         if column in row:
             values[field] = row[column]
         elif field in schema.get("required", []):
-            raise DatasetError(f"{where}: missing column {column!r} (field {field!r} of "
-                               f"{title}); the row has the columns {sorted(row)}.")
+            raise DatasetError(
+                f"{where}: missing column {column!r} (field {field!r} of "
+                f"{title}); the row has the columns {sorted(row)}."
+            )
     return validated_sample(model, values, where)
 
 
@@ -124,10 +137,12 @@ def validated_sample(model: Any, values: dict, where: str) -> Any:
         try:
             return model(**values)
         except pydantic.ValidationError as error:
-            problems = "; ".join(f"field `{'.'.join(map(str, e['loc']))}`: {e['msg']}"
-                                 for e in error.errors())
-            raise DatasetError(f"{where}: the row does not fit {model.__name__}: "
-                               f"{problems}.") from None
+            problems = "; ".join(
+                f"field `{'.'.join(map(str, e['loc']))}`: {e['msg']}" for e in error.errors()
+            )
+            raise DatasetError(
+                f"{where}: the row does not fit {model.__name__}: {problems}."
+            ) from None
     schema = model.get_schema()
     errors = schema_errors(values, schema)
     if errors:

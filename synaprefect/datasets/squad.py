@@ -15,8 +15,15 @@ import synaprefect as synalinks
 from synaprefect.data_models import DataModel, Field
 from synaprefect.datasets.benchmark import Benchmark
 
-__all__ = ["SQuADQuestion", "SQuADAnswer", "get_input_data_model", "get_output_data_model",
-           "load_data", "iterable_dataset", "expected_file"]
+__all__ = [
+    "SQuADQuestion",
+    "SQuADAnswer",
+    "get_input_data_model",
+    "get_output_data_model",
+    "load_data",
+    "iterable_dataset",
+    "expected_file",
+]
 
 
 class SQuADQuestion(DataModel):
@@ -28,11 +35,16 @@ class SQuADAnswer(DataModel):
 
 
 _SQUAD = Benchmark(
-    name="squad", source="rajpurkar/squad", config=None,
-    columns=("context", "question", "answers"), input_model=SQuADQuestion,
+    name="squad",
+    source="rajpurkar/squad",
+    config=None,
+    columns=("context", "question", "answers"),
+    input_model=SQuADQuestion,
     output_model=SQuADAnswer,
     inputs=lambda row: {"question": f"{row['context']}\n\nQuestion: {row['question']}"},
-    outputs=lambda row: {"answer": row["answers"]["text"][0]}, test_split="validation")
+    outputs=lambda row: {"answer": row["answers"]["text"][0]},
+    test_split="validation",
+)
 
 get_input_data_model = _SQUAD.get_input_data_model
 get_output_data_model = _SQUAD.get_output_data_model

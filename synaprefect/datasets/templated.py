@@ -28,10 +28,17 @@ from synaprefect.datasets.benchmark import Arrays, Benchmark
 __all__ = ["load_split"]
 
 
-def load_split(path: str, *, split: str, input_data_model: type, input_template: str,
-               name: str | None = None, output_data_model: type | None = None,
-               output_template: str | None = None,
-               limit: int | None = None) -> Arrays | tuple:
+def load_split(
+    path: str,
+    *,
+    split: str,
+    input_data_model: type,
+    input_template: str,
+    name: str | None = None,
+    output_data_model: type | None = None,
+    output_template: str | None = None,
+    limit: int | None = None,
+) -> Arrays | tuple:
     """``(x, y)`` of one cached split, numpy object arrays of data models; ``(x,)``
     without an output template. ``path`` and ``name`` are the Hugging Face dataset and
     config (``load_dataset(path, name, split=split)``); ``limit`` keeps the first rows.
@@ -46,20 +53,28 @@ def load_split(path: str, *, split: str, input_data_model: type, input_template:
     ```
     """
     if (output_data_model is None) != (output_template is None):
-        raise ValueError("Pass `output_data_model` and `output_template` together (or "
-                         "neither, for inputs only).")
+        raise ValueError(
+            "Pass `output_data_model` and `output_template` together (or neither, for inputs only)."
+        )
     folder = "/".join(part for part in (path, name) if part)
     parts = PurePosixPath(folder).parts
     if not parts or folder.startswith("/") or any(p in (".", "..") for p in parts):
-        raise ValueError(f"`path` (and `name`) must name a dataset such as "
-                         f"'dair-ai/emotion', got path={path!r}, name={name!r}.")
+        raise ValueError(
+            f"`path` (and `name`) must name a dataset such as "
+            f"'dair-ai/emotion', got path={path!r}, name={name!r}."
+        )
     environment = jinja2.Environment(undefined=jinja2.StrictUndefined)
     source = Benchmark(
-        name=folder, source=path, config=name, columns=(), input_model=input_data_model,
+        name=folder,
+        source=path,
+        config=name,
+        columns=(),
+        input_model=input_data_model,
         output_model=output_data_model,
         inputs=_renderer(environment, input_template, "input_template"),
         outputs=_renderer(environment, output_template or "{}", "output_template"),
-        train_split=split)
+        train_split=split,
+    )
     x, y = source.load_split(split, limit=limit)
     return (x,) if output_template is None else (x, y)
 
@@ -68,8 +83,9 @@ def _renderer(environment: jinja2.Environment, template: str, argument: str):
     try:
         compiled = environment.from_string(template)
     except jinja2.TemplateSyntaxError as error:
-        raise ValueError(f"`{argument}` is not a valid Jinja2 template: {error.message} "
-                         f"(line {error.lineno}).") from None
+        raise ValueError(
+            f"`{argument}` is not a valid Jinja2 template: {error.message} (line {error.lineno})."
+        ) from None
 
     def render(row: dict) -> dict:
         try:
@@ -79,8 +95,9 @@ def _renderer(environment: jinja2.Environment, template: str, argument: str):
         try:
             value = json.loads(text)
         except json.JSONDecodeError as error:
-            raise ValueError(f"`{argument}` rendered {text[:80]!r}, not JSON: "
-                             f"{error.msg}") from None
+            raise ValueError(
+                f"`{argument}` rendered {text[:80]!r}, not JSON: {error.msg}"
+            ) from None
         if not isinstance(value, dict):
             raise ValueError(f"`{argument}` must render a JSON object, got {text[:80]!r}")
         return value

@@ -20,8 +20,15 @@ import string
 from synaprefect.data_models import DataModel, Field
 from synaprefect.datasets.benchmark import SingleSplitBenchmark, lettered
 
-__all__ = ["TruthfulQAQuestion", "TruthfulQAAnswer", "get_input_data_model",
-           "get_output_data_model", "load_data", "iterable_dataset", "expected_file"]
+__all__ = [
+    "TruthfulQAQuestion",
+    "TruthfulQAAnswer",
+    "get_input_data_model",
+    "get_output_data_model",
+    "load_data",
+    "iterable_dataset",
+    "expected_file",
+]
 
 
 class TruthfulQAQuestion(DataModel):
@@ -33,13 +40,16 @@ class TruthfulQAAnswer(DataModel):
 
 
 _TRUTHFULQA = SingleSplitBenchmark(
-    name="truthfulqa", source="truthfulqa/truthful_qa", config="multiple_choice",
-    columns=("question", "mc1_targets"), input_model=TruthfulQAQuestion,
+    name="truthfulqa",
+    source="truthfulqa/truthful_qa",
+    config="multiple_choice",
+    columns=("question", "mc1_targets"),
+    input_model=TruthfulQAQuestion,
     output_model=TruthfulQAAnswer,
     inputs=lambda row: {"question": lettered(row["question"], row["mc1_targets"]["choices"])},
-    outputs=lambda row: {
-        "answer": string.ascii_uppercase[row["mc1_targets"]["labels"].index(1)]},
-    train_split="validation")
+    outputs=lambda row: {"answer": string.ascii_uppercase[row["mc1_targets"]["labels"].index(1)]},
+    train_split="validation",
+)
 
 get_input_data_model = _TRUTHFULQA.get_input_data_model
 get_output_data_model = _TRUTHFULQA.get_output_data_model

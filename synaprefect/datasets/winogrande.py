@@ -17,8 +17,15 @@ from typing import Literal
 from synaprefect.data_models import DataModel, Field
 from synaprefect.datasets.benchmark import Benchmark, lettered
 
-__all__ = ["WinoGrandeQuestion", "WinoGrandeAnswer", "get_input_data_model",
-           "get_output_data_model", "load_data", "iterable_dataset", "expected_file"]
+__all__ = [
+    "WinoGrandeQuestion",
+    "WinoGrandeAnswer",
+    "get_input_data_model",
+    "get_output_data_model",
+    "load_data",
+    "iterable_dataset",
+    "expected_file",
+]
 
 
 class WinoGrandeQuestion(DataModel):
@@ -30,12 +37,18 @@ class WinoGrandeAnswer(DataModel):
 
 
 _WINOGRANDE = Benchmark(
-    name="winogrande", source="allenai/winogrande", config="winogrande_xl",
-    columns=("sentence", "option1", "option2", "answer"), input_model=WinoGrandeQuestion,
+    name="winogrande",
+    source="allenai/winogrande",
+    config="winogrande_xl",
+    columns=("sentence", "option1", "option2", "answer"),
+    input_model=WinoGrandeQuestion,
     output_model=WinoGrandeAnswer,
-    inputs=lambda row: {"question": lettered(row["sentence"],
-                                             [row["option1"], row["option2"]], "12")},
-    outputs=lambda row: {"answer": int(row["answer"])}, test_split="validation")
+    inputs=lambda row: {
+        "question": lettered(row["sentence"], [row["option1"], row["option2"]], "12")
+    },
+    outputs=lambda row: {"answer": int(row["answer"])},
+    test_split="validation",
+)
 
 get_input_data_model = _WINOGRANDE.get_input_data_model
 get_output_data_model = _WINOGRANDE.get_output_data_model

@@ -18,8 +18,11 @@ from synaprefect.knowledge_bases.tables import Edge, Row, TableSpec
 __all__ = ["Backend", "METRICS", "LoopLocal", "backend_for", "default_uri"]
 
 # metric -> what the distance means; lower is closer for every metric.
-METRICS = {"cosine": "1 - cosine similarity", "l2sq": "squared Euclidean distance",
-           "ip": "negative inner product"}
+METRICS = {
+    "cosine": "1 - cosine similarity",
+    "l2sq": "squared Euclidean distance",
+    "ip": "negative inner product",
+}
 
 
 class LoopLocal:
@@ -86,16 +89,18 @@ class Backend(abc.ABC):
         first."""
 
     @abc.abstractmethod
-    async def nearest(self, table: str, vector: list[float], k: int,
-                      metric: str) -> list[tuple[dict, float]]:
+    async def nearest(
+        self, table: str, vector: list[float], k: int, metric: str
+    ) -> list[tuple[dict, float]]:
         """Records with a vector, by distance (``METRICS``), lowest first."""
 
     @abc.abstractmethod
     async def upsert_edges(self, edges: list[Edge]) -> None: ...
 
     @abc.abstractmethod
-    async def edges_touching(self, nodes: list[tuple[str, str]],
-                             label: str | None = None) -> list[Edge]:
+    async def edges_touching(
+        self, nodes: list[tuple[str, str]], label: str | None = None
+    ) -> list[Edge]:
         """Relations whose subject or object is one of ``nodes`` (``(label, key)``)."""
 
     @abc.abstractmethod

@@ -38,8 +38,7 @@ def _endpoint_schema(relation_schema: dict, side: str) -> dict:
     schema = (relation_schema.get("properties") or {}).get(side) or {}
     for option in [schema, *(schema.get("anyOf") or schema.get("allOf") or [])]:
         if "$ref" in option:
-            return {**definitions.get(option["$ref"].rsplit("/", 1)[-1], {}),
-                    "$defs": definitions}
+            return {**definitions.get(option["$ref"].rsplit("/", 1)[-1], {}), "$defs": definitions}
     return schema
 
 
@@ -65,8 +64,12 @@ class GraphMixin:
         if known is not None:
             return known
         if not (schema.get("properties") or {}):  # no schema: the record's own fields
-            schema = {"title": record.get("label"), "properties": {
-                k: {"type": "string"} if isinstance(v, str) else {} for k, v in record.items()}}
+            schema = {
+                "title": record.get("label"),
+                "properties": {
+                    k: {"type": "string"} if isinstance(v, str) else {} for k, v in record.items()
+                },
+            }
         return spec_for(schema, record, entity=True)
 
     async def update_entities(self, entity_or_entities: Any) -> Any:
@@ -91,8 +94,10 @@ class GraphMixin:
             for side in ("subj", "obj"):
                 endpoint = record.get(side)
                 if not isinstance(endpoint, dict) or "label" not in endpoint:
-                    raise ValueError(f"A relation's `{side}` must be an entity with a `label`, "
-                                     f"got {endpoint!r:.200}.")
+                    raise ValueError(
+                        f"A relation's `{side}` must be an entity with a `label`, "
+                        f"got {endpoint!r:.200}."
+                    )
                 endpoint_schema = _endpoint_schema(schema, side)
                 spec = self._entity_spec(endpoint, endpoint_schema)
                 self._specs.setdefault(spec.name, spec)
@@ -111,10 +116,13 @@ class GraphMixin:
         graph = knowledge_graph.get_json()
         entities = list(graph.get("entities") or [])
         specs = [self._entity_spec(entity, {}) for entity in entities]
-        entity_ids = (await self._store(entities, [s.schema for s in specs], entity=True)
-                      if entities else [])
-        relations = [JsonDataModel(schema={"properties": {}}, json=relation)
-                     for relation in graph.get("relations") or []]
+        entity_ids = (
+            await self._store(entities, [s.schema for s in specs], entity=True) if entities else []
+        )
+        relations = [
+            JsonDataModel(schema={"properties": {}}, json=relation)
+            for relation in graph.get("relations") or []
+        ]
         relation_ids = await self.update_relations(relations) if relations else []
         return {"entities": entity_ids, "relations": relation_ids}
 
@@ -126,18 +134,17 @@ class GraphMixin:
     async def entity_fulltext_search(self, text_or_texts: Any, *, label: str, **kwargs):
         return await self.fulltext_search(text_or_texts, table_name=label, **kwargs)
 
-    async def entity_similarity_search(self, text_or_texts: Any = None, *, label: str,
-                                       **kwargs):
+    async def entity_similarity_search(self, text_or_texts: Any = None, *, label: str, **kwargs):
         return await self.similarity_search(text_or_texts, table_name=label, **kwargs)
 
-    async def entity_hybrid_fts_search(self, text_or_texts: Any = None, *, label: str,
-                                       **kwargs):
+    async def entity_hybrid_fts_search(self, text_or_texts: Any = None, *, label: str, **kwargs):
         return await self.hybrid_fts_search(text_or_texts, table_name=label, **kwargs)
 
     # ---- neighbourhoods -----------------------------------------------------------------
 
-    async def _expand(self, seeds: list[_Node], max_hops: int,
-                      rel_label: str | None) -> JsonDataModel:
+    async def _expand(
+        self, seeds: list[_Node], max_hops: int, rel_label: str | None
+    ) -> JsonDataModel:
         if max_hops < 0:
             raise ValueError(f"`max_hops` must be 0 or more, got {max_hops}.")
         seen, frontier, edges = list(dict.fromkeys(seeds)), list(dict.fromkeys(seeds)), {}
@@ -147,16 +154,19 @@ class GraphMixin:
             found = await self.backend.edges_touching(frontier, rel_label)
             frontier = []
             for edge in found:
-                edges[(edge.label, edge.subj_label, edge.subj_key, edge.obj_label,
-                       edge.obj_key)] = edge
+                edges[
+                    (edge.label, edge.subj_label, edge.subj_key, edge.obj_label, edge.obj_key)
+                ] = edge
                 for node in ((edge.subj_label, edge.subj_key), (edge.obj_label, edge.obj_key)):
                     if node not in seen:
                         seen.append(node)
                         frontier.append(node)
         records = await self._records(seen)
         relations = [self._relation_json(e, records) for e in edges.values()]
-        return JsonDataModel(schema=KnowledgeGraph.get_schema(), json={
-            "entities": [records[n] for n in seen if n in records], "relations": relations})
+        return JsonDataModel(
+            schema=KnowledgeGraph.get_schema(),
+            json={"entities": [records[n] for n in seen if n in records], "relations": relations},
+        )
 
     async def _records(self, nodes: list[_Node]) -> dict[_Node, dict]:
         by_label: dict[str, list[str]] = {}
@@ -174,8 +184,9 @@ class GraphMixin:
         obj = records.get((edge.obj_label, edge.obj_key)) or {"label": edge.obj_label}
         return {"subj": subj, "label": edge.label, "obj": obj, **edge.data}
 
-    async def neighborhood(self, id_or_ids: Any, *, label: str, max_hops: int = 1,
-                           rel_label: str | None = None) -> JsonDataModel:
+    async def neighborhood(
+        self, id_or_ids: Any, *, label: str, max_hops: int = 1, rel_label: str | None = None
+    ) -> JsonDataModel:
         """The entities within ``max_hops`` relations (either direction) of the given
         entities, and those relations, as a ``KnowledgeGraph``.
 
@@ -185,24 +196,45 @@ class GraphMixin:
         ids, _ = _listed(id_or_ids)
         return await self._expand([(label, str(i)) for i in ids], max_hops, rel_label)
 
-    async def local_graph_search(self, text_or_texts: Any = None, *, label: str,
-                                 vector_or_vectors: list | None = None, max_hops: int = 2,
-                                 k: int = 10, threshold: float | None = None,
-                                 rel_label: str | None = None) -> JsonDataModel:
+    async def local_graph_search(
+        self,
+        text_or_texts: Any = None,
+        *,
+        label: str,
+        vector_or_vectors: list | None = None,
+        max_hops: int = 2,
+        k: int = 10,
+        threshold: float | None = None,
+        rel_label: str | None = None,
+    ) -> JsonDataModel:
         """The neighbourhood of the ``k`` entities of ``label`` that best match the query
         (hybrid search), as a ``KnowledgeGraph``."""
         spec = await self._spec(label)
-        seeds = await self.hybrid_fts_search(text_or_texts, table_name=label,
-                                             vector_or_vectors=vector_or_vectors, k=k,
-                                             similarity_threshold=threshold)
-        return await self._expand([(label, str(r[spec.key])) for r in seeds], max_hops,
-                                  rel_label)
+        seeds = await self.hybrid_fts_search(
+            text_or_texts,
+            table_name=label,
+            vector_or_vectors=vector_or_vectors,
+            k=k,
+            similarity_threshold=threshold,
+        )
+        return await self._expand([(label, str(r[spec.key])) for r in seeds], max_hops, rel_label)
 
     # ---- paths --------------------------------------------------------------------------
 
-    async def _paths(self, search: str, subj_text, obj_text, *, subj_label: str,
-                     obj_label: str, label: str | None, min_hops: int, max_hops: int,
-                     k: int, **search_kwargs) -> list[dict]:
+    async def _paths(
+        self,
+        search: str,
+        subj_text,
+        obj_text,
+        *,
+        subj_label: str,
+        obj_label: str,
+        label: str | None,
+        min_hops: int,
+        max_hops: int,
+        k: int,
+        **search_kwargs,
+    ) -> list[dict]:
         if not 1 <= min_hops <= max_hops:
             raise ValueError(f"Need 1 <= min_hops <= max_hops, got {min_hops} and {max_hops}.")
         find = getattr(self, search)
@@ -221,8 +253,11 @@ class GraphMixin:
             if len(trail) == max_hops:
                 return
             if node not in outgoing:
-                outgoing[node] = [e for e in await self.backend.edges_touching([node], label)
-                                  if (e.subj_label, e.subj_key) == node]
+                outgoing[node] = [
+                    e
+                    for e in await self.backend.edges_touching([node], label)
+                    if (e.subj_label, e.subj_key) == node
+                ]
             for edge in outgoing[node]:
                 target = (edge.obj_label, edge.obj_key)
                 if target not in visited:
@@ -230,23 +265,38 @@ class GraphMixin:
 
         for start in ends["subj"]:
             await walk(start, [], {start})
-        nodes = {n for _, _, end, trail in paths for e in trail
-                 for n in ((e.subj_label, e.subj_key), (e.obj_label, e.obj_key))}
+        nodes = {
+            n
+            for _, _, end, trail in paths
+            for e in trail
+            for n in ((e.subj_label, e.subj_key), (e.obj_label, e.obj_key))
+        }
         records = await self._records(list(nodes))
-        results = [{
-            "subj": records.get((s_label, s_key)), "obj": records.get(end),
-            "relations": [self._relation_json(e, records) for e in trail],
-            "hops": len(trail),
-            "score": ends["subj"][(s_label, s_key)] + ends["obj"][end],
-        } for s_label, s_key, end, trail in paths]
+        results = [
+            {
+                "subj": records.get((s_label, s_key)),
+                "obj": records.get(end),
+                "relations": [self._relation_json(e, records) for e in trail],
+                "hops": len(trail),
+                "score": ends["subj"][(s_label, s_key)] + ends["obj"][end],
+            }
+            for s_label, s_key, end, trail in paths
+        ]
         results.sort(key=lambda r: r["score"], reverse=not lower_better)
         return results[:k]
 
-    async def path_fulltext_search(self, subj_text_or_texts: Any = None,
-                                   obj_text_or_texts: Any = None, *, subj_label: str,
-                                   obj_label: str, label: str | None = None,
-                                   min_hops: int = 1, max_hops: int = 3,
-                                   k: int = 10) -> list[dict]:
+    async def path_fulltext_search(
+        self,
+        subj_text_or_texts: Any = None,
+        obj_text_or_texts: Any = None,
+        *,
+        subj_label: str,
+        obj_label: str,
+        label: str | None = None,
+        min_hops: int = 1,
+        max_hops: int = 3,
+        k: int = 10,
+    ) -> list[dict]:
         """Paths ``subj -[...]-> obj`` of ``min_hops`` to ``max_hops`` relations (of
         ``label`` if given) from entities matching the subject query to entities matching
         the object query; ``score`` sums both ends' BM25 scores.
@@ -254,28 +304,68 @@ class GraphMixin:
         Example: ``await kb.path_fulltext_search("Paris", "Europe", subj_label="City",
         obj_label="Continent")``
         """
-        return await self._paths("fulltext_search", subj_text_or_texts, obj_text_or_texts,
-                                 subj_label=subj_label, obj_label=obj_label, label=label,
-                                 min_hops=min_hops, max_hops=max_hops, k=k)
+        return await self._paths(
+            "fulltext_search",
+            subj_text_or_texts,
+            obj_text_or_texts,
+            subj_label=subj_label,
+            obj_label=obj_label,
+            label=label,
+            min_hops=min_hops,
+            max_hops=max_hops,
+            k=k,
+        )
 
-    async def path_similarity_search(self, subj_text_or_texts: Any = None,
-                                     obj_text_or_texts: Any = None, *, subj_label: str,
-                                     obj_label: str, label: str | None = None,
-                                     min_hops: int = 1, max_hops: int = 3,
-                                     k: int = 10) -> list[dict]:
+    async def path_similarity_search(
+        self,
+        subj_text_or_texts: Any = None,
+        obj_text_or_texts: Any = None,
+        *,
+        subj_label: str,
+        obj_label: str,
+        label: str | None = None,
+        min_hops: int = 1,
+        max_hops: int = 3,
+        k: int = 10,
+    ) -> list[dict]:
         """As ``path_fulltext_search``, ends found by vectors; ``score`` sums both ends'
         distances (lower first)."""
-        return await self._paths("similarity_search", subj_text_or_texts, obj_text_or_texts,
-                                 subj_label=subj_label, obj_label=obj_label, label=label,
-                                 min_hops=min_hops, max_hops=max_hops, k=k)
+        return await self._paths(
+            "similarity_search",
+            subj_text_or_texts,
+            obj_text_or_texts,
+            subj_label=subj_label,
+            obj_label=obj_label,
+            label=label,
+            min_hops=min_hops,
+            max_hops=max_hops,
+            k=k,
+        )
 
-    async def path_hybrid_fts_search(self, subj_text_or_texts: Any = None,
-                                     obj_text_or_texts: Any = None, *, subj_label: str,
-                                     obj_label: str, label: str | None = None,
-                                     min_hops: int = 1, max_hops: int = 3, k: int = 10,
-                                     k_rank: int = 60) -> list[dict]:
+    async def path_hybrid_fts_search(
+        self,
+        subj_text_or_texts: Any = None,
+        obj_text_or_texts: Any = None,
+        *,
+        subj_label: str,
+        obj_label: str,
+        label: str | None = None,
+        min_hops: int = 1,
+        max_hops: int = 3,
+        k: int = 10,
+        k_rank: int = 60,
+    ) -> list[dict]:
         """As ``path_fulltext_search``, ends found by hybrid search; ``score`` sums both
         ends' fused scores."""
-        return await self._paths("hybrid_fts_search", subj_text_or_texts, obj_text_or_texts,
-                                 subj_label=subj_label, obj_label=obj_label, label=label,
-                                 min_hops=min_hops, max_hops=max_hops, k=k, k_rank=k_rank)
+        return await self._paths(
+            "hybrid_fts_search",
+            subj_text_or_texts,
+            obj_text_or_texts,
+            subj_label=subj_label,
+            obj_label=obj_label,
+            label=label,
+            min_hops=min_hops,
+            max_hops=max_hops,
+            k=k,
+            k_rank=k_rank,
+        )

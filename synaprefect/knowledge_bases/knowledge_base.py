@@ -95,16 +95,27 @@ class KnowledgeBase(GraphMixin):
     ```
     """
 
-    def __init__(self, *, uri: str | None = None, graph_uri: str | None = None,
-                 data_models: list | None = None, entity_models: list | None = None,
-                 relation_models: list | None = None, embedding_model: Any = None,
-                 metric: str = "cosine", wipe_on_start: bool = False,
-                 name: str | None = None, vector_extension: bool | None = None):
+    def __init__(
+        self,
+        *,
+        uri: str | None = None,
+        graph_uri: str | None = None,
+        data_models: list | None = None,
+        entity_models: list | None = None,
+        relation_models: list | None = None,
+        embedding_model: Any = None,
+        metric: str = "cosine",
+        wipe_on_start: bool = False,
+        name: str | None = None,
+        vector_extension: bool | None = None,
+    ):
         from synaprefect.language_models import EmbeddingModel
 
         if uri and graph_uri and uri != graph_uri:
-            raise ValueError("One database holds both the tables and the graph here: pass "
-                             "`uri` alone (or the same value as `graph_uri`).")
+            raise ValueError(
+                "One database holds both the tables and the graph here: pass "
+                "`uri` alone (or the same value as `graph_uri`)."
+            )
         self.name = name or auto_name("knowledge_base")
         self.uri = uri or graph_uri or default_uri(name or "database")
         self.metric = metric
@@ -120,8 +131,9 @@ class KnowledgeBase(GraphMixin):
         self.vector_extension = vector_extension
         self.backend: Backend = backend_for(self.uri, metric, vector_extension)
         self._specs: dict[str, TableSpec] = {}
-        for model, entity in ([(m, False) for m in self.data_models]
-                              + [(m, True) for m in self.entity_models]):
+        for model, entity in [(m, False) for m in self.data_models] + [
+            (m, True) for m in self.entity_models
+        ]:
             spec = spec_for(_schema_of(model), entity=entity)
             self._specs[spec.name] = spec
         self._ready = False
@@ -152,8 +164,10 @@ class KnowledgeBase(GraphMixin):
         if table_name not in self._specs:
             self._specs.update(await self.backend.specs())
         if table_name not in self._specs:
-            raise ValueError(f"No table named {table_name!r} in knowledge base '{self.name}'; "
-                             f"it has {sorted(self._specs)}.")
+            raise ValueError(
+                f"No table named {table_name!r} in knowledge base '{self.name}'; "
+                f"it has {sorted(self._specs)}."
+            )
         return self._specs[table_name]
 
     def get_symbolic_data_models(self) -> list[SymbolicDataModel]:
@@ -165,12 +179,15 @@ class KnowledgeBase(GraphMixin):
 
     async def _vectors(self, texts: list[str]) -> list[list[float]]:
         if self.embedding_model is None:
-            raise ValueError(f"Knowledge base '{self.name}' has no `embedding_model`: pass "
-                             "one, or `vector_or_vectors=` to search by vectors.")
+            raise ValueError(
+                f"Knowledge base '{self.name}' has no `embedding_model`: pass "
+                "one, or `vector_or_vectors=` to search by vectors."
+            )
         return await self.embedding_model.embed(texts)
 
-    async def _store(self, records: list[dict], schemas: list[dict],
-                     entity: bool = False) -> list[str]:
+    async def _store(
+        self, records: list[dict], schemas: list[dict], entity: bool = False
+    ) -> list[str]:
         """Upsert records (JSON and schema), embedding those without a vector; entities
         go to their label's table."""
         await self._setup()
@@ -214,16 +231,21 @@ class KnowledgeBase(GraphMixin):
         spec = await self._spec(table_name)
         ids, many = _as_list(id_or_ids)
         found = await self.backend.get(table_name, [str(i) for i in ids])
-        records = [JsonDataModel(schema=spec.schema, json=found[str(i)])
-                   if str(i) in found else None for i in ids]
+        records = [
+            JsonDataModel(schema=spec.schema, json=found[str(i)]) if str(i) in found else None
+            for i in ids
+        ]
         return records if many else records[0]
 
-    async def getall(self, *, table_name: str, limit: int = 50,
-                     offset: int = 0) -> list[JsonDataModel]:
+    async def getall(
+        self, *, table_name: str, limit: int = 50, offset: int = 0
+    ) -> list[JsonDataModel]:
         """Records of a table in insertion order, a page at a time."""
         spec = await self._spec(table_name)
-        return [JsonDataModel(schema=spec.schema, json=record)
-                for record in await self.backend.getall(table_name, limit, offset)]
+        return [
+            JsonDataModel(schema=spec.schema, json=record)
+            for record in await self.backend.getall(table_name, limit, offset)
+        ]
 
     async def delete(self, id_or_ids: Any, *, table_name: str) -> int:
         """Delete records by key; returns how many existed."""
@@ -244,16 +266,18 @@ class KnowledgeBase(GraphMixin):
 
     # ---- search -------------------------------------------------------------------------
 
-    async def _fulltext_rankings(self, table: str, texts: list[str], k: int,
-                                 threshold: float | None) -> list[list[tuple[dict, float]]]:
+    async def _fulltext_rankings(
+        self, table: str, texts: list[str], k: int, threshold: float | None
+    ) -> list[list[tuple[dict, float]]]:
         rankings = []
         for text in texts:
             found = await self.backend.fulltext(table, tokens(text), k)
             rankings.append([(r, s) for r, s in found if threshold is None or s >= threshold])
         return rankings
 
-    async def _vector_rankings(self, table: str, texts: list[str], vectors: list | None,
-                               k: int, threshold: float | None):
+    async def _vector_rankings(
+        self, table: str, texts: list[str], vectors: list | None, k: int, threshold: float | None
+    ):
         vectors = vectors or (await self._vectors(texts) if texts else [])
         rankings = []
         for vector in vectors:
@@ -272,9 +296,15 @@ class KnowledgeBase(GraphMixin):
         ordered = sorted(best.values(), key=lambda r: r["score"], reverse=higher_better)
         return ordered[:k]
 
-    async def fulltext_search(self, text_or_texts: Any, *, table_name: str, k: int = 10,
-                              threshold: float | None = None,
-                              output_format: str = "json") -> list[dict] | str:
+    async def fulltext_search(
+        self,
+        text_or_texts: Any,
+        *,
+        table_name: str,
+        k: int = 10,
+        threshold: float | None = None,
+        output_format: str = "json",
+    ) -> list[dict] | str:
         """BM25 search: records containing any query word, best first; ``score`` is the
         BM25 score (higher is better), ``threshold`` its minimum.
 
@@ -285,10 +315,16 @@ class KnowledgeBase(GraphMixin):
         rankings = await self._fulltext_rankings(table_name, texts, k, threshold)
         return _output(self._best(rankings, spec.key, k, True), output_format)
 
-    async def similarity_search(self, text_or_texts: Any = None, *, table_name: str,
-                                vector_or_vectors: list | None = None, k: int = 10,
-                                threshold: float | None = None,
-                                output_format: str = "json") -> list[dict] | str:
+    async def similarity_search(
+        self,
+        text_or_texts: Any = None,
+        *,
+        table_name: str,
+        vector_or_vectors: list | None = None,
+        k: int = 10,
+        threshold: float | None = None,
+        output_format: str = "json",
+    ) -> list[dict] | str:
         """Vector search: nearest records first; ``score`` is the distance (lower is
         closer), ``threshold`` its maximum.
 
@@ -298,16 +334,24 @@ class KnowledgeBase(GraphMixin):
         texts, _ = _as_list(text_or_texts)
         if not texts and vector_or_vectors is None:
             raise ValueError("similarity_search needs `text_or_texts` or `vector_or_vectors`.")
-        rankings = await self._vector_rankings(table_name, texts,
-                                               _vectors_list(vector_or_vectors), k, threshold)
+        rankings = await self._vector_rankings(
+            table_name, texts, _vectors_list(vector_or_vectors), k, threshold
+        )
         return _output(self._best(rankings, spec.key, k, False), output_format)
 
-    async def hybrid_fts_search(self, text_or_texts: Any = None, *, keywords: Any = None,
-                                table_name: str, vector_or_vectors: list | None = None,
-                                k: int = 10, k_rank: int = 60,
-                                similarity_threshold: float | None = None,
-                                fulltext_threshold: float | None = None,
-                                output_format: str = "json") -> list[dict] | str:
+    async def hybrid_fts_search(
+        self,
+        text_or_texts: Any = None,
+        *,
+        keywords: Any = None,
+        table_name: str,
+        vector_or_vectors: list | None = None,
+        k: int = 10,
+        k_rank: int = 60,
+        similarity_threshold: float | None = None,
+        fulltext_threshold: float | None = None,
+        output_format: str = "json",
+    ) -> list[dict] | str:
         """Vector and BM25 rankings fused by reciprocal rank fusion (``score``, higher is
         better). Full-text only when there is neither an embedding model nor a vector.
 
@@ -320,14 +364,15 @@ class KnowledgeBase(GraphMixin):
         rankings = await self._fulltext_rankings(table_name, words, depth, fulltext_threshold)
         vectors = _vectors_list(vector_or_vectors)
         if vectors or (texts and self.embedding_model is not None):
-            rankings += await self._vector_rankings(table_name, texts, vectors, depth,
-                                                    similarity_threshold)
+            rankings += await self._vector_rankings(
+                table_name, texts, vectors, depth, similarity_threshold
+            )
         records = {str(r[spec.key]): r for ranking in rankings for r, _ in ranking}
         fused = reciprocal_rank_fusion(
-            [[str(r[spec.key]) for r, _ in ranking] for ranking in rankings], k_rank)
+            [[str(r[spec.key]) for r, _ in ranking] for ranking in rankings], k_rank
+        )
         ordered = sorted(fused, key=lambda key: -fused[key])[:k]
-        return _output([{**records[key], "score": fused[key]} for key in ordered],
-                       output_format)
+        return _output([{**records[key], "score": fused[key]} for key in ordered], output_format)
 
     async def hybrid_search(self, *args, **kwargs) -> list[dict] | str:
         """Synalinks' former name of ``hybrid_fts_search``."""
@@ -340,13 +385,17 @@ class KnowledgeBase(GraphMixin):
 
     def get_config(self) -> dict:
         return {
-            "uri": self.uri, "name": self.name, "metric": self.metric,
-            "wipe_on_start": self.wipe_on_start, "vector_extension": self.vector_extension,
+            "uri": self.uri,
+            "name": self.name,
+            "metric": self.metric,
+            "wipe_on_start": self.wipe_on_start,
+            "vector_extension": self.vector_extension,
             "data_models": [_schema_of(m) for m in self.data_models],
             "entity_models": [_schema_of(m) for m in self.entity_models],
             "relation_models": [_schema_of(m) for m in self.relation_models],
-            "embedding_model": (self.embedding_model.get_config()
-                                if self.embedding_model is not None else None),
+            "embedding_model": (
+                self.embedding_model.get_config() if self.embedding_model is not None else None
+            ),
         }
 
     @classmethod

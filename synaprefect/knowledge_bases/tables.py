@@ -12,8 +12,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["TableSpec", "Row", "Edge", "table_name", "spec_for", "row_for", "text_of",
-           "check_name", "tokens"]
+__all__ = [
+    "TableSpec",
+    "Row",
+    "Edge",
+    "table_name",
+    "spec_for",
+    "row_for",
+    "text_of",
+    "check_name",
+    "tokens",
+]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,50}$")
 _TOKEN = re.compile(r"[^\W_]+")
@@ -45,8 +54,12 @@ class TableSpec:
     text_fields: tuple[str, ...]
 
     def to_json(self) -> dict:
-        return {"name": self.name, "key": self.key, "schema": self.schema,
-                "text_fields": list(self.text_fields)}
+        return {
+            "name": self.name,
+            "key": self.key,
+            "schema": self.schema,
+            "text_fields": list(self.text_fields),
+        }
 
     @classmethod
     def from_json(cls, value: dict) -> TableSpec:
@@ -115,8 +128,11 @@ def spec_for(schema: dict, json: dict | None = None, *, entity: bool = False) ->
             "field (after `label` for an entity) is the primary key."
         )
     kept = {k: v for k, v in properties.items() if k != "embedding"}
-    stored = {**schema, "properties": kept,
-              "required": [r for r in schema.get("required", []) if r != "embedding"]}
+    stored = {
+        **schema,
+        "properties": kept,
+        "required": [r for r in schema.get("required", []) if r != "embedding"],
+    }
     text_fields = tuple(f for f in fields if _is_text(properties[f]))
     return TableSpec(name, fields[0], stored, text_fields)
 
@@ -134,4 +150,3 @@ def row_for(spec: TableSpec, json: dict, vector: list[float] | None) -> Row:
 
 def text_of(spec: TableSpec, data: dict) -> str:
     return " ".join(str(data[f]) for f in spec.text_fields if data.get(f))
-

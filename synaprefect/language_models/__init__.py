@@ -14,8 +14,16 @@ from synaprefect.language_models.language_model import LanguageModel, get
 from synaprefect.language_models.phases import current_phase, phase_scope
 
 __all__ = [
-    "LanguageModel", "EmbeddingModel", "get", "phase_scope", "current_phase",
-    "LanguageModelError", "PermanentLanguageModelError", "AuthenticationError",
-    "ModelNotFoundError", "BadRequestError", "TransientLanguageModelError",
+    "LanguageModel",
+    "EmbeddingModel",
+    "get",
+    "phase_scope",
+    "current_phase",
+    "LanguageModelError",
+    "PermanentLanguageModelError",
+    "AuthenticationError",
+    "ModelNotFoundError",
+    "BadRequestError",
+    "TransientLanguageModelError",
     "InvalidOutputError",
 ]

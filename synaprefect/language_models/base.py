@@ -14,15 +14,13 @@ from synaprefect.utils.json_utils import stable_hash
 
 # Keyword arguments that carry credentials never reach configs, saved files or errors.
 # Whole name parts: `aws_session_token` is a credential, `max_tokens` is not.
-_SECRET_WORDS = {"key", "apikey", "secret", "token", "credential", "credentials",
-                 "password"}
+_SECRET_WORDS = {"key", "apikey", "secret", "token", "credential", "credentials", "password"}
 _SECRET_HEADERS = {"authorization", "api-key", "x-api-key", "proxy-authorization"}
 
 
 def _split_secrets(kwargs: dict) -> dict:
     """Move credential-bearing entries (and credential headers) out of ``kwargs``."""
-    secrets = {k: kwargs.pop(k) for k in list(kwargs)
-               if _SECRET_WORDS & set(k.lower().split("_"))}
+    secrets = {k: kwargs.pop(k) for k in list(kwargs) if _SECRET_WORDS & set(k.lower().split("_"))}
     for name in ("extra_headers", "headers"):
         headers = kwargs.get(name)
         if isinstance(headers, dict):
@@ -31,6 +29,8 @@ def _split_secrets(kwargs: dict) -> dict:
                 kwargs[name] = {k: v for k, v in headers.items() if k not in hidden}
                 secrets[name] = hidden
     return secrets
+
+
 # litellm routes ``ollama/`` to Ollama's older completion endpoint; chat models need
 # ``ollama_chat/``. Embeddings are the other way round: only ``ollama/`` can embed.
 _PROVIDER_REWRITES = {"ollama": "ollama_chat", "vllm": "hosted_vllm"}
@@ -65,13 +65,26 @@ class ModelBase:
     # Provider prefixes renamed to the litellm route this kind of model needs.
     _provider_rewrites = _PROVIDER_REWRITES
 
-    def __init__(self, model: str, api_base: str | None, timeout: float, retry: int,
-                 retry_backoff: float, retry_max_wait: float, caching: bool,
-                 cache_dir: str | None, max_concurrency: int | None, name: str | None,
-                 default_kwargs: dict, rate_limit: str | None = None):
+    def __init__(
+        self,
+        model: str,
+        api_base: str | None,
+        timeout: float,
+        retry: int,
+        retry_backoff: float,
+        retry_max_wait: float,
+        caching: bool,
+        cache_dir: str | None,
+        max_concurrency: int | None,
+        name: str | None,
+        default_kwargs: dict,
+        rate_limit: str | None = None,
+    ):
         if rate_limit is not None and (not isinstance(rate_limit, str) or not rate_limit):
-            raise ValueError(f"`rate_limit` is the name of a Prefect rate limit (a global "
-                             f"concurrency limit with slot decay), got {rate_limit!r}.")
+            raise ValueError(
+                f"`rate_limit` is the name of a Prefect rate limit (a global "
+                f"concurrency limit with slot decay), got {rate_limit!r}."
+            )
         if not isinstance(model, str) or not model:
             raise ValueError(
                 f"A {self._kind} needs a litellm model string such as 'openai/gpt-4o-mini', "
@@ -94,11 +107,13 @@ class ModelBase:
             raise ValueError(
                 "`hooks` (Synalinks' call hooks) are not supported: every call is counted "
                 "(`counters()`) and, with tracking on, is part of a Prefect task run; "
-                "remove `hooks=`.")
+                "remove `hooks=`."
+            )
         self._secrets = _split_secrets(default_kwargs)
         self.default_kwargs = default_kwargs
-        self._caller = ModelCaller(model, retry, retry_backoff, retry_max_wait,
-                                   max_concurrency, self._redact, rate_limit)
+        self._caller = ModelCaller(
+            model, retry, retry_backoff, retry_max_wait, max_concurrency, self._redact, rate_limit
+        )
         self._cache = None
         if caching:
             from synaprefect.config import synaprefect_home
@@ -135,11 +150,18 @@ class ModelBase:
 
     def _call_kwargs(self, extra: dict) -> dict:
         # drop_params per call: litellm's global switch would change other code's calls.
-        kwargs = {"model": self.model, "timeout": self.timeout, "max_retries": 0,
-                  "drop_params": True, **self.default_kwargs, **extra}
+        kwargs = {
+            "model": self.model,
+            "timeout": self.timeout,
+            "max_retries": 0,
+            "drop_params": True,
+            **self.default_kwargs,
+            **extra,
+        }
         for name, secret in self._secrets.items():  # credential headers join the others
-            kwargs[name] = ({**kwargs.get(name, {}), **secret} if isinstance(secret, dict)
-                            else secret)
+            kwargs[name] = (
+                {**kwargs.get(name, {}), **secret} if isinstance(secret, dict) else secret
+            )
         if self.api_base:
             kwargs["api_base"] = self.api_base
         return kwargs
@@ -157,8 +179,11 @@ class ModelBase:
         cache = self._cache
         cache_key = stable_hash(key_material) if cache is not None else None
         # The cache is files (an fsync per write): read and write them off the loop.
-        value = (await asyncio.to_thread(cache.get, cache_key)
-                 if cache is not None and cache_key is not None else None)
+        value = (
+            await asyncio.to_thread(cache.get, cache_key)
+            if cache is not None and cache_key is not None
+            else None
+        )
         if value is not None:
             self._caller.usage.record_call(current_phase(), cache_hits=1)
             if store is not None and journal_key is not None:
@@ -179,11 +204,17 @@ class ModelBase:
 
     def _base_config(self) -> dict:
         return {
-            "model": self.model, "api_base": self.api_base, "timeout": self.timeout,
-            "retry": self.retry, "retry_backoff": self._caller.retry_backoff,
-            "retry_max_wait": self._caller.retry_max_wait, "caching": self.caching,
-            "cache_dir": self.cache_dir, "max_concurrency": self.max_concurrency,
-            "rate_limit": self.rate_limit, "name": self.name,
+            "model": self.model,
+            "api_base": self.api_base,
+            "timeout": self.timeout,
+            "retry": self.retry,
+            "retry_backoff": self._caller.retry_backoff,
+            "retry_max_wait": self._caller.retry_max_wait,
+            "caching": self.caching,
+            "cache_dir": self.cache_dir,
+            "max_concurrency": self.max_concurrency,
+            "rate_limit": self.rate_limit,
+            "name": self.name,
             **({"description": self.description} if self.description else {}),
             **copy.deepcopy(self.default_kwargs),
         }
@@ -198,10 +229,21 @@ class ModelBase:
 
 # Settings that change how a request is sent, never what it answers: a job rerun with
 # other values (after a crash caused by rate limits, say) still replays what it paid for.
-OPERATIONAL_SETTINGS = frozenset({
-    "timeout", "retry", "retry_backoff", "retry_max_wait", "caching", "cache_dir",
-    "max_concurrency", "rate_limit", "name", "transport", "description",
-})
+OPERATIONAL_SETTINGS = frozenset(
+    {
+        "timeout",
+        "retry",
+        "retry_backoff",
+        "retry_max_wait",
+        "caching",
+        "cache_dir",
+        "max_concurrency",
+        "rate_limit",
+        "name",
+        "transport",
+        "description",
+    }
+)
 
 
 def result_settings(config: Any) -> Any:
@@ -216,8 +258,11 @@ def result_settings(config: Any) -> Any:
     if not isinstance(config, dict):
         return config
     is_model = isinstance(config.get("model"), str) and "retry" in config
-    return {k: result_settings(v) for k, v in config.items()
-            if not (is_model and k in OPERATIONAL_SETTINGS)}
+    return {
+        k: result_settings(v)
+        for k, v in config.items()
+        if not (is_model and k in OPERATIONAL_SETTINGS)
+    }
 
 
 def usage_figures(response: Any) -> dict[str, float]:

@@ -46,9 +46,11 @@ class _Scope:
 
 
 _store: contextvars.ContextVar[CallStore | None] = contextvars.ContextVar(
-    "synaprefect_call_store", default=None)
+    "synaprefect_call_store", default=None
+)
 _scope: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar(
-    "synaprefect_call_scope", default=None)
+    "synaprefect_call_scope", default=None
+)
 
 
 @contextlib.contextmanager

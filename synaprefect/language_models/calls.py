@@ -69,8 +69,13 @@ def classify_error(error: BaseException) -> type[errors.LanguageModelError]:
         return errors.AuthenticationError
     if name == "NotFoundError" or status == 404:
         return errors.ModelNotFoundError
-    if name in ("BadRequestError", "UnprocessableEntityError", "ContextWindowExceededError",
-                "ContentPolicyViolationError", "UnsupportedParamsError") or status in (400, 422):
+    if name in (
+        "BadRequestError",
+        "UnprocessableEntityError",
+        "ContextWindowExceededError",
+        "ContentPolicyViolationError",
+        "UnsupportedParamsError",
+    ) or status in (400, 422):
         return errors.BadRequestError
     return errors.TransientLanguageModelError
 
@@ -78,9 +83,16 @@ def classify_error(error: BaseException) -> type[errors.LanguageModelError]:
 class ModelCaller:
     """Runs ``attempt()`` coroutines for one model with its retry and accounting policy."""
 
-    def __init__(self, model: str, retry: int, retry_backoff: float, retry_max_wait: float,
-                 max_concurrency: int | None, redact: Callable[[str], str],
-                 rate_limit: str | None = None):
+    def __init__(
+        self,
+        model: str,
+        retry: int,
+        retry_backoff: float,
+        retry_max_wait: float,
+        max_concurrency: int | None,
+        redact: Callable[[str], str],
+        rate_limit: str | None = None,
+    ):
         if retry < 1:
             raise ValueError(f"`retry` is the number of attempts and must be >= 1, got {retry}.")
         if max_concurrency is not None and max_concurrency < 1:
@@ -96,7 +108,9 @@ class ModelCaller:
         # asyncio primitives belong to one event loop; keep one semaphore per loop.
         self._semaphores: PerLoop[asyncio.Semaphore] | None = (
             PerLoop(functools.partial(asyncio.Semaphore, max_concurrency))
-            if max_concurrency is not None else None)
+            if max_concurrency is not None
+            else None
+        )
         # Our own generator: a user seeding `random` must not synchronise retries across
         # processes, and our jitter must not shift the user's random sequence.
         self._jitter = random.Random()
@@ -105,7 +119,7 @@ class ModelCaller:
         asked = _retry_after(error)
         if asked is not None:
             return min(asked, self.retry_max_wait)
-        backoff = min(self.retry_max_wait, self.retry_backoff * (2 ** attempt))
+        backoff = min(self.retry_max_wait, self.retry_backoff * (2**attempt))
         return backoff * (0.5 + self._jitter.random() / 2)  # jitter spreads synchronized retries
 
     def _error(self, error: BaseException) -> errors.LanguageModelError:
@@ -126,17 +140,23 @@ class ModelCaller:
 
     async def _take_rate_limit_slot(self, limit: str) -> None:
         if _rate_limiter is None:
-            raise RuntimeError("No rate limiter is installed: `import synaprefect` installs "
-                               "the Prefect one (synaprefect.orchestration.rate_limits).")
+            raise RuntimeError(
+                "No rate limiter is installed: `import synaprefect` installs "
+                "the Prefect one (synaprefect.orchestration.rate_limits)."
+            )
         try:
             await _rate_limiter(limit)
         except ValueError:  # no such limit, or one without slot decay: fix the setup
             raise
         except Exception as error:  # the Prefect API is unreachable or refused: retryable
             raise errors.TransientLanguageModelError(
-                self.model, self._redact(f"could not take a slot of the rate limit "
-                                         f"{self.rate_limit!r}: {type(error).__name__}: "
-                                         f"{error}")[:500]) from error
+                self.model,
+                self._redact(
+                    f"could not take a slot of the rate limit "
+                    f"{self.rate_limit!r}: {type(error).__name__}: "
+                    f"{error}"
+                )[:500],
+            ) from error
 
     async def _settle(self, request: asyncio.Future, phase: str, start: float) -> None:
         """The caller was cancelled (a sibling call failed, say) while ``request`` was out:
@@ -171,8 +191,9 @@ class ModelCaller:
                 except Exception as raw:  # classified just below: nothing is swallowed
                     error = self._error(raw)
                     if isinstance(error, errors.PermanentLanguageModelError):
-                        self.usage.record_call(phase, failed_calls=1,
-                                               latency_s=time.perf_counter() - start)
+                        self.usage.record_call(
+                            phase, failed_calls=1, latency_s=time.perf_counter() - start
+                        )
                         logger.error("%s", error)
                         raise error from None
                     last_error, failure = error, raw
@@ -183,8 +204,9 @@ class ModelCaller:
             if number + 1 < self.retry:  # wait outside the turn: others may go meanwhile
                 delay = self._delay(number, failure)
                 self.usage.add(phase, retries=1)
-                logger.warning("%s; retry %d/%d in %.2fs", last_error, number + 1,
-                               self.retry - 1, delay)
+                logger.warning(
+                    "%s; retry %d/%d in %.2fs", last_error, number + 1, self.retry - 1, delay
+                )
                 await asyncio.sleep(delay)
         self.usage.record_call(phase, failed_calls=1)
         assert last_error is not None  # retry >= 1: every attempt failed

@@ -10,8 +10,9 @@ __all__ = ["EmbeddingModel"]
 
 EMBEDDINGS_SCHEMA = {
     "additionalProperties": False,
-    "properties": {"embeddings": {"type": "array", "items": {"type": "array",
-                                                              "items": {"type": "number"}}}},
+    "properties": {
+        "embeddings": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}
+    },
     "required": ["embeddings"],
     "title": "Embeddings",
     "type": "object",
@@ -32,14 +33,35 @@ class EmbeddingModel(ModelBase):
     # Ollama embeds through ``ollama/`` only (``ollama_chat/`` is the chat route).
     _provider_rewrites = {"ollama_chat": "ollama", "vllm": "hosted_vllm"}
 
-    def __init__(self, model: str, api_base: str | None = None, timeout: float = 60.0,
-                 retry: int = 5, caching: bool = False, cache_dir: str | None = None,
-                 max_concurrency: int | None = None, retry_backoff: float = 1.0,
-                 retry_max_wait: float = 60.0, name: str | None = None,
-                 rate_limit: str | None = None, **default_kwargs):
-        super().__init__(model, api_base, timeout, retry, retry_backoff, retry_max_wait,
-                         caching, cache_dir, max_concurrency, name, default_kwargs,
-                         rate_limit)
+    def __init__(
+        self,
+        model: str,
+        api_base: str | None = None,
+        timeout: float = 60.0,
+        retry: int = 5,
+        caching: bool = False,
+        cache_dir: str | None = None,
+        max_concurrency: int | None = None,
+        retry_backoff: float = 1.0,
+        retry_max_wait: float = 60.0,
+        name: str | None = None,
+        rate_limit: str | None = None,
+        **default_kwargs,
+    ):
+        super().__init__(
+            model,
+            api_base,
+            timeout,
+            retry,
+            retry_backoff,
+            retry_max_wait,
+            caching,
+            cache_dir,
+            max_concurrency,
+            name,
+            default_kwargs,
+            rate_limit,
+        )
 
     async def embed(self, texts: list[str] | str) -> list[list[float]]:
         """One vector per text."""
@@ -59,16 +81,21 @@ class EmbeddingModel(ModelBase):
                 )
             return vectors, usage_figures(response)
 
-        return await self._cached({"model": self.model, "api_base": self.api_base,
-                                   "input": texts,
-                                   "kwargs": self.default_kwargs}, attempt)
+        return await self._cached(
+            {
+                "model": self.model,
+                "api_base": self.api_base,
+                "input": texts,
+                "kwargs": self.default_kwargs,
+            },
+            attempt,
+        )
 
     async def __call__(self, texts: Any) -> JsonDataModel:
         """Synalinks-style call: returns ``{"embeddings": [...]}``."""
         if hasattr(texts, "get_json"):
             texts = texts.get_json().get("texts", [])
-        return JsonDataModel(json={"embeddings": await self.embed(texts)},
-                             schema=EMBEDDINGS_SCHEMA)
+        return JsonDataModel(json={"embeddings": await self.embed(texts)}, schema=EMBEDDINGS_SCHEMA)
 
     def get_config(self) -> dict:
         return self._base_config()

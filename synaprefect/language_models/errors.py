@@ -36,8 +36,9 @@ class PermanentLanguageModelError(LanguageModelError):
 
 
 class AuthenticationError(PermanentLanguageModelError):
-    hint = ("Check the API key (the provider's environment variable or `api_key=`) and "
-            "its permissions.")
+    hint = (
+        "Check the API key (the provider's environment variable or `api_key=`) and its permissions."
+    )
 
 
 class ModelNotFoundError(PermanentLanguageModelError):

@@ -52,21 +52,57 @@ from typing import Any
 from synaprefect.language_models.errors import AuthenticationError
 from synaprefect.utils.async_utils import PerLoop
 
-__all__ = ["TRANSPORTS", "OPTIONS", "ProviderHTTPError", "default_transport",
-           "request_body", "chat_completion", "message_of", "cost"]
+__all__ = [
+    "TRANSPORTS",
+    "OPTIONS",
+    "ProviderHTTPError",
+    "default_transport",
+    "request_body",
+    "chat_completion",
+    "message_of",
+    "cost",
+]
 
 TRANSPORTS = ("litellm", "http")
 # Request options litellm maps onto an OpenAI request body (anything else, such as
 # litellm's own metadata or API versions, keeps a call on litellm).
-OPTIONS = frozenset({
-    "response_format", "temperature", "top_p", "top_k", "n", "stop", "max_tokens",
-    "max_completion_tokens", "presence_penalty", "frequency_penalty", "logit_bias", "user",
-    "seed", "tools", "tool_choice", "parallel_tool_calls", "logprobs", "top_logprobs",
-    "reasoning_effort",
-})
+OPTIONS = frozenset(
+    {
+        "response_format",
+        "temperature",
+        "top_p",
+        "top_k",
+        "n",
+        "stop",
+        "max_tokens",
+        "max_completion_tokens",
+        "presence_penalty",
+        "frequency_penalty",
+        "logit_bias",
+        "user",
+        "seed",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "logprobs",
+        "top_logprobs",
+        "reasoning_effort",
+    }
+)
 # litellm.acompletion arguments that configure the call rather than the request body.
-_CONTROL = frozenset({"model", "messages", "api_base", "api_key", "timeout", "max_retries",
-                      "drop_params", "extra_headers", "_skip_mcp_handler"})
+_CONTROL = frozenset(
+    {
+        "model",
+        "messages",
+        "api_base",
+        "api_key",
+        "timeout",
+        "max_retries",
+        "drop_params",
+        "extra_headers",
+        "_skip_mcp_handler",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -80,17 +116,30 @@ class _Provider:
 
 
 _PROVIDERS = {
-    "openai": _Provider("OPENAI_API_KEY", ("OPENAI_BASE_URL", "OPENAI_API_BASE"),
-                        "https://api.openai.com/v1", None),
-    "hosted_vllm": _Provider("HOSTED_VLLM_API_KEY", ("HOSTED_VLLM_API_BASE",), None,
-                             "fake-api-key"),
+    "openai": _Provider(
+        "OPENAI_API_KEY", ("OPENAI_BASE_URL", "OPENAI_API_BASE"), "https://api.openai.com/v1", None
+    ),
+    "hosted_vllm": _Provider(
+        "HOSTED_VLLM_API_KEY", ("HOSTED_VLLM_API_BASE",), None, "fake-api-key"
+    ),
 }
 # Process-wide litellm settings and environment that change litellm's request (or what
 # happens around it): with any of them set, calls keep going through litellm.
-_LITELLM_HOOKS = ("callbacks", "success_callback", "failure_callback", "input_callback",
-                  "_async_success_callback", "_async_failure_callback",
-                  "_async_input_callback", "service_callback", "api_key", "openai_key",
-                  "api_base", "headers", "organization")
+_LITELLM_HOOKS = (
+    "callbacks",
+    "success_callback",
+    "failure_callback",
+    "input_callback",
+    "_async_success_callback",
+    "_async_failure_callback",
+    "_async_input_callback",
+    "service_callback",
+    "api_key",
+    "openai_key",
+    "api_base",
+    "headers",
+    "organization",
+)
 _LITELLM_ENV = ("OPENAI_ORGANIZATION", "OPENAI_PROJECT_ID")
 
 
@@ -140,8 +189,9 @@ def _map_options(provider: str, name: str, options: dict) -> dict | None:
     from litellm.utils import get_optional_params
 
     try:
-        mapped = get_optional_params(model=name, custom_llm_provider=provider,
-                                     drop_params=True, **copy.deepcopy(options))
+        mapped = get_optional_params(
+            model=name, custom_llm_provider=provider, drop_params=True, **copy.deepcopy(options)
+        )
     except Exception:  # litellm raises its own errors; they are litellm's to report
         return None
     mapped.pop("stream", None)
@@ -159,11 +209,14 @@ def request_body(call_kwargs: dict) -> dict | None:
     if settings is None or not name or _litellm_customised():
         return None
     if settings.default_base is None and not (
-            call_kwargs.get("api_base") or any(map(os.environ.get, settings.base_env))):
+        call_kwargs.get("api_base") or any(map(os.environ.get, settings.base_env))
+    ):
         return None  # litellm says what is missing
     headers = call_kwargs.get("extra_headers")
-    if headers is not None and not (isinstance(headers, dict) and all(
-            isinstance(k, str) and isinstance(v, str) for k, v in headers.items())):
+    if headers is not None and not (
+        isinstance(headers, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())
+    ):
         return None
     options = {key: value for key, value in call_kwargs.items() if key not in _CONTROL}
     if not OPTIONS.issuperset(options):
@@ -183,8 +236,12 @@ def request_body(call_kwargs: dict) -> dict | None:
     # message, for example): microseconds, so per call. It builds a new body from a
     # shallow copy; nothing of the cached mapping is changed.
     body = _chat_config(provider, name).transform_request(
-        model=name, messages=[dict(message) for message in call_kwargs["messages"]],
-        optional_params=dict(mapped), litellm_params={}, headers={})
+        model=name,
+        messages=[dict(message) for message in call_kwargs["messages"]],
+        optional_params=dict(mapped),
+        litellm_params={},
+        headers={},
+    )
     # The OpenAI SDK sends the messages first; the order is kept for readable captures.
     return {"messages": body.pop("messages"), **body}
 
@@ -194,8 +251,9 @@ def _chat_config(provider: str, name: str) -> Any:
     from litellm.types.utils import LlmProviders
     from litellm.utils import ProviderConfigManager
 
-    return ProviderConfigManager.get_provider_chat_config(model=name,
-                                                          provider=LlmProviders(provider))
+    return ProviderConfigManager.get_provider_chat_config(
+        model=name, provider=LlmProviders(provider)
+    )
 
 
 async def _closing(session: Any):
@@ -213,16 +271,16 @@ async def _new_session() -> tuple[Any, Any]:
     # No connection cap (a model's max_concurrency is the cap). Proxies come from the
     # environment, as with litellm's client; aiohttp then looks them up on every request
     # (in a thread), so only when some are set.
-    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
-                                    trust_env=bool(urllib.request.getproxies()))
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0), trust_env=bool(urllib.request.getproxies())
+    )
     keeper = _closing(session)
     await keeper.__anext__()
     return session, keeper
 
 
 # One session per event loop: aiohttp sessions belong to the loop that created them.
-_sessions: PerLoop[tuple[Any, Any]] = PerLoop(_new_session,
-                                              alive=lambda entry: not entry[0].closed)
+_sessions: PerLoop[tuple[Any, Any]] = PerLoop(_new_session, alive=lambda entry: not entry[0].closed)
 
 
 async def _session() -> Any:
@@ -242,19 +300,25 @@ def _endpoint(call_kwargs: dict) -> tuple[str, dict[str, str]]:
     """The URL and headers litellm would use for ``call_kwargs`` (see ``request_body``)."""
     model = call_kwargs["model"]
     settings = _PROVIDERS[model.partition("/")[0]]
-    key = (call_kwargs.get("api_key") or os.environ.get(settings.key_env)
-           or settings.default_key)
+    key = call_kwargs.get("api_key") or os.environ.get(settings.key_env) or settings.default_key
     if not key:
-        raise AuthenticationError(model, f"missing credentials: no API key (pass api_key= "
-                                         f"or set {settings.key_env})")
-    base = (call_kwargs.get("api_base") or next(
-        filter(None, map(os.environ.get, settings.base_env)), None) or settings.default_base)
+        raise AuthenticationError(
+            model, f"missing credentials: no API key (pass api_key= or set {settings.key_env})"
+        )
+    base = (
+        call_kwargs.get("api_base")
+        or next(filter(None, map(os.environ.get, settings.base_env)), None)
+        or settings.default_base
+    )
     # request_body() hands this transport only calls whose endpoint is known.
     assert base is not None
     base = base.rstrip("/")
     url = base if base.endswith("chat/completions") else f"{base}/chat/completions"
-    headers = {**(call_kwargs.get("extra_headers") or {}),
-               "Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    headers = {
+        **(call_kwargs.get("extra_headers") or {}),
+        "Authorization": f"Bearer {key}",
+        "Content-Type": "application/json",
+    }
     return url, headers
 
 
@@ -269,8 +333,9 @@ async def chat_completion(call_kwargs: dict, body: dict) -> dict:
     payload = json.dumps(body).encode()
     session = await _session()
     try:
-        async with session.post(url, data=payload, headers=headers,
-                                timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+        async with session.post(
+            url, data=payload, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)
+        ) as response:
             content = await response.read()
             status, response_headers = response.status, response.headers
     except TimeoutError:
@@ -288,12 +353,19 @@ async def chat_completion(call_kwargs: dict, body: dict) -> dict:
 def message_of(answer: dict) -> SimpleNamespace:
     """The first choice's message with attribute access, as litellm's response has it."""
     message = answer["choices"][0]["message"]
-    calls = [SimpleNamespace(id=call.get("id"), function=SimpleNamespace(
-        name=(call.get("function") or {}).get("name"),
-        arguments=(call.get("function") or {}).get("arguments")))
-        for call in message.get("tool_calls") or []]
-    return SimpleNamespace(content=message.get("content"), refusal=message.get("refusal"),
-                           tool_calls=calls)
+    calls = [
+        SimpleNamespace(
+            id=call.get("id"),
+            function=SimpleNamespace(
+                name=(call.get("function") or {}).get("name"),
+                arguments=(call.get("function") or {}).get("arguments"),
+            ),
+        )
+        for call in message.get("tool_calls") or []
+    ]
+    return SimpleNamespace(
+        content=message.get("content"), refusal=message.get("refusal"), tool_calls=calls
+    )
 
 
 @functools.lru_cache(maxsize=256)
@@ -303,8 +375,9 @@ def _priced(model: str) -> bool:
 
     litellm = litellm_module()
     try:
-        prompt, completion = litellm.cost_per_token(model=model, prompt_tokens=1000,
-                                                    completion_tokens=1000)
+        prompt, completion = litellm.cost_per_token(
+            model=model, prompt_tokens=1000, completion_tokens=1000
+        )
     except Exception:  # litellm raises for models missing from its price map
         return False
     return bool(prompt or completion)
@@ -320,5 +393,6 @@ def cost(model: str, usage: dict) -> float:
     litellm = litellm_module()
     provider, _, name = model.partition("/")
     prompt, completion = litellm.cost_per_token(
-        model=name, custom_llm_provider=provider, usage_object=litellm.Usage(**usage))
+        model=name, custom_llm_provider=provider, usage_object=litellm.Usage(**usage)
+    )
     return prompt + completion

@@ -53,25 +53,53 @@ class LanguageModel(ModelBase):
 
     _kind = "language_model"
 
-    def __init__(self, model: str, api_base: str | None = None, timeout: float = 120.0,
-                 retry: int = 5, fallback: "LanguageModel | str | None" = None,
-                 caching: bool = False, cache_dir: str | None = None,
-                 max_concurrency: int | None = None, retry_backoff: float = 1.0,
-                 retry_max_wait: float = 60.0, name: str | None = None,
-                 transport: str | None = None, rate_limit: str | None = None,
-                 **default_kwargs):
-        super().__init__(model, api_base, timeout, retry, retry_backoff, retry_max_wait,
-                         caching, cache_dir, max_concurrency, name, default_kwargs,
-                         rate_limit)
+    def __init__(
+        self,
+        model: str,
+        api_base: str | None = None,
+        timeout: float = 120.0,
+        retry: int = 5,
+        fallback: "LanguageModel | str | None" = None,
+        caching: bool = False,
+        cache_dir: str | None = None,
+        max_concurrency: int | None = None,
+        retry_backoff: float = 1.0,
+        retry_max_wait: float = 60.0,
+        name: str | None = None,
+        transport: str | None = None,
+        rate_limit: str | None = None,
+        **default_kwargs,
+    ):
+        super().__init__(
+            model,
+            api_base,
+            timeout,
+            retry,
+            retry_backoff,
+            retry_max_wait,
+            caching,
+            cache_dir,
+            max_concurrency,
+            name,
+            default_kwargs,
+            rate_limit,
+        )
         if transport not in (None, *http_transport.TRANSPORTS):
-            raise ValueError(f"`transport` must be one of {http_transport.TRANSPORTS} or "
-                             f"None, got {transport!r}.")
+            raise ValueError(
+                f"`transport` must be one of {http_transport.TRANSPORTS} or "
+                f"None, got {transport!r}."
+            )
         self.transport = transport
         self.fallback = get(fallback) if fallback is not None else None
 
-    async def __call__(self, messages: list[dict] | Any, schema: dict | None = None,
-                       tools: Any = None, tool_schemas: list[dict] | None = None,
-                       **kwargs) -> JsonDataModel | None:
+    async def __call__(
+        self,
+        messages: list[dict] | Any,
+        schema: dict | None = None,
+        tools: Any = None,
+        tool_schemas: list[dict] | None = None,
+        **kwargs,
+    ) -> JsonDataModel | None:
         """Send ``messages``; returns the validated JSON answer, or the assistant message
         when no schema is given. ``tools`` (``Tool`` objects) and ``tool_schemas`` (wire
         declarations) let the model call tools instead: the message then carries its
@@ -85,7 +113,8 @@ class LanguageModel(ModelBase):
             raise ValueError(
                 "`schema` and `tools` cannot be sent in one call: a schema forces the answer's "
                 "structure, tools let the model choose. Ask for the tool calls first, then "
-                "for the structured answer (as FunctionCallingAgent does).")
+                "for the structured answer (as FunctionCallingAgent does)."
+            )
         options = {**kwargs, "tools": declared} if declared else kwargs
         try:
             value = await self._complete(wire_messages(list(messages)), schema, options)
@@ -93,8 +122,9 @@ class LanguageModel(ModelBase):
             if self.fallback is None:
                 raise
             self._caller.usage.add(current_phase(), fallback_activations=1)
-            return await self.fallback(messages, schema=schema, tools=tools,
-                                       tool_schemas=tool_schemas, **kwargs)
+            return await self.fallback(
+                messages, schema=schema, tools=tools, tool_schemas=tool_schemas, **kwargs
+            )
         if schema is None and "tool_calls" in value:
             return JsonDataModel(json=value, schema=ChatMessage.get_schema())
         return JsonDataModel(json=value, schema=schema or CHAT_MESSAGE_SCHEMA)
@@ -113,8 +143,13 @@ class LanguageModel(ModelBase):
         else:
             attempt = self._litellm_attempt(call_kwargs, schema)
         # Another endpoint is another model: api_base is part of the cache/journal key.
-        material = {"model": self.model, "api_base": self.api_base, "messages": messages,
-                    "schema": schema, "kwargs": {**self.default_kwargs, **kwargs}}
+        material = {
+            "model": self.model,
+            "api_base": self.api_base,
+            "messages": messages,
+            "schema": schema,
+            "kwargs": {**self.default_kwargs, **kwargs},
+        }
         return await self._cached(material, attempt)
 
     def _answer(self, message: Any, schema: dict | None) -> dict:
@@ -138,8 +173,10 @@ class LanguageModel(ModelBase):
         async def attempt():
             answer = await http_transport.chat_completion(call_kwargs, body)
             usage = answer.get("usage") or {}
-            figures = {key: usage.get(key) or 0 for key in
-                       ("prompt_tokens", "completion_tokens", "total_tokens")}
+            figures = {
+                key: usage.get(key) or 0
+                for key in ("prompt_tokens", "completion_tokens", "total_tokens")
+            }
             figures["cost"] = http_transport.cost(self.model, usage) if usage else 0.0
             return self._answer(http_transport.message_of(answer), schema), figures
 

@@ -13,8 +13,18 @@ TOOL_NAME = "structured_output"
 # Providers that follow a schema reliably only through a forced tool call.
 _TOOL_PROVIDERS = {"groq", "cohere", "cohere_chat", "openrouter", "bedrock"}
 # Providers whose strict JSON-schema mode needs every key required and no defaults.
-_STRICT_PROVIDERS = {"openai", "azure", "deepseek", "together_ai", "hosted_vllm", "gemini",
-                     "xai", "mistral", "ollama", "ollama_chat"}
+_STRICT_PROVIDERS = {
+    "openai",
+    "azure",
+    "deepseek",
+    "together_ai",
+    "hosted_vllm",
+    "gemini",
+    "xai",
+    "mistral",
+    "ollama",
+    "ollama_chat",
+}
 
 
 def provider_of(model: str) -> str:
@@ -40,9 +50,16 @@ def request_options(model: str, schema: dict) -> dict:
     provider = provider_of(model)
     if provider in _TOOL_PROVIDERS:
         return {
-            "tools": [{"type": "function", "function": {
-                "name": TOOL_NAME, "description": "Answer with this structure.",
-                "parameters": copy.deepcopy(schema)}}],
+            "tools": [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": TOOL_NAME,
+                        "description": "Answer with this structure.",
+                        "parameters": copy.deepcopy(schema),
+                    },
+                }
+            ],
             "tool_choice": {"type": "function", "function": {"name": TOOL_NAME}},
             # litellm (pinned 1.106.2) loads its MCP client for any `tools`; ours are plain
             # functions, so skip it rather than depend on the mcp package.
@@ -52,8 +69,11 @@ def request_options(model: str, schema: dict) -> dict:
     return {
         "response_format": {
             "type": "json_schema",
-            "json_schema": {"name": TOOL_NAME, "schema": _strict(schema) if strict else schema,
-                            "strict": True},
+            "json_schema": {
+                "name": TOOL_NAME,
+                "schema": _strict(schema) if strict else schema,
+                "strict": True,
+            },
         }
     }
 
@@ -72,12 +92,15 @@ def parse_answer(model: str, message: Any, schema: dict) -> dict:
     text = _answer_text(message)
     if not text:
         refusal = getattr(message, "refusal", None)
-        raise InvalidOutputError(model, f"empty answer{f' (refusal: {refusal})' if refusal else ''}")
+        raise InvalidOutputError(
+            model, f"empty answer{f' (refusal: {refusal})' if refusal else ''}"
+        )
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
         raise InvalidOutputError(
-            model, f"answer is not valid JSON ({error.msg}): {text[:120]!r}") from None
+            model, f"answer is not valid JSON ({error.msg}): {text[:120]!r}"
+        ) from None
     if not isinstance(value, dict):
         raise InvalidOutputError(model, f"answer is not a JSON object: {text[:120]!r}")
     problems = schema_errors(value, schema)

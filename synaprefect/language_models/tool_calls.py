@@ -28,14 +28,19 @@ def wire_tools(tools: Any) -> list[dict]:
     for tool in items:
         if hasattr(tool, "get_wire_schema"):
             declared.append(tool.get_wire_schema())
-        elif isinstance(tool, dict) and tool.get("type") == "function" and isinstance(
-                tool.get("function"), dict) and tool["function"].get("name"):
+        elif (
+            isinstance(tool, dict)
+            and tool.get("type") == "function"
+            and isinstance(tool.get("function"), dict)
+            and tool["function"].get("name")
+        ):
             declared.append(tool)
         else:
             raise TypeError(
                 f"`tools` items must be synaprefect.Tool objects or declarations like "
                 f"{{'type': 'function', 'function': {{'name': ..., 'parameters': ...}}}}, got "
-                f"{tool!r:.120}.")
+                f"{tool!r:.120}."
+            )
     return declared
 
 
@@ -52,10 +57,16 @@ def wire_messages(messages: list[dict]) -> list[dict]:
         out.setdefault("content", None)
         if out.get("tool_calls"):
             out["tool_calls"] = [
-                {"id": call["id"], "type": "function", "function": {
-                    "name": call["function"]["name"],
-                    "arguments": _as_text(call["function"].get("arguments") or {})}}
-                for call in out["tool_calls"]]
+                {
+                    "id": call["id"],
+                    "type": "function",
+                    "function": {
+                        "name": call["function"]["name"],
+                        "arguments": _as_text(call["function"].get("arguments") or {}),
+                    },
+                }
+                for call in out["tool_calls"]
+            ]
         if out.get("role") == "tool" and not isinstance(out["content"], (str, list)):
             out["content"] = _as_text(out["content"])
         wired.append(out)
@@ -76,10 +87,18 @@ def assistant_message(model: str, message: Any) -> dict:
         except (ValueError, TypeError):
             arguments = None
         if not isinstance(arguments, dict):
-            raise InvalidOutputError(model, f"the arguments of tool call {function.name!r} "
-                                            f"are not a JSON object: {str(text)[:120]!r}")
-        calls.append({"id": getattr(call, "id", None) or f"call_{index}", "type": "function",
-                      "function": {"name": function.name, "arguments": arguments}})
+            raise InvalidOutputError(
+                model,
+                f"the arguments of tool call {function.name!r} "
+                f"are not a JSON object: {str(text)[:120]!r}",
+            )
+        calls.append(
+            {
+                "id": getattr(call, "id", None) or f"call_{index}",
+                "type": "function",
+                "function": {"name": function.name, "arguments": arguments},
+            }
+        )
     if calls:
         answer["tool_calls"] = calls
     return answer

@@ -7,8 +7,16 @@ from synaprefect.language_models.phases import PHASES
 __all__ = ["UsageCounters", "COUNTER_KEYS"]
 
 COUNTER_KEYS = (
-    "calls", "failed_calls", "retries", "cache_hits", "fallback_activations", "prompt_tokens",
-    "completion_tokens", "total_tokens", "cost", "latency_s",
+    "calls",
+    "failed_calls",
+    "retries",
+    "cache_hits",
+    "fallback_activations",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cost",
+    "latency_s",
 )
 
 
@@ -18,7 +26,8 @@ class UsageCounters:
     def __init__(self):
         self._lock = threading.Lock()
         self._by_phase: dict[str, dict[str, float]] = {
-            phase: dict.fromkeys(COUNTER_KEYS, 0) for phase in PHASES}
+            phase: dict.fromkeys(COUNTER_KEYS, 0) for phase in PHASES
+        }
         self.last_call: dict[str, float | str] = {}  # the figures and the "phase"
 
     def add(self, phase: str, **values: float) -> None:

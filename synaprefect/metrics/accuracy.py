@@ -28,8 +28,12 @@ class Accuracy(MeanStateMixin, MaskedMetric):
     direction = "up"
     state_model = MeanState
 
-    def __init__(self, name: str = "accuracy", in_mask: list[str] | None = None,
-                 out_mask: list[str] | None = None):
+    def __init__(
+        self,
+        name: str = "accuracy",
+        in_mask: list[str] | None = None,
+        out_mask: list[str] | None = None,
+    ):
         super().__init__(name=name, in_mask=in_mask, out_mask=out_mask)
 
     async def update_state(self, y_true: Any, y_pred: Any) -> None:

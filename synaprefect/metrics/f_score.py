@@ -57,8 +57,13 @@ class _WordOverlapScore(MeanStateMixin, MaskedMetric):
 
     direction = "up"
 
-    def __init__(self, average: str | None = None, name: str | None = None,
-                 in_mask: list[str] | None = None, out_mask: list[str] | None = None):
+    def __init__(
+        self,
+        average: str | None = None,
+        name: str | None = None,
+        in_mask: list[str] | None = None,
+        out_mask: list[str] | None = None,
+    ):
         if average not in AVERAGES:
             raise ValueError(
                 f"Invalid average {average!r}: expected 'micro', 'macro', 'weighted' or "
@@ -80,14 +85,16 @@ class _WordOverlapScore(MeanStateMixin, MaskedMetric):
         recall = common / n_true if n_true else 0.0
         return self._score(precision, recall)
 
-    def _field_scores(self, y_true: JsonDataModel, y_pred: JsonDataModel | None
-                      ) -> tuple[dict[str, float], dict[str, tuple[int, int, int]]]:
+    def _field_scores(
+        self, y_true: JsonDataModel, y_pred: JsonDataModel | None
+    ) -> tuple[dict[str, float], dict[str, tuple[int, int, int]]]:
         true_fields = flatten_fields(y_true.get_json())
         if y_pred is None:
             return dict.fromkeys(true_fields, 0.0), {}
         pred_fields = flatten_fields(y_pred.get_json())
-        counts = {path: _counts(text, pred_fields.get(path, ""))
-                  for path, text in true_fields.items()}
+        counts = {
+            path: _counts(text, pred_fields.get(path, "")) for path, text in true_fields.items()
+        }
         return {path: self._from_counts(*c) for path, c in counts.items()}, counts
 
     def _sample_score(self, y_true: JsonDataModel, y_pred: JsonDataModel | None) -> float:
@@ -145,9 +152,14 @@ class FBetaScore(_WordOverlapScore):
     ```
     """
 
-    def __init__(self, beta: float = 1.0, average: str | None = None,
-                 name: str = "fbeta_score", in_mask: list[str] | None = None,
-                 out_mask: list[str] | None = None):
+    def __init__(
+        self,
+        beta: float = 1.0,
+        average: str | None = None,
+        name: str = "fbeta_score",
+        in_mask: list[str] | None = None,
+        out_mask: list[str] | None = None,
+    ):
         if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta > 0:
             raise ValueError(f"`beta` must be a positive number, got {beta!r}.")
         self.beta = float(beta)
@@ -156,7 +168,7 @@ class FBetaScore(_WordOverlapScore):
     def _score(self, precision: float, recall: float) -> float:
         if precision == 0.0 and recall == 0.0:
             return 0.0
-        b2 = self.beta ** 2
+        b2 = self.beta**2
         return (1 + b2) * precision * recall / (b2 * precision + recall)
 
     def get_config(self) -> dict:
@@ -175,10 +187,14 @@ class F1Score(FBetaScore):
     ```
     """
 
-    def __init__(self, average: str | None = None, name: str = "f1_score",
-                 in_mask: list[str] | None = None, out_mask: list[str] | None = None):
-        super().__init__(beta=1.0, average=average, name=name, in_mask=in_mask,
-                         out_mask=out_mask)
+    def __init__(
+        self,
+        average: str | None = None,
+        name: str = "f1_score",
+        in_mask: list[str] | None = None,
+        out_mask: list[str] | None = None,
+    ):
+        super().__init__(beta=1.0, average=average, name=name, in_mask=in_mask, out_mask=out_mask)
 
     def get_config(self) -> dict:
         config = super().get_config()
@@ -198,8 +214,13 @@ class Precision(_WordOverlapScore):
     ```
     """
 
-    def __init__(self, average: str | None = None, name: str = "precision",
-                 in_mask: list[str] | None = None, out_mask: list[str] | None = None):
+    def __init__(
+        self,
+        average: str | None = None,
+        name: str = "precision",
+        in_mask: list[str] | None = None,
+        out_mask: list[str] | None = None,
+    ):
         super().__init__(average=average, name=name, in_mask=in_mask, out_mask=out_mask)
 
     def _score(self, precision: float, recall: float) -> float:
@@ -218,8 +239,13 @@ class Recall(_WordOverlapScore):
     ```
     """
 
-    def __init__(self, average: str | None = None, name: str = "recall",
-                 in_mask: list[str] | None = None, out_mask: list[str] | None = None):
+    def __init__(
+        self,
+        average: str | None = None,
+        name: str = "recall",
+        in_mask: list[str] | None = None,
+        out_mask: list[str] | None = None,
+    ):
         super().__init__(average=average, name=name, in_mask=in_mask, out_mask=out_mask)
 
     def _score(self, precision: float, recall: float) -> float:

@@ -53,8 +53,7 @@ def iterate_samples(y_true: Any, y_pred: Any) -> list[tuple[Any, Any]]:
         return [(y_true, y_pred)]
     if len(y_true) != len(y_pred):
         raise ValueError(
-            f"Got {len(y_true)} targets but {len(y_pred)} predictions; pass one of each per "
-            "sample."
+            f"Got {len(y_true)} targets but {len(y_pred)} predictions; pass one of each per sample."
         )
     return list(zip(y_true, y_pred))
 
@@ -87,7 +86,8 @@ class Metric:
 
     def __init__(self, name: str | None = None):
         self.name = (
-            validate_name(name, "Metric") if name is not None
+            validate_name(name, "Metric")
+            if name is not None
             else to_snake_case(type(self).__name__)
         )
         self._state = Variable(
@@ -160,8 +160,12 @@ class MaskedMetric(Metric):
     ```
     """
 
-    def __init__(self, name: str | None = None, in_mask: list[str] | None = None,
-                 out_mask: list[str] | None = None):
+    def __init__(
+        self,
+        name: str | None = None,
+        in_mask: list[str] | None = None,
+        out_mask: list[str] | None = None,
+    ):
         super().__init__(name=name)
         self.in_mask = check_mask(in_mask, "in_mask")
         self.out_mask = check_mask(out_mask, "out_mask")
@@ -170,8 +174,9 @@ class MaskedMetric(Metric):
         """Convert ``value`` to a ``JsonDataModel`` (``None`` stays) and apply the masks."""
         return apply_masks(to_json_data_model(value, role), self.in_mask, self.out_mask)
 
-    def prepare_samples(self, y_true: Any, y_pred: Any
-                        ) -> list[tuple[JsonDataModel | None, JsonDataModel | None]]:
+    def prepare_samples(
+        self, y_true: Any, y_pred: Any
+    ) -> list[tuple[JsonDataModel | None, JsonDataModel | None]]:
         return [
             (self.prepare(true, "y_true"), self.prepare(pred, "y_pred"))
             for true, pred in iterate_samples(y_true, y_pred)

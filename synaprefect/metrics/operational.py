@@ -41,8 +41,11 @@ def _read(model: Any, phase: str | None) -> dict[str, float]:
             f"{type(model).__name__}.counters() must return a dict of numbers, got "
             f"{type(counters).__name__}."
         )
-    return {key: float(value) for key, value in counters.items()
-            if isinstance(value, (int, float)) and not isinstance(value, bool)}
+    return {
+        key: float(value)
+        for key, value in counters.items()
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+    }
 
 
 class OperationalMetric(Metric):
@@ -125,8 +128,9 @@ class OperationalMetric(Metric):
 
     def compute(self, totals: dict[str, float]) -> float:
         if self.counter is None:
-            raise NotImplementedError(f"{type(self).__name__} must set `counter` or "
-                                      "implement `compute(totals)`.")
+            raise NotImplementedError(
+                f"{type(self).__name__} must set `counter` or implement `compute(totals)`."
+            )
         value = totals.get(self.counter, 0.0)
         if not self.per_call:
             return value

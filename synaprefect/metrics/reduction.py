@@ -53,8 +53,7 @@ class MeanStateMixin:
     def _add(self, values: list[float]) -> None:
         # No `await` between the read and the write, so concurrent updates never race.
         state = self.state
-        state.assign({"total": state["total"] + sum(values),
-                      "count": state["count"] + len(values)})
+        state.assign({"total": state["total"] + sum(values), "count": state["count"] + len(values)})
 
     # ``Metric.result``'s type: subclasses may report per-field scores (``FBetaScore``).
     def result(self) -> float | dict[str, float]:
@@ -147,11 +146,17 @@ class MeanMetricWrapper(FunctionWrapperMixin, MeanStateMixin, MaskedMetric):
     state_model = MeanState
     _default_name = "mean_metric_wrapper"
 
-    def __init__(self, fn: Callable[..., Any], name: str | None = None,
-                 in_mask: list[str] | None = None, out_mask: list[str] | None = None,
-                 **fn_kwargs: Any):
-        super().__init__(name=self._keep_function(fn, name, fn_kwargs), in_mask=in_mask,
-                         out_mask=out_mask)
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        name: str | None = None,
+        in_mask: list[str] | None = None,
+        out_mask: list[str] | None = None,
+        **fn_kwargs: Any,
+    ):
+        super().__init__(
+            name=self._keep_function(fn, name, fn_kwargs), in_mask=in_mask, out_mask=out_mask
+        )
 
     async def update_state(self, y_true: Any, y_pred: Any) -> None:
         """Score one sample, or two equal-length lists of samples."""
@@ -161,5 +166,6 @@ class MeanMetricWrapper(FunctionWrapperMixin, MeanStateMixin, MaskedMetric):
         self._add(values)
 
     def clone(self) -> "MeanMetricWrapper":
-        return MeanMetricWrapper(self.fn, name=self.name, in_mask=self.in_mask,
-                                 out_mask=self.out_mask, **self.fn_kwargs)
+        return MeanMetricWrapper(
+            self.fn, name=self.name, in_mask=self.in_mask, out_mask=self.out_mask, **self.fn_kwargs
+        )

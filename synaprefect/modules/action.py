@@ -41,27 +41,52 @@ class Action(Module):
     ```
     """
 
-    def __init__(self, *, tool: Tool, language_model=None, prompt_template: str | None = None,
-                 examples: list | None = None, instructions: str | None = None,
-                 seed_instructions: list[str] | None = None,
-                 temperature: float | None = None, max_tokens: int | None = None,
-                 top_p: float | None = None, top_k: int | None = None,
-                 reasoning_effort: str | None = None, use_inputs_schema: bool = False,
-                 use_outputs_schema: bool = False, name: str | None = None,
-                 description: str | None = None, trainable: bool = True):
+    def __init__(
+        self,
+        *,
+        tool: Tool,
+        language_model=None,
+        prompt_template: str | None = None,
+        examples: list | None = None,
+        instructions: str | None = None,
+        seed_instructions: list[str] | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        top_p: float | None = None,
+        top_k: int | None = None,
+        reasoning_effort: str | None = None,
+        use_inputs_schema: bool = False,
+        use_outputs_schema: bool = False,
+        name: str | None = None,
+        description: str | None = None,
+        trainable: bool = True,
+    ):
         super().__init__(name=name, description=description, trainable=trainable)
         if not isinstance(tool, Tool):
-            raise TypeError(f"Action {self.name!r}: `tool` must be a synaprefect.Tool, got "
-                            f"{type(tool).__name__}; wrap the function: Tool(func).")
+            raise TypeError(
+                f"Action {self.name!r}: `tool` must be a synaprefect.Tool, got "
+                f"{type(tool).__name__}; wrap the function: Tool(func)."
+            )
         self.tool = tool
         self._settings: dict[str, Any] = {
-            "prompt_template": prompt_template, "examples": examples,
-            "instructions": instructions, "seed_instructions": seed_instructions,
-            "temperature": temperature, "max_tokens": max_tokens, "top_p": top_p,
-            "top_k": top_k, "reasoning_effort": reasoning_effort,
-            "use_inputs_schema": use_inputs_schema, "use_outputs_schema": use_outputs_schema}
-        self.action = Generator(schema=tool.get_tool_schema(), language_model=language_model,
-                                name=f"generator_{self.name}", **self._settings)
+            "prompt_template": prompt_template,
+            "examples": examples,
+            "instructions": instructions,
+            "seed_instructions": seed_instructions,
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+            "top_p": top_p,
+            "top_k": top_k,
+            "reasoning_effort": reasoning_effort,
+            "use_inputs_schema": use_inputs_schema,
+            "use_outputs_schema": use_outputs_schema,
+        }
+        self.action = Generator(
+            schema=tool.get_tool_schema(),
+            language_model=language_model,
+            name=f"generator_{self.name}",
+            **self._settings,
+        )
         self.language_model = self.action.language_model
 
     async def call(self, inputs, training: bool = False):
@@ -74,17 +99,22 @@ class Action(Module):
         except Exception as error:  # the action happened and failed: that is its result
             outputs = {"error": f"{type(error).__name__}: {error}"}
         performed = GenericAction(action=GenericIO(inputs=arguments, outputs=outputs))
-        return JsonDataModel(json=performed.get_json(), schema=GenericAction.get_schema(),
-                             name=self.name)
+        return JsonDataModel(
+            json=performed.get_json(), schema=GenericAction.get_schema(), name=self.name
+        )
 
     async def compute_output_spec(self, inputs, training: bool = False):
         return SymbolicDataModel(schema=GenericAction.get_schema(), name=self.name)
 
     def get_config(self) -> dict:
-        return {**self._settings, "name": self.name, "description": self.description,
-                "trainable": self.trainable,
-                "tool": serialize_synalinks_object(self.tool),
-                "language_model": self.language_model.get_config()}
+        return {
+            **self._settings,
+            "name": self.name,
+            "description": self.description,
+            "trainable": self.trainable,
+            "tool": serialize_synalinks_object(self.tool),
+            "language_model": self.language_model.get_config(),
+        }
 
     @classmethod
     def from_config(cls, config: dict) -> "Action":

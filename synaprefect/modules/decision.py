@@ -22,7 +22,11 @@ _QUESTION_SCHEMA = {
 def _check_labels(question, labels) -> list[str]:
     if not question or not isinstance(question, str):
         raise ValueError("A decision needs `question=`, a string such as 'Which topic?'.")
-    if not isinstance(labels, list) or not labels or not all(isinstance(label, str) for label in labels):
+    if (
+        not isinstance(labels, list)
+        or not labels
+        or not all(isinstance(label, str) for label in labels)
+    ):
         raise ValueError(f"`labels` must be a non-empty list of strings, got {labels!r}.")
     return labels
 
@@ -41,8 +45,7 @@ class Decision(Generator):
 
     _multiple = False
 
-    def __init__(self, *, question: str | None = None, labels: list[str] | None = None,
-                 **kwargs):
+    def __init__(self, *, question: str | None = None, labels: list[str] | None = None, **kwargs):
         self.question = question
         self.labels = list(_check_labels(question, labels))
         kwargs.pop("schema", None)
@@ -75,8 +78,9 @@ class Decision(Generator):
     async def call(self, inputs, training: bool = False, tools=None, tool_schemas=None):
         if inputs is None:
             return None
-        return await super().call(self._with_question(inputs), training=training,
-                                  tools=tools, tool_schemas=tool_schemas)
+        return await super().call(
+            self._with_question(inputs), training=training, tools=tools, tool_schemas=tool_schemas
+        )
 
     def get_config(self) -> dict:
         config = super().get_config()
@@ -106,11 +110,21 @@ class Branch(Module):
     ```
     """
 
-    def __init__(self, *, question: str | None = None, labels: list[str] | None = None,
-                 branches: list[Module] | None = None, language_model=None,
-                 inject_decision: bool = True, return_decision: bool = True,
-                 decision_type: type = Decision, name: str | None = None,
-                 description: str | None = None, trainable: bool = True, **decision_kwargs):
+    def __init__(
+        self,
+        *,
+        question: str | None = None,
+        labels: list[str] | None = None,
+        branches: list[Module] | None = None,
+        language_model=None,
+        inject_decision: bool = True,
+        return_decision: bool = True,
+        decision_type: type = Decision,
+        name: str | None = None,
+        description: str | None = None,
+        trainable: bool = True,
+        **decision_kwargs,
+    ):
         super().__init__(name=name, description=description, trainable=trainable)
         labels = _check_labels(question, labels)
         if not isinstance(branches, list) or len(branches) != len(labels):
@@ -120,9 +134,13 @@ class Branch(Module):
             )
         self.question, self.labels = question, list(labels)
         self.inject_decision, self.return_decision = inject_decision, return_decision
-        self.decision = decision_type(question=question, labels=labels,
-                                      language_model=language_model,
-                                      name=f"decision_{self.name}", **decision_kwargs)
+        self.decision = decision_type(
+            question=question,
+            labels=labels,
+            language_model=language_model,
+            name=f"decision_{self.name}",
+            **decision_kwargs,
+        )
         self.branches = branches
 
     def _selected(self, decision) -> list[bool]:
@@ -147,9 +165,11 @@ class Branch(Module):
             return await self._run_branch(module, inputs, decision) if chosen else None
 
         # One failing branch fails the call: cancel the others rather than let them pay on.
-        return tuple(await gather_or_cancel(
-            *(maybe_run(module, chosen) for module, chosen in zip(self.branches, selected))
-        ))
+        return tuple(
+            await gather_or_cancel(
+                *(maybe_run(module, chosen) for module, chosen in zip(self.branches, selected))
+            )
+        )
 
     async def compute_output_spec(self, inputs, training: bool = False):
         decision = await self.decision(inputs)
@@ -160,10 +180,14 @@ class Branch(Module):
         for key in ("name", "question", "labels", "description", "trainable"):
             decision.pop(key, None)
         return {
-            "question": self.question, "labels": self.labels,
+            "question": self.question,
+            "labels": self.labels,
             "branches": [serialize_object(m) for m in self.branches],
-            "inject_decision": self.inject_decision, "return_decision": self.return_decision,
-            "name": self.name, "description": self.description, "trainable": self.trainable,
+            "inject_decision": self.inject_decision,
+            "return_decision": self.return_decision,
+            "name": self.name,
+            "description": self.description,
+            "trainable": self.trainable,
             **decision,
         }
 

@@ -62,17 +62,31 @@ class Generator(Module):
     ```
     """
 
-    def __init__(self, *, schema: dict | None = None, data_model=None,
-                 language_model=None, prompt_template: str | None = None,
-                 examples: list | None = None, instructions: str | None = None,
-                 seed_instructions: list[str] | None = None,
-                 use_inputs_schema: bool = False, use_outputs_schema: bool = False,
-                 return_inputs: bool = False, temperature: float | None = None,
-                 max_tokens: int | None = None, top_p: float | None = None,
-                 top_k: int | None = None, reasoning_effort: str | None = None,
-                 streaming: bool = False, tools: list | None = None,
-                 tool_schemas: list[dict] | None = None, name: str | None = None,
-                 description: str | None = None, trainable: bool = True):
+    def __init__(
+        self,
+        *,
+        schema: dict | None = None,
+        data_model=None,
+        language_model=None,
+        prompt_template: str | None = None,
+        examples: list | None = None,
+        instructions: str | None = None,
+        seed_instructions: list[str] | None = None,
+        use_inputs_schema: bool = False,
+        use_outputs_schema: bool = False,
+        return_inputs: bool = False,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        top_p: float | None = None,
+        top_k: int | None = None,
+        reasoning_effort: str | None = None,
+        streaming: bool = False,
+        tools: list | None = None,
+        tool_schemas: list[dict] | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        trainable: bool = True,
+    ):
         super().__init__(name=name, description=description, trainable=trainable)
         if language_model is None:
             raise ValueError(
@@ -96,21 +110,23 @@ class Generator(Module):
         self.use_outputs_schema = use_outputs_schema
         self.return_inputs = return_inputs
         self.sampling = {
-            key: value for key, value in zip(_SAMPLING, (temperature, max_tokens, top_p, top_k))
+            key: value
+            for key, value in zip(_SAMPLING, (temperature, max_tokens, top_p, top_k))
             if value is not None
         }
         self.reasoning_effort = reasoning_effort
         if self.schema is not None and (tools or tool_schemas):
-            raise ValueError("A Generator with a `schema`/`data_model` answers in it and "
-                             "cannot offer `tools`: use two generators (see "
-                             "FunctionCallingAgent).")
+            raise ValueError(
+                "A Generator with a `schema`/`data_model` answers in it and "
+                "cannot offer `tools`: use two generators (see "
+                "FunctionCallingAgent)."
+            )
         # Offered on every call, with the call's own `tools`; the tools are not run here.
         self.tools = list(tools or [])
         self.tool_schemas = list(tool_schemas or [])
         self.state = self.add_variable(
             initializer={
-                "examples": [{"inputs": i, "outputs": o, "reward": None}
-                             for i, o in self.examples],
+                "examples": [{"inputs": i, "outputs": o, "reward": None} for i, o in self.examples],
                 "seed_candidates": [{"instructions": s} for s in self.seed_instructions],
                 "instructions": self.instructions,
             },
@@ -137,8 +153,10 @@ class Generator(Module):
         )
         data = inputs.get_json()
         if not is_chat_messages(inputs):
-            return [{"role": "system", "content": system},
-                    {"role": "user", "content": user_message(data)}]
+            return [
+                {"role": "system", "content": system},
+                {"role": "user", "content": user_message(data)},
+            ]
         conversation = list(data.get("messages") or [])
         fields = {key: value for key, value in data.items() if key != "messages"}
         has_system = any(m.get("role") in ("system", "developer") for m in conversation)
@@ -162,21 +180,29 @@ class Generator(Module):
         tool_schemas = self.tool_schemas + list(tool_schemas or [])
         if tools or tool_schemas:
             options.update(tools=tools, tool_schemas=tool_schemas)
-        result = await self.language_model(self.format_messages(inputs), schema=self.schema,
-                                           **options)
+        result = await self.language_model(
+            self.format_messages(inputs), schema=self.schema, **options
+        )
         assert result is not None  # a model answers None only to no messages
         # The model's answer carries its schema: the ChatMessage one when it called tools.
         output = JsonDataModel(json=result.get_json(), schema=result.get_schema())
         if fill is not None:
-            fill({"inputs": copy.deepcopy(inputs.get_json()),
-                  "outputs": copy.deepcopy(output.get_json()), "reward": None})
+            fill(
+                {
+                    "inputs": copy.deepcopy(inputs.get_json()),
+                    "outputs": copy.deepcopy(output.get_json()),
+                    "reward": None,
+                }
+            )
         return ops.concat_data(inputs, output) if self.return_inputs else output
 
-    async def compute_output_spec(self, inputs, training: bool = False, tools=None,
-                                  tool_schemas=None):
+    async def compute_output_spec(
+        self, inputs, training: bool = False, tools=None, tool_schemas=None
+    ):
         schema = self.output_schema
-        if schema is CHAT_MESSAGE_SCHEMA and (self.tools or self.tool_schemas or tools
-                                              or tool_schemas):
+        if schema is CHAT_MESSAGE_SCHEMA and (
+            self.tools or self.tool_schemas or tools or tool_schemas
+        ):
             schema = ChatMessage.get_schema()
         output = SymbolicDataModel(schema=copy.deepcopy(schema))
         return ops.concat_data(inputs, output) if self.return_inputs else output
@@ -184,7 +210,8 @@ class Generator(Module):
     def get_config(self) -> dict:
         return {
             "schema": self.schema,
-            "prompt_template": None if self.prompt_template == DEFAULT_PROMPT_TEMPLATE
+            "prompt_template": None
+            if self.prompt_template == DEFAULT_PROMPT_TEMPLATE
             else self.prompt_template,
             "examples": self.examples,
             "instructions": self.instructions,
@@ -195,8 +222,11 @@ class Generator(Module):
             **self.sampling,
             "reasoning_effort": self.reasoning_effort,
             # Tools are saved as their wire declarations, as Synalinks does (only when set).
-            **({"tool_schemas": self.tool_schemas + wire_tools(self.tools)}
-               if self.tools or self.tool_schemas else {}),
+            **(
+                {"tool_schemas": self.tool_schemas + wire_tools(self.tools)}
+                if self.tools or self.tool_schemas
+                else {}
+            ),
             "name": self.name,
             "description": self.description,
             "trainable": self.trainable,

@@ -9,9 +9,14 @@ __all__ = ["Input", "InputModule"]
 class InputModule(Module):
     """Holds the schema a program input must follow; records itself as a graph node."""
 
-    def __init__(self, schema: dict | None = None, optional: bool = False,
-                 name: str | None = None, description: str | None = None,
-                 trainable: bool = True):
+    def __init__(
+        self,
+        schema: dict | None = None,
+        optional: bool = False,
+        name: str | None = None,
+        description: str | None = None,
+        trainable: bool = True,
+    ):
         super().__init__(name=name, description=description, trainable=trainable)
         if schema is None:
             raise ValueError("InputModule needs a schema; use Input(data_model=...).")
@@ -24,12 +29,18 @@ class InputModule(Module):
         return inputs
 
     def get_config(self) -> dict:
-        return {"schema": self.schema, "optional": self.optional, "name": self.name,
-                "description": self.description, "trainable": self.trainable}
+        return {
+            "schema": self.schema,
+            "optional": self.optional,
+            "name": self.name,
+            "description": self.description,
+            "trainable": self.trainable,
+        }
 
 
-def Input(schema: dict | None = None, data_model=None, optional: bool = False,
-          name: str | None = None) -> SymbolicDataModel:
+def Input(
+    schema: dict | None = None, data_model=None, optional: bool = False, name: str | None = None
+) -> SymbolicDataModel:
     """A symbolic program input of the given data model or schema.
 
     Any input may be given ``None`` when the program is called, as in Synalinks: None

@@ -39,14 +39,16 @@ from synaprefect.modules.generator import Generator
 from synaprefect.modules.module import Module
 from synaprefect.utils.nest import flatten, map_structure
 
-__all__ = ["EmbedKnowledge", "UpdateKnowledge", "RetrieveKnowledge", "SearchQuery",
-           "SEARCH_TYPES"]
+__all__ = ["EmbedKnowledge", "UpdateKnowledge", "RetrieveKnowledge", "SearchQuery", "SEARCH_TYPES"]
 
-_EMBEDDING = {"type": "array", "items": {"type": "number"},
-              "description": "The embedding vector"}
+_EMBEDDING = {"type": "array", "items": {"type": "number"}, "description": "The embedding vector"}
 # search type -> the KnowledgeBase method; "hybrid" is Synalinks' former name.
-SEARCH_TYPES = {"similarity": "similarity_search", "fulltext": "fulltext_search",
-                "hybrid_fts": "hybrid_fts_search", "hybrid": "hybrid_fts_search"}
+SEARCH_TYPES = {
+    "similarity": "similarity_search",
+    "fulltext": "fulltext_search",
+    "hybrid_fts": "hybrid_fts_search",
+    "hybrid": "hybrid_fts_search",
+}
 
 
 def _embedding_model(value: Any) -> EmbeddingModel:
@@ -56,8 +58,9 @@ def _embedding_model(value: Any) -> EmbeddingModel:
         return EmbeddingModel(value)
     if isinstance(value, dict):
         return EmbeddingModel.from_config(value)
-    raise ValueError("`embedding_model` must be an EmbeddingModel, a model string or its "
-                     f"config, got {value!r}.")
+    raise ValueError(
+        f"`embedding_model` must be an EmbeddingModel, a model string or its config, got {value!r}."
+    )
 
 
 def _graph_units(json: dict, schema_of: Any) -> list[dict]:
@@ -81,7 +84,8 @@ def _endpoints(relation: dict) -> list[dict]:
 
 def _kg_units(graph: dict) -> list[dict]:
     return list(graph.get("entities") or []) + [
-        u for r in graph.get("relations") or [] for u in _endpoints(r)]
+        u for r in graph.get("relations") or [] for u in _endpoints(r)
+    ]
 
 
 class EmbedKnowledge(Module):
@@ -97,9 +101,16 @@ class EmbedKnowledge(Module):
     ```
     """
 
-    def __init__(self, *, embedding_model: Any = None, in_mask: list[str] | None = None,
-                 out_mask: list[str] | None = None, name: str | None = None,
-                 description: str | None = None, trainable: bool = False):
+    def __init__(
+        self,
+        *,
+        embedding_model: Any = None,
+        in_mask: list[str] | None = None,
+        out_mask: list[str] | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        trainable: bool = False,
+    ):
         super().__init__(name=name, description=description, trainable=trainable)
         self.embedding_model = _embedding_model(embedding_model)
         self.in_mask = list(in_mask) if in_mask else None
@@ -117,8 +128,9 @@ class EmbedKnowledge(Module):
     def _schema(schema: dict) -> dict:
         schema = copy.deepcopy(schema)
         properties = schema.get("properties") or {}
-        if not any(key in properties for key in ("entities", "relations", "subj",
-                                                  "knowledge_graphs")):
+        if not any(
+            key in properties for key in ("entities", "relations", "subj", "knowledge_graphs")
+        ):
             properties["embedding"] = _EMBEDDING
         for definition in (schema.get("$defs") or {}).values():
             inner = definition.get("properties") or {}
@@ -144,13 +156,19 @@ class EmbedKnowledge(Module):
         return await self._embed(inputs)
 
     async def compute_output_spec(self, inputs):
-        return map_structure(lambda v: SymbolicDataModel(schema=self._schema(v.get_schema())),
-                             inputs)
+        return map_structure(
+            lambda v: SymbolicDataModel(schema=self._schema(v.get_schema())), inputs
+        )
 
     def get_config(self) -> dict:
-        return {"embedding_model": self.embedding_model.get_config(),
-                "in_mask": self.in_mask, "out_mask": self.out_mask, "name": self.name,
-                "description": self.description, "trainable": self.trainable}
+        return {
+            "embedding_model": self.embedding_model.get_config(),
+            "in_mask": self.in_mask,
+            "out_mask": self.out_mask,
+            "name": self.name,
+            "description": self.description,
+            "trainable": self.trainable,
+        }
 
 
 def _resolved(schema: dict, field: str) -> dict:
@@ -174,8 +192,14 @@ class UpdateKnowledge(Module):
     ```
     """
 
-    def __init__(self, *, knowledge_base: Any = None, name: str | None = None,
-                 description: str | None = None, trainable: bool = False):
+    def __init__(
+        self,
+        *,
+        knowledge_base: Any = None,
+        name: str | None = None,
+        description: str | None = None,
+        trainable: bool = False,
+    ):
         super().__init__(name=name, description=description, trainable=trainable)
         if knowledge_base is None:
             raise ValueError(f"{type(self).__name__} needs `knowledge_base=`.")
@@ -190,11 +214,12 @@ class UpdateKnowledge(Module):
             await kb.update_knowledge_graph(value)
         elif is_entities(value) or is_relations(value):
             field = "entities" if is_entities(value) else "relations"
-            items = [JsonDataModel(json=item, schema=_resolved(schema, field))
-                     for item in json.get(field) or []]
+            items = [
+                JsonDataModel(json=item, schema=_resolved(schema, field))
+                for item in json.get(field) or []
+            ]
             if items:
-                await (kb.update_entities if field == "entities" else kb.update_relations)(
-                    items)
+                await (kb.update_entities if field == "entities" else kb.update_relations)(items)
         elif is_relation(value):
             await kb.update_relations(value)
         elif is_entity(value):
@@ -212,8 +237,12 @@ class UpdateKnowledge(Module):
         return map_structure(lambda v: v.clone(), inputs)
 
     def get_config(self) -> dict:
-        return {"knowledge_base": self.knowledge_base.get_config(), "name": self.name,
-                "description": self.description, "trainable": self.trainable}
+        return {
+            "knowledge_base": self.knowledge_base.get_config(),
+            "name": self.name,
+            "description": self.description,
+            "trainable": self.trainable,
+        }
 
 
 class SearchQuery(DataModel):
@@ -224,8 +253,10 @@ class SearchQuery(DataModel):
 
 
 def default_retriever_instructions(tables: list[str]) -> str:
-    return (f"Choose the tables to search among {tables} and write the search queries "
-            "that find the records the input needs, in the `search` list.")
+    return (
+        f"Choose the tables to search among {tables} and write the search queries "
+        "that find the records the input needs, in the `search` list."
+    )
 
 
 class RetrieveKnowledge(Module):
@@ -242,25 +273,41 @@ class RetrieveKnowledge(Module):
     ```
     """
 
-    def __init__(self, *, knowledge_base: Any = None, language_model: Any = None,
-                 data_models: list | None = None, search_type: str = "hybrid_fts",
-                 k: int = 10, similarity_threshold: float | None = None,
-                 fulltext_threshold: float | None = None, k_rank: int = 60,
-                 prompt_template: str | None = None, examples: list | None = None,
-                 instructions: str | None = None,
-                 seed_instructions: list[str] | None = None,
-                 temperature: float | None = None, max_tokens: int | None = None,
-                 top_p: float | None = None, top_k: int | None = None,
-                 use_inputs_schema: bool = False, use_outputs_schema: bool = False,
-                 return_inputs: bool = True, return_query: bool = True,
-                 name: str | None = None, description: str | None = None,
-                 trainable: bool = True):
+    def __init__(
+        self,
+        *,
+        knowledge_base: Any = None,
+        language_model: Any = None,
+        data_models: list | None = None,
+        search_type: str = "hybrid_fts",
+        k: int = 10,
+        similarity_threshold: float | None = None,
+        fulltext_threshold: float | None = None,
+        k_rank: int = 60,
+        prompt_template: str | None = None,
+        examples: list | None = None,
+        instructions: str | None = None,
+        seed_instructions: list[str] | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        top_p: float | None = None,
+        top_k: int | None = None,
+        use_inputs_schema: bool = False,
+        use_outputs_schema: bool = False,
+        return_inputs: bool = True,
+        return_query: bool = True,
+        name: str | None = None,
+        description: str | None = None,
+        trainable: bool = True,
+    ):
         super().__init__(name=name, description=description, trainable=trainable)
         if knowledge_base is None:
             raise ValueError(f"{type(self).__name__} needs `knowledge_base=`.")
         if search_type not in SEARCH_TYPES:
-            raise ValueError(f"`search_type` must be one of {sorted(SEARCH_TYPES)}, got "
-                             f"{search_type!r} (regex searches are not provided).")
+            raise ValueError(
+                f"`search_type` must be one of {sorted(SEARCH_TYPES)}, got "
+                f"{search_type!r} (regex searches are not provided)."
+            )
         self.knowledge_base = get_knowledge_base(knowledge_base)
         self.search_type, self.k, self.k_rank = search_type, k, k_rank
         self.similarity_threshold = similarity_threshold
@@ -270,24 +317,36 @@ class RetrieveKnowledge(Module):
         self.data_models = [m if isinstance(m, dict) else m.get_schema() for m in models]
         self.tables = [schema["title"] for schema in self.data_models]
         if not self.tables:
-            raise ValueError("RetrieveKnowledge needs tables to search: pass `data_models=` "
-                             "or give the knowledge base its `data_models`.")
+            raise ValueError(
+                "RetrieveKnowledge needs tables to search: pass `data_models=` "
+                "or give the knowledge base its `data_models`."
+            )
         self.search_query_generator = Generator(
-            data_model=SearchQuery, language_model=language_model,
-            prompt_template=prompt_template, examples=examples,
+            data_model=SearchQuery,
+            language_model=language_model,
+            prompt_template=prompt_template,
+            examples=examples,
             instructions=instructions or default_retriever_instructions(self.tables),
-            seed_instructions=seed_instructions, temperature=temperature,
-            max_tokens=max_tokens, top_p=top_p, top_k=top_k,
-            use_inputs_schema=use_inputs_schema, use_outputs_schema=use_outputs_schema,
-            name=f"search_query_generator_{self.name}")
+            seed_instructions=seed_instructions,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            top_p=top_p,
+            top_k=top_k,
+            use_inputs_schema=use_inputs_schema,
+            use_outputs_schema=use_outputs_schema,
+            name=f"search_query_generator_{self.name}",
+        )
 
     def _options(self) -> dict:
         if self.search_type == "fulltext":
             return {"threshold": self.fulltext_threshold}
         if self.search_type == "similarity":
             return {"threshold": self.similarity_threshold}
-        return {"k_rank": self.k_rank, "similarity_threshold": self.similarity_threshold,
-                "fulltext_threshold": self.fulltext_threshold}
+        return {
+            "k_rank": self.k_rank,
+            "similarity_threshold": self.similarity_threshold,
+            "fulltext_threshold": self.fulltext_threshold,
+        }
 
     async def _search(self, tables: list[str], queries: list[str]) -> list[dict]:
         if not queries:
@@ -315,31 +374,41 @@ class RetrieveKnowledge(Module):
         if query is None:
             return None
         plan = query.get_json()
-        result = JsonDataModel(schema=GenericResult.get_schema(), json={
-            "result": await self._search(list(plan.get("tables") or []),
-                                         [q for q in plan.get("search") or [] if q])})
+        result = JsonDataModel(
+            schema=GenericResult.get_schema(),
+            json={
+                "result": await self._search(
+                    list(plan.get("tables") or []), [q for q in plan.get("search") or [] if q]
+                )
+            },
+        )
         return self._assemble(inputs, query, result)
 
     async def compute_output_spec(self, inputs, training: bool = False):
         query = await self.search_query_generator.compute_output_spec(inputs)
-        return self._assemble(inputs, query,
-                              SymbolicDataModel(schema=GenericResult.get_schema()))
+        return self._assemble(inputs, query, SymbolicDataModel(schema=GenericResult.get_schema()))
 
     def get_config(self) -> dict:
         generator = self.search_query_generator.get_config()
         return {
             "knowledge_base": self.knowledge_base.get_config(),
-            "language_model": generator["language_model"], "data_models": self.data_models,
-            "search_type": self.search_type, "k": self.k, "k_rank": self.k_rank,
+            "language_model": generator["language_model"],
+            "data_models": self.data_models,
+            "search_type": self.search_type,
+            "k": self.k,
+            "k_rank": self.k_rank,
             "similarity_threshold": self.similarity_threshold,
             "fulltext_threshold": self.fulltext_threshold,
             "prompt_template": generator["prompt_template"],
-            "examples": generator["examples"], "instructions": generator["instructions"],
+            "examples": generator["examples"],
+            "instructions": generator["instructions"],
             "seed_instructions": generator["seed_instructions"],
-            **{key: generator.get(key) for key in ("temperature", "max_tokens", "top_p",
-                                                    "top_k")},
+            **{key: generator.get(key) for key in ("temperature", "max_tokens", "top_p", "top_k")},
             "use_inputs_schema": generator["use_inputs_schema"],
             "use_outputs_schema": generator["use_outputs_schema"],
-            "return_inputs": self.return_inputs, "return_query": self.return_query,
-            "name": self.name, "description": self.description, "trainable": self.trainable,
+            "return_inputs": self.return_inputs,
+            "return_query": self.return_query,
+            "name": self.name,
+            "description": self.description,
+            "trainable": self.trainable,
         }

@@ -23,14 +23,16 @@ class Lambda(Module):
     (code is never serialised): rebuild them when loading.
     """
 
-    def __init__(self, function: Callable[..., Any], schema: dict | None = None,
-                 data_model=None, **kwargs):
+    def __init__(
+        self, function: Callable[..., Any], schema: dict | None = None, data_model=None, **kwargs
+    ):
         super().__init__(**kwargs)
         if not callable(function):
             raise TypeError(f"Lambda needs a callable, got {type(function).__name__}.")
         if data_model is not None and not hasattr(data_model, "get_schema"):
-            raise TypeError(f"Lambda '{self.name}': `data_model` must be a DataModel class, "
-                            f"got {data_model!r}.")
+            raise TypeError(
+                f"Lambda '{self.name}': `data_model` must be a DataModel class, got {data_model!r}."
+            )
         self.schema = data_model.get_schema() if data_model is not None else schema
         if not self.schema:
             raise ValueError(

@@ -81,8 +81,7 @@ class Node:
 
 
 def _as_json(values: Any) -> str:
-    plain = map_structure(lambda v: v.get_json() if isinstance(v, JsonDataModel) else v,
-                          values)
+    plain = map_structure(lambda v: v.get_json() if isinstance(v, JsonDataModel) else v, values)
     return json.dumps(plain, ensure_ascii=False, default=repr)
 
 
@@ -119,16 +118,21 @@ class Module:
         object.__setattr__(instance, "_auto_config", config)
         return instance
 
-    def __init__(self, trainable: bool = True, name: str | None = None,
-                 description: str | None = None, **kwargs):
+    def __init__(
+        self,
+        trainable: bool = True,
+        name: str | None = None,
+        description: str | None = None,
+        **kwargs,
+    ):
         if kwargs:
             raise ValueError(
                 f"{type(self).__name__} got unexpected keyword arguments "
                 f"{sorted(kwargs)}; check their spelling against the docstring."
             )
         object.__setattr__(self, "_tracking_ready", True)
-        self.name = validate_name(name, "Module") if name is not None else auto_name(
-            type(self).__name__
+        self.name = (
+            validate_name(name, "Module") if name is not None else auto_name(type(self).__name__)
         )
         doc = (type(self).__doc__ or "").strip().splitlines()
         self.description = description if description is not None else (doc[0] if doc else "")
@@ -150,9 +154,7 @@ class Module:
             for item in flatten(value) if isinstance(value, (list, tuple, dict)) else [value]:
                 if isinstance(item, Module) and item is not self:
                     self._track_module(item)
-                elif isinstance(item, Variable) and item not in self.__dict__.get(
-                    "_variables", []
-                ):
+                elif isinstance(item, Variable) and item not in self.__dict__.get("_variables", []):
                     self._variables.append(item)
         object.__setattr__(self, name, value)
 
@@ -163,14 +165,25 @@ class Module:
 
     # ---- variables ----------------------------------------------------------------------
 
-    def add_variable(self, initializer=None, data_model=None, trainable: bool = True,
-                     name: str | None = None, description: str | None = None) -> Variable:
+    def add_variable(
+        self,
+        initializer=None,
+        data_model=None,
+        trainable: bool = True,
+        name: str | None = None,
+        description: str | None = None,
+    ) -> Variable:
         """Create a variable owned by this module (path ``<module name>/<name>``).
 
         A variable is trainable only when its data model carries the ``Trainable`` fields.
         """
-        variable = Variable(initializer=initializer, data_model=data_model,
-                            trainable=trainable, name=name, description=description)
+        variable = Variable(
+            initializer=initializer,
+            data_model=data_model,
+            trainable=trainable,
+            name=name,
+            description=description,
+        )
         variable._path = f"{self.name}/{variable.name}"
         if not is_trainable_schema(variable.schema()):
             variable.trainable = False
@@ -235,8 +248,7 @@ class Module:
             if variable.name == name or variable.path == name:
                 return variable
         raise ValueError(
-            f"No variable named {name!r} in {self.name}; it has "
-            f"{[v.path for v in variables]}."
+            f"No variable named {name!r} in {self.name}; it has {[v.path for v in variables]}."
         )
 
     # ---- calling ------------------------------------------------------------------------
@@ -260,15 +272,17 @@ class Module:
         token = _training_context.set(bool(training))
         logged = _call_logger.isEnabledFor(logging.DEBUG)
         if logged:
-            _call_logger.debug("%s (%s) called with %s", self.name, type(self).__name__,
-                               _as_json(list(args)))
+            _call_logger.debug(
+                "%s (%s) called with %s", self.name, type(self).__name__, _as_json(list(args))
+            )
         try:
             outputs = await self.call(*args, **kwargs)
         finally:
             _training_context.reset(token)
         if logged:
-            _call_logger.debug("%s (%s) returned %s", self.name, type(self).__name__,
-                               _as_json(outputs))
+            _call_logger.debug(
+                "%s (%s) returned %s", self.name, type(self).__name__, _as_json(outputs)
+            )
         return outputs
 
     def _check_positional(self, args: tuple) -> None:
@@ -335,8 +349,7 @@ class Module:
 
     async def call(self, *args, **kwargs):
         raise NotImplementedError(
-            f"{type(self).__name__} must implement `async def call(self, inputs, "
-            "training=False)`."
+            f"{type(self).__name__} must implement `async def call(self, inputs, training=False)`."
         )
 
     async def compute_output_spec(self, *args, **kwargs):
@@ -344,8 +357,10 @@ class Module:
         try:
             return await self.call(*args, **kwargs)
         except Exception as error:
-            error.add_note(f"While tracing module '{self.name}' on symbolic inputs: if "
-                           "`call` needs real values, implement `compute_output_spec()`.")
+            error.add_note(
+                f"While tracing module '{self.name}' on symbolic inputs: if "
+                "`call` needs real values, implement `compute_output_spec()`."
+            )
             raise
 
     # ---- configuration ------------------------------------------------------------------
@@ -359,8 +374,7 @@ class Module:
                 "(and `from_config()`) returning JSON, and register the class with "
                 "`synaprefect.saving.register_synaprefect_serializable()`."
             )
-        base = {"name": self.name, "description": self.description,
-                "trainable": self.trainable}
+        base = {"name": self.name, "description": self.description, "trainable": self.trainable}
         return {**base, **self._auto_config}
 
     @classmethod

@@ -5,8 +5,13 @@ import json
 
 import jinja2
 
-__all__ = ["DEFAULT_PROMPT_TEMPLATE", "default_prompt_template", "render_system_prompt",
-           "user_message", "to_text"]
+__all__ = [
+    "DEFAULT_PROMPT_TEMPLATE",
+    "default_prompt_template",
+    "render_system_prompt",
+    "user_message",
+    "to_text",
+]
 
 DEFAULT_PROMPT_TEMPLATE = """\
 <instructions>
@@ -59,19 +64,30 @@ def to_text(value) -> str:
 
 @functools.lru_cache(maxsize=64)
 def _template(source: str) -> jinja2.Template:
-    environment = jinja2.Environment(autoescape=False, undefined=jinja2.StrictUndefined,
-                                     keep_trailing_newline=False)
+    environment = jinja2.Environment(
+        autoescape=False, undefined=jinja2.StrictUndefined, keep_trailing_newline=False
+    )
     return environment.from_string(source)
 
 
-def render_system_prompt(template: str, *, instructions: str, examples: list,
-                         inputs_schema: dict | None, outputs_schema: dict | None) -> str:
-    return _template(template).render(
-        instructions=instructions,
-        examples=[(to_text(i), to_text(o)) for i, o in examples],
-        inputs_schema=to_text(inputs_schema) if inputs_schema else None,
-        outputs_schema=to_text(outputs_schema) if outputs_schema else None,
-    ).strip()
+def render_system_prompt(
+    template: str,
+    *,
+    instructions: str,
+    examples: list,
+    inputs_schema: dict | None,
+    outputs_schema: dict | None,
+) -> str:
+    return (
+        _template(template)
+        .render(
+            instructions=instructions,
+            examples=[(to_text(i), to_text(o)) for i, o in examples],
+            inputs_schema=to_text(inputs_schema) if inputs_schema else None,
+            outputs_schema=to_text(outputs_schema) if outputs_schema else None,
+        )
+        .strip()
+    )
 
 
 def user_message(inputs_json: dict) -> str:

@@ -12,8 +12,18 @@ from synaprefect.data_models import ops
 from synaprefect.modules.module import Module
 
 __all__ = [
-    "Identity", "Concat", "Concatenate", "And", "Or", "Xor", "Not",
-    "InMask", "OutMask", "Prefix", "Suffix", "Factorize",
+    "Identity",
+    "Concat",
+    "Concatenate",
+    "And",
+    "Or",
+    "Xor",
+    "Not",
+    "InMask",
+    "OutMask",
+    "Prefix",
+    "Suffix",
+    "Factorize",
 ]
 
 
@@ -111,8 +121,13 @@ class InMask(_Unary):
     """Keeps only the fields named in ``mask`` (or matching the regex ``pattern``), in
     its input or in each input of a list."""
 
-    def __init__(self, mask: list[str] | None = None, pattern: str | None = None,
-                 recursive: bool = True, **kwargs):
+    def __init__(
+        self,
+        mask: list[str] | None = None,
+        pattern: str | None = None,
+        recursive: bool = True,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if mask is not None and not isinstance(mask, list):
             raise ValueError(f"`mask` must be a list of field names, got {mask!r}.")

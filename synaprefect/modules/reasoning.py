@@ -16,8 +16,7 @@ class Critique(DataModel):
 
 
 class CritiqueWithReward(Critique):
-    reward: float = Field(ge=0.0, le=1.0,
-                          description="How good the prediction is, from 0.0 to 1.0")
+    reward: float = Field(ge=0.0, le=1.0, description="How good the prediction is, from 0.0 to 1.0")
 
 
 class ChainOfThought(Generator):
@@ -34,13 +33,23 @@ class ChainOfThought(Generator):
     ```
     """
 
-    def __init__(self, *, schema: dict | None = None, data_model=None,
-                 reasoning_effort: str | None = "low", **kwargs):
+    def __init__(
+        self,
+        *,
+        schema: dict | None = None,
+        data_model=None,
+        reasoning_effort: str | None = "low",
+        **kwargs,
+    ):
         target = _schema_of(schema, data_model)
         self.target_schema = target
-        super().__init__(schema=concat_schema(Thinking.get_schema(), target)
-                         if target else Thinking.get_schema(),
-                         reasoning_effort=reasoning_effort or "low", **kwargs)
+        super().__init__(
+            schema=concat_schema(Thinking.get_schema(), target)
+            if target
+            else Thinking.get_schema(),
+            reasoning_effort=reasoning_effort or "low",
+            **kwargs,
+        )
 
     def get_config(self) -> dict:
         return {**super().get_config(), "schema": self.target_schema}
@@ -56,18 +65,28 @@ class SelfCritique(Generator):
     ```
     """
 
-    def __init__(self, *, return_reward: bool = True, return_inputs: bool = True,
-                 instructions: str | None = None, **kwargs):
+    def __init__(
+        self,
+        *,
+        return_reward: bool = True,
+        return_inputs: bool = True,
+        instructions: str | None = None,
+        **kwargs,
+    ):
         kwargs.pop("schema", None)
         kwargs.pop("data_model", None)
         self.return_reward = return_reward
         super().__init__(
             data_model=CritiqueWithReward if return_reward else Critique,
             return_inputs=return_inputs,
-            instructions=instructions or (
+            instructions=instructions
+            or (
                 "Critique the input: point out what is wrong or missing"
-                + (", then give a reward between 0.0 (wrong) and 1.0 (perfect)."
-                   if return_reward else ".")
+                + (
+                    ", then give a reward between 0.0 (wrong) and 1.0 (perfect)."
+                    if return_reward
+                    else "."
+                )
             ),
             **kwargs,
         )

@@ -14,8 +14,7 @@ from typing import Any
 
 from synaprefect.utils.context import bound
 
-__all__ = ["sample_scope", "current_sample", "PredictionRecorder", "recording",
-           "current_recorder"]
+__all__ = ["sample_scope", "current_sample", "PredictionRecorder", "recording", "current_recorder"]
 
 _sample: contextvars.ContextVar[int | None] = contextvars.ContextVar(
     "synaprefect_sample", default=None
@@ -64,8 +63,10 @@ class PredictionRecorder:
         self._children.remove(child)
 
     def _all_slots(self) -> dict[str, dict[Any, list]]:
-        merged = {owner: {sample: list(slots) for sample, slots in samples.items()}
-                  for owner, samples in self._slots.items()}
+        merged = {
+            owner: {sample: list(slots) for sample, slots in samples.items()}
+            for owner, samples in self._slots.items()
+        }
         for child in self._children:
             for owner, samples in child._all_slots().items():
                 for sample, slots in samples.items():
@@ -74,11 +75,13 @@ class PredictionRecorder:
 
     def take(self) -> dict[str, dict[Any, list[dict]]]:
         """Every filled prediction, ``{owner: {sample: [prediction, ...]}}``."""
-        taken = {owner: {sample: [p for p in slots if p is not None]
-                         for sample, slots in samples.items()}
-                 for owner, samples in self._all_slots().items()}
-        return {owner: {s: p for s, p in samples.items() if p}
-                for owner, samples in taken.items()}
+        taken = {
+            owner: {
+                sample: [p for p in slots if p is not None] for sample, slots in samples.items()
+            }
+            for owner, samples in self._all_slots().items()
+        }
+        return {owner: {s: p for s, p in samples.items() if p} for owner, samples in taken.items()}
 
 
 def recording(recorder: PredictionRecorder | None) -> AbstractContextManager[Any]:

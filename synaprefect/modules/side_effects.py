@@ -31,7 +31,8 @@ __all__ = ["TaskRunner", "use_task_runner", "run_once"]
 TaskRunner = Callable[..., Awaitable[Any]]
 
 _runner: contextvars.ContextVar[TaskRunner | None] = contextvars.ContextVar(
-    "synaprefect_side_effect_runner", default=None)
+    "synaprefect_side_effect_runner", default=None
+)
 
 
 def use_task_runner(runner: TaskRunner | None) -> AbstractContextManager[Any]:

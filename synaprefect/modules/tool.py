@@ -24,9 +24,10 @@ def _plain(value: Any, name: str) -> Any:
     try:
         return json.loads(json.dumps(value))
     except (TypeError, ValueError):
-        raise TypeError(f"Tool {name!r} returned a {type(value).__name__}, which is not "
-                        "JSON: return a dict, a list, a string, a number or a DataModel."
-                        ) from None
+        raise TypeError(
+            f"Tool {name!r} returned a {type(value).__name__}, which is not "
+            "JSON: return a dict, a list, a string, a number or a DataModel."
+        ) from None
 
 
 class Tool(Module):
@@ -55,17 +56,26 @@ class Tool(Module):
     ```
     """
 
-    def __init__(self, func: Callable, *, name: str | None = None,
-                 description: str | None = None, trainable: bool = False):
+    def __init__(
+        self,
+        func: Callable,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        trainable: bool = False,
+    ):
         if not callable(func):
             raise TypeError(f"Tool needs a function, got {type(func).__name__}.")
         tool_name = str(name or getattr(func, "__name__", ""))
         if not tool_name.isidentifier() or tool_name.startswith("_"):
-            raise ValueError(f"Tool name {tool_name!r}: a language model calls tools by "
-                             "name, so it must be a public identifier; pass `name=`.")
+            raise ValueError(
+                f"Tool name {tool_name!r}: a language model calls tools by "
+                "name, so it must be a public identifier; pass `name=`."
+            )
         found_description, self._parameters = describe_function(func, tool_name)
-        super().__init__(name=tool_name, description=description or found_description,
-                         trainable=trainable)
+        super().__init__(
+            name=tool_name, description=description or found_description, trainable=trainable
+        )
         self._func = func
 
     @property
@@ -81,13 +91,17 @@ class Tool(Module):
     def get_wire_schema(self) -> dict:
         """The tool as chat completions declare it:
         ``{"type": "function", "function": {"name", "description", "parameters"}}``."""
-        return {"type": "function", "function": {
-            "name": self.name, "description": self.description,
-            "parameters": self.get_tool_schema()}}
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.get_tool_schema(),
+            },
+        }
 
     def _output_schema(self) -> dict:
-        return {"title": f"{self.name}_output", "type": "object",
-                "additionalProperties": True}
+        return {"title": f"{self.name}_output", "type": "object", "additionalProperties": True}
 
     async def _invoke(self, arguments: dict) -> Any:
         if inspect.iscoroutinefunction(self._func):
@@ -105,15 +119,18 @@ class Tool(Module):
             return None
         if not isinstance(result, dict):
             result = {"result": result}
-        return JsonDataModel(json=result, schema=self._output_schema(),
-                             name=f"{self.name}_output")
+        return JsonDataModel(json=result, schema=self._output_schema(), name=f"{self.name}_output")
 
     async def compute_output_spec(self, training: bool = False, **arguments: Any):
         return SymbolicDataModel(schema=self._output_schema(), name=self.name)
 
     def get_config(self) -> dict:
-        return {"func": get_registered_name(self._func), "name": self.name,
-                "description": self.description, "trainable": self.trainable}
+        return {
+            "func": get_registered_name(self._func),
+            "name": self.name,
+            "description": self.description,
+            "trainable": self.trainable,
+        }
 
     @classmethod
     def from_config(cls, config: dict) -> "Tool":
@@ -124,5 +141,6 @@ class Tool(Module):
             raise ValueError(
                 f"Tool function {reference!r} is not registered: decorate it with "
                 "`@synaprefect.saving.register_synaprefect_serializable()` or pass it in "
-                "`custom_objects`.")
+                "`custom_objects`."
+            )
         return cls(func, **config)

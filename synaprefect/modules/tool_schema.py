@@ -29,8 +29,7 @@ import docstring_parser
 
 __all__ = ["describe_function", "type_schema"]
 
-_PRIMITIVES = {str: "string", int: "integer", float: "number", bool: "boolean",
-               type(None): "null"}
+_PRIMITIVES = {str: "string", int: "integer", float: "number", bool: "boolean", type(None): "null"}
 
 
 def type_schema(annotation: Any, where: str) -> dict:
@@ -61,8 +60,10 @@ def type_schema(annotation: Any, where: str) -> dict:
     if origin is dict:
         if args and args[0] is not str:
             raise ValueError(f"{where}: JSON object keys are strings, got {annotation!r}.")
-        return {"type": "object",
-                "additionalProperties": type_schema(args[1], where) if args else {}}
+        return {
+            "type": "object",
+            "additionalProperties": type_schema(args[1], where) if args else {},
+        }
     raise ValueError(
         f"{where}: the type {annotation!r} has no JSON schema; use str, int, float, bool, "
         "list[...], dict[str, ...], Optional[...], Literal[...], an Enum or a DataModel."
@@ -86,32 +87,38 @@ def describe_function(func: Callable, name: str) -> tuple[str, dict]:
     for parameter in inspect.signature(func).parameters.values():
         where = f"Tool {name!r}, parameter {parameter.name!r}"
         if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
-            raise ValueError(f"{where}: *args and **kwargs cannot be described to a language "
-                             "model; name each parameter.")
+            raise ValueError(
+                f"{where}: *args and **kwargs cannot be described to a language "
+                "model; name each parameter."
+            )
         if parameter.name == "training":
-            raise ValueError(f"{where}: `training` is the flag every module call takes; "
-                             "rename the parameter.")
+            raise ValueError(
+                f"{where}: `training` is the flag every module call takes; rename the parameter."
+            )
         if parameter.name not in hints:
             raise ValueError(f"{where}: missing type annotation (for example `: str`).")
         if not described.get(parameter.name):
-            raise ValueError(f"{where}: missing description in the docstring's `Args:` "
-                             "section.")
-        schema = {"title": parameter.name.replace("_", " ").title(),
-                  "description": " ".join(described[parameter.name].split()),
-                  **type_schema(hints[parameter.name], where)}
+            raise ValueError(f"{where}: missing description in the docstring's `Args:` section.")
+        schema = {
+            "title": parameter.name.replace("_", " ").title(),
+            "description": " ".join(described[parameter.name].split()),
+            **type_schema(hints[parameter.name], where),
+        }
         if parameter.default is parameter.empty:
             required.append(parameter.name)
         else:
             try:
                 json.dumps(parameter.default)
             except (TypeError, ValueError):
-                raise ValueError(f"{where}: the default {parameter.default!r} is not JSON; "
-                                 "use None, a string, a number, a boolean, a list or a dict."
-                                 ) from None
+                raise ValueError(
+                    f"{where}: the default {parameter.default!r} is not JSON; "
+                    "use None, a string, a number, a boolean, a list or a dict."
+                ) from None
             schema["default"] = parameter.default
         properties[parameter.name] = schema
     description = " ".join(
-        part for part in (parsed.short_description, parsed.long_description) if part)
+        part for part in (parsed.short_description, parsed.long_description) if part
+    )
     return description, {
         "title": name.replace("_", " ").title(),
         "description": parsed.short_description or "",

@@ -38,12 +38,14 @@ def remember_outcomes(memory: dict, outcomes: list[dict], failure_threshold: flo
             continue
         entry = memory.setdefault(key, {"inputs": outcome["inputs"], "failures": 0})
         entry["failures"] += 1
-        entry.update(ground_truth=outcome.get("ground_truth"),
-                     predicted_output=outcome.get("predicted_output"), reward=reward)
+        entry.update(
+            ground_truth=outcome.get("ground_truth"),
+            predicted_output=outcome.get("predicted_output"),
+            reward=reward,
+        )
     if len(memory) > _CAPACITY:
         # Forget the entries that failed least; among equals, the oldest.
-        order = sorted(enumerate(memory), key=lambda item: (memory[item[1]]["failures"],
-                                                            item[0]))
+        order = sorted(enumerate(memory), key=lambda item: (memory[item[1]]["failures"], item[0]))
         for _, key in order[: len(memory) - _CAPACITY]:
             del memory[key]
 
@@ -53,6 +55,12 @@ def hardest_examples(memory: dict, count: int, min_failures: int) -> list[dict[s
     first (earliest remembered first among equals)."""
     entries = [e for e in memory.values() if e["failures"] >= min_failures]
     entries.sort(key=lambda e: -e["failures"])
-    return [{"inputs": e["inputs"], "predicted_output": e.get("predicted_output"),
-             "ground_truth": e.get("ground_truth"), "failures": e["failures"]}
-            for e in entries[:count]]
+    return [
+        {
+            "inputs": e["inputs"],
+            "predicted_output": e.get("predicted_output"),
+            "ground_truth": e.get("ground_truth"),
+            "failures": e["failures"],
+        }
+        for e in entries[:count]
+    ]

@@ -71,13 +71,19 @@ class CrossoverInputs(MutationInputs):
 
 def _content_schema(variable: Variable) -> dict:
     schema = variable.schema()
-    properties = {k: v for k, v in schema.get("properties", {}).items()
-                  if k not in BOOKKEEPING_KEYS}
+    properties = {
+        k: v for k, v in schema.get("properties", {}).items() if k not in BOOKKEEPING_KEYS
+    }
     if "instructions" in properties:  # the model must write instructions, not null
         properties["instructions"] = {"title": "Instructions", "type": "string"}
-    return {"additionalProperties": False, "properties": properties,
-            "required": list(properties), "title": "Variable", "type": "object",
-            **({"$defs": schema["$defs"]} if "$defs" in schema else {})}
+    return {
+        "additionalProperties": False,
+        "properties": properties,
+        "required": list(properties),
+        "title": "Variable",
+        "type": "object",
+        **({"$defs": schema["$defs"]} if "$defs" in schema else {}),
+    }
 
 
 def _leaves(value: Any) -> list[str]:
@@ -111,22 +117,39 @@ class OMEGA(Optimizer):
     into every proposal prompt (``nb_hard_examples=0`` leaves them out).
     """
 
-    def __init__(self, instructions: str | None = None, language_model=None,
-                 embedding_model: EmbeddingModel | None = None, k_nearest_fitter: int = 5,
-                 distance_function: Callable | None = None, mutation_temperature: float = 0.3,
-                 crossover_temperature: float = 0.3, reasoning_effort: str | None = None,
-                 use_chain_of_thought: bool = True, merging_rate: float = 0.02,
-                 algorithm: str = "dns", selection: str = "softmax",
-                 selection_temperature: float = 0.3, population_size: int = 10,
-                 sampling_temperature: float = 0.3, nb_hard_examples: int = 3,
-                 min_failures: int = 2, failure_threshold: float = 0.5,
-                 name: str | None = None, description: str | None = None):
-        super().__init__(population_size=population_size,
-                         sampling_temperature=sampling_temperature, name=name,
-                         description=description)
+    def __init__(
+        self,
+        instructions: str | None = None,
+        language_model=None,
+        embedding_model: EmbeddingModel | None = None,
+        k_nearest_fitter: int = 5,
+        distance_function: Callable | None = None,
+        mutation_temperature: float = 0.3,
+        crossover_temperature: float = 0.3,
+        reasoning_effort: str | None = None,
+        use_chain_of_thought: bool = True,
+        merging_rate: float = 0.02,
+        algorithm: str = "dns",
+        selection: str = "softmax",
+        selection_temperature: float = 0.3,
+        population_size: int = 10,
+        sampling_temperature: float = 0.3,
+        nb_hard_examples: int = 3,
+        min_failures: int = 2,
+        failure_threshold: float = 0.5,
+        name: str | None = None,
+        description: str | None = None,
+    ):
+        super().__init__(
+            population_size=population_size,
+            sampling_temperature=sampling_temperature,
+            name=name,
+            description=description,
+        )
         if not isinstance(nb_hard_examples, int) or nb_hard_examples < 0:
             raise ValueError(
-                f"`nb_hard_examples` must be an integer >= 0, got {nb_hard_examples!r}.")
+                f"`nb_hard_examples` must be an integer >= 0, got {nb_hard_examples!r}."
+            )
         if not isinstance(min_failures, int) or min_failures < 1:
             raise ValueError(f"`min_failures` must be an integer >= 1, got {min_failures!r}.")
         if language_model is None:
@@ -135,7 +158,8 @@ class OMEGA(Optimizer):
             raise ValueError(f"`algorithm` must be 'dns' or 'ga', got {algorithm!r}.")
         if selection not in ("random", "best", "softmax"):
             raise ValueError(
-                f"`selection` must be 'random', 'best' or 'softmax', got {selection!r}.")
+                f"`selection` must be 'random', 'best' or 'softmax', got {selection!r}."
+            )
         self.instructions = instructions
         self.language_model = language_models.get(language_model)
         self.embedding_model = embedding_model
@@ -168,14 +192,20 @@ class OMEGA(Optimizer):
                 continue
             index = len(self._writers)
             self._writers[key] = {
-                op: kind(schema=schema, language_model=self.language_model,
-                         temperature=temperature,
-                         instructions="\n".join(filter(None, [
-                             self.instructions, _BASE_INSTRUCTIONS, text])),
-                         name=f"{self.name}_{op}_{index}", trainable=False)
+                op: kind(
+                    schema=schema,
+                    language_model=self.language_model,
+                    temperature=temperature,
+                    instructions="\n".join(
+                        filter(None, [self.instructions, _BASE_INSTRUCTIONS, text])
+                    ),
+                    name=f"{self.name}_{op}_{index}",
+                    trainable=False,
+                )
                 for op, temperature, text in (
                     ("mutation", self.mutation_temperature, _MUTATION),
-                    ("crossover", self.crossover_temperature, _CROSSOVER))
+                    ("crossover", self.crossover_temperature, _CROSSOVER),
+                )
             }
         return super().build(trainable_variables)
 
@@ -190,8 +220,7 @@ class OMEGA(Optimizer):
         probabilities = softmax(rewards, self.selection_temperature)
         return candidates[int(rng.choice(len(candidates), p=probabilities))]
 
-    def on_batch_begin(self, step: int, epoch: int,
-                       variables: list[Variable]) -> Awaitable[None]:
+    def on_batch_begin(self, step: int, epoch: int, variables: list[Variable]) -> Awaitable[None]:
         if epoch == 0:
             return super().on_batch_begin(step, epoch, variables)
         rng = self.rng("batch_begin", epoch, step)
@@ -212,24 +241,31 @@ class OMEGA(Optimizer):
             samples = [i for i in recorded.get(variable.path, {}) if i is not None]
             remember_outcomes(
                 self.slot(variable).setdefault("hard_examples", {}),
-                [{"inputs": _json(x[i]), "ground_truth": _json(y[i]),
-                  "predicted_output": _json(y_pred[i]), "reward": rewards[i]}
-                 for i in sorted(samples)],
-                self.failure_threshold)
+                [
+                    {
+                        "inputs": _json(x[i]),
+                        "ground_truth": _json(y[i]),
+                        "predicted_output": _json(y_pred[i]),
+                        "reward": rewards[i],
+                    }
+                    for i in sorted(samples)
+                ],
+                self.failure_threshold,
+            )
 
     def hard_examples(self, variable: Variable) -> list[dict]:
         """The remembered samples shown with the next proposal for ``variable``:
         ``[{"inputs", "predicted_output", "ground_truth", "failures"}, ...]``."""
-        return hardest_examples(self.slot(variable).get("hard_examples", {}),
-                                self.nb_hard_examples, self.min_failures)
+        return hardest_examples(
+            self.slot(variable).get("hard_examples", {}), self.nb_hard_examples, self.min_failures
+        )
 
     async def propose_new_candidates(self, step, epoch, variables, x, y, y_pred) -> None:
         rng = self.rng("propose", epoch, step)
         variable = self.select_variable_to_update(variables, rng)
         slot = self.slot(variable)
         best, seeds = slot["best_candidates"], slot["seed_candidates"]
-        parent = (self.select_candidate(best, rng) if best else
-                  seeds[int(rng.integers(len(seeds)))])
+        parent = self.select_candidate(best, rng) if best else seeds[int(rng.integers(len(seeds)))]
         inputs = {
             "program_description": getattr(self.program, "description", "") or "",
             "program_inputs": [_json(v) for v in x],
@@ -243,7 +279,8 @@ class OMEGA(Optimizer):
         if len(best) >= 2 and rng.random() < self.crossover_probability():
             others = [c for c in best if strip_reward(c) != strip_reward(parent)] or best
             inputs["other_variable"] = candidate_content(
-                strip_reward(others[int(rng.integers(len(others)))]))
+                strip_reward(others[int(rng.integers(len(others)))])
+            )
             op, data_model = "crossover", CrossoverInputs
         # A failed proposal raises: a permanent error must stop the fit, a transient one
         # is retried by the update task, and nothing half-done is persisted.
@@ -277,10 +314,14 @@ class OMEGA(Optimizer):
         distances = await self._distances(pool)
         radius = 1.0 / self.k_nearest_fitter
         survivors = [
-            c for i, c in enumerate(pool)
-            if not any(j != i and distances[i][j] < radius
-                       and lower_confidence_bound(o) > lower_confidence_bound(c)
-                       for j, o in enumerate(pool))
+            c
+            for i, c in enumerate(pool)
+            if not any(
+                j != i
+                and distances[i][j] < radius
+                and lower_confidence_bound(o) > lower_confidence_bound(c)
+                for j, o in enumerate(pool)
+            )
         ]
         return survivors or pool[:1]
 
@@ -290,8 +331,7 @@ class OMEGA(Optimizer):
                 slot = self.slot(variable)
                 pool = slot["candidates"] + slot["best_candidates"]
                 if len(pool) > 1:
-                    slot.update({"candidates": await self.competition(pool),
-                                 "best_candidates": []})
+                    slot.update({"candidates": await self.competition(pool), "best_candidates": []})
         super().on_epoch_end(epoch, variables)
 
     def get_config(self) -> dict:
@@ -301,18 +341,21 @@ class OMEGA(Optimizer):
                 "serialised); save the variables only."
             )
         return {
-            **super().get_config(), "instructions": self.instructions,
+            **super().get_config(),
+            "instructions": self.instructions,
             "language_model": self.language_model.get_config(),
-            "embedding_model": self.embedding_model.get_config() if self.embedding_model
-            else None,
+            "embedding_model": self.embedding_model.get_config() if self.embedding_model else None,
             "k_nearest_fitter": self.k_nearest_fitter,
             "mutation_temperature": self.mutation_temperature,
             "crossover_temperature": self.crossover_temperature,
             "reasoning_effort": self.reasoning_effort,
             "use_chain_of_thought": self.use_chain_of_thought,
-            "merging_rate": self.merging_rate, "algorithm": self.algorithm,
-            "selection": self.selection, "selection_temperature": self.selection_temperature,
-            "nb_hard_examples": self.nb_hard_examples, "min_failures": self.min_failures,
+            "merging_rate": self.merging_rate,
+            "algorithm": self.algorithm,
+            "selection": self.selection,
+            "selection_temperature": self.selection_temperature,
+            "nb_hard_examples": self.nb_hard_examples,
+            "min_failures": self.min_failures,
             "failure_threshold": self.failure_threshold,
         }
 

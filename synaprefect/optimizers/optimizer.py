@@ -38,8 +38,14 @@ from synaprefect.utils.json_utils import canonical_dumps
 from synaprefect.utils.naming import auto_name, validate_name
 from synaprefect.variables.variable import Variable
 
-__all__ = ["Optimizer", "candidate_content", "strip_reward", "softmax",
-           "lower_confidence_bound", "COUNT_KEY"]
+__all__ = [
+    "Optimizer",
+    "candidate_content",
+    "strip_reward",
+    "softmax",
+    "lower_confidence_bound",
+    "COUNT_KEY",
+]
 
 # How many times a candidate was scored; stored with the candidate, beside its mean reward.
 COUNT_KEY = "nb_evaluations"
@@ -61,8 +67,9 @@ def candidate_content(value: dict) -> dict:
 
 
 def _empty_slot() -> dict:
-    return {k: copy.deepcopy(f.default) for k, f in Trainable.model_fields.items()
-            if k != "examples"}
+    return {
+        k: copy.deepcopy(f.default) for k, f in Trainable.model_fields.items() if k != "examples"
+    }
 
 
 def softmax(scores, temperature: float) -> np.ndarray:
@@ -74,8 +81,7 @@ def softmax(scores, temperature: float) -> np.ndarray:
 
 def strip_reward(candidate: dict) -> dict:
     """A candidate's content, without the reward and evaluation count it carries."""
-    return {k: copy.deepcopy(v) for k, v in candidate.items()
-            if k not in ("reward", COUNT_KEY)}
+    return {k: copy.deepcopy(v) for k, v in candidate.items() if k not in ("reward", COUNT_KEY)}
 
 
 def lower_confidence_bound(candidate: dict) -> float:
@@ -104,8 +110,14 @@ class Optimizer(SynalinksHooksMixin):
     ```
     """
 
-    def __init__(self, population_size: int = 10, sampling_temperature: float = 0.3,
-                 name: str | None = None, description: str | None = None, **kwargs):
+    def __init__(
+        self,
+        population_size: int = 10,
+        sampling_temperature: float = 0.3,
+        name: str | None = None,
+        description: str | None = None,
+        **kwargs,
+    ):
         if kwargs:
             raise ValueError(
                 f"{type(self).__name__} got unexpected keyword arguments {sorted(kwargs)}."
@@ -118,9 +130,12 @@ class Optimizer(SynalinksHooksMixin):
         self.sampling_temperature = sampling_temperature
         self.program = None
         self.built = False
-        self.state = Variable(initializer={"iterations": 0, "epochs": 0},
-                              data_model=OptimizerState, trainable=False,
-                              name=f"iterations_{self.name}")
+        self.state = Variable(
+            initializer={"iterations": 0, "epochs": 0},
+            data_model=OptimizerState,
+            trainable=False,
+            name=f"iterations_{self.name}",
+        )
         self.state._path = f"{self.name}/iterations_{self.name}"
 
     # ---- state --------------------------------------------------------------------------
@@ -178,8 +193,7 @@ class Optimizer(SynalinksHooksMixin):
         a retried or resumed step draws exactly the same numbers."""
         # The class, not the (session-numbered) automatic name: the same seed gives the
         # same choices however many optimizers were created before.
-        digest = hashlib.sha256(
-            canonical_dumps([get_seed(), type(self).__name__, *parts]).encode())
+        digest = hashlib.sha256(canonical_dumps([get_seed(), type(self).__name__, *parts]).encode())
         return np.random.default_rng(int.from_bytes(digest.digest()[:8], "little"))
 
     # ---- lifecycle ----------------------------------------------------------------------
@@ -210,16 +224,18 @@ class Optimizer(SynalinksHooksMixin):
         variable.update(strip_reward(candidate))
         self.slot(variable).update({"nb_visit": 0, "cumulative_reward": 0.0})
 
-    def assign_rewards(self, recorded: dict[str, dict], rewards: list[float],
-                       variables: list[Variable]) -> None:
+    def assign_rewards(
+        self, recorded: dict[str, dict], rewards: list[float], variables: list[Variable]
+    ) -> None:
         """Attach each sample's reward to the predictions recorded for that sample.
 
         ``recorded`` maps a variable path to ``{sample index: [prediction, ...]}``.
         """
         for variable in variables:
             scored = []
-            for sample, predictions in sorted(recorded.get(variable.path, {}).items(),
-                                              key=lambda item: (item[0] is None, item[0])):
+            for sample, predictions in sorted(
+                recorded.get(variable.path, {}).items(), key=lambda item: (item[0] is None, item[0])
+            ):
                 reward = rewards[sample] if sample is not None else None
                 scored += [{**p, "reward": reward} for p in predictions]
             scored = [p for p in scored if p["reward"] is not None]
@@ -227,11 +243,23 @@ class Optimizer(SynalinksHooksMixin):
                 continue
             slot = self.slot(variable)
             slot["predictions"].extend(scored)  # in place: O(batch), not O(epoch)
-            slot.update({"current_predictions": [], "nb_visit": len(scored),
-                         "cumulative_reward": float(sum(p["reward"] for p in scored))})
+            slot.update(
+                {
+                    "current_predictions": [],
+                    "nb_visit": len(scored),
+                    "cumulative_reward": float(sum(p["reward"] for p in scored)),
+                }
+            )
 
-    def observe_batch(self, variables: list[Variable], x: list, y: list, y_pred: list,
-                      rewards: list[float], recorded: dict[str, dict]) -> None:
+    def observe_batch(
+        self,
+        variables: list[Variable],
+        x: list,
+        y: list,
+        y_pred: list,
+        rewards: list[float],
+        recorded: dict[str, dict],
+    ) -> None:
         """See the scored training batch before proposing (OMEGA remembers the samples
         that keep failing). Runs in the training loop, so state changed here is saved
         and replayed like the rest. The base optimizer needs nothing from it."""
@@ -239,14 +267,15 @@ class Optimizer(SynalinksHooksMixin):
     def select_variable_to_update(self, variables: list[Variable], rng) -> Variable:
         """The struggling variable is the likeliest pick: p ∝ exp(-mean reward / T)."""
         slots = [self.slot(v) for v in variables]
-        means = np.array([s["cumulative_reward"] / s["nb_visit"] if s["nb_visit"] else 1e5
-                          for s in slots])
+        means = np.array(
+            [s["cumulative_reward"] / s["nb_visit"] if s["nb_visit"] else 1e5 for s in slots]
+        )
         probabilities = softmax(-means, self.sampling_temperature)
         return variables[int(rng.choice(len(variables), p=probabilities))]
 
-    async def propose_new_candidates(self, step: int, epoch: int,
-                                     variables: list[Variable], x: list, y: list,
-                                     y_pred: list) -> None:
+    async def propose_new_candidates(
+        self, step: int, epoch: int, variables: list[Variable], x: list, y: list, y_pred: list
+    ) -> None:
         """Change the variables to the candidate to try next (subclasses). Read the
         slots, change only the variables: the trainer records the candidate afterwards."""
         raise NotImplementedError(f"{type(self).__name__} must implement propose_new_candidates.")
@@ -261,8 +290,14 @@ class Optimizer(SynalinksHooksMixin):
         for variable in variables:
             candidate = trained_fields(copy.deepcopy(variable.value()))
             slot = self.slot(variable)
-            known = next((c for c in slot["candidates"] + slot["best_candidates"]
-                          if strip_reward(c) == candidate), None)
+            known = next(
+                (
+                    c
+                    for c in slot["candidates"] + slot["best_candidates"]
+                    if strip_reward(c) == candidate
+                ),
+                None,
+            )
             if known is None:
                 slot["candidates"].append({**candidate, "reward": reward, COUNT_KEY: 1})
                 continue
@@ -294,8 +329,10 @@ class Optimizer(SynalinksHooksMixin):
         for variable in variables:
             slot = self.slot(variable)
             unique: list[dict] = []
-            for candidate in sorted(slot["candidates"] + slot["best_candidates"],
-                                    key=lambda c: -lower_confidence_bound(c)):
+            for candidate in sorted(
+                slot["candidates"] + slot["best_candidates"],
+                key=lambda c: -lower_confidence_bound(c),
+            ):
                 if all(strip_reward(candidate) != strip_reward(u) for u in unique):
                     unique.append(candidate)
             slot["best_candidates"] = unique[: self.population_size]
@@ -314,9 +351,12 @@ class Optimizer(SynalinksHooksMixin):
     # ---- configuration ------------------------------------------------------------------
 
     def get_config(self) -> dict:
-        return {"population_size": self.population_size,
-                "sampling_temperature": self.sampling_temperature,
-                "name": self.name, "description": self.description}
+        return {
+            "population_size": self.population_size,
+            "sampling_temperature": self.sampling_temperature,
+            "name": self.name,
+            "description": self.description,
+        }
 
     @classmethod
     def from_config(cls, config: dict) -> "Optimizer":

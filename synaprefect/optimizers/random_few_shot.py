@@ -25,13 +25,22 @@ class RandomFewShot(Optimizer):
     ```
     """
 
-    def __init__(self, nb_min_examples: int = 1, nb_max_examples: int = 3,
-                 sampling: str = "softmax", sampling_temperature: float = 0.3,
-                 population_size: int = 10, name: str | None = None,
-                 description: str | None = None):
-        super().__init__(population_size=population_size,
-                         sampling_temperature=sampling_temperature, name=name,
-                         description=description)
+    def __init__(
+        self,
+        nb_min_examples: int = 1,
+        nb_max_examples: int = 3,
+        sampling: str = "softmax",
+        sampling_temperature: float = 0.3,
+        population_size: int = 10,
+        name: str | None = None,
+        description: str | None = None,
+    ):
+        super().__init__(
+            population_size=population_size,
+            sampling_temperature=sampling_temperature,
+            name=name,
+            description=description,
+        )
         if sampling not in _SAMPLINGS:
             raise ValueError(f"`sampling` must be one of {_SAMPLINGS}, got {sampling!r}.")
         if not 0 <= nb_min_examples <= nb_max_examples:
@@ -52,8 +61,11 @@ class RandomFewShot(Optimizer):
         if self.sampling == "best":
             chosen = np.argsort(-rewards, kind="stable")[:k]
         else:
-            probabilities = (np.full(len(pool), 1.0 / len(pool)) if self.sampling == "random"
-                             else softmax(rewards, self.sampling_temperature))
+            probabilities = (
+                np.full(len(pool), 1.0 / len(pool))
+                if self.sampling == "random"
+                else softmax(rewards, self.sampling_temperature)
+            )
             chosen = rng.choice(len(pool), size=k, replace=False, p=probabilities)
         return [pool[int(i)] for i in sorted(chosen)]
 
@@ -65,5 +77,9 @@ class RandomFewShot(Optimizer):
             variable.update({"examples": examples})
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "nb_min_examples": self.nb_min_examples,
-                "nb_max_examples": self.nb_max_examples, "sampling": self.sampling}
+        return {
+            **super().get_config(),
+            "nb_min_examples": self.nb_min_examples,
+            "nb_max_examples": self.nb_max_examples,
+            "sampling": self.sampling,
+        }

@@ -60,8 +60,9 @@ class SynalinksHooksMixin:
         def slot(self, variable: Variable) -> dict: ...
         def build(self, trainable_variables: list[Variable]) -> Awaitable[None]: ...
         def rng(self, *parts: Any) -> np.random.Generator: ...
-        def select_variable_to_update(self, variables: list[Variable],
-                                      rng: np.random.Generator) -> Variable: ...
+        def select_variable_to_update(
+            self, variables: list[Variable], rng: np.random.Generator
+        ) -> Variable: ...
 
     @property
     def synalinks_style(self) -> bool:
@@ -84,16 +85,17 @@ class SynalinksHooksMixin:
         elif not self.built:
             await self.run_hook("build", trainable_variables)
 
-    async def propose(self, step: int, epoch: int, variables: list[Variable], x: list,
-                      y: list, y_pred: list) -> None:
+    async def propose(
+        self, step: int, epoch: int, variables: list[Variable], x: list, y: list, y_pred: list
+    ) -> None:
         """Let the optimizer change the variables to its next candidate."""
         if not self.synalinks_style:
-            await maybe_await(self.propose_new_candidates(step, epoch, variables, x, y,
-                                                          y_pred))
+            await maybe_await(self.propose_new_candidates(step, epoch, variables, x, y, y_pred))
             return
         with self._bookkeeping_in_variables(variables):
-            await maybe_await(self.propose_new_candidates(
-                step, variables, x=x, y=y, y_pred=y_pred, training=True))
+            await maybe_await(
+                self.propose_new_candidates(step, variables, x=x, y=y, y_pred=y_pred, training=True)
+            )
 
     @contextlib.contextmanager
     def _bookkeeping_in_variables(self, variables: list[Variable]):
@@ -124,22 +126,23 @@ class SynalinksHooksMixin:
     def increment_epochs(self) -> None:
         self._count("epochs")
 
-    async def select_variable_name_to_update(self, trainable_variables: list[Variable]
-                                             ) -> str:
+    async def select_variable_name_to_update(self, trainable_variables: list[Variable]) -> str:
         """The name of the variable to change (the struggling one is the likeliest)."""
         rng = self.rng("select-variable", self.iterations)
         return self.select_variable_to_update(trainable_variables, rng).name
 
-    async def select_candidate_to_merge(self, step: int, trainable_variable: Variable
-                                        ) -> dict | None:
+    async def select_candidate_to_merge(
+        self, step: int, trainable_variable: Variable
+    ) -> dict | None:
         """One of the variable's best candidates at random, or None without any."""
         best = self.slot(trainable_variable)["best_candidates"]
         if not best:
             return None
         return best[int(self.rng("merge", self.iterations, step).integers(len(best)))]
 
-    async def assign_candidate(self, trainable_variable: Variable, new_candidate=None,
-                               examples: list | None = None) -> None:
+    async def assign_candidate(
+        self, trainable_variable: Variable, new_candidate=None, examples: list | None = None
+    ) -> None:
         """Give the variable ``new_candidate``'s fields and/or few-shot ``examples``."""
         changes = trained_fields(_json(new_candidate)) if new_candidate else {}
         changes.pop("reward", None)
@@ -148,16 +151,23 @@ class SynalinksHooksMixin:
         if changes:
             trainable_variable.update(changes)
 
-    async def maybe_add_candidate(self, step: int, trainable_variable: Variable,
-                                  new_candidate=None, examples: list | None = None,
-                                  reward: float | None = None) -> None:
+    async def maybe_add_candidate(
+        self,
+        step: int,
+        trainable_variable: Variable,
+        new_candidate=None,
+        examples: list | None = None,
+        reward: float | None = None,
+    ) -> None:
         """Record a candidate (the variable's current content by default) with its
         reward, unless the same content is already a candidate."""
         content = _json(new_candidate) if new_candidate else trainable_variable.value()
-        candidate = {k: copy.deepcopy(v) for k, v in content.items()
-                     if k not in BOOKKEEPING_KEYS and k != "reward"}
-        candidate["examples"] = copy.deepcopy(
-            examples or trainable_variable.get("examples") or [])
+        candidate = {
+            k: copy.deepcopy(v)
+            for k, v in content.items()
+            if k not in BOOKKEEPING_KEYS and k != "reward"
+        }
+        candidate["examples"] = copy.deepcopy(examples or trainable_variable.get("examples") or [])
         slot = self.slot(trainable_variable)
         known = slot["candidates"] + slot["best_candidates"]
         if all({k: v for k, v in c.items() if k != "reward"} != candidate for c in known):

@@ -65,7 +65,7 @@ def parse_json_markdown(markdown: str) -> Any:
     """
     if not (markdown.startswith(_FENCE_START) and markdown.endswith(_FENCE_END)):
         raise ValueError("Not a JSON artifact written by synaprefect (no ```json block).")
-    return json.loads(markdown[len(_FENCE_START): -len(_FENCE_END)])
+    return json.loads(markdown[len(_FENCE_START) : -len(_FENCE_END)])
 
 
 async def read_json_history(key: str) -> list[dict]:

@@ -27,8 +27,9 @@ _LEVELS = ("debug", "info", "warning", "error", "critical")
 _RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
 
 
-def enable_logging(log_level: str | int = "debug",
-                   log_to_file: bool | str | os.PathLike = False) -> None:
+def enable_logging(
+    log_level: str | int = "debug", log_to_file: bool | str | os.PathLike = False
+) -> None:
     """Print synaprefect's log records at ``log_level`` and above on the console
     (stderr), and Prefect's run messages from that level too.
 
@@ -70,8 +71,9 @@ def enable_logging(log_level: str | int = "debug",
     _prefect_console_level(level)
 
 
-def enable_observability(tracking_uri: str | None = None,
-                         experiment_name: str | None = None) -> None:
+def enable_observability(
+    tracking_uri: str | None = None, experiment_name: str | None = None
+) -> None:
     """Track runs in Prefect for the rest of the process: fit, evaluate, predict and
     tuner searches become flow runs (epochs and trials subflow runs; batches, module
     calls and optimizer updates task runs) with their artifacts.
@@ -100,8 +102,10 @@ def enable_observability(tracking_uri: str | None = None,
         _set_prefect_api_url(_api_url(tracking_uri))
     if experiment_name is not None:
         if not isinstance(experiment_name, str) or not experiment_name.strip():
-            raise ValueError("`experiment_name` must be a non-empty string (the tag of the "
-                             f"runs), got {experiment_name!r}.")
+            raise ValueError(
+                "`experiment_name` must be a non-empty string (the tag of the "
+                f"runs), got {experiment_name!r}."
+            )
         set_run_tags([experiment_name.strip()])
     set_tracking(True)
 
@@ -123,8 +127,9 @@ def _level(log_level: str | int) -> int:
         return log_level
     if isinstance(log_level, str) and log_level.lower() in _LEVELS:
         return getattr(logging, log_level.upper())
-    raise ValueError(f"`log_level` must be one of {list(_LEVELS)} or a logging level "
-                     f"number, got {log_level!r}.")
+    raise ValueError(
+        f"`log_level` must be one of {list(_LEVELS)} or a logging level number, got {log_level!r}."
+    )
 
 
 def _prefect_console_level(level: int) -> None:
@@ -154,7 +159,8 @@ def _api_url(tracking_uri: str) -> str:
         raise ValueError(
             "`tracking_uri` must be the http(s) URL of a Prefect API, such as "
             f"'http://127.0.0.1:4200/api', got {tracking_uri!r}. synaprefect tracks runs "
-            "in Prefect, not MLflow: MLflow URIs are not supported.")
+            "in Prefect, not MLflow: MLflow URIs are not supported."
+        )
     if parts.path in ("", "/"):
         parts = parts._replace(path="/api")
     return urlunsplit(parts)

@@ -85,9 +85,16 @@ class PrefectRuntime(Runtime):
 
     tracking = True
 
-    async def flow(self, name: str, body: Body[T], *, run_name: str,
-                   parameters: dict | None = None, retries: int = 0,
-                   task_runner: Any = None) -> T:
+    async def flow(
+        self,
+        name: str,
+        body: Body[T],
+        *,
+        run_name: str,
+        parameters: dict | None = None,
+        retries: int = 0,
+        task_runner: Any = None,
+    ) -> T:
         """Run ``body`` as an async flow run ``run_name`` of flow ``name``; a subflow run
         when called inside a flow run. ``parameters`` (small JSON) are shown in the UI. A
         failed run is retried ``retries`` times, at once, as the same flow run; its stages
@@ -149,8 +156,9 @@ class PrefectRuntime(Runtime):
         with prefect.tags(*run_tags()):  # the flow run and the task runs inside it
             return await prefect_flow(**parameters)
 
-    async def stage(self, name: str, body: Body[T], *, run_name: str,
-                    parameters: dict | None = None) -> T:
+    async def stage(
+        self, name: str, body: Body[T], *, run_name: str, parameters: dict | None = None
+    ) -> T:
         """Run ``body`` as a subflow run of the current flow run (one epoch, one trial);
         outside any flow run, as a flow run of its own. ``parameters`` (small JSON, such
         as a trial's hyperparameters) are shown in the UI.
@@ -159,8 +167,9 @@ class PrefectRuntime(Runtime):
         """
         return await self.flow(name, body, run_name=run_name, parameters=parameters)
 
-    async def task(self, name: str, body: Body[T], *, run_name: str, retries: int = 0,
-                   retry_delay: float = 0.0) -> T:
+    async def task(
+        self, name: str, body: Body[T], *, run_name: str, retries: int = 0, retry_delay: float = 0.0
+    ) -> T:
         """Run ``body`` as a task run, retried up to ``retries`` times (``retry_delay``
         seconds apart) when it fails with a transient error. The last error propagates
         unchanged.
@@ -198,8 +207,8 @@ class PrefectRuntime(Runtime):
         """
         retries, delay = task_retries()
         future = _shard_task.with_options(
-            name=name, task_run_name=_constant(run_name), retries=retries,
-            retry_delay_seconds=delay).submit(request)
+            name=name, task_run_name=_constant(run_name), retries=retries, retry_delay_seconds=delay
+        ).submit(request)
         try:
             # The future's wait blocks: in a thread, so the other batches keep being sent.
             # (Prefect types an async task's future as one of a coroutine; result() is
@@ -219,8 +228,12 @@ class PrefectRuntime(Runtime):
         Example: ``await runtime.publish_json(variable_artifact_key("qa", "g/x"), state)``
         """
         markdown = json_markdown(value)  # now: the value may change after this returns
-        await _publish(key, lambda: acreate_markdown_artifact(
-            markdown=markdown, key=artifact_key(key), description=description))
+        await _publish(
+            key,
+            lambda: acreate_markdown_artifact(
+                markdown=markdown, key=artifact_key(key), description=description
+            ),
+        )
 
     async def publish_table(self, key: str, rows: list[dict], description: str = "") -> None:
         """Add a version of the table ``rows`` (one dict per row) under ``key``.
@@ -228,16 +241,24 @@ class PrefectRuntime(Runtime):
         Example: ``await runtime.publish_table("qa-history", [{"epoch": 1, "reward": 0.5}])``
         """
         rows = copy.deepcopy(rows)
-        await _publish(key, lambda: acreate_table_artifact(
-            table=rows, key=artifact_key(key), description=description))
+        await _publish(
+            key,
+            lambda: acreate_table_artifact(
+                table=rows, key=artifact_key(key), description=description
+            ),
+        )
 
     async def publish_markdown(self, key: str, markdown: str, description: str = "") -> None:
         """Add a version of the markdown document under ``key``.
 
         Example: ``await runtime.publish_markdown("qa-summary", "# Done\\nreward 0.9")``
         """
-        await _publish(key, lambda: acreate_markdown_artifact(
-            markdown=markdown, key=artifact_key(key), description=description))
+        await _publish(
+            key,
+            lambda: acreate_markdown_artifact(
+                markdown=markdown, key=artifact_key(key), description=description
+            ),
+        )
 
     async def progress(self, key: str, percent: float, description: str = "") -> None:
         """Set the progress artifact ``key`` to ``percent`` (0 to 100): one artifact for
@@ -251,15 +272,21 @@ class PrefectRuntime(Runtime):
         percent = min(max(float(percent), 0.0), 100.0)
         publisher = _publisher.get()
         if publisher is None:  # in the user's own flow: a bar per call
-            await acreate_progress_artifact(progress=percent, key=artifact_key(key),
-                                            description=description or None)
+            await acreate_progress_artifact(
+                progress=percent, key=artifact_key(key), description=description or None
+            )
             return
         publisher.progress(
-            key, percent, description or None,
-            create=lambda p, d: acreate_progress_artifact(progress=p, key=artifact_key(key),
-                                                          description=d),
+            key,
+            percent,
+            description or None,
+            create=lambda p, d: acreate_progress_artifact(
+                progress=p, key=artifact_key(key), description=d
+            ),
             update=lambda artifact_id, p, d: aupdate_progress_artifact(
-                artifact_id=artifact_id, progress=p, description=d))
+                artifact_id=artifact_id, progress=p, description=d
+            ),
+        )
 
     def log(self, message: str) -> None:
         """Log ``message`` to the current run's log (the ``synaprefect`` logger outside
@@ -316,8 +343,13 @@ def _retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
 
 
 # Module-level, so that a task runner ships it to other processes by reference.
-@prefect.task(name="shard", cache_policy=NONE, persist_result=False, log_prints=False,
-              retry_condition_fn=_retry_if_transient)
+@prefect.task(
+    name="shard",
+    cache_policy=NONE,
+    persist_result=False,
+    log_prints=False,
+    retry_condition_fn=_retry_if_transient,
+)
 async def _shard_task(request: dict) -> dict:
     # The task run is what Prefect tracks; the shard's own job inside it stays plain
     # asyncio (no nested flow runs on a Dask worker).

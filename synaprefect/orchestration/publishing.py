@@ -53,14 +53,20 @@ class Publisher:
             try:
                 await request()
             except Exception as error:  # artifacts never fail the run they describe
-                _logger.warning("Artifact %r was not published: %s: %s", key,
-                                type(error).__name__, error)
+                _logger.warning(
+                    "Artifact %r was not published: %s: %s", key, type(error).__name__, error
+                )
 
         self._tail = asyncio.ensure_future(run())
 
-    def progress(self, key: str, percent: float, description: str | None,
-                 create: Callable[[float, str | None], Awaitable[Any]],
-                 update: Callable[[Any, float, str | None], Awaitable[Any]]) -> None:
+    def progress(
+        self,
+        key: str,
+        percent: float,
+        description: str | None,
+        create: Callable[[float, str | None], Awaitable[Any]],
+        update: Callable[[Any, float, str | None], Awaitable[Any]],
+    ) -> None:
         """Set the progress artifact ``key``: created by ``create(percent, description)``
         (which returns its id) the first time, then ``update(id, percent, description)``
         at most once per ``PROGRESS_INTERVAL``; ``drain`` sends the last value."""
@@ -79,8 +85,9 @@ class Publisher:
         else:
             state[2] = (percent, description, update)
 
-    def _submit_update(self, key: str, state: list, percent: float,
-                       description: str | None, update: Callable) -> None:
+    def _submit_update(
+        self, key: str, state: list, percent: float, description: str | None, update: Callable
+    ) -> None:
         async def send() -> None:
             if state[0] is not None:  # None: creating it failed (and was logged)
                 await update(state[0], percent, description)

@@ -29,8 +29,10 @@ class RateLimitNotFoundError(ValueError):
 
 
 def _create_hint(name: str) -> str:
-    return (f"Create it with `prefect gcl create {name} --limit N "
-            f"--slot-decay-per-second R` (N requests at once, R per second).")
+    return (
+        f"Create it with `prefect gcl create {name} --limit N "
+        f"--slot-decay-per-second R` (N requests at once, R per second)."
+    )
 
 
 class _SharedGate:

@@ -64,8 +64,14 @@ from synaprefect.trainers.reporting import publish_evaluation
 if TYPE_CHECKING:
     from synaprefect.programs import Program
 
-__all__ = ["shard_flow", "run_on_work_pool", "evaluate_on_work_pool",
-           "predict_on_work_pool", "SHARD_FLOW_NAME", "ShardError"]
+__all__ = [
+    "shard_flow",
+    "run_on_work_pool",
+    "evaluate_on_work_pool",
+    "predict_on_work_pool",
+    "SHARD_FLOW_NAME",
+    "ShardError",
+]
 
 _logger = logging.getLogger("synaprefect.orchestration")
 
@@ -78,8 +84,9 @@ class ShardError(RuntimeError):
     """A request run on the work pool failed on every attempt."""
 
 
-@prefect.flow(name=SHARD_FLOW_NAME, persist_result=False, log_prints=False,
-              validate_parameters=False)
+@prefect.flow(
+    name=SHARD_FLOW_NAME, persist_result=False, log_prints=False, validate_parameters=False
+)
 async def shard_flow(request: dict, heartbeat_seconds: float = 2.0) -> None:
     """Run one request of ``run_on_work_pool`` (a shard of a sharded evaluate or
     predict, or a tuning trial) and publish its results.
@@ -94,14 +101,18 @@ async def shard_flow(request: dict, heartbeat_seconds: float = 2.0) -> None:
     """
     async with _heartbeat(heartbeat_seconds):
         results = await shard_jobs.run_request(request)
-    await acreate_markdown_artifact(markdown=json_markdown(results), key=_RESULT_KEY,
-                                    description="results of this request (JSON)")
+    await acreate_markdown_artifact(
+        markdown=json_markdown(results),
+        key=_RESULT_KEY,
+        description="results of this request (JSON)",
+    )
 
 
 @contextlib.asynccontextmanager
 async def _heartbeat(seconds: float) -> AsyncIterator[None]:
-    artifact_id = await acreate_progress_artifact(progress=0.0, key=_HEARTBEAT_KEY,
-                                                  description="shard alive")
+    artifact_id = await acreate_progress_artifact(
+        progress=0.0, key=_HEARTBEAT_KEY, description="shard alive"
+    )
     started = time.monotonic()
 
     async def beat() -> None:
@@ -111,11 +122,14 @@ async def _heartbeat(seconds: float) -> AsyncIterator[None]:
             elapsed = time.monotonic() - started
             try:
                 await aupdate_progress_artifact(
-                    artifact_id=artifact_id, progress=min(99.0, elapsed / 60.0),
-                    description=f"alive after {elapsed:.0f} s")
+                    artifact_id=artifact_id,
+                    progress=min(99.0, elapsed / 60.0),
+                    description=f"alive after {elapsed:.0f} s",
+                )
             except Exception as error:  # one API hiccup must not silence the run
-                _logger.warning("Heartbeat not sent (%s: %s); retrying.",
-                                type(error).__name__, error)
+                _logger.warning(
+                    "Heartbeat not sent (%s: %s); retrying.", type(error).__name__, error
+                )
 
     task = asyncio.create_task(beat())
     try:
@@ -140,27 +154,35 @@ class _Shard:
     result: Any = None  # any JSON, null included
 
 
-async def _submit(shard: _Shard, deployment: str, heartbeat_seconds: float,
-                  work_queue_name: str | None) -> None:
+async def _submit(
+    shard: _Shard, deployment: str, heartbeat_seconds: float, work_queue_name: str | None
+) -> None:
     shard.attempts += 1
     run = await arun_deployment(
-        deployment, parameters={"request": shard.request,
-                                "heartbeat_seconds": heartbeat_seconds},
-        timeout=0, work_queue_name=work_queue_name,
-        flow_run_name=f"{shard.label}-attempt-{shard.attempts}")
+        deployment,
+        parameters={"request": shard.request, "heartbeat_seconds": heartbeat_seconds},
+        timeout=0,
+        work_queue_name=work_queue_name,
+        flow_run_name=f"{shard.label}-attempt-{shard.attempts}",
+    )
     shard.run_id, shard.last_beat = run.id, None
     shard.beat_seen_at = shard.submitted_at = time.monotonic()
 
 
 async def _latest(client: PrefectClient, key: str, run_id: UUID) -> Artifact | None:
-    found = await client.read_artifacts(artifact_filter=ArtifactFilter(
-        key=ArtifactFilterKey(any_=[key]), flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])),
-        sort=ArtifactSort.CREATED_DESC, limit=1)
+    found = await client.read_artifacts(
+        artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=[key]), flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])
+        ),
+        sort=ArtifactSort.CREATED_DESC,
+        limit=1,
+    )
     return found[0] if found else None
 
 
-async def _check(client: PrefectClient, shard: _Shard, heartbeat_timeout: float,
-                 start_timeout: float) -> str | None:
+async def _check(
+    client: PrefectClient, shard: _Shard, heartbeat_timeout: float, start_timeout: float
+) -> str | None:
     """Collect a finished shard's result; the reason to run it again, if any."""
     assert shard.run_id is not None  # _submit ran it
     run = await client.read_flow_run(shard.run_id)
@@ -183,7 +205,8 @@ async def _check(client: PrefectClient, shard: _Shard, heartbeat_timeout: float,
             raise ShardError(
                 f"run {run.name} waited {waited:.0f} s and no worker took it: start one "
                 "on the deployment's work pool (`prefect worker start --pool <pool>`), "
-                "or raise `start_timeout`.")
+                "or raise `start_timeout`."
+            )
         shard.beat_seen_at = time.monotonic()
         return None
     # Pending or running: a worker took it, and a worker that dies leaves it so forever.
@@ -198,16 +221,23 @@ async def _check(client: PrefectClient, shard: _Shard, heartbeat_timeout: float,
     reason = f"run {run.name} silent for {silent:.0f} s (its worker died?)"
     # Not forced: a run that finished meanwhile keeps its state, and is collected next.
     outcome: OrchestrationResult[Any] = await client.set_flow_run_state(
-        run.id, Crashed(message=reason))
+        run.id, Crashed(message=reason)
+    )
     return reason if outcome.status.value == "ACCEPT" else None
 
 
-async def run_on_work_pool(requests: list[dict], *, deployment: str,
-                           labels: list[str] | None = None, heartbeat_seconds: float = 2.0,
-                           heartbeat_timeout: float = 60.0, max_attempts: int = 3,
-                           work_queue_name: str | None = None,
-                           poll_seconds: float = 1.0,
-                           start_timeout: float = 600.0) -> list[Any]:
+async def run_on_work_pool(
+    requests: list[dict],
+    *,
+    deployment: str,
+    labels: list[str] | None = None,
+    heartbeat_seconds: float = 2.0,
+    heartbeat_timeout: float = 60.0,
+    max_attempts: int = 3,
+    work_queue_name: str | None = None,
+    poll_seconds: float = 1.0,
+    start_timeout: float = 600.0,
+) -> list[Any]:
     """Run each JSON request as a flow run of ``deployment`` (a deployment of
     ``shard_flow``) on its work pool, all at once; their results, in order.
 
@@ -225,12 +255,16 @@ async def run_on_work_pool(requests: list[dict], *, deployment: str,
     ```
     """
     if heartbeat_timeout <= 2 * heartbeat_seconds:
-        raise ValueError(f"`heartbeat_timeout` ({heartbeat_timeout}) must exceed twice "
-                         f"`heartbeat_seconds` ({heartbeat_seconds}), or live runs "
-                         "would be declared dead.")
+        raise ValueError(
+            f"`heartbeat_timeout` ({heartbeat_timeout}) must exceed twice "
+            f"`heartbeat_seconds` ({heartbeat_seconds}), or live runs "
+            "would be declared dead."
+        )
     labels = labels or [f"shard-{index + 1}" for index in range(len(requests))]
-    pending = [_Shard(index, label, request)
-               for index, (label, request) in enumerate(zip(labels, requests, strict=True))]
+    pending = [
+        _Shard(index, label, request)
+        for index, (label, request) in enumerate(zip(labels, requests, strict=True))
+    ]
     done: list[_Shard] = []
     runtime = PrefectRuntime()
     async with get_client() as client:
@@ -246,8 +280,9 @@ async def run_on_work_pool(requests: list[dict], *, deployment: str,
                         done.append(shard)
                     elif reason is not None:
                         if shard.attempts >= max_attempts:
-                            raise ShardError(f"{shard.label} failed {shard.attempts} "
-                                             f"times; last: {reason}.")
+                            raise ShardError(
+                                f"{shard.label} failed {shard.attempts} times; last: {reason}."
+                            )
                         runtime.log(f"{shard.label}: {reason}; running it again")
                         await _submit(shard, deployment, heartbeat_seconds, work_queue_name)
         except BaseException:
@@ -260,42 +295,71 @@ async def run_on_work_pool(requests: list[dict], *, deployment: str,
 async def _cancel_runs(client: PrefectClient, run_ids: list[UUID]) -> None:
     for run_id in run_ids:
         with contextlib.suppress(Exception):
-            await client.set_flow_run_state(run_id, Cancelling(
-                message="the job that started this run stopped"))
+            await client.set_flow_run_state(
+                run_id, Cancelling(message="the job that started this run stopped")
+            )
 
 
-async def _sharded(program: Program, kind: str, x: Any, y: Any, deployment: str,
-                   shards_count: int, batch_size: int, **pool_options: Any):
+async def _sharded(
+    program: Program,
+    kind: str,
+    x: Any,
+    y: Any,
+    deployment: str,
+    shards_count: int,
+    batch_size: int,
+    **pool_options: Any,
+):
     """``pool_options`` go to ``run_on_work_pool``."""
     samples, targets = program.prepare_samples(kind, x, y)
     bounds = shard_jobs.shard_bounds(len(samples), batch_size, shards_count)
     template = shard_jobs.shard_template(program)
-    requests = [shard_jobs.request_for(template, kind, samples[a:b],
-                                       targets[a:b] if targets is not None else None,
-                                       batch_size) for a, b in bounds]
+    requests = [
+        shard_jobs.request_for(
+            template, kind, samples[a:b], targets[a:b] if targets is not None else None, batch_size
+        )
+        for a, b in bounds
+    ]
     runtime = PrefectRuntime()
 
     async def body():
         results = await run_on_work_pool(requests, deployment=deployment, **pool_options)
         combined = await shard_jobs.combine(program, kind, results, len(samples), targets)
         if isinstance(combined, dict):  # evaluate's scores (predict's are an array)
-            await publish_evaluation(runtime, program.name, combined,
-                                     f"sharded evaluation of {program.name}")
+            await publish_evaluation(
+                runtime, program.name, combined, f"sharded evaluation of {program.name}"
+            )
         return combined
 
-    return await runtime.flow(program.name, body, run_name=f"{kind}-sharded-{program.name}",
-                              parameters={"kind": f"{kind}-sharded", "samples": len(samples),
-                                          "shards": len(bounds), "batch_size": batch_size,
-                                          "deployment": deployment})
+    return await runtime.flow(
+        program.name,
+        body,
+        run_name=f"{kind}-sharded-{program.name}",
+        parameters={
+            "kind": f"{kind}-sharded",
+            "samples": len(samples),
+            "shards": len(bounds),
+            "batch_size": batch_size,
+            "deployment": deployment,
+        },
+    )
 
 
-async def evaluate_on_work_pool(program: Program, x: Any, y: Any, *, deployment: str,
-                                shards: int = 2, batch_size: int = 32,
-                                heartbeat_seconds: float = 2.0,
-                                heartbeat_timeout: float = 60.0, max_attempts: int = 3,
-                                work_queue_name: str | None = None,
-                                poll_seconds: float = 1.0,
-                                start_timeout: float = 600.0) -> dict[str, float]:
+async def evaluate_on_work_pool(
+    program: Program,
+    x: Any,
+    y: Any,
+    *,
+    deployment: str,
+    shards: int = 2,
+    batch_size: int = 32,
+    heartbeat_seconds: float = 2.0,
+    heartbeat_timeout: float = 60.0,
+    max_attempts: int = 3,
+    work_queue_name: str | None = None,
+    poll_seconds: float = 1.0,
+    start_timeout: float = 600.0,
+) -> dict[str, float]:
     """``program.evaluate(x, y, batch_size=...)``, its shards run by the workers of a
     work pool as runs of ``deployment`` (a deployment of ``shard_flow``).
 
@@ -311,20 +375,37 @@ async def evaluate_on_work_pool(program: Program, x: Any, y: Any, *, deployment:
                                          shards=4, batch_size=16)
     ```
     """
-    return await _sharded(program, "evaluate", x, y, deployment, shards, batch_size,
-                          heartbeat_seconds=heartbeat_seconds,
-                          heartbeat_timeout=heartbeat_timeout, max_attempts=max_attempts,
-                          work_queue_name=work_queue_name, poll_seconds=poll_seconds,
-                          start_timeout=start_timeout)
+    return await _sharded(
+        program,
+        "evaluate",
+        x,
+        y,
+        deployment,
+        shards,
+        batch_size,
+        heartbeat_seconds=heartbeat_seconds,
+        heartbeat_timeout=heartbeat_timeout,
+        max_attempts=max_attempts,
+        work_queue_name=work_queue_name,
+        poll_seconds=poll_seconds,
+        start_timeout=start_timeout,
+    )
 
 
-async def predict_on_work_pool(program: Program, x: Any, *, deployment: str,
-                               shards: int = 2, batch_size: int = 32,
-                               heartbeat_seconds: float = 2.0,
-                               heartbeat_timeout: float = 60.0, max_attempts: int = 3,
-                               work_queue_name: str | None = None,
-                               poll_seconds: float = 1.0,
-                               start_timeout: float = 600.0) -> np.ndarray:
+async def predict_on_work_pool(
+    program: Program,
+    x: Any,
+    *,
+    deployment: str,
+    shards: int = 2,
+    batch_size: int = 32,
+    heartbeat_seconds: float = 2.0,
+    heartbeat_timeout: float = 60.0,
+    max_attempts: int = 3,
+    work_queue_name: str | None = None,
+    poll_seconds: float = 1.0,
+    start_timeout: float = 600.0,
+) -> np.ndarray:
     """``program.predict(x, batch_size=...)``, its shards run by the workers of a work
     pool (see ``evaluate_on_work_pool``); outputs in the order of ``x``.
 
@@ -333,8 +414,18 @@ async def predict_on_work_pool(program: Program, x: Any, *, deployment: str,
     outputs = await predict_on_work_pool(program, x, deployment="synaprefect-shard/shard")
     ```
     """
-    return await _sharded(program, "predict", x, None, deployment, shards, batch_size,
-                          heartbeat_seconds=heartbeat_seconds,
-                          heartbeat_timeout=heartbeat_timeout, max_attempts=max_attempts,
-                          work_queue_name=work_queue_name, poll_seconds=poll_seconds,
-                          start_timeout=start_timeout)
+    return await _sharded(
+        program,
+        "predict",
+        x,
+        None,
+        deployment,
+        shards,
+        batch_size,
+        heartbeat_seconds=heartbeat_seconds,
+        heartbeat_timeout=heartbeat_timeout,
+        max_attempts=max_attempts,
+        work_queue_name=work_queue_name,
+        poll_seconds=poll_seconds,
+        start_timeout=start_timeout,
+    )

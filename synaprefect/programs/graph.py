@@ -42,9 +42,7 @@ class Graph:
         input_nodes = []
         for symbol in self.flat_inputs:
             if symbol._history is None or not isinstance(symbol._history[0], InputModule):
-                raise ValueError(
-                    "Program inputs must come straight from `synaprefect.Input(...)`."
-                )
+                raise ValueError("Program inputs must come straight from `synaprefect.Input(...)`.")
             input_nodes.append(self._node_of(symbol._history))
         self.nodes = self._topological(input_nodes)
         self.levels = self._levels()
@@ -101,8 +99,7 @@ class Graph:
         position = {id(node): index for index, node in enumerate(self.nodes)}
         depth: list[int] = []
         for node in self.nodes:  # topological: parents come first
-            depth.append(1 + max((depth[position[id(p)]] for p in node.parent_nodes),
-                                 default=-1))
+            depth.append(1 + max((depth[position[id(p)]] for p in node.parent_nodes), default=-1))
         return depth
 
     def edges(self) -> list[tuple[int, int]]:
@@ -111,9 +108,13 @@ class Graph:
         Example: ``graph.edges()  # [(0, 1), (0, 2), (1, 3), (2, 3)]``
         """
         position = {id(node): index for index, node in enumerate(self.nodes)}
-        return list(dict.fromkeys(
-            (position[id(parent)], child)
-            for child, node in enumerate(self.nodes) for parent in node.parent_nodes))
+        return list(
+            dict.fromkeys(
+                (position[id(parent)], child)
+                for child, node in enumerate(self.nodes)
+                for parent in node.parent_nodes
+            )
+        )
 
     def _levels(self) -> list[list[Node]]:
         levels: dict[int, list[Node]] = {}
@@ -129,13 +130,15 @@ class Graph:
 
     def _bind_inputs(self, inputs: Any) -> list:
         if isinstance(self.inputs, SymbolicDataModel):
-            values = [inputs[0] if isinstance(inputs, (list, tuple)) and len(inputs) == 1
-                      else inputs]
+            values = [
+                inputs[0] if isinstance(inputs, (list, tuple)) and len(inputs) == 1 else inputs
+            ]
         elif isinstance(self.inputs, dict) and isinstance(inputs, dict):
             missing = [k for k in self.inputs if k not in inputs]
             if missing:
-                raise ValueError(f"Missing program inputs {missing}; expected keys "
-                                 f"{list(self.inputs)}.")
+                raise ValueError(
+                    f"Missing program inputs {missing}; expected keys {list(self.inputs)}."
+                )
             values = flatten({k: inputs[k] for k in self.inputs})
         elif isinstance(inputs, dict):  # keyed by the names of the Input modules
             names = [symbol._history[0].name for symbol in self.flat_inputs]
@@ -191,13 +194,15 @@ class Graph:
         async def run_node(node: Node) -> None:
             calls = []
             for sample_values in values:
+
                 def resolve(value, sample_values=sample_values):
                     if isinstance(value, SymbolicDataModel):
                         return sample_values.get(id(value))
                     return value
 
-                calls.append((map_structure(resolve, node.args),
-                              map_structure(resolve, node.kwargs)))
+                calls.append(
+                    (map_structure(resolve, node.args), map_structure(resolve, node.kwargs))
+                )
             results = await run_module(node.module, calls, position[id(node)])
             symbols = flatten(node.outputs)
             for sample_values, result in zip(values, results):
@@ -211,9 +216,7 @@ class Graph:
                 await run_node(level[0])
             else:
                 await gather_or_cancel(*(run_node(node) for node in level))
-        return [
-            pack_like(self.outputs, [v.get(id(s)) for s in self.flat_outputs]) for v in values
-        ]
+        return [pack_like(self.outputs, [v.get(id(s)) for s in self.flat_outputs]) for v in values]
 
     # ---- configuration ------------------------------------------------------------------
 

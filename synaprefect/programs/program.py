@@ -42,22 +42,26 @@ class Program(Trainer, Module):
 
     _graph: Graph | None  # set with object.__setattr__, past Module's attribute tracking
 
-    def __init__(self, inputs: Any = None, outputs: Any = None, name: str | None = None,
-                 description: str | None = None, trainable: bool = True, **kwargs):
+    def __init__(
+        self,
+        inputs: Any = None,
+        outputs: Any = None,
+        name: str | None = None,
+        description: str | None = None,
+        trainable: bool = True,
+        **kwargs,
+    ):
         if description is None and type(self).__module__.startswith("synaprefect."):
             description = ""  # library classes' docstrings are not program descriptions
         if "_tracking_ready" not in self.__dict__:
-            super().__init__(name=name, description=description, trainable=trainable,
-                             **kwargs)
+            super().__init__(name=name, description=description, trainable=trainable, **kwargs)
         else:  # mixed style: build() calls super().__init__ a second time
             self.name = name or self.name
             self.description = description if description is not None else self.description
         object.__setattr__(self, "_graph", None)
         if inputs is not None or outputs is not None:
             if inputs is None or outputs is None:
-                raise ValueError(
-                    "A functional Program needs both `inputs=` and `outputs=`."
-                )
+                raise ValueError("A functional Program needs both `inputs=` and `outputs=`.")
             object.__setattr__(self, "_graph", Graph(inputs, outputs))
             self.built = True
 
@@ -96,9 +100,7 @@ class Program(Trainer, Module):
         for module in modules:
             if module.name == name:
                 return module
-        raise ValueError(
-            f"No module named {name!r}; the program has {[m.name for m in modules]}."
-        )
+        raise ValueError(f"No module named {name!r}; the program has {[m.name for m in modules]}.")
 
     async def call(self, inputs, training: bool = False):
         if self._graph is None:
@@ -114,8 +116,12 @@ class Program(Trainer, Module):
             return map_structure(lambda s: s.clone(), self._graph.outputs)
         return await super().compute_output_spec(inputs, training=training)
 
-    def summary(self, line_length: int = 100, print_fn: Callable[[str], Any] | None = None,
-                show_trainable: bool = False) -> None:
+    def summary(
+        self,
+        line_length: int = 100,
+        print_fn: Callable[[str], Any] | None = None,
+        show_trainable: bool = False,
+    ) -> None:
         """Print a table of the modules, their output schemas and variable counts."""
         (print_fn or print)(summary_text(self, line_length, show_trainable))
 
@@ -139,9 +145,13 @@ class Program(Trainer, Module):
         with custom_object_scope(custom_objects):
             modules = [program_saving.deserialize_module(entry) for entry in config["modules"]]
         inputs, outputs = run_sync(Graph.rebuild(config, {m.name: m for m in modules}))
-        return Program(inputs=inputs, outputs=outputs, name=config.get("name"),
-                       description=config.get("description"),
-                       trainable=config.get("trainable", True))
+        return Program(
+            inputs=inputs,
+            outputs=outputs,
+            name=config.get("name"),
+            description=config.get("description"),
+            trainable=config.get("trainable", True),
+        )
 
     def save(self, filepath: str | os.PathLike, overwrite: bool = True) -> None:
         """Save architecture, training configuration and every variable as one JSON file."""
@@ -177,12 +187,15 @@ class Program(Trainer, Module):
 
         Example: ``clone = synaprefect.programs.program_from_json(program.to_json())``
         """
-        return json.dumps({"synaprefect_version": __version__,
-                           **program_saving.serialize_module(self)}, indent=indent)
+        return json.dumps(
+            {"synaprefect_version": __version__, **program_saving.serialize_module(self)},
+            indent=indent,
+        )
 
 
-def program_from_json(json_string: str | dict, custom_objects: dict | None = None,
-                      source: str = "the JSON") -> Program:
+def program_from_json(
+    json_string: str | dict, custom_objects: dict | None = None, source: str = "the JSON"
+) -> Program:
     """A program from ``to_json()``'s string (fresh variables) or from a saved file's
     content (with its variables); Synalinks' documents are read too (uncompiled).
 
@@ -195,10 +208,11 @@ def program_from_json(json_string: str | dict, custom_objects: dict | None = Non
     return _from_document(document, custom_objects, source, with_variables=False)
 
 
-def _from_document(document, custom_objects: dict | None, source: str,
-                   with_variables: bool) -> Program:
+def _from_document(
+    document, custom_objects: dict | None, source: str, with_variables: bool
+) -> Program:
     if synalinks_files.is_synalinks_document(document):
         document = synalinks_files.from_synalinks_document(document)
-    return program_saving.program_from_document(document, custom_objects, source=source,
-                                                with_variables=with_variables)
-
+    return program_saving.program_from_document(
+        document, custom_objects, source=source, with_variables=with_variables
+    )

@@ -31,8 +31,13 @@ class Sequential(Program):
     _layers: list[Module]
     _input: SymbolicDataModel | None
 
-    def __init__(self, modules: list | None = None, trainable: bool = True,
-                 name: str | None = None, description: str | None = None):
+    def __init__(
+        self,
+        modules: list | None = None,
+        trainable: bool = True,
+        name: str | None = None,
+        description: str | None = None,
+    ):
         super().__init__(name=name, description=description, trainable=trainable)
         object.__setattr__(self, "_layers", [])
         object.__setattr__(self, "_input", None)
@@ -116,6 +121,9 @@ class Sequential(Program):
             modules = [program_saving.deserialize_module(m) for m in config["modules"]]
         if config.get("input_schema") is not None:
             modules.insert(0, Input(schema=config["input_schema"]))
-        return cls(modules=modules, name=config.get("name"),
-                   description=config.get("description"),
-                   trainable=config.get("trainable", True))
+        return cls(
+            modules=modules,
+            name=config.get("name"),
+            description=config.get("description"),
+            trainable=config.get("trainable", True),
+        )

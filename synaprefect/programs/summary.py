@@ -10,8 +10,9 @@ def _schema_lines(schema: dict) -> list[str]:
         if kind is None and "$ref" in prop:
             kind = prop["$ref"].split("/")[-1]
         if kind is None and "anyOf" in prop:
-            kind = " | ".join(str(p.get("type", p.get("$ref", "?")).split("/")[-1])
-                              for p in prop["anyOf"])
+            kind = " | ".join(
+                str(p.get("type", p.get("$ref", "?")).split("/")[-1]) for p in prop["anyOf"]
+            )
         if kind is None and "enum" in prop:
             kind = "enum"
         lines.append(f"{key}: {kind}")

@@ -29,8 +29,11 @@ __all__ = ["is_synalinks_document", "from_synalinks_document"]
 _MODEL_CLASSES = {"LanguageModel": LanguageModel, "EmbeddingModel": EmbeddingModel}
 # Named, not imported: ``Program`` itself loads files through this module.
 _PROGRAM = ("synaprefect.programs.program", "Program")
-_PROGRAM_CLASSES = {"Functional": _PROGRAM, "Program": _PROGRAM,
-                    "Sequential": ("synaprefect.programs.sequential", "Sequential")}
+_PROGRAM_CLASSES = {
+    "Functional": _PROGRAM,
+    "Program": _PROGRAM,
+    "Sequential": ("synaprefect.programs.sequential", "Sequential"),
+}
 _MODEL_KEYS = ("language_model", "embedding_model")
 # Options synaprefect lacks whose Synalinks default is what synaprefect does anyway.
 _SYNALINKS_DEFAULTS = {"score_type": "Score"}
@@ -39,12 +42,12 @@ _SYNALINKS_DEFAULTS = {"score_type": "Score"}
 def is_synalinks_document(document: Any) -> bool:
     """Whether ``document`` was written by Synalinks (``save`` or ``to_json``)."""
     return isinstance(document, dict) and (
-        "synalinks_version" in document or _from_synalinks(document))
+        "synalinks_version" in document or _from_synalinks(document)
+    )
 
 
 def _from_synalinks(entry: Any) -> bool:
-    return isinstance(entry, dict) and str(entry.get("module") or "").split(".")[0] == \
-        "synalinks"
+    return isinstance(entry, dict) and str(entry.get("module") or "").split(".")[0] == "synalinks"
 
 
 def _builtin_class(class_name: str, where: str) -> tuple[str, str]:
@@ -94,8 +97,11 @@ def _accepted(cls: type) -> set[str]:
         if "__init__" not in vars(klass):
             continue
         parameters = inspect.signature(vars(klass)["__init__"]).parameters.values()
-        names |= {p.name for p in parameters if p.kind is p.KEYWORD_ONLY
-                  or p.kind is p.POSITIONAL_OR_KEYWORD}
+        names |= {
+            p.name
+            for p in parameters
+            if p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD
+        }
         if not any(p.kind is p.VAR_KEYWORD for p in parameters):
             break
     return names
@@ -105,9 +111,12 @@ def _builtin_config(cls: type, config: dict, where: str) -> dict:
     """``config`` as ``cls``'s constructor takes it: models as plain configs, nested
     modules translated; options synaprefect lacks are dropped when unset (or at
     Synalinks' default) and refused when set."""
-    config = {key: _model_config(value, where) if key in _MODEL_KEYS and
-              isinstance(value, dict) else _translate_value(value, where)
-              for key, value in config.items()}
+    config = {
+        key: _model_config(value, where)
+        if key in _MODEL_KEYS and isinstance(value, dict)
+        else _translate_value(value, where)
+        for key, value in config.items()
+    }
     accepted = _accepted(cls)
     unsupported = []
     for key in [k for k in config if k not in accepted]:
@@ -129,11 +138,16 @@ def _entry(entry: dict, where: str) -> dict:
     where = f"{where} > {entry.get('name') or config.get('name') or class_name}"
     functional = isinstance(config, dict) and "input_modules" in config
     if not _from_synalinks(entry):  # a custom class: found through the registry only
-        translated = _program_config(config, where) if functional else \
-            _translate_value(config, where)
-        return {"module": entry.get("module"), "class_name": class_name,
-                "registered_name": entry.get("registered_name"), "config": translated,
-                **({"name": entry["name"]} if "name" in entry else {})}
+        translated = (
+            _program_config(config, where) if functional else _translate_value(config, where)
+        )
+        return {
+            "module": entry.get("module"),
+            "class_name": class_name,
+            "registered_name": entry.get("registered_name"),
+            "config": translated,
+            **({"name": entry["name"]} if "name" in entry else {}),
+        }
     module, name = _builtin_class(str(class_name), where)
     if name in _MODEL_CLASSES:
         translated = _model_config(entry, where)
@@ -143,8 +157,13 @@ def _entry(entry: dict, where: str) -> dict:
         translated = _program_config(config, where)
     else:
         translated = _builtin_config(getattr(builtin_modules, name), config, where)
-    return {"module": module, "class_name": name, "registered_name": None,
-            "config": translated, **({"name": entry["name"]} if "name" in entry else {})}
+    return {
+        "module": module,
+        "class_name": name,
+        "registered_name": None,
+        "config": translated,
+        **({"name": entry["name"]} if "name" in entry else {}),
+    }
 
 
 # ---- graphs ----------------------------------------------------------------------------
@@ -160,8 +179,10 @@ def _symbolic_refs(value: Any, positions: dict, where: str) -> Any:
         module_name, node_index, index = value["config"]["synalinks_history"]
         return {"__symbolic__": [positions[(module_name, node_index)], index]}
     if isinstance(value, dict) and str(value.get("class_name", "")).startswith("__"):
-        raise ValueError(f"{where}: constant arguments ({value['class_name']}) in a module "
-                         "call are not supported.")
+        raise ValueError(
+            f"{where}: constant arguments ({value['class_name']}) in a module "
+            "call are not supported."
+        )
     if isinstance(value, dict):
         return {k: _symbolic_refs(v, positions, where) for k, v in value.items()}
     return value
@@ -174,8 +195,10 @@ def _program_config(config: dict, where: str) -> dict:
     for entry, module in zip(entries, modules):
         calls = entry.get("inbound_nodes") or []
         if any(not isinstance(call, dict) for call in calls):
-            raise ValueError(f"{where}: module {entry.get('name')!r} uses Synalinks' "
-                             "legacy node format, which is not supported.")
+            raise ValueError(
+                f"{where}: module {entry.get('name')!r} uses Synalinks' "
+                "legacy node format, which is not supported."
+            )
         # A nested Synalinks program counts its own input-to-output node first.
         offset = 1 if entry.get("class_name") in _PROGRAM_CLASSES else 0
         if module["class_name"] == InputModule.__name__:
@@ -190,15 +213,19 @@ def _program_config(config: dict, where: str) -> dict:
                 args = _symbolic_refs(call.get("args") or [], positions, where)
                 kwargs = _symbolic_refs(
                     {k: v for k, v in (call.get("kwargs") or {}).items() if k != "training"},
-                    positions, where)
+                    positions,
+                    where,
+                )
             except KeyError:
                 waiting.append((name, index, call))
                 continue
             positions[(name, index)] = len(nodes)
             nodes.append({"module": name, "args": args, "kwargs": kwargs})
         if len(waiting) == len(pending):
-            raise ValueError(f"{where}: the module calls refer to outputs no module "
-                             f"produces ({[n for n, _, _ in waiting]}).")
+            raise ValueError(
+                f"{where}: the module calls refer to outputs no module "
+                f"produces ({[n for n, _, _ in waiting]})."
+            )
         pending = waiting
 
     def ends(structure: Any) -> Any:
@@ -209,10 +236,15 @@ def _program_config(config: dict, where: str) -> dict:
         items = [ends(v) for v in structure]
         return items[0] if len(items) == 1 else items
 
-    return {"name": config.get("name"), "description": config.get("description"),
-            "trainable": config.get("trainable", True), "modules": modules,
-            "nodes": nodes, "inputs": ends(config["input_modules"]),
-            "outputs": ends(config["output_modules"])}
+    return {
+        "name": config.get("name"),
+        "description": config.get("description"),
+        "trainable": config.get("trainable", True),
+        "modules": modules,
+        "nodes": nodes,
+        "inputs": ends(config["input_modules"]),
+        "outputs": ends(config["output_modules"]),
+    }
 
 
 def _sequential_config(config: dict, where: str) -> dict:
@@ -220,9 +252,13 @@ def _sequential_config(config: dict, where: str) -> dict:
     input_schema = config.get("build_input_schema")
     if modules and modules[0]["class_name"] == InputModule.__name__:
         input_schema = modules.pop(0)["config"].get("schema")
-    return {"name": config.get("name"), "description": config.get("description"),
-            "trainable": config.get("trainable", True), "input_schema": input_schema,
-            "modules": modules}
+    return {
+        "name": config.get("name"),
+        "description": config.get("description"),
+        "trainable": config.get("trainable", True),
+        "input_schema": input_schema,
+        "modules": modules,
+    }
 
 
 def from_synalinks_document(document: dict) -> dict:

@@ -53,8 +53,7 @@ async def _embed(embedding_model: Any, texts: list[str], owner: str) -> list[lis
     sizes = {len(vector) for vector in vectors}
     if len(sizes) > 1:
         raise ValueError(
-            f"{owner}: the embedding model returned vectors of different sizes "
-            f"{sorted(sizes)}."
+            f"{owner}: the embedding model returned vectors of different sizes {sorted(sizes)}."
         )
     return vectors
 
@@ -80,8 +79,9 @@ async def _similarity(y_true: Any, y_pred: Any, embedding_model: Any, owner: str
     return min(1.0, max(0.0, (mean + 1.0) / 2.0))
 
 
-async def cosine_similarity(y_true: Any, y_pred: Any, embedding_model: Any = None,
-                            axis: int = -1) -> float:
+async def cosine_similarity(
+    y_true: Any, y_pred: Any, embedding_model: Any = None, axis: int = -1
+) -> float:
     """The reward function of ``CosineSimilarity`` (no masks), as in Synalinks.
 
     Takes data models (``DataModel`` or ``JsonDataModel``) or ``None``; see
@@ -95,9 +95,12 @@ async def cosine_similarity(y_true: Any, y_pred: Any, embedding_model: Any = Non
     """
     _check_embedding_model(embedding_model, "cosine_similarity")
     _check_axis(axis)
-    return await _similarity(to_json_data_model(y_true, "y_true"),
-                             to_json_data_model(y_pred, "y_pred"), embedding_model,
-                             "cosine_similarity")
+    return await _similarity(
+        to_json_data_model(y_true, "y_true"),
+        to_json_data_model(y_pred, "y_pred"),
+        embedding_model,
+        "cosine_similarity",
+    )
 
 
 @register_builtin_reward
@@ -134,17 +137,21 @@ class CosineSimilarity(Reward):
         in_mask_pattern: str | None = None,
         out_mask_pattern: str | None = None,
     ):
-        super().__init__(name=name, reduction=reduction, in_mask=in_mask, out_mask=out_mask,
-                         in_mask_pattern=in_mask_pattern, out_mask_pattern=out_mask_pattern)
+        super().__init__(
+            name=name,
+            reduction=reduction,
+            in_mask=in_mask,
+            out_mask=out_mask,
+            in_mask_pattern=in_mask_pattern,
+            out_mask_pattern=out_mask_pattern,
+        )
         _check_embedding_model(embedding_model, "CosineSimilarity")
         _check_axis(axis)
         self.embedding_model = embedding_model
         self.axis = axis
 
-    async def call(self, y_true: JsonDataModel | None, y_pred: JsonDataModel | None
-                   ) -> float:
-        return await _similarity(y_true, y_pred, self.embedding_model,
-                                 f"Reward '{self.name}'")
+    async def call(self, y_true: JsonDataModel | None, y_pred: JsonDataModel | None) -> float:
+        return await _similarity(y_true, y_pred, self.embedding_model, f"Reward '{self.name}'")
 
     def get_config(self) -> dict:
         """JSON config; the embedding model is included when it can be serialised

@@ -48,9 +48,14 @@ class ExactMatch(Reward):
         in_mask_pattern: str | None = None,
         out_mask_pattern: str | None = None,
     ):
-        super().__init__(name=name, reduction=reduction, in_mask=in_mask, out_mask=out_mask,
-                         in_mask_pattern=in_mask_pattern, out_mask_pattern=out_mask_pattern)
+        super().__init__(
+            name=name,
+            reduction=reduction,
+            in_mask=in_mask,
+            out_mask=out_mask,
+            in_mask_pattern=in_mask_pattern,
+            out_mask_pattern=out_mask_pattern,
+        )
 
-    async def call(self, y_true: JsonDataModel | None, y_pred: JsonDataModel | None
-                   ) -> float:
+    async def call(self, y_true: JsonDataModel | None, y_pred: JsonDataModel | None) -> float:
         return await exact_match(y_true, y_pred)

@@ -21,17 +21,32 @@ class LMAsJudge(Reward):
     ```
     """
 
-    def __init__(self, language_model=None, prompt_template: str | None = None,
-                 examples: list | None = None, instructions: str | None = None,
-                 name: str = "lm_as_judge", reduction: str | None = "mean", **masks):
+    def __init__(
+        self,
+        language_model=None,
+        prompt_template: str | None = None,
+        examples: list | None = None,
+        instructions: str | None = None,
+        name: str = "lm_as_judge",
+        reduction: str | None = "mean",
+        **masks,
+    ):
         super().__init__(name=name, reduction=reduction, **masks)
         if language_model is None:
             raise ValueError("LMAsJudge needs `language_model=`: the model that judges.")
-        self.critique = SelfCritique(language_model=language_model, return_inputs=False,
-                                     prompt_template=prompt_template, examples=examples,
-                                     instructions=instructions, name=f"critique_{name}")
-        self._settings = {"prompt_template": prompt_template, "examples": examples,
-                          "instructions": instructions}
+        self.critique = SelfCritique(
+            language_model=language_model,
+            return_inputs=False,
+            prompt_template=prompt_template,
+            examples=examples,
+            instructions=instructions,
+            name=f"critique_{name}",
+        )
+        self._settings = {
+            "prompt_template": prompt_template,
+            "examples": examples,
+            "instructions": instructions,
+        }
 
     async def call(self, y_true, y_pred) -> float:
         if y_pred is None:
@@ -41,5 +56,8 @@ class LMAsJudge(Reward):
         return float(result["reward"])
 
     def get_config(self) -> dict:
-        return {**super().get_config(), **self._settings,
-                "language_model": self.critique.language_model.get_config()}
+        return {
+            **super().get_config(),
+            **self._settings,
+            "language_model": self.critique.language_model.get_config(),
+        }

@@ -112,8 +112,10 @@ def to_json_data_model(value: Any, role: str = "value") -> JsonDataModel | None:
 def check_mask(mask: Any, what: str) -> list[str] | None:
     if mask is None:
         return None
-    if isinstance(mask, str) or not isinstance(mask, (list, tuple)) or not all(
-        isinstance(key, str) for key in mask
+    if (
+        isinstance(mask, str)
+        or not isinstance(mask, (list, tuple))
+        or not all(isinstance(key, str) for key in mask)
     ):
         raise ValueError(f"`{what}` must be a list of field names, got {mask!r}.")
     return list(mask)
@@ -231,7 +233,8 @@ class Reward:
         out_mask_pattern: str | None = None,
     ):
         self.name = (
-            validate_name(name, "Reward") if name is not None
+            validate_name(name, "Reward")
+            if name is not None
             else to_snake_case(type(self).__name__)
         )
         self.reduction = validate_reduction(reduction)
@@ -244,7 +247,10 @@ class Reward:
         """Convert ``value`` to a ``JsonDataModel`` and apply this reward's masks."""
         return apply_masks(
             to_json_data_model(value, role),
-            self.in_mask, self.out_mask, self.in_mask_pattern, self.out_mask_pattern,
+            self.in_mask,
+            self.out_mask,
+            self.in_mask_pattern,
+            self.out_mask_pattern,
         )
 
     async def __call__(self, y_true: Any, y_pred: Any) -> float:
@@ -253,11 +259,9 @@ class Reward:
         y_pred = self.prepare(y_pred, "y_pred")
         return as_reward_value(await self.call(y_true, y_pred), f"Reward '{self.name}'")
 
-    async def call(self, y_true: JsonDataModel | None, y_pred: JsonDataModel | None
-                   ) -> float:
+    async def call(self, y_true: JsonDataModel | None, y_pred: JsonDataModel | None) -> float:
         raise NotImplementedError(
-            f"{type(self).__name__} must implement "
-            "`async def call(self, y_true, y_pred) -> float`."
+            f"{type(self).__name__} must implement `async def call(self, y_true, y_pred) -> float`."
         )
 
     async def compute_batch(self, y_true: list, y_pred: list) -> list[float]:
@@ -268,9 +272,7 @@ class Reward:
                 "predictions; pass one of each per sample."
             )
         # One failing sample fails the batch: cancel the others (judges may call an LM).
-        return await gather_or_cancel(
-            *(self(true, pred) for true, pred in zip(y_true, y_pred))
-        )
+        return await gather_or_cancel(*(self(true, pred) for true, pred in zip(y_true, y_pred)))
 
     def reduce(self, rewards: list[float]) -> float:
         """Reduce per-sample rewards with this reward's ``reduction``."""

@@ -48,8 +48,9 @@ def _natural_key(fn: Callable[..., Any]) -> str | None:
     return f"{module}:{qualname}"
 
 
-def register_reward_function(fn: Callable[..., Any] | None = None, *, name: str | None = None
-                             ) -> Any:
+def register_reward_function(
+    fn: Callable[..., Any] | None = None, *, name: str | None = None
+) -> Any:
     """Allow saved rewards and metrics to refer to ``fn`` (as a decorator or a call).
 
     Functions are saved as ``"module:qualname"`` (or ``name``) and found again through this
@@ -177,13 +178,16 @@ class FunctionWrapperMixin(_WrappedHost):
     # What an unnamed wrapper is called when ``fn`` has no usable name.
     _default_name = "function_wrapper"
 
-    def _keep_function(self, fn: Callable[..., Any], name: str | None,
-                       fn_kwargs: dict[str, Any]) -> str:
+    def _keep_function(
+        self, fn: Callable[..., Any], name: str | None, fn_kwargs: dict[str, Any]
+    ) -> str:
         """Keep ``fn`` and its keyword arguments; the wrapper's name (``name``, else
         ``fn``'s)."""
         if not callable(fn):
-            raise TypeError(f"{type(self).__name__} needs a function fn(y_true, y_pred), "
-                            f"got {type(fn).__name__}.")
+            raise TypeError(
+                f"{type(self).__name__} needs a function fn(y_true, y_pred), "
+                f"got {type(fn).__name__}."
+            )
         self.fn = fn
         self.fn_kwargs = fn_kwargs
         return name if name is not None else function_name(fn, self._default_name)
@@ -234,12 +238,14 @@ class RewardFunctionWrapper(FunctionWrapperMixin, Reward):
     ):
         super().__init__(
             name=self._keep_function(fn, name, fn_kwargs),
-            reduction=reduction, in_mask=in_mask, out_mask=out_mask,
-            in_mask_pattern=in_mask_pattern, out_mask_pattern=out_mask_pattern,
+            reduction=reduction,
+            in_mask=in_mask,
+            out_mask=out_mask,
+            in_mask_pattern=in_mask_pattern,
+            out_mask_pattern=out_mask_pattern,
         )
 
-    async def call(self, y_true: JsonDataModel | None, y_pred: JsonDataModel | None
-                   ) -> float:
+    async def call(self, y_true: JsonDataModel | None, y_pred: JsonDataModel | None) -> float:
         return await self._call_function(y_true, y_pred)
 
 
@@ -281,17 +287,23 @@ class ProgramAsJudge(Reward):
                 f"ProgramAsJudge needs a synaprefect Program taking [y_true, y_pred], got "
                 f"{type(program).__name__}."
             )
-        super().__init__(name=name, reduction=reduction, in_mask=in_mask, out_mask=out_mask,
-                         in_mask_pattern=in_mask_pattern, out_mask_pattern=out_mask_pattern)
+        super().__init__(
+            name=name,
+            reduction=reduction,
+            in_mask=in_mask,
+            out_mask=out_mask,
+            in_mask_pattern=in_mask_pattern,
+            out_mask_pattern=out_mask_pattern,
+        )
         self.program = program
 
-    async def call(self, y_true: JsonDataModel | None, y_pred: JsonDataModel | None
-                   ) -> float:
+    async def call(self, y_true: JsonDataModel | None, y_pred: JsonDataModel | None) -> float:
         result = await self.program([y_true, y_pred])
         if result is None:
             logger.warning(
                 "Reward '%s': the judge program '%s' returned None; the reward is 0.0.",
-                self.name, self.program.name,
+                self.name,
+                self.program.name,
             )
             return 0.0
         if not hasattr(result, "get_json"):
@@ -308,7 +320,8 @@ class ProgramAsJudge(Reward):
         if value is None:
             logger.warning(
                 "Reward '%s': the judge program '%s' gave no reward; the reward is 0.0.",
-                self.name, self.program.name,
+                self.name,
+                self.program.name,
             )
             return 0.0
         return as_reward_value(value, f"The judge program of '{self.name}'")
@@ -319,8 +332,7 @@ class ProgramAsJudge(Reward):
         return {"program": serialize_module(self.program), **super().get_config()}
 
     @classmethod
-    def from_config(cls, config: dict, custom_objects: dict | None = None
-                    ) -> "ProgramAsJudge":
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> "ProgramAsJudge":
         config = dict(config)
         entry = config.pop("program")
         with custom_object_scope(custom_objects):
@@ -382,7 +394,5 @@ class BatchReward(Reward):
     async def __call__(self, y_true: Any, y_pred: Any) -> float:
         return (await self.compute_batch([y_true], [y_pred]))[0]
 
-    async def call(self, y_true: JsonDataModel | None, y_pred: JsonDataModel | None
-                   ) -> float:
+    async def call(self, y_true: JsonDataModel | None, y_pred: JsonDataModel | None) -> float:
         return (await self.call_batch([y_true], [y_pred]))[0]
-

@@ -88,12 +88,15 @@ def get_state_tree(program) -> dict:
 # optimizer sections) never loads: they keep other bookkeeping, and metrics restart with
 # every job anyway.
 _TRAINING_SECTIONS = ("optimizer_variables", "metrics_variables")
-_SYNALINKS_OPTIMIZER_SECTIONS = ("optimizer_trainable_variables",
-                                 "optimizer_non_trainable_variables")
+_SYNALINKS_OPTIMIZER_SECTIONS = (
+    "optimizer_trainable_variables",
+    "optimizer_non_trainable_variables",
+)
 
 
-def _collect(section: str, subtree: Any, prefix: str, paths: set[str], found: dict,
-             unexpected: list) -> None:
+def _collect(
+    section: str, subtree: Any, prefix: str, paths: set[str], found: dict, unexpected: list
+) -> None:
     """Values of ``paths`` in ``subtree``: keys are path parts, nested (as Synalinks
     writes them) or joined with ``/`` (``"_"`` stands for no module)."""
     if not isinstance(subtree, dict):
@@ -170,12 +173,15 @@ def program_document(program) -> dict:
     return document
 
 
-def program_from_document(document: Any, custom_objects: dict | None = None,
-                          source: str = "the document", with_variables: bool = True):
+def program_from_document(
+    document: Any,
+    custom_objects: dict | None = None,
+    source: str = "the document",
+    with_variables: bool = True,
+):
     """The program ``program_document`` described, compiled as it was; without
     ``with_variables``, an architecture alone (``to_json``) gives fresh variables."""
-    required = ("class_name", "config", "variables") if with_variables else (
-        "class_name", "config")
+    required = ("class_name", "config", "variables") if with_variables else ("class_name", "config")
     if not isinstance(document, dict) or any(key not in document for key in required):
         raise ValueError(
             f"{source} is not a synaprefect program file (expected the keys "
@@ -214,7 +220,8 @@ def load_program(filepath: str | os.PathLike, custom_objects: dict | None = None
 
 def save_variables(program, filepath: str | os.PathLike) -> None:
     location(_check_suffix(filepath, ".variables.json", "Variables")).write_json(
-        get_state_tree(program))
+        get_state_tree(program)
+    )
 
 
 def load_variables(program, filepath: str | os.PathLike) -> None:

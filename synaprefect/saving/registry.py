@@ -24,8 +24,9 @@ class NamedRegistry:
     a ``RewardFunctionWrapper``); without it, callables are refused.
     """
 
-    def __init__(self, kind: str, base: type,
-                 wrap_function: Callable[[Callable], Any] | None = None):
+    def __init__(
+        self, kind: str, base: type, wrap_function: Callable[[Callable], Any] | None = None
+    ):
         self.kind = kind
         self.base = base
         self.wrap_function = wrap_function
@@ -45,15 +46,16 @@ class NamedRegistry:
     def serialize(self, obj: Any) -> dict:
         """A JSON config of ``obj`` (``deserialize`` recreates it)."""
         if not isinstance(obj, self.base):
-            raise TypeError(
-                f"serialize() takes a {self.base.__name__}, got {type(obj).__name__}.")
+            raise TypeError(f"serialize() takes a {self.base.__name__}, got {type(obj).__name__}.")
         return serialize_object(obj)
 
     def deserialize(self, config: dict, **kwargs: Any) -> Any:
         """Recreate an object from ``serialize``'s output, or from a short
         ``{"class_name": name, "config": {...}}`` naming a built-in class."""
-        if isinstance(config, dict) and "module" not in config and isinstance(
-            config.get("class_name"), str
+        if (
+            isinstance(config, dict)
+            and "module" not in config
+            and isinstance(config.get("class_name"), str)
         ):
             cls = self._classes.get(_normalize(config["class_name"]))
             if cls is not None:
@@ -61,7 +63,8 @@ class NamedRegistry:
         obj = deserialize_object(config, **kwargs)
         if not isinstance(obj, self.base):
             raise ValueError(
-                f"The config describes a {type(obj).__name__}, not a {self.base.__name__}.")
+                f"The config describes a {type(obj).__name__}, not a {self.base.__name__}."
+            )
         return obj
 
     def get(self, identifier: Any) -> Any:
@@ -75,8 +78,8 @@ class NamedRegistry:
                 raise ValueError(
                     f"Unknown {self.kind} {identifier!r}. Known {self.kind}s: "
                     f"{', '.join(self.known_names())}. Pass a {self.base.__name__} instance"
-                    + (" or a function `fn(y_true, y_pred) -> float`"
-                       if self.wrap_function else "") + " for anything else."
+                    + (" or a function `fn(y_true, y_pred) -> float`" if self.wrap_function else "")
+                    + " for anything else."
                 )
             return cls()
         if isinstance(identifier, dict):
@@ -87,6 +90,5 @@ class NamedRegistry:
             return self.wrap_function(identifier)
         raise TypeError(
             f"Cannot interpret {identifier!r:.80} as a {self.kind}: pass a name, a config "
-            f"dict or a {self.base.__name__}"
-            + (" or a function." if self.wrap_function else ".")
+            f"dict or a {self.base.__name__}" + (" or a function." if self.wrap_function else ".")
         )

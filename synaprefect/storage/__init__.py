@@ -10,13 +10,20 @@ storage.location("s3://ml-state/qa.json").write_json({"answer": 42})
 """
 
 from synaprefect.storage.location import (
-           Location,
-           StorageError,
-           absolute,
-           is_url,
-           location,
+    Location,
+    StorageError,
+    absolute,
+    is_url,
+    location,
 )
 from synaprefect.storage.settings import set_storage, storage_root
 
-__all__ = ["Location", "StorageError", "absolute", "is_url", "location", "set_storage",
-           "storage_root"]
+__all__ = [
+    "Location",
+    "StorageError",
+    "absolute",
+    "is_url",
+    "location",
+    "set_storage",
+    "storage_root",
+]

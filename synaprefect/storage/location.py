@@ -21,9 +21,13 @@ __all__ = ["Location", "location", "is_url", "absolute", "StorageError"]
 
 # fsspec protocol -> (the package that implements it, the synaprefect extra installing it)
 _PROVIDERS = {
-    "s3": ("s3fs", "s3"), "s3a": ("s3fs", "s3"),
-    "gs": ("gcsfs", "gcs"), "gcs": ("gcsfs", "gcs"),
-    "az": ("adlfs", "azure"), "abfs": ("adlfs", "azure"), "abfss": ("adlfs", "azure"),
+    "s3": ("s3fs", "s3"),
+    "s3a": ("s3fs", "s3"),
+    "gs": ("gcsfs", "gcs"),
+    "gcs": ("gcsfs", "gcs"),
+    "az": ("adlfs", "azure"),
+    "abfs": ("adlfs", "azure"),
+    "abfss": ("adlfs", "azure"),
 }
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 
@@ -58,7 +62,7 @@ def location(path: str | os.PathLike | Location, **storage_options: Any) -> Loca
         return path
     text = os.fspath(path)
     if text.startswith("file://"):
-        text = text[len("file://"):]
+        text = text[len("file://") :]
     scheme = _scheme(text)
     if scheme is None or scheme == "file":
         return Location(str(Path(text).expanduser()), None, {})
@@ -115,20 +119,26 @@ class Location:
         try:
             # No listing cache: another machine writes the same folders (a finished job's
             # marker, a resumed job's steps), and a stale listing would hide them.
-            return fsspec.filesystem(self.protocol, **{"use_listings_cache": False,
-                                                       **self._options})
+            return fsspec.filesystem(
+                self.protocol, **{"use_listings_cache": False, **self._options}
+            )
         except ImportError:
             provider = _PROVIDERS.get(self.protocol or "")
-            hint = (f"pip install 'synaprefect[{provider[1]}]' (it installs {provider[0]})"
-                    if provider else "install the fsspec implementation of this protocol")
-            raise ImportError(f"{self.url}: {self.protocol}:// needs a package that is not "
-                              f"installed: {hint}.") from None
+            hint = (
+                f"pip install 'synaprefect[{provider[1]}]' (it installs {provider[0]})"
+                if provider
+                else "install the fsspec implementation of this protocol"
+            )
+            raise ImportError(
+                f"{self.url}: {self.protocol}:// needs a package that is not installed: {hint}."
+            ) from None
         except ValueError as error:  # an unknown protocol
             raise ValueError(f"{self.url}: not a storage URL fsspec knows ({error}).") from None
 
     def _fail(self, doing: str, error: Exception) -> StorageError:
-        return StorageError(f"Could not {doing} {self.url}: {type(error).__name__}: "
-                            f"{_display(str(error))[:300]}")
+        return StorageError(
+            f"Could not {doing} {self.url}: {type(error).__name__}: {_display(str(error))[:300]}"
+        )
 
     # ---- reading ------------------------------------------------------------------------
 
@@ -175,16 +185,21 @@ class Location:
         if not fs.exists(self.path):
             return {}
         base = fs._strip_protocol(self.path).rstrip("/") + "/"
-        return {name[len(base):]: int(info.get("size") or 0)
-                for name, info in fs.find(self.path, detail=True).items()
-                if name.startswith(base)}
+        return {
+            name[len(base) :]: int(info.get("size") or 0)
+            for name, info in fs.find(self.path, detail=True).items()
+            if name.startswith(base)
+        }
 
     def folders(self) -> list[Location]:
         """The folders directly below this one."""
         if self.is_local:
             root = Path(self.path)
-            return [Location(str(p), None, {}) for p in sorted(root.iterdir())
-                    if p.is_dir()] if root.is_dir() else []
+            return (
+                [Location(str(p), None, {}) for p in sorted(root.iterdir()) if p.is_dir()]
+                if root.is_dir()
+                else []
+            )
         names = sorted({name.split("/", 1)[0] for name in self.files() if "/" in name})
         return [self / name for name in names]
 

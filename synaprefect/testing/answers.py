@@ -50,11 +50,19 @@ def chat_completion(request: SimulatedRequest, answer: Any, cached_tokens: int =
     if isinstance(answer, ToolCalls):  # the model chose tools: "tool_calls", as OpenAI
         finish_reason = "tool_calls"
         arguments_text = [dumps(arguments).decode() for _, arguments in answer.calls]
-        calls = [{"id": f"call_sim_{request.prompt_key[:12]}_{position}", "type": "function",
-                  "function": {"name": name, "arguments": text}}
-                 for position, ((name, _), text) in enumerate(zip(answer.calls, arguments_text))]
-        message: dict[str, Any] = {"role": "assistant", "content": answer.content,
-                                   "tool_calls": calls}
+        calls = [
+            {
+                "id": f"call_sim_{request.prompt_key[:12]}_{position}",
+                "type": "function",
+                "function": {"name": name, "arguments": text},
+            }
+            for position, ((name, _), text) in enumerate(zip(answer.calls, arguments_text))
+        ]
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": answer.content,
+            "tool_calls": calls,
+        }
         text = answer.content or "".join(arguments_text)
     elif request.tool_name is not None:
         text = answer if isinstance(answer, str) else dumps(answer).decode()
@@ -72,7 +80,9 @@ def chat_completion(request: SimulatedRequest, answer: Any, cached_tokens: int =
     else:
         text = answer if isinstance(answer, str) else dumps(answer).decode()
         message = {"role": "assistant", "content": text}
-    prompt_tokens = approx_tokens(sum(len(message_text(m)) for m in request.messages if isinstance(m, dict)))
+    prompt_tokens = approx_tokens(
+        sum(len(message_text(m)) for m in request.messages if isinstance(m, dict))
+    )
     completion_tokens = approx_tokens(len(text))
     usage: dict[str, Any] = {
         "prompt_tokens": prompt_tokens,
@@ -87,7 +97,9 @@ def chat_completion(request: SimulatedRequest, answer: Any, cached_tokens: int =
         "object": "chat.completion",
         "created": created,
         "model": request.model or SIMULATED_MODEL,
-        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason, "logprobs": None}],
+        "choices": [
+            {"index": 0, "message": message, "finish_reason": finish_reason, "logprobs": None}
+        ],
         "usage": usage,
     }
     return WireResponse(200, dumps(payload))
@@ -109,7 +121,12 @@ def _stream(
     usage: dict[str, Any],
 ) -> WireResponse:
     """Whole answer as a short server-sent-event stream (one content chunk)."""
-    base = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": request.model}
+    base = {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": request.model,
+    }
     delta = {key: value for key, value in message.items() if value is not None}
     if "tool_calls" in delta:
         delta["tool_calls"] = [{"index": i, **call} for i, call in enumerate(delta["tool_calls"])]

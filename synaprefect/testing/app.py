@@ -73,7 +73,11 @@ def _url_host(host: str) -> str:
 
 
 async def serve(
-    simulation: Simulation, host: str, port: int, started: Callable[[str], None], stop: asyncio.Event
+    simulation: Simulation,
+    host: str,
+    port: int,
+    started: Callable[[str], None],
+    stop: asyncio.Event,
 ) -> None:
     """Serve ``simulation`` until ``stop`` is set; ``started`` receives the base URL.
 

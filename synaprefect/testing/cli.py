@@ -33,16 +33,37 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
-    parser.add_argument("--latency-jitter", type=float, default=0.0, help="random extra seconds, up to this")
-    parser.add_argument("--fault-every", type=int, default=0, help="fail every N-th chat request (0: never)")
-    parser.add_argument("--faults", type=_comma_list, default=None, help="fault kinds to cycle, e.g. 429,500,timeout")
-    parser.add_argument("--fault-start", type=int, default=0, help="requests to let through before faults")
-    parser.add_argument("--retry-after", type=float, default=0.0, help="Retry-After seconds of 429 faults")
-    parser.add_argument("--hang-seconds", type=float, default=30.0, help="how long timeout faults hang")
-    parser.add_argument("--faults-json", default=None, help="full FaultPlan.to_dict() JSON (overrides --fault-*)")
+    parser.add_argument(
+        "--latency-jitter", type=float, default=0.0, help="random extra seconds, up to this"
+    )
+    parser.add_argument(
+        "--fault-every", type=int, default=0, help="fail every N-th chat request (0: never)"
+    )
+    parser.add_argument(
+        "--faults",
+        type=_comma_list,
+        default=None,
+        help="fault kinds to cycle, e.g. 429,500,timeout",
+    )
+    parser.add_argument(
+        "--fault-start", type=int, default=0, help="requests to let through before faults"
+    )
+    parser.add_argument(
+        "--retry-after", type=float, default=0.0, help="Retry-After seconds of 429 faults"
+    )
+    parser.add_argument(
+        "--hang-seconds", type=float, default=30.0, help="how long timeout faults hang"
+    )
+    parser.add_argument(
+        "--faults-json", default=None, help="full FaultPlan.to_dict() JSON (overrides --fault-*)"
+    )
     parser.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY'")
-    parser.add_argument("--models", type=_comma_list, default=None, help="accepted model names besides 'simulated'")
-    parser.add_argument("--responder", default=None, help="responder import path 'package.module:function'")
+    parser.add_argument(
+        "--models", type=_comma_list, default=None, help="accepted model names besides 'simulated'"
+    )
+    parser.add_argument(
+        "--responder", default=None, help="responder import path 'package.module:function'"
+    )
     parser.add_argument("--embedding-dim", type=int, default=64)
     return parser.parse_args(argv)
 
@@ -82,7 +103,10 @@ def main(argv: list[str] | None = None) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM):
             try:
                 loop.add_signal_handler(signum, stop.set)
-            except (NotImplementedError, RuntimeError):  # Windows: Ctrl-C raises KeyboardInterrupt instead
+            except (
+                NotImplementedError,
+                RuntimeError,
+            ):  # Windows: Ctrl-C raises KeyboardInterrupt instead
                 pass
         await serve(simulation, args.host, args.port, lambda url: print(url, flush=True), stop)
 

@@ -31,7 +31,9 @@ _FAULT_ALIASES = {
 def _fault_kind(name: str) -> str:
     kind = _FAULT_ALIASES.get(str(name).strip().lower(), str(name).strip().lower())
     if kind not in FAULT_KINDS:
-        raise ValueError(f"unknown fault kind {name!r}; expected one of {FAULT_KINDS} or an HTTP status alias")
+        raise ValueError(
+            f"unknown fault kind {name!r}; expected one of {FAULT_KINDS} or an HTTP status alias"
+        )
     return kind
 
 
@@ -110,7 +112,12 @@ class FaultPlan:
             return None
         self._seen += 1
         kind = self.explicit.get(request.index)
-        if kind is None and self.every and self._seen > self.start and (self._seen - self.start) % self.every == 0:
+        if (
+            kind is None
+            and self.every
+            and self._seen > self.start
+            and (self._seen - self.start) % self.every == 0
+        ):
             kind = self.kinds[self._fired % len(self.kinds)]
             self._fired += 1
         if kind is None:
@@ -154,11 +161,22 @@ def fault_error(fault: Fault, model: str = "") -> WireResponse:
     kind = fault.kind
     if kind == "rate_limit":
         retry_after = (("Retry-After", _format_seconds(fault.retry_after)),)
-        return error_response(429, "Rate limit reached (simulated).", "requests", "rate_limit_exceeded", retry_after)
+        return error_response(
+            429, "Rate limit reached (simulated).", "requests", "rate_limit_exceeded", retry_after
+        )
     if kind == "server_error":
-        return error_response(500, "The server had an error while processing your request (simulated).", "server_error")
+        return error_response(
+            500,
+            "The server had an error while processing your request (simulated).",
+            "server_error",
+        )
     if kind == "unauthorized":
-        return error_response(401, "Incorrect API key provided (simulated).", "invalid_request_error", "invalid_api_key")
+        return error_response(
+            401,
+            "Incorrect API key provided (simulated).",
+            "invalid_request_error",
+            "invalid_api_key",
+        )
     if kind == "not_found":
         message = f"The model '{model}' does not exist (simulated)."
         return error_response(404, message, "invalid_request_error", "model_not_found")

@@ -35,12 +35,16 @@ class Postgres:
     ``url`` is its asyncpg SQLAlchemy URL."""
 
     def __init__(self):
-        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
-                       key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
+        found = sorted(
+            Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+            key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0,
+        )
         initdb = found[-1] if found else shutil.which("initdb")
         if initdb is None:
-            raise RuntimeError("PostgreSQL is not installed: the PostgreSQL tests start their "
-                               "own cluster (apt-get install postgresql; .ci/run does).")
+            raise RuntimeError(
+                "PostgreSQL is not installed: the PostgreSQL tests start their "
+                "own cluster (apt-get install postgresql; .ci/run does)."
+            )
         self.bin = Path(initdb).parent
         # initdb refuses to run as root: then the cluster belongs to the `postgres` user
         # (the package creates it), in a folder of its own outside pytest's private tmp.
@@ -50,20 +54,34 @@ class Postgres:
             shutil.chown(self.dir, "postgres")
         self.port = _free_port()
         data = self.dir / "data"
-        self._run("initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8",
-                  "--no-sync")
-        self._run("pg_ctl", "-D", data, "-l", self.dir / "postgres.log", "-w", "-t", "60",
-                  "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
-                        "-c fsync=off", "start")
+        self._run("initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync")
+        self._run(
+            "pg_ctl",
+            "-D",
+            data,
+            "-l",
+            self.dir / "postgres.log",
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "start",
+        )
         self._run("createdb", "-h", "127.0.0.1", "-p", self.port, "-U", "postgres", "prefect")
         self.url = f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/prefect"
 
     def _run(self, tool: str, *args: Any) -> None:
-        done = subprocess.run([*self.as_user, str(self.bin / tool), *map(str, args)],
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [*self.as_user, str(self.bin / tool), *map(str, args)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if done.returncode != 0:
-            raise RuntimeError(f"{tool} exited with {done.returncode}:\n{done.stdout}\n"
-                               f"{done.stderr}")
+            raise RuntimeError(
+                f"{tool} exited with {done.returncode}:\n{done.stdout}\n{done.stderr}"
+            )
 
     @property
     def dsn(self) -> str:
@@ -96,8 +114,11 @@ class Postgres:
 
         connection = await asyncpg.connect(self.dsn)
         try:
-            return bool(await connection.fetchval(
-                "SELECT count(*) FROM pg_available_extensions WHERE name = $1", name))
+            return bool(
+                await connection.fetchval(
+                    "SELECT count(*) FROM pg_available_extensions WHERE name = $1", name
+                )
+            )
         finally:
             await connection.close()
 

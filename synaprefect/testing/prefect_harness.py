@@ -85,20 +85,22 @@ def configure_prefect_test_environment(base_dir: str | os.PathLike) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     for name in [name for name in os.environ if name.startswith("PREFECT_")]:
         del os.environ[name]
-    os.environ.update({
-        "PREFECT_HOME": str(home),
-        # Code using Prefect without the fixture starts Prefect's ephemeral server; on a
-        # fresh database and a busy 2-core machine that has taken over the 20 s default.
-        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": str(STARTUP_TIMEOUT_SECONDS),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        # Run logs would add a database write per line; tests read runs, not logs.
-        "PREFECT_LOGGING_TO_API_ENABLED": "false",
-        # SQLite answers 503 while the server's own writers hold the lock; back off longer
-        # rather than fail the test.
-        "PREFECT_CLIENT_MAX_RETRIES": "10",
-        # Tests read task runs back: they exist only once this service records them.
-        "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED": "true",
-    })
+    os.environ.update(
+        {
+            "PREFECT_HOME": str(home),
+            # Code using Prefect without the fixture starts Prefect's ephemeral server; on a
+            # fresh database and a busy 2-core machine that has taken over the 20 s default.
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": str(STARTUP_TIMEOUT_SECONDS),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            # Run logs would add a database write per line; tests read runs, not logs.
+            "PREFECT_LOGGING_TO_API_ENABLED": "false",
+            # SQLite answers 503 while the server's own writers hold the lock; back off longer
+            # rather than fail the test.
+            "PREFECT_CLIENT_MAX_RETRIES": "10",
+            # Tests read task runs back: they exist only once this service records them.
+            "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED": "true",
+        }
+    )
     # The flow heartbeat stays on: the setting cannot be unset from the environment (only
     # an integer >= 30 is accepted), and async flows do not wait for the heartbeat thread.
     return home
@@ -129,8 +131,9 @@ class PrefectTestAPI:
         async with get_client() as client:
             yield client
 
-    async def read_task_runs(self, flow_run_ids: Iterable[UUID], count: int,
-                             timeout: float = 30.0) -> list[TaskRun]:
+    async def read_task_runs(
+        self, flow_run_ids: Iterable[UUID], count: int, timeout: float = 30.0
+    ) -> list[TaskRun]:
         """The task runs of the given flow runs, once ``count`` of them are recorded in a
         final state (task runs arrive as events, shortly after they end).
 
@@ -170,9 +173,11 @@ class PrefectTestAPI:
         _set_api_url(self._prior_api_url)
 
 
-def start_prefect_api(database_dir: str | os.PathLike,
-                      template_dir: str | os.PathLike | None = None,
-                      timeout: float = STARTUP_TIMEOUT_SECONDS) -> PrefectTestAPI:
+def start_prefect_api(
+    database_dir: str | os.PathLike,
+    template_dir: str | os.PathLike | None = None,
+    timeout: float = STARTUP_TIMEOUT_SECONDS,
+) -> PrefectTestAPI:
     """Start a Prefect API server on ``<database_dir>/prefect.db`` and point this process
     (``PREFECT_API_URL``) and its future subprocesses at it.
 
@@ -201,8 +206,9 @@ def start_prefect_api(database_dir: str | os.PathLike,
     prior_api_url = os.environ.get("PREFECT_API_URL")
     _set_api_url(api_url)
     try:
-        process, api_url = _wait_until_healthy(process, api_url, database, from_template,
-                                               deadline=time.monotonic() + timeout)
+        process, api_url = _wait_until_healthy(
+            process, api_url, database, from_template, deadline=time.monotonic() + timeout
+        )
     except BaseException:
         _set_api_url(prior_api_url)
         raise
@@ -227,8 +233,9 @@ _API_STASH_KEY = pytest.StashKey["PrefectTestAPI"]()
 
 
 @pytest.fixture(scope="session")
-def prefect_api(request: pytest.FixtureRequest,
-                tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectTestAPI]:
+def prefect_api(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PrefectTestAPI]:
     """The session's Prefect API (started at first use, stopped at the end).
 
     Example:
@@ -278,14 +285,26 @@ def _launch_server(database: Path, extra_env: dict[str, str]) -> tuple[subproces
     }
     env.pop("PREFECT_API_URL", None)
     command = [
-        sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "error", "--lifespan", "on",
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "prefect.server.api.server:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "error",
+        "--lifespan",
+        "on",
     ]
     return subprocess.Popen(command, env=env), f"http://127.0.0.1:{port}/api"
 
 
-def _wait_until_healthy(process: subprocess.Popen, api_url: str, database: Path,
-                        from_template: bool, deadline: float) -> tuple[subprocess.Popen, str]:
+def _wait_until_healthy(
+    process: subprocess.Popen, api_url: str, database: Path, from_template: bool, deadline: float
+) -> tuple[subprocess.Popen, str]:
     import httpx
 
     # Imported while the server boots, so that the first test does not pay for it.
@@ -300,7 +319,8 @@ def _wait_until_healthy(process: subprocess.Popen, api_url: str, database: Path,
                     break
                 launches += 1
                 process, api_url = _launch_server(
-                    database, _TEMPLATE_STARTUP if from_template else {})
+                    database, _TEMPLATE_STARTUP if from_template else {}
+                )
                 _set_api_url(api_url)
                 continue
             with contextlib.suppress(httpx.TransportError):
@@ -347,8 +367,10 @@ def _save_template(database: Path, template: Path) -> None:
     descriptor, partial = tempfile.mkstemp(prefix=template.name, dir=template.parent)
     os.close(descriptor)
     try:
-        with contextlib.closing(sqlite3.connect(database)) as source, \
-                contextlib.closing(sqlite3.connect(partial)) as target:
+        with (
+            contextlib.closing(sqlite3.connect(database)) as source,
+            contextlib.closing(sqlite3.connect(partial)) as target,
+        ):
             source.backup(target)
         os.replace(partial, template)
     finally:

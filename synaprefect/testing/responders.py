@@ -19,8 +19,13 @@ from synaprefect.testing.wire import ToolCalls
 if TYPE_CHECKING:
     from synaprefect.testing.wire import SimulatedRequest
 
-__all__ = ["constant_responder", "generate_from_schema", "match_responder", "schema_responder",
-           "tool_calls_responder"]
+__all__ = [
+    "constant_responder",
+    "generate_from_schema",
+    "match_responder",
+    "schema_responder",
+    "tool_calls_responder",
+]
 
 # Once the same $ref has been entered more than this many times on one path, the recursive
 # schema takes its smallest valid form (null branches, required properties, minItems items).
@@ -43,8 +48,10 @@ def _words(rng: random.Random, low: int = 2, high: int = 4) -> str:
 
 
 _FORMATS: dict[str, Callable[[random.Random], str]] = {
-    "date-time": lambda rng: f"2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T"
-    f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:00Z",
+    "date-time": lambda rng: (
+        f"2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T"
+        f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:00Z"
+    ),
     "date": lambda rng: f"2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
     "time": lambda rng: f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:00",
     "email": lambda rng: f"{rng.choice(_WORDS)}@example.com",
@@ -87,7 +94,10 @@ class _SchemaGenerator:
             if not isinstance(part, dict):
                 continue
             if "allOf" in part:
-                part = {**{k: v for k, v in part.items() if k != "allOf"}, **self._merge(part["allOf"])}
+                part = {
+                    **{k: v for k, v in part.items() if k != "allOf"},
+                    **self._merge(part["allOf"]),
+                }
             for key, value in part.items():
                 if key == "properties":
                     merged["properties"] = {**merged.get("properties", {}), **value}
@@ -97,7 +107,9 @@ class _SchemaGenerator:
                     merged[key] = value
         return merged
 
-    def generate(self, schema: Any, depth: int = 0, refs: tuple[str, ...] = (), minimal: bool = False) -> Any:
+    def generate(
+        self, schema: Any, depth: int = 0, refs: tuple[str, ...] = (), minimal: bool = False
+    ) -> Any:
         """``refs`` is the chain of ``$ref`` entered so far; ``minimal`` is set once one repeats."""
         if depth > _MAX_DEPTH:
             return None
@@ -120,7 +132,11 @@ class _SchemaGenerator:
             return self.generate(self._merge([rest, *schema["allOf"]]), depth + 1, refs, minimal)
         for keyword in ("anyOf", "oneOf"):
             if schema.get(keyword):
-                rest = {key: value for key, value in schema.items() if key not in _ANNOTATIONS and key != keyword}
+                rest = {
+                    key: value
+                    for key, value in schema.items()
+                    if key not in _ANNOTATIONS and key != keyword
+                }
                 branch = self._pick_branch(schema[keyword], minimal)
                 if rest:  # constraints next to anyOf apply to the chosen branch too
                     branch = {"allOf": [rest, branch]}
@@ -164,7 +180,9 @@ class _SchemaGenerator:
             return "number"
         return "string"
 
-    def _object(self, schema: dict[str, Any], depth: int, refs: tuple[str, ...], minimal: bool) -> dict[str, Any]:
+    def _object(
+        self, schema: dict[str, Any], depth: int, refs: tuple[str, ...], minimal: bool
+    ) -> dict[str, Any]:
         properties = schema.get("properties") or {}
         required = set(schema.get("required") or ())
         result = {
@@ -179,7 +197,9 @@ class _SchemaGenerator:
             result["key"] = self.generate(extra, depth + 1, refs, minimal)
         return result
 
-    def _array(self, schema: dict[str, Any], depth: int, refs: tuple[str, ...], minimal: bool) -> list[Any]:
+    def _array(
+        self, schema: dict[str, Any], depth: int, refs: tuple[str, ...], minimal: bool
+    ) -> list[Any]:
         items = schema.get("items", {})
         prefix = schema.get("prefixItems") or (items if isinstance(items, list) else [])
         if isinstance(items, list):  # draft 4-2019 tuple form
@@ -190,13 +210,17 @@ class _SchemaGenerator:
         if schema.get("maxItems") is not None:
             count = min(count, int(schema["maxItems"]))
         return [
-            self.generate(prefix[i] if i < len(prefix) else items, depth + 1, refs, minimal) for i in range(count)
+            self.generate(prefix[i] if i < len(prefix) else items, depth + 1, refs, minimal)
+            for i in range(count)
         ]
 
     def _bounds(self, schema: dict[str, Any]) -> tuple[float | None, float | None, bool, bool]:
         low, high = schema.get("minimum"), schema.get("maximum")
         low_open = high_open = False
-        exclusive_low, exclusive_high = schema.get("exclusiveMinimum"), schema.get("exclusiveMaximum")
+        exclusive_low, exclusive_high = (
+            schema.get("exclusiveMinimum"),
+            schema.get("exclusiveMaximum"),
+        )
         if isinstance(exclusive_low, bool):  # draft 4: a flag on minimum
             low_open = exclusive_low
         elif exclusive_low is not None:
@@ -303,7 +327,8 @@ def match_responder(
 
 
 def tool_calls_responder(
-    turns: list[list[tuple[str, dict[str, Any]]]], fallback: Callable[[SimulatedRequest], Any] = schema_responder
+    turns: list[list[tuple[str, dict[str, Any]]]],
+    fallback: Callable[[SimulatedRequest], Any] = schema_responder,
 ) -> Callable[[SimulatedRequest], Any]:
     """Responder for agents: a request that offers tools (without forcing one) gets the tool
     calls of the next turn, ``turns[k]`` once the conversation holds ``k`` tool-calling

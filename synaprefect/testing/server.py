@@ -88,9 +88,13 @@ class SimulatedLM:
             raise ValueError("mode must be 'thread' or 'process'")
         if mode == "process":
             if responder is not None and not isinstance(responder, str):
-                raise TypeError("process mode needs the responder as an import path 'package.module:function'")
+                raise TypeError(
+                    "process mode needs the responder as an import path 'package.module:function'"
+                )
             if faults is not None and not isinstance(faults, FaultPlan):
-                raise TypeError("process mode needs faults as a FaultPlan (callables cannot cross processes)")
+                raise TypeError(
+                    "process mode needs faults as a FaultPlan (callables cannot cross processes)"
+                )
         self.mode = mode
         self.host = host
         self.port = port
@@ -173,7 +177,9 @@ class SimulatedLM:
         def run() -> None:
             asyncio.set_event_loop(loop)
             try:
-                loop.run_until_complete(serve(simulation, self.host, self.port, started, stop_event))
+                loop.run_until_complete(
+                    serve(simulation, self.host, self.port, started, stop_event)
+                )
             except BaseException as exc:  # reported to the starting thread (e.g. port in use)
                 failure.append(exc)
                 ready.set()
@@ -186,7 +192,9 @@ class SimulatedLM:
         if not ready.wait(timeout=10) or failure:
             self._thread.join(timeout=1)
             self._thread = None
-            raise RuntimeError("simulated LM server failed to start") from (failure[0] if failure else None)
+            raise RuntimeError("simulated LM server failed to start") from (
+                failure[0] if failure else None
+            )
 
     def _start_process(self) -> None:
         settings = self._settings
@@ -210,7 +218,9 @@ class SimulatedLM:
         # Make the child import this very copy of the package even when it is not installed.
         package_root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-        process = self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+        process = self._process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, text=True, env=env
+        )
         stdout = process.stdout
         assert stdout is not None  # stdout=PIPE
         first_line: list[str] = []
@@ -256,13 +266,17 @@ class SimulatedLM:
         connection = http.client.HTTPConnection(parts.netloc, timeout=30)  # "host:port"
         try:
             body = json.dumps(payload).encode() if payload is not None else None
-            connection.request(method, path, body=body, headers={"Content-Type": "application/json"})
+            connection.request(
+                method, path, body=body, headers={"Content-Type": "application/json"}
+            )
             response = connection.getresponse()
             data = response.read()
         finally:
             connection.close()
         if response.status != 200:
-            raise RuntimeError(f"simulated LM control {path} failed: {response.status} {data.decode()}")
+            raise RuntimeError(
+                f"simulated LM control {path} failed: {response.status} {data.decode()}"
+            )
         return json.loads(data)
 
     def _started_simulation(self) -> Simulation:
@@ -312,13 +326,17 @@ class SimulatedLM:
     def set_responder(self, responder: Responder | str | None) -> None:
         """Replace the responder (``None`` restores :func:`schema_responder`)."""
         if self.mode == "process" and responder is not None and not isinstance(responder, str):
-            raise TypeError("process mode needs the responder as an import path 'package.module:function'")
+            raise TypeError(
+                "process mode needs the responder as an import path 'package.module:function'"
+            )
         self._configure(responder=responder)
 
     def set_faults(self, faults: FaultPlan | FaultHook | None) -> None:
         """Replace the fault plan (``None`` disables faults)."""
         if self.mode == "process" and faults is not None and not isinstance(faults, FaultPlan):
-            raise TypeError("process mode needs faults as a FaultPlan (callables cannot cross processes)")
+            raise TypeError(
+                "process mode needs faults as a FaultPlan (callables cannot cross processes)"
+            )
         self._configure(faults=faults)
 
     def set_latency(self, latency: float, jitter: float | None = None) -> None:

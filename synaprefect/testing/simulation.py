@@ -182,11 +182,15 @@ class Simulation:
                 return WireResponse(200, _OK)
         except (ValueError, TypeError, ImportError, AttributeError) as exc:
             return error_response(400, f"invalid control request: {exc}", "invalid_request_error")
-        return error_response(404, f"unknown control endpoint {method} {path}", "invalid_request_error")
+        return error_response(
+            404, f"unknown control endpoint {method} {path}", "invalid_request_error"
+        )
 
     # ---- API
 
-    async def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> WireResponse:
+    async def handle(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> WireResponse:
         """Answer one request; ``headers`` have lower-case names."""
         if path.startswith("/v1/_sim/"):
             path = path[3:]  # control endpoints also answer below the base URL
@@ -214,14 +218,19 @@ class Simulation:
     ) -> WireResponse:
         expected_method = ROUTES.get(path)
         if expected_method is None:
-            return error_response(404, f"unknown path {path}", "invalid_request_error", "unknown_url")
+            return error_response(
+                404, f"unknown path {path}", "invalid_request_error", "unknown_url"
+            )
         if method != expected_method:
             return error_response(405, f"use {expected_method} for {path}", "invalid_request_error")
         if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
             return fault_error(Fault("unauthorized"))
         if path == MODELS_PATH:
             names = [SIMULATED_MODEL, *(self.models or [])]
-            data = [{"id": name, "object": "model", "created": 0, "owned_by": "synaprefect"} for name in names]
+            data = [
+                {"id": name, "object": "model", "created": 0, "owned_by": "synaprefect"}
+                for name in names
+            ]
             return WireResponse(200, dumps({"object": "list", "data": data}))
         try:
             payload = loads(body)
@@ -237,7 +246,9 @@ class Simulation:
                 schema, tool_name = request_shape(payload)
         except (ValueError, TypeError, AttributeError) as exc:  # includes JSON decode errors
             return error_response(400, f"invalid request body: {exc}", "invalid_request_error")
-        request = SimulatedRequest(index, path, model, messages, schema, tool_name, payload, headers)
+        request = SimulatedRequest(
+            index, path, model, messages, schema, tool_name, payload, headers
+        )
         if not self._model_known(model):
             return fault_error(Fault("not_found"), model)
         if path == CHAT_PATH:
@@ -245,8 +256,12 @@ class Simulation:
         try:
             fault = self._planned_fault(request)
         except Exception as exc:  # a broken fault hook must show up as a server error
-            return error_response(500, f"fault plan failed: {type(exc).__name__}: {exc}", "server_error")
-        delay = self.latency + (self._rng.uniform(0.0, self.latency_jitter) if self.latency_jitter else 0.0)
+            return error_response(
+                500, f"fault plan failed: {type(exc).__name__}: {exc}", "server_error"
+            )
+        delay = self.latency + (
+            self._rng.uniform(0.0, self.latency_jitter) if self.latency_jitter else 0.0
+        )
         if delay > 0:
             await asyncio.sleep(delay)
         if fault is not None:
@@ -257,8 +272,12 @@ class Simulation:
             answer = self.responder(request)
             if inspect.isawaitable(answer):
                 answer = await answer
-        except Exception as exc:  # a broken responder must show up as a server error, not kill the server
-            return error_response(500, f"responder failed: {type(exc).__name__}: {exc}", "server_error")
+        except (
+            Exception
+        ) as exc:  # a broken responder must show up as a server error, not kill the server
+            return error_response(
+                500, f"responder failed: {type(exc).__name__}: {exc}", "server_error"
+            )
         if isinstance(answer, Fault):
             return await self._inject(answer, request)
         # A string answer to a schema request that is not JSON is not a completed prompt.
@@ -304,6 +323,8 @@ class Simulation:
         try:
             response, count = embeddings(request, self.embedding_dim)
         except (ValueError, TypeError) as exc:
-            return error_response(400, f"invalid embeddings request: {exc}", "invalid_request_error")
+            return error_response(
+                400, f"invalid embeddings request: {exc}", "invalid_request_error"
+            )
         self._embeddings += count
         return response

@@ -11,12 +11,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["PromptParts", "parse_prompt", "style_student", "instruction_writer",
-           "classroom", "load_capitals", "language_model_for", "embedding_model_for"]
+__all__ = [
+    "PromptParts",
+    "parse_prompt",
+    "style_student",
+    "instruction_writer",
+    "classroom",
+    "load_capitals",
+    "language_model_for",
+    "embedding_model_for",
+]
 
 _EXAMPLE = re.compile(
     r"<example>\s*<input>\s*(?P<input>.*?)\s*</input>\s*<output>\s*(?P<output>.*?)\s*"
-    r"</output>\s*</example>", re.S
+    r"</output>\s*</example>",
+    re.S,
 )
 _INSTRUCTIONS = re.compile(r"<instructions>\s*(.*?)\s*</instructions>", re.S)
 _INPUT = re.compile(r"<input>\s*(.*?)\s*</input>", re.S)
@@ -51,10 +60,15 @@ def _fraction(text: str) -> float:
     return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
 
 
-def style_student(knowledge: dict[str, str], *, question_key: str = "query",
-                  answer_key: str = "answer", natural_rate: float = 0.3,
-                  style: Callable[[str], str] = str.upper,
-                  instruction_word: str = "uppercase") -> Callable:
+def style_student(
+    knowledge: dict[str, str],
+    *,
+    question_key: str = "query",
+    answer_key: str = "answer",
+    natural_rate: float = 0.3,
+    style: Callable[[str], str] = str.upper,
+    instruction_word: str = "uppercase",
+) -> Callable:
     """A student that knows the facts but not the expected answer style.
 
     It answers ``knowledge[question]``, styled with ``style`` (uppercase by default) when
@@ -113,13 +127,15 @@ def instruction_writer(*, ground_truth_key: str = "answer", hint: str = "upperca
     def respond(request) -> dict:
         inputs = parse_prompt(request).inputs
         current = dict(inputs.get("current_variable") or {})
-        truths = [t.get(ground_truth_key) for t in inputs.get("program_ground_truth") or []
-                  if isinstance(t, dict)]
+        truths = [
+            t.get(ground_truth_key)
+            for t in inputs.get("program_ground_truth") or []
+            if isinstance(t, dict)
+        ]
         styled = [t for t in truths if isinstance(t, str) and t == t.upper() != t.lower()]
         if styled and len(styled) == len(truths):
             current["instructions"] = f"Answer with the capital in {hint} letters."
-        value = {key: current.get(key, "") for key in (request.schema or {}).get(
-            "properties", {})}
+        value = {key: current.get(key, "") for key in (request.schema or {}).get("properties", {})}
         if "thinking" in value:
             value["thinking"] = "The ground truth answers share a style."
         return value
@@ -143,6 +159,9 @@ def load_capitals() -> tuple[list[dict], str]:
     """The demo dataset: ``(rows, description)`` with rows ``{"query", "answer"}``."""
     from importlib import resources
 
-    document = json.loads(resources.files("synaprefect.testing").joinpath(
-        "data/capitals.json").read_text(encoding="utf-8"))
+    document = json.loads(
+        resources.files("synaprefect.testing")
+        .joinpath("data/capitals.json")
+        .read_text(encoding="utf-8")
+    )
     return document["rows"], document["description"]

@@ -87,7 +87,9 @@ def message_text(message: Mapping[str, Any]) -> str:
         return content
     if isinstance(content, list):
         return "".join(
-            part.get("text", "") for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)
+            part.get("text", "")
+            for part in content
+            if isinstance(part, dict) and isinstance(part.get("text"), str)
         )
     return ""
 
@@ -132,8 +134,11 @@ class SimulatedRequest:
     @property
     def offered_tools(self) -> list[str]:
         """Names of the tools the request lets the model call (forced or not)."""
-        names = [(tool.get("function") or {}).get("name")
-                 for tool in self.body.get("tools") or [] if isinstance(tool, dict)]
+        names = [
+            (tool.get("function") or {}).get("name")
+            for tool in self.body.get("tools") or []
+            if isinstance(tool, dict)
+        ]
         return [name for name in names if isinstance(name, str)]
 
     @property
@@ -197,7 +202,11 @@ class WireResponse:
 
 
 def error_response(
-    status: int, message: str, error_type: str, code: str | None = None, headers: Iterable[tuple[str, str]] = ()
+    status: int,
+    message: str,
+    error_type: str,
+    code: str | None = None,
+    headers: Iterable[tuple[str, str]] = (),
 ) -> WireResponse:
     """An OpenAI-style error answer."""
     payload = {"error": {"message": message, "type": error_type, "param": None, "code": code}}

@@ -38,8 +38,9 @@ class CompiledRewards:
     async def __call__(self, y_true: list, y_pred: list) -> list[float]:
         totals = [0.0] * len(y_pred)
         for index, (reward, weight) in enumerate(zip(self.rewards, self.weights)):
-            scores = await reward.compute_batch(self._pick(y_true, index),
-                                                self._pick(y_pred, index))
+            scores = await reward.compute_batch(
+                self._pick(y_true, index), self._pick(y_pred, index)
+            )
             totals = [t + weight * s for t, s in zip(totals, scores)]
         return totals
 
@@ -50,8 +51,10 @@ class CompiledRewards:
         return reduce_rewards(rewards, self.reduction)
 
     def get_config(self) -> dict:
-        return {"reward": [serialize_object(r) for r in self.rewards],
-                "reward_weights": self.weights}
+        return {
+            "reward": [serialize_object(r) for r in self.rewards],
+            "reward_weights": self.weights,
+        }
 
 
 class CompiledMetrics:

@@ -21,9 +21,16 @@ class CompileMixin(ProgramHost):
     optimizer = None
     task_granularity = "module"
 
-    def compile(self, optimizer=None, reward=None, reward_weights=None, metrics=None,
-                run_eagerly: bool = False, steps_per_execution: int = 1,
-                task_granularity: str = "module") -> None:
+    def compile(
+        self,
+        optimizer=None,
+        reward=None,
+        reward_weights=None,
+        metrics=None,
+        run_eagerly: bool = False,
+        steps_per_execution: int = 1,
+        task_granularity: str = "module",
+    ) -> None:
         """Configure training: the reward to maximise, the optimizer and the metrics.
 
         ``task_granularity`` sets what a Prefect task is: one per module per batch
@@ -180,8 +187,7 @@ class CompileMixin(ProgramHost):
         targets = D.to_samples(y, "y")
         if targets is not None and len(targets) != len(samples):
             raise ValueError(
-                f"`x` and `y` must have the same length, got {len(samples)} and "
-                f"{len(targets)}."
+                f"`x` and `y` must have the same length, got {len(samples)} and {len(targets)}."
             )
         D.check_against_inputs(self, samples, "x")
         return samples, targets

@@ -7,8 +7,14 @@ import numpy as np
 
 from synaprefect.data_models.json_data_model import JsonDataModel
 
-__all__ = ["to_samples", "check_against_inputs", "train_validation_split", "batches",
-           "batch_pairs", "object_array"]
+__all__ = [
+    "to_samples",
+    "check_against_inputs",
+    "train_validation_split",
+    "batches",
+    "batch_pairs",
+    "object_array",
+]
 
 
 def object_array(items: list) -> np.ndarray:
@@ -57,25 +63,29 @@ def to_samples(data: Any, name: str) -> list | None:
     if isinstance(data, dict):
         columns = {key: _column(value, f"{name}[{key!r}]") for key, value in data.items()}
         size = _common_length(columns.values(), name)
-        return [{key: _to_json(column[i], f"{name}[{key!r}][{i}]")
-                 for key, column in columns.items()} for i in range(size)]
+        return [
+            {key: _to_json(column[i], f"{name}[{key!r}][{i}]") for key, column in columns.items()}
+            for i in range(size)
+        ]
     if not isinstance(data, (list, tuple, np.ndarray)):
         raise TypeError(
-            f"`{name}` must be a list or numpy array of data models, got "
-            f"{type(data).__name__}."
+            f"`{name}` must be a list or numpy array of data models, got {type(data).__name__}."
         )
     if len(data) and all(_is_column(column) for column in data):
         arrays = [_column(column, f"{name}[{k}]") for k, column in enumerate(data)]
         size = _common_length(arrays, name)
-        return [[_to_json(column[i], f"{name}[{k}][{i}]") for k, column in enumerate(arrays)]
-                for i in range(size)]
+        return [
+            [_to_json(column[i], f"{name}[{k}][{i}]") for k, column in enumerate(arrays)]
+            for i in range(size)
+        ]
     return [_to_json(item, f"{name}[{index}]") for index, item in enumerate(data)]
 
 
 def _column(value: Any, where: str) -> list:
     if not _is_column(value):
-        raise TypeError(f"`{where}` must be a list or numpy array of data models, got "
-                        f"{type(value).__name__}.")
+        raise TypeError(
+            f"`{where}` must be a list or numpy array of data models, got {type(value).__name__}."
+        )
     return list(value)
 
 
@@ -127,7 +137,7 @@ def batches(size: int, batch_size: int, order: list[int] | None = None) -> list[
     if batch_size is None or batch_size < 1:
         raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
     order = list(range(size)) if order is None else order
-    return [order[i:i + batch_size] for i in range(0, size, batch_size)]
+    return [order[i : i + batch_size] for i in range(0, size, batch_size)]
 
 
 def batch_pairs(x: list, y: list | None, batch_size: int) -> list[tuple[list, list]]:

@@ -10,8 +10,9 @@ __all__ = ["estimate_calls", "format_estimate"]
 def _calls_per_sample(program) -> int:
     """Modules that call a language model once per sample (an upper bound for branches,
     of which only the chosen ones run)."""
-    return sum(1 for m in program._walk() if hasattr(m, "language_model")
-               and hasattr(m, "format_messages"))
+    return sum(
+        1 for m in program._walk() if hasattr(m, "language_model") and hasattr(m, "format_messages")
+    )
 
 
 def _judge_calls(program) -> int:
@@ -25,9 +26,17 @@ def _optimizer_calls_per_step(program) -> int:
     return 1 if optimizer is not None and optimizer.modules() else 0
 
 
-def estimate_calls(program, x, kind: str = "fit", epochs: int = 1, batch_size: int = 1,
-                   validation_split: float = 0.1, validation_data=None,
-                   minibatch_size: int = 4, validation_freq: int = 1) -> dict[str, int]:
+def estimate_calls(
+    program,
+    x,
+    kind: str = "fit",
+    epochs: int = 1,
+    batch_size: int = 1,
+    validation_split: float = 0.1,
+    validation_data=None,
+    minibatch_size: int = 4,
+    validation_freq: int = 1,
+) -> dict[str, int]:
     """``{"inference": n, "optimizer": n, "reward": n, "total": n}``, no call made."""
     per_sample, judges = _calls_per_sample(program), _judge_calls(program)
     n = len(x)
@@ -45,8 +54,8 @@ def estimate_calls(program, x, kind: str = "fit", epochs: int = 1, batch_size: i
         validations = sum(1 for e in range(epochs) if (e + 1) % validation_freq == 0)
         counts = {
             "inference": epochs * n_train * per_sample + validations * n_val * per_sample,
-            "optimizer": epochs * (scored * per_sample
-                                   + steps * _optimizer_calls_per_step(program)),
+            "optimizer": epochs
+            * (scored * per_sample + steps * _optimizer_calls_per_step(program)),
             "reward": judges * (epochs * (n_train + scored) + validations * n_val),
         }
     else:
@@ -56,6 +65,8 @@ def estimate_calls(program, x, kind: str = "fit", epochs: int = 1, batch_size: i
 
 
 def format_estimate(kind: str, counts: dict[str, int]) -> str:
-    return (f"Estimated LM calls for {kind}: ~{counts['total']} (inference "
-            f"{counts['inference']}, optimizer {counts['optimizer']}, reward "
-            f"{counts['reward']}); cached answers cost nothing.")
+    return (
+        f"Estimated LM calls for {kind}: ~{counts['total']} (inference "
+        f"{counts['inference']}, optimizer {counts['optimizer']}, reward "
+        f"{counts['reward']}); cached answers cost nothing."
+    )

@@ -20,16 +20,19 @@ class EvaluationMixin(ProgramHost):
 
     async def _evaluate_batch(self, step: int, bx: list, by: list, kind: str) -> dict:
         """One batch of an evaluation, as a (replayable) task: predictions and rewards."""
-        return await self._batch_task(f"{kind}-batch", step, bx, by,
-                                      lambda: self._predict_and_score(bx, by, False))
+        return await self._batch_task(
+            f"{kind}-batch", step, bx, by, lambda: self._predict_and_score(bx, by, False)
+        )
 
     async def _predict_batch(self, step: int, batch: list) -> list:
         """One batch of a prediction, as a (replayable) task: one output per sample."""
-        return await self._batch_task("predict-batch", step, batch, None,
-                                      lambda: self._predict_samples(batch))
+        return await self._batch_task(
+            "predict-batch", step, batch, None, lambda: self._predict_samples(batch)
+        )
 
-    async def _batch_task(self, name: str, step: int, batch: list, targets: list | None,
-                          body) -> Any:
+    async def _batch_task(
+        self, name: str, step: int, batch: list, targets: list | None, body
+    ) -> Any:
         """A batch of the current job: a replayable task, or, on a task runner, a task
         whose program and batch travel as JSON to wherever it runs (``trainers.shards``)."""
         job = current_job()
@@ -41,14 +44,14 @@ class EvaluationMixin(ProgramHost):
             if job.task_runner is not None:
                 kind = "predict" if name == "predict-batch" else "evaluate"
                 return await job.replayable(
-                    key, lambda: self._remote_batch(job, kind, batch, targets, name,
-                                                    run_name))
-            return await job.task(name, lambda: job.replayable(key, body),
-                                  run_name=run_name)
+                    key, lambda: self._remote_batch(job, kind, batch, targets, name, run_name)
+                )
+            return await job.task(name, lambda: job.replayable(key, body), run_name=run_name)
 
     @staticmethod
-    async def _remote_batch(job, kind: str, batch: list, targets: list | None,
-                            name: str, run_name: str):
+    async def _remote_batch(
+        job, kind: str, batch: list, targets: list | None, name: str, run_name: str
+    ):
         from synaprefect.trainers.shards import decode, request_for
 
         request = request_for(job.remote_template, kind, batch, targets, len(batch))
@@ -68,8 +71,9 @@ class EvaluationMixin(ProgramHost):
         for result in await gather_or_cancel(*(call() for call in calls)):
             yield result
 
-    async def _evaluate_samples(self, x: list, y: list | None, batch_size: int,
-                                kind: str, callbacks=None) -> dict[str, float]:
+    async def _evaluate_samples(
+        self, x: list, y: list | None, batch_size: int, kind: str, callbacks=None
+    ) -> dict[str, float]:
         self.reset_metrics()
         batches = D.batch_pairs(x, y, batch_size)
 
@@ -78,8 +82,10 @@ class EvaluationMixin(ProgramHost):
                 callbacks.on_test_batch_begin(step)
             return await self._evaluate_batch(step, bx, by, kind)
 
-        calls = [lambda step=step, bx=bx, by=by: run(step, bx, by)
-                 for step, (bx, by) in enumerate(batches)]
+        calls = [
+            lambda step=step, bx=bx, by=by: run(step, bx, by)
+            for step, (bx, by) in enumerate(batches)
+        ]
         step = 0
         async for result in self._in_order(calls):
             await self._metrics.update(batches[step][1], result["y_pred"], result["rewards"])
@@ -88,8 +94,7 @@ class EvaluationMixin(ProgramHost):
             step += 1
         return self._metrics.result()
 
-    async def run_batches(self, kind: str, x: Any, y: Any = None,
-                          batch_size: int = 32) -> list:
+    async def run_batches(self, kind: str, x: Any, y: Any = None, batch_size: int = 32) -> list:
         """The per-batch results of an evaluate (``{"y_pred", "rewards"}`` per batch, no
         metrics) or a predict (the outputs of each batch) of ``x``, as this program's own
         resumable job: what a shard of a sharded job runs, in any process
@@ -110,8 +115,13 @@ class EvaluationMixin(ProgramHost):
             return results
 
         return await Job(self, f"{kind}-shard", get_runtime()).run(
-            body, data=samples, targets=targets, options={"batch_size": batch_size},
-            samples=len(samples), batch_size=batch_size)
+            body,
+            data=samples,
+            targets=targets,
+            options={"batch_size": batch_size},
+            samples=len(samples),
+            batch_size=batch_size,
+        )
 
     async def score_batches(self, batches: list[dict], y: Any = None) -> dict[str, float]:
         """The scores ``evaluate`` reports, from the per-batch results of
@@ -125,14 +135,23 @@ class EvaluationMixin(ProgramHost):
         offset = 0
         for batch in batches:
             size = len(batch["y_pred"])
-            by = list(targets[offset:offset + size]) if targets is not None else [None] * size
+            by = list(targets[offset : offset + size]) if targets is not None else [None] * size
             await self._metrics.update(by, batch["y_pred"], batch["rewards"])
             offset += size
         return self._metrics.result()
 
-    async def evaluate(self, x=None, y=None, batch_size: int = 32, verbose="auto",
-                       callbacks=None, return_dict: bool = True, resume: bool = True,
-                       flow_retries: int = 0, task_runner: Any = None):
+    async def evaluate(
+        self,
+        x=None,
+        y=None,
+        batch_size: int = 32,
+        verbose="auto",
+        callbacks=None,
+        return_dict: bool = True,
+        resume: bool = True,
+        flow_retries: int = 0,
+        task_runner: Any = None,
+    ):
         """Score the program on ``x``/``y``; returns ``{"reward": ..., <metrics>}``.
 
         ``task_runner`` (a Prefect task runner, e.g. ``prefect_dask.DaskTaskRunner``)
@@ -150,27 +169,40 @@ class EvaluationMixin(ProgramHost):
         samples, targets = self._prepare(x, y, "evaluate")
         steps = len(D.batches(len(samples), batch_size))
         verbose = 1 if verbose == "auto" else verbose
-        callback_list = CallbackList(callbacks, add_progbar=verbose != 0, program=self,
-                                     steps=steps, verbose=verbose)
+        callback_list = CallbackList(
+            callbacks, add_progbar=verbose != 0, program=self, steps=steps, verbose=verbose
+        )
         job = Job(self, "evaluate", get_runtime(), task_runner)
 
         async def body():
             callback_list.on_test_begin()
-            logs = await self._evaluate_samples(samples, targets, batch_size, "test",
-                                                callback_list)
+            logs = await self._evaluate_samples(samples, targets, batch_size, "test", callback_list)
             callback_list.on_test_end(logs)
             await publish_evaluation(job.runtime, self.name, logs, f"evaluation of {self.name}")
             return logs
 
-        logs = await job.run(body, data=samples, targets=targets,
-                             options={"batch_size": batch_size}, resume=resume,
-                             flow_retries=flow_retries, samples=len(samples),
-                             batch_size=batch_size)
+        logs = await job.run(
+            body,
+            data=samples,
+            targets=targets,
+            options={"batch_size": batch_size},
+            resume=resume,
+            flow_retries=flow_retries,
+            samples=len(samples),
+            batch_size=batch_size,
+        )
         return logs if return_dict else list(logs.values())
 
-    async def predict(self, x=None, batch_size: int | None = None, verbose="auto",
-                      callbacks=None, resume: bool = True, flow_retries: int = 0,
-                      task_runner: Any = None) -> np.ndarray:
+    async def predict(
+        self,
+        x=None,
+        batch_size: int | None = None,
+        verbose="auto",
+        callbacks=None,
+        resume: bool = True,
+        flow_retries: int = 0,
+        task_runner: Any = None,
+    ) -> np.ndarray:
         """Outputs for every sample of ``x`` as a numpy object array (None for a sample
         whose program returned None). ``task_runner``: as in ``evaluate``.
 
@@ -185,8 +217,9 @@ class EvaluationMixin(ProgramHost):
         batch_size = batch_size or 1
         batches = D.batches(len(samples), batch_size)
         verbose = 1 if verbose == "auto" else verbose
-        callback_list = CallbackList(callbacks, add_progbar=verbose != 0, program=self,
-                                     steps=len(batches), verbose=verbose)
+        callback_list = CallbackList(
+            callbacks, add_progbar=verbose != 0, program=self, steps=len(batches), verbose=verbose
+        )
         job = Job(self, "predict", get_runtime(), task_runner)
 
         async def body():
@@ -197,8 +230,10 @@ class EvaluationMixin(ProgramHost):
                 callback_list.on_predict_batch_begin(step)
                 return await self._predict_batch(step, [samples[i] for i in indices])
 
-            calls = [lambda step=step, indices=indices: run(step, indices)
-                     for step, indices in enumerate(batches)]
+            calls = [
+                lambda step=step, indices=indices: run(step, indices)
+                for step, indices in enumerate(batches)
+            ]
             step = 0
             async for batch_outputs in self._in_order(calls):
                 outputs += batch_outputs
@@ -207,8 +242,14 @@ class EvaluationMixin(ProgramHost):
             callback_list.on_predict_end()
             return outputs
 
-        outputs = await job.run(body, data=samples, targets=None,
-                                options={"batch_size": batch_size}, resume=resume,
-                                flow_retries=flow_retries, samples=len(samples),
-                                batch_size=batch_size)
+        outputs = await job.run(
+            body,
+            data=samples,
+            targets=None,
+            options={"batch_size": batch_size},
+            resume=resume,
+            flow_retries=flow_retries,
+            samples=len(samples),
+            batch_size=batch_size,
+        )
         return D.object_array(outputs)

@@ -22,11 +22,24 @@ class FitMixin(ProgramHost):
     history = None
     _initial_epoch = None
 
-    async def fit(self, x=None, y=None, batch_size: int = 1, minibatch_size: int = 4,
-                  epochs: int = 1, verbose="auto", callbacks=None,
-                  validation_split: float = 0.1, validation_data=None, shuffle: bool = True,
-                  initial_epoch: int = 0, validation_batch_size: int = 32,
-                  validation_freq: int = 1, resume: bool = True, flow_retries: int = 0):
+    async def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size: int = 1,
+        minibatch_size: int = 4,
+        epochs: int = 1,
+        verbose="auto",
+        callbacks=None,
+        validation_split: float = 0.1,
+        validation_data=None,
+        shuffle: bool = True,
+        initial_epoch: int = 0,
+        validation_batch_size: int = 32,
+        validation_freq: int = 1,
+        resume: bool = True,
+        flow_retries: int = 0,
+    ):
         """Train the program's variables; returns a ``History``.
 
         Runs as a Prefect flow named after the program (a subflow inside your own flow),
@@ -56,46 +69,105 @@ class FitMixin(ProgramHost):
             val_x, val_y = self._prepare(validation_data[0], validation_data[1], "fit")
         else:
             (train_x, train_y), (val_x, val_y) = D.train_validation_split(
-                samples, targets, validation_split)
+                samples, targets, validation_split
+            )
         if epochs < 1 or initial_epoch < 0:
-            raise ValueError(f"Expected epochs >= 1 and initial_epoch >= 0, got {epochs} "
-                             f"and {initial_epoch}.")
+            raise ValueError(
+                f"Expected epochs >= 1 and initial_epoch >= 0, got {epochs} and {initial_epoch}."
+            )
         D.batches(len(train_x), batch_size)  # validates batch_size early
         verbose = 1 if verbose == "auto" else verbose
         steps = len(D.batches(len(train_x), batch_size))
         if verbose:
             from synaprefect.trainers.estimate import estimate_calls, format_estimate
 
-            print(format_estimate("fit", estimate_calls(
-                self, train_x, epochs=epochs - initial_epoch, batch_size=batch_size,
-                validation_data=(val_x, val_y) if val_x else None, validation_split=0.0,
-                minibatch_size=minibatch_size, validation_freq=validation_freq)))
-        callback_list = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0,
-                                     program=self, epochs=epochs, steps=steps,
-                                     verbose=verbose)
+            print(
+                format_estimate(
+                    "fit",
+                    estimate_calls(
+                        self,
+                        train_x,
+                        epochs=epochs - initial_epoch,
+                        batch_size=batch_size,
+                        validation_data=(val_x, val_y) if val_x else None,
+                        validation_split=0.0,
+                        minibatch_size=minibatch_size,
+                        validation_freq=validation_freq,
+                    ),
+                )
+            )
+        callback_list = CallbackList(
+            callbacks,
+            add_history=True,
+            add_progbar=verbose != 0,
+            program=self,
+            epochs=epochs,
+            steps=steps,
+            verbose=verbose,
+        )
         job = Job(self, "fit", get_runtime())
 
         async def body():
-            return await self._fit_loop(job, callback_list, train_x, train_y, val_x,
-                                        val_y, batch_size, minibatch_size, epochs,
-                                        shuffle, initial_epoch, validation_batch_size,
-                                        validation_freq, steps)
+            return await self._fit_loop(
+                job,
+                callback_list,
+                train_x,
+                train_y,
+                val_x,
+                val_y,
+                batch_size,
+                minibatch_size,
+                epochs,
+                shuffle,
+                initial_epoch,
+                validation_batch_size,
+                validation_freq,
+                steps,
+            )
 
         if self.optimizer is None:
-            logger.warning("fit() without an optimizer changes nothing: pass "
-                           "`optimizer=` to compile(). Returning an empty History.")
-        options = {"batch_size": batch_size, "minibatch_size": minibatch_size,
-                   "validation": [encode(val_x), encode(val_y)], "shuffle": shuffle,
-                   "validation_freq": validation_freq,
-                   "validation_batch_size": validation_batch_size,
-                   "initial_epoch": initial_epoch}  # where the optimizer's state stands
-        return await job.run(body, data=train_x, targets=train_y, options=options,
-                             resume=resume, flow_retries=flow_retries,
-                             samples=len(train_x), epochs=epochs, batch_size=batch_size)
+            logger.warning(
+                "fit() without an optimizer changes nothing: pass "
+                "`optimizer=` to compile(). Returning an empty History."
+            )
+        options = {
+            "batch_size": batch_size,
+            "minibatch_size": minibatch_size,
+            "validation": [encode(val_x), encode(val_y)],
+            "shuffle": shuffle,
+            "validation_freq": validation_freq,
+            "validation_batch_size": validation_batch_size,
+            "initial_epoch": initial_epoch,
+        }  # where the optimizer's state stands
+        return await job.run(
+            body,
+            data=train_x,
+            targets=train_y,
+            options=options,
+            resume=resume,
+            flow_retries=flow_retries,
+            samples=len(train_x),
+            epochs=epochs,
+            batch_size=batch_size,
+        )
 
-    async def _fit_loop(self, job, callbacks, train_x, train_y, val_x, val_y,
-                        batch_size, minibatch_size, epochs, shuffle, initial_epoch,
-                        validation_batch_size, validation_freq, steps):
+    async def _fit_loop(
+        self,
+        job,
+        callbacks,
+        train_x,
+        train_y,
+        val_x,
+        val_y,
+        batch_size,
+        minibatch_size,
+        epochs,
+        shuffle,
+        initial_epoch,
+        validation_batch_size,
+        validation_freq,
+        steps,
+    ):
         variables = self.trainable_variables
         start_counters = self._counters_by_phase()
         self.stop_training = False
@@ -112,6 +184,7 @@ class FitMixin(ProgramHost):
         total = max(1, (epochs - first_epoch) * steps)
         done, first_reward, epoch_logs = 0, None, {}
         for epoch in range(first_epoch, epochs):
+
             async def run_epoch(epoch=epoch):
                 nonlocal done, first_reward
                 self.reset_metrics()
@@ -119,22 +192,28 @@ class FitMixin(ProgramHost):
                 callbacks.on_epoch_begin(epoch)
                 order = list(range(len(train_x)))
                 if shuffle:
-                    order = [int(i) for i in optimizer.rng("shuffle", epoch)
-                             .permutation(len(train_x))]
+                    order = [
+                        int(i) for i in optimizer.rng("shuffle", epoch).permutation(len(train_x))
+                    ]
                 for step, indices in enumerate(D.batches(len(train_x), batch_size, order)):
                     await optimizer.run_hook("on_batch_begin", step, epoch, variables)
                     callbacks.on_train_batch_begin(step)
                     mini_x = mini_y = None
                     if val_x:
-                        pick = optimizer.rng("minibatch", epoch, step).permutation(
-                            len(val_x))[:minibatch_size]
+                        pick = optimizer.rng("minibatch", epoch, step).permutation(len(val_x))[
+                            :minibatch_size
+                        ]
                         mini_x = [val_x[int(i)] for i in sorted(pick)]
                         mini_y = [val_y[int(i)] for i in sorted(pick)] if val_y else None
                     with job.naming(f"epoch-{epoch + 1}-batch-{step + 1}-"):
                         logs = await self._train_step(
-                            step, [train_x[i] for i in indices],
+                            step,
+                            [train_x[i] for i in indices],
                             [train_y[i] for i in indices] if train_y else None,
-                            mini_x, mini_y, epoch)
+                            mini_x,
+                            mini_y,
+                            epoch,
+                        )
                     if first_reward is None:
                         first_reward = logs["reward"]
                     await optimizer.run_hook("on_batch_end", step, epoch, variables)
@@ -146,16 +225,18 @@ class FitMixin(ProgramHost):
                         break
                 logs = self._metrics.result()
                 if val_x and (epoch + 1) % validation_freq == 0:
-                    val_logs = await self._evaluate_samples(val_x, val_y,
-                                                            validation_batch_size, "val")
+                    val_logs = await self._evaluate_samples(
+                        val_x, val_y, validation_batch_size, "val"
+                    )
                     logs.update({f"val_{k}": v for k, v in val_logs.items()})
                 await optimizer.run_hook("on_epoch_end", epoch, variables)
                 callbacks.on_epoch_end(epoch, logs)
                 await self._publish_history(job.runtime)
                 return logs
 
-            epoch_logs = await job.runtime.stage("epoch", run_epoch,
-                                             run_name=f"{self.name}-epoch-{epoch + 1}")
+            epoch_logs = await job.runtime.stage(
+                "epoch", run_epoch, run_name=f"{self.name}-epoch-{epoch + 1}"
+            )
             if self.stop_training:
                 break
         await optimizer.run_hook("on_train_end", variables)
@@ -165,6 +246,7 @@ class FitMixin(ProgramHost):
             await job.runtime.publish_markdown(
                 artifacts.summary_key(self.name),
                 self._summary_markdown(first_reward, epoch_logs, start_counters),
-                f"fit summary of {self.name}")
+                f"fit summary of {self.name}",
+            )
         await self._publish_plots(job.runtime)
         return self.history

@@ -46,12 +46,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Job", "current_job", "run_task", "identity"]
 
-_job: contextvars.ContextVar[Job | None] = contextvars.ContextVar("synaprefect_job",
-                                                                    default=None)
+_job: contextvars.ContextVar[Job | None] = contextvars.ContextVar("synaprefect_job", default=None)
 # The prefix of task run names ("epoch-2-batch-3-"): a context variable, so batches that
 # run at once (on a task runner) name their tasks apart.
-_prefix: contextvars.ContextVar[str] = contextvars.ContextVar("synaprefect_task_prefix",
-                                                              default="")
+_prefix: contextvars.ContextVar[str] = contextvars.ContextVar("synaprefect_task_prefix", default="")
 
 
 def current_job() -> Job | None:
@@ -83,8 +81,7 @@ def identity(obj: Any) -> Any:
 class Job:
     """One fit / evaluate / predict of ``program`` on ``runtime``."""
 
-    def __init__(self, program: ProgramHost, kind: str, runtime: Runtime,
-                 task_runner: Any = None):
+    def __init__(self, program: ProgramHost, kind: str, runtime: Runtime, task_runner: Any = None):
         from synaprefect.config import task_retries
 
         self.program = program
@@ -107,8 +104,7 @@ class Job:
         """Name the task runs of the block ``<prefix><task>``."""
         return bound(_prefix, prefix)
 
-    async def task(self, name: str, body: Callable[[], Awaitable[Any]], *,
-                   run_name: str) -> Any:
+    async def task(self, name: str, body: Callable[[], Awaitable[Any]], *, run_name: str) -> Any:
         """Run ``body`` as a task run, retried with the job's task policy: only the
         innermost task retries a failure (``runtime.should_retry_task``). Each attempt
         numbers its LM calls from zero and records predictions apart, so a retried attempt
@@ -125,9 +121,9 @@ class Job:
                     parent.drop_child(mine)
                 raise
 
-        return await self.runtime.task(name, attempt, run_name=run_name,
-                                       retries=self.retries,
-                                       retry_delay=self.retry_delay)
+        return await self.runtime.task(
+            name, attempt, run_name=run_name, retries=self.retries, retry_delay=self.retry_delay
+        )
 
     def _tool_tasks(self):
         """How side effects (tool calls) run: each one a task of its own, nested in the
@@ -168,29 +164,53 @@ class Job:
         program = self.program
         parts: list[Any] = [__version__, [identity(m) for m in program._walk()]]
         if program.compiled:
-            parts += [[identity(r) for r in program._rewards.rewards],
-                      program._rewards.weights,
-                      identity(program.optimizer) if program.optimizer else None]
+            parts += [
+                [identity(r) for r in program._rewards.rewards],
+                program._rewards.weights,
+                identity(program.optimizer) if program.optimizer else None,
+            ]
         return stable_hash(parts)
 
-    def _open_store(self, data: list, targets: list | None, options: dict,
-                    resume: bool) -> RunStore:
+    def _open_store(
+        self, data: list, targets: list | None, options: dict, resume: bool
+    ) -> RunStore:
         """The folder of this job's persisted results: same setup, starting state, data,
         options and seed give the same folder, so an unfinished job resumes."""
         from synaprefect.config import get_seed
 
         self.setup_key = self._setup_digest()
         state = [[v.path, v.value()] for v in self.program._state_variables()]
-        fingerprint = stable_hash([STORE_FORMAT, self.kind, self.setup_key, state,
-                                   encode(data), encode(targets), options, get_seed()])
+        fingerprint = stable_hash(
+            [
+                STORE_FORMAT,
+                self.kind,
+                self.setup_key,
+                state,
+                encode(data),
+                encode(targets),
+                options,
+                get_seed(),
+            ]
+        )
         folder = f"{self.program.name}/{self.kind}-{fingerprint[:20]}"
         remote = durable_root()
-        return RunStore(results_root() / folder, fresh=not resume,
-                        remote=remote / folder if remote is not None else None)
+        return RunStore(
+            results_root() / folder,
+            fresh=not resume,
+            remote=remote / folder if remote is not None else None,
+        )
 
-    async def run(self, body: Callable[[], Awaitable[Any]], *, data: list,
-                  targets: list | None, options: dict, resume: bool = True,
-                  flow_retries: int = 0, **parameters: Any) -> Any:
+    async def run(
+        self,
+        body: Callable[[], Awaitable[Any]],
+        *,
+        data: list,
+        targets: list | None,
+        options: dict,
+        resume: bool = True,
+        flow_retries: int = 0,
+        **parameters: Any,
+    ) -> Any:
         """Run ``body`` as the job's flow. Every attempt (Prefect flow retries included)
         starts from the same state, so finished steps replay from the run store."""
         program = self.program
@@ -215,8 +235,13 @@ class Job:
         finally:
             program._busy = None
 
-    async def _as_flow(self, store: RunStore, body: Callable[[], Awaitable[Any]],
-                       flow_retries: int, parameters: dict) -> Any:
+    async def _as_flow(
+        self,
+        store: RunStore,
+        body: Callable[[], Awaitable[Any]],
+        flow_retries: int,
+        parameters: dict,
+    ) -> Any:
         program = self.program
         start = program.get_state_tree()
         if self.task_runner is not None:  # the state every remote batch starts from, once
@@ -232,17 +257,23 @@ class Job:
             with bound(_job, self), use_call_store(store), use_task_runner(self._tool_tasks()):
                 result = await body()
             if store.replayed_steps or store.replayed_calls:
-                self.runtime.log(f"{self.kind} of {program.name}: replayed "
-                                 f"{store.replayed_steps} finished steps and "
-                                 f"{store.replayed_calls} LM and tool calls from {store.url}")
+                self.runtime.log(
+                    f"{self.kind} of {program.name}: replayed "
+                    f"{store.replayed_steps} finished steps and "
+                    f"{store.replayed_calls} LM and tool calls from {store.url}"
+                )
             program.replayed_steps = store.replayed_steps
             return result
 
         try:
             result: Any = await self.runtime.flow(
-                program.name, attempt, run_name=f"{self.kind}-{program.name}",
-                parameters={"kind": self.kind, **parameters}, retries=flow_retries,
-                task_runner=self.task_runner)
+                program.name,
+                attempt,
+                run_name=f"{self.kind}-{program.name}",
+                parameters={"kind": self.kind, **parameters},
+                retries=flow_retries,
+                task_runner=self.task_runner,
+            )
         finally:
             store.close()
         await asyncio.to_thread(store.finish)

@@ -36,8 +36,16 @@ from synaprefect.storage import Location, location, storage_root
 from synaprefect.utils.context import bound
 from synaprefect.utils.json_utils import atomic_write_json, stable_hash
 
-__all__ = ["RunStore", "results_root", "durable_root", "clear_results", "list_runs",
-           "prune_runs", "encode", "decode"]
+__all__ = [
+    "RunStore",
+    "results_root",
+    "durable_root",
+    "clear_results",
+    "list_runs",
+    "prune_runs",
+    "encode",
+    "decode",
+]
 
 logger = logging.getLogger("synaprefect.trainers")
 _COMPLETE = "complete.json"
@@ -67,8 +75,10 @@ def _runs_root() -> Location:
 
 def clear_results(program_name: str | None = None) -> None:
     """Delete persisted results: of one program, or of every program."""
-    for root in {location(results_root()).url: location(results_root()),
-                 _runs_root().url: _runs_root()}.values():
+    for root in {
+        location(results_root()).url: location(results_root()),
+        _runs_root().url: _runs_root(),
+    }.values():
         (root / program_name if program_name else root).remove()
 
 
@@ -91,14 +101,22 @@ def list_runs(program_name: str | None = None) -> list[dict]:
                     finished_at = float((folder / _COMPLETE).read_json().get("finished_at", 0))
                 except (ValueError, OSError, AttributeError):
                     finished_at = 0.0
-            runs.append({"program": program.name, "job": folder.name, "path": folder.url,
-                         "finished": _COMPLETE in files, "finished_at": finished_at,
-                         "bytes": sum(files.values())})
+            runs.append(
+                {
+                    "program": program.name,
+                    "job": folder.name,
+                    "path": folder.url,
+                    "finished": _COMPLETE in files,
+                    "finished_at": finished_at,
+                    "bytes": sum(files.values()),
+                }
+            )
     return sorted(runs, key=lambda r: (not r["finished"], -(r["finished_at"] or 0.0)))
 
 
-def prune_runs(program_name: str | None = None, keep: int = 0,
-               unfinished: bool = False) -> list[str]:
+def prune_runs(
+    program_name: str | None = None, keep: int = 0, unfinished: bool = False
+) -> list[str]:
     """Delete the folders of finished jobs but the newest ``keep`` of each program (and,
     with ``unfinished=True``, also jobs that never finished: they will not resume).
     Returns the deleted paths or URLs.
@@ -130,8 +148,11 @@ def _encode(value: Any, schemas: dict[str, dict], keys: dict[int, str]) -> Any:
             schemas.setdefault(schema_key, schema)
         return {"__data__": value.get_json(), "__schema__": schema_key}
     if isinstance(value, dict):
-        return {"__dict__": [[_encode(k, schemas, keys), _encode(v, schemas, keys)]
-                             for k, v in value.items()]}
+        return {
+            "__dict__": [
+                [_encode(k, schemas, keys), _encode(v, schemas, keys)] for k, v in value.items()
+            ]
+        }
     if isinstance(value, (list, tuple)):
         return [_encode(v, schemas, keys) for v in value]
     return value
@@ -217,7 +238,8 @@ class _CallJournal:
 
 # The LM answers paid inside the current step, uploaded with it to remote storage.
 _step_answers: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
-    "synaprefect_step_answers", default=None)
+    "synaprefect_step_answers", default=None
+)
 
 
 class RunStore:
@@ -287,15 +309,23 @@ class RunStore:
                 shutil.rmtree(self.directory, ignore_errors=True)  # storage keeps it
             prune_runs(self.directory.parent.name, keep=kept_runs())
         except OSError as error:  # housekeeping: the job's result stands
-            logger.warning("Run state of %s not cleaned up (%s: %s); `synaprefect runs "
-                           "--prune` removes it.", self.url, type(error).__name__, error)
+            logger.warning(
+                "Run state of %s not cleaned up (%s: %s); `synaprefect runs --prune` removes it.",
+                self.url,
+                type(error).__name__,
+                error,
+            )
 
     def close(self) -> None:
         """Close the journal's file (done or not, the job no longer writes to it)."""
         self._calls.close()
 
-    async def step(self, key_material: Any, body: Callable[[], Awaitable[Any]],
-                   meter: Callable[[], dict[str, float]] | None = None) -> Any:
+    async def step(
+        self,
+        key_material: Any,
+        body: Callable[[], Awaitable[Any]],
+        meter: Callable[[], dict[str, float]] | None = None,
+    ) -> Any:
         """The stored result of this step, or run ``body`` and store what it returns.
 
         With ``meter`` (figures such as cost and calls, read before and after ``body``),
@@ -322,8 +352,7 @@ class RunStore:
                 await asyncio.to_thread(_upload_answers, remote, key, answers)
             raise
         after = meter() if meter is not None else {}
-        document = {"result": encode(result),
-                    "usage": {k: after[k] - before[k] for k in after}}
+        document = {"result": encode(result), "usage": {k: after[k] - before[k] for k in after}}
         await asyncio.to_thread(self._persist, key, document, answers)
         return result
 

@@ -51,9 +51,13 @@ class ReportingMixin(ProgramHost):
 
     def _counters_by_phase(self) -> dict[str, dict[str, float]]:
         models = self.language_models()
-        return {phase: {k: sum(m.counters(phase)[k] for m in models)
-                        for k in ("calls", "failed_calls", "total_tokens", "cost")}
-                for phase in PHASES}
+        return {
+            phase: {
+                k: sum(m.counters(phase)[k] for m in models)
+                for k in ("calls", "failed_calls", "total_tokens", "cost")
+            }
+            for phase in PHASES
+        }
 
     async def _publish_variables(self, runtime: Runtime) -> None:
         if not runtime.tracking:
@@ -70,40 +74,57 @@ class ReportingMixin(ProgramHost):
             if published.get(key) == digest:
                 continue
             published[key] = digest
-            await runtime.publish_json(
-                key, value, f"{variable.path} after optimizer step {step}")
+            await runtime.publish_json(key, value, f"{variable.path} after optimizer step {step}")
 
     async def _publish_progress(self, runtime: Runtime, percent: float) -> None:
         if runtime.tracking:
-            await runtime.progress(artifacts.progress_key(self.name), percent,
-                                   f"fit progress of {self.name}")
+            await runtime.progress(
+                artifacts.progress_key(self.name), percent, f"fit progress of {self.name}"
+            )
 
     async def _publish_history(self, runtime: Runtime) -> None:
         if not runtime.tracking or self.history is None:
             return
         keys = list(self.history.history)
-        rows = [{"epoch": epoch + 1, **{k: self.history.history[k][i] for k in keys
-                                        if i < len(self.history.history[k])}}
-                for i, epoch in enumerate(self.history.epoch)]
-        await runtime.publish_table(artifacts.history_table_key(self.name), rows,
-                                    f"History of {self.name}")
+        rows = [
+            {
+                "epoch": epoch + 1,
+                **{k: self.history.history[k][i] for k in keys if i < len(self.history.history[k])},
+            }
+            for i, epoch in enumerate(self.history.epoch)
+        ]
+        await runtime.publish_table(
+            artifacts.history_table_key(self.name), rows, f"History of {self.name}"
+        )
 
     async def _publish_plots(self, runtime: Runtime) -> None:
         """The per-epoch curves and the program's graph as one markdown artifact,
         ``<program>-plots``, published once at the end of a fit (unless
         ``config.set_fit_plots(False)``). The images are embedded as PNG data URIs: the
         Prefect UI shows them without any network access."""
-        if (not runtime.tracking or not fit_plots() or self.history is None
-                or not self.history.history):
+        if (
+            not runtime.tracking
+            or not fit_plots()
+            or self.history is None
+            or not self.history.history
+        ):
             return
         # Drawing takes a few hundred milliseconds: off the loop other jobs may share.
         markdown = await asyncio.to_thread(self._plots_markdown)
-        await runtime.publish_markdown(artifacts.plots_key(self.name), markdown,
-                                       f"curves and graph of {self.name} after its fit")
+        await runtime.publish_markdown(
+            artifacts.plots_key(self.name),
+            markdown,
+            f"curves and graph of {self.name} after its fit",
+        )
 
     def _plots_markdown(self) -> str:
-        lines = [f"# Fit of `{self.name}`", "", "## Reward and metrics per epoch", "",
-                 _png_markdown(history_figure(self.history, title=None), "curves per epoch")]
+        lines = [
+            f"# Fit of `{self.name}`",
+            "",
+            "## Reward and metrics per epoch",
+            "",
+            _png_markdown(history_figure(self.history, title=None), "curves per epoch"),
+        ]
         if self.get_graph() is not None:
             graph = program_figure(self, show_module_names=True, show_trainable=True)
             lines += ["", "## Program graph", "", _png_markdown(graph, "program graph")]
@@ -114,37 +135,49 @@ class ReportingMixin(ProgramHost):
         optimizer = self.optimizer  # a fit without one publishes no summary
         assert optimizer is not None
         final = logs.get("val_reward", logs.get("reward"))
-        lines = [f"# Fit of `{self.name}`", "",
-                 f"- reward of the first batch (before training): {_fmt(first_reward)}",
-                 f"- final {'val_reward' if 'val_reward' in logs else 'reward'}: "
-                 f"{_fmt(final)}",
-                 f"- optimizer steps: {optimizer.iterations}, epochs: {optimizer.epochs}"]
+        lines = [
+            f"# Fit of `{self.name}`",
+            "",
+            f"- reward of the first batch (before training): {_fmt(first_reward)}",
+            f"- final {'val_reward' if 'val_reward' in logs else 'reward'}: {_fmt(final)}",
+            f"- optimizer steps: {optimizer.iterations}, epochs: {optimizer.epochs}",
+        ]
         if self.stop_reason:
             lines.append(f"- stopped early: {self.stop_reason}")
         lines += ["", "| phase | calls | failed | tokens | cost (USD) |", "|---|---|---|---|---|"]
         for phase in PHASES:
             delta = {k: end[phase][k] - start_counters[phase][k] for k in end[phase]}
-            lines.append(f"| {phase} | {int(delta['calls'])} | {int(delta['failed_calls'])} |"
-                         f" {int(delta['total_tokens'])} | {delta['cost']:.6f} |")
+            lines.append(
+                f"| {phase} | {int(delta['calls'])} | {int(delta['failed_calls'])} |"
+                f" {int(delta['total_tokens'])} | {delta['cost']:.6f} |"
+            )
         for variable in self.trainable_variables:
-            best = {k: v for k, v in variable.value().items()
-                    if k in ("instructions", "examples")}
-            lines += ["", f"## Best candidate of `{variable.path}`", "", "```json",
-                      _json(best), "```"]
+            best = {k: v for k, v in variable.value().items() if k in ("instructions", "examples")}
+            lines += [
+                "",
+                f"## Best candidate of `{variable.path}`",
+                "",
+                "```json",
+                _json(best),
+                "```",
+            ]
         return "\n".join(lines)
 
 
-async def publish_evaluation(runtime: Runtime, program_name: str, logs: dict,
-                             description: str) -> None:
+async def publish_evaluation(
+    runtime: Runtime, program_name: str, logs: dict, description: str
+) -> None:
     """The scores ``logs`` of an evaluation of ``program_name`` as its
     ``<program>-evaluation`` table (tracking on; nothing otherwise).
 
     Example: ``await publish_evaluation(runtime, "qa", {"reward": 0.8}, "evaluation of qa")``
     """
     if runtime.tracking:
-        await runtime.publish_table(artifacts.evaluation_key(program_name),
-                                    [{"metric": k, "value": v} for k, v in logs.items()],
-                                    description)
+        await runtime.publish_table(
+            artifacts.evaluation_key(program_name),
+            [{"metric": k, "value": v} for k, v in logs.items()],
+            description,
+        )
 
 
 def _png_markdown(figure, alt: str) -> str:

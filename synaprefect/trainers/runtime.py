@@ -35,9 +35,19 @@ T = TypeVar("T")
 Body = Callable[[], Awaitable[T]]
 
 __all__ = [
-    "Runtime", "LocalRuntime", "get_runtime", "set_tracking", "tracking", "is_tracking",
-    "is_transient", "is_retryable_run", "should_retry_task", "counted_attempts",
-    "set_run_tags", "run_tags", "set_tracked_runtime",
+    "Runtime",
+    "LocalRuntime",
+    "get_runtime",
+    "set_tracking",
+    "tracking",
+    "is_tracking",
+    "is_transient",
+    "is_retryable_run",
+    "should_retry_task",
+    "counted_attempts",
+    "set_run_tags",
+    "run_tags",
+    "set_tracked_runtime",
 ]
 
 _tracking_override: contextvars.ContextVar[bool | None] = contextvars.ContextVar(
@@ -146,22 +156,31 @@ class Runtime:
 
     tracking = False
 
-    async def flow(self, name: str, body: Body[T], *, run_name: str,
-                   parameters: dict | None = None, retries: int = 0,
-                   task_runner: Any = None) -> T:
+    async def flow(
+        self,
+        name: str,
+        body: Body[T],
+        *,
+        run_name: str,
+        parameters: dict | None = None,
+        retries: int = 0,
+        task_runner: Any = None,
+    ) -> T:
         """Run ``body`` as the top-level run of fit / evaluate / predict / search,
         retrying the whole run ``retries`` times if it fails with an error retrying can
         help (see ``is_retryable_run``); ``remote`` tasks go to ``task_runner``."""
         raise NotImplementedError
 
-    async def stage(self, name: str, body: Body[T], *, run_name: str,
-                    parameters: dict | None = None) -> T:
+    async def stage(
+        self, name: str, body: Body[T], *, run_name: str, parameters: dict | None = None
+    ) -> T:
         """Run ``body`` as a tracked sub-run (one epoch, one trial); ``parameters`` are
         shown with it."""
         raise NotImplementedError
 
-    async def task(self, name: str, body: Body[T], *, run_name: str, retries: int = 0,
-                   retry_delay: float = 0.0) -> T:
+    async def task(
+        self, name: str, body: Body[T], *, run_name: str, retries: int = 0, retry_delay: float = 0.0
+    ) -> T:
         """Run ``body`` as one task (a batch, a module call, an optimizer update).
 
         Transient failures are retried ``retries`` times, unless a task inside this one
@@ -195,8 +214,7 @@ class Runtime:
 class LocalRuntime(Runtime):
     """Tracking off: every run is a plain coroutine, artifacts go nowhere."""
 
-    async def flow(self, name, body, *, run_name, parameters=None, retries=0,
-                   task_runner=None):
+    async def flow(self, name, body, *, run_name, parameters=None, retries=0, task_runner=None):
         for attempt in range(retries + 1):
             try:
                 return await body()
@@ -237,7 +255,9 @@ def get_runtime() -> Runtime:
     if not is_tracking():
         return LocalRuntime()
     if _tracked_runtime is None:
-        raise RuntimeError("Tracking is on but no orchestrator is installed: import "
-                           "synaprefect.orchestration (`import synaprefect` does), or turn "
-                           "tracking off (`tracking(False)`, SYNAPREFECT_TRACKING=0).")
+        raise RuntimeError(
+            "Tracking is on but no orchestrator is installed: import "
+            "synaprefect.orchestration (`import synaprefect` does), or turn "
+            "tracking off (`tracking(False)`, SYNAPREFECT_TRACKING=0)."
+        )
     return _tracked_runtime()

@@ -39,8 +39,17 @@ from synaprefect.trainers.replay import decode, encode
 if TYPE_CHECKING:
     from synaprefect.programs import Program
 
-__all__ = ["KINDS", "shard_bounds", "shard_request", "shard_template", "request_for",
-           "run_shard", "combine", "register_request_kind", "run_request"]
+__all__ = [
+    "KINDS",
+    "shard_bounds",
+    "shard_request",
+    "shard_template",
+    "request_for",
+    "run_shard",
+    "combine",
+    "register_request_kind",
+    "run_request",
+]
 
 KINDS = ("evaluate", "predict")
 
@@ -74,8 +83,7 @@ def shard_bounds(size: int, batch_size: int, shards: int) -> list[tuple[int, int
     return bounds
 
 
-def shard_request(program: Program, kind: str, x: list, y: list | None,
-                  batch_size: int) -> dict:
+def shard_request(program: Program, kind: str, x: list, y: list | None, batch_size: int) -> dict:
     """The JSON request for one shard: ``program`` as it is now, the samples ``x`` (and
     targets ``y`` for an evaluation) and the batch size.
 
@@ -100,8 +108,7 @@ def shard_template(program: Program) -> dict:
     return {"program": document, "imports": sorted(imports)}
 
 
-def request_for(template: dict, kind: str, x: list, y: list | None,
-                batch_size: int) -> dict:
+def request_for(template: dict, kind: str, x: list, y: list | None, batch_size: int) -> dict:
     """The request for samples ``x`` (already checked, as ``Program.prepare_samples``
     returns them) and targets ``y``, from a ``shard_template``."""
     _check_kind(kind)
@@ -114,8 +121,11 @@ def _registered_modules(document: Any) -> set[str]:
     found = set()
     if isinstance(document, dict):
         module = document.get("module")
-        if document.get("registered_name") and isinstance(module, str) and not (
-                module == "synaprefect" or module.startswith("synaprefect.")):
+        if (
+            document.get("registered_name")
+            and isinstance(module, str)
+            and not (module == "synaprefect" or module.startswith("synaprefect."))
+        ):
             found.add(module)
         for value in document.values():
             found |= _registered_modules(value)
@@ -134,9 +144,11 @@ async def run_shard(request: dict) -> dict:
     Example: ``results = await run_shard(request)``
     """
     if not isinstance(request, dict) or "program" not in request:
-        raise ValueError("A shard request is the dict `shard_request()` returns, with the "
-                         f"keys 'kind', 'batch_size', 'program' and 'samples'; got "
-                         f"{str(request)[:80]!r}.")
+        raise ValueError(
+            "A shard request is the dict `shard_request()` returns, with the "
+            f"keys 'kind', 'batch_size', 'program' and 'samples'; got "
+            f"{str(request)[:80]!r}."
+        )
     _check_kind(request.get("kind"))
     for module in request.get("imports", []):
         try:
@@ -174,13 +186,15 @@ async def run_request(request: dict) -> Any:
     if run is not None:
         return await run(request)
     if kind not in KINDS:
-        raise ValueError(f"A request's `kind` must be one of "
-                         f"{sorted([*KINDS, *_request_kinds])}, got {kind!r}.")
+        raise ValueError(
+            f"A request's `kind` must be one of {sorted([*KINDS, *_request_kinds])}, got {kind!r}."
+        )
     return await run_shard(request)
 
 
-async def combine(program: Program, kind: str, results: list[dict], size: int,
-                  y: list | None = None) -> dict[str, float] | np.ndarray:
+async def combine(
+    program: Program, kind: str, results: list[dict], size: int, y: list | None = None
+) -> dict[str, float] | np.ndarray:
     """What ``evaluate`` (the metrics, updated with every batch in order, on ``program``)
     or ``predict`` (the outputs) returns, from every shard's results in order; raises if
     they do not hold exactly ``size`` samples.

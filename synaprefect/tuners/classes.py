@@ -49,9 +49,15 @@ def _concrete_class(cls: type[_LazyTuner]) -> type:
             ) from error
     if "_concrete" not in cls.__dict__:
         kt = import_keras_tuner(feature)
-        cls._concrete = type(cls.__name__, (cls, SearchMixin, getattr(kt, cls._kt_tuner)),
-                             {"__module__": cls.__module__, "__doc__": cls.__doc__,
-                              "__qualname__": cls.__qualname__})
+        cls._concrete = type(
+            cls.__name__,
+            (cls, SearchMixin, getattr(kt, cls._kt_tuner)),
+            {
+                "__module__": cls.__module__,
+                "__doc__": cls.__doc__,
+                "__qualname__": cls.__qualname__,
+            },
+        )
     return cls._concrete
 
 

@@ -79,7 +79,8 @@ def disable_keras_backend() -> None:
         # No fake ``keras`` stays; keras-tuner's own stand-in submodules stay with it.
         for name, module in stubs.items():
             if sys.modules.get(name) is module and not (
-                    _loaded_with_stubs and name.startswith("keras_tuner.")):
+                _loaded_with_stubs and name.startswith("keras_tuner.")
+            ):
                 del sys.modules[name]
         if not _loaded_with_stubs:
             _purge_failed_imports()
@@ -99,8 +100,7 @@ def import_keras_tuner(feature: str) -> Any:
     except ModuleNotFoundError as error:
         if error.name == "keras_tuner":
             raise ImportError(
-                f"`{feature}` requires keras-tuner. Install it with "
-                "`pip install keras-tuner`."
+                f"`{feature}` requires keras-tuner. Install it with `pip install keras-tuner`."
             ) from error
         _purge_failed_imports()
         raise _keras_error(feature, error) from error
@@ -145,8 +145,9 @@ def _serialize_object(obj: Any) -> dict:
     return {"class_name": type(obj).__name__, "config": obj.get_config()}
 
 
-def _deserialize_object(config: dict, custom_objects: dict | None = None,
-                        module_objects: dict | None = None) -> Any:
+def _deserialize_object(
+    config: dict, custom_objects: dict | None = None, module_objects: dict | None = None
+) -> Any:
     # keras-tuner stores hyperparameters and conditions as {"class_name", "config"} and
     # passes its own classes as ``module_objects``.
     name = config["class_name"]
@@ -177,11 +178,13 @@ def _stub_modules() -> dict[str, types.ModuleType]:
         "keras.src.ops": _module("keras.src.ops"),
         "keras.random": _module("keras.random"),
         "keras.callbacks": _module("keras.callbacks", Callback=Callback, History=History),
-        "keras.metrics": _module("keras.metrics", Metric=Metric,
-                                 deserialize=_deserialize_metric),
+        "keras.metrics": _module("keras.metrics", Metric=Metric, deserialize=_deserialize_metric),
         "keras.losses": _module("keras.losses", Loss=Loss, deserialize=_deserialize_metric),
-        "keras.utils": _module("keras.utils", serialize_keras_object=_serialize_object,
-                               deserialize_keras_object=_deserialize_object),
+        "keras.utils": _module(
+            "keras.utils",
+            serialize_keras_object=_serialize_object,
+            deserialize_keras_object=_deserialize_object,
+        ),
         "keras_tuner.applications": _module("keras_tuner.applications"),
         "keras_tuner.src.applications": _module("keras_tuner.src.applications"),
     }
@@ -190,7 +193,10 @@ def _stub_modules() -> dict[str, types.ModuleType]:
         "keras",
         __version__=_STUB_VERSION,
         version=lambda: _STUB_VERSION,
-        **{name.split(".")[1]: module for name, module in modules.items()
-           if name.count(".") == 1 and name.startswith("keras.")},
+        **{
+            name.split(".")[1]: module
+            for name, module in modules.items()
+            if name.count(".") == 1 and name.startswith("keras.")
+        },
     )
     return modules

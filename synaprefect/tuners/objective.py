@@ -68,7 +68,7 @@ def infer_direction(name: str) -> str | None:
     infer_direction("val_loss")       # 'min' (keras-tuner's rule)
     ```
     """
-    base = name[len("val_"):] if name.startswith("val_") else name
+    base = name[len("val_") :] if name.startswith("val_") else name
     # Rewards are always maximized; ``candidate_reward`` and the like are rewards too.
     if base == "reward" or base.endswith("_reward"):
         return "max"

@@ -65,8 +65,11 @@ def _fit_arguments(fit_args: tuple, fit_kwargs: dict) -> dict:
     data, options = {}, {}
     for name, value in bound.items():
         if name in _DATA:
-            data[name] = ([D.to_samples(part, name) for part in value] if name == "validation_data"
-                          else D.to_samples(value, name))
+            data[name] = (
+                [D.to_samples(part, name) for part in value]
+                if name == "validation_data"
+                else D.to_samples(value, name)
+            )
             continue
         try:
             json.dumps(value)
@@ -79,8 +82,9 @@ def _fit_arguments(fit_args: tuple, fit_kwargs: dict) -> dict:
     return {"data": encode(data), "options": options}
 
 
-def trial_request(tuner: SearchMixin, trial: keras_tuner.engine.trial.Trial,
-                  fit_args: tuple, fit_kwargs: dict) -> dict:
+def trial_request(
+    tuner: SearchMixin, trial: keras_tuner.engine.trial.Trial, fit_args: tuple, fit_kwargs: dict
+) -> dict:
     """The JSON request that runs ``trial`` of ``tuner`` elsewhere.
 
     Example: ``request = trial_request(tuner, trial, (x, y), {"epochs": 2})``
@@ -88,16 +92,20 @@ def trial_request(tuner: SearchMixin, trial: keras_tuner.engine.trial.Trial,
     hp = trial.hyperparameters
     start = None
     if "tuner/trial_id" in hp.values:  # Hyperband continues a trial from its variables
-        start = read_json_file(tuner._variables_path(hp.values["tuner/trial_id"]),
-                               "variables file")
+        start = read_json_file(tuner._variables_path(hp.values["tuner/trial_id"]), "variables file")
     from synaprefect.config import get_seed
 
     path = _hypermodel_path(tuner._build_function)
-    return {"kind": "trial", "trial_id": trial.trial_id, "hypermodel": path,
-            "seed": get_seed(),
-            "hyperparameters": hp.get_config(), "start_variables": start,
-            "fit": _fit_arguments(fit_args, fit_kwargs),
-            "directions": tuner._objective_directions()}
+    return {
+        "kind": "trial",
+        "trial_id": trial.trial_id,
+        "hypermodel": path,
+        "seed": get_seed(),
+        "hyperparameters": hp.get_config(),
+        "start_variables": start,
+        "fit": _fit_arguments(fit_args, fit_kwargs),
+        "directions": tuner._objective_directions(),
+    }
 
 
 async def run_trial_request(request: dict) -> dict:
@@ -120,9 +128,9 @@ async def run_trial_request(request: dict) -> dict:
     data = decode(request["fit"]["data"])
     if "validation_data" in data:
         data["validation_data"] = tuple(data["validation_data"])
-    metrics = await train_trial_program(program, hp, (), {**data,
-                                                          **request["fit"]["options"]},
-                                        request["directions"])
+    metrics = await train_trial_program(
+        program, hp, (), {**data, **request["fit"]["options"]}, request["directions"]
+    )
     return {"metrics": metrics, "variables": program.get_state_tree()}
 
 

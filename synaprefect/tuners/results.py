@@ -41,21 +41,35 @@ async def publish_results(oracle: Any, project_name: str, runtime: Runtime) -> N
     if not runtime.tracking:
         return
     trials = [oracle.trials[trial_id] for trial_id in sorted(oracle.trials)]
-    rows = [{"trial": trial.trial_id, "status": trial.status, "score": trial.score,
-             **trial.hyperparameters.values} for trial in trials]
+    rows = [
+        {
+            "trial": trial.trial_id,
+            "status": trial.status,
+            "score": trial.score,
+            **trial.hyperparameters.values,
+        }
+        for trial in trials
+    ]
     columns = list(dict.fromkeys(key for row in rows for key in row))
     await runtime.publish_table(
         trials_table_key(project_name),
         [{column: row.get(column) for column in columns} for row in rows],
-        f"trials of the search {project_name}")
+        f"trials of the search {project_name}",
+    )
     best = oracle.get_best_trials(1)
     if not best or best[0].score is None:
         return
     objective = oracle.objective
-    markdown = "\n".join([
-        f"# Best hyperparameters of `{project_name}`", "",
-        f"- trial: {best[0].trial_id}",
-        f"- {objective.name} ({objective.direction}): {best[0].score}", "",
-        json_markdown(best[0].hyperparameters.values)])
-    await runtime.publish_markdown(best_hyperparameters_key(project_name), markdown,
-                                   f"best hyperparameters of {project_name}")
+    markdown = "\n".join(
+        [
+            f"# Best hyperparameters of `{project_name}`",
+            "",
+            f"- trial: {best[0].trial_id}",
+            f"- {objective.name} ({objective.direction}): {best[0].score}",
+            "",
+            json_markdown(best[0].hyperparameters.values),
+        ]
+    )
+    await runtime.publish_markdown(
+        best_hyperparameters_key(project_name), markdown, f"best hyperparameters of {project_name}"
+    )

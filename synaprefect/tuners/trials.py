@@ -43,9 +43,9 @@ def checked_program(program: Any) -> Program:
     return program
 
 
-async def train_trial_program(program: Program, hp: Any, fit_args: tuple,
-                              fit_kwargs: dict, directions: dict[str, str]
-                              ) -> dict[str, float]:
+async def train_trial_program(
+    program: Program, hp: Any, fit_args: tuple, fit_kwargs: dict, directions: dict[str, str]
+) -> dict[str, float]:
     """Fit a trial's program (or, compiled without an optimizer, evaluate it) and return
     the metrics the trial reports: objective metrics (``directions``: name to "min" or
     "max") at their best epoch value, the others at their last. Runs wherever the trial
@@ -87,8 +87,9 @@ async def _evaluate(program: Any, fit_args: tuple, fit_kwargs: dict) -> dict[str
     # report each metric under both names, so "reward" and "val_reward" both work.
     arguments = inspect.signature(program.fit).bind(*fit_args, **fit_kwargs).arguments
     x, y = arguments.get("validation_data") or (arguments.get("x"), arguments.get("y"))
-    options = {key: arguments[key] for key in ("batch_size", "verbose", "resume")
-               if key in arguments}
+    options = {
+        key: arguments[key] for key in ("batch_size", "verbose", "resume") if key in arguments
+    }
     logs = await program.evaluate(x, y, **options)
     metrics = _numbers(logs)
     return {**metrics, **{f"val_{name}": value for name, value in metrics.items()}}
@@ -101,8 +102,9 @@ def _reduce_history(history: dict[str, list], directions: dict[str, str]) -> dic
         if not values:
             continue
         direction = directions.get(name)
-        best = (max(values) if direction == "max" else min(values) if direction == "min"
-                else values[-1])
+        best = (
+            max(values) if direction == "max" else min(values) if direction == "min" else values[-1]
+        )
         metrics[name] = float(best)
     return metrics
 

@@ -63,8 +63,7 @@ if TYPE_CHECKING:
         project_name: str
         tuner_id: str
 
-        def __init__(self, hypermodel: Any, objective: Any, *args: Any,
-                     **kwargs: Any) -> None: ...
+        def __init__(self, hypermodel: Any, objective: Any, *args: Any, **kwargs: Any) -> None: ...
         @property
         def project_dir(self) -> str: ...
         def get_trial_dir(self, trial_id: str) -> str: ...
@@ -90,8 +89,7 @@ def _mirror_of(remote: Location):
 _IDLE_WAIT = 1.0
 # Set by a search for its trials: they build programs one at a time, since a build resets
 # the automatic names (an asyncio lock belongs to one loop, hence one per search).
-_build_lock: ContextVar[asyncio.Lock | None] = ContextVar("synaprefect_build_lock",
-                                                            default=None)
+_build_lock: ContextVar[asyncio.Lock | None] = ContextVar("synaprefect_build_lock", default=None)
 
 
 class SearchMixin(_KerasTunerHost):
@@ -100,9 +98,13 @@ class SearchMixin(_KerasTunerHost):
 
     _deployment: str | None = None  # set by a search whose trials run on a work pool
 
-    def __init__(self, hypermodel: Callable[[Any], Any] | keras_tuner.HyperModel,
-                 objective: str | keras_tuner.Objective | list | None = None, *args: Any,
-                 **kwargs: Any):
+    def __init__(
+        self,
+        hypermodel: Callable[[Any], Any] | keras_tuner.HyperModel,
+        objective: str | keras_tuner.Objective | list | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ):
         if hypermodel is None:
             raise ValueError(
                 "A tuner needs `hypermodel=`: a function `build_program(hp)` (sync or "
@@ -162,8 +164,13 @@ class SearchMixin(_KerasTunerHost):
 
     # ---- search -----------------------------------------------------------------------
 
-    def search(self, *fit_args: Any, concurrent_trials: int = 1,
-               deployment: str | None = None, **fit_kwargs: Any) -> None:
+    def search(
+        self,
+        *fit_args: Any,
+        concurrent_trials: int = 1,
+        deployment: str | None = None,
+        **fit_kwargs: Any,
+    ) -> None:
         """Run the search: ``asearch`` on an event loop of its own.
 
         Takes ``fit``'s arguments (``x``, ``y``, ``validation_data``, ``epochs``,
@@ -177,11 +184,19 @@ class SearchMixin(_KerasTunerHost):
         best_hp = tuner.get_best_hyperparameters(num_trials=1)[0]
         ```
         """
-        run_sync(self.asearch(*fit_args, concurrent_trials=concurrent_trials,
-                              deployment=deployment, **fit_kwargs))
+        run_sync(
+            self.asearch(
+                *fit_args, concurrent_trials=concurrent_trials, deployment=deployment, **fit_kwargs
+            )
+        )
 
-    async def asearch(self, *fit_args: Any, concurrent_trials: int = 1,
-                      deployment: str | None = None, **fit_kwargs: Any) -> None:
+    async def asearch(
+        self,
+        *fit_args: Any,
+        concurrent_trials: int = 1,
+        deployment: str | None = None,
+        **fit_kwargs: Any,
+    ) -> None:
         """Run the search on the running event loop as the Prefect flow run
         ``tune-<project_name>``, each trial a subflow run.
 
@@ -202,8 +217,9 @@ class SearchMixin(_KerasTunerHost):
                             concurrent_trials=4)
         ```
         """
-        integral = (isinstance(concurrent_trials, numbers.Integral)
-                    and not isinstance(concurrent_trials, bool))
+        integral = isinstance(concurrent_trials, numbers.Integral) and not isinstance(
+            concurrent_trials, bool
+        )
         if not integral or concurrent_trials < 1:
             raise ValueError(
                 "`concurrent_trials` is how many trials run at once: an int >= 1, got "
@@ -217,8 +233,10 @@ class SearchMixin(_KerasTunerHost):
                 "to run several trials at once."
             )
         if deployment is not None and not is_tracking():
-            raise ValueError("`deployment=` runs trials as Prefect flow runs on a work pool, "
-                             "which needs tracking on.")
+            raise ValueError(
+                "`deployment=` runs trials as Prefect flow runs on a work pool, "
+                "which needs tracking on."
+            )
         runtime = get_runtime()
         self._deployment = deployment
 
@@ -227,14 +245,22 @@ class SearchMixin(_KerasTunerHost):
             await publish_results(self.oracle, self.project_name, runtime)
 
         await runtime.flow(
-            f"tune-{self.project_name}", body, run_name=f"tune-{self.project_name}",
-            parameters={"tuner": type(self).__name__, "objective": str(self.oracle.objective),
-                        "max_trials": self.oracle.max_trials,
-                        "concurrent_trials": concurrent_trials, "deployment": deployment,
-                        "project_dir": str(self.project_dir)})
+            f"tune-{self.project_name}",
+            body,
+            run_name=f"tune-{self.project_name}",
+            parameters={
+                "tuner": type(self).__name__,
+                "objective": str(self.oracle.objective),
+                "max_trials": self.oracle.max_trials,
+                "concurrent_trials": concurrent_trials,
+                "deployment": deployment,
+                "project_dir": str(self.project_dir),
+            },
+        )
 
-    async def _search_loop(self, runtime: Runtime, concurrent_trials: int, fit_args: tuple,
-                           fit_kwargs: dict) -> None:
+    async def _search_loop(
+        self, runtime: Runtime, concurrent_trials: int, fit_args: tuple, fit_kwargs: dict
+    ) -> None:
         # keras-tuner's ``BaseTuner.search``, with one trial loop per concurrent trial.
         # The oracle keeps one ongoing trial per tuner id (``create_trial`` hands a tuner id
         # its ongoing trial back), so each loop asks with an id of its own.
@@ -244,21 +270,30 @@ class SearchMixin(_KerasTunerHost):
         # Saved now rather than after the first trial: a search killed during its first
         # trial then reloads (and reruns that trial) instead of starting over.
         self.save()
-        tuner_ids = [self.tuner_id] + [f"{self.tuner_id}-{slot}"
-                                       for slot in range(1, concurrent_trials)]
+        tuner_ids = [self.tuner_id] + [
+            f"{self.tuner_id}-{slot}" for slot in range(1, concurrent_trials)
+        ]
         trial_ended = asyncio.Condition()
         token = _build_lock.set(asyncio.Lock())
         try:
-            await gather_or_cancel(*(
-                self._trial_loop(tuner_id, runtime, trial_ended, fit_args, fit_kwargs)
-                for tuner_id in tuner_ids))
+            await gather_or_cancel(
+                *(
+                    self._trial_loop(tuner_id, runtime, trial_ended, fit_args, fit_kwargs)
+                    for tuner_id in tuner_ids
+                )
+            )
         finally:
             _build_lock.reset(token)
         self.on_search_end()
 
-    async def _trial_loop(self, tuner_id: str, runtime: Runtime,
-                          trial_ended: asyncio.Condition, fit_args: tuple,
-                          fit_kwargs: dict) -> None:
+    async def _trial_loop(
+        self,
+        tuner_id: str,
+        runtime: Runtime,
+        trial_ended: asyncio.Condition,
+        fit_args: tuple,
+        fit_kwargs: dict,
+    ) -> None:
         # The oracle's calls and saves are synchronous: each is atomic on the event loop.
         from keras_tuner.engine.trial import TrialStatus
 
@@ -279,13 +314,19 @@ class SearchMixin(_KerasTunerHost):
             await self._run_and_report(trial, runtime, fit_args, fit_kwargs)
             self.on_trial_end(trial)
             if self._remote_directory is not None:  # this trial survives the machine
-                await asyncio.to_thread(self._remote_directory.push_folder,
-                                        _mirror_of(self._remote_directory))
+                await asyncio.to_thread(
+                    self._remote_directory.push_folder, _mirror_of(self._remote_directory)
+                )
             async with trial_ended:
                 trial_ended.notify_all()
 
-    async def _run_and_report(self, trial: keras_tuner.engine.trial.Trial,
-                              runtime: Runtime, fit_args: tuple, fit_kwargs: dict) -> None:
+    async def _run_and_report(
+        self,
+        trial: keras_tuner.engine.trial.Trial,
+        runtime: Runtime,
+        fit_args: tuple,
+        fit_kwargs: dict,
+    ) -> None:
         # keras-tuner's ``_try_run_and_update_trial``, the trial being a subflow run.
         from keras_tuner import errors
         from keras_tuner.engine.trial import TrialStatus
@@ -296,12 +337,15 @@ class SearchMixin(_KerasTunerHost):
             run = lambda: self.run_trial(trial, *fit_args, **fit_kwargs)  # noqa: E731
         else:
             run = lambda: self._run_trial_on_pool(  # noqa: E731
-                trial, deployment, fit_args, fit_kwargs)
+                trial, deployment, fit_args, fit_kwargs
+            )
         try:
             metrics = await runtime.stage(
-                "trial", run,
+                "trial",
+                run,
                 run_name=f"{self.project_name}-trial-{trial.trial_id}",
-                parameters=dict(trial.hyperparameters.values))
+                parameters=dict(trial.hyperparameters.values),
+            )
             self.oracle.update_trial(trial.trial_id, metrics)
             trial.status = TrialStatus.COMPLETED
         except errors.FatalError:
@@ -309,12 +353,16 @@ class SearchMixin(_KerasTunerHost):
         except Exception as error:
             # Like keras-tuner: a failed trial is retried (up to
             # ``max_retries_per_trial``) or recorded as failed; the search goes on.
-            trial.status = (TrialStatus.FAILED if isinstance(error, errors.FailedTrialError)
-                            else TrialStatus.INVALID)
+            trial.status = (
+                TrialStatus.FAILED
+                if isinstance(error, errors.FailedTrialError)
+                else TrialStatus.INVALID
+            )
             trial.message = traceback.format_exc()
 
-    async def run_trial(self, trial: keras_tuner.engine.trial.Trial, *fit_args: Any,
-                        **fit_kwargs: Any) -> dict[str, float]:
+    async def run_trial(
+        self, trial: keras_tuner.engine.trial.Trial, *fit_args: Any, **fit_kwargs: Any
+    ) -> dict[str, float]:
         """Build the trial's program, fit it and return its metrics: objective metrics at
         their best epoch value, the others at their last. A program compiled without an
         optimizer is evaluated instead, on ``validation_data`` (else on ``x``/``y``), each
@@ -331,29 +379,36 @@ class SearchMixin(_KerasTunerHost):
         program = await self.build_program(hp)
         if "tuner/trial_id" in hp.values:
             program.load_variables(self._variables_path(hp.values["tuner/trial_id"]))
-        metrics = await train_trial_program(program, hp, fit_args, fit_kwargs,
-                                            self._objective_directions())
+        metrics = await train_trial_program(
+            program, hp, fit_args, fit_kwargs, self._objective_directions()
+        )
         program.save_variables(self._variables_path(trial.trial_id))
         return self._with_objective(metrics)
 
-    async def _run_trial_on_pool(self, trial: keras_tuner.engine.trial.Trial,
-                                 deployment: str, fit_args: tuple,
-                                 fit_kwargs: dict) -> dict[str, float]:
+    async def _run_trial_on_pool(
+        self,
+        trial: keras_tuner.engine.trial.Trial,
+        deployment: str,
+        fit_args: tuple,
+        fit_kwargs: dict,
+    ) -> dict[str, float]:
         # ``run_trial`` as a flow run of the deployment, on a worker; its variables come
         # back into the trial's folder, where ``load_model`` and Hyperband find them.
         # Prefect's deployments are imported by a search on a work pool only.
         from synaprefect.orchestration.sharding import run_on_work_pool
 
         request = trial_request(self, trial, fit_args, fit_kwargs)
-        [result] = await run_on_work_pool([request], deployment=deployment,
-                                          labels=[f"{self.project_name}-trial-{trial.trial_id}"])
+        [result] = await run_on_work_pool(
+            [request], deployment=deployment, labels=[f"{self.project_name}-trial-{trial.trial_id}"]
+        )
         atomic_write_json(self._variables_path(trial.trial_id), result["variables"])
         return self._with_objective(result["metrics"])
 
     def _objective_directions(self) -> dict[str, str]:
         objective = self.oracle.objective
-        return dict(getattr(objective, "name_to_direction", None)
-                    or {objective.name: objective.direction})
+        return dict(
+            getattr(objective, "name_to_direction", None) or {objective.name: objective.direction}
+        )
 
     def _with_objective(self, metrics: dict[str, float]) -> dict[str, float]:
         from keras_tuner import errors

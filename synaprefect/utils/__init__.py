@@ -51,7 +51,12 @@ from synaprefect.utils.serialization import (
 )
 
 __all__ += [
-    "register_synalinks_serializable", "serialize_synalinks_object",
-    "deserialize_synalinks_object", "custom_object_scope", "CustomObjectScope",
-    "get_custom_objects", "get_registered_name", "get_registered_object",
+    "register_synalinks_serializable",
+    "serialize_synalinks_object",
+    "deserialize_synalinks_object",
+    "custom_object_scope",
+    "CustomObjectScope",
+    "get_custom_objects",
+    "get_registered_name",
+    "get_registered_object",
 ]

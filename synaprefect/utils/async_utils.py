@@ -86,7 +86,8 @@ class PerLoop(Generic[T]):
         self._make = make
         self._alive = alive
         self._values: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T] = (
-            weakref.WeakKeyDictionary())
+            weakref.WeakKeyDictionary()
+        )
 
     async def get(self) -> T:
         """The running loop's object, made if it has none (or a dead one)."""

@@ -38,11 +38,19 @@ class _Box:
     center: tuple[float, float] = (0.0, 0.0)  # in inches, once placed
 
 
-def plot_program(program: Any, to_file: str | None = None,
-                 to_folder: str | os.PathLike | None = None, show_schemas: bool = False,
-                 show_module_names: bool = False, show_defs: bool = False,
-                 rankdir: str = "TB", expand_nested: bool = False, dpi: int = 200,
-                 show_trainable: bool = False, **kwargs) -> str:
+def plot_program(
+    program: Any,
+    to_file: str | None = None,
+    to_folder: str | os.PathLike | None = None,
+    show_schemas: bool = False,
+    show_module_names: bool = False,
+    show_defs: bool = False,
+    rankdir: str = "TB",
+    expand_nested: bool = False,
+    dpi: int = 200,
+    show_trainable: bool = False,
+    **kwargs,
+) -> str:
     """Draw the program's modules and the data flowing between them, and save the image
     to ``to_folder/to_file`` (default ``<program name>.png``; ``.svg``/``.pdf`` work
     too). Returns the path written.
@@ -63,23 +71,36 @@ def plot_program(program: Any, to_file: str | None = None,
     """
     if kwargs:
         raise ValueError(f"plot_program() got unrecognized keyword arguments {sorted(kwargs)}.")
-    figure = program_figure(program, show_schemas=show_schemas,
-                            show_module_names=show_module_names, show_defs=show_defs,
-                            rankdir=rankdir, expand_nested=expand_nested,
-                            show_trainable=show_trainable)
+    figure = program_figure(
+        program,
+        show_schemas=show_schemas,
+        show_module_names=show_module_names,
+        show_defs=show_defs,
+        rankdir=rankdir,
+        expand_nested=expand_nested,
+        show_trainable=show_trainable,
+    )
     return save_figure(figure, to_file or f"{program.name}.png", to_folder, dpi)
 
 
-def program_figure(program: Any, show_schemas: bool = False, show_module_names: bool = False,
-                   show_defs: bool = False, rankdir: str = "TB", expand_nested: bool = False,
-                   show_trainable: bool = False):
+def program_figure(
+    program: Any,
+    show_schemas: bool = False,
+    show_module_names: bool = False,
+    show_defs: bool = False,
+    rankdir: str = "TB",
+    expand_nested: bool = False,
+    show_trainable: bool = False,
+):
     """The figure ``plot_program`` saves (a ``matplotlib.figure.Figure``).
 
     Example: ``figure = program_figure(program, show_module_names=True)``
     """
     if not getattr(program, "built", False):
-        raise ValueError(f"Program '{program.name}' is not built yet: build it (call it on "
-                         "data, or create it from Input()) before plotting it.")
+        raise ValueError(
+            f"Program '{program.name}' is not built yet: build it (call it on "
+            "data, or create it from Input()) before plotting it."
+        )
     if rankdir not in _RANKDIRS:
         raise ValueError(f"`rankdir` must be one of {list(_RANKDIRS)}, got {rankdir!r}.")
     graph = program.get_graph() if hasattr(program, "get_graph") else None
@@ -92,8 +113,9 @@ def program_figure(program: Any, show_schemas: bool = False, show_module_names: 
     return _draw(boxes, edges, _depths(len(boxes), edges), rankdir)
 
 
-def _graph_boxes(graph: Any, options: tuple, expand_nested: bool,
-                 clusters: tuple[str, ...]) -> tuple[list["_Box"], list[tuple[int, int]]]:
+def _graph_boxes(
+    graph: Any, options: tuple, expand_nested: bool, clusters: tuple[str, ...]
+) -> tuple[list["_Box"], list[tuple[int, int]]]:
     """Boxes in topological order and the edges between them; with ``expand_nested``, a
     nested program's own graph takes the place of its box, framed as a cluster."""
     boxes: list[_Box] = []
@@ -101,30 +123,50 @@ def _graph_boxes(graph: Any, options: tuple, expand_nested: bool,
     entries: dict[int, list[int]] = {}  # graph node -> the boxes its parents feed
     exits: dict[int, list[int]] = {}  # graph node -> the boxes that feed its children
     for index, node in enumerate(graph.nodes):
-        inner = node.module.get_graph() if expand_nested and hasattr(
-            node.module, "get_graph") else None
+        inner = (
+            node.module.get_graph() if expand_nested and hasattr(node.module, "get_graph") else None
+        )
         if inner is None:
             entries[index] = exits[index] = [len(boxes)]
-            boxes.append(_box(node.module, [s.get_schema() for s in node.input_symbols],
-                              [s.get_schema() for s in node.flat_outputs], *options))
+            boxes.append(
+                _box(
+                    node.module,
+                    [s.get_schema() for s in node.input_symbols],
+                    [s.get_schema() for s in node.flat_outputs],
+                    *options,
+                )
+            )
             boxes[-1].clusters = clusters
             continue
-        inner_boxes, inner_edges = _graph_boxes(inner, options, True,
-                                                (*clusters, node.module.name))
+        inner_boxes, inner_edges = _graph_boxes(inner, options, True, (*clusters, node.module.name))
         offset = len(boxes)
         parents = {parent for parent, _ in inner_edges}
-        entries[index] = [offset + i for i, depth in
-                          enumerate(_depths(len(inner_boxes), inner_edges)) if depth == 0]
+        entries[index] = [
+            offset + i
+            for i, depth in enumerate(_depths(len(inner_boxes), inner_edges))
+            if depth == 0
+        ]
         exits[index] = [offset + i for i in range(len(inner_boxes)) if i not in parents]
         boxes += inner_boxes
         edges += [(offset + a, offset + b) for a, b in inner_edges]
-    edges += [(source, target) for parent, child in graph.edges()
-              for source in exits[parent] for target in entries[child]]
+    edges += [
+        (source, target)
+        for parent, child in graph.edges()
+        for source in exits[parent]
+        for target in entries[child]
+    ]
     return boxes, edges
 
 
-def _box(module: Any, inputs: list[dict], outputs: list[dict], show_module_names: bool,
-         show_schemas: bool, show_defs: bool, show_trainable: bool) -> _Box:
+def _box(
+    module: Any,
+    inputs: list[dict],
+    outputs: list[dict],
+    show_module_names: bool,
+    show_schemas: bool,
+    show_defs: bool,
+    show_trainable: bool,
+) -> _Box:
     kind = type(module).__name__
     box = _Box(f"{module.name} ({kind})" if show_module_names else kind)
     if show_schemas:
@@ -193,15 +235,18 @@ def _draw(boxes: list[_Box], edges: list[tuple[int, int]], depths: list[int], ra
         points = [place(center_p[first] + along[first] / 2, center_s[first])]
         for slot in route[1:-1]:
             half = thickness[depth[slot]] / 2
-            points += [place(center_p[slot] - half, center_s[slot]),
-                       place(center_p[slot] + half, center_s[slot])]
+            points += [
+                place(center_p[slot] - half, center_s[slot]),
+                place(center_p[slot] + half, center_s[slot]),
+            ]
         points.append(place(center_p[last] - along[last] / 2, center_s[last]))
         _arrow(figure, points, inches)
     return figure
 
 
-def _layout(along: list[float], across: list[float], depth: list[int],
-            routes: list[list[int]]) -> tuple[list[float], list[float], list[float]]:
+def _layout(
+    along: list[float], across: list[float], depth: list[int], routes: list[list[int]]
+) -> tuple[list[float], list[float], list[float]]:
     """Centres ``(p, s)`` of every box and slot, and the thickness of each layer: layers
     follow each other along p; in a layer, items are centred on s = 0 and ordered by
     where the items feeding them stand (barycentre), to keep edges short and uncrossed."""
@@ -216,8 +261,13 @@ def _layout(along: list[float], across: list[float], depth: list[int],
     thickness: list[float] = []
     p = 0.0
     for layer in sorted(layers):
-        members = sorted(layers[layer], key=lambda i: (
-            sum(center_s[q] for q in parents.get(i, [])) / max(1, len(parents.get(i, []))), i))
+        members = sorted(
+            layers[layer],
+            key=lambda i: (
+                sum(center_s[q] for q in parents.get(i, [])) / max(1, len(parents.get(i, []))),
+                i,
+            ),
+        )
         thickness.append(max(along[i] for i in members))
         s = -(sum(across[i] for i in members) + _SIBLING_GAP * (len(members) - 1)) / 2
         for i in members:
@@ -229,17 +279,60 @@ def _layout(along: list[float], across: list[float], depth: list[int],
 
 def _measure(figure, box: _Box, renderer, inches) -> None:
     """Create the box's texts and size the box around them (in inches)."""
-    texts = [(figure.text(0, 0, box.title, color="white", fontsize=11, fontweight="bold",
-                          ha="center", va="center", transform=inches), _HEADER)]
+    texts = [
+        (
+            figure.text(
+                0,
+                0,
+                box.title,
+                color="white",
+                fontsize=11,
+                fontweight="bold",
+                ha="center",
+                va="center",
+                transform=inches,
+            ),
+            _HEADER,
+        )
+    ]
     if box.body:
         # parse_math off: schemas hold "$ref"/"$defs", which matplotlib reads as TeX.
-        texts.append((figure.text(0, 0, "\n".join(box.body), color="black", fontsize=7,
-                                  family="monospace", ha="center", va="center", multialignment="left",
-                                  transform=inches, parse_math=False), "white"))
+        texts.append(
+            (
+                figure.text(
+                    0,
+                    0,
+                    "\n".join(box.body),
+                    color="black",
+                    fontsize=7,
+                    family="monospace",
+                    ha="center",
+                    va="center",
+                    multialignment="left",
+                    transform=inches,
+                    parse_math=False,
+                ),
+                "white",
+            )
+        )
     if box.trainable is not None:
         label, color = _TRAINABLE[box.trainable]
-        texts.append((figure.text(0, 0, label, color="white", fontsize=9, fontweight="bold",
-                                  ha="center", va="center", transform=inches), color))
+        texts.append(
+            (
+                figure.text(
+                    0,
+                    0,
+                    label,
+                    color="white",
+                    fontsize=9,
+                    fontweight="bold",
+                    ha="center",
+                    va="center",
+                    transform=inches,
+                ),
+                color,
+            )
+        )
     for text, color in texts:
         extent = text.get_window_extent(renderer)
         box.parts.append((text, color, extent.height / figure.dpi + 2 * _PAD))
@@ -254,9 +347,18 @@ def _place_box(figure, box: _Box, x: float, y: float, inches) -> None:
 
     top = y + box.height / 2
     for text, color, height in box.parts:
-        figure.add_artist(Rectangle((x - box.width / 2, top - height), box.width, height,
-                                        facecolor=color, edgecolor="black", linewidth=1.0,
-                                        transform=inches, zorder=1))
+        figure.add_artist(
+            Rectangle(
+                (x - box.width / 2, top - height),
+                box.width,
+                height,
+                facecolor=color,
+                edgecolor="black",
+                linewidth=1.0,
+                transform=inches,
+                zorder=1,
+            )
+        )
         text.set_position((x, top - height / 2))
         text.set_zorder(2)
         top -= height
@@ -268,23 +370,41 @@ def _frame_clusters(figure, boxes: list[_Box], inches) -> None:
 
     paths = {box.clusters[:n] for box in boxes for n in range(1, len(box.clusters) + 1)}
     for path in sorted(paths, key=len):
-        inside = [box for box in boxes if box.clusters[:len(path)] == path]
+        inside = [box for box in boxes if box.clusters[: len(path)] == path]
         margin = 0.12 * (1 + max(len(b.clusters) for b in inside) - len(path))
         left = min(b.center[0] - b.width / 2 for b in inside) - margin
         right = max(b.center[0] + b.width / 2 for b in inside) + margin
         bottom = min(b.center[1] - b.height / 2 for b in inside) - margin
         top = max(b.center[1] + b.height / 2 for b in inside) + margin
-        figure.add_artist(Rectangle((left, bottom), right - left, top - bottom, fill=False,
-                                    linestyle="--", edgecolor="#555555", transform=inches,
-                                    zorder=0))
-        figure.text(left, top + 0.03, path[-1], fontsize=9, style="italic",
-                    transform=inches, va="bottom")
+        figure.add_artist(
+            Rectangle(
+                (left, bottom),
+                right - left,
+                top - bottom,
+                fill=False,
+                linestyle="--",
+                edgecolor="#555555",
+                transform=inches,
+                zorder=0,
+            )
+        )
+        figure.text(
+            left, top + 0.03, path[-1], fontsize=9, style="italic", transform=inches, va="bottom"
+        )
 
 
 def _arrow(figure, points: list[tuple[float, float]], inches) -> None:
     from matplotlib.patches import FancyArrowPatch
     from matplotlib.path import Path
 
-    figure.add_artist(FancyArrowPatch(
-        path=Path(points), arrowstyle="-|>", mutation_scale=14, linewidth=1.4,
-        color="#333333", transform=inches, zorder=0))
+    figure.add_artist(
+        FancyArrowPatch(
+            path=Path(points),
+            arrowstyle="-|>",
+            mutation_scale=14,
+            linewidth=1.4,
+            color="#333333",
+            transform=inches,
+            zorder=0,
+        )
+    )

@@ -28,8 +28,18 @@ __all__ = [
 ]
 
 # Formats the Agg canvas writes, by file extension.
-_FORMATS = {"png": "png", "jpg": "jpeg", "jpeg": "jpeg", "svg": "svg", "pdf": "pdf",
-            "webp": "webp", "tif": "tiff", "tiff": "tiff", "eps": "eps", "ps": "ps"}
+_FORMATS = {
+    "png": "png",
+    "jpg": "jpeg",
+    "jpeg": "jpeg",
+    "svg": "svg",
+    "pdf": "pdf",
+    "webp": "webp",
+    "tif": "tiff",
+    "tiff": "tiff",
+    "eps": "eps",
+    "ps": "ps",
+}
 
 
 def new_figure(figsize: tuple[float, float] | None = None, axes: bool = True):
@@ -50,8 +60,9 @@ def figure_bytes(figure, fmt: str = "png", dpi: float = 100) -> bytes:
     return buffer.getvalue()
 
 
-def save_figure(figure, to_file: str | os.PathLike, to_folder: str | os.PathLike | None,
-                dpi: float) -> str:
+def save_figure(
+    figure, to_file: str | os.PathLike, to_folder: str | os.PathLike | None, dpi: float
+) -> str:
     """Write the figure to ``to_folder/to_file`` atomically; returns the path written.
 
     The format follows the extension (``.png``, ``.svg``, ``.pdf``...); a name without
@@ -62,15 +73,25 @@ def save_figure(figure, to_file: str | os.PathLike, to_folder: str | os.PathLike
     path = Path(to_folder) / to_file if to_folder else Path(to_file)
     extension = path.suffix[1:].lower()
     if extension and extension not in _FORMATS:
-        raise ValueError(f"`to_file` {str(path)!r} has the extension '.{extension}'; "
-                         f"expected one of {sorted('.' + e for e in _FORMATS)}.")
+        raise ValueError(
+            f"`to_file` {str(path)!r} has the extension '.{extension}'; "
+            f"expected one of {sorted('.' + e for e in _FORMATS)}."
+        )
     atomic_write_bytes(path, figure_bytes(figure, _FORMATS.get(extension, "png"), dpi))
     return str(path)
 
 
-def finish_axes(axes, *, xlabel: str | None, ylabel: str | None, title: str | None,
-                grid: bool, values: Iterable[float], legend: bool = True,
-                integer_x: bool = False) -> None:
+def finish_axes(
+    axes,
+    *,
+    xlabel: str | None,
+    ylabel: str | None,
+    title: str | None,
+    grid: bool,
+    values: Iterable[float],
+    legend: bool = True,
+    integer_x: bool = False,
+) -> None:
     """Labels, title, grid and legend; the y axis spans 0 to at least 1 (scores), wider
     when a value lies outside."""
     if xlabel:
@@ -104,8 +125,9 @@ def distinct_colors(count: int) -> list:
     return [tuple(hsv_to_rgb([i / count, 0.8, 0.75])) for i in range(count)]
 
 
-def select_metrics(available: Sequence[str], requested: Sequence[str] | None,
-                   field: str) -> list[str]:
+def select_metrics(
+    available: Sequence[str], requested: Sequence[str] | None, field: str
+) -> list[str]:
     """``requested`` (all of ``available`` when None), checked against ``available``."""
     if requested is None:
         return list(available)
@@ -113,8 +135,10 @@ def select_metrics(available: Sequence[str], requested: Sequence[str] | None,
         raise ValueError(f"`{field}` must be a list of metric names, got {requested!r}.")
     missing = [m for m in requested if m not in available]
     if missing:
-        raise ValueError(f"`{field}` names {missing}, which are not among the available "
-                         f"metrics {list(available)}.")
+        raise ValueError(
+            f"`{field}` names {missing}, which are not among the available "
+            f"metrics {list(available)}."
+        )
     return list(requested)
 
 
@@ -130,7 +154,8 @@ def as_history(history: Any, field: str) -> dict[str, list[float]]:
     """The ``{metric: per-epoch values}`` of a ``History`` (or of such a dict)."""
     logs = getattr(history, "history", history)
     if not isinstance(logs, dict):
-        raise ValueError(f"`{field}` must be a History returned by fit() (or its "
-                         f"`.history` dict), got {type(history).__name__}.")
+        raise ValueError(
+            f"`{field}` must be a History returned by fit() (or its "
+            f"`.history` dict), got {type(history).__name__}."
+        )
     return logs
-

@@ -32,8 +32,9 @@ _custom_objects: contextvars.ContextVar[Mapping[str, Any]] = contextvars.Context
 )
 
 
-def register_synaprefect_serializable(package: str = "Custom", name: str | None = None
-                                      ) -> Callable[[Any], Any]:
+def register_synaprefect_serializable(
+    package: str = "Custom", name: str | None = None
+) -> Callable[[Any], Any]:
     """Register a class (or a function, e.g. a reward function) so saved programs can
     refer to it as ``"<package>>Name"``; loading finds it only through this registry.
 
@@ -185,6 +186,8 @@ def deserialize_synalinks_object(config: Any, custom_objects: dict | None = None
         with custom_object_scope(custom_objects):
             return deserialize_object(config)
     if isinstance(config, dict):
-        return {key: deserialize_synalinks_object(value, custom_objects)
-                for key, value in config.items()}
+        return {
+            key: deserialize_synalinks_object(value, custom_objects)
+            for key, value in config.items()
+        }
     return config

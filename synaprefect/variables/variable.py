@@ -48,9 +48,7 @@ class Variable:
         name: str | None = None,
         description: str | None = None,
     ):
-        self._name = validate_name(name, "Variable") if name is not None else auto_name(
-            "variable"
-        )
+        self._name = validate_name(name, "Variable") if name is not None else auto_name("variable")
         self._path = self._name
         if isinstance(initializer, Initializer):
             data_model = data_model if data_model is not None else initializer.data_model

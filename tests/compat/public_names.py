@@ -21,8 +21,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["NAMES_FILE", "DOC_FILE", "STATUSES", "load_synalinks_names", "kind_of",
-           "resolve_all", "parse_table", "expand", "extract_from_mirror"]
+__all__ = [
+    "NAMES_FILE",
+    "DOC_FILE",
+    "STATUSES",
+    "load_synalinks_names",
+    "kind_of",
+    "resolve_all",
+    "parse_table",
+    "expand",
+    "extract_from_mirror",
+]
 
 HERE = Path(__file__).parent
 NAMES_FILE = HERE / "synalinks_public_names.json"
@@ -31,8 +40,10 @@ STATUSES = ("present", "different", "not provided")
 # Public without the decorator: synalinks/__init__.py imports pydantic's Field by hand and
 # Synalinks' API generator adds __version__.
 _UNDECORATED = {"synalinks.Field": "function", "synalinks.__version__": "value"}
-_ROW = re.compile(r"^\|(?P<names>[^|]*`[^|]*)\|\s*(?P<status>present|different|not provided)"
-                  r"\s*\|(?P<reason>[^|]*)\|\s*$")
+_ROW = re.compile(
+    r"^\|(?P<names>[^|]*`[^|]*)\|\s*(?P<status>present|different|not provided)"
+    r"\s*\|(?P<reason>[^|]*)\|\s*$"
+)
 
 
 def load_synalinks_names() -> dict[str, str]:
@@ -41,7 +52,7 @@ def load_synalinks_names() -> dict[str, str]:
 
 
 def kind_of(obj: Any) -> str:
-    """"class", "function", "module" or "value": what a Synalinks script can do with it."""
+    """ "class", "function", "module" or "value": what a Synalinks script can do with it."""
     if inspect.isclass(obj):
         return "class"
     if inspect.ismodule(obj):
@@ -67,7 +78,10 @@ def resolve_all(paths: list[str]) -> dict[str, str | None]:
     calls this (a test session) cannot make a missing attribute appear."""
     done = subprocess.run(
         [sys.executable, "-m", "tests.compat.public_names", "--json"],
-        input=json.dumps(paths), capture_output=True, text=True, check=True,
+        input=json.dumps(paths),
+        capture_output=True,
+        text=True,
+        check=True,
         cwd=HERE.parents[1],
     )
     return json.loads(done.stdout)
@@ -106,8 +120,9 @@ def extract_from_mirror(repo: str) -> dict[str, str]:
     HEAD, with the kind of the decorated definition, and the two undecorated names."""
 
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", repo, *args], capture_output=True, text=True,
-                              check=True).stdout
+        return subprocess.run(
+            ["git", "-C", repo, *args], capture_output=True, text=True, check=True
+        ).stdout
 
     names = dict(_UNDECORATED)
     for path in git("grep", "-l", "synalinks_export(", "HEAD", "--", "synalinks/src").split():
@@ -136,10 +151,13 @@ def _main(argv: list[str]) -> None:
     if argv[:1] == ["--json"]:
         print(json.dumps({path: _resolve(path) for path in json.loads(sys.stdin.read())}))
     elif argv[:1] == ["--refresh"]:
-        head = subprocess.run(["git", "-C", argv[1], "rev-parse", "HEAD"], capture_output=True,
-                              text=True, check=True).stdout.strip()
-        document = {"source": f"SynaLinks/synalinks at {head}",
-                    "names": extract_from_mirror(argv[1])}
+        head = subprocess.run(
+            ["git", "-C", argv[1], "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        document = {
+            "source": f"SynaLinks/synalinks at {head}",
+            "names": extract_from_mirror(argv[1]),
+        }
         NAMES_FILE.write_text(json.dumps(document, indent=1) + "\n")
     else:
         names = load_synalinks_names()

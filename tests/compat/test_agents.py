@@ -48,8 +48,9 @@ def calculator_student(request):
         expression = re.search(r"[\d.]+(?: *[-+*/] *[\d.]+)+", asked).group(0)
         return ToolCalls([("calculate", {"expression": expression})])
     if "expression" in (request.schema or {}).get("properties", {}):  # an Action
-        return {"expression": re.search(r"[\d.]+(?: *[-+*/] *[\d.]+)+",
-                                        request.user_prompt).group(0)}
+        return {
+            "expression": re.search(r"[\d.]+(?: *[-+*/] *[\d.]+)+", request.user_prompt).group(0)
+        }
     return {"final_answer": results[-1]["result"] if results else 0.0}
 
 
@@ -69,14 +70,20 @@ async def test_autonomous_agent_script(language_model, tmp_path, monkeypatch):
     tools = [synalinks.Tool(calculate)]
     inputs = synalinks.Input(data_model=Query)
     outputs = await synalinks.FunctionCallingAgent(
-        data_model=NumericalFinalAnswer, tools=tools, language_model=language_model,
-        max_iterations=5, return_inputs_with_trajectory=True, autonomous=True,
+        data_model=NumericalFinalAnswer,
+        tools=tools,
+        language_model=language_model,
+        max_iterations=5,
+        return_inputs_with_trajectory=True,
+        autonomous=True,
     )(inputs)
-    agent = synalinks.Program(inputs=inputs, outputs=outputs, name="math_agent",
-                              description="A math agent")
+    agent = synalinks.Program(
+        inputs=inputs, outputs=outputs, name="math_agent", description="A math agent"
+    )
 
-    synalinks.utils.plot_program(agent, to_folder=tmp_path, show_module_names=True,
-                                 show_trainable=True, show_schemas=True)
+    synalinks.utils.plot_program(
+        agent, to_folder=tmp_path, show_module_names=True, show_trainable=True, show_schemas=True
+    )
     assert (tmp_path / "math_agent.png").stat().st_size > 0
 
     response = await agent(Query(query="How much is 152648 + 485?"))
@@ -103,14 +110,18 @@ async def test_interactive_agent_script(language_model):
     tools = [synalinks.Tool(calculate)]
     inputs = synalinks.Input(data_model=synalinks.ChatMessages)
     outputs = await synalinks.FunctionCallingAgent(
-        tools=tools, language_model=language_model, return_inputs_with_trajectory=True,
+        tools=tools,
+        language_model=language_model,
+        return_inputs_with_trajectory=True,
         autonomous=False,
     )(inputs)
-    agent = synalinks.Program(inputs=inputs, outputs=outputs, name="math_agent",
-                              description="A math agent")
+    agent = synalinks.Program(
+        inputs=inputs, outputs=outputs, name="math_agent", description="A math agent"
+    )
 
-    input_messages = synalinks.ChatMessages(messages=[
-        synalinks.ChatMessage(role="user", content="How much is 152648 + 485?")])
+    input_messages = synalinks.ChatMessages(
+        messages=[synalinks.ChatMessage(role="user", content="How much is 152648 + 485?")]
+    )
     steps = 0
     for _ in range(MAX_ITERATIONS):
         response = await agent(input_messages)
@@ -129,16 +140,17 @@ async def test_interactive_agent_script(language_model):
 
 async def test_action_script(language_model):
     x0 = synalinks.Input(data_model=Query)
-    x1 = await synalinks.Action(tool=synalinks.Tool(calculate),
-                                language_model=language_model)(x0)
-    program = synalinks.Program(inputs=x0, outputs=x1, name="calculator",
-                                description="This program perform the calculation")
+    x1 = await synalinks.Action(tool=synalinks.Tool(calculate), language_model=language_model)(x0)
+    program = synalinks.Program(
+        inputs=x0, outputs=x1, name="calculator", description="This program perform the calculation"
+    )
 
     result = await program(Query(query="How much is 6 * 7?"))
 
-    assert result.get("action") == {"inputs": {"expression": "6 * 7"},
-                                    "outputs": {"result": 42.0,
-                                                "log": "Successfully executed"}}
+    assert result.get("action") == {
+        "inputs": {"expression": "6 * 7"},
+        "outputs": {"result": 42.0, "log": "Successfully executed"},
+    }
 
 
 async def test_tool_script():
@@ -151,7 +163,8 @@ async def test_tool_script():
     assert schema["required"] == ["expression"]
     assert schema["properties"]["expression"]["type"] == "string"
     assert schema["properties"]["expression"]["description"].startswith(
-        "The mathematical expression to calculate, such as '2 + 2'.")
+        "The mathematical expression to calculate, such as '2 + 2'."
+    )
 
 
 class Answer(synalinks.DataModel):
@@ -195,10 +208,16 @@ def multi_tool_student(request):
     if request.offered_tools and request.tool_name is None:
         if results:
             return "I have what I need."
-        return ToolCalls([("calculator", {"expression": "(25 * 4) + 10"}),
-                          ("convert_temperature",
-                           {"value": 32, "from_unit": "fahrenheit", "to_unit": "celsius"}),
-                          ("get_current_time", {})])
+        return ToolCalls(
+            [
+                ("calculator", {"expression": "(25 * 4) + 10"}),
+                (
+                    "convert_temperature",
+                    {"value": 32, "from_unit": "fahrenheit", "to_unit": "celsius"},
+                ),
+                ("get_current_time", {}),
+            ]
+        )
     return {"answer": " / ".join(next(iter(r.values())) for r in results)}
 
 
@@ -213,8 +232,11 @@ async def test_multi_tool_agent_script(simulated_lm):
 
     inputs = synalinks.Input(data_model=Query)
     outputs = await synalinks.FunctionCallingAgent(
-        data_model=Answer, language_model=lm,
-        tools=[calculator_tool, time_tool, temp_tool], autonomous=True, max_iterations=10,
+        data_model=Answer,
+        language_model=lm,
+        tools=[calculator_tool, time_tool, temp_tool],
+        autonomous=True,
+        max_iterations=10,
     )(inputs)
     agent = synalinks.Program(inputs=inputs, outputs=outputs, name="tool_agent")
 

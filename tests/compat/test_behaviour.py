@@ -34,8 +34,16 @@ class Pair(synalinks.DataModel):
     body: str
 
 
-CAPITALS = {"France": "Paris", "Spain": "Madrid", "Italy": "Rome", "Japan": "Tokyo",
-            "Peru": "Lima", "Egypt": "Cairo", "Kenya": "Nairobi", "Chile": "Santiago"}
+CAPITALS = {
+    "France": "Paris",
+    "Spain": "Madrid",
+    "Italy": "Rome",
+    "Japan": "Tokyo",
+    "Peru": "Lima",
+    "Egypt": "Cairo",
+    "Kenya": "Nairobi",
+    "Chile": "Santiago",
+}
 KNOWLEDGE = {f"Capital of {country}?": city for country, city in CAPITALS.items()}
 
 
@@ -59,8 +67,9 @@ def lm(simulated_lm):
 
 async def answer_program(lm, name="qa"):
     inputs = synalinks.Input(data_model=Query)
-    outputs = await synalinks.Generator(data_model=Answer, language_model=lm,
-                                        name="answerer")(inputs)
+    outputs = await synalinks.Generator(data_model=Answer, language_model=lm, name="answerer")(
+        inputs
+    )
     return synalinks.Program(inputs=inputs, outputs=outputs, name=name)
 
 
@@ -87,14 +96,14 @@ class BestExamples(synalinks.optimizers.Optimizer):
         await super().on_epoch_end(epoch, trainable_variables)
         self.calls.append(f"on_epoch_end {epoch}")
 
-    async def propose_new_candidates(self, step, trainable_variables, x=None, y=None,
-                                     y_pred=None, training=False):
+    async def propose_new_candidates(
+        self, step, trainable_variables, x=None, y=None, y_pred=None, training=False
+    ):
         name = await self.select_variable_name_to_update(trainable_variables)
         for variable in trainable_variables:
             if variable.name == name:
                 merged = await self.select_candidate_to_merge(step, variable)
-                self.calls.append(f"propose {step} {len(x)} from "
-                                  f"{'best' if merged else 'nothing'}")
+                self.calls.append(f"propose {step} {len(x)} from {'best' if merged else 'nothing'}")
                 predictions = variable.get("predictions")
                 best = sorted(predictions, key=lambda p: p["reward"] or 0.0, reverse=True)
                 await self.assign_candidate(variable, examples=best[: self.k])
@@ -105,18 +114,23 @@ async def test_custom_async_optimizer_trains(simulated_lm):
     simulated_lm.set_responder(style_student(KNOWLEDGE, natural_rate=0.5))
     program = await answer_program(language_model_for(simulated_lm))
     optimizer = BestExamples(k=2)
-    program.compile(reward=synalinks.rewards.ExactMatch(in_mask=["answer"]),
-                    optimizer=optimizer)
+    program.compile(reward=synalinks.rewards.ExactMatch(in_mask=["answer"]), optimizer=optimizer)
     x, y = capitals()
     before = await program.evaluate(x, y, verbose=0)
-    history = await program.fit(x=x, y=y, epochs=2, batch_size=4, validation_split=0.0,
-                                verbose=0)
+    history = await program.fit(x=x, y=y, epochs=2, batch_size=4, validation_split=0.0, verbose=0)
     after = await program.evaluate(x, y, verbose=0)
 
     # Its async hooks ran, in order; the second epoch merges from the first one's best.
     assert optimizer.calls == [
-        "build", "on_train_begin", "propose 0 4 from nothing", "propose 1 4 from nothing",
-        "on_epoch_end 0", "propose 0 4 from best", "propose 1 4 from best", "on_epoch_end 1"]
+        "build",
+        "on_train_begin",
+        "propose 0 4 from nothing",
+        "propose 1 4 from nothing",
+        "on_epoch_end 0",
+        "propose 0 4 from best",
+        "propose 1 4 from best",
+        "on_epoch_end 1",
+    ]
     assert optimizer.iterations == 4 and optimizer.epochs == 2
     state = program.get_module("answerer").state
     # The uppercase answers scored 1.0: they became the examples, so the student now
@@ -154,8 +168,9 @@ async def test_named_dict_inputs(lm, simulated_lm):
     outputs = await synalinks.Generator(data_model=Answer, language_model=lm)(query & context)
     program = synalinks.Program(inputs={"query": query, "context": context}, outputs=outputs)
 
-    result = await program({"query": Query(query="Capital of Chile?"),
-                            "context": Context(context="South America")})
+    result = await program(
+        {"query": Query(query="Capital of Chile?"), "context": Context(context="South America")}
+    )
     assert result["answer"] == "santiago"
     # No context: the And gate closes, the generator is skipped (no LM request).
     requests = simulated_lm.stats().requests
@@ -168,9 +183,9 @@ async def test_named_dict_inputs(lm, simulated_lm):
 async def test_none_program_input_flows_through_logic_gates():
     a = synalinks.Input(data_model=Answer)
     b = synalinks.Input(data_model=Context)
-    program = synalinks.Program(inputs=[a, b],
-                                outputs=[a | b, a & b, a ^ b,
-                                         await synalinks.Identity()([a, b])])
+    program = synalinks.Program(
+        inputs=[a, b], outputs=[a | b, a & b, a ^ b, await synalinks.Identity()([a, b])]
+    )
     either, both, exactly_one, copies = await program([Answer(answer="x"), None])
     assert either.get_json() == {"answer": "x"}
     assert both is None
@@ -200,8 +215,9 @@ async def test_metrics_api_after_evaluate(lm):
     program = await answer_program(lm)
     assert program.reward is None and program.metrics == []
     reward = synalinks.rewards.ExactMatch(in_mask=["answer"])
-    program.compile(reward=reward, metrics=[synalinks.metrics.F1Score(),
-                                            synalinks.metrics.Precision()])
+    program.compile(
+        reward=reward, metrics=[synalinks.metrics.F1Score(), synalinks.metrics.Precision()]
+    )
     assert program.reward is reward
     assert program.metrics_names == ["reward", "f1_score", "precision"]
     x, y = capitals()
@@ -217,8 +233,9 @@ async def test_metrics_api_after_evaluate(lm):
 async def test_f_scores_default_to_one_score_per_field():
     f1 = synalinks.metrics.F1Score()
     assert f1.average is None
-    await f1.update_state(Pair(title="The Quick fox", body="a b c d"),
-                          Pair(title="quick FOX jumps", body="a b x"))
+    await f1.update_state(
+        Pair(title="The Quick fox", body="a b c d"), Pair(title="quick FOX jumps", body="a b x")
+    )
     assert f1.result() == pytest.approx({"title": 2 / 3, "body": 4 / 7})
     recall = synalinks.metrics.Recall()
     await recall.update_state(Answer(answer="the cat sat"), Answer(answer="the cat"))
@@ -234,10 +251,8 @@ async def test_chain_of_thought_asks_for_low_reasoning_effort(simulated_lm):
 
     simulated_lm.set_responder(respond)
     lm = language_model_for(simulated_lm)
-    assert synalinks.ChainOfThought(data_model=Answer, language_model=lm).reasoning_effort \
-        == "low"
-    await synalinks.ChainOfThought(data_model=Answer, language_model=lm)(
-        Query(query="q"))
+    assert synalinks.ChainOfThought(data_model=Answer, language_model=lm).reasoning_effort == "low"
+    await synalinks.ChainOfThought(data_model=Answer, language_model=lm)(Query(query="q"))
     assert seen == ["low"]
 
 
@@ -245,8 +260,9 @@ async def test_ops_take_a_description(lm):
     a = synalinks.Input(data_model=Query)
     b = synalinks.Input(data_model=Context)
     both = await synalinks.ops.concat(a, b, name="both", description="query and context")
-    kept = await synalinks.ops.in_mask(both, mask=["query"], name="kept",
-                                       description="the query only")
+    kept = await synalinks.ops.in_mask(
+        both, mask=["query"], name="kept", description="the query only"
+    )
     program = synalinks.Program(inputs=[a, b], outputs=kept)
     module = program.get_module("kept")
     assert module.description == "the query only"
@@ -257,12 +273,20 @@ async def test_ops_take_a_description(lm):
 
 async def test_csv_logger_takes_filepath(lm, tmp_path):
     program = await answer_program(lm)
-    program.compile(reward=synalinks.rewards.ExactMatch(in_mask=["answer"]),
-                    optimizer=synalinks.optimizers.RandomFewShot())
+    program.compile(
+        reward=synalinks.rewards.ExactMatch(in_mask=["answer"]),
+        optimizer=synalinks.optimizers.RandomFewShot(),
+    )
     x, y = capitals()
     path = tmp_path / "log.csv"
-    await program.fit(x, y, epochs=2, batch_size=8, verbose=0,
-                      callbacks=[synalinks.callbacks.CSVLogger(filepath=str(path))])
+    await program.fit(
+        x,
+        y,
+        epochs=2,
+        batch_size=8,
+        verbose=0,
+        callbacks=[synalinks.callbacks.CSVLogger(filepath=str(path))],
+    )
     rows = list(csv.DictReader(path.open()))
     assert [row["epoch"] for row in rows] == ["0", "1"]
     with pytest.raises(ValueError, match="exactly one"):
@@ -277,7 +301,8 @@ def test_lambda_needs_a_data_model():
 async def test_cosine_similarity_is_the_reward_function(simulated_lm):
     embedder = embedding_model_for(simulated_lm)
     same = await synalinks.rewards.cosine_similarity(
-        Answer(answer="Paris"), Answer(answer="Paris"), embedding_model=embedder)
+        Answer(answer="Paris"), Answer(answer="Paris"), embedding_model=embedder
+    )
     assert same == pytest.approx(1.0)
     reward = synalinks.rewards.CosineSimilarity(embedding_model=embedder)
     assert await reward(Answer(answer="Paris"), Answer(answer="Paris")) == pytest.approx(same)
@@ -292,5 +317,6 @@ def test_ollama_embeddings_keep_the_ollama_route():
     assert chat.model == "ollama_chat/mistral"
     # litellm embeds with Ollama only on the `ollama` route.
     assert litellm.get_llm_provider(embedder.model)[1] == "ollama"
-    assert synalinks.EmbeddingModel("ollama_chat/nomic-embed-text").model == \
-        "ollama/nomic-embed-text"
+    assert (
+        synalinks.EmbeddingModel("ollama_chat/nomic-embed-text").model == "ollama/nomic-embed-text"
+    )

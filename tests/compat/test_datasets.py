@@ -14,20 +14,27 @@ from synaprefect.testing.skills import language_model_for, parse_prompt
 # Rows as the Hugging Face dataset openai/gsm8k (config main) has them.
 GSM8K = {
     "train": [
-        ("Ann has 3 apples and buys 4 more. How many apples does she have?",
-         "She has 3 + 4 = <<3+4=7>>7 apples.\n#### 7"),
+        (
+            "Ann has 3 apples and buys 4 more. How many apples does she have?",
+            "She has 3 + 4 = <<3+4=7>>7 apples.\n#### 7",
+        ),
         ("A pen costs $2. How much do 6 pens cost?", "6 * 2 = <<6*2=12>>12\n#### 12"),
-        ("Tom reads 10 pages a day. How many pages does he read in a week?",
-         "10 * 7 = <<10*7=70>>70 pages.\n#### 70"),
-        ("A farm has 1,200 hens and sells 200. How many hens are left?",
-         "1,200 - 200 = <<1200-200=1000>>1,000 hens.\n#### 1,000"),
-        ("Sue had 9 stickers and gave away 5. How many are left?",
-         "9 - 5 = <<9-5=4>>4\n#### 4"),
+        (
+            "Tom reads 10 pages a day. How many pages does he read in a week?",
+            "10 * 7 = <<10*7=70>>70 pages.\n#### 70",
+        ),
+        (
+            "A farm has 1,200 hens and sells 200. How many hens are left?",
+            "1,200 - 200 = <<1200-200=1000>>1,000 hens.\n#### 1,000",
+        ),
+        ("Sue had 9 stickers and gave away 5. How many are left?", "9 - 5 = <<9-5=4>>4\n#### 4"),
     ],
     "test": [
         ("Bob has 5 boxes of 6 eggs. How many eggs does he have?", "5 * 6 = 30\n#### 30"),
-        ("A train travels 60 km an hour for 3 hours. How far does it go?",
-         "60 * 3 = 180 km\n#### 180"),
+        (
+            "A train travels 60 km an hour for 3 hours. How far does it go?",
+            "60 * 3 = 180 km\n#### 180",
+        ),
         ("Lia saved $15 and spent $7. How much is left?", "15 - 7 = 8\n#### 8"),
     ],
 }
@@ -53,8 +60,11 @@ def _no_tracking():
 def gsm8k_cache():
     """The default cache, ``<synaprefect home>/datasets``, holding a few gsm8k rows."""
     folder = synaprefect_home() / "datasets"
-    write_cache(folder, "gsm8k", {split: [{"question": q, "answer": a} for q, a in rows]
-                                  for split, rows in GSM8K.items()})
+    write_cache(
+        folder,
+        "gsm8k",
+        {split: [{"question": q, "answer": a} for q, a in rows] for split, rows in GSM8K.items()},
+    )
     return folder
 
 
@@ -84,10 +94,16 @@ async def test_gsm8k_baseline_script(gsm8k_cache, calculator):
         data_model=synalinks.datasets.gsm8k.get_output_data_model(),
         language_model=language_model,
     )(inputs)
-    program = synalinks.Program(inputs=inputs, outputs=outputs, name="gsm8k_baseline",
-                                description="A program to solve math problems")
-    program.compile(reward=synalinks.rewards.ExactMatch(in_mask=["answer"]),
-                    optimizer=synalinks.optimizers.RandomFewShot())
+    program = synalinks.Program(
+        inputs=inputs,
+        outputs=outputs,
+        name="gsm8k_baseline",
+        description="A program to solve math problems",
+    )
+    program.compile(
+        reward=synalinks.rewards.ExactMatch(in_mask=["answer"]),
+        optimizer=synalinks.optimizers.RandomFewShot(),
+    )
     metrics = await program.evaluate(x=x_test, y=y_test, batch_size=32)
 
     assert isinstance(x_train, np.ndarray) and x_train.dtype == object
@@ -97,8 +113,9 @@ async def test_gsm8k_baseline_script(gsm8k_cache, calculator):
     assert sorted(calculator.asked) == sorted(q for q, _ in GSM8K["test"])
     assert metrics["reward"] == pytest.approx(2 / 3)  # the train question is answered wrong
 
-    history = await program.fit(x=x_train, y=y_train, validation_split=0.2, epochs=1,
-                                batch_size=32, verbose=0)
+    history = await program.fit(
+        x=x_train, y=y_train, validation_split=0.2, epochs=1, batch_size=32, verbose=0
+    )
     assert set(history.history) >= {"reward", "val_reward"}
 
 
@@ -114,27 +131,41 @@ async def test_streamed_batches_script(gsm8k_cache):
 
 async def test_hotpotqa_and_arcagi_scripts(tmp_path, monkeypatch):
     monkeypatch.setenv("SYNAPREFECT_DATASETS", str(tmp_path))
-    context = {"title": ["Paris", "Seine"],
-               "sentences": [["Paris is the capital.", "It is big."], ["The Seine flows."]]}
-    write_cache(tmp_path, "hotpotqa", {
-        "train": [{"question": "Which river?", "answer": "Seine", "level": "easy",
-                   "context": context}],
-        "validation": [{"question": "Q easy", "answer": "a", "level": "easy", "context": {}},
-                       {"question": "Q hard", "answer": "b", "level": "hard", "context": {}}],
-    })
+    context = {
+        "title": ["Paris", "Seine"],
+        "sentences": [["Paris is the capital.", "It is big."], ["The Seine flows."]],
+    }
+    write_cache(
+        tmp_path,
+        "hotpotqa",
+        {
+            "train": [
+                {"question": "Which river?", "answer": "Seine", "level": "easy", "context": context}
+            ],
+            "validation": [
+                {"question": "Q easy", "answer": "a", "level": "easy", "context": {}},
+                {"question": "Q hard", "answer": "b", "level": "hard", "context": {}},
+            ],
+        },
+    )
     (x_train, y_train), (x_test, y_test) = synalinks.datasets.hotpotqa.load_data()
     documents = synalinks.datasets.hotpotqa.load_knowledge()
     assert [x.question for x in x_test] == ["Q hard"]  # hard validation rows only
     assert [(d.title, d.text) for d in documents] == [
-        ("Paris", "Paris is the capital.\nIt is big."), ("Seine", "The Seine flows.")]
+        ("Paris", "Paris is the capital.\nIt is big."),
+        ("Seine", "The Seine flows."),
+    ]
     assert synalinks.datasets.hotpotqa.get_knowledge_data_model().__name__ == "Document"
 
-    task = {"train": [{"input": [[1]], "output": [[2, 2]]}, {"input": [[3]], "output": [[4]]}],
-            "test": [{"input": [[5]], "output": [[6]]}]}
+    task = {
+        "train": [{"input": [[1]], "output": [[2, 2]]}, {"input": [[3]], "output": [[4]]}],
+        "test": [{"input": [[5]], "output": [[6]]}],
+    }
     (tmp_path / "arcagi" / "1" / "training").mkdir(parents=True)
     (tmp_path / "arcagi" / "1" / "training" / "62c24649.json").write_text(json.dumps(task))
     (x_train, y_train), (x_test, y_test) = synalinks.datasets.arcagi.load_data(
-        task_name="62c24649", arc_version=1)
+        task_name="62c24649", arc_version=1
+    )
     assert synalinks.datasets.arcagi.get_arcagi1_training_task_names() == ["62c24649"]
     # one-leave-out: each training pair is solved from the other one, smallest output first
     assert [y.output_grid for y in y_train] == [[[4]], [[2, 2]]]
@@ -153,8 +184,11 @@ class Emotion(synalinks.DataModel):
 def test_load_split_and_split_train_test_script(tmp_path, monkeypatch):
     # examples/19_multi_objective_lm_selection.py's loader and guide 11's head/tail split.
     monkeypatch.setenv("SYNAPREFECT_DATASETS", str(tmp_path))
-    write_cache(tmp_path / "dair-ai", "emotion", {"train": [
-        {"text": f"message {i} <3", "label": i % 2} for i in range(5)]})
+    write_cache(
+        tmp_path / "dair-ai",
+        "emotion",
+        {"train": [{"text": f"message {i} <3", "label": i % 2} for i in range(5)]},
+    )
     x, y = synalinks.datasets.load_split(
         path="dair-ai/emotion",
         split="train",
@@ -165,12 +199,16 @@ def test_load_split_and_split_train_test_script(tmp_path, monkeypatch):
         limit=4,
     )
     (x_train, y_train), (x_test, y_test) = synalinks.datasets.split_train_test(
-        x, y, validation_split=0.25)
+        x, y, validation_split=0.25
+    )
     assert [t.text for t in x_train] == ["message 0 <3", "message 1 <3", "message 2 <3"]
     assert [e.joy for e in y_train] == [False, True, False] and y_test[0].joy is True
-    (texts,) = synalinks.datasets.load_split(path="dair-ai/emotion", split="train",
-                                             input_data_model=Tweet,
-                                             input_template='{"text": {{ text | tojson }}}')
+    (texts,) = synalinks.datasets.load_split(
+        path="dair-ai/emotion",
+        split="train",
+        input_data_model=Tweet,
+        input_template='{"text": {{ text | tojson }}}',
+    )
     assert len(texts) == 5
 
 
@@ -183,6 +221,7 @@ def test_a_benchmark_not_in_the_cache_says_which_file_and_how(tmp_path, monkeypa
     assert f"expected the file {expected}" in message
     assert "load_dataset('openai/gsm8k', 'main', split='train')" in message
     assert f".to_json('{expected}')" in message and "$SYNAPREFECT_DATASETS" in message
-    with pytest.raises(FileNotFoundError, match="copy the data/ folder of "
-                       "https://github.com/fchollet/ARC-AGI"):
+    with pytest.raises(
+        FileNotFoundError, match="copy the data/ folder of https://github.com/fchollet/ARC-AGI"
+    ):
         synalinks.datasets.arcagi.load_data("62c24649")

@@ -48,14 +48,23 @@ class WorksAt(synalinks.Relation):
 
 TEXTS = {
     "INVOICE #INV-001 from TechSupply Co.: 10 USB-C cables, total 307.84": {
-        "invoice_number": "INV-001", "vendor": "TechSupply Co.", "total_amount": 307.84,
-        "description": "USB-C cables and wireless mice"},
+        "invoice_number": "INV-001",
+        "vendor": "TechSupply Co.",
+        "total_amount": 307.84,
+        "description": "USB-C cables and wireless mice",
+    },
     "Invoice INV-002, Cloud Services Inc., monthly cloud hosting, EUR 149.00": {
-        "invoice_number": "INV-002", "vendor": "Cloud Services Inc.", "total_amount": 149.0,
-        "description": "Monthly cloud hosting subscription"},
+        "invoice_number": "INV-002",
+        "vendor": "Cloud Services Inc.",
+        "total_amount": 149.0,
+        "description": "Monthly cloud hosting subscription",
+    },
     "BILL INV-003 Office Furniture Ltd. standing desk and chair 1127.00": {
-        "invoice_number": "INV-003", "vendor": "Office Furniture Ltd.",
-        "total_amount": 1127.0, "description": "Standing desk and ergonomic chair"},
+        "invoice_number": "INV-003",
+        "vendor": "Office Furniture Ltd.",
+        "total_amount": 1127.0,
+        "description": "Standing desk and ergonomic chair",
+    },
 }
 
 
@@ -100,8 +109,7 @@ async def test_extract_store_and_answer_like_synalinks_examples(simulated_lm, tm
         instructions="Extract invoice information from the document text.",
     )(inputs)
     stored = await synalinks.UpdateKnowledge(knowledge_base=knowledge_base)(extracted)
-    invoice_program = synalinks.Program(inputs=inputs, outputs=stored,
-                                        name="invoice_extraction")
+    invoice_program = synalinks.Program(inputs=inputs, outputs=stored, name="invoice_extraction")
     for text in TEXTS:
         result = await invoice_program(DocumentText(text=text))
         assert result.get("invoice_number") == TEXTS[text]["invoice_number"]
@@ -109,12 +117,12 @@ async def test_extract_store_and_answer_like_synalinks_examples(simulated_lm, tm
 
     results = await knowledge_base.fulltext_search("cloud", table_name="Invoice", k=5)
     assert [r["invoice_number"] for r in results] == ["INV-002"]
-    results = await knowledge_base.hybrid_fts_search("standing desk chair",
-                                                     table_name="Invoice", k=5)
+    results = await knowledge_base.hybrid_fts_search(
+        "standing desk chair", table_name="Invoice", k=5
+    )
     assert results[0]["invoice_number"] == "INV-003"
     records = await knowledge_base.getall(table_name="Invoice", limit=10)
-    assert [r.get_json()["invoice_number"] for r in records] == ["INV-001", "INV-002",
-                                                                "INV-003"]
+    assert [r.get_json()["invoice_number"] for r in records] == ["INV-001", "INV-002", "INV-003"]
 
     inputs = synalinks.Input(data_model=Query)
     retrieved = await synalinks.RetrieveKnowledge(
@@ -149,7 +157,8 @@ async def test_a_knowledge_graph_like_synalinks_guides(simulated_lm, tmp_path):
     acme = Company(label="Company", name="Acme Analytical Engines")
     works = WorksAt(subj=ada, label="WorksAt", obj=acme)
     embedded = await synalinks.EmbedKnowledge(
-        embedding_model=embedding_model_for(simulated_lm), in_mask=["name"])(works)
+        embedding_model=embedding_model_for(simulated_lm), in_mask=["name"]
+    )(works)
     assert len(embedded.get_json()["subj"]["embedding"]) == 64
     await synalinks.UpdateKnowledge(knowledge_base=knowledge_base)(embedded)
 
@@ -157,10 +166,11 @@ async def test_a_knowledge_graph_like_synalinks_guides(simulated_lm, tmp_path):
     assert found[0]["name"] == "Ada Lovelace"
     graph = await knowledge_base.local_graph_search("Ada", label="Person", max_hops=1)
     assert synalinks.is_knowledge_graph(graph)
-    assert [(r["subj"]["name"], r["label"], r["obj"]["name"])
-            for r in graph.get_json()["relations"]] == [
-        ("Ada Lovelace", "WorksAt", "Acme Analytical Engines")]
+    assert [
+        (r["subj"]["name"], r["label"], r["obj"]["name"]) for r in graph.get_json()["relations"]
+    ] == [("Ada Lovelace", "WorksAt", "Acme Analytical Engines")]
     paths = await knowledge_base.path_hybrid_fts_search(
-        "Ada", "Acme", subj_label="Person", obj_label="Company", max_hops=2)
+        "Ada", "Acme", subj_label="Person", obj_label="Company", max_hops=2
+    )
     assert paths[0]["hops"] == 1
     await knowledge_base.close()

@@ -39,19 +39,24 @@ class Critique(synalinks.DataModel):
 
 
 def dataset(n: int, start: int = 0):
-    rows = ROWS[start:start + n]
-    return (np.array([Query(query=r["query"]) for r in rows], dtype=object),
-            np.array([Answer(answer=r["answer"]) for r in rows], dtype=object))
+    rows = ROWS[start : start + n]
+    return (
+        np.array([Query(query=r["query"]) for r in rows], dtype=object),
+        np.array([Answer(answer=r["answer"]) for r in rows], dtype=object),
+    )
 
 
 async def qa_program(server, name: str) -> synalinks.Program:
     server.set_responder(style_student(KNOWLEDGE))
     inputs = synalinks.Input(data_model=Query)
-    outputs = await synalinks.Generator(data_model=Answer, language_model=language_model_for(
-        server), name="answerer")(inputs)
+    outputs = await synalinks.Generator(
+        data_model=Answer, language_model=language_model_for(server), name="answerer"
+    )(inputs)
     program = synalinks.Program(inputs=inputs, outputs=outputs, name=name)
-    program.compile(reward=synalinks.rewards.ExactMatch(in_mask=["answer"]),
-                    optimizer=synalinks.optimizers.RandomFewShot())
+    program.compile(
+        reward=synalinks.rewards.ExactMatch(in_mask=["answer"]),
+        optimizer=synalinks.optimizers.RandomFewShot(),
+    )
     return program
 
 
@@ -84,8 +89,11 @@ def boxes_per_layer(path: str) -> list[int]:
     the row bands holding title bands, boxes the runs of title colour along a pixel row
     in the padding above the title text."""
     header = has_colour(picture(path), HEADER)
-    return [len([r for r in runs_of(header[start + 6]) if r[1] - r[0] > 20])
-            for start, end in runs_of(header.any(axis=1)) if end - start > 10]
+    return [
+        len([r for r in runs_of(header[start + 6]) if r[1] - r[0] > 20])
+        for start, end in runs_of(header.any(axis=1))
+        if end - start > 10
+    ]
 
 
 # ---- plot_program ----------------------------------------------------------------------
@@ -100,8 +108,9 @@ async def test_plot_program_draws_a_branching_program_in_layers(simulated_lm, tm
     outputs = await synalinks.Generator(data_model=Critique, language_model=lm)(merged)
     program = synalinks.Program(inputs=inputs, outputs=outputs, name="critic_program")
 
-    path = synalinks.utils.plot_program(program, to_folder=tmp_path, show_module_names=True,
-                                        show_trainable=True)
+    path = synalinks.utils.plot_program(
+        program, to_folder=tmp_path, show_module_names=True, show_trainable=True
+    )
 
     assert path == str(tmp_path / "critic_program.png")  # Synalinks' default name
     rgb = picture(path)
@@ -109,12 +118,16 @@ async def test_plot_program_draws_a_branching_program_in_layers(simulated_lm, tm
     assert boxes_per_layer(path) == [1, 2, 1, 1]
     assert has_colour(rgb, np.array([0x2E, 0x8B, 0x57]) / 255).any()  # "Trainable" bands
 
-    wide = picture(synalinks.utils.plot_program(program, to_file="lr.png", to_folder=tmp_path,
-                                                rankdir="LR"))
+    wide = picture(
+        synalinks.utils.plot_program(program, to_file="lr.png", to_folder=tmp_path, rankdir="LR")
+    )
     # Four layers side by side: much wider for its height than four rows of boxes.
     assert wide.shape[1] / wide.shape[0] > 2 * rgb.shape[1] / rgb.shape[0]
-    detailed = picture(synalinks.utils.plot_program(program, to_file="schemas.png",
-                                                    to_folder=tmp_path, show_schemas=True))
+    detailed = picture(
+        synalinks.utils.plot_program(
+            program, to_file="schemas.png", to_folder=tmp_path, show_schemas=True
+        )
+    )
     assert detailed.size > rgb.size  # the schemas make the boxes bigger
 
     with pytest.raises(ValueError, match="unrecognized keyword arguments"):
@@ -139,8 +152,9 @@ async def test_plot_program_expands_a_nested_program(simulated_lm, tmp_path):
     # input; the pipeline and the direct generator; the concatenation
     assert boxes_per_layer(synalinks.utils.plot_program(program, to_folder=tmp_path)) == [1, 2, 1]
     # input; the pipeline's input and the direct generator; its two generators; concat
-    expanded = synalinks.utils.plot_program(program, to_file="expanded.png",
-                                            to_folder=tmp_path, expand_nested=True)
+    expanded = synalinks.utils.plot_program(
+        program, to_file="expanded.png", to_folder=tmp_path, expand_nested=True
+    )
     assert boxes_per_layer(expanded) == [1, 2, 1, 1, 1]
 
 
@@ -151,8 +165,9 @@ async def test_plot_history_of_a_short_fit(simulated_lm, tmp_path):
     program = await qa_program(simulated_lm, "plotted_fit")
     x, y = dataset(12)
     with tracking(False):
-        history = await program.fit(x=x, y=y, epochs=2, batch_size=4, validation_split=0.25,
-                                    verbose=0)
+        history = await program.fit(
+            x=x, y=y, epochs=2, batch_size=4, validation_split=0.25, verbose=0
+        )
     assert set(history.history) >= {"reward", "val_reward"}
 
     path = synalinks.utils.plot_history(history, to_folder=tmp_path)
@@ -161,9 +176,11 @@ async def test_plot_history_of_a_short_fit(simulated_lm, tmp_path):
     rgb = picture(path)
     # One line per metric, in the first two tab10 colours.
     assert has_colour(rgb, TAB10_BLUE).sum() > 50 and has_colour(rgb, TAB10_ORANGE).sum() > 50
-    only_reward = picture(synalinks.utils.plot_history(history, to_file="reward.png",
-                                                       to_folder=tmp_path,
-                                                       metrics_filter=["reward"]))
+    only_reward = picture(
+        synalinks.utils.plot_history(
+            history, to_file="reward.png", to_folder=tmp_path, metrics_filter=["reward"]
+        )
+    )
     assert has_colour(only_reward, TAB10_BLUE).sum() > 50
     assert not has_colour(only_reward, TAB10_ORANGE).any()
     with pytest.raises(ValueError, match="metrics_filter"):
@@ -173,18 +190,21 @@ async def test_plot_history_of_a_short_fit(simulated_lm, tmp_path):
     synalinks.set_seed(7)
     again = await qa_program(simulated_lm, "plotted_fit_again")
     with tracking(False):
-        second = await again.fit(x=x, y=y, epochs=2, batch_size=4, validation_split=0.25,
-                                 verbose=0)
+        second = await again.fit(x=x, y=y, epochs=2, batch_size=4, validation_split=0.25, verbose=0)
     paths = [
         synalinks.utils.plot_history_with_mean_and_std([history, second], to_folder=tmp_path),
-        synalinks.utils.plot_history_comparison({"first": history, "second": second},
-                                                to_folder=tmp_path),
+        synalinks.utils.plot_history_comparison(
+            {"first": history, "second": second}, to_folder=tmp_path
+        ),
         synalinks.utils.plot_history_comparison_with_mean_and_std(
-            {"both": [history, second], "second": [second]}, to_folder=tmp_path),
+            {"both": [history, second], "second": [second]}, to_folder=tmp_path
+        ),
     ]
     assert [p.rsplit("/", 1)[1] for p in paths] == [
-        "training_history_with_mean_and_std.png", "training_history_comparison.png",
-        "training_history_comparison_with_mean_and_std.png"]
+        "training_history_with_mean_and_std.png",
+        "training_history_comparison.png",
+        "training_history_comparison_with_mean_and_std.png",
+    ]
     for path in paths:
         assert has_colour(picture(path), TAB10_BLUE).sum() > 50
     with pytest.raises(ValueError, match="history_list"):
@@ -198,13 +218,16 @@ async def test_mean_std_and_comparison_plots_of_evaluations(simulated_lm, tmp_pa
     assert all(set(run) == set(runs[0]) for run in runs)
 
     single = synalinks.utils.plot_metrics(runs[0], to_folder=tmp_path)
-    spread = synalinks.utils.plot_metrics_with_mean_and_std(runs, to_folder=tmp_path,
-                                                            show_values=True)
+    spread = synalinks.utils.plot_metrics_with_mean_and_std(
+        runs, to_folder=tmp_path, show_values=True
+    )
     compared = synalinks.utils.plot_metrics_comparison_with_mean_and_std(
-        {"first half": runs[:2], "last": runs[2:]}, to_folder=tmp_path)
+        {"first half": runs[:2], "last": runs[2:]}, to_folder=tmp_path
+    )
 
     side_by_side = synalinks.utils.plot_metrics_comparison(
-        {"first": runs[0], "second": runs[1]}, to_folder=tmp_path)
+        {"first": runs[0], "second": runs[1]}, to_folder=tmp_path
+    )
 
     assert side_by_side == str(tmp_path / "evaluation_metrics_comparison.png")
     assert single == str(tmp_path / "evaluation_metrics.png")
@@ -216,8 +239,9 @@ async def test_mean_std_and_comparison_plots_of_evaluations(simulated_lm, tmp_pa
     # One colour per setting.
     assert has_colour(bars, TAB10_BLUE).sum() > 50 and has_colour(bars, TAB10_ORANGE).sum() > 50
     with pytest.raises(ValueError, match="keys"):
-        synalinks.utils.plot_metrics_with_mean_and_std([runs[0], {"other": 1.0}],
-                                                       to_folder=tmp_path)
+        synalinks.utils.plot_metrics_with_mean_and_std(
+            [runs[0], {"other": 1.0}], to_folder=tmp_path
+        )
 
 
 # ---- enable_logging / enable_observability ---------------------------------------------
@@ -237,14 +261,19 @@ def restore_logging(monkeypatch, capsys):
         import prefect.logging.handlers
         import prefect.main  # configures Prefect's logging, as a tracked run does
 
-    for name in ("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL",
-                 "PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL",
-                 "PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL"):
+    for name in (
+        "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL",
+        "PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL",
+        "PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL",
+    ):
         monkeypatch.delenv(name, raising=False)  # restored at teardown
     logger = logging.getLogger("synaprefect")
     saved = (list(logger.handlers), logger.level, logger.propagate)
-    consoles = [h for h in logging.getLogger().handlers
-                if isinstance(h, prefect.logging.handlers.PrefectConsoleHandler)]
+    consoles = [
+        h
+        for h in logging.getLogger().handlers
+        if isinstance(h, prefect.logging.handlers.PrefectConsoleHandler)
+    ]
     levels = {h: h.level for h in consoles}
     levels.update({name: logging.getLogger(name).level for name in PREFECT_RUN_LOGGERS})
     yield
@@ -256,17 +285,21 @@ def restore_logging(monkeypatch, capsys):
         (logging.getLogger(target) if isinstance(target, str) else target).setLevel(level)
 
 
-async def test_enable_logging_prints_records_at_the_level_given(simulated_lm, tmp_path,
-                                                                capsys, restore_logging):
+async def test_enable_logging_prints_records_at_the_level_given(
+    simulated_lm, tmp_path, capsys, restore_logging
+):
     program = await qa_program(simulated_lm, "logged")
     query = Query(query=ROWS[0]["query"])
 
     synalinks.enable_logging(log_level="debug", log_to_file=tmp_path / "run.log")
     answer = await program(query)
     console = capsys.readouterr().err
-    assert re.search(r"\| DEBUG +\| synaprefect\.modules - answerer \(Generator\) called "
-                     r"with \[\{\"query\": ", console)
-    assert f"answerer (Generator) returned {{\"answer\": \"{answer.get('answer')}\"" in console
+    assert re.search(
+        r"\| DEBUG +\| synaprefect\.modules - answerer \(Generator\) called "
+        r"with \[\{\"query\": ",
+        console,
+    )
+    assert f'answerer (Generator) returned {{"answer": "{answer.get("answer")}"' in console
     assert "answerer (Generator) called with" in (tmp_path / "run.log").read_text()
 
     synalinks.enable_logging(log_level="warning")
@@ -294,7 +327,8 @@ def restore_tracking():
 
 
 async def test_enable_observability_tracks_runs_tagged_with_the_experiment(
-        prefect_api, simulated_lm, restore_tracking):
+    prefect_api, simulated_lm, restore_tracking
+):
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 
     program = await qa_program(simulated_lm, f"observed_{uuid.uuid4().hex[:8]}")
@@ -305,14 +339,16 @@ async def test_enable_observability_tracks_runs_tagged_with_the_experiment(
         synalinks.enable_observability(tracking_uri="file:./mlruns")
 
     # The same server, named without /api (as an MLflow server URL would be).
-    synalinks.enable_observability(tracking_uri=prefect_api.api_url.removesuffix("/api"),
-                                   experiment_name=experiment)
+    synalinks.enable_observability(
+        tracking_uri=prefect_api.api_url.removesuffix("/api"), experiment_name=experiment
+    )
     assert synalinks.is_observability_enabled()
     await program.evaluate(*dataset(3), verbose=0)
 
     async with prefect_api.client() as client:
-        runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
-            tags=FlowRunFilterTags(all_=[experiment])))
+        runs = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[experiment]))
+        )
     assert [run.name for run in runs] == [f"evaluate-{program.name}"]
     assert runs[0].state.is_completed()
     task_runs = await prefect_api.read_task_runs([runs[0].id], count=2)
@@ -322,18 +358,19 @@ async def test_enable_observability_tracks_runs_tagged_with_the_experiment(
 # ---- the plots artifact of a tracked fit -----------------------------------------------
 
 
-async def test_a_tracked_fit_publishes_its_curves_and_graph(prefect_api, simulated_lm,
-                                                            monkeypatch):
+async def test_a_tracked_fit_publishes_its_curves_and_graph(prefect_api, simulated_lm, monkeypatch):
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
     program = await qa_program(simulated_lm, f"pictured_{uuid.uuid4().hex[:8]}")
-    await program.fit(*dataset(8), epochs=2, batch_size=4, validation_split=0.25, verbose=0,
-                      resume=False)
+    await program.fit(
+        *dataset(8), epochs=2, batch_size=4, validation_split=0.25, verbose=0, resume=False
+    )
 
     key = synalinks.orchestration.plots_key(program.name)
     async with prefect_api.client() as client:
-        found = await client.read_artifacts(artifact_filter=ArtifactFilter(
-            key=ArtifactFilterKey(any_=[key])))
+        found = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
+        )
     assert len(found) == 1  # one per fit, not per epoch
     markdown = found[0].data
     images = re.findall(r"!\[([^\]]*)\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", markdown)
@@ -345,11 +382,18 @@ async def test_a_tracked_fit_publishes_its_curves_and_graph(prefect_api, simulat
 
     monkeypatch.setenv("SYNAPREFECT_FIT_PLOTS", "off")  # the switch for fits that must be lean
     quiet = await qa_program(simulated_lm, f"unpictured_{uuid.uuid4().hex[:8]}")
-    await quiet.fit(*dataset(4), epochs=1, batch_size=4, validation_split=0.25, verbose=0,
-                    resume=False)
+    await quiet.fit(
+        *dataset(4), epochs=1, batch_size=4, validation_split=0.25, verbose=0, resume=False
+    )
     async with prefect_api.client() as client:
-        assert not await client.read_artifacts(artifact_filter=ArtifactFilter(
-            key=ArtifactFilterKey(any_=[synalinks.orchestration.plots_key(quiet.name)])))
-        summaries = await client.read_artifacts(artifact_filter=ArtifactFilter(
-            key=ArtifactFilterKey(any_=[synalinks.orchestration.summary_key(quiet.name)])))
+        assert not await client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=[synalinks.orchestration.plots_key(quiet.name)])
+            )
+        )
+        summaries = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=[synalinks.orchestration.summary_key(quiet.name)])
+            )
+        )
     assert len(summaries) == 1  # the fit itself was tracked

@@ -32,9 +32,14 @@ def found(table):
 
 def test_the_committed_list_is_synalinks_public_api():
     assert len(SYNALINKS) == 778
-    for path in ("synalinks.Generator", "synalinks.modules.Generator",
-                 "synalinks.utils.plot_program", "synalinks.datasets.gsm8k.load_data",
-                 "synalinks.tuners.RandomSearch", "synalinks.Field"):
+    for path in (
+        "synalinks.Generator",
+        "synalinks.modules.Generator",
+        "synalinks.utils.plot_program",
+        "synalinks.datasets.gsm8k.load_data",
+        "synalinks.tuners.RandomSearch",
+        "synalinks.Field",
+    ):
         assert path in SYNALINKS
     assert set(SYNALINKS.values()) == {"class", "function", "value"}
 
@@ -46,34 +51,50 @@ def test_every_synalinks_name_has_one_row(table):
 
 
 def test_different_and_not_provided_say_how_or_why(table):
-    unexplained = [name for name, (status, reason) in table.items()
-                   if status != "present" and len(reason) < 10]
+    unexplained = [
+        name for name, (status, reason) in table.items() if status != "present" and len(reason) < 10
+    ]
     assert unexplained == []
 
 
 def test_present_and_different_names_resolve(table, found):
-    missing = [name for name, (status, _) in table.items()
-               if status != "not provided" and found[name] is None]
+    missing = [
+        name
+        for name, (status, _) in table.items()
+        if status != "not provided" and found[name] is None
+    ]
     assert missing == []
 
 
 def test_present_names_are_what_synalinks_exports(table, found):
-    wrong = [(name, SYNALINKS[name], found[name]) for name, (status, _) in table.items()
-             if status == "present" and found[name] != SYNALINKS[name]]
+    wrong = [
+        (name, SYNALINKS[name], found[name])
+        for name, (status, _) in table.items()
+        if status == "present" and found[name] != SYNALINKS[name]
+    ]
     assert wrong == []
 
 
 def test_not_provided_names_do_not_resolve(table, found):
-    resolving = [name for name, (status, _) in table.items()
-                 if status == "not provided" and found[name] is not None]
+    resolving = [
+        name
+        for name, (status, _) in table.items()
+        if status == "not provided" and found[name] is not None
+    ]
     assert resolving == []
 
 
 def test_resolution_sees_only_what_a_script_sees():
-    found = resolve_all(["synalinks.Generator", "synalinks.datasets.gsm8k.load_data",
-                         "synalinks.version", "synalinks.MultiServerMCPClient",
-                         "synalinks.testing.SimulatedLM",
-                         "synalinks.modules.generator.Generator.nonexistent"])
+    found = resolve_all(
+        [
+            "synalinks.Generator",
+            "synalinks.datasets.gsm8k.load_data",
+            "synalinks.version",
+            "synalinks.MultiServerMCPClient",
+            "synalinks.testing.SimulatedLM",
+            "synalinks.modules.generator.Generator.nonexistent",
+        ]
+    )
     assert found == {
         "synalinks.Generator": "class",
         "synalinks.datasets.gsm8k.load_data": "function",
@@ -87,8 +108,10 @@ def test_resolution_sees_only_what_a_script_sees():
 
 def test_table_cells_expand_and_duplicates_are_refused():
     assert expand("`synalinks.a.{B, c}.d`, `synalinks.E`") == [
-        "synalinks.a.B.d", "synalinks.a.c.d", "synalinks.E"]
-    rows = ("| `synalinks.{A, B}` | present | |\n"
-            "| `synalinks.B` | not provided | because |\n")
+        "synalinks.a.B.d",
+        "synalinks.a.c.d",
+        "synalinks.E",
+    ]
+    rows = "| `synalinks.{A, B}` | present | |\n| `synalinks.B` | not provided | because |\n"
     with pytest.raises(ValueError, match="synalinks.B appears twice"):
         parse_table(rows)

@@ -34,8 +34,13 @@ def _provider_key(monkeypatch):
 
 def recording_capitals(server, seen: list):
     """The simulated LM answers the capital (uppercase) and keeps each prompt."""
-    capitals = {"Peru": "LIMA", "France": "PARIS", "Japan": "TOKYO", "Chile": "SANTIAGO",
-                "Kenya": "NAIROBI"}
+    capitals = {
+        "Peru": "LIMA",
+        "France": "PARIS",
+        "Japan": "TOKYO",
+        "Chile": "SANTIAGO",
+        "Kenya": "NAIROBI",
+    }
 
     def respond(request):
         prompt = parse_prompt(request)
@@ -48,8 +53,9 @@ def recording_capitals(server, seen: list):
 
 async def qa_program(language_model, name="capital_qa", generator="generator"):
     inputs = synalinks.Input(data_model=Query)
-    outputs = await synalinks.Generator(data_model=Answer, language_model=language_model,
-                                        name=generator)(inputs)
+    outputs = await synalinks.Generator(
+        data_model=Answer, language_model=language_model, name=generator
+    )(inputs)
     return synalinks.Program(inputs=inputs, outputs=outputs, name=name)
 
 
@@ -64,22 +70,24 @@ class Capitalizer(synalinks.Module):
     def __init__(self, language_model=None, name=None, description=None, trainable=True):
         super().__init__(name=name, description=description, trainable=trainable)
         self.language_model = language_model
-        self.generator = synalinks.Generator(data_model=Answer, language_model=language_model,
-                                             name=f"{self.name}_generator")
+        self.generator = synalinks.Generator(
+            data_model=Answer, language_model=language_model, name=f"{self.name}_generator"
+        )
 
     async def call(self, inputs, training=False):
         return await self.generator(inputs, training=training)
 
     def get_config(self):
-        return {"name": self.name, "description": self.description,
-                "trainable": self.trainable,
-                "language_model": synalinks.saving.serialize_synalinks_object(
-                    self.language_model)}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "trainable": self.trainable,
+            "language_model": synalinks.saving.serialize_synalinks_object(self.language_model),
+        }
 
     @classmethod
     def from_config(cls, config):
-        language_model = synalinks.saving.deserialize_synalinks_object(
-            config.pop("language_model"))
+        language_model = synalinks.saving.deserialize_synalinks_object(config.pop("language_model"))
         return cls(language_model=language_model, **config)
 
 
@@ -91,7 +99,8 @@ async def test_custom_registered_module_saved_and_loaded(simulated_lm, tmp_path)
     outputs = await Capitalizer(language_model=language_model, name="capitalizer")(inputs)
     program = synalinks.Program(inputs=inputs, outputs=outputs, name="custom")
     program.get_module("capitalizer").generator.state.update(
-        {"instructions": "Uppercase capitals only."})
+        {"instructions": "Uppercase capitals only."}
+    )
     program.save(tmp_path / "custom.json")
 
     loaded = synalinks.Program.load(tmp_path / "custom.json")
@@ -113,21 +122,22 @@ class Reasoner(synalinks.Program):
     def __init__(self, language_model=None, name=None, description=None, trainable=True):
         super().__init__(name=name, description=description, trainable=trainable)
         self.language_model = language_model
-        self.answer_generator = synalinks.Generator(data_model=Answer,
-                                                    language_model=language_model,
-                                                    name=f"{self.name}_answer")
+        self.answer_generator = synalinks.Generator(
+            data_model=Answer, language_model=language_model, name=f"{self.name}_answer"
+        )
 
     async def call(self, inputs, training=False):
         return await self.answer_generator(inputs)
 
     def get_config(self):
-        return {"name": self.name, "language_model":
-                synalinks.saving.serialize_synalinks_object(self.language_model)}
+        return {
+            "name": self.name,
+            "language_model": synalinks.saving.serialize_synalinks_object(self.language_model),
+        }
 
     @classmethod
     def from_config(cls, config):
-        language_model = synalinks.saving.deserialize_synalinks_object(
-            config.pop("language_model"))
+        language_model = synalinks.saving.deserialize_synalinks_object(config.pop("language_model"))
         return cls(language_model=language_model, **config)
 
 
@@ -171,21 +181,27 @@ async def test_registered_reward_function_survives_save_and_load(simulated_lm, t
 
     recording_capitals(simulated_lm, [])
     program = await qa_program(language_model_for(simulated_lm))
-    program.compile(reward=synalinks.rewards.RewardFunctionWrapper(fn=same_capital),
-                    optimizer=synalinks.optimizers.RandomFewShot())
+    program.compile(
+        reward=synalinks.rewards.RewardFunctionWrapper(fn=same_capital),
+        optimizer=synalinks.optimizers.RandomFewShot(),
+    )
     program.save(tmp_path / "rewarded.json")
     assert "compat_tests>same_capital" in (tmp_path / "rewarded.json").read_text()
     loaded = synalinks.Program.load(tmp_path / "rewarded.json")
     with tracking(False):
-        scores = await loaded.evaluate(np.array([Query(query="Capital of Peru?")]),
-                                       np.array([Answer(answer="lima")]), verbose=0)
+        scores = await loaded.evaluate(
+            np.array([Query(query="Capital of Peru?")]),
+            np.array([Answer(answer="lima")]),
+            verbose=0,
+        )
     assert scores["reward"] == 1.0
 
 
 def test_serialize_and_deserialize_synalinks_object():
     language_model = synalinks.LanguageModel("openai/gpt-4o-mini", temperature=0.2)
     config = synalinks.saving.serialize_synalinks_object(
-        {"models": [language_model], "limit": 3, "none": None})
+        {"models": [language_model], "limit": 3, "none": None}
+    )
     assert config["limit"] == 3 and config["none"] is None
     json.dumps(config)  # plain JSON
     revived = synalinks.saving.deserialize_synalinks_object(config)
@@ -200,12 +216,14 @@ def test_loading_never_imports_or_reaches_arbitrary_attributes():
     sys.modules.pop("antigravity", None)
     with pytest.raises(ValueError, match="Unknown class 'open'.*register"):
         synalinks.saving.deserialize_synalinks_object(
-            {"module": "antigravity", "class_name": "open", "config": {}})
+            {"module": "antigravity", "class_name": "open", "config": {}}
+        )
     assert "antigravity" not in sys.modules
     # Reachable from a synaprefect module, but not defined there.
     with pytest.raises(ValueError, match="Unknown class 'Path'"):
         synalinks.saving.deserialize_synalinks_object(
-            {"module": "synaprefect.config", "class_name": "Path", "config": {}})
+            {"module": "synaprefect.config", "class_name": "Path", "config": {}}
+        )
 
 
 def test_a_class_with_a_scope_loads_without_registering():
@@ -217,8 +235,10 @@ def test_a_class_with_a_scope_loads_without_registering():
         synalinks.saving.deserialize_synalinks_object(entry)
     with synalinks.saving.CustomObjectScope({"Local": Local}):
         assert synalinks.saving.deserialize_synalinks_object(entry).name == "local"
-    assert type(synalinks.saving.deserialize_synalinks_object(
-        entry, custom_objects={"Local": Local})) is Local
+    assert (
+        type(synalinks.saving.deserialize_synalinks_object(entry, custom_objects={"Local": Local}))
+        is Local
+    )
 
 
 # ---- programs saved by Synalinks 0.10 ------------------------------------------------------
@@ -236,8 +256,9 @@ def synalinks_file_for(server, tmp_path, edit=None) -> Path:
     return path
 
 
-async def test_a_program_saved_by_synalinks_loads_and_runs(simulated_lm_factory, tmp_path,
-                                                            monkeypatch):
+async def test_a_program_saved_by_synalinks_loads_and_runs(
+    simulated_lm_factory, tmp_path, monkeypatch
+):
     # The server wants its own key: the file's key would be refused (401), so the call
     # succeeding shows the file's key was dropped and the environment's used.
     server = simulated_lm_factory(api_key="sk-the-real-key")
@@ -269,10 +290,18 @@ async def test_a_sequential_program_saved_by_synalinks_loads(simulated_lm, tmp_p
         modules = document["config"]["modules"]
         for module in modules:
             module.pop("inbound_nodes")
-        document.update(module="synalinks", class_name="Sequential", registered_name=None,
-                        config={"name": "capital_seq", "description": "Capitals.",
-                                "trainable": True, "modules": modules,
-                                "build_input_schema": modules[0]["config"]["schema"]})
+        document.update(
+            module="synalinks",
+            class_name="Sequential",
+            registered_name=None,
+            config={
+                "name": "capital_seq",
+                "description": "Capitals.",
+                "trainable": True,
+                "modules": modules,
+                "build_input_schema": modules[0]["config"]["schema"],
+            },
+        )
 
     program = synalinks.Program.load(synalinks_file_for(simulated_lm, tmp_path, as_sequential))
     assert isinstance(program, synalinks.Sequential) and program.name == "capital_seq"
@@ -282,8 +311,10 @@ async def test_a_sequential_program_saved_by_synalinks_loads(simulated_lm, tmp_p
 
 async def test_synalinks_variables_file_loads_into_the_same_program(simulated_lm):
     program = await qa_program(language_model_for(simulated_lm))
-    program.compile(reward=synalinks.ExactMatch(in_mask=["answer"]),
-                    optimizer=synalinks.optimizers.RandomFewShot())
+    program.compile(
+        reward=synalinks.ExactMatch(in_mask=["answer"]),
+        optimizer=synalinks.optimizers.RandomFewShot(),
+    )
     program.load_variables(SYNALINKS_VARIABLES)
     state = program.get_module("generator").state
     assert state["instructions"] == "Name the capital city, in uppercase."
@@ -296,18 +327,22 @@ async def test_a_registered_custom_module_in_a_synalinks_file(simulated_lm, tmp_
     recording_capitals(simulated_lm, seen)
     document = json.loads(synalinks_file_for(simulated_lm, tmp_path).read_text())
     generator = document["config"]["modules"][1]
-    generator.update(module="__main__", class_name="Capitalizer",
-                     registered_name="compat_tests>Capitalizer",
-                     config={key: generator["config"][key] for key in
-                             ("name", "description", "trainable", "language_model")})
+    generator.update(
+        module="__main__",
+        class_name="Capitalizer",
+        registered_name="compat_tests>Capitalizer",
+        config={
+            key: generator["config"][key]
+            for key in ("name", "description", "trainable", "language_model")
+        },
+    )
     del document["variables"]  # as Synalinks' to_json() writes it
     program = synalinks.programs.program_from_json(json.dumps(document))
     module = program.get_module("generator")
     assert type(module) is Capitalizer
     assert module.language_model.model == simulated_lm.model
     assert "api_key" not in json.dumps(module.get_config())
-    assert (await program(Query(query="Capital of Chile?"))).get_json() == \
-        {"answer": "SANTIAGO"}
+    assert (await program(Query(query="Capital of Chile?"))).get_json() == {"answer": "SANTIAGO"}
 
 
 def test_synalinks_generator_options_map_onto_subclasses(simulated_lm, tmp_path):
@@ -317,25 +352,41 @@ def test_synalinks_generator_options_map_onto_subclasses(simulated_lm, tmp_path)
         module["config"]["reasoning_effort"] = "low"
 
     program = synalinks.Program.load(
-        synalinks_file_for(simulated_lm, tmp_path, as_chain_of_thought))
+        synalinks_file_for(simulated_lm, tmp_path, as_chain_of_thought)
+    )
     module = program.get_module("generator")
     assert type(module) is synalinks.ChainOfThought
     assert list(module.output_schema["properties"]) == ["thinking", "answer"]
     assert module.reasoning_effort == "low" and module.sampling == {"temperature": 0.0}
 
 
-@pytest.mark.parametrize("edit,message", [
-    (lambda d: d["config"]["modules"][1].update(class_name="DeepAgent"),
-     r"capital_qa > generator uses the Synalinks class 'DeepAgent'"),
-    (lambda d: d["config"]["modules"][1].update(
-        module="my_project.modules", class_name="Shouter", registered_name="Custom>Shouter"),
-     r"Unknown class 'Shouter'.*register"),
-    (lambda d: d["config"]["modules"][1]["config"].update(tool_schemas=[{"type": "function"}]),
-     r"cannot offer `tools`: use two generators"),
-    (lambda d: d["variables"]["trainable_variables"]["generator"].update(
-        state_other={"instructions": "x"}),
-     r"unexpected \['generator/state_other'\]"),
-])
+@pytest.mark.parametrize(
+    "edit,message",
+    [
+        (
+            lambda d: d["config"]["modules"][1].update(class_name="DeepAgent"),
+            r"capital_qa > generator uses the Synalinks class 'DeepAgent'",
+        ),
+        (
+            lambda d: d["config"]["modules"][1].update(
+                module="my_project.modules", class_name="Shouter", registered_name="Custom>Shouter"
+            ),
+            r"Unknown class 'Shouter'.*register",
+        ),
+        (
+            lambda d: d["config"]["modules"][1]["config"].update(
+                tool_schemas=[{"type": "function"}]
+            ),
+            r"cannot offer `tools`: use two generators",
+        ),
+        (
+            lambda d: d["variables"]["trainable_variables"]["generator"].update(
+                state_other={"instructions": "x"}
+            ),
+            r"unexpected \['generator/state_other'\]",
+        ),
+    ],
+)
 def test_what_cannot_be_loaded_is_named(simulated_lm, tmp_path, edit, message):
     with pytest.raises(ValueError, match=message):
         synalinks.Program.load(synalinks_file_for(simulated_lm, tmp_path, edit))
@@ -344,14 +395,15 @@ def test_what_cannot_be_loaded_is_named(simulated_lm, tmp_path, edit, message):
 # ---- train, save the variables, load them into an inference program -----------------------
 
 
-async def test_variables_of_a_trained_program_load_into_an_uncompiled_copy(simulated_lm,
-                                                                          tmp_path):
+async def test_variables_of_a_trained_program_load_into_an_uncompiled_copy(simulated_lm, tmp_path):
     seen = []
     recording_capitals(simulated_lm, seen)
     trained = await qa_program(language_model_for(simulated_lm))
-    trained.compile(reward=synalinks.ExactMatch(in_mask=["answer"]),
-                    optimizer=synalinks.optimizers.RandomFewShot(),
-                    metrics=[synalinks.metrics.F1Score(in_mask=["answer"])])
+    trained.compile(
+        reward=synalinks.ExactMatch(in_mask=["answer"]),
+        optimizer=synalinks.optimizers.RandomFewShot(),
+        metrics=[synalinks.metrics.F1Score(in_mask=["answer"])],
+    )
     questions = [f"What is the capital of {c}?" for c in ("Peru", "France", "Japan", "Chile")]
     x = np.array([Query(query=q) for q in questions])
     y = np.array([Answer(answer=a) for a in ("LIMA", "PARIS", "TOKYO", "SANTIAGO")])
@@ -367,8 +419,9 @@ async def test_variables_of_a_trained_program_load_into_an_uncompiled_copy(simul
     assert inference.get_module("generator").state.value() == trained_state
     assert trained_state["examples"], "fit chose few-shot examples"
     await inference(Query(query="What is the capital of Kenya?"))
-    assert [e[1]["answer"] for e in seen[-1].examples] == \
-        [e["outputs"]["answer"] for e in trained_state["examples"]]
+    assert [e[1]["answer"] for e in seen[-1].examples] == [
+        e["outputs"]["answer"] for e in trained_state["examples"]
+    ]
 
     other = await qa_program(language_model_for(simulated_lm), generator="renamed")
     with pytest.raises(ValueError, match=r"unexpected \['generator/state_generator'\]"):
@@ -391,8 +444,9 @@ async def test_score_scales_constrain_what_the_model_answers(simulated_lm):
         return {"correctness": 0.9, "clarity": 4}
 
     simulated_lm.set_responder(judge)
-    judge_module = synalinks.Generator(data_model=Verdict,
-                                       language_model=language_model_for(simulated_lm))
+    judge_module = synalinks.Generator(
+        data_model=Verdict, language_model=language_model_for(simulated_lm)
+    )
     verdict = await judge_module(Query(query="Is Lima the capital of Peru?"))
     assert verdict.get_json() == {"correctness": 0.9, "clarity": 4}
     schema = json.dumps(requests[0].schema)
@@ -422,12 +476,18 @@ def test_generic_data_models_and_trainable_checks():
 
 
 def test_chat_messages():
-    history = synalinks.ChatMessages(messages=[
-        {"role": "user", "content": "What is the capital of Peru?"},
-        synalinks.ChatMessage(role=synalinks.ChatRole.ASSISTANT, content="Lima.",
-                              tool_calls=[{"id": "c1", "function": {
-                                  "name": "lookup", "arguments": {"country": "Peru"}}}]),
-    ])
+    history = synalinks.ChatMessages(
+        messages=[
+            {"role": "user", "content": "What is the capital of Peru?"},
+            synalinks.ChatMessage(
+                role=synalinks.ChatRole.ASSISTANT,
+                content="Lima.",
+                tool_calls=[
+                    {"id": "c1", "function": {"name": "lookup", "arguments": {"country": "Peru"}}}
+                ],
+            ),
+        ]
+    )
     assert history.messages[0].role is synalinks.ChatRole.USER
     assert history.messages[1].tool_calls[0].type == "function"
     assert history.get_json()["messages"][1]["role"] == "assistant"
@@ -442,15 +502,20 @@ async def test_default_prompt_template_is_the_generators(simulated_lm):
     seen = []
     recording_capitals(simulated_lm, seen)
     language_model = language_model_for(simulated_lm)
-    assert synalinks.Generator(data_model=Answer, language_model=language_model) \
-        .prompt_template == synalinks.default_prompt_template()
+    assert (
+        synalinks.Generator(data_model=Answer, language_model=language_model).prompt_template
+        == synalinks.default_prompt_template()
+    )
     template = synalinks.default_prompt_template() + "\nAlways answer in capitals."
-    generator = synalinks.Generator(data_model=Answer, language_model=language_model,
-                                    prompt_template=template, instructions="Be brief.")
+    generator = synalinks.Generator(
+        data_model=Answer,
+        language_model=language_model,
+        prompt_template=template,
+        instructions="Be brief.",
+    )
     messages = generator.format_messages(Query(query="q").to_json_data_model())
     assert messages[0]["content"].endswith("Always answer in capitals.")
-    assert (await generator(Query(query="Capital of Chile?"))).get_json() == \
-        {"answer": "SANTIAGO"}
+    assert (await generator(Query(query="Capital of Chile?"))).get_json() == {"answer": "SANTIAGO"}
     assert seen[-1].instructions == "Be brief."
 
 
@@ -484,6 +549,8 @@ def test_top_level_names_are_the_submodules_classes():
     assert synalinks.Metric is synalinks.metrics.Metric
     assert synalinks.OMEGA is synalinks.optimizers.OMEGA
     assert synalinks.Initializer is synalinks.initializers.Initializer
-    assert synalinks.register_synalinks_serializable is \
-        synalinks.saving.register_synalinks_serializable
+    assert (
+        synalinks.register_synalinks_serializable
+        is synalinks.saving.register_synalinks_serializable
+    )
     assert set(synalinks.__all__) <= set(dir(synalinks))

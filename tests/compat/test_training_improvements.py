@@ -38,26 +38,34 @@ def _no_tracking():
 
 
 def arrays(rows):
-    return (np.array([Query(query=r["query"]) for r in rows], dtype=object),
-            np.array([Answer(answer=r["answer"]) for r in rows], dtype=object))
+    return (
+        np.array([Query(query=r["query"]) for r in rows], dtype=object),
+        np.array([Answer(answer=r["answer"]) for r in rows], dtype=object),
+    )
 
 
 async def capitals_program(lm, optimizer):
     inputs = synalinks.Input(data_model=Query)
-    outputs = await synalinks.Generator(data_model=Answer, language_model=lm,
-                                        name="answerer")(inputs)
-    program = synalinks.Program(inputs=inputs, outputs=outputs, name="capitals",
-                                description="Answers questions about capitals")
-    program.compile(reward=synalinks.rewards.ExactMatch(in_mask=["answer"]),
-                    optimizer=optimizer)
+    outputs = await synalinks.Generator(data_model=Answer, language_model=lm, name="answerer")(
+        inputs
+    )
+    program = synalinks.Program(
+        inputs=inputs,
+        outputs=outputs,
+        name="capitals",
+        description="Answers questions about capitals",
+    )
+    program.compile(reward=synalinks.rewards.ExactMatch(in_mask=["answer"]), optimizer=optimizer)
     return program
 
 
 # ---- candidates: lower confidence bound and evaluation count -------------------------------
 
+
 async def test_a_candidate_that_keeps_scoring_ranks_above_a_lucky_one(simulated_lm):
-    program = await capitals_program(language_model_for(simulated_lm),
-                                     synalinks.optimizers.RandomFewShot())
+    program = await capitals_program(
+        language_model_for(simulated_lm), synalinks.optimizers.RandomFewShot()
+    )
     optimizer = program.optimizer
     variables = program.trainable_variables
     optimizer.build(variables)
@@ -88,16 +96,19 @@ async def test_a_candidate_that_keeps_scoring_ranks_above_a_lucky_one(simulated_
 
 
 async def test_the_evaluation_count_survives_save_load_and_a_continued_fit(
-        simulated_lm, tmp_path, monkeypatch):
+    simulated_lm, tmp_path, monkeypatch
+):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-simulated")  # saved programs hold no keys
     synalinks.set_seed(3)
-    simulated_lm.set_responder(classroom(style_student(KNOWLEDGE, natural_rate=0.2),
-                                         instruction_writer()))
+    simulated_lm.set_responder(
+        classroom(style_student(KNOWLEDGE, natural_rate=0.2), instruction_writer())
+    )
     lm = language_model_for(simulated_lm)
     program = await capitals_program(lm, synalinks.optimizers.OMEGA(language_model=lm))
     x, y = arrays(ROWS[:30])
-    await program.fit(x[:24], y[:24], validation_data=(x[24:], y[24:]), epochs=2,
-                      batch_size=8, verbose=0)
+    await program.fit(
+        x[:24], y[:24], validation_data=(x[24:], y[24:]), epochs=2, batch_size=8, verbose=0
+    )
     variable = program.get_module("answerer").state
     best = program.optimizer.slot(variable)["best_candidates"]
     # The writer proposes the same uppercase instructions again and again: one candidate,
@@ -113,14 +124,25 @@ async def test_the_evaluation_count_survives_save_load_and_a_continued_fit(
     assert loaded.optimizer.slot(loaded_variable)["best_candidates"] == best
     count = uppercase[0]["nb_evaluations"]
 
-    await loaded.fit(x[:24], y[:24], validation_data=(x[24:], y[24:]), epochs=3,
-                     initial_epoch=2, batch_size=8, verbose=0)
-    again = [c for c in loaded.optimizer.slot(loaded_variable)["best_candidates"]
-             if c["instructions"] == uppercase[0]["instructions"]]
+    await loaded.fit(
+        x[:24],
+        y[:24],
+        validation_data=(x[24:], y[24:]),
+        epochs=3,
+        initial_epoch=2,
+        batch_size=8,
+        verbose=0,
+    )
+    again = [
+        c
+        for c in loaded.optimizer.slot(loaded_variable)["best_candidates"]
+        if c["instructions"] == uppercase[0]["instructions"]
+    ]
     assert len(again) == 1 and again[0]["nb_evaluations"] > count
 
 
 # ---- OMEGA: memory of hard examples ---------------------------------------------------------
+
 
 async def test_omega_remembers_an_example_that_keeps_failing(simulated_lm, tmp_path):
     synalinks.set_seed(5)
@@ -131,15 +153,16 @@ async def test_omega_remembers_an_example_that_keeps_failing(simulated_lm, tmp_p
         writer_inputs.append(parse_prompt(request).inputs)
         return teacher(request)
 
-    simulated_lm.set_responder(classroom(style_student(KNOWLEDGE, natural_rate=0.2),
-                                         recording_teacher))
+    simulated_lm.set_responder(
+        classroom(style_student(KNOWLEDGE, natural_rate=0.2), recording_teacher)
+    )
     lm = language_model_for(simulated_lm)
-    omega = synalinks.optimizers.OMEGA(language_model=lm, nb_hard_examples=2,
-                                       min_failures=2)
+    omega = synalinks.optimizers.OMEGA(language_model=lm, nb_hard_examples=2, min_failures=2)
     program = await capitals_program(lm, omega)
     x, y = arrays(ROWS[:9] + [TRICK] + ROWS[30:34])
-    await program.fit(x[:10], y[:10], validation_data=(x[10:], y[10:]), epochs=3,
-                      batch_size=5, verbose=0)
+    await program.fit(
+        x[:10], y[:10], validation_data=(x[10:], y[10:]), epochs=3, batch_size=5, verbose=0
+    )
 
     assert len(writer_inputs) == 6  # one proposal per batch: 2 batches x 3 epochs
     # In the first epoch every sample has failed at most once: nothing is hard yet.
@@ -166,8 +189,9 @@ async def test_omega_remembers_an_example_that_keeps_failing(simulated_lm, tmp_p
 
 
 async def test_counts_and_hard_examples_are_the_same_after_a_crash_and_resume(simulated_lm):
-    simulated_lm.set_responder(classroom(style_student(KNOWLEDGE, natural_rate=0.2),
-                                         instruction_writer()))
+    simulated_lm.set_responder(
+        classroom(style_student(KNOWLEDGE, natural_rate=0.2), instruction_writer())
+    )
     x, y = arrays(ROWS[:9] + [TRICK] + ROWS[30:34])
 
     async def train(crash_at_iteration=None, resume=True):
@@ -184,8 +208,15 @@ async def test_counts_and_hard_examples_are_the_same_after_a_crash_and_resume(si
                 return await original(bx, by, training)
 
             program._predict_and_score = crash
-        await program.fit(x[:10], y[:10], validation_data=(x[10:], y[10:]), epochs=3,
-                          batch_size=5, verbose=0, resume=resume)
+        await program.fit(
+            x[:10],
+            y[:10],
+            validation_data=(x[10:], y[10:]),
+            epochs=3,
+            batch_size=5,
+            verbose=0,
+            resume=resume,
+        )
         return program
 
     with pytest.raises(RuntimeError, match="machine lost"):
@@ -213,14 +244,17 @@ def test_omega_rejects_bad_hard_example_settings(simulated_lm):
 
 # ---- BudgetStopping -------------------------------------------------------------------------
 
+
 async def test_budget_stopping_ends_the_fit_when_the_calls_are_spent(simulated_lm):
     simulated_lm.set_responder(style_student(KNOWLEDGE))
-    program = await capitals_program(language_model_for(simulated_lm),
-                                     synalinks.optimizers.RandomFewShot())
+    program = await capitals_program(
+        language_model_for(simulated_lm), synalinks.optimizers.RandomFewShot()
+    )
     x, y = arrays(ROWS[:8])
     budget = synalinks.callbacks.BudgetStopping(max_calls=40)
-    history = await program.fit(x, y, epochs=10, batch_size=4, validation_split=0.0,
-                                verbose=0, callbacks=[budget])
+    history = await program.fit(
+        x, y, epochs=10, batch_size=4, validation_split=0.0, verbose=0, callbacks=[budget]
+    )
     # Each batch makes 4 predictions + 4 candidate scores: 16 calls an epoch. The budget
     # runs out after the first batch of the third epoch, which still ends cleanly.
     assert simulated_lm.stats().requests == 40
@@ -232,19 +266,22 @@ async def test_budget_stopping_ends_the_fit_when_the_calls_are_spent(simulated_l
 
 async def test_budget_stopping_on_time_stops_after_the_batch_in_flight(simulated_lm):
     simulated_lm.set_responder(style_student(KNOWLEDGE))
-    program = await capitals_program(language_model_for(simulated_lm),
-                                     synalinks.optimizers.RandomFewShot())
+    program = await capitals_program(
+        language_model_for(simulated_lm), synalinks.optimizers.RandomFewShot()
+    )
     x, y = arrays(ROWS[:8])
     budget = synalinks.callbacks.BudgetStopping(max_time=1e-9)  # spent by any batch
-    history = await program.fit(x, y, epochs=10, batch_size=4, validation_split=0.0,
-                                verbose=0, callbacks=[budget])
+    history = await program.fit(
+        x, y, epochs=10, batch_size=4, validation_split=0.0, verbose=0, callbacks=[budget]
+    )
     assert simulated_lm.stats().requests == 8 and history.epoch == [0]
     assert "seconds spent" in budget.reason and budget.spent()["calls"] == 8
 
 
 def test_budget_stopping_needs_a_positive_limit():
-    with pytest.raises(ValueError, match="at least one of max_cost, max_calls, "
-                                         "max_tokens, max_time"):
+    with pytest.raises(
+        ValueError, match="at least one of max_cost, max_calls, max_tokens, max_time"
+    ):
         synalinks.callbacks.BudgetStopping()
     with pytest.raises(ValueError, match="`max_time` must be a positive number"):
         synalinks.callbacks.BudgetStopping(max_time=0)

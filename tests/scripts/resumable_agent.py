@@ -59,11 +59,15 @@ async def main(base_url: str, output: str, tracked: bool) -> None:
     lm = sp.LanguageModel("openai/simulated", api_base=base_url, api_key="sk-sim")
     inputs = sp.Input(data_model=Order)
     outputs = await sp.FunctionCallingAgent(
-        data_model=Status, tools=[sp.Tool(record_order), sp.Tool(ship)],
-        language_model=lm, name="shop_agent")(inputs)
+        data_model=Status,
+        tools=[sp.Tool(record_order), sp.Tool(ship)],
+        language_model=lm,
+        name="shop_agent",
+    )(inputs)
     program = sp.Program(inputs=inputs, outputs=outputs, name="shop")
-    predictions = await program.predict(np.array([Order(item="tea")], dtype=object),
-                                        verbose=0, resume=True)
+    predictions = await program.predict(
+        np.array([Order(item="tea")], dtype=object), verbose=0, resume=True
+    )
     Path(output).write_text(json.dumps(predictions[0].get_json()))
 
 

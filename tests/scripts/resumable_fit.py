@@ -26,21 +26,30 @@ async def main(base_url: str, output: str, resume: bool, tracked: bool) -> None:
     rows, _ = load_capitals()
     x = np.array([Query(query=r["query"]) for r in rows[:24]], dtype=object)
     y = np.array([Answer(answer=r["answer"]) for r in rows[:24]], dtype=object)
-    lm = sp.LanguageModel("openai/simulated", api_base=base_url, api_key="sk-sim",
-                          max_concurrency=2)
+    lm = sp.LanguageModel(
+        "openai/simulated", api_base=base_url, api_key="sk-sim", max_concurrency=2
+    )
     inputs = sp.Input(data_model=Query)
-    outputs = await sp.Generator(data_model=Answer, language_model=lm,
-                                 name="answerer")(inputs)
+    outputs = await sp.Generator(data_model=Answer, language_model=lm, name="answerer")(inputs)
     program = sp.Program(inputs=inputs, outputs=outputs, name="resumable")
-    program.compile(reward=sp.rewards.ExactMatch(in_mask=["answer"]),
-                    optimizer=sp.optimizers.RandomFewShot())
-    history = await program.fit(x, y, epochs=2, batch_size=4, validation_split=0.25,
-                                verbose=0, resume=resume)
+    program.compile(
+        reward=sp.rewards.ExactMatch(in_mask=["answer"]), optimizer=sp.optimizers.RandomFewShot()
+    )
+    history = await program.fit(
+        x, y, epochs=2, batch_size=4, validation_split=0.25, verbose=0, resume=resume
+    )
     with open(output, "w") as handle:
-        json.dump({"variables": program.get_state_tree()["trainable_variables"],
-                   "history": history.history, "replayed": program.replayed_steps}, handle)
+        json.dump(
+            {
+                "variables": program.get_state_tree()["trainable_variables"],
+                "history": history.history,
+                "replayed": program.replayed_steps,
+            },
+            handle,
+        )
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3] == "resume",
-                     sys.argv[4:] == ["tracked"]))
+    asyncio.run(
+        main(sys.argv[1], sys.argv[2], sys.argv[3] == "resume", sys.argv[4:] == ["tracked"])
+    )

@@ -34,22 +34,38 @@ def main(base_url: str, directory: str, project_name: str, output: str) -> None:
     async def build_program(hp):
         inputs = sp.Input(data_model=Query)
         outputs = await sp.Generator(
-            data_model=Answer, language_model=lm,
-            temperature=hp.Choice("temperature", [0.0, 0.5, 1.0]))(inputs)
+            data_model=Answer,
+            language_model=lm,
+            temperature=hp.Choice("temperature", [0.0, 0.5, 1.0]),
+        )(inputs)
         program = sp.Program(inputs=inputs, outputs=outputs, name=project_name)
         program.compile(reward=sp.rewards.ExactMatch())
         return program
 
-    tuner = tuners.RandomSearch(build_program, objective="val_reward", max_trials=3, seed=3,
-                                directory=directory, project_name=project_name)
+    tuner = tuners.RandomSearch(
+        build_program,
+        objective="val_reward",
+        max_trials=3,
+        seed=3,
+        directory=directory,
+        project_name=project_name,
+    )
     tuner.search(x, y, validation_data=(x, y), batch_size=1, verbose=0)
     with open(output, "w") as handle:
-        json.dump({
-            "trials": {trial_id: {"status": trial.status, "score": trial.score,
-                                  "values": trial.hyperparameters.values}
-                       for trial_id, trial in tuner.oracle.trials.items()},
-            "best": tuner.get_best_hyperparameters(1)[0].values,
-        }, handle)
+        json.dump(
+            {
+                "trials": {
+                    trial_id: {
+                        "status": trial.status,
+                        "score": trial.score,
+                        "values": trial.hyperparameters.values,
+                    }
+                    for trial_id, trial in tuner.oracle.trials.items()
+                },
+                "best": tuner.get_best_hyperparameters(1)[0].values,
+            },
+            handle,
+        )
 
 
 if __name__ == "__main__":

@@ -65,7 +65,10 @@ ORDER_SCHEMA = {
             "properties": {
                 "name": {"type": "string"},
                 "children": {"type": "array", "items": {"$ref": "#/$defs/Category"}},
-                "parent": {"anyOf": [{"$ref": "#/$defs/Category"}, {"type": "null"}], "default": None},
+                "parent": {
+                    "anyOf": [{"$ref": "#/$defs/Category"}, {"type": "null"}],
+                    "default": None,
+                },
             },
             "required": ["name", "children"],
             "additionalProperties": False,
@@ -91,7 +94,17 @@ ORDER_SCHEMA = {
             ]
         },
     },
-    "required": ["order_id", "kind", "status", "items", "note", "created", "gift", "category", "meta"],
+    "required": [
+        "order_id",
+        "kind",
+        "status",
+        "items",
+        "note",
+        "created",
+        "gift",
+        "category",
+        "meta",
+    ],
     "additionalProperties": False,
 }
 
@@ -139,7 +152,10 @@ def _chat_body(text: str = "hello", **extra) -> dict:
 
 
 def _json_schema_format(schema: dict) -> dict:
-    return {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True}}
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": "answer", "schema": schema, "strict": True},
+    }
 
 
 def _cosine(a: list[float], b: list[float]) -> float:
@@ -191,7 +207,10 @@ async def test_structured_output_of_nested_schema_via_litellm(simulated_lm):
     order = json.loads(response.choices[0].message.content)
     _check_order(order)
     usage = response.usage
-    assert usage.prompt_tokens >= 1 and usage.completion_tokens >= len(response.choices[0].message.content) // 5
+    assert (
+        usage.prompt_tokens >= 1
+        and usage.completion_tokens >= len(response.choices[0].message.content) // 5
+    )
     assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
 
 
@@ -218,7 +237,9 @@ async def test_plain_chat_and_json_object_answers(simulated_lm):
     async with httpx.AsyncClient(base_url=simulated_lm.base_url) as client:
         plain = (await client.post("/chat/completions", json=_chat_body("hi"))).json()
         json_mode = (
-            await client.post("/chat/completions", json=_chat_body("hi", response_format={"type": "json_object"}))
+            await client.post(
+                "/chat/completions", json=_chat_body("hi", response_format={"type": "json_object"})
+            )
         ).json()
     assert plain["object"] == "chat.completion"
     message = plain["choices"][0]["message"]
@@ -230,11 +251,17 @@ async def test_plain_chat_and_json_object_answers(simulated_lm):
 async def test_forced_tool_call_answer_via_litellm(simulated_lm):
     parameters = {
         "type": "object",
-        "properties": {"label": {"type": "string", "enum": ["spam", "ham"]}, "score": {"type": "number"}},
+        "properties": {
+            "label": {"type": "string", "enum": ["spam", "ham"]},
+            "score": {"type": "number"},
+        },
         "required": ["label", "score"],
     }
     tools = [
-        {"type": "function", "function": {"name": "other", "parameters": {"type": "object", "properties": {}}}},
+        {
+            "type": "function",
+            "function": {"name": "other", "parameters": {"type": "object", "properties": {}}},
+        },
         {"type": "function", "function": {"name": "classify", "parameters": parameters}},
     ]
     response = await litellm.acompletion(
@@ -256,32 +283,51 @@ async def test_streaming_via_litellm(simulated_lm):
     stream = await litellm.acompletion(
         **simulated_lm.litellm_kwargs,
         messages=_messages("stream please"),
-        response_format=_json_schema_format({"type": "object", "properties": {"x": {"type": "integer"}}}),
+        response_format=_json_schema_format(
+            {"type": "object", "properties": {"x": {"type": "integer"}}}
+        ),
         stream=True,
     )
-    text = "".join([chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices])
+    text = "".join(
+        [chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices]
+    )
     assert isinstance(json.loads(text)["x"], int)
 
 
 async def test_custom_responders(simulated_lm_factory):
     async def async_responder(request: SimulatedRequest):
         await asyncio.sleep(0)
-        return {"echo": request.user_prompt, "system": request.system_prompt, "index": request.index}
+        return {
+            "echo": request.user_prompt,
+            "system": request.system_prompt,
+            "index": request.index,
+        }
 
     lm = simulated_lm_factory(responder=async_responder)
     async with httpx.AsyncClient(base_url=lm.base_url) as client:
         body = {"model": "x", "messages": _messages("ping")}
-        content = (await client.post("/chat/completions", json=body)).json()["choices"][0]["message"]["content"]
+        content = (await client.post("/chat/completions", json=body)).json()["choices"][0][
+            "message"
+        ]["content"]
         assert json.loads(content) == {"echo": "ping", "system": "You extract orders.", "index": 0}
 
-        lm.set_responder(match_responder({"France": {"city": "Paris"}, "raw": "not json", "boom": Fault("500")}))
-        answers = [await client.post("/chat/completions", json=_chat_body(text)) for text in ("France?", "raw", "boom")]
-        assert json.loads(answers[0].json()["choices"][0]["message"]["content"]) == {"city": "Paris"}
+        lm.set_responder(
+            match_responder({"France": {"city": "Paris"}, "raw": "not json", "boom": Fault("500")})
+        )
+        answers = [
+            await client.post("/chat/completions", json=_chat_body(text))
+            for text in ("France?", "raw", "boom")
+        ]
+        assert json.loads(answers[0].json()["choices"][0]["message"]["content"]) == {
+            "city": "Paris"
+        }
         assert answers[1].json()["choices"][0]["message"]["content"] == "not json"
         assert answers[2].status_code == 500
 
         lm.set_responder(constant_responder([1, 2]))
-        content = (await client.post("/chat/completions", json=_chat_body())).json()["choices"][0]["message"]["content"]
+        content = (await client.post("/chat/completions", json=_chat_body())).json()["choices"][0][
+            "message"
+        ]["content"]
         assert json.loads(content) == [1, 2]
 
         def broken(request):
@@ -292,7 +338,9 @@ async def test_custom_responders(simulated_lm_factory):
         assert failed.status_code == 500 and "responder bug" in failed.json()["error"]["message"]
 
         lm.set_responder(None)
-        content = (await client.post("/chat/completions", json=_chat_body())).json()["choices"][0]["message"]["content"]
+        content = (await client.post("/chat/completions", json=_chat_body())).json()["choices"][0][
+            "message"
+        ]["content"]
         assert content.startswith("Simulated answer")
 
 
@@ -300,7 +348,9 @@ async def test_custom_responders(simulated_lm_factory):
 
 
 def test_generate_from_schema_is_deterministic_and_valid():
-    assert generate_from_schema(ORDER_SCHEMA, "seed-1") == generate_from_schema(ORDER_SCHEMA, "seed-1")
+    assert generate_from_schema(ORDER_SCHEMA, "seed-1") == generate_from_schema(
+        ORDER_SCHEMA, "seed-1"
+    )
     orders = [generate_from_schema(ORDER_SCHEMA, f"seed-{n}") for n in range(30)]
     for order in orders:
         _check_order(order)
@@ -314,18 +364,34 @@ def test_generate_from_schema_is_deterministic_and_valid():
         ({"type": "integer", "exclusiveMinimum": 4, "exclusiveMaximum": 6}, lambda v: v == 5),
         ({"type": "number", "minimum": -1.5, "maximum": -1.25}, lambda v: -1.5 <= v <= -1.25),
         ({"type": "string", "minLength": 50, "maxLength": 60}, lambda v: 50 <= len(v) <= 60),
-        ({"type": "string", "format": "date"}, lambda v: datetime.date.fromisoformat(v) is not None),
+        (
+            {"type": "string", "format": "date"},
+            lambda v: datetime.date.fromisoformat(v) is not None,
+        ),
         ({"type": ["null", "integer"]}, lambda v: isinstance(v, int)),
         ({"type": "null"}, lambda v: v is None),
         ({"type": "boolean"}, lambda v: isinstance(v, bool)),
         ({"enum": [3, "x", None]}, lambda v: v in (3, "x", None)),
         ({"const": {"a": [1]}}, lambda v: v == {"a": [1]}),
         ({"type": "integer", "default": 42}, lambda v: v == 42),
-        ({"oneOf": [{"type": "null"}, {"type": "string", "format": "email"}]}, lambda v: v.endswith("@example.com")),
-        ({"type": "array", "items": {"type": "integer"}}, lambda v: len(v) == 1 and isinstance(v[0], int)),
-        ({"type": "array", "items": {"type": "integer"}, "minItems": 3, "maxItems": 3}, lambda v: len(v) == 3),
         (
-            {"type": "array", "prefixItems": [{"type": "integer"}, {"type": "string"}], "items": False},
+            {"oneOf": [{"type": "null"}, {"type": "string", "format": "email"}]},
+            lambda v: v.endswith("@example.com"),
+        ),
+        (
+            {"type": "array", "items": {"type": "integer"}},
+            lambda v: len(v) == 1 and isinstance(v[0], int),
+        ),
+        (
+            {"type": "array", "items": {"type": "integer"}, "minItems": 3, "maxItems": 3},
+            lambda v: len(v) == 3,
+        ),
+        (
+            {
+                "type": "array",
+                "prefixItems": [{"type": "integer"}, {"type": "string"}],
+                "items": False,
+            },
             lambda v: len(v) == 2 and isinstance(v[0], int) and isinstance(v[1], str),
         ),
         (
@@ -335,7 +401,13 @@ def test_generate_from_schema_is_deterministic_and_valid():
         ({"properties": {"a": {"type": "integer"}}}, lambda v: isinstance(v["a"], int)),
         (
             {
-                "$defs": {"L": {"type": "object", "properties": {"next": {"$ref": "#/$defs/L"}}, "required": ["next"]}},
+                "$defs": {
+                    "L": {
+                        "type": "object",
+                        "properties": {"next": {"$ref": "#/$defs/L"}},
+                        "required": ["next"],
+                    }
+                },
                 "$ref": "#/$defs/L",
             },
             lambda v: isinstance(v, dict),  # an unsatisfiable required cycle still terminates
@@ -345,7 +417,9 @@ def test_generate_from_schema_is_deterministic_and_valid():
                 "definitions": {
                     "T": {
                         "type": "object",
-                        "properties": {"kids": {"type": "array", "items": {"$ref": "#/definitions/T"}}},
+                        "properties": {
+                            "kids": {"type": "array", "items": {"$ref": "#/definitions/T"}}
+                        },
                     }
                 },
                 "$ref": "#/definitions/T",
@@ -370,7 +444,14 @@ def test_fault_and_plan_objects():
         "not_found",
         "malformed",
     }
-    assert set(FAULT_KINDS) == {"rate_limit", "server_error", "timeout", "malformed", "unauthorized", "not_found"}
+    assert set(FAULT_KINDS) == {
+        "rate_limit",
+        "server_error",
+        "timeout",
+        "malformed",
+        "unauthorized",
+        "not_found",
+    }
     with pytest.raises(ValueError):
         Fault("teapot")
     with pytest.raises(ValueError):
@@ -382,7 +463,9 @@ def test_fault_and_plan_objects():
 async def test_fault_plan_cycles_kinds_with_retry_after(simulated_lm_factory):
     lm = simulated_lm_factory(faults=FaultPlan(every=2, kinds=("429", "500"), retry_after=1))
     async with httpx.AsyncClient(base_url=lm.base_url) as client:
-        responses = [await client.post("/chat/completions", json=_chat_body(f"q{n}")) for n in range(6)]
+        responses = [
+            await client.post("/chat/completions", json=_chat_body(f"q{n}")) for n in range(6)
+        ]
         # Embeddings are outside the default only_paths and never fail.
         embedding = await client.post("/embeddings", json={"model": "simulated", "input": "x"})
     assert [r.status_code for r in responses] == [200, 429, 200, 500, 200, 429]
@@ -401,7 +484,10 @@ async def test_fault_plan_start_explicit_and_callable(simulated_lm_factory):
     async with httpx.AsyncClient(base_url=lm.base_url) as client:
 
         async def statuses(count: int) -> list[int]:
-            return [(await client.post("/chat/completions", json=_chat_body(f"{n}"))).status_code for n in range(count)]
+            return [
+                (await client.post("/chat/completions", json=_chat_body(f"{n}"))).status_code
+                for n in range(count)
+            ]
 
         assert await statuses(7) == [200, 200, 200, 200, 500, 200, 500]
 
@@ -441,15 +527,21 @@ async def test_malformed_answer_fails_json_loads(simulated_lm_factory):
     lm.set_faults(FaultPlan(every=1, kinds=("malformed",)))
     async with httpx.AsyncClient(base_url=lm.base_url) as client:
         plain = await client.post("/chat/completions", json=_chat_body("no schema"))
-    assert plain.status_code == 200 and plain.json()["choices"][0]["message"]["content"] == '{"answer": '
-    assert len(lm.stats().completed_prompt_keys) == 1  # a malformed answer is never a completed prompt
+    assert (
+        plain.status_code == 200
+        and plain.json()["choices"][0]["message"]["content"] == '{"answer": '
+    )
+    assert (
+        len(lm.stats().completed_prompt_keys) == 1
+    )  # a malformed answer is never a completed prompt
 
 
 async def test_timeout_fault_hangs_without_blocking_others(simulated_lm_factory):
     lm = simulated_lm_factory(faults=FaultPlan.at({0: "timeout"}, hang_seconds=30))
-    async with httpx.AsyncClient(base_url=lm.base_url, timeout=0.5) as hanging, httpx.AsyncClient(
-        base_url=lm.base_url, timeout=5
-    ) as other:
+    async with (
+        httpx.AsyncClient(base_url=lm.base_url, timeout=0.5) as hanging,
+        httpx.AsyncClient(base_url=lm.base_url, timeout=5) as other,
+    ):
         hung = asyncio.create_task(hanging.post("/chat/completions", json=_chat_body("slow")))
         await _wait_for(lambda: lm.stats().in_flight == 1)
         answered = await other.post("/chat/completions", json=_chat_body("fast"))
@@ -486,13 +578,19 @@ async def test_stop_cancels_hanging_requests():
 async def test_unauthorized_with_wrong_key(simulated_lm_factory):
     lm = simulated_lm_factory(api_key="sk-right")
     async with httpx.AsyncClient(base_url=lm.base_url) as client:
-        wrong = await client.post("/chat/completions", json=_chat_body(), headers={"Authorization": "Bearer nope"})
+        wrong = await client.post(
+            "/chat/completions", json=_chat_body(), headers={"Authorization": "Bearer nope"}
+        )
         missing = await client.post("/chat/completions", json=_chat_body())
     assert (wrong.status_code, missing.status_code) == (401, 401)
     assert wrong.json()["error"]["code"] == "invalid_api_key"
     with pytest.raises(litellm.AuthenticationError):
         await litellm.acompletion(
-            model=lm.model, api_base=lm.base_url, api_key="sk-wrong", messages=_messages("x"), max_retries=0
+            model=lm.model,
+            api_base=lm.base_url,
+            api_key="sk-wrong",
+            messages=_messages("x"),
+            max_retries=0,
         )
     ok = await litellm.acompletion(**lm.litellm_kwargs, messages=_messages("x"))
     assert ok.choices[0].message.content
@@ -504,7 +602,11 @@ async def test_unknown_model_is_not_found(simulated_lm_factory):
     lm = simulated_lm_factory(models=["gpt-sim"])
     with pytest.raises(litellm.NotFoundError):
         await litellm.acompletion(
-            model="openai/gpt-unknown", api_base=lm.base_url, api_key=lm.api_key, messages=_messages("x"), max_retries=0
+            model="openai/gpt-unknown",
+            api_base=lm.base_url,
+            api_key=lm.api_key,
+            messages=_messages("x"),
+            max_retries=0,
         )
     for model in ("openai/gpt-sim", lm.model):
         answer = await litellm.acompletion(
@@ -512,7 +614,9 @@ async def test_unknown_model_is_not_found(simulated_lm_factory):
         )
         assert answer.choices[0].message.content
     async with httpx.AsyncClient(base_url=lm.base_url) as client:
-        prefixed = await client.post("/chat/completions", json={**_chat_body(), "model": "openai/gpt-sim"})
+        prefixed = await client.post(
+            "/chat/completions", json={**_chat_body(), "model": "openai/gpt-sim"}
+        )
         unknown = await client.post("/chat/completions", json={**_chat_body(), "model": "nope"})
         models = (await client.get("/models")).json()
     assert prefixed.status_code == 200
@@ -559,8 +663,12 @@ async def test_embeddings_hash_each_word_to_one_signed_bucket(simulated_lm):
 async def test_embeddings_over_plain_http(simulated_lm_factory):
     lm = simulated_lm_factory(embedding_dim=16)
     async with httpx.AsyncClient(base_url=lm.base_url) as client:
-        single = (await client.post("/embeddings", json={"model": "simulated", "input": "hello world"})).json()
-        empty = (await client.post("/embeddings", json={"model": "simulated", "input": ["", "  "]})).json()
+        single = (
+            await client.post("/embeddings", json={"model": "simulated", "input": "hello world"})
+        ).json()
+        empty = (
+            await client.post("/embeddings", json={"model": "simulated", "input": ["", "  "]})
+        ).json()
         bad = await client.post("/embeddings", json={"model": "simulated", "input": 3})
     assert single["object"] == "list" and single["data"][0]["object"] == "embedding"
     assert len(single["data"][0]["embedding"]) == 16
@@ -592,7 +700,10 @@ async def test_stats_concurrency_and_unique_prompts(simulated_lm_factory):
         await client.get("/models")  # warm-up; excluded by the reset below
         lm.reset_stats()
         responses = await asyncio.gather(
-            *(client.post("/chat/completions", json=_chat_body(f"prompt {n % 25}")) for n in range(50))
+            *(
+                client.post("/chat/completions", json=_chat_body(f"prompt {n % 25}"))
+                for n in range(50)
+            )
         )
     assert all(r.status_code == 200 for r in responses)
     stats = lm.stats()
@@ -601,7 +712,9 @@ async def test_stats_concurrency_and_unique_prompts(simulated_lm_factory):
     assert stats.requests == 50 and stats.completed == 50
     assert stats.unique_prompts == 25
     assert len(stats.completed_prompt_keys) == 50 and len(set(stats.completed_prompt_keys)) == 25
-    assert compute_prompt_key([{"role": "user", "content": "prompt 3"}]) in stats.completed_prompt_keys
+    assert (
+        compute_prompt_key([{"role": "user", "content": "prompt 3"}]) in stats.completed_prompt_keys
+    )
     assert ServerStats.from_dict(json.loads(json.dumps(stats.to_dict()))) == stats
 
     lm.reset_stats()
@@ -628,9 +741,12 @@ async def test_latency_applies_per_request(simulated_lm_factory):
 
 def test_keep_alive_pipelining_and_chunked_bodies(simulated_lm):
     body = json.dumps(_chat_body("chunked")).encode()
-    chunked = b"".join(
-        b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:10], body[10:25], body[25:])
-    ) + b"0\r\n\r\n"
+    chunked = (
+        b"".join(
+            b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:10], body[10:25], body[25:])
+        )
+        + b"0\r\n\r\n"
+    )
     request = (
         b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked
         + b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
@@ -639,7 +755,10 @@ def test_keep_alive_pipelining_and_chunked_bodies(simulated_lm):
     first, second, third = _raw_exchange(simulated_lm, request, responses=3)
     assert first[0] == second[0] == third[0] == 200
     assert first[1]["connection"] == "keep-alive"
-    assert json.loads(first[2])["choices"][0]["message"] == json.loads(second[2])["choices"][0]["message"]
+    assert (
+        json.loads(first[2])["choices"][0]["message"]
+        == json.loads(second[2])["choices"][0]["message"]
+    )
     assert json.loads(third[2])["object"] == "list"
     assert simulated_lm.stats().requests == 3
 
@@ -668,7 +787,9 @@ def test_http_errors_and_connection_close(simulated_lm):
     for raw, status in cases:
         ((got, headers, body),) = _raw_exchange(simulated_lm, raw, responses=1)
         assert got == status and "message" in json.loads(body)["error"]
-    ((status, headers, _),) = _raw_exchange(simulated_lm, b"GET /v1/models HTTP/1.0\r\n\r\n", responses=1)
+    ((status, headers, _),) = _raw_exchange(
+        simulated_lm, b"GET /v1/models HTTP/1.0\r\n\r\n", responses=1
+    )
     assert status == 200 and headers["connection"] == "close"
     # A request that cannot be parsed is answered 400, then the server closes the connection.
     with _connect(simulated_lm) as sock:
@@ -697,12 +818,20 @@ async def test_process_mode():
             response_format=_json_schema_format(ORDER_SCHEMA),
         )
         _check_order(json.loads(response.choices[0].message.content))
-        async with httpx.AsyncClient(base_url=lm.base_url, headers={"Authorization": "Bearer sk-proc"}) as client:
+        async with httpx.AsyncClient(
+            base_url=lm.base_url, headers={"Authorization": "Bearer sk-proc"}
+        ) as client:
             failed = await client.post("/chat/completions", json=_chat_body())
             assert failed.status_code == 500
             stats = lm.stats()
-            assert (stats.requests, stats.completed, stats.by_status) == (2, 1, {"200": 1, "500": 1})
-            assert stats.completed_prompt_keys == [compute_prompt_key(_messages("Order #9"), ORDER_SCHEMA)]
+            assert (stats.requests, stats.completed, stats.by_status) == (
+                2,
+                1,
+                {"200": 1, "500": 1},
+            )
+            assert stats.completed_prompt_keys == [
+                compute_prompt_key(_messages("Order #9"), ORDER_SCHEMA)
+            ]
 
             lm.set_faults(FaultPlan(every=1, kinds=("429",), retry_after=3))
             limited = await client.post("/chat/completions", json=_chat_body())

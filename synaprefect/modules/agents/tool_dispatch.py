@@ -26,18 +26,24 @@ def tools_by_name(tools: Any, owner: str) -> dict[str, Tool]:
     """``{name: Tool}`` from a list of tools (plain functions are wrapped in ``Tool``);
     ``ValueError`` for none at all or two tools of one name."""
     if not tools:
-        raise ValueError(f"{owner} needs `tools=`: a list of synaprefect.Tool (or documented "
-                         "functions) the language model may call.")
+        raise ValueError(
+            f"{owner} needs `tools=`: a list of synaprefect.Tool (or documented "
+            "functions) the language model may call."
+        )
     found: dict[str, Tool] = {}
     for tool in tools:
         if not isinstance(tool, Tool):
             if not callable(tool):
-                raise TypeError(f"{owner}: `tools` items must be synaprefect.Tool objects or "
-                                f"functions, got {type(tool).__name__}.")
+                raise TypeError(
+                    f"{owner}: `tools` items must be synaprefect.Tool objects or "
+                    f"functions, got {type(tool).__name__}."
+                )
             tool = Tool(tool)
         if tool.name in found:
-            raise ValueError(f"{owner}: two tools are named {tool.name!r}; the language "
-                             "model calls tools by name, pass `name=` to Tool(...).")
+            raise ValueError(
+                f"{owner}: two tools are named {tool.name!r}; the language "
+                "model calls tools by name, pass `name=` to Tool(...)."
+            )
         found[tool.name] = tool
     return found
 
@@ -48,12 +54,13 @@ async def _answer(tools: dict[str, Tool], call: dict) -> dict:
     reply = {"role": "tool", "tool_call_id": call.get("id")}
     tool = tools.get(name) if isinstance(name, str) else None
     if tool is None:
-        return {**reply, "content": f"error: there is no tool {name!r}; the tools are "
-                                    f"{sorted(tools)}."}
+        return {
+            **reply,
+            "content": f"error: there is no tool {name!r}; the tools are {sorted(tools)}.",
+        }
     problems = schema_errors(arguments, tool.get_tool_schema())
     if problems:
-        return {**reply, "content": f"error: bad arguments for {name!r}: "
-                                    f"{'; '.join(problems)}."}
+        return {**reply, "content": f"error: bad arguments for {name!r}: {'; '.join(problems)}."}
     try:
         result = await tool(**arguments)
     except Exception as error:  # the model reads what went wrong and may try again
