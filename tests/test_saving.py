@@ -179,7 +179,7 @@ async def test_lambda_cannot_be_saved(tmp_path):
     ],
 )
 def test_an_untrusted_file_cannot_name_what_synaprefect_only_imports(entry):
-    from synaprefect.saving.serialization import deserialize_object
+    from synaprefect.utils.serialization import deserialize_object
 
     with pytest.raises(ValueError, match="Unknown"):
         deserialize_object(entry)

@@ -9,7 +9,7 @@ from synaprefect.data_models.symbolic_data_model import SymbolicDataModel
 from synaprefect.modules.generator import Generator
 from synaprefect.modules.module import Module
 from synaprefect.modules.tool import Tool
-from synaprefect.saving.serialization import (
+from synaprefect.utils.serialization import (
     deserialize_synalinks_object,
     serialize_synalinks_object,
 )

@@ -5,8 +5,8 @@ from synaprefect.data_models.json_data_model import JsonDataModel
 from synaprefect.data_models.symbolic_data_model import SymbolicDataModel
 from synaprefect.modules.generator import Generator
 from synaprefect.modules.module import Module
-from synaprefect.saving.serialization import deserialize_object, serialize_object
 from synaprefect.utils.async_utils import gather_or_cancel
+from synaprefect.utils.serialization import deserialize_object, serialize_object
 
 __all__ = ["Decision", "MultiDecision", "Branch"]
 

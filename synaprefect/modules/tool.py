@@ -12,7 +12,7 @@ from synaprefect.data_models.symbolic_data_model import SymbolicDataModel
 from synaprefect.modules.module import Module
 from synaprefect.modules.side_effects import run_once
 from synaprefect.modules.tool_schema import describe_function
-from synaprefect.saving.serialization import get_registered_name, get_registered_object
+from synaprefect.utils.serialization import get_registered_name, get_registered_object
 
 __all__ = ["Tool"]
 

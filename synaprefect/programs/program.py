@@ -18,10 +18,10 @@ from synaprefect.programs import synalinks_files
 from synaprefect.programs.graph import Graph
 from synaprefect.programs.summary import summary_text
 from synaprefect.saving import program_saving
-from synaprefect.saving.serialization import custom_object_scope
 from synaprefect.trainers.trainer import Trainer
 from synaprefect.utils.async_utils import run_sync
 from synaprefect.utils.nest import map_structure
+from synaprefect.utils.serialization import custom_object_scope
 from synaprefect.version import __version__
 
 __all__ = ["Program", "program_from_json"]

@@ -6,8 +6,8 @@ from synaprefect.modules.module import Module
 from synaprefect.programs.graph import Graph
 from synaprefect.programs.program import Program
 from synaprefect.saving import program_saving
-from synaprefect.saving.serialization import custom_object_scope
 from synaprefect.utils.async_utils import run_sync
+from synaprefect.utils.serialization import custom_object_scope
 
 __all__ = ["Sequential"]
 

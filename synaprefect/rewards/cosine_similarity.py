@@ -10,7 +10,7 @@ from synaprefect.rewards.reward import (
     register_builtin_reward,
     to_json_data_model,
 )
-from synaprefect.saving.serialization import deserialize_object, serialize_object
+from synaprefect.utils.serialization import deserialize_object, serialize_object
 
 __all__ = ["CosineSimilarity", "cosine_similarity"]
 

@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 from synaprefect.data_models.json_data_model import JsonDataModel
 from synaprefect.rewards.reward import Reward, as_reward_value
-from synaprefect.saving.serialization import (
+from synaprefect.utils.async_utils import maybe_await
+from synaprefect.utils.imports import defined_in_synaprefect, import_object
+from synaprefect.utils.serialization import (
     custom_object_scope,
     deserialize_object,
     get_registered_name,
     get_registered_object,
 )
-from synaprefect.utils.async_utils import maybe_await
-from synaprefect.utils.imports import defined_in_synaprefect, import_object
 
 __all__ = [
     "FunctionWrapperMixin",

@@ -4,7 +4,7 @@ The Synalinks names (``register_synalinks_serializable``, ``serialize_synalinks_
 ``deserialize_synalinks_object``, ``CustomObjectScope``...) are the same mechanism.
 """
 
-from synaprefect.saving.serialization import (
+from synaprefect.utils.serialization import (
     CustomObjectScope,
     custom_object_scope,
     deserialize_object,

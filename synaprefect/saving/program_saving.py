@@ -4,12 +4,12 @@ import os
 from typing import Any
 
 from synaprefect.data_models.validation import schema_errors
-from synaprefect.saving.serialization import (
+from synaprefect.storage import location
+from synaprefect.utils.serialization import (
     custom_object_scope,
     deserialize_object,
     serialize_object,
 )
-from synaprefect.storage import location
 
 __all__ = [
     "save_program",

@@ -7,8 +7,8 @@ a serialized config, a class, an instance, and for some a plain function.
 from collections.abc import Callable
 from typing import Any
 
-from synaprefect.saving.serialization import deserialize_object, serialize_object
 from synaprefect.utils.naming import to_snake_case
+from synaprefect.utils.serialization import deserialize_object, serialize_object
 
 __all__ = ["NamedRegistry"]
 

@@ -4,7 +4,7 @@ from typing import Any
 
 from synaprefect import metrics as metrics_module
 from synaprefect import rewards as rewards_module
-from synaprefect.saving.serialization import deserialize_object, serialize_object
+from synaprefect.utils.serialization import deserialize_object, serialize_object
 
 __all__ = ["CompiledRewards", "CompiledMetrics"]
 

@@ -66,7 +66,7 @@ class CompileMixin(ProgramHost):
     def _get_compile_config(self) -> dict | None:
         if not self.compiled:
             return None
-        from synaprefect.saving.serialization import serialize_object
+        from synaprefect.utils.serialization import serialize_object
 
         return {
             **self._rewards.get_config(),

@@ -11,7 +11,7 @@ from synaprefect.language_models import language_model as language_models
 from synaprefect.modules.agents.tool_dispatch import run_tool_calls, tools_by_name
 from synaprefect.modules.generator import Generator
 from synaprefect.modules.module import Module
-from synaprefect.saving.serialization import (
+from synaprefect.utils.serialization import (
     deserialize_synalinks_object,
     serialize_synalinks_object,
 )
