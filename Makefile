@@ -9,10 +9,10 @@ STAMP := $(VENV)/.installed
 setup: $(STAMP)
 
 # Reinstall only when the dependency list changes.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml .ci/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev]" -c .ci/constraints.txt
 	touch $(STAMP)
 
 # The offline simulated LM, unless a real model is configured ($SYNAPREFECT_MODEL).
@@ -42,7 +42,7 @@ test-fast: setup
 	$(PY) -m pytest -q -m "not e2e"
 
 bench: setup
-	$(PY) -m pip install --quiet -e ".[dev,bench]"
+	$(PY) -m pip install --quiet -e ".[dev,bench]" -c .ci/constraints.txt
 	$(PY) -m benchmarks.run
 
 clean:
