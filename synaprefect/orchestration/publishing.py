@@ -25,6 +25,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["Publisher", "PROGRESS_INTERVAL"]
@@ -35,13 +36,22 @@ _logger = logging.getLogger("synaprefect")
 PROGRESS_INTERVAL = 2.0
 
 
+@dataclass
+class _Bar:
+    """One progress artifact: its id once created (None before, or if creating it
+    failed), when it was last sent, and the value waiting for the next update."""
+
+    last_sent: float
+    artifact_id: Any = None
+    pending: tuple[float, str | None, Callable] | None = None
+
+
 class Publisher:
     """Publishes artifacts in the background, in submission order."""
 
     def __init__(self) -> None:
         self._tail: asyncio.Future | None = None
-        # key -> [artifact id or None, time of the last update, pending (percent, text)]
-        self._progress: dict[str, list[Any]] = {}
+        self._bars: dict[str, _Bar] = {}
 
     def submit(self, key: str, request: Callable[[], Awaitable[Any]]) -> None:
         """Run ``request()`` after everything submitted before it."""
@@ -70,37 +80,37 @@ class Publisher:
         """Set the progress artifact ``key``: created by ``create(percent, description)``
         (which returns its id) the first time, then ``update(id, percent, description)``
         at most once per ``PROGRESS_INTERVAL``; ``drain`` sends the last value."""
-        state = self._progress.get(key)
+        bar = self._bars.get(key)
         now = time.monotonic()
-        if state is None:
-            state = self._progress[key] = [None, now, None]
+        if bar is None:
+            bar = self._bars[key] = _Bar(last_sent=now)
 
             async def first() -> None:
-                state[0] = await create(percent, description)
+                bar.artifact_id = await create(percent, description)
 
             self.submit(key, first)
-        elif now - state[1] >= PROGRESS_INTERVAL:
-            state[1], state[2] = now, None
-            self._submit_update(key, state, percent, description, update)
+        elif now - bar.last_sent >= PROGRESS_INTERVAL:
+            bar.last_sent, bar.pending = now, None
+            self._submit_update(key, bar, percent, description, update)
         else:
-            state[2] = (percent, description, update)
+            bar.pending = (percent, description, update)
 
     def _submit_update(
-        self, key: str, state: list, percent: float, description: str | None, update: Callable
+        self, key: str, bar: _Bar, percent: float, description: str | None, update: Callable
     ) -> None:
         async def send() -> None:
-            if state[0] is not None:  # None: creating it failed (and was logged)
-                await update(state[0], percent, description)
+            if bar.artifact_id is not None:  # None: creating it failed (and was logged)
+                await update(bar.artifact_id, percent, description)
 
         self.submit(key, send)
 
     async def drain(self) -> None:
         """Send the pending progress values and wait for every request submitted."""
-        for key, state in self._progress.items():
-            if state[2] is not None:
-                percent, description, update = state[2]
-                state[2] = None
-                self._submit_update(key, state, percent, description, update)
+        for key, bar in self._bars.items():
+            if bar.pending is not None:
+                percent, description, update = bar.pending
+                bar.pending = None
+                self._submit_update(key, bar, percent, description, update)
         while self._tail is not None and not self._tail.done():
             await self._tail
 
