@@ -7,12 +7,13 @@ import threading
 from pathlib import Path
 
 import pytest
-from helpers import as_student, capitals, capitals_program
+from helpers import KNOWLEDGE, as_student, capitals, capitals_program
 
 import synaprefect as sp
 from synaprefect.language_models import AuthenticationError, TransientLanguageModelError
 from synaprefect.orchestration import tracking
-from synaprefect.testing import FaultPlan
+from synaprefect.testing import Fault, FaultPlan
+from synaprefect.testing.skills import style_student
 from synaprefect.trainers.replay import list_runs, prune_runs
 
 
@@ -32,6 +33,26 @@ async def test_a_retried_task_resends_only_the_failed_call(prefect_api, simulate
     program = await make_program(simulated_lm, retry=1, max_concurrency=1)
     program.task_granularity = granularity
     simulated_lm.set_faults(FaultPlan.at({2: "server_error"}))
+    x, y = capitals(4)
+    scores = await program.evaluate(x, y, batch_size=4, verbose=0, resume=False)
+    assert scores["reward"] >= 0.0
+    assert simulated_lm.stats().requests == 4 + 1
+
+
+async def test_siblings_out_when_a_call_fails_are_recorded_not_repaid(prefect_api, simulated_lm):
+    # All four calls out at once; the third fails at once while the others are still
+    # answering: they finish and are recorded, and Prefect's retry of the module task
+    # sends only the failed call again.
+    program = await make_program(simulated_lm, retry=1, max_concurrency=4)
+    student = style_student(KNOWLEDGE)
+
+    async def third_fails_at_once(request):
+        if request.index == 2:
+            return Fault("server_error")
+        await asyncio.sleep(0.3)
+        return student(request)
+
+    simulated_lm.set_responder(third_fails_at_once)
     x, y = capitals(4)
     scores = await program.evaluate(x, y, batch_size=4, verbose=0, resume=False)
     assert scores["reward"] >= 0.0
