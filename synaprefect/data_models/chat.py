@@ -97,14 +97,14 @@ def _schema_of(x: Any) -> dict:
 
 def is_chat_message(x: Any) -> bool:
     """Whether ``x``'s schema contains ``ChatMessage``'s fields."""
-    return contains_schema(_schema_of(x), ChatMessage.get_schema())
+    return contains_schema(_schema_of(x), ChatMessage._shared_schema())
 
 
 def is_chat_messages(x: Any) -> bool:
     """Whether ``x``'s schema contains ``ChatMessages``' fields."""
-    return contains_schema(_schema_of(x), ChatMessages.get_schema())
+    return contains_schema(_schema_of(x), ChatMessages._shared_schema())
 
 
 def is_tool_call(x: Any) -> bool:
     """Whether ``x``'s schema contains ``ToolCall``'s fields."""
-    return contains_schema(_schema_of(x), ToolCall.get_schema())
+    return contains_schema(_schema_of(x), ToolCall._shared_schema())

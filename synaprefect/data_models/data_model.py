@@ -78,11 +78,17 @@ class DataModel(DataOperators, pydantic.BaseModel, metaclass=_DataModelMeta):
 
     @classmethod
     def get_schema(cls) -> dict:
+        return copy.deepcopy(cls._shared_schema())
+
+    @classmethod
+    def _shared_schema(cls) -> dict:
+        """The class's schema, made once and shared: read it, never change it
+        (``get_schema`` gives a copy to change)."""
         schema = cls.__dict__.get("_synaprefect_schema")
         if schema is None:
             schema = cls.model_json_schema()
             type.__setattr__(cls, "_synaprefect_schema", schema)
-        return copy.deepcopy(schema)
+        return schema
 
     @classmethod
     def keys(cls):

@@ -39,6 +39,7 @@ from synaprefect.trainers.replay import (
 from synaprefect.trainers.runtime import Runtime
 from synaprefect.utils.context import bound
 from synaprefect.utils.json_utils import stable_hash
+from synaprefect.utils.memory import frozen_heap
 
 if TYPE_CHECKING:
     from synaprefect.programs import Program
@@ -227,11 +228,12 @@ class Job:
             )
         program._busy = self.kind
         try:
-            await program._prepare_run(data[0])
-            # Opening may delete a stale folder: blocking I/O, off the event loop.
-            store = await asyncio.to_thread(self._open_store, data, targets, options, resume)
-            self.store = store
-            return await self._as_flow(store, body, flow_retries, parameters)
+            with frozen_heap():
+                await program._prepare_run(data[0])
+                # Opening may delete a stale folder: blocking I/O, off the event loop.
+                store = await asyncio.to_thread(self._open_store, data, targets, options, resume)
+                self.store = store
+                return await self._as_flow(store, body, flow_retries, parameters)
         finally:
             program._busy = None
 

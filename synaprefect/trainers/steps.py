@@ -14,6 +14,7 @@ from synaprefect.modules.recording import PredictionRecorder, recording, sample_
 from synaprefect.trainers import data as D
 from synaprefect.trainers.host import ProgramHost
 from synaprefect.trainers.job import current_job, run_task
+from synaprefect.trainers.models import sample_window
 from synaprefect.trainers.replay import encode
 from synaprefect.utils.async_utils import gather_or_cancel
 
@@ -32,6 +33,8 @@ class StepMixin(ProgramHost):
         prefix = job.prefix if job is not None else ""
 
         async def run_module(module, calls, node):
+            window = sample_window(module)
+
             async def one(index, args, kwargs):
                 # The node too: one module at two nodes (or two identical modules) sends
                 # identical requests that must not share call keys.
@@ -40,7 +43,8 @@ class StepMixin(ProgramHost):
 
             async def body():
                 return await gather_or_cancel(
-                    *(one(i, args, kwargs) for i, (args, kwargs) in enumerate(calls))
+                    *(one(i, args, kwargs) for i, (args, kwargs) in enumerate(calls)),
+                    limit=window,
                 )
 
             if self.task_granularity == "batch":
@@ -54,7 +58,8 @@ class StepMixin(ProgramHost):
                             run_name=f"{prefix}{module.name}-sample-{i + 1}",
                         )
                         for i, (a, k) in enumerate(calls)
-                    )
+                    ),
+                    limit=window,
                 )
             return await run_task(module.name, body, run_name=f"{prefix}{module.name}")
 

@@ -20,16 +20,31 @@ async def maybe_await(value: Any) -> Any:
     return value
 
 
-async def gather_or_cancel(*awaitables: Any) -> list:
+async def gather_or_cancel(*awaitables: Any, limit: int | None = None) -> list:
     """``asyncio.gather`` that cancels the others as soon as one fails, so no orphaned
-    call keeps running (and paying) after its batch has already failed."""
-    tasks = [asyncio.ensure_future(a) for a in awaitables]
+    call keeps running (and paying) after its batch has already failed. With ``limit``,
+    at most that many run at once, started in order as earlier ones finish."""
+    waiting = awaitables
+    if limit is not None and len(awaitables) > limit:
+        turns = asyncio.Semaphore(limit)
+
+        async def in_turn(awaitable: Any) -> Any:
+            async with turns:
+                return await awaitable
+
+        waiting = tuple(in_turn(a) for a in awaitables)
+    tasks = [asyncio.ensure_future(a) for a in waiting]
     try:
         return list(await asyncio.gather(*tasks))
     except BaseException:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for awaitable in awaitables:  # never given a turn: close it, nothing ran
+            if inspect.iscoroutine(awaitable) and (
+                inspect.getcoroutinestate(awaitable) == inspect.CORO_CREATED
+            ):
+                awaitable.close()
         raise
 
 
