@@ -61,20 +61,32 @@ async def test_fit_is_a_flow_with_epoch_runs_batch_tasks_and_variable_artifacts(
     )  # 9 train samples: 3 batches
     async with prefect_api.client() as client:
         runs = {run.name: run for run in await runs_of(client, name)}
-        assert set(runs) == {f"fit-{name}", f"{name}-epoch-1", f"{name}-epoch-2"}
+        assert set(runs) == {f"fit-{name}"}  # the epochs are task runs, not subflows
         fit_run = runs[f"fit-{name}"]
-        epochs = [runs[f"{name}-epoch-{i}"] for i in (1, 2)]
-        assert all(run.state.is_completed() for run in runs.values())
-        assert all(run.parent_task_run_id is not None for run in epochs)  # subflows
-    # per epoch: 3 train batches + 3 updates + 1 validation batch, and one module task
-    # (the generator over the whole batch) inside each of them
-    task_runs = await prefect_api.read_task_runs([run.id for run in epochs], count=2 * 14)
-    names = [run.name for run in task_runs]
-    assert sum(n.endswith("-train-batch") for n in names) == 6
-    assert sum(n.endswith("-optimizer-update") for n in names) == 6
-    assert sum(n.startswith("val-batch-") and not n.endswith("answerer") for n in names) == 2
-    module_runs = [run for run in task_runs if run.name.endswith("-answerer")]
-    assert len(module_runs) == 6 + 6 + 2
+        assert fit_run.state.is_completed()
+    # per epoch: the epoch, 3 train batches + 3 updates + 1 validation batch, and one
+    # module task (the generator over the whole batch) inside each of the last seven
+    task_runs = await prefect_api.read_task_runs([fit_run.id], count=2 * 15)
+    by_id = {run.id: run for run in task_runs}
+    epochs = {run.name: run for run in task_runs if "-epoch-" in run.name}
+    assert set(epochs) == {f"{name}-epoch-1", f"{name}-epoch-2"}
+    assert all(run.state.is_completed() for run in task_runs)
+
+    def parents(run):
+        return [by_id[parent.id] for parent in run.task_inputs.get("__parents__", [])]
+
+    for number in (1, 2):
+        epoch = epochs[f"{name}-epoch-{number}"]
+        assert parents(epoch) == []
+        inside = [run for run in task_runs if parents(run) == [epoch]]
+        names = [run.name for run in inside]
+        assert sum(n.endswith("-train-batch") for n in names) == 3
+        assert sum(n.endswith("-optimizer-update") for n in names) == 3
+        assert sum(n.startswith("val-batch-") for n in names) == 1
+        for run in inside:  # each holds the module's task
+            [module] = [r for r in task_runs if parents(r) == [run]]
+            assert module.name.endswith("-answerer")
+    assert len(task_runs) == 2 * 15
 
     history = await read_variable_history(name, "answerer/state_answerer")
     # A version each time what the program uses changed (after an update, then at the
@@ -179,10 +191,9 @@ async def test_flow_retry_resumes_a_fit_whose_batch_task_failed(
         runs = await runs_of(client, name)
     (fit_run,) = [run for run in runs if run.name == f"fit-{name}"]
     assert fit_run.state.is_completed() and fit_run.run_count == 2  # one run, retried
-    epochs = [run for run in runs if run is not fit_run]
-    assert sorted(run.name for run in epochs) == sorted(
-        [f"{name}-epoch-1", f"{name}-epoch-2"] * 2
-    )  # each attempt ran both epochs
-    task_runs = await prefect_api.read_task_runs([run.id for run in epochs], count=1)
+    assert [run.name for run in runs] == [f"fit-{name}"]  # epochs are task runs in it
+    task_runs = await prefect_api.read_task_runs([fit_run.id], count=1)
+    epochs = [t.name for t in task_runs if "-epoch-" in t.name]
+    assert sorted(epochs) == sorted([f"{name}-epoch-1", f"{name}-epoch-2"] * 2)  # each attempt
     failed = sorted(t.name for t in task_runs if t.state.is_failed())
-    assert failed == ["epoch-2-batch-2-answerer", "epoch-2-batch-2-train-batch"]
+    assert failed == ["epoch-2-batch-2-answerer", "epoch-2-batch-2-train-batch", f"{name}-epoch-2"]

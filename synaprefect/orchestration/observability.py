@@ -75,7 +75,7 @@ def enable_observability(
     tracking_uri: str | None = None, experiment_name: str | None = None
 ) -> None:
     """Track runs in Prefect for the rest of the process: fit, evaluate, predict and
-    tuner searches become flow runs (epochs and trials subflow runs; batches, module
+    tuner searches become flow runs (trials subflow runs; epochs, batches, module
     calls and optimizer updates task runs) with their artifacts.
 
     Tracking is on by default (unless ``$SYNAPREFECT_TRACKING`` turns it off); this turns

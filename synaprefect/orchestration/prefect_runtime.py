@@ -22,7 +22,7 @@ runtime = PrefectRuntime()
 async def epoch():
     return await runtime.task("batch", lambda: train_batch(0), run_name="batch-0", retries=2)
 
-await runtime.flow("fit", lambda: runtime.stage("epoch", epoch, run_name="epoch-1"),
+await runtime.flow("fit", lambda: runtime.task("epoch", epoch, run_name="epoch-1"),
                    run_name="fit-qa", parameters={"epochs": 1})
 ```
 """
@@ -159,11 +159,11 @@ class PrefectRuntime(Runtime):
     async def stage(
         self, name: str, body: Body[T], *, run_name: str, parameters: dict | None = None
     ) -> T:
-        """Run ``body`` as a subflow run of the current flow run (one epoch, one trial);
+        """Run ``body`` as a subflow run of the current flow run (one tuner trial);
         outside any flow run, as a flow run of its own. ``parameters`` (small JSON, such
         as a trial's hyperparameters) are shown in the UI.
 
-        Example: ``await runtime.stage("epoch", run_epoch, run_name="epoch-3")``
+        Example: ``await runtime.stage("trial", run_trial, run_name="qa-trial-3")``
         """
         return await self.flow(name, body, run_name=run_name, parameters=parameters)
 

@@ -234,7 +234,10 @@ class FitMixin(ProgramHost):
                 await self._publish_history(job.runtime)
                 return logs
 
-            epoch_logs = await job.runtime.stage(
+            # A task run holding the epoch's batch tasks, not a subflow run: a subflow
+            # costs 0.3 s, and its creation at each epoch boundary met the SQLite API
+            # still writing the epoch's task runs (503, then Prefect's 2 s back-off).
+            epoch_logs = await job.runtime.task(
                 "epoch", run_epoch, run_name=f"{self.name}-epoch-{epoch + 1}"
             )
             if self.stop_training:

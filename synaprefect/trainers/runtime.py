@@ -1,7 +1,7 @@
 """The seam between the training loop and Prefect.
 
-The trainer only ever talks to a ``Runtime``: it runs the fit as a *flow*, each epoch as a
-*stage*, each batch, module call and optimizer update as a *task*, and publishes
+The trainer only ever talks to a ``Runtime``: it runs the fit as a *flow*, a tuner trial
+as a *stage*, each epoch, batch, module call and optimizer update as a *task*, and publishes
 *artifacts*. ``LocalRuntime`` runs everything as plain coroutines (tracking off);
 ``PrefectRuntime`` (``orchestration.prefect_runtime``) maps the same calls onto Prefect
 flow runs, task runs and artifacts. The trainers never import Prefect nor the
@@ -174,7 +174,7 @@ class Runtime:
     async def stage(
         self, name: str, body: Body[T], *, run_name: str, parameters: dict | None = None
     ) -> T:
-        """Run ``body`` as a tracked sub-run (one epoch, one trial); ``parameters`` are
+        """Run ``body`` as a tracked sub-run (one tuner trial); ``parameters`` are
         shown with it."""
         raise NotImplementedError
 
