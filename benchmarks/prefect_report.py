@@ -56,15 +56,15 @@ def fit_prefect_objects(settings: dict[str, Any]) -> dict[str, int]:
     validation_batches = math.ceil(validation / _VALIDATION_BATCH_SIZE)
     epochs = settings["fit_epochs"]
     # A step: the batch task and the optimizer-update task; a validation batch: its task.
-    # Each holds the module's task.
-    outer = epochs * (2 * steps + validation_batches)
+    # Each holds the module's task, and each epoch's task holds them all.
+    holding = epochs * (2 * steps + validation_batches)
     return {
         "steps": epochs * steps,
-        "outer_tasks": outer,
-        "nested_tasks": outer,
+        "epochs": epochs,
+        "outer_tasks": holding + epochs,
+        "nested_tasks": holding,
         "name": f"the benchmark's tracked fit ({settings['fit_samples']} samples x "
         f"{epochs} epochs, batch {settings['fit_batch_size']})",
-        "subflows": epochs,
         "documents": epochs * steps + epochs + 1,
     }
 
@@ -87,10 +87,10 @@ def _meaning(kind: str, row: dict[str, Any], settings: dict[str, Any]) -> str:
         return (
             f"A training step makes 4 task runs at the default granularity: the batch "
             f"task and the optimizer-update task, each holding the module's task "
-            f"(*task run inside a task run*); a validation batch makes 2. "
-            f"{fit['name'].capitalize()}, {fit['steps']} steps, makes "
-            f"{fit['outer_tasks']} outer ones: "
-            f"{cost(fit['outer_tasks'])}."
+            f"(*task run inside a task run*); a validation batch makes 2; an epoch is "
+            f"one more, holding its batches. {fit['name'].capitalize()}, "
+            f"{fit['steps']} steps, makes {fit['outer_tasks']} that are not a module's "
+            f"({fit['epochs']} of them epochs): {cost(fit['outer_tasks'])}."
         )
     if kind == "task_gathered":
         return (
@@ -106,8 +106,11 @@ def _meaning(kind: str, row: dict[str, Any], settings: dict[str, Any]) -> str:
         )
     if kind == "subflow":
         return (
-            f"An epoch (and a tuner trial) is a subflow run: {fit['name']} makes "
-            f"{fit['subflows']}, {cost(fit['subflows'])}."
+            f"A tuner trial is a subflow run. An epoch was one until 2026-12-03 and is "
+            f"now a task run: {fit['name']} would pay {cost(fit['epochs'])} for its "
+            f"{fit['epochs']} epochs as subflows, and the creation of each met the "
+            f"SQLite API still writing the previous epoch's task runs (503, then "
+            f"Prefect's 2 s client back-off)."
         )
     if kind == "markdown_artifact":
         return (

@@ -380,5 +380,5 @@ def test_prefect_costs_report_table(tmp_path):
     markdown = markdown_path.read_text()
     assert "## What each Prefect object costs" in markdown
     # The fit of 200 samples: 10 steps and 2 validation batches per epoch, 2 epochs.
-    assert "20 steps, makes 44 outer ones" in markdown
+    assert "20 steps, makes 46 that are not a module's (2 of them epochs)" in markdown
     assert "**expected {'task_runs': 20}**" in markdown

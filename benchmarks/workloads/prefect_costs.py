@@ -9,7 +9,7 @@ Each kind of object is measured inside a flow run of its own, ``count`` objects 
 - ``task_gathered``: ``count`` task runs gathered at once;
 - ``nested_task``: a task run awaited inside a task run (synaprefect's module tasks run
   inside its batch and optimizer-update tasks);
-- ``subflow``: a flow called inside the flow run (synaprefect's epochs and trials);
+- ``subflow``: a flow called inside the flow run (synaprefect's tuner trials);
 - ``markdown_artifact``: ``acreate_markdown_artifact`` awaited, one key (a variable's
   versions);
 - ``progress_update``: ``aupdate_progress_artifact`` awaited on one progress artifact.
