@@ -1,5 +1,5 @@
 """A large batch keeps the model busy from its first moment: samples start as slots free
-up (a window of twice the model's ``max_concurrency``), not all prepared up front; and a
+up (a window of four times the model's ``max_concurrency``), not all prepared up front; and a
 job keeps the collector's full passes off the objects that were there before it."""
 
 import asyncio
@@ -81,7 +81,7 @@ async def _counting_program(server, max_concurrency):
     return program
 
 
-@pytest.mark.parametrize("max_concurrency, window", [(2, 4), (None, 20)])
+@pytest.mark.parametrize("max_concurrency, window", [(2, 8), (None, 20)])
 async def test_a_batch_starts_its_samples_as_the_model_frees_slots(
     prefect_api, simulated_lm, max_concurrency, window
 ):
@@ -98,9 +98,9 @@ def test_the_window_follows_the_largest_cap_of_the_models_a_module_calls(simulat
     capped = sp.Generator(
         data_model=Answer, language_model=language_model_for(simulated_lm, max_concurrency=8)
     )
-    assert sample_window(capped) == 16
+    assert sample_window(capped) == 32
     capped.language_model.fallback = language_model_for(simulated_lm, max_concurrency=3)
-    assert sample_window(capped) == 16
+    assert sample_window(capped) == 32
     capped.language_model.fallback = language_model_for(simulated_lm)  # no cap: no window
     assert sample_window(capped) is None
     assert sample_window(sp.Identity()) is None  # calls no model

@@ -73,18 +73,19 @@ def _models_of(owners: list[Any]) -> list[ModelBase]:
 
 
 def sample_window(module: Any) -> int | None:
-    """How many samples of a batch are worth starting at once through ``module``: twice
-    the largest ``max_concurrency`` of the models it calls. A sample started beyond that
-    would only prepare its request and wait for a slot, and preparing all of a large
-    batch up front delays the first requests by as much (about 0.5 s for 1,000 samples).
-    None (start them all) when a model has no cap, or the module calls none.
+    """How many samples of a batch are worth starting at once through ``module``: four
+    times the largest ``max_concurrency`` of the models it calls. Preparing every sample
+    of a large batch before the first request goes out delays it by as much (about 0.5 s
+    for 1,000 samples); four, not one, keeps the model's slots full while samples spend
+    up to three quarters of their time elsewhere (tools, parsing, other modules). None
+    (start them all) when a model has no cap, or the module calls none.
 
-    Example: ``sample_window(generator)  # 64 for a LanguageModel(max_concurrency=32)``
+    Example: ``sample_window(generator)  # 128 for a LanguageModel(max_concurrency=32)``
     """
     caps = [model.max_concurrency for model in _models_of(_modules_of(module))]
     if not caps or any(cap is None for cap in caps):
         return None
-    return 2 * max(cap for cap in caps if cap is not None)
+    return 4 * max(cap for cap in caps if cap is not None)
 
 
 def replace_language_model(program: Any, language_model: LanguageModel) -> None:
