@@ -149,6 +149,12 @@ def throughput_specs(settings: Settings) -> list[Spec]:
             "litellm",
             {"n": n, "concurrency": c},
         ),
+        Spec(
+            "aiohttp",
+            f"bare aiohttp client, gather + semaphore {c} (no validation, journal or retries)",
+            "aiohttp",
+            {"n": n, "concurrency": c},
+        ),
         Spec("dspy", f"DSPy Evaluate, {c} threads (cache off)", "dspy", {"n": n, "threads": c}),
     ]
     runs = [

@@ -9,7 +9,11 @@ from benchmarks.report import write_reports
 from benchmarks.responders import respond
 from benchmarks.run import Settings, epoch_size_specs, storage_specs, throughput_specs
 from benchmarks.workloads.common import PREFECT_SERVER_PID_ENV, Endpoint, find_api_server_pid
-from benchmarks.workloads.evaluate import litellm_reference, synaprefect_evaluate
+from benchmarks.workloads.evaluate import (
+    aiohttp_reference,
+    litellm_reference,
+    synaprefect_evaluate,
+)
 from benchmarks.workloads.prefect_costs import PREFECT_OBJECT_KINDS, prefect_costs
 from benchmarks.workloads.resume import resume_workload
 from benchmarks.workloads.storage import expected_steps, storage_workload, stored_run
@@ -24,8 +28,9 @@ def endpoint():
 
 
 async def test_reference_and_evaluate_answer_every_sample(endpoint):
-    reference = await litellm_reference(endpoint, n=8, concurrency=4)
-    assert reference.requests == 8 and reference.extra["accuracy"] == 1.0
+    for reference_client in (litellm_reference, aiohttp_reference):
+        reference = await reference_client(endpoint, n=8, concurrency=4)
+        assert reference.requests == 8 and reference.extra["accuracy"] == 1.0
     for transport in ("litellm", "http"):
         result = await synaprefect_evaluate(
             endpoint, n=8, concurrency=4, tracking=False, transport=transport

@@ -10,7 +10,12 @@ from collections.abc import Callable
 from typing import Any
 
 from benchmarks.workloads.common import Endpoint, Measurement
-from benchmarks.workloads.evaluate import dspy_evaluate, litellm_reference, synaprefect_evaluate
+from benchmarks.workloads.evaluate import (
+    aiohttp_reference,
+    dspy_evaluate,
+    litellm_reference,
+    synaprefect_evaluate,
+)
 from benchmarks.workloads.prefect_costs import prefect_costs
 from benchmarks.workloads.rate_limit import rate_limited_calls
 from benchmarks.workloads.scale_out import scaled_evaluate
@@ -21,6 +26,7 @@ __all__ = ["WORKLOADS", "Endpoint", "Measurement"]
 
 WORKLOADS: dict[str, Callable[..., Any]] = {
     "litellm": litellm_reference,
+    "aiohttp": aiohttp_reference,
     "dspy": dspy_evaluate,
     "evaluate": synaprefect_evaluate,
     "fit": synaprefect_fit,

@@ -1,9 +1,12 @@
-"""Evaluating ``n`` questions at a concurrency of 32: raw litellm, synaprefect, DSPy.
+"""Evaluating ``n`` questions at a concurrency of 32: raw litellm, a bare aiohttp client,
+synaprefect, DSPy.
 
 What "concurrency 32" means for each system:
 
 - raw litellm: every request is gathered at once by ``asyncio.gather``; an
   ``asyncio.Semaphore(32)`` lets 32 ``litellm.acompletion`` calls be in flight;
+- bare aiohttp: the same, with one ``aiohttp.ClientSession.post`` of the request body per
+  question and ``json.loads`` of the answer: the floor any Python client meets here;
 - synaprefect: ``evaluate(batch_size=n)`` runs the whole set as one batch (one coroutine
   per sample, one batch task and one module task when tracked), and
   ``LanguageModel(max_concurrency=32)`` caps the requests in flight at 32;
@@ -22,7 +25,7 @@ import json
 
 from benchmarks.workloads.common import Endpoint, Measurement, measure, questions
 
-__all__ = ["litellm_reference", "synaprefect_evaluate", "dspy_evaluate"]
+__all__ = ["litellm_reference", "aiohttp_reference", "synaprefect_evaluate", "dspy_evaluate"]
 
 
 def _reference_requests(n: int) -> list[dict]:
@@ -62,6 +65,35 @@ async def litellm_reference(endpoint: Endpoint, n: int, concurrency: int) -> Mea
 
     with measure(endpoint) as result:
         answers = await asyncio.gather(*(one(request) for request in requests))
+    expected = [answer for _, answer in questions(n)]
+    result.extra["accuracy"] = sum(a == e for a, e in zip(answers, expected)) / n
+    return result
+
+
+async def aiohttp_reference(endpoint: Endpoint, n: int, concurrency: int) -> Measurement:
+    """``n`` chat-completion POSTs over one ``aiohttp`` session, gathered with at most
+    ``concurrency`` in flight, the answers parsed as JSON: no validation, no retries, no
+    journal. Accuracy from the parsed answers."""
+    import aiohttp
+
+    requests = _reference_requests(n)
+    semaphore = asyncio.Semaphore(concurrency)
+    url = f"{endpoint.base_url}/chat/completions"
+    headers = {"Authorization": f"Bearer {endpoint.api_key}"}
+    model = endpoint.model.split("/", 1)[-1]
+
+    async with aiohttp.ClientSession() as session:
+
+        async def one(request: dict) -> str:
+            async with semaphore:
+                async with session.post(
+                    url, json={"model": model, **request}, headers=headers
+                ) as response:
+                    answer = await response.json()
+            return json.loads(answer["choices"][0]["message"]["content"])["answer"]
+
+        with measure(endpoint) as result:
+            answers = await asyncio.gather(*(one(request) for request in requests))
     expected = [answer for _, answer in questions(n)]
     result.extra["accuracy"] = sum(a == e for a, e in zip(answers, expected)) / n
     return result
