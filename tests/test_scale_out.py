@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -300,6 +301,67 @@ async def test_a_shard_whose_worker_dies_runs_again_elsewhere(pool, simulated_mo
         retried = run.name.replace("attempt-1", "attempt-2")
         assert [r.state.is_completed() for r in shards if r.name == retried] == [True]
     assert sum(r.state.is_completed() for r in shards) == 2
+
+
+async def test_a_shard_is_not_run_again_while_the_api_takes_no_writes(
+    pool, simulated_model, prefect_api
+):
+    """The API's SQLite file locked for longer than the heartbeat timeout: the shards'
+    beats cannot get through, and neither can the driver's own, so no live shard is
+    declared dead and paid for twice."""
+    from synaprefect.orchestration.sharding import evaluate_on_work_pool
+
+    assert prefect_api.database is not None
+    simulated_model.set_latency(0.3)  # shards still running while the lock is held
+    program = await capitals_program(simulated_model, name="patient")
+    x, y = half_styled(24)
+    with tracking(False):
+        expected = await program.evaluate(x, y, batch_size=2, verbose=0)
+    simulated_model.reset_stats()
+    driver = asyncio.create_task(
+        evaluate_on_work_pool(
+            program,
+            x,
+            y,
+            deployment=DEPLOYMENT,
+            shards=2,
+            batch_size=2,
+            heartbeat_seconds=0.5,
+            heartbeat_timeout=12.0,
+            poll_seconds=0.5,
+        )
+    )
+    deadline = time.monotonic() + 120
+    while simulated_model.stats().completed < 6:  # both shards are answering
+        assert time.monotonic() < deadline and not driver.done(), "no shard called the LM"
+        await asyncio.sleep(0.1)
+
+    def hold_the_write_lock(seconds: float) -> None:
+        connection = sqlite3.connect(prefect_api.database, timeout=60)
+        try:
+            connection.execute("BEGIN EXCLUSIVE")
+            time.sleep(seconds)
+        finally:
+            connection.rollback()
+            connection.close()
+
+    await asyncio.to_thread(hold_the_write_lock, 25.0)  # twice the heartbeat timeout
+    scores = await asyncio.wait_for(driver, timeout=240)
+    simulated_model.set_latency(0.05)
+    assert scores == expected
+    assert simulated_model.stats().requests == 24  # each sample paid once
+    async with pool.client() as client:
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+        [run] = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["evaluate-sharded-patient"]))
+        )
+    shards = await shard_runs(pool, run.id)
+    assert sorted(r.name for r in shards if r.state.is_completed()) == [
+        "shard-1-attempt-1",
+        "shard-2-attempt-1",
+    ]
+    assert not [r for r in shards if r.state.is_crashed()]
 
 
 def ran_a_shard() -> bool:

@@ -15,8 +15,10 @@ knows (shards, and tuning trials: ``tuners.remote``). A run whose worker dies st
 updates a progress artifact every ``heartbeat_seconds``. A run taken by a worker and then
 silent for ``heartbeat_timeout`` seconds (starting a run takes a worker a few seconds:
 keep it well above that) is marked ``Crashed`` and run again, and so is a run that failed
-or crashed, up to ``max_attempts`` runs per request. A shard run again on the same
-machine replays what its first run finished (the run store).
+or crashed, up to ``max_attempts`` runs per request. Silence counts only while the API
+takes writes: the driving run beats too, and while its own beats do not get through (a
+SQLite database locked under load), no run is declared dead and paid for again. A shard
+run again on the same machine replays what its first run finished (the run store).
 
 Example:
 ```python
@@ -53,6 +55,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import Artifact
 from prefect.client.schemas.responses import OrchestrationResult
 from prefect.client.schemas.sorting import ArtifactSort
+from prefect.context import FlowRunContext
 from prefect.deployments import arun_deployment
 from prefect.states import Cancelling, Crashed
 
@@ -78,6 +81,7 @@ _logger = logging.getLogger("synaprefect.orchestration")
 SHARD_FLOW_NAME = "synaprefect-shard"
 _RESULT_KEY = "synaprefect-shard-result"
 _HEARTBEAT_KEY = "synaprefect-shard-heartbeat"
+_DRIVER_HEARTBEAT_KEY = "synaprefect-shard-driver-heartbeat"
 
 
 class ShardError(RuntimeError):
@@ -108,12 +112,20 @@ async def shard_flow(request: dict, heartbeat_seconds: float = 2.0) -> None:
     )
 
 
+@dataclasses.dataclass
+class _Beat:
+    """When a heartbeat was last written (``time.monotonic()``)."""
+
+    written_at: float
+
+
 @contextlib.asynccontextmanager
-async def _heartbeat(seconds: float) -> AsyncIterator[None]:
-    artifact_id = await acreate_progress_artifact(
-        progress=0.0, key=_HEARTBEAT_KEY, description="shard alive"
-    )
+async def _heartbeat(
+    seconds: float, key: str = _HEARTBEAT_KEY, description: str = "shard alive"
+) -> AsyncIterator[_Beat]:
+    artifact_id = await acreate_progress_artifact(progress=0.0, key=key, description=description)
     started = time.monotonic()
+    beat_state = _Beat(written_at=started)
 
     async def beat() -> None:
         while True:
@@ -130,10 +142,12 @@ async def _heartbeat(seconds: float) -> AsyncIterator[None]:
                 _logger.warning(
                     "Heartbeat not sent (%s: %s); retrying.", type(error).__name__, error
                 )
+            else:
+                beat_state.written_at = time.monotonic()
 
     task = asyncio.create_task(beat())
     try:
-        yield
+        yield beat_state
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -242,7 +256,8 @@ async def run_on_work_pool(
     ``shard_flow``) on its work pool, all at once; their results, in order.
 
     A run that fails or crashes, or that a worker took and then stayed silent for
-    ``heartbeat_timeout`` seconds, is marked ``Crashed`` and run again, up to
+    ``heartbeat_timeout`` seconds while the API took this run's own beats, is marked
+    ``Crashed`` and run again, up to
     ``max_attempts`` runs per request; then a ``ShardError`` names it. A run cancelled
     in Prefect raises a ``ShardError`` at once, and so does a run that no worker took
     within ``start_timeout`` seconds. Whenever this call ends early (an
@@ -267,12 +282,23 @@ async def run_on_work_pool(
     ]
     done: list[_Shard] = []
     runtime = PrefectRuntime()
-    async with get_client() as client:
+    async with get_client() as client, contextlib.AsyncExitStack() as stack:
+        # This run beats the way shards do: while its own beats are not getting through,
+        # the API is not taking writes (SQLite locked for a minute under load has been
+        # seen), and a shard's silence says nothing about its worker.
+        own = None
+        if FlowRunContext.get() is not None:
+            own = await stack.enter_async_context(
+                _heartbeat(heartbeat_seconds, _DRIVER_HEARTBEAT_KEY, "driver alive")
+            )
         try:
             for shard in pending:
                 await _submit(shard, deployment, heartbeat_seconds, work_queue_name)
             while pending:
                 await asyncio.sleep(poll_seconds)
+                if own is not None and time.monotonic() - own.written_at > 2 * heartbeat_seconds:
+                    for shard in pending:  # silence counts again once the API takes writes
+                        shard.beat_seen_at = time.monotonic()
                 for shard in list(pending):
                     reason = await _check(client, shard, heartbeat_timeout, start_timeout)
                     if shard.collected:

@@ -113,6 +113,7 @@ class PrefectTestAPI:
     api_url: str
     startup_seconds: float
     from_template: bool
+    database: Path | None = None  # the server's SQLite file
     _process: subprocess.Popen | None = dataclasses.field(repr=False, default=None)
     _prior_api_url: str | None = dataclasses.field(repr=False, default=None)
 
@@ -218,6 +219,7 @@ def start_prefect_api(
         api_url=api_url,
         startup_seconds=time.perf_counter() - started,
         from_template=from_template,
+        database=database,
         _process=process,
         _prior_api_url=prior_api_url,
     )
