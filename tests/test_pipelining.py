@@ -106,14 +106,19 @@ def test_the_window_follows_the_largest_cap_of_the_models_a_module_calls(simulat
     assert sample_window(sp.Identity()) is None  # calls no model
 
 
+# Frozen objects that die meanwhile leave the count: compare with a margin, never exactly.
+
+
 def test_the_heap_is_frozen_inside_the_outermost_block_only():
     assert gc.get_freeze_count() == 0
     with frozen_heap():
         frozen = gc.get_freeze_count()
         assert frozen > 0
+        kept = []
         with frozen_heap():
-            assert gc.get_freeze_count() == frozen  # nested: nothing more frozen
-        assert gc.get_freeze_count() == frozen
+            kept.append([object() for _ in range(1000)])  # made inside: not frozen
+            assert gc.get_freeze_count() <= frozen  # nested: nothing more frozen
+        assert gc.get_freeze_count() > frozen // 2  # still frozen after the inner block
     assert gc.get_freeze_count() == 0
 
 
@@ -123,7 +128,7 @@ def test_a_heap_frozen_by_the_process_stays_frozen():
         frozen = gc.get_freeze_count()
         with frozen_heap():
             pass
-        assert gc.get_freeze_count() == frozen
+        assert gc.get_freeze_count() > frozen // 2  # not given back by the block
     finally:
         gc.unfreeze()
 

@@ -85,11 +85,16 @@ async def test_sharded_evaluate_and_predict_equal_in_process(pool, simulated_mod
         expected_outputs = await program.predict(x, batch_size=3, verbose=0)
     assert 0.0 < expected["reward"] < 1.0
     simulated_model.reset_stats()
+    # This test is about equal results. The session's SQLite API, still writing the task
+    # runs of the tests before, has kept a starting shard's writes backing off for over a
+    # minute: a generous timeout, so that it is not taken for a dead worker here (the
+    # tests below cover dead workers and a locked API).
+    patient = {"poll_seconds": 0.5, "heartbeat_timeout": 300.0}
     scores = await evaluate_on_work_pool(
-        program, x, y, deployment=DEPLOYMENT, shards=3, batch_size=3, poll_seconds=0.5
+        program, x, y, deployment=DEPLOYMENT, shards=3, batch_size=3, **patient
     )
     outputs = await predict_on_work_pool(
-        program, x, deployment=DEPLOYMENT, shards=2, batch_size=3, poll_seconds=0.5
+        program, x, deployment=DEPLOYMENT, shards=2, batch_size=3, **patient
     )
     assert scores == expected
     assert [o.get_json() for o in outputs] == [o.get_json() for o in expected_outputs]
