@@ -13,7 +13,7 @@ from synaprefect.testing.skills import language_model_for
 from synaprefect.trainers.models import sample_window
 from synaprefect.utils.async_utils import gather_or_cancel
 from synaprefect.utils.memory import frozen_heap
-from tests.helpers import Answer, Query, capitals
+from tests.helpers import Answer, Query, capitals, capitals_program
 
 
 async def test_a_limited_gather_runs_at_most_limit_at_once_and_keeps_the_order():
@@ -143,11 +143,7 @@ class _FreezeWatcher(sp.callbacks.Callback):
 
 
 async def test_a_fit_runs_with_the_heap_frozen_and_gives_it_back(prefect_api, simulated_lm):
-    lm = language_model_for(simulated_lm)
-    inputs = sp.Input(data_model=Query)
-    outputs = await sp.Generator(data_model=Answer, language_model=lm, name="answerer")(inputs)
-    program = sp.Program(inputs=inputs, outputs=outputs, name="frozen")
-    program.compile(reward=sp.rewards.ExactMatch(in_mask=["answer"]), optimizer="random_few_shot")
+    program = await capitals_program(simulated_lm, name="frozen")
     watcher = _FreezeWatcher()
     x, y = capitals(6)
     await program.fit(x, y, epochs=2, batch_size=3, verbose=0, callbacks=[watcher], resume=False)

@@ -99,13 +99,7 @@ async def test_sharded_evaluate_and_predict_equal_in_process(pool, simulated_mod
     assert scores == expected
     assert [o.get_json() for o in outputs] == [o.get_json() for o in expected_outputs]
     assert simulated_model.stats().requests == 40  # the workers called the model
-    async with pool.client() as client:
-        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
-
-        [driver] = await client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["evaluate-sharded-sharded"]))
-        )
-    shards = await shard_runs(pool, driver.id)
+    shards = await shards_of_evaluation(pool, "sharded")
     assert sorted(run.name for run in shards) == [f"shard-{i}-attempt-1" for i in (1, 2, 3)]
     assert all(run.state.is_completed() for run in shards)
 
@@ -255,11 +249,13 @@ def busy_worker(stack: PrefectStack) -> Service | None:
     return None
 
 
-async def test_a_shard_whose_worker_dies_runs_again_elsewhere(pool, simulated_model):
+async def slow_sharded_evaluate(simulated_model, name: str, heartbeat_timeout: float):
+    """A sharded evaluate of 24 samples in 2 shards, at 0.3 s per LM call (long enough to
+    act on it mid-run), started as a task; with the in-process scores it must equal."""
     from synaprefect.orchestration.sharding import evaluate_on_work_pool
 
-    simulated_model.set_latency(0.3)  # shards long enough to be killed mid-run
-    program = await capitals_program(simulated_model, name="survivor")
+    simulated_model.set_latency(0.3)
+    program = await capitals_program(simulated_model, name=name)
     x, y = half_styled(24)
     with tracking(False):
         expected = await program.evaluate(x, y, batch_size=2, verbose=0)
@@ -273,10 +269,26 @@ async def test_a_shard_whose_worker_dies_runs_again_elsewhere(pool, simulated_mo
             shards=2,
             batch_size=2,
             heartbeat_seconds=0.5,
-            heartbeat_timeout=20.0,
+            heartbeat_timeout=heartbeat_timeout,
             poll_seconds=0.5,
         )
     )
+    return driver, expected
+
+
+async def shards_of_evaluation(stack: PrefectStack, name: str) -> list:
+    """The shard runs of the sharded evaluate of the program ``name``."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    async with stack.client() as client:
+        [run] = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[f"evaluate-sharded-{name}"]))
+        )
+    return await shard_runs(stack, run.id)
+
+
+async def test_a_shard_whose_worker_dies_runs_again_elsewhere(pool, simulated_model):
+    driver, expected = await slow_sharded_evaluate(simulated_model, "survivor", 20.0)
     deadline = time.monotonic() + 120
     while (victim := busy_worker(pool)) is None:
         assert time.monotonic() < deadline and not driver.done(), "no shard started"
@@ -291,15 +303,7 @@ async def test_a_shard_whose_worker_dies_runs_again_elsewhere(pool, simulated_mo
     scores = await asyncio.wait_for(driver, timeout=240)
     simulated_model.set_latency(0.05)
     assert scores == expected
-    async with pool.client() as client:
-        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
-
-        [run] = await client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(
-                name=FlowRunFilterName(any_=["evaluate-sharded-survivor"])
-            )
-        )
-    shards = await shard_runs(pool, run.id)
+    shards = await shards_of_evaluation(pool, "survivor")
     crashed = [r for r in shards if r.state.is_crashed()]
     assert crashed and all("silent" in r.state.message for r in crashed)
     for run in crashed:  # each shard of the dead worker ran again, to completion
@@ -314,28 +318,8 @@ async def test_a_shard_is_not_run_again_while_the_api_takes_no_writes(
     """The API's SQLite file locked for longer than the heartbeat timeout: the shards'
     beats cannot get through, and neither can the driver's own, so no live shard is
     declared dead and paid for twice."""
-    from synaprefect.orchestration.sharding import evaluate_on_work_pool
-
     assert prefect_api.database is not None
-    simulated_model.set_latency(0.3)  # shards still running while the lock is held
-    program = await capitals_program(simulated_model, name="patient")
-    x, y = half_styled(24)
-    with tracking(False):
-        expected = await program.evaluate(x, y, batch_size=2, verbose=0)
-    simulated_model.reset_stats()
-    driver = asyncio.create_task(
-        evaluate_on_work_pool(
-            program,
-            x,
-            y,
-            deployment=DEPLOYMENT,
-            shards=2,
-            batch_size=2,
-            heartbeat_seconds=0.5,
-            heartbeat_timeout=12.0,
-            poll_seconds=0.5,
-        )
-    )
+    driver, expected = await slow_sharded_evaluate(simulated_model, "patient", 12.0)
     deadline = time.monotonic() + 120
     while simulated_model.stats().completed < 6:  # both shards are answering
         assert time.monotonic() < deadline and not driver.done(), "no shard called the LM"
@@ -355,13 +339,7 @@ async def test_a_shard_is_not_run_again_while_the_api_takes_no_writes(
     simulated_model.set_latency(0.05)
     assert scores == expected
     assert simulated_model.stats().requests == 24  # each sample paid once
-    async with pool.client() as client:
-        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
-
-        [run] = await client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["evaluate-sharded-patient"]))
-        )
-    shards = await shard_runs(pool, run.id)
+    shards = await shards_of_evaluation(pool, "patient")
     assert sorted(r.name for r in shards if r.state.is_completed()) == [
         "shard-1-attempt-1",
         "shard-2-attempt-1",
