@@ -215,8 +215,9 @@ async def test_task_errors_propagate_unchanged_and_only_transient_ones_retry(
     assert task_run.run_count == attempts
 
 
-async def test_transient_error_is_retried_until_success(prefect_api):
-    runtime, tag = _runtime(), _tag()
+def _fails_once():
+    """A body that fails with a transient error on its first call, then answers; and the
+    list of its calls."""
     calls = []
 
     async def flaky():
@@ -224,6 +225,13 @@ async def test_transient_error_is_retried_until_success(prefect_api):
         if len(calls) == 1:
             raise TransientLanguageModelError("m", "boom")
         return "answer"
+
+    return calls, flaky
+
+
+async def test_transient_error_is_retried_until_success(prefect_api):
+    runtime, tag = _runtime(), _tag()
+    calls, flaky = _fails_once()
 
     async def body():
         return await runtime.task(
@@ -237,6 +245,51 @@ async def test_transient_error_is_retried_until_success(prefect_api):
     [task_run] = await prefect_api.read_task_runs([flow_run.id], count=1)
     assert task_run.state.is_completed()
     assert task_run.run_count == 2
+
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+async def test_own_task_runs_log_retries_but_not_completions(prefect_api):
+    """Prefect's "Finished in state Completed()" line repeats the state the UI shows:
+    synaprefect's task runs drop it, a user's own Prefect tasks keep it, and a retried
+    run still logs its failure. Task run names are kept verbatim, braces too."""
+    import prefect
+
+    runtime, tag = _runtime(), _tag()
+    calls, flaky = _fails_once()
+
+    @prefect.task(task_run_name=f"user-{tag}")
+    async def users_own_task():
+        return 1
+
+    async def body():
+        await users_own_task()
+        return await runtime.task(
+            "call", flaky, run_name=f"flaky-{{{tag}}}", retries=1, retry_delay=0.05
+        )
+
+    task_logger, seen = logging.getLogger("prefect.task_runs"), _Records()
+    task_logger.addHandler(seen)
+    try:
+        assert await runtime.flow("quiet", body, run_name=f"quiet-{tag}") == "answer"
+    finally:
+        task_logger.removeHandler(seen)
+    lines = [(record.task_run_name, record.getMessage()) for record in seen.records]
+    assert [line for line in lines if line[1].startswith("Finished in state")] == [
+        (f"user-{tag}", "Finished in state Completed()")
+    ]
+    assert [name for name, message in lines if "Retry 1/1" in message] == [f"flaky-{{{tag}}}"]
+    async with prefect_api.client() as client:
+        flow_run = (await _flow_runs_named(client, f"quiet-{tag}"))[f"quiet-{tag}"]
+    task_runs = await prefect_api.read_task_runs([flow_run.id], count=2)
+    assert sorted(run.name for run in task_runs) == [f"flaky-{{{tag}}}", f"user-{tag}"]
 
 
 # Prefect's thread pool creates a task's coroutine at submission: a cancelled queued task

@@ -3,9 +3,10 @@
 - ``flow`` and ``stage`` become async flow runs, built on the fly with ``prefect.flow``.
   Called inside another flow run (a synaprefect flow or the user's own ``@flow``) they
   become subflow runs: Prefect nests a flow called inside a flow run by itself.
-- ``task`` becomes an async task run with no inputs (the body is a closure) and no cache
-  key, retried only for transient errors (``runtime.should_retry_task``). Task runs nest: a task
-  called inside a task run records the outer one as its parent.
+- ``task`` becomes an async task run of ``prefect_tasks.task_for`` (one Prefect task per
+  kind of run, the body and the run name its parameters), no cache key, retried only for
+  transient errors (``runtime.should_retry_task``). Task runs nest: a task called inside
+  a task run records the outer one as its parent.
 - ``publish_*`` and ``progress`` create keyed artifacts (``orchestration.artifacts`` names
   the keys and reads them back), in the background (``orchestration.publishing``), all
   published before the outermost synaprefect flow run ends; outside any run they are
@@ -46,13 +47,13 @@ from prefect.artifacts import (
     acreate_table_artifact,
     aupdate_progress_artifact,
 )
-from prefect.cache_policies import NONE
 from prefect.context import FlowRunContext, TaskRunContext
 from prefect.futures import PrefectWrappedFuture
 from prefect.logging import get_run_logger
 
 from synaprefect.config import task_retries
 from synaprefect.orchestration.artifacts import artifact_key, json_markdown
+from synaprefect.orchestration.prefect_tasks import shard_task, task_for
 from synaprefect.orchestration.publishing import Publisher
 from synaprefect.trainers.runtime import (
     Body,
@@ -61,10 +62,7 @@ from synaprefect.trainers.runtime import (
     counted_attempts,
     is_retryable_run,
     run_tags,
-    should_retry_task,
-    tracking,
 )
-from synaprefect.trainers.shards import run_shard
 from synaprefect.version import __version__
 
 __all__ = ["PrefectRuntime"]
@@ -182,21 +180,8 @@ class PrefectRuntime(Runtime):
         """
 
         # Prefect calls the function once per attempt: count them to mark the last.
-        run_task = counted_attempts(body, retries)
-
-        prefect_task = prefect.task(
-            name=name,
-            task_run_name=_constant(run_name),
-            retries=retries,
-            retry_delay_seconds=retry_delay,
-            retry_condition_fn=_retry_if_transient,
-            # The default policy hashes the inputs and the source; a closure over program
-            # state has no stable hash, and results are not persisted anyway.
-            cache_policy=NONE,
-            persist_result=False,
-            log_prints=False,
-        )(run_task)
-        return await prefect_task()
+        prefect_task = task_for(name, retries, retry_delay)
+        return await prefect_task(body=counted_attempts(body, retries), run_name=run_name)
 
     async def remote(self, name: str, request: dict, *, run_name: str) -> dict:
         """Submit the shard ``request`` to the flow run's task runner (a Dask worker with
@@ -206,7 +191,7 @@ class PrefectRuntime(Runtime):
         Example: ``results = await runtime.remote("test-batch", request, run_name="test-batch-3")``
         """
         retries, delay = task_retries()
-        future = _shard_task.with_options(
+        future = shard_task.with_options(
             name=name, task_run_name=_constant(run_name), retries=retries, retry_delay_seconds=delay
         ).submit(request)
         try:
@@ -335,26 +320,6 @@ def _parameter_name(key: str) -> str:
     # Parameter names must be identifiers (they become the flow function's signature).
     name = re.sub(r"\W", "_", str(key))
     return f"_{name}" if not name or name[0].isdigit() or keyword.iskeyword(name) else name
-
-
-def _retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
-    # Prefect hands over a Failed state whose data is the exception the body raised.
-    return isinstance(state.data, BaseException) and should_retry_task(state.data)
-
-
-# Module-level, so that a task runner ships it to other processes by reference.
-@prefect.task(
-    name="shard",
-    cache_policy=NONE,
-    persist_result=False,
-    log_prints=False,
-    retry_condition_fn=_retry_if_transient,
-)
-async def _shard_task(request: dict) -> dict:
-    # The task run is what Prefect tracks; the shard's own job inside it stays plain
-    # asyncio (no nested flow runs on a Dask worker).
-    with tracking(False):
-        return await run_shard(request)
 
 
 def _inside_run() -> bool:
