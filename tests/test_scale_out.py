@@ -404,3 +404,47 @@ async def test_a_task_runner_needs_tracking(simulated_model):
     with tracking(False), pytest.raises(ValueError, match="needs tracking on"):
         await program.evaluate(x, y, verbose=0, task_runner=ThreadPoolTaskRunner())
     assert simulated_model.stats().requests == 0
+
+
+def test_silence_is_counted_only_while_the_api_takes_the_drivers_beats():
+    """The clock a shard's silence is counted on: a beat a second answered at once
+    advances it by a second; a minute without beats (the API took no writes) by two beats
+    at most; a beat the API was slow to take, not at all."""
+    from synaprefect.orchestration.heartbeats import Heartbeat
+
+    beats = Heartbeat(interval=1.0, written_at=100.0)
+    for second in range(101, 111):
+        beats.wrote(second - 0.1, float(second))
+    assert beats.api_seconds == pytest.approx(10.0)
+    beats.wrote(169.9, 170.0)  # the first beat through after a stall of a minute
+    assert beats.api_seconds == pytest.approx(12.0)
+    beats.wrote(171.0 - 0.1, 171.0)
+    assert beats.api_seconds == pytest.approx(13.0)
+    beats.wrote(171.5, 174.0)  # taken, but after 2.5 s behind other writers
+    beats.wrote(174.9, 175.0)
+    assert beats.api_seconds == pytest.approx(14.0)
+
+
+async def test_a_run_taken_but_still_starting_is_not_silent_until_start_timeout(prefect_api):
+    """A worker took the run (Pending) and it has not beaten yet: pulling an image or
+    importing takes time, and is not silence. Only past ``start_timeout`` is it
+    crashed, to be run again."""
+    import prefect
+    from prefect.states import Pending
+
+    from synaprefect.orchestration.sharding import _check, _Pool, _Shard
+
+    @prefect.flow(name="starting-shard")
+    def starting_shard():
+        pass
+
+    async with prefect_api.client() as client:
+        run = await client.create_flow_run(starting_shard, name="starting", state=Pending())
+        shard = _Shard(0, "shard-1", {}, run_id=run.id, submitted_at=time.monotonic() - 30)
+        patient = _Pool("d/d", None, 0.5, 2.0, start_timeout=60.0, driver=None)
+        assert await _check(client, patient, shard) is None  # 30 s without beats: starting
+        assert (await client.read_flow_run(run.id)).state.is_pending()
+        impatient = _Pool("d/d", None, 0.5, 2.0, start_timeout=10.0, driver=None)
+        reason = await _check(client, impatient, shard)
+        assert reason is not None and "not started after 30 s" in reason
+        assert (await client.read_flow_run(run.id)).state.is_crashed()

@@ -12,12 +12,14 @@ workers need no shared disk. Each worker reads its own provider keys.
 ``run_on_work_pool`` is the mechanism underneath, for any JSON request ``shard_flow``
 knows (shards, and tuning trials: ``tuners.remote``). A run whose worker dies stays
 ``Pending`` or ``Running`` forever, so runs prove they are alive: a running request
-updates a progress artifact every ``heartbeat_seconds``. A run taken by a worker and then
-silent for ``heartbeat_timeout`` seconds (starting a run takes a worker a few seconds:
-keep it well above that) is marked ``Crashed`` and run again, and so is a run that failed
-or crashed, up to ``max_attempts`` runs per request. Silence counts only while the API
-takes writes: the driving run beats too, and while its own beats do not get through (a
-SQLite database locked under load), no run is declared dead and paid for again. A shard
+updates a progress artifact every ``heartbeat_seconds``. A run that beat and then stayed
+silent for ``heartbeat_timeout`` seconds, or that a worker took but did not start within
+``start_timeout`` seconds (starting may pull an image: it is not silence), is marked
+``Crashed`` and run again, and so is a run that failed or crashed, up to
+``max_attempts`` runs per request. Silence counts only while the API
+takes writes: the driving run beats too, and a run's silence is counted in the seconds
+the API took the driver's beats (``orchestration.heartbeats``), so a SQLite database
+locked under load declares no run dead to be paid for again. A shard
 run again on the same machine replays what its first run finished (the run store).
 
 Example:
@@ -33,19 +35,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import logging
 import time
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import numpy as np
 import prefect
-from prefect.artifacts import (
-    acreate_markdown_artifact,
-    acreate_progress_artifact,
-    aupdate_progress_artifact,
-)
+from prefect.artifacts import acreate_markdown_artifact
 from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter,
@@ -60,6 +56,7 @@ from prefect.deployments import arun_deployment
 from prefect.states import Cancelling, Crashed
 
 from synaprefect.orchestration.artifacts import json_markdown, parse_json_markdown
+from synaprefect.orchestration.heartbeats import Heartbeat, beating
 from synaprefect.orchestration.prefect_runtime import PrefectRuntime
 from synaprefect.trainers import shards as shard_jobs
 from synaprefect.trainers.reporting import publish_evaluation
@@ -76,7 +73,6 @@ __all__ = [
     "ShardError",
 ]
 
-_logger = logging.getLogger("synaprefect.orchestration")
 
 SHARD_FLOW_NAME = "synaprefect-shard"
 _RESULT_KEY = "synaprefect-shard-result"
@@ -103,55 +99,13 @@ async def shard_flow(request: dict, heartbeat_seconds: float = 2.0) -> None:
             samples and the batch size) or a trial (``tuners.remote.trial_request``).
         heartbeat_seconds: How often the run shows it is alive (a progress artifact).
     """
-    async with _heartbeat(heartbeat_seconds):
+    async with beating(heartbeat_seconds, _HEARTBEAT_KEY, "shard alive"):
         results = await shard_jobs.run_request(request)
     await acreate_markdown_artifact(
         markdown=json_markdown(results),
         key=_RESULT_KEY,
         description="results of this request (JSON)",
     )
-
-
-@dataclasses.dataclass
-class _Beat:
-    """When a heartbeat was last written (``time.monotonic()``)."""
-
-    written_at: float
-
-
-@contextlib.asynccontextmanager
-async def _heartbeat(
-    seconds: float, key: str = _HEARTBEAT_KEY, description: str = "shard alive"
-) -> AsyncIterator[_Beat]:
-    artifact_id = await acreate_progress_artifact(progress=0.0, key=key, description=description)
-    started = time.monotonic()
-    beat_state = _Beat(written_at=started)
-
-    async def beat() -> None:
-        while True:
-            await asyncio.sleep(seconds)
-            # The value only has to change: the driver watches the `updated` time.
-            elapsed = time.monotonic() - started
-            try:
-                await aupdate_progress_artifact(
-                    artifact_id=artifact_id,
-                    progress=min(99.0, elapsed / 60.0),
-                    description=f"alive after {elapsed:.0f} s",
-                )
-            except Exception as error:  # one API hiccup must not silence the run
-                _logger.warning(
-                    "Heartbeat not sent (%s: %s); retrying.", type(error).__name__, error
-                )
-            else:
-                beat_state.written_at = time.monotonic()
-
-    task = asyncio.create_task(beat())
-    try:
-        yield beat_state
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
 
 
 @dataclasses.dataclass
@@ -162,25 +116,39 @@ class _Shard:
     run_id: UUID | None = None
     attempts: int = 0
     last_beat: Any = None
-    beat_seen_at: float = 0.0
-    submitted_at: float = 0.0
+    beat_seen_at: float = 0.0  # on the pool's clock
+    submitted_at: float = 0.0  # time.monotonic()
     collected: bool = False
     result: Any = None  # any JSON, null included
 
 
-async def _submit(
-    shard: _Shard, deployment: str, heartbeat_seconds: float, work_queue_name: str | None
-) -> None:
+@dataclasses.dataclass
+class _Pool:
+    """Where requests run, and how their runs are watched."""
+
+    deployment: str
+    work_queue_name: str | None
+    heartbeat_seconds: float
+    heartbeat_timeout: float
+    start_timeout: float
+    driver: Heartbeat | None  # this run's beats, when it is a flow run
+
+    def clock(self) -> float:
+        """The seconds a run's silence is counted in: those the API took writes in."""
+        return self.driver.api_seconds if self.driver is not None else time.monotonic()
+
+
+async def _submit(pool: _Pool, shard: _Shard) -> None:
     shard.attempts += 1
     run = await arun_deployment(
-        deployment,
-        parameters={"request": shard.request, "heartbeat_seconds": heartbeat_seconds},
+        pool.deployment,
+        parameters={"request": shard.request, "heartbeat_seconds": pool.heartbeat_seconds},
         timeout=0,
-        work_queue_name=work_queue_name,
+        work_queue_name=pool.work_queue_name,
         flow_run_name=f"{shard.label}-attempt-{shard.attempts}",
     )
     shard.run_id, shard.last_beat = run.id, None
-    shard.beat_seen_at = shard.submitted_at = time.monotonic()
+    shard.submitted_at, shard.beat_seen_at = time.monotonic(), pool.clock()
 
 
 async def _latest(client: PrefectClient, key: str, run_id: UUID) -> Artifact | None:
@@ -194,9 +162,7 @@ async def _latest(client: PrefectClient, key: str, run_id: UUID) -> Artifact | N
     return found[0] if found else None
 
 
-async def _check(
-    client: PrefectClient, shard: _Shard, heartbeat_timeout: float, start_timeout: float
-) -> str | None:
+async def _check(client: PrefectClient, pool: _Pool, shard: _Shard) -> str | None:
     """Collect a finished shard's result; the reason to run it again, if any."""
     assert shard.run_id is not None  # _submit ran it
     run = await client.read_flow_run(shard.run_id)
@@ -215,24 +181,32 @@ async def _check(
         return f"run {run.name} ended {state.name}: {state.message or ''}".strip()
     if state.is_scheduled():  # no worker has taken it yet (Late included)
         waited = time.monotonic() - shard.submitted_at
-        if waited > start_timeout:  # running it again would wait the same: stop here
+        if waited > pool.start_timeout:  # running it again would wait the same: stop here
             raise ShardError(
                 f"run {run.name} waited {waited:.0f} s and no worker took it: start one "
                 "on the deployment's work pool (`prefect worker start --pool <pool>`), "
                 "or raise `start_timeout`."
             )
-        shard.beat_seen_at = time.monotonic()
+        shard.beat_seen_at = pool.clock()
         return None
     # Pending or running: a worker took it, and a worker that dies leaves it so forever.
     beat = await _latest(client, _HEARTBEAT_KEY, run.id)
-    stamp = beat.updated if beat is not None else None
-    if stamp != shard.last_beat:
-        shard.last_beat, shard.beat_seen_at = stamp, time.monotonic()
-        return None
-    silent = time.monotonic() - shard.beat_seen_at
-    if silent < heartbeat_timeout:
-        return None
-    reason = f"run {run.name} silent for {silent:.0f} s (its worker died?)"
+    if beat is None:  # still starting (an image to pull, a process to import): no beats yet
+        starting = time.monotonic() - shard.submitted_at
+        if starting < pool.start_timeout:
+            shard.beat_seen_at = pool.clock()
+            return None
+        reason = f"run {run.name} taken by a worker but not started after {starting:.0f} s"
+    else:
+        if beat.updated != shard.last_beat:
+            shard.last_beat, shard.beat_seen_at = beat.updated, pool.clock()
+            return None
+        silent = pool.clock() - shard.beat_seen_at
+        if silent < pool.heartbeat_timeout:
+            return None
+        reason = (
+            f"run {run.name} silent for {silent:.0f} s while the API took writes (its worker died?)"
+        )
     # Not forced: a run that finished meanwhile keeps its state, and is collected next.
     outcome: OrchestrationResult[Any] = await client.set_flow_run_state(
         run.id, Crashed(message=reason)
@@ -255,12 +229,12 @@ async def run_on_work_pool(
     """Run each JSON request as a flow run of ``deployment`` (a deployment of
     ``shard_flow``) on its work pool, all at once; their results, in order.
 
-    A run that fails or crashes, or that a worker took and then stayed silent for
-    ``heartbeat_timeout`` seconds while the API took this run's own beats, is marked
-    ``Crashed`` and run again, up to
-    ``max_attempts`` runs per request; then a ``ShardError`` names it. A run cancelled
-    in Prefect raises a ``ShardError`` at once, and so does a run that no worker took
-    within ``start_timeout`` seconds. Whenever this call ends early (an
+    A run that fails or crashes, that beat and then stayed silent for
+    ``heartbeat_timeout`` seconds while the API took this run's own beats, or that a
+    worker took but did not start within ``start_timeout`` seconds, is marked
+    ``Crashed`` and run again, up to ``max_attempts`` runs per request; then a
+    ``ShardError`` names it. A run cancelled in Prefect raises a ``ShardError`` at once,
+    and so does a run that no worker took within ``start_timeout`` seconds. Whenever this call ends early (an
     error, a cancellation), the runs still going are cancelled. Runs are named
     ``<label>-attempt-<n>`` (labels default to ``shard-<k>``).
 
@@ -283,24 +257,24 @@ async def run_on_work_pool(
     done: list[_Shard] = []
     runtime = PrefectRuntime()
     async with get_client() as client, contextlib.AsyncExitStack() as stack:
-        # This run beats the way shards do: while its own beats are not getting through,
-        # the API is not taking writes (SQLite locked for a minute under load has been
-        # seen), and a shard's silence says nothing about its worker.
-        own = None
+        # This run beats the way shards do, and counts their silence only while the API
+        # takes its own beats: a SQLite database locked under load (for a minute, seen)
+        # silences every run, and says nothing about their workers.
+        driver = None
         if FlowRunContext.get() is not None:
-            own = await stack.enter_async_context(
-                _heartbeat(heartbeat_seconds, _DRIVER_HEARTBEAT_KEY, "driver alive")
+            driver = await stack.enter_async_context(
+                beating(heartbeat_seconds, _DRIVER_HEARTBEAT_KEY, "driver alive")
             )
+        pool = _Pool(
+            deployment, work_queue_name, heartbeat_seconds, heartbeat_timeout, start_timeout, driver
+        )
         try:
             for shard in pending:
-                await _submit(shard, deployment, heartbeat_seconds, work_queue_name)
+                await _submit(pool, shard)
             while pending:
                 await asyncio.sleep(poll_seconds)
-                if own is not None and time.monotonic() - own.written_at > 2 * heartbeat_seconds:
-                    for shard in pending:  # silence counts again once the API takes writes
-                        shard.beat_seen_at = time.monotonic()
                 for shard in list(pending):
-                    reason = await _check(client, shard, heartbeat_timeout, start_timeout)
+                    reason = await _check(client, pool, shard)
                     if shard.collected:
                         pending.remove(shard)
                         done.append(shard)
@@ -310,7 +284,7 @@ async def run_on_work_pool(
                                 f"{shard.label} failed {shard.attempts} times; last: {reason}."
                             )
                         runtime.log(f"{shard.label}: {reason}; running it again")
-                        await _submit(shard, deployment, heartbeat_seconds, work_queue_name)
+                        await _submit(pool, shard)
         except BaseException:
             # Nothing keeps running (and paying) for a job that is over.
             await _cancel_runs(client, [shard.run_id for shard in pending if shard.run_id])
