@@ -55,6 +55,7 @@ __all__ = [
     "storage_specs",
     "PARTS",
     "main",
+    "skipped_parts",
 ]
 
 RESULTS = REPO / "benchmarks" / "results"
@@ -310,9 +311,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         default="",
-        help="comma-separated keys of the throughput workloads to run, "
-        f"and/or parts ({','.join(PARTS)}): naming a part runs "
-        "only the parts named (and throughput if keys are given)",
+        help="comma-separated keys of the throughput workloads and/or parts "
+        f"({','.join(PARTS)}): only what is named runs (keys: the throughput part, "
+        "with those workloads)",
     )
     parser.add_argument(
         "--skip", default="", help=f"comma-separated parts to skip: {','.join(PARTS)}"
@@ -514,13 +515,24 @@ def _with_servers(
             api.stop()
 
 
+def skipped_parts(only: str, skip: str) -> set[str]:
+    """The parts a run leaves out, from ``--only`` and ``--skip`` (comma-separated):
+    naming anything in ``--only`` runs only that; a throughput key runs the throughput
+    part (with the keys named).
+
+    Example: ``skipped_parts("fit_on,fit_off", "")`` is every part but ``throughput``.
+    """
+    skipped = set(filter(None, skip.split(",")))
+    named = set(filter(None, only.split(",")))
+    if named:
+        skipped |= set(PARTS) - named - ({"throughput"} if named - set(PARTS) else set())
+    return skipped
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     settings = Settings(rounds=args.rounds, latency=args.latency, evaluate_samples=args.samples)
-    skip = set(filter(None, args.skip.split(",")))
-    only = set(filter(None, args.only.split(",")))
-    if only & set(PARTS):  # parts named: the others are skipped
-        skip |= set(PARTS) - only - ({"throughput"} if only - set(PARTS) else set())
+    skip = skipped_parts(args.only, args.skip)
     if args.quick:
         settings = Settings(
             rounds=1,

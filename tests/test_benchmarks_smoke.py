@@ -7,7 +7,14 @@ import pytest
 
 from benchmarks.report import write_reports
 from benchmarks.responders import respond
-from benchmarks.run import Settings, epoch_size_specs, storage_specs, throughput_specs
+from benchmarks.run import (
+    PARTS,
+    Settings,
+    epoch_size_specs,
+    skipped_parts,
+    storage_specs,
+    throughput_specs,
+)
 from benchmarks.workloads.common import PREFECT_SERVER_PID_ENV, Endpoint, find_api_server_pid
 from benchmarks.workloads.evaluate import (
     aiohttp_reference,
@@ -387,3 +394,13 @@ def test_prefect_costs_report_table(tmp_path):
     # The fit of 200 samples: 10 steps and 2 validation batches per epoch, 2 epochs.
     assert "20 steps, makes 46 that are not a module's (2 of them epochs)" in markdown
     assert "**expected {'task_runs': 20}**" in markdown
+
+
+def test_only_what_is_named_runs():
+    """``--only`` with throughput keys runs the throughput part alone; with parts, those
+    parts; ``--skip`` leaves parts out."""
+    everything_but = set(PARTS).difference
+    assert skipped_parts("fit_on,fit_off", "") == everything_but({"throughput"})
+    assert skipped_parts("storage", "") == everything_but({"storage"})
+    assert skipped_parts("storage,fit_on", "") == everything_but({"storage", "throughput"})
+    assert skipped_parts("", "demo,memory") == {"demo", "memory"}
