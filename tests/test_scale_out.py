@@ -423,28 +423,3 @@ def test_silence_is_counted_only_while_the_api_takes_the_drivers_beats():
     beats.wrote(171.5, 174.0)  # taken, but after 2.5 s behind other writers
     beats.wrote(174.9, 175.0)
     assert beats.api_seconds == pytest.approx(14.0)
-
-
-async def test_a_run_taken_but_still_starting_is_not_silent_until_start_timeout(prefect_api):
-    """A worker took the run (Pending) and it has not beaten yet: pulling an image or
-    importing takes time, and is not silence. Only past ``start_timeout`` is it
-    crashed, to be run again."""
-    import prefect
-    from prefect.states import Pending
-
-    from synaprefect.orchestration.sharding import _check, _Pool, _Shard
-
-    @prefect.flow(name="starting-shard")
-    def starting_shard():
-        pass
-
-    async with prefect_api.client() as client:
-        run = await client.create_flow_run(starting_shard, name="starting", state=Pending())
-        shard = _Shard(0, "shard-1", {}, run_id=run.id, submitted_at=time.monotonic() - 30)
-        patient = _Pool("d/d", None, 0.5, 2.0, start_timeout=60.0, driver=None)
-        assert await _check(client, patient, shard) is None  # 30 s without beats: starting
-        assert (await client.read_flow_run(run.id)).state.is_pending()
-        impatient = _Pool("d/d", None, 0.5, 2.0, start_timeout=10.0, driver=None)
-        reason = await _check(client, impatient, shard)
-        assert reason is not None and "not started after 30 s" in reason
-        assert (await client.read_flow_run(run.id)).state.is_crashed()

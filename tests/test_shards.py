@@ -2,17 +2,18 @@
 what the work-pool and Dask paths send to other processes."""
 
 import json
+import time
 
 import numpy as np
 import pytest
 from helpers import Answer, CaseBlindMatch, as_student, capitals, capitals_program
 from prefect.client.schemas.actions import ArtifactCreate
-from prefect.states import Completed
+from prefect.states import Completed, Pending
 
 import synaprefect as sp
 from synaprefect.orchestration import tracking
 from synaprefect.orchestration.artifacts import json_markdown
-from synaprefect.orchestration.sharding import _RESULT_KEY, _check, _Shard, shard_flow
+from synaprefect.orchestration.sharding import _RESULT_KEY, _check, _Pool, _Shard, shard_flow
 from synaprefect.trainers.shards import combine, run_shard, shard_bounds, shard_request
 
 
@@ -98,7 +99,26 @@ async def test_a_completed_run_whose_result_is_null_is_collected(prefect_api):
             )
         )
         shard = _Shard(0, "shard-1", {"kind": "null"}, run_id=run.id)
-        reason = await _check(client, shard, heartbeat_timeout=60.0, start_timeout=600.0)
+        reason = await _check(client, _pool(start_timeout=600.0), shard)
     assert reason is None
     assert shard.collected
     assert shard.result is None
+
+
+def _pool(start_timeout: float) -> _Pool:
+    """How the driver watches runs: beats every 0.5 s, dead after 2 s of silence."""
+    return _Pool("shard/shard", None, 0.5, 2.0, start_timeout, driver=None)
+
+
+async def test_a_run_taken_but_still_starting_is_not_silent_until_start_timeout(prefect_api):
+    """A worker took the run (Pending) and it has not beaten yet: pulling an image or
+    importing takes time, and is not silence. Only past ``start_timeout`` is it
+    crashed, to be run again."""
+    async with prefect_api.client() as client:
+        run = await client.create_flow_run(shard_flow, parameters={"request": {}}, state=Pending())
+        shard = _Shard(0, "shard-1", {}, run_id=run.id, submitted_at=time.monotonic() - 30)
+        assert await _check(client, _pool(start_timeout=60.0), shard) is None  # starting
+        assert (await client.read_flow_run(run.id)).state.is_pending()
+        reason = await _check(client, _pool(start_timeout=10.0), shard)
+        assert reason is not None and "not started after 30 s" in reason
+        assert (await client.read_flow_run(run.id)).state.is_crashed()
