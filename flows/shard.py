@@ -9,7 +9,7 @@ name included, so every worker shares that provider limit); the worker's environ
 provides the provider keys (`OPENAI_API_KEY`, ...).
 """
 
-from synaprefect.orchestration.sharding import shard_flow as shard
+from synaprefect.orchestration.work_pools import shard_flow as shard
 
 __all__ = ["shard"]
 

@@ -13,7 +13,7 @@ from prefect.states import Completed, Pending
 import synaprefect as sp
 from synaprefect.orchestration import tracking
 from synaprefect.orchestration.artifacts import json_markdown
-from synaprefect.orchestration.sharding import _RESULT_KEY, _check, _Pool, _Shard, shard_flow
+from synaprefect.orchestration.work_pools import _RESULT_KEY, _check, _Pool, _Shard, shard_flow
 from synaprefect.trainers.shards import combine, run_shard, shard_bounds, shard_request
 
 

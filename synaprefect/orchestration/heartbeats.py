@@ -1,4 +1,4 @@
-"""Heartbeats of flow runs on a work pool (``orchestration.sharding``).
+"""Heartbeats of flow runs on a work pool (``orchestration.work_pools``).
 
 A running flow run shows it is alive by updating a progress artifact every few seconds;
 a run that watches it reads the artifact's ``updated`` time. A run whose worker died

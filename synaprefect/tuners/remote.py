@@ -134,5 +134,5 @@ async def run_trial_request(request: dict) -> dict:
     return {"metrics": metrics, "variables": program.get_state_tree()}
 
 
-# A work pool's worker (``orchestration.sharding.shard_flow``) runs trials like shards.
+# A work pool's worker (``orchestration.work_pools.shard_flow``) runs trials like shards.
 register_request_kind("trial", run_trial_request)

@@ -395,7 +395,7 @@ class SearchMixin(_KerasTunerHost):
         # ``run_trial`` as a flow run of the deployment, on a worker; its variables come
         # back into the trial's folder, where ``load_model`` and Hyperband find them.
         # Prefect's deployments are imported by a search on a work pool only.
-        from synaprefect.orchestration.sharding import run_on_work_pool
+        from synaprefect.orchestration.work_pools import run_on_work_pool
 
         request = trial_request(self, trial, fit_args, fit_kwargs)
         [result] = await run_on_work_pool(
