@@ -41,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -133,14 +133,22 @@ class PrefectTestAPI:
             yield client
 
     async def read_task_runs(
-        self, flow_run_ids: Iterable[UUID], count: int, timeout: float = 30.0
+        self,
+        flow_run_ids: Iterable[UUID],
+        count: int,
+        timeout: float = 30.0,
+        where: Callable[[TaskRun], bool] | None = None,
     ) -> list[TaskRun]:
-        """The task runs of the given flow runs, once ``count`` of them are recorded in a
-        final state (task runs arrive as events, shortly after they end).
+        """The task runs of the given flow runs, once ``count`` of them (of those ``where``
+        accepts, if given) are recorded in a final state (task runs arrive as events,
+        shortly after they end).
 
         Example:
         ```python
         task_runs = await prefect_api.read_task_runs([flow_run.id], count=6)
+        epochs = await prefect_api.read_task_runs(
+            [flow_run.id], count=2, where=lambda run: "-epoch-" in run.name
+        )
         ```
         """
         from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
@@ -150,6 +158,8 @@ class PrefectTestAPI:
         async with self.client() as client:
             while True:
                 task_runs = await client.read_task_runs(flow_run_filter=flow_run_filter)
+                if where is not None:
+                    task_runs = [run for run in task_runs if where(run)]
                 final = [run for run in task_runs if run.state and run.state.is_final()]
                 if len(final) >= count and len(final) == len(task_runs):
                     return task_runs
