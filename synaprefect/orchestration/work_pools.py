@@ -94,7 +94,7 @@ class _Shard:
     run_id: UUID | None = None
     attempts: int = 0
     last_beat: Any = None
-    beat_seen_at: float = 0.0  # on the pool's clock
+    beat_seen_at: float = 0.0  # on the pool's clock: when last_beat was first seen
     submitted_at: float = 0.0  # time.monotonic()
     collected: bool = False
     result: Any = None  # any JSON, null included
@@ -165,14 +165,12 @@ async def _check(client: PrefectClient, pool: _Pool, shard: _Shard) -> str | Non
                 "on the deployment's work pool (`prefect worker start --pool <pool>`), "
                 "or raise `start_timeout`."
             )
-        shard.beat_seen_at = pool.clock()
         return None
     # Pending or running: a worker took it, and a worker that dies leaves it so forever.
     beat = await _latest(client, _HEARTBEAT_KEY, run.id)
     if beat is None:  # still starting (an image to pull, a process to import): no beats yet
         starting = time.monotonic() - shard.submitted_at
         if starting < pool.start_timeout:
-            shard.beat_seen_at = pool.clock()
             return None
         reason = f"run {run.name} taken by a worker but not started after {starting:.0f} s"
     else:
@@ -212,8 +210,8 @@ async def run_on_work_pool(
     worker took but did not start within ``start_timeout`` seconds, is marked
     ``Crashed`` and run again, up to ``max_attempts`` runs per request; then a
     ``ShardError`` names it. A run cancelled in Prefect raises a ``ShardError`` at once,
-    and so does a run that no worker took within ``start_timeout`` seconds. Whenever this call ends early (an
-    error, a cancellation), the runs still going are cancelled. Runs are named
+    and so does a run that no worker took within ``start_timeout`` seconds. Whenever this
+    call ends early (an error, a cancellation), the runs still going are cancelled. Runs are named
     ``<label>-attempt-<n>`` (labels default to ``shard-<k>``).
 
     Example:
