@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 
 from benchmarks.workloads.common import Endpoint, Measurement, measure, questions
 
@@ -43,25 +44,18 @@ def _reference_requests(n: int) -> list[dict]:
     ]
 
 
-async def litellm_reference(endpoint: Endpoint, n: int, concurrency: int) -> Measurement:
-    """``n`` ``litellm.acompletion`` calls gathered with at most ``concurrency`` in
-    flight; accuracy from the parsed JSON answers."""
-    import litellm
-
+async def _reference(
+    endpoint: Endpoint, n: int, concurrency: int, ask: Callable[[dict], Awaitable[str]]
+) -> Measurement:
+    """``ask(request)`` (the answer's JSON text) for each of the ``n`` reference requests,
+    gathered with at most ``concurrency`` in flight; accuracy from the parsed answers."""
     requests = _reference_requests(n)
     semaphore = asyncio.Semaphore(concurrency)
 
     async def one(request: dict) -> str:
         async with semaphore:
-            response = await litellm.acompletion(
-                model=endpoint.model,
-                api_base=endpoint.base_url,
-                api_key=endpoint.api_key,
-                timeout=120,
-                max_retries=0,
-                **request,
-            )
-        return json.loads(response.choices[0].message.content)["answer"]
+            content = await ask(request)
+        return json.loads(content)["answer"]
 
     with measure(endpoint) as result:
         answers = await asyncio.gather(*(one(request) for request in requests))
@@ -70,33 +64,45 @@ async def litellm_reference(endpoint: Endpoint, n: int, concurrency: int) -> Mea
     return result
 
 
+async def litellm_reference(endpoint: Endpoint, n: int, concurrency: int) -> Measurement:
+    """``n`` ``litellm.acompletion`` calls gathered with at most ``concurrency`` in
+    flight; accuracy from the parsed JSON answers."""
+    import litellm
+
+    async def ask(request: dict) -> str:
+        response = await litellm.acompletion(
+            model=endpoint.model,
+            api_base=endpoint.base_url,
+            api_key=endpoint.api_key,
+            timeout=120,
+            max_retries=0,
+            **request,
+        )
+        return response.choices[0].message.content
+
+    return await _reference(endpoint, n, concurrency, ask)
+
+
 async def aiohttp_reference(endpoint: Endpoint, n: int, concurrency: int) -> Measurement:
     """``n`` chat-completion POSTs over one ``aiohttp`` session, gathered with at most
     ``concurrency`` in flight, the answers parsed as JSON: no validation, no retries, no
     journal. Accuracy from the parsed answers."""
     import aiohttp
 
-    requests = _reference_requests(n)
-    semaphore = asyncio.Semaphore(concurrency)
     url = f"{endpoint.base_url}/chat/completions"
     headers = {"Authorization": f"Bearer {endpoint.api_key}"}
     model = endpoint.model.split("/", 1)[-1]
 
     async with aiohttp.ClientSession() as session:
 
-        async def one(request: dict) -> str:
-            async with semaphore:
-                async with session.post(
-                    url, json={"model": model, **request}, headers=headers
-                ) as response:
-                    answer = await response.json()
-            return json.loads(answer["choices"][0]["message"]["content"])["answer"]
+        async def ask(request: dict) -> str:
+            async with session.post(
+                url, json={"model": model, **request}, headers=headers
+            ) as response:
+                answer = await response.json()
+            return answer["choices"][0]["message"]["content"]
 
-        with measure(endpoint) as result:
-            answers = await asyncio.gather(*(one(request) for request in requests))
-    expected = [answer for _, answer in questions(n)]
-    result.extra["accuracy"] = sum(a == e for a, e in zip(answers, expected)) / n
-    return result
+        return await _reference(endpoint, n, concurrency, ask)
 
 
 async def synaprefect_evaluate(
