@@ -46,6 +46,7 @@ from benchmarks.workloads.common import (
     wait_until_idle,
 )
 from benchmarks.workloads.rate_limit import RATE_LIMIT_MODES
+from synaprefect._prefect_defaults import PREFECT_DEFAULTS
 
 __all__ = [
     "Settings",
@@ -275,9 +276,10 @@ def _environment(scratch: Path) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
     env.update(
         {
+            # The settings a user's process gets from `import synaprefect`: the Prefect
+            # server of the benchmark is started with this environment too.
+            **PREFECT_DEFAULTS,
             "PREFECT_HOME": str(scratch / "prefect"),
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
             # What `synaprefect demo` does: Prefect's one line per run stays off the console.
             "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING",
             "SYNAPREFECT_HOME": str(scratch / "home"),

@@ -3,16 +3,10 @@
 A Synalinks script ports by changing its import: ``import synaprefect as synalinks``.
 """
 
-import os as _os
-
-# synaprefect never reaches the internet: Prefect's server would send telemetry (off
-# unless the user turns it on explicitly); litellm's price map is read from the package
-# when synaprefect imports litellm (``language_models.base.litellm_module``).
-_os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-# Prefect's embedded API gives itself 20 s to start; a fresh database on a busy 2-core
-# machine takes longer, and a newcomer's first `make demo` failed. A generous default
-# (read when Prefect is imported; an explicit setting wins).
-_os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+# First, before anything imports Prefect (it reads its settings once, at import): the
+# Prefect settings synaprefect runs with unless the user set them. (litellm's price map is
+# read from the package when synaprefect imports litellm: ``language_models.base``.)
+from synaprefect import _prefect_defaults  # noqa: F401  # isort: skip
 
 from synaprefect import (
     callbacks,

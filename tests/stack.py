@@ -21,6 +21,7 @@ import httpx
 import pytest
 import yaml
 
+from synaprefect._prefect_defaults import PREFECT_DEFAULTS
 from synaprefect.testing.postgres import Postgres
 
 __all__ = [
@@ -132,8 +133,9 @@ class PrefectStack:
         env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
         self.env = {
             **env,
+            # The server settings docs/operations.md recommends (synaprefect's own).
+            **PREFECT_DEFAULTS,
             "PREFECT_HOME": str(base / "prefect"),
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "SYNAPREFECT_HOME": str(base / "synaprefect"),
         }
         self.services: list[Service] = []

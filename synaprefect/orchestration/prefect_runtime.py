@@ -53,6 +53,7 @@ from prefect.logging import get_run_logger
 
 from synaprefect.config import task_retries
 from synaprefect.orchestration.artifacts import artifact_key, json_markdown
+from synaprefect.orchestration.embedded_api import job_ended
 from synaprefect.orchestration.prefect_tasks import shard_task, task_for
 from synaprefect.orchestration.publishing import Publisher
 from synaprefect.trainers.runtime import (
@@ -149,10 +150,13 @@ class PrefectRuntime(Runtime):
             log_prints=False,
             **({"task_runner": task_runner} if task_runner is not None else {}),
         )
-        if not run_tags():
-            return await prefect_flow(**parameters)
-        with prefect.tags(*run_tags()):  # the flow run and the task runs inside it
-            return await prefect_flow(**parameters)
+        try:
+            if not run_tags():
+                return await prefect_flow(**parameters)
+            with prefect.tags(*run_tags()):  # the flow run and the task runs inside it
+                return await prefect_flow(**parameters)
+        finally:
+            job_ended()
 
     async def stage(
         self, name: str, body: Body[T], *, run_name: str, parameters: dict | None = None

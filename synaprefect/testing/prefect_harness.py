@@ -48,6 +48,8 @@ from uuid import UUID
 
 import pytest
 
+from synaprefect._prefect_defaults import PREFECT_DEFAULTS
+
 if TYPE_CHECKING:
     from prefect.client.orchestration import PrefectClient
     from prefect.client.schemas.objects import TaskRun
@@ -87,11 +89,12 @@ def configure_prefect_test_environment(base_dir: str | os.PathLike) -> Path:
         del os.environ[name]
     os.environ.update(
         {
+            # What a user's process runs with (their own settings are dropped above).
+            **PREFECT_DEFAULTS,
             "PREFECT_HOME": str(home),
             # Code using Prefect without the fixture starts Prefect's ephemeral server; on a
             # fresh database and a busy 2-core machine that has taken over the 20 s default.
             "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": str(STARTUP_TIMEOUT_SECONDS),
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             # Run logs would add a database write per line; tests read runs, not logs.
             "PREFECT_LOGGING_TO_API_ENABLED": "false",
             # SQLite answers 503 while the server's own writers hold the lock; back off longer
