@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).parent.parent / "synaprefect"
 # Bottom to top, as in the picture of docs/architecture.md. Packages of one layer may
 # import each other, as long as the imports form no cycle (the last test).
 LAYERS = [
-    ["utils", "version"],
+    ["utils", "version", "_prefect_defaults"],
     ["storage"],
     ["config"],
     ["data_models", "initializers"],
