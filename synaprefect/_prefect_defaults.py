@@ -22,14 +22,10 @@ PREFECT_DEFAULTS: dict[str, str] = {
     # event per transaction: about 3.5 s of server CPU per 90 task runs (a small fit),
     # and a backlog that the embedded server drops when the process exits (41 of 600 task
     # runs were kept). In batches of up to 500, flushed every second: 1.5 s, all 600
-    # kept, and a run shows in the UI at most a second late.
+    # kept, and a run shows in the UI at most a second late. (The same for the event
+    # persister made the API take no writes for a minute after SQLite was locked 25 s.)
     "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "500",
     "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "1",
-    # The same for the events shown in the UI's event feed (Prefect: 20 per write, every
-    # 5 s). A process on the embedded API waits one interval at exit for the last flush
-    # (``orchestration.embedded_api``).
-    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE": "500",
-    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL": "1",
 }
 
 for _name, _value in PREFECT_DEFAULTS.items():

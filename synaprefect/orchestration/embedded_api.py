@@ -1,9 +1,9 @@
 """Prefect's embedded API keeps what a job sent it when the process exits right after.
 
 With no ``PREFECT_API_URL``, Prefect serves its API from a child process that it stops
-when the user's process exits. The server's recorders write task runs and events in
-batches, at most ``flush_interval`` seconds apart (``synaprefect._prefect_defaults``);
-whatever they still hold when the server stops is lost. So a process that ran a job on
+when the user's process exits. Its task-run recorder writes task runs in batches, at
+most ``flush_interval`` seconds apart (``synaprefect._prefect_defaults``); whatever it
+still holds when the server stops is lost. So a process that ran a job on
 the embedded API and exits within that interval waits for one more flush. Prefect sends
 the events it queued first: its services drain before ``atexit`` handlers run, and this
 module's handler, registered after the server started, runs before the server stops.
@@ -38,10 +38,9 @@ def job_ended() -> None:
 
 
 def _flush_window() -> float:
-    services = get_current_settings().server.services
-    interval = max(
-        services.task_run_recorder.flush_interval, services.event_persister.flush_interval
-    )
+    # Task runs, not the event feed: Prefect's event persister flushes every 5 s, too
+    # long to wait for at every exit.
+    interval = get_current_settings().server.services.task_run_recorder.flush_interval
     return interval + _FLUSH_MARGIN_SECONDS
 
 
