@@ -1,9 +1,10 @@
 """The Prefect settings synaprefect runs with unless the user sets them.
 
 Importing this module sets each one not already set; ``import synaprefect`` imports it
-before anything imports Prefect (Prefect reads its settings once, at import). Prefect's embedded API server is a child process of the
-user's and inherits them; a server the user starts (``prefect server start``) does not,
-so ``docs/operations.md`` recommends the server ones there too.
+before anything imports Prefect (Prefect reads its settings once, at import). Prefect's
+embedded API server is a child process of the user's and inherits them; a server the
+user starts (``prefect server start``) does not, so ``docs/operations.md`` recommends
+the server ones there too.
 """
 
 from __future__ import annotations

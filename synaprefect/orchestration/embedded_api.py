@@ -3,10 +3,10 @@
 With no ``PREFECT_API_URL``, Prefect serves its API from a child process that it stops
 when the user's process exits. Its task-run recorder writes task runs in batches, at
 most ``flush_interval`` seconds apart (``synaprefect._prefect_defaults``); whatever it
-still holds when the server stops is lost. So a process that ran a job on
-the embedded API and exits within that interval waits for one more flush. Prefect sends
-the events it queued first: its services drain before ``atexit`` handlers run, and this
-module's handler, registered after the server started, runs before the server stops.
+still holds when the server stops is lost. So a process that ran a job on the embedded
+API and exits within that interval waits for one more flush. Prefect sends the events
+it queued first: its services drain before ``atexit`` handlers run, and this module's
+handler, registered after the server started, runs before the server stops.
 
 Example: ``job_ended()`` after each tracked flow run.
 """
