@@ -490,6 +490,67 @@ async def _answer():
     return 42
 
 
+async def test_a_flow_run_builds_one_async_and_one_sync_client(prefect_api, monkeypatch):
+    # Each Prefect client builds an SSL context (about 35 ms): left alone, the engine
+    # built three per flow run, and the API here is plain HTTP, so none was needed.
+    # (Prefect's events worker builds its own client once per process, in its thread.)
+    import ssl
+    import threading
+
+    from prefect.client.orchestration import PrefectClient, SyncPrefectClient
+    from prefect.context import FlowRunContext
+
+    here = threading.current_thread()
+    built: list[str] = []
+    tls_contexts: list[int] = []
+    for cls in (PrefectClient, SyncPrefectClient):
+        original = cls.__init__
+
+        def spy(self, *args, _original=original, _name=cls.__name__, **kwargs):
+            if threading.current_thread() is here:
+                built.append(_name)
+            _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "__init__", spy)
+    original_context = ssl.create_default_context
+
+    def counted_context(*args, **kwargs):
+        if threading.current_thread() is here:
+            tls_contexts.append(1)
+        return original_context(*args, **kwargs)
+
+    monkeypatch.setattr(ssl, "create_default_context", counted_context)
+    runtime, tag = _runtime(), _tag()
+    key = variable_artifact_key(f"p{tag}", "g/x")
+    clients_seen = []
+
+    async def fit():
+        clients_seen.append(FlowRunContext.get().client)
+        await runtime.publish_json(key, {"v": 1})
+        return await runtime.task("batch", _answer, run_name=f"batch-{tag}")
+
+    assert await runtime.flow("fit", fit, run_name=f"fit-{tag}") == 42
+    # The run, its task run and its artifact all used the two clients opened for it.
+    assert sorted(built) == ["PrefectClient", "SyncPrefectClient"]
+    assert len(tls_contexts) == 1  # the sync client's; the async one needs none over HTTP
+    async with prefect_api.client() as client:
+        run = (await _flow_runs_named(client, f"fit-{tag}"))[f"fit-{tag}"]
+        assert run.state.is_completed()
+        assert len(await _artifacts_keyed(client, key)) == 1
+        assert str(clients_seen[0].api_url) == str(client.api_url)
+
+
+def test_only_a_plain_http_api_gets_the_client_without_certificates():
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from synaprefect.orchestration.api_clients import _plain_http
+
+    with temporary_settings({PREFECT_API_URL: "https://prefect.example.com/api"}):
+        assert not _plain_http()  # Prefect's own TLS settings apply
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:4200/api"}):
+        assert _plain_http()
+
+
 async def test_tracking_off_runs_locally_and_sends_nothing(prefect_api):
     tag = _tag()
     with tracking(False):

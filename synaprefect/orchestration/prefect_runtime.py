@@ -52,6 +52,7 @@ from prefect.futures import PrefectWrappedFuture
 from prefect.logging import get_run_logger
 
 from synaprefect.config import task_retries
+from synaprefect.orchestration.api_clients import shared_clients
 from synaprefect.orchestration.artifacts import artifact_key, json_markdown
 from synaprefect.orchestration.embedded_api import job_ended
 from synaprefect.orchestration.prefect_tasks import shard_task, task_for
@@ -151,10 +152,11 @@ class PrefectRuntime(Runtime):
             **({"task_runner": task_runner} if task_runner is not None else {}),
         )
         try:
-            if not run_tags():
-                return await prefect_flow(**parameters)
-            with prefect.tags(*run_tags()):  # the flow run and the task runs inside it
-                return await prefect_flow(**parameters)
+            async with shared_clients():
+                if not run_tags():
+                    return await prefect_flow(**parameters)
+                with prefect.tags(*run_tags()):  # the flow run and the task runs inside it
+                    return await prefect_flow(**parameters)
         finally:
             job_ended()
 
