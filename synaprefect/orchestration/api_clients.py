@@ -8,13 +8,13 @@ opens one async and one sync client around the run; the engine and the artifacts
 run use them (Prefect looks for open clients in its context before building new ones).
 
 When the API is plain HTTP (the embedded API, or ``http://``), no TLS is ever spoken, so
-the async client gets a context without certificates instead of a fresh certifi one. An
-``https://`` API keeps Prefect's own TLS settings.
+both clients get an SSL context without certificates instead of a fresh certifi one. An
+``https://`` API keeps Prefect's own TLS settings (one SSL context per client).
 
 Example:
 ```python
 async with shared_clients():
-    await prefect_flow()  # one sync client, one async client, one SSL context
+    await prefect_flow()  # one sync and one async client, no SSL context over HTTP
 ```
 """
 
@@ -24,6 +24,7 @@ import functools
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from prefect.client.orchestration import get_client
 from prefect.context import AsyncClientContext, ContextModel, SyncClientContext
@@ -39,29 +40,43 @@ async def shared_clients() -> AsyncIterator[None]:
     if AsyncClientContext.get() is not None or SyncClientContext.get() is not None:
         yield
         return
-    async_context = _PlainHttpClientContext() if _plain_http() else AsyncClientContext()
+    async_context: AsyncClientContext
+    sync_context: SyncClientContext
+    if _plain_http():
+        async_context, sync_context = _PlainHttpAsyncContext(), _PlainHttpSyncContext()
+    else:
+        async_context, sync_context = AsyncClientContext(), SyncClientContext()
     async with async_context:
-        with SyncClientContext():
+        with sync_context:
             yield
 
 
-class _PlainHttpClientContext(AsyncClientContext):
-    """An async client context for a plain-HTTP API, whose client has an SSL context
-    that trusts nothing instead of a fresh certifi one (no TLS is ever spoken).
+# Prefect reuses the client of a context only for callers asking for the settings the
+# context was made with, and its engine and artifacts ask for none. These contexts are
+# recorded as made with none while their clients have an SSL context that trusts
+# nothing: over plain HTTP, no TLS is ever spoken, so that is what a default client is.
 
-    Prefect reuses the client of a context only for callers asking for the settings the
-    context was made with, and its engine and artifacts ask for none: this context is
-    recorded as made with none, which over plain HTTP is what its client is.
-    """
 
+class _PlainHttpAsyncContext(AsyncClientContext):
     def __init__(self) -> None:
-        ContextModel.__init__(self, client=get_client(httpx_settings={"verify": _no_tls()}))
+        ContextModel.__init__(self, client=get_client(httpx_settings=_no_tls_settings()))
+
+
+class _PlainHttpSyncContext(SyncClientContext):
+    def __init__(self) -> None:
+        ContextModel.__init__(
+            self, client=get_client(sync_client=True, httpx_settings=_no_tls_settings())
+        )
 
 
 def _plain_http() -> bool:
     url = PREFECT_API_URL.value() or ""
     # No URL: the embedded API, which Prefect serves over plain HTTP on localhost.
     return not url or url.startswith("http://")
+
+
+def _no_tls_settings() -> dict[str, Any]:
+    return {"verify": _no_tls()}
 
 
 @functools.cache
