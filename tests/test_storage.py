@@ -259,3 +259,31 @@ def test_urls_show_no_credentials_but_keep_container_names(monkeypatch):
         assert options_for("s3://another-bucket/p.json") == {}  # not sent elsewhere
     finally:
         set_storage(None)
+
+
+def test_a_folder_mirror_writes_back_only_what_changed(tmp_path):
+    from synaprefect.storage.mirror import FolderMirror
+
+    remote = location("memory://mirror-test/tuning")
+    (remote / "oracle.json").write_bytes(b'{"trials": 1}')
+    (remote / "trial_0/trial.json").write_bytes(b'{"score": 0.5}')
+    local = tmp_path / "mirror"
+    (local / "stale").mkdir(parents=True)
+    (local / "stale/left-over.json").write_bytes(b"{}")
+    mirror = FolderMirror(remote, local)
+    mirror.pull()
+    assert sorted(p.relative_to(local).as_posix() for p in local.rglob("*.json")) == [
+        "oracle.json",
+        "trial_0/trial.json",
+    ]
+    assert mirror.push() == []  # nothing changed since the pull
+
+    # A trial ends: the tool adds its files and rewrites the oracle.
+    (local / "trial_1").mkdir()
+    (local / "trial_1/trial.json").write_bytes(b'{"score": 0.7}')
+    (local / "oracle.json").write_bytes(b'{"trials": 2}')
+    (local / "trial_0/trial.json").write_bytes(b'{"score": 0.5}')  # same bytes again
+    assert mirror.push() == ["oracle.json", "trial_1/trial.json"]
+    assert (remote / "oracle.json").read_bytes() == b'{"trials": 2}'
+    assert (remote / "trial_1/trial.json").read_bytes() == b'{"score": 0.7}'
+    assert mirror.push() == []

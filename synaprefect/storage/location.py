@@ -235,20 +235,6 @@ class Location:
         except OSError as error:
             raise self._fail("write", error) from None
 
-    def pull_folder(self, local: str | os.PathLike) -> None:
-        """Copy every file below this folder into the local folder ``local`` (for a tool
-        that only writes local files, such as keras-tuner)."""
-        target = Path(local)
-        for name in self.files():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            (target / name).write_bytes((self / name).read_bytes())
-
-    def push_folder(self, local: str | os.PathLike) -> None:
-        """Write every file below the local folder ``local`` here, each a whole object."""
-        root = Path(local)
-        for path in (p for p in root.rglob("*") if p.is_file()):
-            (self / path.relative_to(root).as_posix()).write_bytes(path.read_bytes())
-
     def remove(self) -> None:
         """Delete this file or folder (nothing happens when it is absent)."""
         if self.is_local:

@@ -32,7 +32,6 @@ import asyncio
 import contextlib
 import numbers
 import os
-import shutil
 import traceback
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -40,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from synaprefect.config import clear_session, synaprefect_home
 from synaprefect.storage import Location, is_url, location
+from synaprefect.storage.mirror import FolderMirror
 from synaprefect.trainers.runtime import Runtime, get_runtime, is_tracking
 from synaprefect.tuners.objective import resolve_objective
 from synaprefect.tuners.remote import trial_request
@@ -114,15 +114,14 @@ class SearchMixin(_KerasTunerHost):
         self._build_function = getattr(hypermodel, "build", hypermodel)
         # keras-tuner writes local files only: a storage URL as ``directory`` gets a local
         # mirror, filled from the storage now and written back after every trial.
-        self._remote_directory = None
+        self._mirror: FolderMirror | None = None
         if is_url(kwargs.get("directory", "")):
-            self._remote_directory = location(kwargs["directory"])
-            kwargs["directory"] = str(_mirror_of(self._remote_directory))
-            shutil.rmtree(kwargs["directory"], ignore_errors=True)
+            remote = location(kwargs["directory"])
+            self._mirror = FolderMirror(remote, _mirror_of(remote))
+            kwargs["directory"] = str(self._mirror.local)
             if kwargs.get("overwrite"):
-                self._remote_directory.remove()
-            else:
-                self._remote_directory.pull_folder(kwargs["directory"])
+                remote.remove()
+            self._mirror.pull()
         # keras-tuner builds the hypermodel while constructing the tuner to declare the
         # search space (building a program makes no LM call). Given the async function
         # itself, it would get a coroutine and never see the space: Hyperband then
@@ -313,10 +312,8 @@ class SearchMixin(_KerasTunerHost):
             self.on_trial_begin(trial)
             await self._run_and_report(trial, runtime, fit_args, fit_kwargs)
             self.on_trial_end(trial)
-            if self._remote_directory is not None:  # this trial survives the machine
-                await asyncio.to_thread(
-                    self._remote_directory.push_folder, _mirror_of(self._remote_directory)
-                )
+            if self._mirror is not None:  # this trial survives the machine
+                await asyncio.to_thread(self._mirror.push)
             async with trial_ended:
                 trial_ended.notify_all()
 
