@@ -19,6 +19,7 @@ _LABELS = {
     "subflow": "subflow run (a flow called inside a flow)",
     "markdown_artifact": "markdown artifact, created awaited",
     "progress_update": "progress artifact update, awaited",
+    "flow": "synaprefect flow run, outermost (`PrefectRuntime.flow`)",
 }
 # fit's default validation batch size (``Program.fit(validation_batch_size=32)``).
 _VALIDATION_BATCH_SIZE = 32
@@ -118,6 +119,16 @@ def _meaning(kind: str, row: dict[str, Any], settings: dict[str, Any]) -> str:
             f"the history table of each epoch, the summary: at most {fit['documents']} "
             f"in {fit['name']}, {cost(fit['documents'])}. Published in the "
             f"background, so their wall is off the fit's path; the CPU is not."
+        )
+    if kind == "flow":
+        return (
+            "What each fit, evaluate and predict pays to start and end its flow run, "
+            "outside any flow run: about nine API round trips (flow, flow run, name, "
+            "two states, two reads of the server's default result storage...). Since "
+            "2026-12-03 it shares one async and one sync client with Prefect's engine "
+            "(`orchestration/api_clients.py`), which built three, each with an SSL "
+            f"context (about 35 ms). {fit['name'].capitalize()} has one: "
+            f"{cost(1)}."
         )
     return (
         f"The fit's progress bar: at most one update per 2 s (the last value always "

@@ -6,7 +6,7 @@ under ``benchmarks/results/scratch/``), then:
 
 1. runs the throughput workloads in ``--rounds`` rounds, each round running every
    workload once, in a fresh process, in an order rotated by one each round;
-2. measures what each Prefect object costs (task runs, subflow runs, artifacts) in
+2. measures what each Prefect object costs (task runs, subflow runs, artifacts, flow runs) in
    ``--rounds`` fresh processes; runs the resume workload, the peak-memory workload and
    ``make demo`` once each;
    the scale-out workload in ``--rounds`` rounds of its own, the epoch-size workload
@@ -57,6 +57,7 @@ __all__ = [
     "PARTS",
     "main",
     "skipped_parts",
+    "worker_environment",
 ]
 
 RESULTS = REPO / "benchmarks" / "results"
@@ -270,7 +271,7 @@ def _machine() -> dict[str, Any]:
     }
 
 
-def _environment(scratch: Path) -> dict[str, str]:
+def worker_environment(scratch: Path) -> dict[str, str]:
     """What every worker runs with: its own homes, offline settings, and no inherited
     Prefect configuration (a developer's PREFECT_API_URL must not receive these runs)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
@@ -563,7 +564,7 @@ def main(argv: list[str] | None = None) -> int:
     for folder in ("home", "prefect-db"):  # every run starts from empty databases
         shutil.rmtree(scratch / folder, ignore_errors=True)
     (scratch / "prefect-db").mkdir(parents=True)
-    env = _environment(scratch)
+    env = worker_environment(scratch)
     # The Prefect server and the simulated LM inherit this process's environment.
     for key in [key for key in os.environ if key.startswith("PREFECT_")]:
         del os.environ[key]

@@ -337,9 +337,15 @@ async def test_prefect_costs_workload_counts_its_objects(prefect_api, monkeypatc
             == cost["expected"]
             == {"task_runs": task_runs, "subflow_runs": subflow_runs, "artifacts": artifacts}
         )
-        assert cost["count"] == {"subflow": 2, "markdown_artifact": 3, "progress_update": 3}.get(
-            kind, 5
-        )
+    # Outermost flow runs have no host flow run: read back as top-level runs by name.
+    assert costs["flow"]["read_back"] == costs["flow"]["expected"] == {"flow_runs": 2}
+    for kind, cost in costs.items():
+        assert cost["count"] == {
+            "subflow": 2,
+            "flow": 2,
+            "markdown_artifact": 3,
+            "progress_update": 3,
+        }.get(kind, 5)
         assert cost["wall_ms_per_object"] > 0 and cost["cpu_ms_per_object"] > 0
         assert cost["server_cpu_s"] >= 0 and cost["server_idle_cpu_s"] >= 0
         assert isinstance(cost["server_cpu_ms_per_object"], float)
@@ -404,3 +410,25 @@ def test_only_what_is_named_runs():
     assert skipped_parts("storage", "") == everything_but({"storage"})
     assert skipped_parts("storage,fit_on", "") == everything_but({"storage", "throughput"})
     assert skipped_parts("", "demo,memory") == {"demo", "memory"}
+
+
+def test_the_fit_breakdown_switches_off_one_part_and_restores_it():
+    import prefect.utilities.engine as prefect_engine
+
+    from benchmarks.fit_breakdown import _switches
+    from synaprefect import config
+    from synaprefect.orchestration.prefect_runtime import PrefectRuntime
+
+    switches = _switches()
+    assert list(switches) == ["tracked", "no_events", "no_artifacts", "no_plots", "untracked"]
+    emit, publish = prefect_engine.emit_event, PrefectRuntime.publish_json
+    with switches["no_events"]():
+        assert prefect_engine.emit_event is not emit
+        assert prefect_engine.emit_event("prefect.task-run.Completed") is None
+    with switches["no_artifacts"]():
+        assert PrefectRuntime.publish_json is not publish
+        assert PrefectRuntime.progress is PrefectRuntime.publish_markdown
+    with switches["no_plots"]():
+        assert not config.fit_plots()
+    assert prefect_engine.emit_event is emit and PrefectRuntime.publish_json is publish
+    assert config.fit_plots()

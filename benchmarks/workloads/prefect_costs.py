@@ -2,8 +2,8 @@
 with the options synaprefect gives them (``orchestration.prefect_runtime``: async
 functions, ``cache_policy=NONE``, ``persist_result=False``, no printed logs).
 
-Each kind of object is measured inside a flow run of its own, ``count`` objects in a row
-(the flow run itself is outside the window):
+Each kind of object but ``flow`` is measured inside a flow run of its own, ``count``
+objects in a row (the flow run itself is outside the window):
 
 - ``task``: a task run awaited, one after another;
 - ``task_gathered``: ``count`` task runs gathered at once;
@@ -12,7 +12,10 @@ Each kind of object is measured inside a flow run of its own, ``count`` objects 
 - ``subflow``: a flow called inside the flow run (synaprefect's tuner trials);
 - ``markdown_artifact``: ``acreate_markdown_artifact`` awaited, one key (a variable's
   versions);
-- ``progress_update``: ``aupdate_progress_artifact`` awaited on one progress artifact.
+- ``progress_update``: ``aupdate_progress_artifact`` awaited on one progress artifact;
+- ``flow``: synaprefect's own outermost flow run (``PrefectRuntime.flow`` with an empty
+  body), one after another, outside any flow run: what each fit, evaluate and predict
+  pays to start and end.
 
 Per object: client wall, client CPU (this process, every thread, including the
 background thread that sends Prefect's events, which the window waits for) and Prefect
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -45,6 +49,7 @@ PREFECT_OBJECT_KINDS = (
     "subflow",
     "markdown_artifact",
     "progress_update",
+    "flow",
 )
 _ARTIFACT_KEY = "bench-prefect-costs"
 # About the size of a published variable (a few hundred bytes of JSON in a fence).
@@ -140,6 +145,27 @@ async def _idle_server_cpu_rate() -> float:
     return (prefect_server_cpu() - before) / _IDLE_SAMPLE_S
 
 
+async def _timed(make: Callable[[], Awaitable[None]], idle_rate: float) -> dict[str, Any]:
+    """Client wall and CPU of ``make()`` until its events are sent, and the Prefect
+    server's CPU until it is idle again (with its idle CPU over as long)."""
+    await _events_sent()
+    await _server_settled()
+    server = prefect_server_cpu()
+    cpu, wall = time.process_time(), time.perf_counter()
+    await make()
+    wall_s = time.perf_counter() - wall
+    await _events_sent()
+    cpu_s = time.process_time() - cpu
+    await _server_settled()
+    window_s = time.perf_counter() - wall
+    return {
+        "wall_s": wall_s,
+        "cpu_s": cpu_s,
+        "server_cpu_s": None if server is None else prefect_server_cpu() - server,
+        "server_idle_cpu_s": idle_rate * window_s if server is not None else None,
+    }
+
+
 def _host_flow(make: Callable[[int, dict], Awaitable[None]], idle_rate: float) -> Any:
     """A flow run that makes ``count`` objects with ``make`` and times only that."""
     import prefect
@@ -151,27 +177,46 @@ def _host_flow(make: Callable[[int, dict], Awaitable[None]], idle_rate: float) -
         state: dict[str, Any] = {}
         if kind == "progress_update":
             state["progress_id"] = await acreate_progress_artifact(progress=0.0, key=_ARTIFACT_KEY)
-        await _events_sent()
-        await _server_settled()
-        server = prefect_server_cpu()
-        cpu, wall = time.process_time(), time.perf_counter()
-        await make(count, state)
-        wall_s = time.perf_counter() - wall
-        await _events_sent()
-        cpu_s = time.process_time() - cpu
-        await _server_settled()
-        window_s = time.perf_counter() - wall
-        server_s = None if server is None else prefect_server_cpu() - server
-        return {
-            "flow_run_id": str(FlowRunContext.get().flow_run.id),
-            "wall_s": wall_s,
-            "cpu_s": cpu_s,
-            "server_cpu_s": server_s,
-            "server_idle_cpu_s": idle_rate * window_s if server is not None else None,
-            "state": {k: str(v) for k, v in state.items()},
-        }
+        run = await _timed(lambda: make(count, state), idle_rate)
+        run["flow_run_id"] = str(FlowRunContext.get().flow_run.id)
+        return run
 
     return host
+
+
+async def _outermost_flows(count: int, idle_rate: float) -> dict[str, Any]:
+    """``count`` synaprefect flow runs in a row, outside any flow run, timed; they are
+    named ``<prefix>-<i>`` (``prefix`` is returned, to read them back)."""
+    from synaprefect.orchestration.prefect_runtime import PrefectRuntime
+
+    runtime, prefix = PrefectRuntime(), f"bench-cost-flow-{uuid.uuid4().hex[:8]}"
+
+    async def empty() -> None:
+        return None
+
+    async def make() -> None:
+        for i in range(count):
+            await runtime.flow("bench-cost-flow", empty, run_name=f"{prefix}-{i}")
+
+    return {**await _timed(make, idle_rate), "prefix": prefix}
+
+
+async def _flow_runs_named(prefix: str) -> int:
+    """How many top-level flow runs the API holds whose names start with ``prefix``."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterName,
+        FlowRunFilterParentTaskRunId,
+    )
+
+    async with get_client() as client:
+        return await client.count_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                name=FlowRunFilterName(like_=prefix),
+                parent_task_run_id=FlowRunFilterParentTaskRunId(is_null_=True),
+            )
+        )
 
 
 async def _read_back(
@@ -224,7 +269,10 @@ async def _read_back(
 
 def _expected(kind: str, count: int) -> dict[str, int]:
     """What the API should hold for a host flow run of ``count`` objects of ``kind``: a
-    subflow call also makes a task run in its parent; a nested task has its outer task."""
+    subflow call also makes a task run in its parent; a nested task has its outer task.
+    (``flow`` runs have no host: ``count`` top-level flow runs.)"""
+    if kind == "flow":
+        return {"flow_runs": count}
     tasks = {"task": count, "task_gathered": count, "nested_task": count + 1, "subflow": count}.get(
         kind, 0
     )
@@ -239,7 +287,7 @@ async def prefect_costs(
     endpoint: Endpoint, tasks: int = 200, subflows: int = 20, artifacts: int = 20, order: int = 0
 ) -> Measurement:
     """Every kind of ``PREFECT_OBJECT_KINDS`` measured once (``tasks`` task runs,
-    ``subflows`` subflow runs, ``artifacts`` artifacts), starting at kind number ``order``
+    ``subflows`` subflow runs and as many outermost flow runs, ``artifacts`` artifacts), starting at kind number ``order``
     (rounds rotate it), after a warm-up flow run making one of each. ``endpoint`` is not
     called: no LM is involved."""
     counts = {
@@ -249,18 +297,26 @@ async def prefect_costs(
         "subflow": subflows,
         "markdown_artifact": artifacts,
         "progress_update": artifacts,
+        "flow": subflows,
     }
     makers = _objects()
     for kind in PREFECT_OBJECT_KINDS:  # imports, clients, the first run of each kind
-        await _host_flow(makers[kind], 0.0)(kind, 1)
+        if kind == "flow":
+            await _outermost_flows(1, 0.0)
+        else:
+            await _host_flow(makers[kind], 0.0)(kind, 1)
     idle_rate = await _idle_server_cpu_rate()
     shift = order % len(PREFECT_OBJECT_KINDS)
     result = Measurement(extra={"server_idle_cpu_per_s": idle_rate, "costs": {}})
     for kind in PREFECT_OBJECT_KINDS[shift:] + PREFECT_OBJECT_KINDS[:shift]:
         count = counts[kind]
-        run = await _host_flow(makers[kind], idle_rate)(kind, count)
         expected = _expected(kind, count)
-        read_back = await _read_back(run.pop("flow_run_id"), expected)
+        if kind == "flow":
+            run = await _outermost_flows(count, idle_rate)
+            read_back = {"flow_runs": await _flow_runs_named(run.pop("prefix"))}
+        else:
+            run = await _host_flow(makers[kind], idle_rate)(kind, count)
+            read_back = await _read_back(run.pop("flow_run_id"), expected)
         server = run["server_cpu_s"]
         net_server = None if server is None else server - run["server_idle_cpu_s"]
         result.wall_s += run["wall_s"]

@@ -1,0 +1,151 @@
+"""Where a tracked fit's extra wall time goes.
+
+``python -m benchmarks.fit_breakdown [--rounds 5]`` (about 2.5 minutes) runs the
+benchmark's fit (``benchmarks.workloads.training.synaprefect_fit``: 200 samples x 2
+epochs, batch 16, RandomFewShot, the simulated LM at 50 ms) in one process, against a
+Prefect API server of its own: tracked, untracked, and tracked with one part of
+tracking switched off, each once per round, interleaved. It prints the median wall of
+each and its ratio to the untracked fit: what a part costs is the difference between
+its row and ``tracked``.
+
+The parts are switched off in this process only, by replacing the function that does
+the work, so the rows without them are measures, not settings anyone could run with:
+
+- ``no_events``: Prefect's task-run state events (``emit_event`` in
+  ``prefect.utilities.engine``), three per task run; without them the task runs never
+  reach the API;
+- ``no_artifacts``: every artifact of the fit (variables, progress, history, summary,
+  plots);
+- ``no_plots``: the plots artifact alone (``config.set_fit_plots(False)``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import shutil
+import statistics
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from benchmarks.run import Settings, worker_environment
+
+__all__ = ["main"]
+
+_LATENCY = 0.05
+
+
+def _environment(scratch: Path) -> None:
+    # Prefect reads its settings at import: before anything imports it.
+    for key in [key for key in os.environ if key.startswith("PREFECT_")]:
+        del os.environ[key]
+    os.environ.update(worker_environment(scratch))
+
+
+def _switches() -> dict[str, Callable[[], contextlib.AbstractContextManager]]:
+    """For each row, what it switches off (an empty context for the plain rows)."""
+    import prefect.utilities.engine as prefect_engine
+
+    import synaprefect.orchestration.prefect_runtime as prefect_runtime
+    from synaprefect import config
+
+    @contextlib.contextmanager
+    def replaced(owner, names: tuple[str, ...], stand_in) -> Iterator[None]:
+        saved = {name: getattr(owner, name) for name in names}
+        for name in names:
+            setattr(owner, name, stand_in)
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                setattr(owner, name, value)
+
+    async def publish_nothing(*args, **kwargs) -> None:
+        return None
+
+    @contextlib.contextmanager
+    def no_plots() -> Iterator[None]:
+        config.set_fit_plots(False)
+        try:
+            yield
+        finally:
+            config.set_fit_plots(True)
+
+    publishers = ("publish_json", "publish_table", "publish_markdown", "progress")
+    return {
+        "tracked": contextlib.nullcontext,
+        "no_events": lambda: replaced(prefect_engine, ("emit_event",), lambda *a, **k: None),
+        "no_artifacts": lambda: replaced(
+            prefect_runtime.PrefectRuntime, publishers, publish_nothing
+        ),
+        "no_plots": no_plots,
+        "untracked": contextlib.nullcontext,
+    }
+
+
+async def _measure(rounds: int) -> dict[str, list[float]]:
+    from benchmarks.workloads.common import Endpoint
+    from benchmarks.workloads.training import synaprefect_fit
+    from synaprefect.testing import SimulatedLM
+
+    settings = Settings()
+    switches = _switches()
+    walls: dict[str, list[float]] = {name: [] for name in switches}
+    with SimulatedLM(
+        latency=_LATENCY, mode="process", responder="benchmarks.responders:respond"
+    ) as server:
+        endpoint = Endpoint(server.base_url)
+
+        async def fit(tracking: bool) -> float:
+            measurement = await synaprefect_fit(
+                endpoint,
+                settings.fit_samples,
+                settings.fit_epochs,
+                settings.fit_batch_size,
+                settings.concurrency,
+                tracking=tracking,
+            )
+            return measurement.wall_s
+
+        await fit(True)  # warm-up: imports, clients, the first flow run
+        for round_ in range(rounds):
+            names = list(switches)
+            names = names[round_ % len(names) :] + names[: round_ % len(names)]
+            for name in names:
+                await asyncio.sleep(1.0)  # let the server digest the last fit
+                with switches[name]():
+                    walls[name].append(await fit(tracking=name != "untracked"))
+    return walls
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.fit_breakdown")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args(argv)
+    scratch = Path(tempfile.mkdtemp(prefix="fit-breakdown-"))
+    try:
+        _environment(scratch)
+        from synaprefect.testing.prefect_harness import start_prefect_api
+
+        (scratch / "prefect-db").mkdir()
+        api = start_prefect_api(scratch / "prefect-db")
+        try:
+            walls = asyncio.run(_measure(args.rounds))
+        finally:
+            api.stop()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    untracked = statistics.median(walls["untracked"])
+    print(f"fit, {args.rounds} interleaved rounds, medians (wall; ratio to untracked)")
+    for name, values in walls.items():
+        median = statistics.median(values)
+        spread = f"{min(values):.2f} - {max(values):.2f} s"
+        print(f"  {name:13s} {median:6.2f} s  {median / untracked:5.2f}x  ({spread})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
