@@ -490,15 +490,19 @@ async def _answer():
     return 42
 
 
-async def test_a_flow_run_builds_one_async_and_one_sync_client(prefect_api, monkeypatch):
-    # Each Prefect client builds an SSL context (about 35 ms): left alone, the engine
-    # built three per flow run, while the API here is plain HTTP and needs none.
-    # (Prefect's events worker builds its own client once per process, in its thread.)
+async def test_flow_runs_build_two_clients_and_one_ssl_context_per_process(
+    prefect_api, monkeypatch
+):
+    # Each Prefect client built an SSL context (about 35 ms), and the engine built three
+    # clients per flow run. (Prefect's events worker builds its own client once per
+    # process, in its own thread.)
     import ssl
     import threading
 
     from prefect.client.orchestration import PrefectClient, SyncPrefectClient
     from prefect.context import FlowRunContext
+
+    from synaprefect.orchestration.api_clients import _tls_context
 
     here = threading.current_thread()
     built: list[str] = []
@@ -520,6 +524,7 @@ async def test_a_flow_run_builds_one_async_and_one_sync_client(prefect_api, monk
         return original_context(*args, **kwargs)
 
     monkeypatch.setattr(ssl, "create_default_context", counted_context)
+    _tls_context.cache_clear()  # as in a fresh process
     runtime, tag = _runtime(), _tag()
     key = variable_artifact_key(f"p{tag}", "g/x")
     clients_seen = []
@@ -529,26 +534,40 @@ async def test_a_flow_run_builds_one_async_and_one_sync_client(prefect_api, monk
         await runtime.publish_json(key, {"v": 1})
         return await runtime.task("batch", _answer, run_name=f"batch-{tag}")
 
-    assert await runtime.flow("fit", fit, run_name=f"fit-{tag}") == 42
-    # The run, its task run and its artifact all used the two clients opened for it.
-    assert sorted(built) == ["PrefectClient", "SyncPrefectClient"]
-    assert tls_contexts == []  # none is needed over plain HTTP
+    for run in (1, 2):
+        assert await runtime.flow("fit", fit, run_name=f"fit-{tag}-{run}") == 42
+    # Each run, its task run and its artifact used the two clients opened for the run.
+    assert sorted(built) == ["PrefectClient"] * 2 + ["SyncPrefectClient"] * 2
+    assert len(tls_contexts) == 1
     async with prefect_api.client() as client:
-        run = (await _flow_runs_named(client, f"fit-{tag}"))[f"fit-{tag}"]
-        assert run.state.is_completed()
-        assert len(await _artifacts_keyed(client, key)) == 1
-        assert str(clients_seen[0].api_url) == str(client.api_url)
+        runs = await _flow_runs_named(client, f"fit-{tag}-1", f"fit-{tag}-2")
+        assert all(run.state.is_completed() for run in runs.values()) and len(runs) == 2
+        assert len(await _artifacts_keyed(client, key)) == 2
+        assert {str(seen.api_url) for seen in clients_seen} == {str(client.api_url)}
 
 
-def test_only_a_plain_http_api_gets_the_client_without_certificates():
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+def test_the_shared_ssl_context_follows_prefect_tls_settings(tmp_path):
+    import ssl
 
-    from synaprefect.orchestration.api_clients import _plain_http
+    import certifi
+    from prefect.settings import (
+        PREFECT_API_SSL_CERT_FILE,
+        PREFECT_API_TLS_INSECURE_SKIP_VERIFY,
+        temporary_settings,
+    )
 
-    with temporary_settings({PREFECT_API_URL: "https://prefect.example.com/api"}):
-        assert not _plain_http()  # Prefect's own TLS settings apply
-    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:4200/api"}):
-        assert _plain_http()
+    from synaprefect.orchestration.api_clients import _tls_settings
+
+    with temporary_settings({PREFECT_API_TLS_INSECURE_SKIP_VERIFY: True}):
+        context = _tls_settings()["verify"]
+        assert context.verify_mode == ssl.CERT_NONE and not context.check_hostname
+    with temporary_settings(
+        {PREFECT_API_TLS_INSECURE_SKIP_VERIFY: False, PREFECT_API_SSL_CERT_FILE: certifi.where()}
+    ):
+        context = _tls_settings()["verify"]
+        assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+        assert context.cert_store_stats()["x509_ca"] > 0  # the bundle was loaded
+        assert _tls_settings()["verify"] is context  # built once
 
 
 async def test_tracking_off_runs_locally_and_sends_nothing(prefect_api):

@@ -287,3 +287,34 @@ def test_a_folder_mirror_writes_back_only_what_changed(tmp_path):
     assert (remote / "oracle.json").read_bytes() == b'{"trials": 2}'
     assert (remote / "trial_1/trial.json").read_bytes() == b'{"score": 0.7}'
     assert mirror.push() == []
+
+    # Read where the tool writes, written elsewhere: a second upload of the same
+    # snapshot (two trials ending together) writes nothing again.
+    (local / "oracle.json").write_bytes(b'{"trials": 3}')
+    snapshot = mirror.changed_files()
+    assert snapshot == {"oracle.json": b'{"trials": 3}'}
+    assert mirror.upload(snapshot) == ["oracle.json"] and mirror.upload(snapshot) == []
+
+
+async def test_a_tuner_overwriting_its_project_in_the_bucket_keeps_the_others(
+    simulated_lm, tmp_path, monkeypatch
+):
+    from test_tuners import builder
+
+    from synaprefect import tuners
+
+    monkeypatch.setenv("SYNAPREFECT_HOME", str(tmp_path / "home"))
+    directory = location("memory://tuning-overwrite/searches")
+    (directory / "other/oracle.json").write_bytes(b'{"other": true}')
+    (directory / "mine/oracle.json").write_bytes(b'{"stale": true}')
+    tuner = tuners.RandomSearch(
+        builder(simulated_lm, "overwrite"),
+        objective="reward",
+        directory=directory.url,
+        project_name="mine",
+        overwrite=True,
+        max_trials=1,
+    )
+    assert (directory / "other/oracle.json").read_bytes() == b'{"other": true}'
+    assert not (directory / "mine/oracle.json").exists()  # the project started afresh
+    assert not os.path.exists(os.path.join(tuner.directory, "other"))  # never pulled

@@ -35,7 +35,7 @@ class FolderMirror:
         self.local = Path(local)
         # Relative path -> sha256 of the version both sides hold.
         self._synced: dict[str, str] = {}
-        self._lock = threading.Lock()  # trials running at once push from threads
+        self._lock = threading.Lock()  # trials running at once upload from threads
 
     def pull(self) -> None:
         """Empty the local folder, then copy every file of the storage folder into it."""
@@ -52,15 +52,30 @@ class FolderMirror:
     def push(self) -> list[str]:
         """Write to the storage the local files that are new or changed since the last
         ``pull`` or ``push``, each as a whole object; returns their relative paths."""
+        return self.upload(self.changed_files())
+
+    def changed_files(self) -> dict[str, bytes]:
+        """The local files (relative path -> content) that differ from what the storage
+        was last given. Call it where the tool writes its files (its thread or event
+        loop), so that no file is read half-written; ``upload`` may then run anywhere."""
+        changed = {}
+        for path in sorted(p for p in self.local.rglob("*") if p.is_file()):
+            # Read and compare, not stat: a rewrite of the same size within a coarse
+            # mtime tick would look unchanged.
+            name = path.relative_to(self.local).as_posix()
+            data = path.read_bytes()
+            if self._synced.get(name) != _digest(data):
+                changed[name] = data
+        return changed
+
+    def upload(self, files: dict[str, bytes]) -> list[str]:
+        """Write ``files`` (from ``changed_files``) to the storage, each as a whole
+        object, skipping those the storage already got; returns the paths written."""
         written = []
         with self._lock:
-            for path in sorted(p for p in self.local.rglob("*") if p.is_file()):
-                # Read and compare, not stat: a rewrite of the same size within a
-                # coarse mtime tick would look unchanged.
-                name = path.relative_to(self.local).as_posix()
-                data = path.read_bytes()
+            for name, data in files.items():
                 digest = _digest(data)
-                if self._synced.get(name) == digest:
+                if self._synced.get(name) == digest:  # another upload sent it meanwhile
                     continue
                 (self.remote / name).write_bytes(data)
                 self._synced[name] = digest

@@ -112,15 +112,18 @@ class SearchMixin(_KerasTunerHost):
             )
         # A keras_tuner.HyperModel works too: its ``build`` is the function.
         self._build_function = getattr(hypermodel, "build", hypermodel)
-        # keras-tuner writes local files only: a storage URL as ``directory`` gets a local
-        # mirror, filled from the storage now and written back after every trial.
+        # keras-tuner writes local files only: with a storage URL as ``directory``, the
+        # project's folder gets a local mirror, filled from the storage now and written
+        # back after every trial. Other projects under the URL are neither read nor,
+        # with ``overwrite``, removed (keras-tuner's own overwrite removes one project).
         self._mirror: FolderMirror | None = None
         if is_url(kwargs.get("directory", "")):
             remote = location(kwargs["directory"])
-            self._mirror = FolderMirror(remote, _mirror_of(remote))
-            kwargs["directory"] = str(self._mirror.local)
+            project = kwargs.get("project_name") or "untitled_project"  # keras-tuner's
+            self._mirror = FolderMirror(remote / project, _mirror_of(remote) / project)
+            kwargs["directory"] = str(_mirror_of(remote))
             if kwargs.get("overwrite"):
-                remote.remove()
+                self._mirror.remote.remove()
             self._mirror.pull()
         # keras-tuner builds the hypermodel while constructing the tuner to declare the
         # search space (building a program makes no LM call). Given the async function
@@ -313,7 +316,10 @@ class SearchMixin(_KerasTunerHost):
             await self._run_and_report(trial, runtime, fit_args, fit_kwargs)
             self.on_trial_end(trial)
             if self._mirror is not None:  # this trial survives the machine
-                await asyncio.to_thread(self._mirror.push)
+                # Read here, on the loop where keras-tuner writes its files: a file is
+                # never read half-written. Written to the storage off the loop.
+                changed = self._mirror.changed_files()
+                await asyncio.to_thread(self._mirror.upload, changed)
             async with trial_ended:
                 trial_ended.notify_all()
 
