@@ -451,6 +451,26 @@ async def test_artifacts_versions_tables_and_progress(prefect_api):
         assert progress.description == "100% done"
 
 
+async def test_progress_in_a_users_own_flow_is_one_bar_per_run(prefect_api):
+    import prefect
+
+    tag = _tag()
+    key = progress_key(f"own_{tag}")
+
+    @prefect.flow(name="user-progress", flow_run_name=f"user-progress-{tag}")
+    async def user_flow(last: float):
+        for percent in (10.0, 60.0, last):
+            await get_runtime().progress(key, percent, f"{percent:g}% done")
+
+    with tracking(True):
+        await user_flow(100.0)
+        await user_flow(80.0)  # another run: a bar of its own
+    async with prefect_api.client() as client:
+        bars = await _artifacts_keyed(client, key)
+        assert sorted(float(bar.data) for bar in bars) == [80.0, 100.0]
+        assert {bar.description for bar in bars} == {"80% done", "100% done"}
+
+
 async def test_artifacts_outside_a_run_are_skipped(prefect_api):
     runtime, tag = _runtime(), _tag()
     await runtime.publish_json(f"loose-{tag}", {"a": 1})

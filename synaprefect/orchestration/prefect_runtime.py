@@ -36,6 +36,7 @@ import inspect
 import keyword
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
@@ -255,6 +256,8 @@ class PrefectRuntime(Runtime):
         """Set the progress artifact ``key`` to ``percent`` (0 to 100): one artifact for
         the outermost synaprefect flow run, created at the first call and updated at most
         every ``publishing.PROGRESS_INTERVAL`` seconds (its last value always arrives).
+        Called in the user's own flow run instead, one artifact for that run, updated at
+        each call.
 
         Example: ``await runtime.progress("qa-progress", 40.0, "epoch 2 of 5")``
         """
@@ -262,10 +265,8 @@ class PrefectRuntime(Runtime):
             return
         percent = min(max(float(percent), 0.0), 100.0)
         publisher = _publisher.get()
-        if publisher is None:  # in the user's own flow: a bar per call
-            await acreate_progress_artifact(
-                progress=percent, key=artifact_key(key), description=description or None
-            )
+        if publisher is None:  # in the user's own flow or task: awaited, one bar per run
+            await _progress_outside_jobs(key, percent, description or None)
             return
         publisher.progress(
             key,
@@ -350,6 +351,35 @@ async def _publish(key: str, request: Callable[[], Any]) -> None:
         await request()
     else:
         publisher.submit(key, request)
+
+
+# The progress bars of runs that are not synaprefect jobs (the user's own flow or task
+# run): (run id, key) -> artifact id, so that a run's later calls update its bar. The
+# oldest are forgotten: a long-lived process runs many flows.
+_bars_outside_jobs: OrderedDict[tuple[str, str], Any] = OrderedDict()
+_MAX_BARS_OUTSIDE_JOBS = 256
+
+
+async def _progress_outside_jobs(key: str, percent: float, description: str | None) -> None:
+    # The caller checked that it runs inside a flow run or a task run.
+    flow_run, task_run = FlowRunContext.get(), TaskRunContext.get()
+    if flow_run is not None and flow_run.flow_run is not None:
+        run = flow_run.flow_run.id
+    else:
+        assert task_run is not None
+        run = task_run.task_run.id
+    bar = (str(run), key)
+    artifact_id = _bars_outside_jobs.get(bar)
+    if artifact_id is not None:
+        await aupdate_progress_artifact(
+            artifact_id=artifact_id, progress=percent, description=description
+        )
+        return
+    _bars_outside_jobs[bar] = await acreate_progress_artifact(
+        progress=percent, key=artifact_key(key), description=description
+    )
+    while len(_bars_outside_jobs) > _MAX_BARS_OUTSIDE_JOBS:
+        _bars_outside_jobs.popitem(last=False)
 
 
 async def _forbid_retries(flow_run: Any) -> None:
