@@ -167,8 +167,8 @@ def _boolean(raw: str) -> bool:
 
 def set_fit_plots(enabled: bool) -> None:
     """Whether a tracked fit ends by publishing its ``<program>-plots`` artifact (curves
-    per epoch and program graph). Drawing them costs about a second in the first fit of
-    a process (importing matplotlib), a few hundred milliseconds after. Default on
+    per epoch and program graph). Drawing them costs about half a second in the first
+    fit of a process (importing matplotlib for the graph), about 25 ms after. Default on
     (``$SYNAPREFECT_FIT_PLOTS``).
 
     Example: ``synaprefect.config.set_fit_plots(False)``

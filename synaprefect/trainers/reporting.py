@@ -11,8 +11,8 @@ from synaprefect.trainers import artifact_keys as artifacts
 from synaprefect.trainers.host import ProgramHost
 from synaprefect.trainers.job import current_job
 from synaprefect.trainers.runtime import Runtime
+from synaprefect.utils.history_svg import history_svg
 from synaprefect.utils.json_utils import pretty_dumps, stable_hash
-from synaprefect.utils.plot_history import history_figure
 from synaprefect.utils.plot_program import program_figure
 from synaprefect.utils.plotting import figure_bytes
 
@@ -100,8 +100,9 @@ class ReportingMixin(ProgramHost):
     async def _publish_plots(self, runtime: Runtime) -> None:
         """The per-epoch curves and the program's graph as one markdown artifact,
         ``<program>-plots``, published once at the end of a fit (unless
-        ``config.set_fit_plots(False)``). The images are embedded as PNG data URIs: the
-        Prefect UI shows them without any network access."""
+        ``config.set_fit_plots(False)``). The images are embedded as data URIs (the
+        curves an SVG written directly, the graph a PNG): the Prefect UI shows them
+        without any network access."""
         if (
             not runtime.tracking
             or not fit_plots()
@@ -109,7 +110,7 @@ class ReportingMixin(ProgramHost):
             or not self.history.history
         ):
             return
-        # Drawing takes a few hundred milliseconds: off the loop other jobs may share.
+        # Drawing the graph takes tens of milliseconds: off the loop other jobs may share.
         markdown = await asyncio.to_thread(self._plots_markdown)
         await runtime.publish_markdown(
             artifacts.plots_key(self.name),
@@ -123,11 +124,12 @@ class ReportingMixin(ProgramHost):
             "",
             "## Reward and metrics per epoch",
             "",
-            _png_markdown(history_figure(self.history, title=None), "curves per epoch"),
+            _image_markdown(history_svg(self.history).encode(), "svg+xml", "curves per epoch"),
         ]
         if self.get_graph() is not None:
             graph = program_figure(self, show_module_names=True, show_trainable=True)
-            lines += ["", "## Program graph", "", _png_markdown(graph, "program graph")]
+            png = figure_bytes(graph, "png", dpi=_ARTIFACT_DPI)
+            lines += ["", "## Program graph", "", _image_markdown(png, "png", "program graph")]
         return "\n".join(lines)
 
     def _summary_markdown(self, first_reward, logs, start_counters) -> str:
@@ -180,9 +182,11 @@ async def publish_evaluation(
         )
 
 
-def _png_markdown(figure, alt: str) -> str:
-    data = base64.b64encode(figure_bytes(figure, "png", dpi=_ARTIFACT_DPI)).decode("ascii")
-    return f"![{alt}](data:image/png;base64,{data})"
+def _image_markdown(image: bytes, subtype: str, alt: str) -> str:
+    # Inline: the Prefect UI shows it with no network access (it renders a markdown
+    # image as a plain <img>, whatever the URL's media type).
+    data = base64.b64encode(image).decode("ascii")
+    return f"![{alt}](data:image/{subtype};base64,{data})"
 
 
 def _fmt(value) -> str:

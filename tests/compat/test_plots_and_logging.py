@@ -10,6 +10,7 @@ import io
 import logging
 import re
 import uuid
+from xml.etree import ElementTree
 
 import matplotlib.image
 import numpy as np
@@ -373,10 +374,18 @@ async def test_a_tracked_fit_publishes_its_curves_and_graph(prefect_api, simulat
         )
     assert len(found) == 1  # one per fit, not per epoch
     markdown = found[0].data
-    images = re.findall(r"!\[([^\]]*)\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", markdown)
-    assert [alt for alt, _ in images] == ["curves per epoch", "program graph"]
-    curves, graph = (picture(io.BytesIO(base64.b64decode(data))) for _, data in images)
-    assert has_colour(curves, TAB10_BLUE).sum() > 20  # the reward line
+    images = re.findall(r"!\[([^\]]*)\]\(data:image/([a-z+]+);base64,([A-Za-z0-9+/=]+)\)", markdown)
+    assert [(alt, kind) for alt, kind, _ in images] == [
+        ("curves per epoch", "svg+xml"),  # written directly: no matplotlib at a fit's end
+        ("program graph", "png"),
+    ]
+    curves = ElementTree.fromstring(base64.b64decode(images[0][2]))
+    lines = {
+        line.get("stroke"): line.get("points").split()
+        for line in curves.iter("{http://www.w3.org/2000/svg}polyline")
+    }
+    assert len(lines["#1f77b4"]) == 2  # the reward line (tab10 blue), one point per epoch
+    graph = picture(io.BytesIO(base64.b64decode(images[1][2])))
     assert has_colour(graph, HEADER).sum() > 100  # module boxes
     assert "http" not in markdown  # nothing to fetch: the UI needs no network
 
