@@ -16,7 +16,7 @@ the work, so the rows without them are measures, not settings anyone could run w
   reach the API, so the Prefect server's work for them (on the same cores) goes too;
 - ``no_artifacts``: the artifact requests of the fit (variables, progress, history,
   summary, plots); the plots are still drawn;
-- ``no_plots``: the plots artifact, drawing included (``config.set_fit_plots(False)``).
+- ``no_plots``: the plots artifact, drawing included (``SYNAPREFECT_FIT_PLOTS=0``).
 """
 
 from __future__ import annotations
@@ -31,18 +31,11 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from benchmarks.run import Settings, worker_environment
+from benchmarks.run import Settings, use_worker_environment
 
 __all__ = ["main"]
 
-_LATENCY = 0.05
-
-
-def _environment(scratch: Path) -> None:
-    # Prefect reads its settings at import: before anything imports it.
-    for key in [key for key in os.environ if key.startswith("PREFECT_")]:
-        del os.environ[key]
-    os.environ.update(worker_environment(scratch))
+_PLOTS_VARIABLE = "SYNAPREFECT_FIT_PLOTS"
 
 
 def _switches() -> dict[str, Callable[[], contextlib.AbstractContextManager]]:
@@ -50,7 +43,6 @@ def _switches() -> dict[str, Callable[[], contextlib.AbstractContextManager]]:
     import prefect.utilities.engine as prefect_engine
 
     import synaprefect.orchestration.prefect_runtime as prefect_runtime
-    from synaprefect import config
 
     @contextlib.contextmanager
     def replaced(owner, names: tuple[str, ...], stand_in) -> Iterator[None]:
@@ -68,12 +60,16 @@ def _switches() -> dict[str, Callable[[], contextlib.AbstractContextManager]]:
 
     @contextlib.contextmanager
     def no_plots() -> Iterator[None]:
-        before = config.fit_plots()
-        config.set_fit_plots(False)
+        # The variable, not config.set_fit_plots: a setter's value would outlive the row.
+        before = os.environ.get(_PLOTS_VARIABLE)
+        os.environ[_PLOTS_VARIABLE] = "0"
         try:
             yield
         finally:
-            config.set_fit_plots(before)
+            if before is None:
+                del os.environ[_PLOTS_VARIABLE]
+            else:
+                os.environ[_PLOTS_VARIABLE] = before
 
     publishers = ("publish_json", "publish_table", "publish_markdown", "progress")
     return {
@@ -96,7 +92,7 @@ async def _measure(rounds: int) -> dict[str, list[float]]:
     switches = _switches()
     walls: dict[str, list[float]] = {name: [] for name in switches}
     with SimulatedLM(
-        latency=_LATENCY, mode="process", responder="benchmarks.responders:respond"
+        latency=settings.latency, mode="process", responder="benchmarks.responders:respond"
     ) as server:
         endpoint = Endpoint(server.base_url)
 
@@ -128,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     scratch = Path(tempfile.mkdtemp(prefix="fit-breakdown-"))
     try:
-        _environment(scratch)
+        use_worker_environment(scratch)
         from synaprefect.testing.prefect_harness import start_prefect_api
 
         (scratch / "prefect-db").mkdir()
