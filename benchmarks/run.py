@@ -6,8 +6,8 @@ under ``benchmarks/results/scratch/``), then:
 
 1. runs the throughput workloads in ``--rounds`` rounds, each round running every
    workload once, in a fresh process, in an order rotated by one each round;
-2. measures what each Prefect object costs (task runs, subflow runs, artifacts, flow runs) in
-   ``--rounds`` fresh processes; runs the resume workload, the peak-memory workload and
+2. measures what each Prefect object costs (task runs, subflow runs, artifacts, flow
+   runs) in ``--rounds`` fresh processes; runs the resume workload, the peak-memory workload and
    ``make demo`` once each;
    the scale-out workload in ``--rounds`` rounds of its own, the epoch-size workload
    (one epoch of fit on 400 and 1,600 samples) in ``--epoch-rounds`` rounds, the storage
@@ -57,7 +57,7 @@ __all__ = [
     "PARTS",
     "main",
     "skipped_parts",
-    "worker_environment",
+    "use_worker_environment",
 ]
 
 RESULTS = REPO / "benchmarks" / "results"
@@ -271,9 +271,11 @@ def _machine() -> dict[str, Any]:
     }
 
 
-def worker_environment(scratch: Path) -> dict[str, str]:
-    """What every worker runs with: its own homes, offline settings, and no inherited
-    Prefect configuration (a developer's PREFECT_API_URL must not receive these runs)."""
+def use_worker_environment(scratch: Path) -> dict[str, str]:
+    """Make this process's environment the one every worker runs with, and return it:
+    its own homes, offline settings, and no inherited Prefect configuration (a
+    developer's PREFECT_API_URL must not receive these runs). The Prefect server and
+    the simulated LM started here inherit it; call it before anything imports Prefect."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
     env.update(
         {
@@ -288,6 +290,9 @@ def worker_environment(scratch: Path) -> dict[str, str]:
             "DSPY_CACHEDIR": str(scratch / "dspy-cache"),
         }
     )
+    for key in [key for key in os.environ if key.startswith("PREFECT_")]:
+        del os.environ[key]
+    os.environ.update(env)
     return env
 
 
@@ -564,11 +569,7 @@ def main(argv: list[str] | None = None) -> int:
     for folder in ("home", "prefect-db"):  # every run starts from empty databases
         shutil.rmtree(scratch / folder, ignore_errors=True)
     (scratch / "prefect-db").mkdir(parents=True)
-    env = worker_environment(scratch)
-    # The Prefect server and the simulated LM inherit this process's environment.
-    for key in [key for key in os.environ if key.startswith("PREFECT_")]:
-        del os.environ[key]
-    os.environ.update(env)
+    env = use_worker_environment(scratch)
     report: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": _machine(),

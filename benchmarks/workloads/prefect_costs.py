@@ -287,8 +287,8 @@ async def prefect_costs(
     endpoint: Endpoint, tasks: int = 200, subflows: int = 20, artifacts: int = 20, order: int = 0
 ) -> Measurement:
     """Every kind of ``PREFECT_OBJECT_KINDS`` measured once (``tasks`` task runs,
-    ``subflows`` subflow runs and as many outermost flow runs, ``artifacts`` artifacts), starting at kind number ``order``
-    (rounds rotate it), after a warm-up flow run making one of each. ``endpoint`` is not
+    ``subflows`` subflow runs and as many outermost flow runs, ``artifacts`` artifacts),
+    starting at kind number ``order`` (rounds rotate it), after a warm-up flow run making one of each. ``endpoint`` is not
     called: no LM is involved."""
     counts = {
         "task": tasks,
