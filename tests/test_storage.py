@@ -276,17 +276,17 @@ def test_a_folder_mirror_writes_back_only_what_changed(tmp_path):
         "oracle.json",
         "trial_0/trial.json",
     ]
-    assert mirror.push() == []  # nothing changed since the pull
+    assert mirror.upload(mirror.changed_files()) == []  # nothing changed since the pull
 
     # A trial ends: the tool adds its files and rewrites the oracle.
     (local / "trial_1").mkdir()
     (local / "trial_1/trial.json").write_bytes(b'{"score": 0.7}')
     (local / "oracle.json").write_bytes(b'{"trials": 2}')
     (local / "trial_0/trial.json").write_bytes(b'{"score": 0.5}')  # same bytes again
-    assert mirror.push() == ["oracle.json", "trial_1/trial.json"]
+    assert mirror.upload(mirror.changed_files()) == ["oracle.json", "trial_1/trial.json"]
     assert (remote / "oracle.json").read_bytes() == b'{"trials": 2}'
     assert (remote / "trial_1/trial.json").read_bytes() == b'{"score": 0.7}'
-    assert mirror.push() == []
+    assert mirror.upload(mirror.changed_files()) == []
 
     # Read where the tool writes, written elsewhere: a second upload of the same
     # snapshot (two trials ending together) writes nothing again.

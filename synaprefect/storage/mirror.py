@@ -8,9 +8,10 @@ upload each early trial's files ``n`` times.
 Example:
 ```python
 mirror = FolderMirror(location("s3://ml-state/tuning"), "/tmp/tuning")
-mirror.pull()  # what the storage holds, into /tmp/tuning
-...            # the tool writes its files
-mirror.push()  # the files it wrote or changed, back to the bucket
+mirror.pull()                 # what the storage holds, into /tmp/tuning
+...                           # the tool writes its files
+changed = mirror.changed_files()  # read where the tool writes
+mirror.upload(changed)        # back to the bucket (from any thread)
 ```
 """
 
@@ -49,14 +50,9 @@ class FolderMirror:
                 target.write_bytes(data)
                 self._synced[name] = _digest(data)
 
-    def push(self) -> list[str]:
-        """Write to the storage the local files that are new or changed since the last
-        ``pull`` or ``push``, each as a whole object; returns their relative paths."""
-        return self.upload(self.changed_files())
-
     def changed_files(self) -> dict[str, bytes]:
-        """The local files (relative path -> content) that differ from what the storage
-        was last given. Call it where the tool writes its files (its thread or event
+        """The local files (relative path -> content) that are new or changed since the
+        last ``pull`` or ``upload``. Call it where the tool writes its files (its thread or event
         loop), so that no file is read half-written; ``upload`` may then run anywhere."""
         changed = {}
         for path in sorted(p for p in self.local.rglob("*") if p.is_file()):

@@ -119,9 +119,10 @@ class SearchMixin(_KerasTunerHost):
         self._mirror: FolderMirror | None = None
         if is_url(kwargs.get("directory", "")):
             remote = location(kwargs["directory"])
+            local = _mirror_of(remote)
             project = kwargs.get("project_name") or "untitled_project"  # keras-tuner's
-            self._mirror = FolderMirror(remote / project, _mirror_of(remote) / project)
-            kwargs["directory"] = str(_mirror_of(remote))
+            self._mirror = FolderMirror(remote / project, local / project)
+            kwargs["directory"] = str(local)
             if kwargs.get("overwrite"):
                 self._mirror.remote.remove()
             self._mirror.pull()
