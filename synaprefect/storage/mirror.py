@@ -8,10 +8,10 @@ upload each early trial's files ``n`` times.
 Example:
 ```python
 mirror = FolderMirror(location("s3://ml-state/tuning"), "/tmp/tuning")
-mirror.pull()                 # what the storage holds, into /tmp/tuning
-...                           # the tool writes its files
+mirror.pull()                     # what the storage holds, into /tmp/tuning
+...                               # the tool writes its files
 changed = mirror.changed_files()  # read where the tool writes
-mirror.upload(changed)        # back to the bucket (from any thread)
+mirror.upload(changed)            # back to the bucket (from any thread)
 ```
 """
 
