@@ -179,6 +179,7 @@ class FitMixin(ProgramHost):
             callbacks.on_train_end()
             return self.history
         optimizer = self.optimizer
+        graph_image = self._draw_graph_image(job.runtime)
         await optimizer.ensure_built(variables)
         await optimizer.run_hook("on_train_begin", variables, initial_epoch=first_epoch)
         total = max(1, (epochs - first_epoch) * steps)
@@ -251,5 +252,5 @@ class FitMixin(ProgramHost):
                 self._summary_markdown(first_reward, epoch_logs, start_counters),
                 f"fit summary of {self.name}",
             )
-        await self._publish_plots(job.runtime)
+        await self._publish_plots(job.runtime, graph_image)
         return self.history

@@ -13,7 +13,7 @@ from synaprefect.trainers.job import current_job
 from synaprefect.trainers.runtime import Runtime
 from synaprefect.utils.history_svg import history_svg
 from synaprefect.utils.json_utils import pretty_dumps, stable_hash
-from synaprefect.utils.plot_program import program_figure
+from synaprefect.utils.plot_program import program_drawing
 from synaprefect.utils.plotting import figure_bytes
 
 __all__ = ["ReportingMixin", "publish_evaluation"]
@@ -97,12 +97,28 @@ class ReportingMixin(ProgramHost):
             artifacts.history_table_key(self.name), rows, f"History of {self.name}"
         )
 
-    async def _publish_plots(self, runtime: Runtime) -> None:
-        """The per-epoch curves and the program's graph as one markdown artifact,
-        ``<program>-plots``, published once at the end of a fit (unless
-        ``config.set_fit_plots(False)``). The images are embedded as data URIs (the
-        curves an SVG written directly, the graph a PNG): the Prefect UI shows them
-        without any network access."""
+    def _draw_graph_image(self, runtime: Runtime) -> "asyncio.Future[bytes] | None":
+        """Start drawing the program graph's PNG for the plots artifact, in a thread: at
+        the fit's start (the graph does not change during a fit), its tens of
+        milliseconds of text layout overlap the first LM calls instead of delaying the
+        fit's end. None when no plots are published or the program has no graph."""
+        if not runtime.tracking or not fit_plots() or self.get_graph() is None:
+            return None
+        draw = program_drawing(self, show_module_names=True, show_trainable=True)
+        image = asyncio.ensure_future(
+            asyncio.to_thread(lambda: figure_bytes(draw(), "png", dpi=_ARTIFACT_DPI))
+        )
+        image.add_done_callback(_retrieved)  # a fit that fails never awaits it
+        return image
+
+    async def _publish_plots(
+        self, runtime: Runtime, graph_image: "asyncio.Future[bytes] | None"
+    ) -> None:
+        """The per-epoch curves and the program's graph (``graph_image``, from
+        ``_draw_graph_image``) as one markdown artifact, ``<program>-plots``, published
+        once at the end of a fit (unless ``config.set_fit_plots(False)``). The images
+        are embedded as data URIs (the curves an SVG written directly, the graph a
+        PNG): the Prefect UI shows them without any network access."""
         if (
             not runtime.tracking
             or not fit_plots()
@@ -110,27 +126,22 @@ class ReportingMixin(ProgramHost):
             or not self.history.history
         ):
             return
-        # Drawing the graph takes tens of milliseconds: off the loop other jobs may share.
-        markdown = await asyncio.to_thread(self._plots_markdown)
-        await runtime.publish_markdown(
-            artifacts.plots_key(self.name),
-            markdown,
-            f"curves and graph of {self.name} after its fit",
-        )
-
-    def _plots_markdown(self) -> str:
+        curves = history_svg(self.history).encode()
         lines = [
             f"# Fit of `{self.name}`",
             "",
             "## Reward and metrics per epoch",
             "",
-            _image_markdown(history_svg(self.history).encode(), "svg+xml", "curves per epoch"),
+            _image_markdown(curves, "svg+xml", "curves per epoch"),
         ]
-        if self.get_graph() is not None:
-            graph = program_figure(self, show_module_names=True, show_trainable=True)
-            png = figure_bytes(graph, "png", dpi=_ARTIFACT_DPI)
+        if graph_image is not None:
+            png = await graph_image
             lines += ["", "## Program graph", "", _image_markdown(png, "png", "program graph")]
-        return "\n".join(lines)
+        await runtime.publish_markdown(
+            artifacts.plots_key(self.name),
+            "\n".join(lines),
+            f"curves and graph of {self.name} after its fit",
+        )
 
     def _summary_markdown(self, first_reward, logs, start_counters) -> str:
         end = self._counters_by_phase()
@@ -187,6 +198,12 @@ def _image_markdown(image: bytes, subtype: str, alt: str) -> str:
     # image as a plain <img>, whatever the URL's media type).
     data = base64.b64encode(image).decode("ascii")
     return f"![{alt}](data:image/{subtype};base64,{data})"
+
+
+def _retrieved(future: asyncio.Future) -> None:
+    # Marks a failure as seen; the fit that awaits the future still gets it.
+    if not future.cancelled():
+        future.exception()
 
 
 def _fmt(value) -> str:
