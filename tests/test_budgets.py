@@ -126,3 +126,60 @@ async def test_a_resumed_fit_counts_what_its_replayed_steps_cost(simulated_lm, m
     assert resumed.replayed_steps == 4 and resumed.optimizer.iterations == 3
     assert budget.reason.startswith("budget reached: 24 LM calls spent")
     assert simulated_lm.stats().completed == 24  # each call paid once
+
+
+class _SpentAfterBatch(sp.callbacks.Callback):
+    def __init__(self, batch: int):
+        super().__init__()
+        self.batch, self.totals = batch, None
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == self.batch and self.totals is None:
+            self.totals = self.program.spent_totals()
+
+
+async def test_calls_an_interrupted_step_paid_count_when_a_resume_replays_them(
+    simulated_lm, monkeypatch
+):
+    monkeypatch.setenv("SYNAPREFECT_TASK_RETRIES", "0")  # a failed batch fails the fit
+    x, y = data(24)
+    fit = dict(epochs=5, batch_size=4, validation_split=0.0, verbose=0)
+
+    async def program():
+        sp.clear_session()
+        sp.set_seed(3)
+        return await make_program(simulated_lm, retry=1, max_concurrency=1)
+
+    def fail_from(first: int) -> None:
+        simulated_lm.reset_stats()  # request indices count from zero again
+        simulated_lm.set_faults(
+            FaultPlan.at(dict.fromkeys(range(first, first + 8), "server_error"))
+        )
+
+    # 1st run: two batches (8 calls each) are paid, then two answers of the third batch;
+    # its next request fails and the fit with it.
+    fail_from(18)
+    with pytest.raises(TransientLanguageModelError):
+        await (await program()).fit(x, y, **fit)
+    assert simulated_lm.stats().completed == 18
+
+    # 2nd run: the two batches replay, the third batch's two answers come from the
+    # journal, its other two and its 4 optimizer calls are paid; the fourth batch fails.
+    fail_from(6)
+    spent = _SpentAfterBatch(2)
+    with pytest.raises(TransientLanguageModelError):
+        await (await program()).fit(x, y, callbacks=[spent], **fit)
+    assert simulated_lm.stats().completed == 6  # nothing paid twice
+    assert spent.totals["calls"] == 24  # 16 replayed + 2 from the journal + 6 paid
+
+    # 3rd run: three batches replay whole; the third counts all it cost (the answers
+    # its first attempt paid included), so the budget trips where an uninterrupted fit's
+    # would.
+    simulated_lm.reset_stats()
+    simulated_lm.set_faults(None)
+    budget = sp.callbacks.CostBudget(max_calls=20)
+    resumed = await program()
+    await resumed.fit(x, y, callbacks=[budget], **fit)
+    assert resumed.replayed_steps == 6 and resumed.optimizer.iterations == 3
+    assert budget.reason.startswith("budget reached: 24 LM calls spent")
+    assert simulated_lm.stats().completed == 0

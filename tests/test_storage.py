@@ -218,11 +218,12 @@ async def test_every_attempt_of_a_step_uploads_all_the_answers_it_used(tmp_path)
 
     remote = location("memory://attempts/run")
     store = RunStore(tmp_path / "machine-1", remote=remote)
+    price = {"cost": 0.5, "calls": 1.0, "tokens": 10.0}
 
     async def attempt(paid: list[str], fail: bool):
         for name in paid:
             if store.lookup(name) is None:
-                store.record(name, {"answer": name})
+                store.record(name, {"answer": name}, price)
         if fail:
             raise ConnectionError("lost")
         return "done"
@@ -231,8 +232,12 @@ async def test_every_attempt_of_a_step_uploads_all_the_answers_it_used(tmp_path)
         for paid in (["a", "b"], ["a", "b", "c"]):  # the second replays a and b, pays c
             with pytest.raises(ConnectionError):
                 await store.step(["batch", 1], lambda paid=paid: attempt(paid, True))
+    assert store.replayed_usage == {}  # a and b were paid by this attempt: counted live
     elsewhere = RunStore(tmp_path / "machine-2", remote=remote)
     assert [elsewhere.lookup(k) for k in "abc"] == [{"answer": k} for k in "abc"]
+    # Their price came along: a budget on the other machine counts them, once each.
+    assert [elsewhere.lookup(k) for k in "abc"] == [{"answer": k} for k in "abc"]
+    assert elsewhere.replayed_usage == {"cost": 1.5, "calls": 3.0, "tokens": 30.0}
 
 
 def test_another_machines_writes_are_seen_at_once(s3_storage, loopback_s3):

@@ -26,8 +26,8 @@ class CostBudget(Callback):
     for and kept); then the epoch stops, the optimizer keeps its best candidate, the
     reason goes into the fit's summary, and the program is saved to ``filepath`` if given.
     Cache hits cost nothing and do not count. A resumed fit also counts what its replayed
-    steps cost when they first ran (calls of the interrupted step, answered again from
-    the run's journal, count as free).
+    work cost when it first ran: its finished steps, and the calls of an interrupted step
+    answered again from the run's journal.
 
     Example:
     ```python

@@ -197,7 +197,14 @@ class ModelBase:
             if cache is not None and cache_key is not None:
                 await asyncio.to_thread(cache.put, cache_key, answer)
             if store is not None and journal_key is not None:
-                store.record(journal_key, answer)  # one appended line, microseconds
+                # One appended line, microseconds; with its price, so that a job resumed
+                # elsewhere counts what this answer cost against its budget.
+                paid_for = {
+                    "cost": figures.get("cost", 0.0),
+                    "calls": 1.0,
+                    "tokens": figures.get("total_tokens", 0),
+                }
+                store.record(journal_key, answer, paid_for)
             return answer, figures
 
         return await self._caller.run(paid)

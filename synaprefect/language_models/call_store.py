@@ -35,8 +35,10 @@ class CallStore(Protocol):
     def lookup(self, key: str) -> Any | None:
         """The answer stored under ``key``, or None."""
 
-    def record(self, key: str, value: Any) -> None:
-        """Store ``value`` (JSON) under ``key``; it must survive a kill once this returns."""
+    def record(self, key: str, value: Any, usage: dict[str, float] | None = None) -> None:
+        """Store ``value`` (JSON) under ``key``, with what it was paid (``{"cost",
+        "calls", "tokens"}``; None when it cost nothing); it must survive a kill once
+        this returns."""
 
 
 @dataclass

@@ -153,7 +153,7 @@ class Job:
         """Run ``body``, or replay its persisted result when this job already did."""
         if self.store is None or key is None:
             return await body()
-        return await self.store.step(key, body, meter=self.program._live_usage)
+        return await self.store.step(key, body)
 
     # ---- the run ------------------------------------------------------------------------
 

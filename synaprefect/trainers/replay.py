@@ -7,10 +7,11 @@ data, options, seed; never concurrency, timeouts, retries or caching). Inside it
 * ``steps/`` holds the JSON result of every finished batch and optimizer update, keyed by
   the step's place in the job and its content. Run the same job again (the same script,
   or a Prefect retry of the flow run) and finished steps replay from disk.
-* ``calls.jsonl`` journals every LM answer (the job's ``CallStore``): a step, task or
-  sample that died half-way replays the calls it had already paid for. A line is appended
-  and flushed per answer (a killed process keeps it) and the file is fsynced when a step
-  ends, before the step's result is stored.
+* ``calls.jsonl`` journals every LM answer and its price (the job's ``CallStore``): a
+  step, task or sample that died half-way replays the calls it had already paid for, and
+  a budget still counts what they cost. A line is appended and flushed per answer (a
+  killed process keeps it) and the file is fsynced when a step ends, before the step's
+  result is stored.
 
 Folders live under ``$SYNAPREFECT_HOME/runs/<program>/<fingerprint>/``. A finished job's
 folder is removed (``config.set_kept_runs`` keeps the last few); pass ``resume=False`` to
@@ -50,7 +51,7 @@ __all__ = [
 logger = logging.getLogger("synaprefect.trainers")
 _COMPLETE = "complete.json"
 # Part of every run folder's name: a change of what a folder holds starts new folders.
-STORE_FORMAT = 4
+STORE_FORMAT = 5
 
 
 def results_root() -> Path:
@@ -181,11 +182,13 @@ def decode(document: dict) -> Any:
 
 
 class _CallJournal:
-    """The LM answers of one run, one JSON line ``[key, answer]`` each, held in memory."""
+    """The LM answers of one run, one JSON line ``[key, answer, usage]`` each, held in
+    memory. ``usage`` is what the answer was paid (``{"cost", "calls", "tokens"}``), or
+    null for an answer that cost this job nothing (a response-cache hit)."""
 
     def __init__(self, path: Path):
         self.path = path
-        self._answers: dict[str, Any] = {}
+        self._entries: dict[str, tuple[Any, dict | None]] = {}
         self._file: TextIO | None = None
         self._lock = threading.Lock()
         self._load()
@@ -198,31 +201,31 @@ class _CallJournal:
         kept = 0
         for line in data.splitlines(keepends=True):
             try:
-                key, value = json.loads(line)
-            except (ValueError, TypeError):  # torn, or not a [key, answer] line
+                key, value, usage = json.loads(line)
+            except (ValueError, TypeError):  # torn, or not a [key, answer, usage] line
                 break
             if not line.endswith(b"\n"):
                 break
-            self._answers[key] = value
+            self._entries[key] = (value, usage)
             kept += len(line)
         if kept < len(data):  # a line torn by a kill: cut it, later lines append cleanly
             with open(self.path, "r+b") as file:
                 file.truncate(kept)
 
-    def get(self, key: str) -> Any | None:
-        return self._answers.get(key)
+    def get(self, key: str) -> tuple[Any, dict | None] | None:
+        return self._entries.get(key)
 
-    def put(self, key: str, value: Any) -> None:
+    def put(self, key: str, value: Any, usage: dict | None) -> None:
         # One small buffered write per answer, on the caller's loop: a thread hop would
         # cost more than the write; the fsync (slow) happens off the loop, once per step.
-        line = json.dumps([key, value], ensure_ascii=False, separators=(",", ":")) + "\n"
+        line = json.dumps([key, value, usage], ensure_ascii=False, separators=(",", ":"))
         with self._lock:
             if self._file is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._file = open(self.path, "a", encoding="utf-8")
-            self._file.write(line)
+            self._file.write(line + "\n")
             self._file.flush()
-            self._answers[key] = value
+            self._entries[key] = (value, usage)
 
     def sync(self) -> None:
         with self._lock:
@@ -236,7 +239,8 @@ class _CallJournal:
                 self._file = None
 
 
-# The LM answers paid inside the current step, uploaded with it to remote storage.
+# The LM answers used inside the current step, ``[answer, usage]`` by call key: what
+# the step cost, and what it uploads with it to remote storage.
 _step_answers: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
     "synaprefect_step_answers", default=None
 )
@@ -268,6 +272,9 @@ class RunStore:
         self.replayed_steps = 0
         self.replayed_calls = 0
         self.replayed_usage: dict[str, float] = {}
+        # Journal entries whose cost this attempt already counts: paid by it (the models'
+        # counters have them), or replayed once (``replayed_usage`` has them).
+        self._counted: set[str] = set()
         if remote is not None:
             self._pull(remote)
 
@@ -283,9 +290,9 @@ class RunStore:
             if self._steps.get(key) is None:
                 self._steps.put(key, document)
         for answers in (remote / "calls").read_all("answers").values():
-            for key, value in answers.items():
+            for key, (value, usage) in answers.items():
                 if self._calls.get(key) is None:
-                    self._calls.put(key, value)
+                    self._calls.put(key, value, usage)
         self._calls.sync()
 
     def start_attempt(self) -> None:
@@ -293,6 +300,7 @@ class RunStore:
         with self._lock:
             self.replayed_usage = {}
             self.replayed_steps = self.replayed_calls = 0
+            self._counted = set()
 
     def finish(self) -> None:
         """Mark the job done, then apply retention (``config.kept_runs``): running it
@@ -320,27 +328,18 @@ class RunStore:
         """Close the journal's file (done or not, the job no longer writes to it)."""
         self._calls.close()
 
-    async def step(
-        self,
-        key_material: Any,
-        body: Callable[[], Awaitable[Any]],
-        meter: Callable[[], dict[str, float]] | None = None,
-    ) -> Any:
-        """The stored result of this step, or run ``body`` and store what it returns.
-
-        With ``meter`` (figures such as cost and calls, read before and after ``body``),
-        the step also stores what it spent, and a replay adds that to
-        ``replayed_usage``: a budget then counts what the first run paid.
+    async def step(self, key_material: Any, body: Callable[[], Awaitable[Any]]) -> Any:
+        """The stored result of this step, or run ``body`` and store what it returns,
+        with what its LM answers cost (paid now or replayed from the journal). A replay
+        adds that to ``replayed_usage``: a budget then counts what the first run paid.
         """
         key = stable_hash(key_material)
         stored = self._steps.get(key)
         if stored is not None:
             self.replayed_steps += 1
             with self._lock:
-                for name, value in stored.get("usage", {}).items():
-                    self.replayed_usage[name] = self.replayed_usage.get(name, 0.0) + value
+                _add(self.replayed_usage, stored.get("usage", {}))
             return decode(stored["result"])
-        before = meter() if meter is not None else {}
         answers: dict[str, Any] = {}
         try:
             # Every attempt numbers its calls from zero; its answers go with the step.
@@ -351,8 +350,10 @@ class RunStore:
             if remote is not None and answers:  # what it paid, for another machine
                 await asyncio.to_thread(_upload_answers, remote, key, answers)
             raise
-        after = meter() if meter is not None else {}
-        document = {"result": encode(result), "usage": {k: after[k] - before[k] for k in after}}
+        usage: dict[str, float] = {}
+        for _, paid in answers.values():
+            _add(usage, paid or {})
+        document = {"result": encode(result), "usage": usage}
         await asyncio.to_thread(self._persist, key, document, answers)
         return result
 
@@ -369,20 +370,34 @@ class RunStore:
     # ---- CallStore ----------------------------------------------------------------------
 
     def lookup(self, key: str) -> Any | None:
-        value = self._calls.get(key)
-        if value is not None:
-            with self._lock:
-                self.replayed_calls += 1
-            answers = _step_answers.get()
-            if answers is not None:  # what the step uploads: every answer it used
-                answers[key] = value
-        return value
-
-    def record(self, key: str, value: Any) -> None:
-        self._calls.put(key, value)
+        entry = self._calls.get(key)
+        if entry is None:
+            return None
+        value, usage = entry
+        with self._lock:
+            self.replayed_calls += 1
+            if usage is not None and key not in self._counted:
+                # Paid by an earlier process or attempt: this attempt counts it once.
+                self._counted.add(key)
+                _add(self.replayed_usage, usage)
         answers = _step_answers.get()
         if answers is not None:
-            answers[key] = value
+            answers[key] = [value, usage]
+        return value
+
+    def record(self, key: str, value: Any, usage: dict[str, float] | None = None) -> None:
+        self._calls.put(key, value, usage)
+        if usage is not None:
+            with self._lock:
+                self._counted.add(key)
+        answers = _step_answers.get()
+        if answers is not None:
+            answers[key] = [value, usage]
+
+
+def _add(totals: dict[str, float], usage: dict[str, float]) -> None:
+    for name, value in usage.items():
+        totals[name] = totals.get(name, 0.0) + value
 
 
 def _upload_answers(remote: Location, key: str, answers: dict) -> None:

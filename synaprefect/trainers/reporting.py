@@ -27,7 +27,7 @@ class ReportingMixin(ProgramHost):
 
     def _live_usage(self) -> dict[str, float]:
         """Cost, paid calls and tokens of this process's models so far (cache hits and
-        journal replays are free)."""
+        journal replays are not paid again: ``spent_totals`` adds what replays cost)."""
         totals = {"cost": 0.0, "calls": 0.0, "tokens": 0.0}
         for model in self.language_models():
             counters = model.counters()
@@ -38,7 +38,8 @@ class ReportingMixin(ProgramHost):
 
     def spent_totals(self) -> dict[str, float]:
         """Cost (USD), paid calls and tokens of the program's models so far, including
-        what the replayed steps of a resumed job cost when they first ran.
+        what the replayed work of a resumed job (finished steps, journaled calls) cost
+        when it first ran.
 
         Example: ``program.spent_totals()  # {"cost": 0.42, "calls": 310.0, "tokens": ...}``
         """
