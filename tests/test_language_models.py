@@ -124,6 +124,19 @@ async def test_disk_cache_makes_no_second_request(simulated_lm, tmp_path):
     assert simulated_lm.stats().requests == 2
 
 
+async def test_a_paid_answer_the_cache_cannot_store_is_returned_not_paid_again(
+    simulated_lm, tmp_path, caplog
+):
+    full_disk = tmp_path / "cache"
+    full_disk.write_text("a file where the cache's folder should be")
+    lm = language_model_for(simulated_lm, caching=True, cache_dir=str(full_disk))
+    with caplog.at_level(logging.WARNING, logger="synaprefect.language_models"):
+        answer = await lm(MESSAGES, schema=Plan.get_schema())
+    assert answer is not None and simulated_lm.stats().requests == 1
+    assert lm.counters()["calls"] == 1 and lm.counters()["failed_calls"] == 0
+    assert "a paid answer was not written to the response cache" in caplog.text
+
+
 async def test_counters_are_kept_per_phase(simulated_lm):
     lm = language_model_for(simulated_lm)
     await lm(MESSAGES, schema=Plan.get_schema())

@@ -2,6 +2,7 @@
 
 import asyncio
 import copy
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ from synaprefect.language_models.call_store import call_key, current_call_store
 from synaprefect.language_models.calls import ModelCaller
 from synaprefect.language_models.phases import current_phase
 from synaprefect.utils.json_utils import stable_hash
+
+logger = logging.getLogger("synaprefect.language_models")
 
 # Keyword arguments that carry credentials never reach configs, saved files or errors.
 # Whole name parts: `aws_session_token` is a credential, `max_tokens` is not.
@@ -192,19 +195,26 @@ class ModelBase:
 
         async def paid() -> tuple[Any, dict]:
             # Remembered as soon as it is paid, even if the caller was cancelled meanwhile
-            # (``ModelCaller.run`` lets a request that is out finish).
+            # (``ModelCaller.run`` lets a request that is out finish). From here on nothing
+            # may fail the call: a retry would pay for it again.
             answer, figures = await attempt()
-            if cache is not None and cache_key is not None:
-                await asyncio.to_thread(cache.put, cache_key, answer)
             if store is not None and journal_key is not None:
                 # One appended line, microseconds; with its price, so that a job resumed
                 # elsewhere counts what this answer cost against its budget.
-                paid_for = {
+                price = {
                     "cost": figures.get("cost", 0.0),
                     "calls": 1.0,
                     "tokens": figures.get("total_tokens", 0),
                 }
-                store.record(journal_key, answer, paid_for)
+                try:
+                    store.record(journal_key, answer, price)
+                except OSError as error:
+                    _not_kept(self, "the run's journal (a resume pays for it again)", error)
+            if cache is not None and cache_key is not None:
+                try:
+                    await asyncio.to_thread(cache.put, cache_key, answer)
+                except OSError as error:
+                    _not_kept(self, "the response cache", error)
             return answer, figures
 
         return await self._caller.run(paid)
@@ -270,6 +280,12 @@ def result_settings(config: Any) -> Any:
         for k, v in config.items()
         if not (is_model and k in OPERATIONAL_SETTINGS)
     }
+
+
+def _not_kept(model: Any, where: str, error: OSError) -> None:
+    logger.warning(
+        "%r: a paid answer was not written to %s: %s: %s", model, where, type(error).__name__, error
+    )
 
 
 def usage_figures(response: Any) -> dict[str, float]:
