@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from helpers import as_student, capitals, capitals_program
+from helpers import Query, as_student, capitals, capitals_program
 
 import synaprefect as sp
 from synaprefect.language_models import TransientLanguageModelError
@@ -41,10 +41,11 @@ async def test_estimate_matches_the_calls_a_fit_makes(simulated_lm, kwargs):
     spent = _SpentAtEnd()
     await program.fit(x, y, verbose=0, callbacks=[spent], **kwargs)
     # Every estimated call is either paid or answered by an identical step of the same
-    # fit (the same best candidate validated at two epoch ends is replayed, free).
-    assert estimate["total"] == spent.totals["calls"]
+    # fit (the same best candidate validated at two epoch ends is replayed, free): the
+    # budget counts what was paid, once.
     counters = program.language_models()[0].counters
-    assert simulated_lm.stats().requests == counters()["calls"] <= estimate["total"]
+    paid = simulated_lm.stats().requests
+    assert spent.totals["calls"] == paid == counters()["calls"] <= estimate["total"]
     assert estimate["inference"] >= counters("inference")["calls"]
     assert estimate["optimizer"] == counters("optimizer")["calls"]
 
@@ -183,3 +184,16 @@ async def test_calls_an_interrupted_step_paid_count_when_a_resume_replays_them(
     assert resumed.replayed_steps == 6 and resumed.optimizer.iterations == 3
     assert budget.reason.startswith("budget reached: 24 LM calls spent")
     assert simulated_lm.stats().completed == 0
+
+
+async def test_failed_calls_are_not_spent(simulated_lm):
+    program = await make_program(simulated_lm, retry=1)
+    model = program.language_models()[0]
+    simulated_lm.set_faults(FaultPlan.at({0: "server_error"}))
+    with pytest.raises(TransientLanguageModelError):
+        await program(Query(query="What is the capital of France?"))
+    simulated_lm.set_faults(None)
+    assert model.counters()["failed_calls"] == 1
+    assert program.spent_totals()["calls"] == 0
+    await program(Query(query="What is the capital of Spain?"))
+    assert program.spent_totals()["calls"] == 1

@@ -272,8 +272,8 @@ class RunStore:
         self.replayed_steps = 0
         self.replayed_calls = 0
         self.replayed_usage: dict[str, float] = {}
-        # Journal entries whose cost this attempt already counts: paid by it (the models'
-        # counters have them), or replayed once (``replayed_usage`` has them).
+        # Journal answers and steps whose cost this attempt already counts: paid by it
+        # (the models' counters have them), or replayed once (``replayed_usage`` has them).
         self._counted: set[str] = set()
         if remote is not None:
             self._pull(remote)
@@ -338,7 +338,9 @@ class RunStore:
         if stored is not None:
             self.replayed_steps += 1
             with self._lock:
-                _add(self.replayed_usage, stored.get("usage", {}))
+                if key not in self._counted:  # not an identical step of this attempt
+                    self._counted.add(key)
+                    _add(self.replayed_usage, stored.get("usage", {}))
             return decode(stored["result"])
         answers: dict[str, Any] = {}
         try:
@@ -355,6 +357,8 @@ class RunStore:
             _add(usage, paid or {})
         document = {"result": encode(result), "usage": usage}
         await asyncio.to_thread(self._persist, key, document, answers)
+        with self._lock:
+            self._counted.add(key)
         return result
 
     def _persist(self, key: str, document: dict, answers: dict) -> None:

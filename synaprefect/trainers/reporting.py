@@ -26,13 +26,14 @@ class ReportingMixin(ProgramHost):
     """Spending and artifacts, mixed into ``Program`` through ``Trainer``."""
 
     def _live_usage(self) -> dict[str, float]:
-        """Cost, paid calls and tokens of this process's models so far (cache hits and
-        journal replays are not paid again: ``spent_totals`` adds what replays cost)."""
+        """Cost, paid calls and tokens of this process's models so far: neither cache
+        hits and journal replays (``spent_totals`` adds what replays cost) nor failed
+        calls (no answer, no tokens), so that a replay counts what the run counted."""
         totals = {"cost": 0.0, "calls": 0.0, "tokens": 0.0}
         for model in self.language_models():
             counters = model.counters()
             totals["cost"] += counters["cost"]
-            totals["calls"] += counters["calls"] - counters["cache_hits"]
+            totals["calls"] += counters["calls"] - counters["cache_hits"] - counters["failed_calls"]
             totals["tokens"] += counters["total_tokens"]
         return totals
 
