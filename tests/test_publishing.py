@@ -95,3 +95,16 @@ async def test_cancel_drops_what_was_not_sent():
     with pytest.raises(asyncio.CancelledError):
         await publisher.drain()
     assert log == ["v1 start", "h1 start"]
+
+
+async def test_at_most_a_few_requests_are_out_at_once(monkeypatch):
+    monkeypatch.setattr(publishing, "_MAX_IN_FLIGHT", 3)
+    publisher, log = Publisher(), []
+    gate = asyncio.Event()
+    for index in range(8):  # a program with 8 variables, after one step
+        publisher.submit(f"qa-variable-{index}", _request(log, f"v{index}", gate))
+    await asyncio.sleep(0.01)
+    assert log == ["v0 start", "v1 start", "v2 start"]
+    gate.set()
+    await publisher.drain()
+    assert sorted(log) == sorted([f"v{i} {event}" for i in range(8) for event in ("start", "end")])

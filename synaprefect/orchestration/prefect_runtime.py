@@ -269,7 +269,7 @@ class PrefectRuntime(Runtime):
             await _progress_outside_jobs(key, percent, description or None)
             return
         publisher.progress(
-            key,
+            artifact_key(key),
             percent,
             description or None,
             create=lambda p, d: acreate_progress_artifact(
@@ -350,7 +350,7 @@ async def _publish(key: str, request: Callable[[], Any]) -> None:
     if publisher is None:
         await request()
     else:
-        publisher.submit(key, request)
+        publisher.submit(artifact_key(key), request)  # in order per key Prefect stores
 
 
 # The progress bars of runs that are not synaprefect jobs (the user's own flow or task

@@ -5,11 +5,12 @@ An artifact takes one or two API round trips (35-60 ms each on a local server); 
 that awaited them between batches spent a second of a 7-second run waiting on progress
 bars. Here each request becomes an asyncio task chained after the previous request of
 its key, so the versions of a key (and a progress bar's creation and updates) arrive in
-order, while different keys go out side by side: the four or five artifacts that end a
-fit cost one round trip of wait, not five. The task copies the caller's context, so
-Prefect still links the artifact to the flow or task run that published it. Progress
-updates are coalesced to one per ``PROGRESS_INTERVAL`` per key (the last value is always
-sent), since nobody reads a bar that moves every 50 ms.
+order, while different keys go out side by side (at most ``_MAX_IN_FLIGHT`` at once):
+the four or five artifacts that end a fit do not wait for each other on the client. The
+task copies the caller's context, so Prefect still links the artifact to the flow or
+task run that published it. Progress updates are coalesced to one per
+``PROGRESS_INTERVAL`` per key (the last value is always sent), since nobody reads a bar
+that moves every 50 ms.
 
 A request that fails is logged as a warning with its key: artifacts show a run, they are
 not its results (those are the job's journal), so they never fail it.
@@ -37,6 +38,9 @@ _logger = logging.getLogger("synaprefect")
 
 # Seconds between two updates of one progress artifact.
 PROGRESS_INTERVAL = 2.0
+# Requests out at once, whatever the number of keys (a program with many variables
+# publishes one version of each after a step): a SQLite API server writes one at a time.
+_MAX_IN_FLIGHT = 4
 
 
 @dataclass
@@ -55,6 +59,7 @@ class Publisher:
     def __init__(self) -> None:
         self._tails: dict[str, asyncio.Future] = {}  # key -> its last request
         self._bars: dict[str, _Bar] = {}
+        self._in_flight = asyncio.Semaphore(_MAX_IN_FLIGHT)
 
     def submit(self, key: str, request: Callable[[], Awaitable[Any]]) -> None:
         """Run ``request()`` after the requests submitted before it for ``key``."""
@@ -64,7 +69,8 @@ class Publisher:
             if previous is not None:
                 await previous  # never raises: failures are logged below
             try:
-                await request()
+                async with self._in_flight:
+                    await request()
             except Exception as error:  # artifacts never fail the run they describe
                 _logger.warning(
                     "Artifact %r was not published: %s: %s", key, type(error).__name__, error

@@ -3,6 +3,7 @@
 
 import asyncio
 import base64
+import logging
 
 from synaprefect.config import fit_plots
 from synaprefect.data_models.trainable import trained_fields
@@ -17,6 +18,8 @@ from synaprefect.utils.plot_program import program_drawing
 from synaprefect.utils.plotting import figure_bytes
 
 __all__ = ["ReportingMixin", "publish_evaluation"]
+
+logger = logging.getLogger("synaprefect.trainers")
 
 # Resolution of the images in the plots artifact: readable in the UI, tens of kB each.
 _ARTIFACT_DPI = 80
@@ -101,9 +104,10 @@ class ReportingMixin(ProgramHost):
 
     def _draw_graph_image(self, runtime: Runtime) -> "asyncio.Future[bytes] | None":
         """Start drawing the program graph's PNG for the plots artifact, in a thread: at
-        the fit's start (the graph does not change during a fit), its tens of
-        milliseconds of text layout overlap the first LM calls instead of delaying the
-        fit's end. None when no plots are published or the program has no graph."""
+        the fit's start (a fit changes variables' values, not the graph; the graph is
+        read now), its tens of milliseconds of text layout overlap the first LM calls
+        instead of delaying the fit's end. None when no plots are published or the
+        program has no graph."""
         if not runtime.tracking or not fit_plots() or self.get_graph() is None:
             return None
         draw = program_drawing(self, show_module_names=True, show_trainable=True)
@@ -128,7 +132,8 @@ class ReportingMixin(ProgramHost):
             or not self.history.history
         ):
             return
-        curves = history_svg(self.history).encode()
+        # Off the loop: the colours come from matplotlib, maybe not imported yet.
+        curves = (await asyncio.to_thread(history_svg, self.history)).encode()
         lines = [
             f"# Fit of `{self.name}`",
             "",
@@ -137,8 +142,17 @@ class ReportingMixin(ProgramHost):
             _image_markdown(curves, "svg+xml", "curves per epoch"),
         ]
         if graph_image is not None:
-            png = await graph_image
-            lines += ["", "## Program graph", "", _image_markdown(png, "png", "program graph")]
+            try:
+                png = await graph_image
+            except Exception as error:  # an artifact never fails the run it describes
+                logger.warning(
+                    "The graph of %s is left out of its plots: %s: %s",
+                    self.name,
+                    type(error).__name__,
+                    error,
+                )
+            else:
+                lines += ["", "## Program graph", "", _image_markdown(png, "png", "program graph")]
         await runtime.publish_markdown(
             artifacts.plots_key(self.name),
             "\n".join(lines),

@@ -406,3 +406,34 @@ async def test_a_tracked_fit_publishes_its_curves_and_graph(prefect_api, simulat
             )
         )
     assert len(summaries) == 1  # the fit itself was tracked
+
+
+async def test_a_graph_that_cannot_be_drawn_leaves_the_fit_and_its_curves_alone(
+    prefect_api, simulated_lm, monkeypatch, caplog
+):
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    import synaprefect.trainers.reporting as reporting
+
+    def broken_drawing(*args, **kwargs):
+        def draw():
+            raise RuntimeError("no font")  # what a broken matplotlib install raises
+
+        return draw
+
+    monkeypatch.setattr(reporting, "program_drawing", broken_drawing)
+    program = await qa_program(simulated_lm, f"undrawn_{uuid.uuid4().hex[:8]}")
+    with caplog.at_level(logging.WARNING, logger="synaprefect.trainers"):
+        history = await program.fit(
+            *dataset(4), epochs=1, batch_size=4, validation_split=0.25, verbose=0, resume=False
+        )
+    assert history.history["reward"]
+    assert f"The graph of {program.name} is left out of its plots: RuntimeError" in caplog.text
+    async with prefect_api.client() as client:
+        found = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=[synalinks.orchestration.plots_key(program.name)])
+            )
+        )
+    assert len(found) == 1
+    assert "curves per epoch" in found[0].data and "program graph" not in found[0].data
