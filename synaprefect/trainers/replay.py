@@ -20,20 +20,19 @@ start fresh, or ``clear_results`` / ``synaprefect runs prune`` to delete folders
 
 import asyncio
 import contextvars
-import json
 import logging
-import os
 import shutil
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from synaprefect.data_models.json_data_model import JsonDataModel
 from synaprefect.language_models.cache import ResponseCache
 from synaprefect.language_models.call_store import call_scope
 from synaprefect.storage import Location, location, storage_root
+from synaprefect.trainers.call_journal import CallJournal
 from synaprefect.utils.context import bound
 from synaprefect.utils.json_utils import atomic_write_json, stable_hash
 
@@ -181,64 +180,6 @@ def decode(document: dict) -> Any:
     return _decode(document["value"], document["schemas"])
 
 
-class _CallJournal:
-    """The LM answers of one run, one JSON line ``[key, answer, usage]`` each, held in
-    memory. ``usage`` is what the answer was paid (``{"cost", "calls", "tokens"}``), or
-    null for an answer that cost this job nothing (a response-cache hit)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._entries: dict[str, tuple[Any, dict | None]] = {}
-        self._file: TextIO | None = None
-        self._lock = threading.Lock()
-        self._load()
-
-    def _load(self) -> None:
-        try:
-            data = self.path.read_bytes()
-        except FileNotFoundError:
-            return
-        kept = 0
-        for line in data.splitlines(keepends=True):
-            try:
-                key, value, usage = json.loads(line)
-            except (ValueError, TypeError):  # torn, or not a [key, answer, usage] line
-                break
-            if not line.endswith(b"\n"):
-                break
-            self._entries[key] = (value, usage)
-            kept += len(line)
-        if kept < len(data):  # a line torn by a kill: cut it, later lines append cleanly
-            with open(self.path, "r+b") as file:
-                file.truncate(kept)
-
-    def get(self, key: str) -> tuple[Any, dict | None] | None:
-        return self._entries.get(key)
-
-    def put(self, key: str, value: Any, usage: dict | None) -> None:
-        # One small buffered write per answer, on the caller's loop: a thread hop would
-        # cost more than the write; the fsync (slow) happens off the loop, once per step.
-        line = json.dumps([key, value, usage], ensure_ascii=False, separators=(",", ":"))
-        with self._lock:
-            if self._file is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._file = open(self.path, "a", encoding="utf-8")
-            self._file.write(line + "\n")
-            self._file.flush()
-            self._entries[key] = (value, usage)
-
-    def sync(self) -> None:
-        with self._lock:
-            if self._file is not None:
-                os.fsync(self._file.fileno())
-
-    def close(self) -> None:
-        with self._lock:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
-
-
 # The LM answers used inside the current step, ``[answer, usage]`` by call key: what
 # the step cost, and what it uploads with it to remote storage.
 _step_answers: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
@@ -267,7 +208,7 @@ class RunStore:
             shutil.rmtree(directory, ignore_errors=True)
         self.directory = directory
         self._steps = ResponseCache(directory / "steps")
-        self._calls = _CallJournal(directory / "calls.jsonl")
+        self._calls = CallJournal(directory / "calls.jsonl")
         self._lock = threading.Lock()
         self.replayed_steps = 0
         self.replayed_calls = 0
