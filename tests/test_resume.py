@@ -270,3 +270,21 @@ def test_the_call_journal_survives_a_line_torn_by_a_kill(tmp_path):
     again.record("c", {"answer": "Bern"})  # appends after the cut, on its own line
     assert RunStore(tmp_path / "run").lookup("c") == {"answer": "Bern"}
     assert journal.read_text().count("\n") == 3
+
+
+def test_an_answer_the_journal_cannot_write_still_replays_in_this_process(tmp_path, monkeypatch):
+    from synaprefect.trainers import call_journal
+    from synaprefect.trainers.replay import RunStore
+
+    store = RunStore(tmp_path / "run")
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(call_journal, "open", full_disk, raising=False)
+    with pytest.raises(OSError, match="No space left"):
+        store.record("a", {"answer": "Paris"}, {"cost": 0.1, "calls": 1.0, "tokens": 5.0})
+    # A retried task of this process replays it instead of paying again; it was paid
+    # here, so it is not counted a second time.
+    assert store.lookup("a") == {"answer": "Paris"}
+    assert store.replayed_usage == {}

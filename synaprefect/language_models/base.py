@@ -208,12 +208,12 @@ class ModelBase:
                 }
                 try:
                     store.record(journal_key, answer, price)
-                except OSError as error:
+                except Exception as error:  # whatever it is, raising would pay again
                     _not_kept(self, "the run's journal (a resume pays for it again)", error)
             if cache is not None and cache_key is not None:
                 try:
                     await asyncio.to_thread(cache.put, cache_key, answer)
-                except OSError as error:
+                except Exception as error:
                     _not_kept(self, "the response cache", error)
             return answer, figures
 
@@ -282,7 +282,7 @@ def result_settings(config: Any) -> Any:
     }
 
 
-def _not_kept(model: Any, where: str, error: OSError) -> None:
+def _not_kept(model: Any, where: str, error: Exception) -> None:
     logger.warning(
         "%r: a paid answer was not written to %s: %s: %s", model, where, type(error).__name__, error
     )

@@ -60,12 +60,12 @@ class CallJournal:
         # cost more than the write; the fsync (slow) happens off the loop, once per step.
         line = json.dumps([key, value, usage], ensure_ascii=False, separators=(",", ":"))
         with self._lock:
+            self._entries[key] = (value, usage)  # kept in memory even if the write fails
             if self._file is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._file = open(self.path, "a", encoding="utf-8")
             self._file.write(line + "\n")
             self._file.flush()
-            self._entries[key] = (value, usage)
 
     def sync(self) -> None:
         with self._lock:

@@ -297,9 +297,9 @@ class RunStore:
         for _, paid in answers.values():
             _add(usage, paid or {})
         document = {"result": encode(result), "usage": usage}
-        await asyncio.to_thread(self._persist, key, document, answers)
-        with self._lock:
+        with self._lock:  # before it is stored: an identical step replays it for free
             self._counted.add(key)
+        await asyncio.to_thread(self._persist, key, document, answers)
         return result
 
     def _persist(self, key: str, document: dict, answers: dict) -> None:
@@ -331,13 +331,14 @@ class RunStore:
         return value
 
     def record(self, key: str, value: Any, usage: dict[str, float] | None = None) -> None:
-        self._calls.put(key, value, usage)
+        # Known to this process first: if the file write fails, a retry still replays it.
         if usage is not None:
             with self._lock:
                 self._counted.add(key)
         answers = _step_answers.get()
         if answers is not None:
             answers[key] = [value, usage]
+        self._calls.put(key, value, usage)
 
 
 def _add(totals: dict[str, float], usage: dict[str, float]) -> None:

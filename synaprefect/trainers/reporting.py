@@ -29,14 +29,14 @@ class ReportingMixin(ProgramHost):
     """Spending and artifacts, mixed into ``Program`` through ``Trainer``."""
 
     def _live_usage(self) -> dict[str, float]:
-        """Cost, paid calls and tokens of this process's models so far: neither cache
-        hits and journal replays (``spent_totals`` adds what replays cost) nor failed
-        calls (no answer, no tokens), so that a replay counts what the run counted."""
+        """Cost, calls and tokens of this process's models so far: not cache hits and
+        journal replays (``spent_totals`` adds what replays cost); failed calls count
+        as calls (a provider bills a malformed answer)."""
         totals = {"cost": 0.0, "calls": 0.0, "tokens": 0.0}
         for model in self.language_models():
             counters = model.counters()
             totals["cost"] += counters["cost"]
-            totals["calls"] += counters["calls"] - counters["cache_hits"] - counters["failed_calls"]
+            totals["calls"] += counters["calls"] - counters["cache_hits"]
             totals["tokens"] += counters["total_tokens"]
         return totals
 
@@ -110,7 +110,11 @@ class ReportingMixin(ProgramHost):
         program has no graph."""
         if not runtime.tracking or not fit_plots() or self.get_graph() is None:
             return None
-        draw = program_drawing(self, show_module_names=True, show_trainable=True)
+        try:
+            draw = program_drawing(self, show_module_names=True, show_trainable=True)
+        except Exception as error:  # an artifact never fails the run it describes
+            _left_out("graph", self.name, error)
+            return None
         image = asyncio.ensure_future(
             asyncio.to_thread(lambda: figure_bytes(draw(), "png", dpi=_ARTIFACT_DPI))
         )
@@ -132,27 +136,23 @@ class ReportingMixin(ProgramHost):
             or not self.history.history
         ):
             return
-        # Off the loop: the colours come from matplotlib, maybe not imported yet.
-        curves = (await asyncio.to_thread(history_svg, self.history)).encode()
-        lines = [
-            f"# Fit of `{self.name}`",
-            "",
-            "## Reward and metrics per epoch",
-            "",
-            _image_markdown(curves, "svg+xml", "curves per epoch"),
-        ]
+        lines = [f"# Fit of `{self.name}`"]
+        try:  # off the loop: the colours come from matplotlib, maybe not imported yet
+            curves = (await asyncio.to_thread(history_svg, self.history)).encode()
+        except Exception as error:
+            _left_out("curves", self.name, error)
+        else:
+            lines += ["", "## Reward and metrics per epoch", ""]
+            lines.append(_image_markdown(curves, "svg+xml", "curves per epoch"))
         if graph_image is not None:
             try:
                 png = await graph_image
-            except Exception as error:  # an artifact never fails the run it describes
-                logger.warning(
-                    "The graph of %s is left out of its plots: %s: %s",
-                    self.name,
-                    type(error).__name__,
-                    error,
-                )
+            except Exception as error:
+                _left_out("graph", self.name, error)
             else:
                 lines += ["", "## Program graph", "", _image_markdown(png, "png", "program graph")]
+        if len(lines) == 1:
+            return
         await runtime.publish_markdown(
             artifacts.plots_key(self.name),
             "\n".join(lines),
@@ -214,6 +214,16 @@ def _image_markdown(image: bytes, subtype: str, alt: str) -> str:
     # image as a plain <img>, whatever the URL's media type).
     data = base64.b64encode(image).decode("ascii")
     return f"![{alt}](data:image/{subtype};base64,{data})"
+
+
+def _left_out(image: str, program_name: str, error: Exception) -> None:
+    logger.warning(
+        "The plots of %s leave out the %s: %s: %s",
+        program_name,
+        image,
+        type(error).__name__,
+        error,
+    )
 
 
 def _retrieved(future: asyncio.Future) -> None:

@@ -428,7 +428,7 @@ async def test_a_graph_that_cannot_be_drawn_leaves_the_fit_and_its_curves_alone(
             *dataset(4), epochs=1, batch_size=4, validation_split=0.25, verbose=0, resume=False
         )
     assert history.history["reward"]
-    assert f"The graph of {program.name} is left out of its plots: RuntimeError" in caplog.text
+    assert f"The plots of {program.name} leave out the graph: RuntimeError" in caplog.text
     async with prefect_api.client() as client:
         found = await client.read_artifacts(
             artifact_filter=ArtifactFilter(
