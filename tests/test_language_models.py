@@ -137,6 +137,23 @@ async def test_a_paid_answer_the_cache_cannot_store_is_returned_not_paid_again(
     assert "a paid answer was not written to the response cache" in caplog.text
 
 
+@pytest.mark.parametrize("transport", ["litellm", "http"])
+async def test_the_tokens_of_broken_answers_are_counted(simulated_lm, transport):
+    lm = language_model_for(simulated_lm, transport=transport, retry=2)
+    await lm(MESSAGES, schema=Plan.get_schema())
+    one_prompt = lm.counters()["prompt_tokens"]
+    assert one_prompt > 0
+    lm.reset_counters()
+    simulated_lm.set_faults(FaultPlan.at({1: "malformed", 2: "malformed"}))
+    with pytest.raises(TransientLanguageModelError, match="not valid JSON"):
+        await lm(MESSAGES, schema=Plan.get_schema())
+    simulated_lm.set_faults(None)
+    counters = lm.counters()
+    assert counters["calls"] == counters["failed_calls"] == counters["retries"] == 1
+    # Two answers came back, and were billed, though neither followed the schema.
+    assert counters["prompt_tokens"] == 2 * one_prompt
+
+
 async def test_counters_are_kept_per_phase(simulated_lm):
     lm = language_model_for(simulated_lm)
     await lm(MESSAGES, schema=Plan.get_schema())

@@ -25,10 +25,10 @@ class CostBudget(Callback):
     The check runs after every batch, so the batch in flight finishes (its calls are paid
     for and kept); then the epoch stops, the optimizer keeps its best candidate, the
     reason goes into the fit's summary, and the program is saved to ``filepath`` if given.
-    Cache hits cost nothing and do not count; a call that failed counts as a call (a
-    provider bills a malformed answer). A resumed fit also counts what its replayed work
-    cost when it first ran: its finished steps, and the calls of an interrupted step
-    answered again from the run's journal.
+    Cache hits cost nothing and do not count; a call that failed counts as a call, and
+    the tokens and cost of a malformed answer count too (a provider bills it). A resumed
+    fit also counts what its replayed work cost when it first ran: its finished steps,
+    and the calls of an interrupted step answered again from the run's journal.
 
     Example:
     ```python

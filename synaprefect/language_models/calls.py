@@ -189,6 +189,8 @@ class ModelCaller:
                     await self._settle(request, phase, start)
                     raise
                 except Exception as raw:  # classified just below: nothing is swallowed
+                    # A broken answer was still paid: its tokens and cost count.
+                    self.usage.add(phase, **getattr(raw, "usage", {}))
                     error = self._error(raw)
                     if isinstance(error, errors.PermanentLanguageModelError):
                         self.usage.record_call(

@@ -54,4 +54,9 @@ class TransientLanguageModelError(LanguageModelError):
 
 
 class InvalidOutputError(TransientLanguageModelError):
-    """The model answered, but not with JSON that follows the schema."""
+    """The model answered, but not with JSON that follows the schema. ``usage`` holds
+    what that answer cost (tokens, ``cost``): the provider bills it all the same."""
+
+    def __init__(self, model: str, cause: str):
+        super().__init__(model, cause)
+        self.usage: dict[str, float] = {}

@@ -6,7 +6,7 @@ from synaprefect.data_models.chat import ChatMessage
 from synaprefect.data_models.json_data_model import JsonDataModel
 from synaprefect.language_models import http_transport
 from synaprefect.language_models.base import ModelBase, litellm_module, usage_figures
-from synaprefect.language_models.errors import TransientLanguageModelError
+from synaprefect.language_models.errors import InvalidOutputError, TransientLanguageModelError
 from synaprefect.language_models.phases import current_phase
 from synaprefect.language_models.structured_output import parse_answer, request_options
 from synaprefect.language_models.tool_calls import assistant_message, wire_messages, wire_tools
@@ -152,20 +152,25 @@ class LanguageModel(ModelBase):
         }
         return await self._cached(material, attempt)
 
-    def _answer(self, message: Any, schema: dict | None) -> dict:
-        if schema is not None:
+    def _answer(self, message: Any, schema: dict | None, figures: dict) -> dict:
+        if schema is None:
+            answer = assistant_message(self.model, message)
+            if answer["content"] is None and "tool_calls" not in answer:
+                answer["content"] = ""
+            return answer
+        try:
             return parse_answer(self.model, message, schema)
-        answer = assistant_message(self.model, message)
-        if answer["content"] is None and "tool_calls" not in answer:
-            answer["content"] = ""
-        return answer
+        except InvalidOutputError as error:
+            error.usage = figures  # a broken answer is paid for too
+            raise
 
     def _litellm_attempt(self, call_kwargs: dict, schema: dict | None):
         litellm = litellm_module()  # imported before timing starts
 
         async def attempt():
             response = await litellm.acompletion(**call_kwargs)
-            return self._answer(response.choices[0].message, schema), usage_figures(response)
+            figures = usage_figures(response)
+            return self._answer(response.choices[0].message, schema, figures), figures
 
         return attempt
 
@@ -178,7 +183,7 @@ class LanguageModel(ModelBase):
                 for key in ("prompt_tokens", "completion_tokens", "total_tokens")
             }
             figures["cost"] = http_transport.cost(self.model, usage) if usage else 0.0
-            return self._answer(http_transport.message_of(answer), schema), figures
+            return self._answer(http_transport.message_of(answer), schema, figures), figures
 
         return attempt
 
