@@ -4,7 +4,7 @@ import threading
 
 from synaprefect.language_models.phases import PHASES
 
-__all__ = ["UsageCounters", "COUNTER_KEYS"]
+__all__ = ["UsageCounters", "COUNTER_KEYS", "add_usage"]
 
 COUNTER_KEYS = (
     "calls",
@@ -52,3 +52,12 @@ class UsageCounters:
             for counters in self._by_phase.values():
                 counters.update(dict.fromkeys(COUNTER_KEYS, 0))
             self.last_call = {}
+
+
+def add_usage(totals: dict[str, float], usage: dict[str, float]) -> None:
+    """Add the figures of ``usage`` (cost, calls, tokens...) into ``totals``, in place.
+
+    Example: ``add_usage(spent, {"cost": 0.002, "calls": 1.0, "tokens": 312})``
+    """
+    for name, value in usage.items():
+        totals[name] = totals.get(name, 0.0) + value

@@ -31,6 +31,7 @@ from typing import Any
 from synaprefect.data_models.json_data_model import JsonDataModel
 from synaprefect.language_models.cache import ResponseCache
 from synaprefect.language_models.call_store import call_scope
+from synaprefect.language_models.usage import add_usage
 from synaprefect.storage import Location, location, storage_root
 from synaprefect.trainers.call_journal import CallJournal
 from synaprefect.utils.context import bound
@@ -281,7 +282,7 @@ class RunStore:
             with self._lock:
                 if key not in self._counted:  # not an identical step of this attempt
                     self._counted.add(key)
-                    _add(self.replayed_usage, stored.get("usage", {}))
+                    add_usage(self.replayed_usage, stored.get("usage", {}))
             return decode(stored["result"])
         answers: dict[str, Any] = {}
         try:
@@ -295,7 +296,7 @@ class RunStore:
             raise
         usage: dict[str, float] = {}
         for _, paid in answers.values():
-            _add(usage, paid or {})
+            add_usage(usage, paid or {})
         document = {"result": encode(result), "usage": usage}
         with self._lock:  # before it is stored: an identical step replays it for free
             self._counted.add(key)
@@ -324,7 +325,7 @@ class RunStore:
             if usage is not None and key not in self._counted:
                 # Paid by an earlier process or attempt: this attempt counts it once.
                 self._counted.add(key)
-                _add(self.replayed_usage, usage)
+                add_usage(self.replayed_usage, usage)
         answers = _step_answers.get()
         if answers is not None:
             answers[key] = [value, usage]
@@ -339,11 +340,6 @@ class RunStore:
         if answers is not None:
             answers[key] = [value, usage]
         self._calls.put(key, value, usage)
-
-
-def _add(totals: dict[str, float], usage: dict[str, float]) -> None:
-    for name, value in usage.items():
-        totals[name] = totals.get(name, 0.0) + value
 
 
 def _upload_answers(remote: Location, key: str, answers: dict) -> None:

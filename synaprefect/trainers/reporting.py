@@ -8,6 +8,7 @@ import logging
 from synaprefect.config import fit_plots
 from synaprefect.data_models.trainable import trained_fields
 from synaprefect.language_models.phases import PHASES
+from synaprefect.language_models.usage import add_usage
 from synaprefect.trainers import artifact_keys as artifacts
 from synaprefect.trainers.host import ProgramHost
 from synaprefect.trainers.job import current_job
@@ -50,8 +51,8 @@ class ReportingMixin(ProgramHost):
         totals = self._live_usage()
         job = current_job()
         store = job.store if job is not None else None
-        for name, value in (store.replayed_usage if store is not None else {}).items():
-            totals[name] = totals.get(name, 0.0) + value
+        if store is not None:
+            add_usage(totals, store.replayed_usage)
         return totals
 
     def _counters_by_phase(self) -> dict[str, dict[str, float]]:
