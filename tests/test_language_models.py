@@ -16,6 +16,7 @@ from synaprefect.language_models import (
 )
 from synaprefect.testing import FaultPlan
 from synaprefect.testing.skills import embedding_model_for, language_model_for
+from synaprefect.testing.wire import EMBEDDINGS_PATH
 
 
 class Step(sp.DataModel):
@@ -152,6 +153,25 @@ async def test_the_tokens_of_broken_answers_are_counted(simulated_lm, transport)
     assert counters["calls"] == counters["failed_calls"] == counters["retries"] == 1
     # Two answers came back, and were billed, though neither followed the schema.
     assert counters["prompt_tokens"] == 2 * one_prompt
+
+
+async def test_the_tokens_of_short_embedding_answers_are_counted(simulated_lm):
+    embedder = embedding_model_for(simulated_lm, retry=2)
+    texts = ["the cat sat", "stock markets fell"]
+    await embedder.embed(texts)
+    one_answer = embedder.counters()["prompt_tokens"]
+    assert one_answer > 0
+    embedder.reset_counters()
+    # Both attempts get one vector for two texts: billed, and unusable.
+    simulated_lm.set_faults(
+        FaultPlan.at({1: "malformed", 2: "malformed"}, only_paths=(EMBEDDINGS_PATH,))
+    )
+    with pytest.raises(TransientLanguageModelError, match="1 embeddings for 2 texts"):
+        await embedder.embed(texts)
+    simulated_lm.set_faults(None)
+    counters = embedder.counters()
+    assert counters["calls"] == counters["failed_calls"] == counters["retries"] == 1
+    assert counters["prompt_tokens"] == 2 * one_answer
 
 
 async def test_counters_are_kept_per_phase(simulated_lm):

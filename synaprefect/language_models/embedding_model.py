@@ -75,11 +75,14 @@ class EmbeddingModel(ModelBase):
             response = await litellm.aembedding(**call_kwargs)
             data = sorted(response.data, key=lambda item: _field(item, "index"))
             vectors = [list(_field(item, "embedding")) for item in data]
+            figures = usage_figures(response)
             if len(vectors) != len(texts):
-                raise InvalidOutputError(
+                error = InvalidOutputError(
                     self.model, f"{len(vectors)} embeddings for {len(texts)} texts"
                 )
-            return vectors, usage_figures(response)
+                error.usage = figures  # billed all the same
+                raise error
+            return vectors, figures
 
         return await self._cached(
             {

@@ -20,7 +20,6 @@ from functools import lru_cache
 from typing import Any
 
 from synaprefect.testing.wire import (
-    CHAT_PATH,
     SIMULATED_MODEL,
     SimulatedRequest,
     ToolCalls,
@@ -105,11 +104,9 @@ def chat_completion(request: SimulatedRequest, answer: Any, cached_tokens: int =
     return WireResponse(200, dumps(payload))
 
 
-def malformed_answer(request: SimulatedRequest | None) -> WireResponse:
-    """A well-formed envelope whose payload is truncated JSON (the ``malformed`` fault)."""
-    if request is not None and request.path == CHAT_PATH:
-        return chat_completion(request, _TRUNCATED_JSON)
-    return WireResponse(200, b'{"object": "list", "data": [')
+def malformed_answer(request: SimulatedRequest) -> WireResponse:
+    """A chat completion whose content is truncated JSON (the ``malformed`` fault)."""
+    return chat_completion(request, _TRUNCATED_JSON)
 
 
 def _stream(
@@ -168,9 +165,12 @@ def _embedding_inputs(raw: Any) -> list[str]:
     raise ValueError("'input' must be a string or a list of strings")
 
 
-def embeddings(request: SimulatedRequest, default_dim: int) -> tuple[WireResponse, int]:
+def embeddings(
+    request: SimulatedRequest, default_dim: int, malformed: bool = False
+) -> tuple[WireResponse, int]:
     """The embeddings answer and how many inputs it embedded; ``ValueError`` or
-    ``TypeError`` when ``input`` or ``dimensions`` is not usable."""
+    ``TypeError`` when ``input`` or ``dimensions`` is not usable. ``malformed``: a
+    well-formed, billed answer that lacks the last vector (the ``malformed`` fault)."""
     texts = _embedding_inputs(request.body.get("input"))
     dim = int(request.body.get("dimensions") or default_dim)
     as_base64 = request.body.get("encoding_format") == "base64"  # the openai SDK's default
@@ -183,8 +183,8 @@ def embeddings(request: SimulatedRequest, default_dim: int) -> tuple[WireRespons
     tokens = approx_tokens(sum(len(text) for text in texts))
     payload = {
         "object": "list",
-        "data": data,
+        "data": data[:-1] if malformed else data,
         "model": request.model or SIMULATED_MODEL,
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }
-    return WireResponse(200, dumps(payload)), len(texts)
+    return WireResponse(200, dumps(payload)), len(texts) - malformed

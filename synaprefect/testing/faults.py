@@ -47,7 +47,8 @@ class Fault:
     - ``rate_limit``: HTTP 429 with a ``Retry-After: <retry_after>`` header.
     - ``server_error``: HTTP 500 with an OpenAI-style error body.
     - ``timeout``: no answer for ``hang_seconds`` (or until the client disconnects), then 504.
-    - ``malformed``: HTTP 200 whose message content is truncated JSON.
+    - ``malformed``: HTTP 200 whose message content is truncated JSON (an embeddings
+      request: one vector fewer than its inputs, billed all the same).
     - ``unauthorized``: HTTP 401 ``invalid_api_key``.
     - ``not_found``: HTTP 404 ``model_not_found``.
 

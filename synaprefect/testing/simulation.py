@@ -316,12 +316,16 @@ class Simulation:
             await asyncio.sleep(fault.hang_seconds)
             return error_response(504, "simulated timeout", "timeout", "timeout")
         if fault.kind == "malformed":
+            if request.path == EMBEDDINGS_PATH:
+                return self._embeddings_answer(request, malformed=True)
             return malformed_answer(request)
         return fault_error(fault, request.model)
 
-    def _embeddings_answer(self, request: SimulatedRequest) -> WireResponse:
+    def _embeddings_answer(
+        self, request: SimulatedRequest, malformed: bool = False
+    ) -> WireResponse:
         try:
-            response, count = embeddings(request, self.embedding_dim)
+            response, count = embeddings(request, self.embedding_dim, malformed)
         except (ValueError, TypeError) as exc:
             return error_response(
                 400, f"invalid embeddings request: {exc}", "invalid_request_error"
