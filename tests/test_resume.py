@@ -288,3 +288,101 @@ def test_an_answer_the_journal_cannot_write_still_replays_in_this_process(tmp_pa
     # here, so it is not counted a second time.
     assert store.lookup("a") == {"answer": "Paris"}
     assert store.replayed_usage == {}
+
+
+class Answer(sp.DataModel):
+    answer: str
+
+
+async def test_broken_answers_count_in_the_budget_of_a_resumed_job(simulated_lm, tmp_path):
+    from synaprefect.language_models.call_store import use_call_store
+    from synaprefect.testing.skills import language_model_for
+    from synaprefect.trainers.replay import RunStore
+
+    messages = [{"role": "user", "content": "The capital of France?"}]
+    schema = Answer.get_schema()
+    lm = language_model_for(simulated_lm, retry=2)
+
+    async def step():
+        return (await lm(messages, schema=schema)).get_json()
+
+    # The first process: both attempts come back broken (billed), the step fails.
+    simulated_lm.set_faults(FaultPlan.at({0: "malformed", 1: "malformed"}))
+    first = RunStore(tmp_path / "run")
+    with use_call_store(first), pytest.raises(TransientLanguageModelError):
+        await first.step(["batch", 1], step)
+    broken_tokens = lm.counters()["total_tokens"]
+    assert broken_tokens > 0 and first.replayed_usage == {}  # paid here: counted live
+    # The second process resumes: it pays one answer, and counts the two broken ones.
+    simulated_lm.set_faults(None)
+    lm.reset_counters()
+    second = RunStore(tmp_path / "run")
+    with use_call_store(second):
+        paid = await second.step(["batch", 1], step)
+    answer_tokens = lm.counters()["total_tokens"]
+    assert second.replayed_usage == {"tokens": broken_tokens, "cost": 0.0, "calls": 0.0}
+    # A third process replays the whole step: the step's price has all three answers.
+    third = RunStore(tmp_path / "run")
+    with use_call_store(third):
+        assert await third.step(["batch", 1], step) == paid
+    assert third.replayed_steps == 1 and simulated_lm.stats().requests == 3
+    assert third.replayed_usage == {
+        "tokens": broken_tokens + answer_tokens,
+        "cost": 0.0,
+        "calls": 1.0,
+    }
+
+
+async def test_a_retried_attempt_counts_only_what_other_processes_paid(tmp_path):
+    from synaprefect.language_models.call_store import use_call_store
+    from synaprefect.trainers.replay import RunStore
+
+    earlier, here = (
+        {"cost": 1.0, "calls": 1.0, "tokens": 10.0},
+        {"cost": 0.5, "calls": 1.0, "tokens": 5.0},
+    )
+    first = RunStore(tmp_path / "run")
+    first.record("old", {"answer": "Paris"}, earlier)
+    first.close()  # that process died
+
+    store = RunStore(tmp_path / "run")
+
+    async def body():
+        store.lookup("old")  # paid by the earlier process
+        if store.lookup("new") is None:
+            store.record("new", {"answer": "Rome"}, here)  # paid by this one
+        store.record_broken("new", {"cost": 0.25, "calls": 0.0, "tokens": 2.0})
+        return "done"
+
+    with use_call_store(store):
+        store.start_attempt()
+        await store.step(["batch", 1], body)
+        assert store.replayed_usage == earlier
+        # A retried flow run in this process: the models' counters still hold what this
+        # process paid, so the replayed step counts only the earlier process's answer.
+        store.start_attempt()
+        assert await store.step(["batch", 1], body) == "done"
+        assert store.replayed_steps == 1 and store.replayed_usage == earlier
+        store.start_attempt()
+        store.lookup("new")
+        assert store.replayed_usage == {}
+
+
+def test_a_broken_answer_the_journal_cannot_write_counts_once(tmp_path, monkeypatch):
+    from synaprefect.trainers import call_journal
+    from synaprefect.trainers.replay import RunStore
+
+    store = RunStore(tmp_path / "run")
+    monkeypatch.setattr(
+        call_journal,
+        "open",
+        lambda *a, **k: (_ for _ in ()).throw(OSError(28, "full")),
+        raising=False,
+    )
+    with pytest.raises(OSError):
+        store.record_broken("a", {"cost": 0.1, "calls": 0.0, "tokens": 3.0})
+    with pytest.raises(OSError):
+        store.record("a", {"answer": "Paris"}, {"cost": 0.2, "calls": 1.0, "tokens": 5.0})
+    # Both were paid here (the counters have them): a replay in this process adds nothing.
+    assert store.lookup("a") == {"answer": "Paris"}
+    assert store.replayed_usage == {}

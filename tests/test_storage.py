@@ -240,6 +240,36 @@ async def test_every_attempt_of_a_step_uploads_all_the_answers_it_used(tmp_path)
     assert elsewhere.replayed_usage == {"cost": 1.5, "calls": 3.0, "tokens": 30.0}
 
 
+async def test_broken_answers_paid_on_one_machine_count_on_another(tmp_path):
+    from synaprefect.language_models.call_store import use_call_store
+    from synaprefect.trainers.replay import RunStore
+
+    remote = location("memory://broken/run")
+    store = RunStore(tmp_path / "machine-1", remote=remote)
+    broken, price = (
+        {"cost": 0.25, "calls": 0.0, "tokens": 4.0},
+        {"cost": 0.5, "calls": 1.0, "tokens": 10.0},
+    )
+
+    async def attempt(fail: bool):
+        if fail:  # a broken answer, then the step fails
+            store.record_broken("a", broken)
+            raise ConnectionError("lost")
+        store.record("a", {"answer": "a"}, price)
+        return "done"
+
+    with use_call_store(store):
+        with pytest.raises(ConnectionError):
+            await store.step(["batch", 1], lambda: attempt(True))
+        await store.step(["batch", 2], lambda: attempt(False))
+    for machine in ("machine-2", "machine-2"):  # opened twice: nothing journaled twice
+        elsewhere = RunStore(tmp_path / machine, remote=remote)
+        assert elsewhere.lookup("a") == {"answer": "a"}
+        assert elsewhere.replayed_usage == {"cost": 0.75, "calls": 1.0, "tokens": 14.0}
+        elsewhere.close()
+    assert (tmp_path / "machine-2" / "calls.jsonl").read_text().count("\n") == 2
+
+
 def test_another_machines_writes_are_seen_at_once(s3_storage, loopback_s3):
     folder = location(f"{s3_storage}/runs/p")
     assert folder.files() == {}  # listed once: a listing cache would now hide new files

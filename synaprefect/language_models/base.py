@@ -10,6 +10,7 @@ from typing import Any
 from synaprefect.language_models.cache import ResponseCache
 from synaprefect.language_models.call_store import call_key, current_call_store
 from synaprefect.language_models.calls import ModelCaller
+from synaprefect.language_models.errors import InvalidOutputError
 from synaprefect.language_models.phases import current_phase
 from synaprefect.utils.json_utils import stable_hash
 
@@ -197,17 +198,21 @@ class ModelBase:
             # Remembered as soon as it is paid, even if the caller was cancelled meanwhile
             # (``ModelCaller.run`` lets a request that is out finish). From here on nothing
             # may fail the call: a retry would pay for it again.
-            answer, figures = await attempt()
+            try:
+                answer, figures = await attempt()
+            except InvalidOutputError as broken:
+                if store is not None and journal_key is not None and broken.usage:
+                    try:
+                        # Its call is counted once, with the answer that ends it.
+                        store.record_broken(journal_key, _price(broken.usage, calls=0.0))
+                    except Exception as error:
+                        _not_kept(self, "the run's journal (a resume will not count it)", error)
+                raise
             if store is not None and journal_key is not None:
                 # One appended line, microseconds; with its price, so that a job resumed
                 # elsewhere counts what this answer cost against its budget.
-                price = {
-                    "cost": figures.get("cost", 0.0),
-                    "calls": 1.0,
-                    "tokens": figures.get("total_tokens", 0),
-                }
                 try:
-                    store.record(journal_key, answer, price)
+                    store.record(journal_key, answer, _price(figures))
                 except Exception as error:  # whatever it is, raising would pay again
                     _not_kept(self, "the run's journal (a resume pays for it again)", error)
             if cache is not None and cache_key is not None:
@@ -279,6 +284,15 @@ def result_settings(config: Any) -> Any:
         k: result_settings(v)
         for k, v in config.items()
         if not (is_model and k in OPERATIONAL_SETTINGS)
+    }
+
+
+def _price(figures: dict, calls: float = 1.0) -> dict[str, float]:
+    """What the journal keeps of an answer's usage figures."""
+    return {
+        "cost": figures.get("cost", 0.0),
+        "calls": calls,
+        "tokens": figures.get("total_tokens", 0),
     }
 
 

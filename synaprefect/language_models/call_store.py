@@ -40,6 +40,10 @@ class CallStore(Protocol):
         "calls", "tokens"}``; None when it cost nothing); it must survive a kill once
         this returns."""
 
+    def record_broken(self, key: str, usage: dict[str, float]) -> None:
+        """A broken answer to ``key`` (not following its schema) was paid ``usage``:
+        never replayed, but its price counts."""
+
 
 @dataclass
 class _Scope:

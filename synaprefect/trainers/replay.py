@@ -33,7 +33,7 @@ from synaprefect.language_models.cache import ResponseCache
 from synaprefect.language_models.call_store import call_scope
 from synaprefect.language_models.usage import add_usage
 from synaprefect.storage import Location, location, storage_root
-from synaprefect.trainers.call_journal import CallJournal
+from synaprefect.trainers.call_journal import CallJournal, broken_key
 from synaprefect.utils.context import bound
 from synaprefect.utils.json_utils import atomic_write_json, stable_hash
 
@@ -214,9 +214,12 @@ class RunStore:
         self.replayed_steps = 0
         self.replayed_calls = 0
         self.replayed_usage: dict[str, float] = {}
-        # Journal answers and steps whose cost this attempt already counts: paid by it
-        # (the models' counters have them), or replayed once (``replayed_usage`` has them).
+        # Journal answers and steps whose cost ``replayed_usage`` has (reset with it by
+        # ``start_attempt``), and the answers this process paid (its models' counters
+        # have them, for good), with the answers' prices of the steps it stored.
         self._counted: set[str] = set()
+        self._paid_here: set[str] = set()
+        self._stored_here: dict[str, dict[str, dict]] = {}
         if remote is not None:
             self._pull(remote)
 
@@ -233,7 +236,7 @@ class RunStore:
                 self._steps.put(key, document)
         for answers in (remote / "calls").read_all("answers").values():
             for key, (value, usage) in answers.items():
-                if self._calls.get(key) is None:
+                if not self._calls.knows(key):
                     self._calls.put(key, value, usage)
         self._calls.sync()
 
@@ -280,9 +283,12 @@ class RunStore:
         if stored is not None:
             self.replayed_steps += 1
             with self._lock:
-                if key not in self._counted:  # not an identical step of this attempt
-                    self._counted.add(key)
-                    add_usage(self.replayed_usage, stored.get("usage", {}))
+                prices = self._stored_here.get(key)
+                if prices is None:  # stored by an earlier process: its price as a whole
+                    self._count(key, stored.get("usage", {}))
+                else:  # stored here: count only what another process paid
+                    for own, price in prices.items():
+                        self._count(own, price)
             return decode(stored["result"])
         answers: dict[str, Any] = {}
         try:
@@ -298,8 +304,10 @@ class RunStore:
         for _, paid in answers.values():
             add_usage(usage, paid or {})
         document = {"result": encode(result), "usage": usage}
-        with self._lock:  # before it is stored: an identical step replays it for free
-            self._counted.add(key)
+        with self._lock:  # before it is stored: an identical step replays what it paid
+            self._stored_here[key] = {
+                own: price for own, (_, price) in answers.items() if price is not None
+            }
         await asyncio.to_thread(self._persist, key, document, answers)
         return result
 
@@ -319,27 +327,49 @@ class RunStore:
         entry = self._calls.get(key)
         if entry is None:
             return None
-        value, usage = entry
         with self._lock:
             self.replayed_calls += 1
-            if usage is not None and key not in self._counted:
-                # Paid by an earlier process or attempt: this attempt counts it once.
-                self._counted.add(key)
-                add_usage(self.replayed_usage, usage)
-        answers = _step_answers.get()
-        if answers is not None:
-            answers[key] = [value, usage]
-        return value
+        self._price(key, entry)
+        return entry[0]
 
     def record(self, key: str, value: Any, usage: dict[str, float] | None = None) -> None:
         # Known to this process first: if the file write fails, a retry still replays it.
         if usage is not None:
             with self._lock:
-                self._counted.add(key)
-        answers = _step_answers.get()
-        if answers is not None:
-            answers[key] = [value, usage]
+                self._paid_here.add(key)
+        self._price(key, (value, usage))
         self._calls.put(key, value, usage)
+
+    def record_broken(self, key: str, usage: dict[str, float]) -> None:
+        """A broken answer to the call ``key`` was paid ``usage``: never replayed, it
+        counts in the step's price and in the budget of a job that resumes."""
+        own = broken_key(key)
+        with self._lock:  # paid here, before the write: a failed write must not recount it
+            self._paid_here.add(own)
+        try:
+            self._calls.put(own, None, usage)
+        finally:
+            self._price(key, None)
+
+    def _price(self, key: str, answer: tuple[Any, dict | None] | None) -> None:
+        """Count the ``answer`` to ``key`` and the broken answers paid for it: all in the
+        current step's answers; once in ``replayed_usage`` those paid by an earlier
+        process, or by an earlier attempt whose ``replayed_usage`` was reset."""
+        priced = [(key, *answer)] if answer is not None else []
+        priced += [(own, None, price) for own, price in self._calls.broken(key)]
+        answers = _step_answers.get()
+        with self._lock:
+            for own, value, price in priced:
+                if answers is not None:
+                    answers[own] = [value, price]
+                if price is not None:
+                    self._count(own, price)
+
+    def _count(self, key: str, price: dict) -> None:
+        # Under ``_lock``. What this process paid is in its models' counters already.
+        if key not in self._counted and key not in self._paid_here:
+            self._counted.add(key)
+            add_usage(self.replayed_usage, price)
 
 
 def _upload_answers(remote: Location, key: str, answers: dict) -> None:
