@@ -190,6 +190,18 @@ def test_tool_config_round_trip_needs_a_registered_function():
 
 
 @pytest.mark.parametrize("transport", ["http", "litellm"])
+async def test_tool_calls_with_broken_arguments_are_billed(simulated_lm, transport):
+    # Arguments that are a JSON string, not an object: unusable, and paid for.
+    simulated_lm.set_responder(lambda request: ToolCalls([("add", "one and two")]))
+    lm = language_model_for(simulated_lm, transport=transport, retry=2)
+    with pytest.raises(sp.language_models.TransientLanguageModelError, match="not a JSON object"):
+        await lm([{"role": "user", "content": "1+2?"}], tools=[sp.Tool(add)])
+    counters = lm.counters()
+    assert counters["failed_calls"] == 1 and simulated_lm.stats().requests == 2
+    assert counters["prompt_tokens"] > 0 and counters["completion_tokens"] > 0
+
+
+@pytest.mark.parametrize("transport", ["http", "litellm"])
 async def test_language_model_returns_several_tool_calls(simulated_lm, transport):
     simulated_lm.set_responder(
         lambda request: ToolCalls([("add", {"a": 1, "b": 2}), ("multiply", {"a": 3, "b": 4})])

@@ -174,6 +174,19 @@ async def test_the_tokens_of_short_embedding_answers_are_counted(simulated_lm):
     assert counters["prompt_tokens"] == 2 * one_answer
 
 
+async def test_a_broken_answer_to_a_cancelled_caller_is_billed(simulated_lm):
+    lm = language_model_for(simulated_lm)
+    simulated_lm.set_latency(0.3)
+    simulated_lm.set_faults(FaultPlan.at({0: "malformed"}))
+    call = asyncio.ensure_future(lm(MESSAGES, schema=Plan.get_schema()))
+    await asyncio.sleep(0.1)  # the request is out
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call  # it waits for the answer it paid for
+    counters = lm.counters()
+    assert counters["failed_calls"] == 1 and counters["prompt_tokens"] > 0
+
+
 async def test_counters_are_kept_per_phase(simulated_lm):
     lm = language_model_for(simulated_lm)
     await lm(MESSAGES, schema=Plan.get_schema())

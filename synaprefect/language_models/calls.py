@@ -167,7 +167,8 @@ class ModelCaller:
         except asyncio.CancelledError:
             request.cancel()
             raise
-        except Exception:  # the caller is gone: nobody is left to retry or report it
+        except Exception as raw:  # the caller is gone: nobody is left to retry or report it
+            self.usage.add(phase, **getattr(raw, "usage", {}))  # a broken answer is billed
             self.usage.record_call(phase, failed_calls=1, latency_s=time.perf_counter() - start)
         else:
             figures.setdefault("latency_s", time.perf_counter() - start)

@@ -153,16 +153,16 @@ class LanguageModel(ModelBase):
         return await self._cached(material, attempt)
 
     def _answer(self, message: Any, schema: dict | None, figures: dict) -> dict:
-        if schema is None:
-            answer = assistant_message(self.model, message)
-            if answer["content"] is None and "tool_calls" not in answer:
-                answer["content"] = ""
-            return answer
         try:
-            return parse_answer(self.model, message, schema)
+            if schema is not None:
+                return parse_answer(self.model, message, schema)
+            answer = assistant_message(self.model, message)  # tool calls' arguments parsed
         except InvalidOutputError as error:
             error.usage = figures  # a broken answer is paid for too
             raise
+        if answer["content"] is None and "tool_calls" not in answer:
+            answer["content"] = ""
+        return answer
 
     def _litellm_attempt(self, call_kwargs: dict, schema: dict | None):
         litellm = litellm_module()  # imported before timing starts
