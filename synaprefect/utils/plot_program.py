@@ -13,13 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from synaprefect.utils.graph_layout import LAYER_GAP, layer_depths, layered_layout
 from synaprefect.utils.plotting import new_figure, save_figure
 
 __all__ = ["plot_program", "program_drawing"]
 
 _PAD = 0.08  # inches around text inside a box
-_LAYER_GAP = 0.55  # inches between layers
-_SIBLING_GAP = 0.35  # inches between boxes of a layer
 _ROUTE_WIDTH = 0.1  # inches an edge takes in a layer it crosses
 _MARGIN = 0.2
 _MAX_LINE = 72  # characters of a schema line before it is cut
@@ -114,7 +113,7 @@ def program_drawing(
         boxes, edges = [_box(program, [], [], *options)], []
     else:
         boxes, edges = _graph_boxes(graph, options, expand_nested, ())
-    return functools.partial(_draw, boxes, edges, _depths(len(boxes), edges), rankdir)
+    return functools.partial(_draw, boxes, edges, layer_depths(len(boxes), edges), rankdir)
 
 
 def _graph_boxes(
@@ -147,7 +146,7 @@ def _graph_boxes(
         parents = {parent for parent, _ in inner_edges}
         entries[index] = [
             offset + i
-            for i, depth in enumerate(_depths(len(inner_boxes), inner_edges))
+            for i, depth in enumerate(layer_depths(len(inner_boxes), inner_edges))
             if depth == 0
         ]
         exits[index] = [offset + i for i in range(len(inner_boxes)) if i not in parents]
@@ -189,13 +188,6 @@ def _schema_lines(schema: dict, show_defs: bool) -> list[str]:
     return [line if len(line) <= _MAX_LINE else line[: _MAX_LINE - 3] + "..." for line in lines]
 
 
-def _depths(count: int, edges: list[tuple[int, int]]) -> list[int]:
-    depth = [0] * count
-    for parent, child in sorted(edges, key=lambda edge: edge[1]):  # nodes are topological
-        depth[child] = max(depth[child], depth[parent] + 1)
-    return depth
-
-
 def _draw(boxes: list[_Box], edges: list[tuple[int, int]], depths: list[int], rankdir: str):
     figure, _ = new_figure(axes=False)
     inches = figure.dpi_scale_trans
@@ -218,8 +210,8 @@ def _draw(boxes: list[_Box], edges: list[tuple[int, int]], depths: list[int], ra
             depth.append(between)
             route.append(len(along) - 1)
         routes.append([*route, child])
-    center_p, center_s, thickness = _layout(along, across, depth, routes)
-    total_p = sum(thickness) + _LAYER_GAP * (len(thickness) - 1)
+    center_p, center_s, thickness = layered_layout(along, across, depth, routes)
+    total_p = sum(thickness) + LAYER_GAP * (len(thickness) - 1)
     half_s = max(abs(c) + a / 2 for c, a in zip(center_s, across))
 
     def place(p_value: float, s_value: float) -> tuple[float, float]:
@@ -246,39 +238,6 @@ def _draw(boxes: list[_Box], edges: list[tuple[int, int]], depths: list[int], ra
         points.append(place(center_p[last] - along[last] / 2, center_s[last]))
         _arrow(figure, points, inches)
     return figure
-
-
-def _layout(
-    along: list[float], across: list[float], depth: list[int], routes: list[list[int]]
-) -> tuple[list[float], list[float], list[float]]:
-    """Centres ``(p, s)`` of every box and slot, and the thickness of each layer: layers
-    follow each other along p; in a layer, items are centred on s = 0 and ordered by
-    where the items feeding them stand (barycentre), to keep edges short and uncrossed."""
-    parents: dict[int, list[int]] = {}
-    for route in routes:
-        for parent, child in zip(route, route[1:]):
-            parents.setdefault(child, []).append(parent)
-    layers: dict[int, list[int]] = {}
-    for index, layer in enumerate(depth):
-        layers.setdefault(layer, []).append(index)
-    center_p, center_s = [0.0] * len(along), [0.0] * len(along)
-    thickness: list[float] = []
-    p = 0.0
-    for layer in sorted(layers):
-        members = sorted(
-            layers[layer],
-            key=lambda i: (
-                sum(center_s[q] for q in parents.get(i, [])) / max(1, len(parents.get(i, []))),
-                i,
-            ),
-        )
-        thickness.append(max(along[i] for i in members))
-        s = -(sum(across[i] for i in members) + _SIBLING_GAP * (len(members) - 1)) / 2
-        for i in members:
-            center_p[i], center_s[i] = p + thickness[-1] / 2, s + across[i] / 2
-            s += across[i] + _SIBLING_GAP
-        p += thickness[-1] + _LAYER_GAP
-    return center_p, center_s, thickness
 
 
 def _measure(figure, box: _Box, renderer, inches) -> None:
