@@ -86,7 +86,8 @@ from synaprefect.data_models.knowledge import (
     is_relations,
 )
 from synaprefect.knowledge_bases import KnowledgeBase
-from synaprefect.modules.knowledge import EmbedKnowledge, RetrieveKnowledge, UpdateKnowledge
+from synaprefect.modules.knowledge import EmbedKnowledge, UpdateKnowledge
+from synaprefect.modules.retrieve_knowledge import RetrieveKnowledge
 
 # ---- end of knowledge (issue 18) -------------------------------------------------------
 

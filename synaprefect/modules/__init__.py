@@ -5,7 +5,7 @@ from synaprefect.modules.agents import FunctionCallingAgent
 from synaprefect.modules.decision import Branch, Decision, MultiDecision
 from synaprefect.modules.generator import Generator
 from synaprefect.modules.input_module import Input, InputModule
-from synaprefect.modules.knowledge import EmbedKnowledge, RetrieveKnowledge, UpdateKnowledge
+from synaprefect.modules.knowledge import EmbedKnowledge, UpdateKnowledge
 from synaprefect.modules.lambda_module import Lambda
 from synaprefect.modules.module import Module
 from synaprefect.modules.pure import (
@@ -23,6 +23,7 @@ from synaprefect.modules.pure import (
     Xor,
 )
 from synaprefect.modules.reasoning import ChainOfThought, SelfCritique
+from synaprefect.modules.retrieve_knowledge import RetrieveKnowledge
 from synaprefect.modules.tool import Tool
 
 __all__ = [
