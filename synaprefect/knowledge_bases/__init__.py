@@ -2,7 +2,8 @@
 vectors or both, on an embedded SQLite file or a PostgreSQL server (pgvector optional)."""
 
 from synaprefect.knowledge_bases.backend import Backend, backend_for
-from synaprefect.knowledge_bases.knowledge_base import KnowledgeBase, reciprocal_rank_fusion
+from synaprefect.knowledge_bases.knowledge_base import KnowledgeBase
+from synaprefect.knowledge_bases.search import reciprocal_rank_fusion
 
 __all__ = ["KnowledgeBase", "Backend", "backend_for", "reciprocal_rank_fusion", "get"]
 
