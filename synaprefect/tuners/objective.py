@@ -15,7 +15,13 @@ from synaprefect.tuners.keras_stub import import_keras_tuner
 if TYPE_CHECKING:
     import keras_tuner
 
-__all__ = ["Objective", "infer_direction", "resolve_objective"]
+__all__ = [
+    "Objective",
+    "infer_direction",
+    "resolve_objective",
+    "objective_directions",
+    "with_objective",
+]
 
 _DIRECTIONS = ("min", "max")
 # Operational metrics of another phase than inference are named with the phase as prefix
@@ -115,3 +121,29 @@ def _declared_direction(name: str) -> str | None:
         if isinstance(metric, kind):
             return metric.direction
     return None
+
+
+def objective_directions(oracle: Any) -> dict[str, str]:
+    """``{metric: "min" | "max"}`` of the oracle's objective (each of a multi-objective)."""
+    objective = oracle.objective
+    return dict(
+        getattr(objective, "name_to_direction", None) or {objective.name: objective.direction}
+    )
+
+
+def with_objective(oracle: Any, metrics: dict[str, float]) -> dict[str, float]:
+    """A trial's ``metrics`` checked against the oracle's objective, with the aggregate of
+    a multi-objective added; ``FatalValueError`` (the search stops) when one is missing."""
+    from keras_tuner import errors
+
+    objective = oracle.objective
+    missing = [name for name in objective_directions(oracle) if name not in metrics]
+    if missing:
+        raise errors.FatalValueError(
+            f"The objective needs {missing}, but the trial reported only "
+            f"{sorted(metrics)}. Validation metrics ('val_...') need `validation_data=` "
+            "or `validation_split=` in search(); or pick one of the reported metrics."
+        )
+    if objective.name not in metrics:  # a MultiObjective: report its aggregate too
+        metrics[objective.name] = float(objective.get_value(metrics))
+    return metrics

@@ -26,6 +26,7 @@ from synaprefect.config import clear_session
 from synaprefect.trainers import data as D
 from synaprefect.trainers.replay import decode, encode
 from synaprefect.trainers.shards import register_request_kind
+from synaprefect.tuners.objective import objective_directions
 from synaprefect.tuners.trials import checked_program, train_trial_program
 from synaprefect.utils.async_utils import maybe_await
 from synaprefect.utils.imports import import_object
@@ -104,7 +105,7 @@ def trial_request(
         "hyperparameters": hp.get_config(),
         "start_variables": start,
         "fit": _fit_arguments(fit_args, fit_kwargs),
-        "directions": tuner._objective_directions(),
+        "directions": objective_directions(tuner.oracle),
     }
 
 

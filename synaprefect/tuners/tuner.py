@@ -41,7 +41,8 @@ from synaprefect.config import clear_session, synaprefect_home
 from synaprefect.storage import Location, is_url, location
 from synaprefect.storage.mirror import FolderMirror
 from synaprefect.trainers.runtime import Runtime, get_runtime, is_tracking
-from synaprefect.tuners.objective import resolve_objective
+from synaprefect.tuners.keras_host import KerasTunerHost
+from synaprefect.tuners.objective import objective_directions, resolve_objective, with_objective
 from synaprefect.tuners.remote import trial_request
 from synaprefect.tuners.results import publish_results
 from synaprefect.tuners.trials import checked_program, train_trial_program
@@ -54,27 +55,6 @@ if TYPE_CHECKING:
     import keras_tuner
 
     from synaprefect.programs import Program
-
-    class _KerasTunerHost:
-        """What the keras-tuner tuner after ``SearchMixin`` in the MRO provides
-        (keras_tuner ships no types)."""
-
-        oracle: Any  # a keras_tuner.Oracle
-        project_name: str
-        tuner_id: str
-
-        def __init__(self, hypermodel: Any, objective: Any, *args: Any, **kwargs: Any) -> None: ...
-        @property
-        def project_dir(self) -> str: ...
-        def get_trial_dir(self, trial_id: str) -> str: ...
-        def save(self) -> None: ...
-        def on_search_begin(self) -> None: ...
-        def on_search_end(self) -> None: ...
-        def pre_create_trial(self) -> None: ...
-        def on_trial_begin(self, trial: keras_tuner.engine.trial.Trial) -> None: ...
-        def on_trial_end(self, trial: keras_tuner.engine.trial.Trial) -> None: ...
-else:
-    _KerasTunerHost = object
 
 _VARIABLES_FILE = "program.variables.json"
 
@@ -92,7 +72,7 @@ _IDLE_WAIT = 1.0
 _build_lock: ContextVar[asyncio.Lock | None] = ContextVar("synaprefect_build_lock", default=None)
 
 
-class SearchMixin(_KerasTunerHost):
+class SearchMixin(KerasTunerHost):
     """The trial logic shared by ``RandomSearch``, ``BayesianOptimization``,
     ``Hyperband`` and ``GridSearch``; placed before the keras-tuner tuner in the MRO."""
 
@@ -384,10 +364,10 @@ class SearchMixin(_KerasTunerHost):
         if "tuner/trial_id" in hp.values:
             program.load_variables(self._variables_path(hp.values["tuner/trial_id"]))
         metrics = await train_trial_program(
-            program, hp, fit_args, fit_kwargs, self._objective_directions()
+            program, hp, fit_args, fit_kwargs, objective_directions(self.oracle)
         )
         program.save_variables(self._variables_path(trial.trial_id))
-        return self._with_objective(metrics)
+        return with_objective(self.oracle, metrics)
 
     async def _run_trial_on_pool(
         self,
@@ -406,25 +386,4 @@ class SearchMixin(_KerasTunerHost):
             [request], deployment=deployment, labels=[f"{self.project_name}-trial-{trial.trial_id}"]
         )
         atomic_write_json(self._variables_path(trial.trial_id), result["variables"])
-        return self._with_objective(result["metrics"])
-
-    def _objective_directions(self) -> dict[str, str]:
-        objective = self.oracle.objective
-        return dict(
-            getattr(objective, "name_to_direction", None) or {objective.name: objective.direction}
-        )
-
-    def _with_objective(self, metrics: dict[str, float]) -> dict[str, float]:
-        from keras_tuner import errors
-
-        objective = self.oracle.objective
-        missing = [name for name in self._objective_directions() if name not in metrics]
-        if missing:
-            raise errors.FatalValueError(
-                f"The objective needs {missing}, but the trial reported only "
-                f"{sorted(metrics)}. Validation metrics ('val_...') need `validation_data=` "
-                "or `validation_split=` in search(); or pick one of the reported metrics."
-            )
-        if objective.name not in metrics:  # a MultiObjective: report its aggregate too
-            metrics[objective.name] = float(objective.get_value(metrics))
-        return metrics
+        return with_objective(self.oracle, result["metrics"])
