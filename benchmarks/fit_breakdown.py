@@ -16,7 +16,9 @@ the work, so the rows without them are measures, not settings anyone could run w
   reach the API, so the Prefect server's work for them (on the same cores) goes too;
 - ``no_artifacts``: the artifact requests of the fit (variables, progress, history,
   summary, plots); the plots are still drawn;
-- ``no_plots``: the plots artifact, drawing included (``SYNAPREFECT_FIT_PLOTS=0``).
+- ``no_plots``: the plots artifact, drawing included (``SYNAPREFECT_FIT_PLOTS=0``);
+- ``awaited_whole``: each task run awaited until Prefect has recorded its end, as before
+  ``orchestration/finishing.py`` (the program goes on once the body returns).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ def _switches() -> dict[str, Callable[[], contextlib.AbstractContextManager]]:
     import prefect.utilities.engine as prefect_engine
 
     import synaprefect.orchestration.prefect_runtime as prefect_runtime
+    from synaprefect.orchestration import finishing
 
     @contextlib.contextmanager
     def replaced(owner, names: tuple[str, ...], stand_in) -> Iterator[None]:
@@ -79,8 +82,13 @@ def _switches() -> dict[str, Callable[[], contextlib.AbstractContextManager]]:
             prefect_runtime.PrefectRuntime, publishers, publish_nothing
         ),
         "no_plots": no_plots,
+        "awaited_whole": lambda: replaced(finishing, ("run",), _awaited_whole),
         "untracked": contextlib.nullcontext,
     }
+
+
+async def _awaited_whole(start):
+    return await start(lambda body: body)
 
 
 async def _measure(rounds: int) -> dict[str, list[float]]:

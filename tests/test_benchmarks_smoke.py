@@ -417,11 +417,21 @@ def test_the_fit_breakdown_switches_off_one_part_and_restores_it():
 
     from benchmarks.fit_breakdown import _switches
     from synaprefect import config
+    from synaprefect.orchestration import finishing
     from synaprefect.orchestration.prefect_runtime import PrefectRuntime
 
     switches = _switches()
-    assert list(switches) == ["tracked", "no_events", "no_artifacts", "no_plots", "untracked"]
-    emit, publish = prefect_engine.emit_event, PrefectRuntime.publish_json
+    assert list(switches) == [
+        "tracked",
+        "no_events",
+        "no_artifacts",
+        "no_plots",
+        "awaited_whole",
+        "untracked",
+    ]
+    emit, publish, run = prefect_engine.emit_event, PrefectRuntime.publish_json, finishing.run
+    with switches["awaited_whole"]():
+        assert finishing.run is not run
     with switches["no_events"]():
         assert prefect_engine.emit_event is not emit
         assert prefect_engine.emit_event("prefect.task-run.Completed") is None
@@ -431,4 +441,4 @@ def test_the_fit_breakdown_switches_off_one_part_and_restores_it():
     with switches["no_plots"]():
         assert not config.fit_plots()
     assert prefect_engine.emit_event is emit and PrefectRuntime.publish_json is publish
-    assert config.fit_plots()
+    assert finishing.run is run and config.fit_plots()

@@ -1,6 +1,7 @@
 """PrefectRuntime against a real Prefect API (the session's ``prefect_api``), artifact keys,
 and the promise that tracking off (or a plain import) never touches Prefect."""
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -298,6 +299,95 @@ async def test_transient_error_is_retried_until_success(prefect_api):
     [task_run] = await prefect_api.read_task_runs([flow_run.id], count=1)
     assert task_run.state.is_completed()
     assert task_run.run_count == 2
+
+
+async def test_a_task_answers_before_prefect_records_its_end_and_nothing_ends_early(
+    prefect_api,
+):
+    import datetime
+
+    runtime, tag = _runtime(), _tag()
+    answered = {}
+
+    async def module_call():
+        return "a"
+
+    async def batch():
+        value = await runtime.task("module", module_call, run_name=f"module-{tag}")
+        answered["module"] = datetime.datetime.now(datetime.UTC)
+        return value + "b"
+
+    async def fit():
+        value = await runtime.task("batch", batch, run_name=f"batch-{tag}")
+        answered["batch"] = datetime.datetime.now(datetime.UTC)
+        return value
+
+    assert await runtime.flow("early", fit, run_name=f"early-{tag}") == "ab"
+    async with prefect_api.client() as client:
+        flow_run = (await _flow_runs_named(client, f"early-{tag}"))[f"early-{tag}"]
+    runs = {run.name: run for run in await prefect_api.read_task_runs([flow_run.id], count=2)}
+    module, batch_run = runs[f"module-{tag}"], runs[f"batch-{tag}"]
+    assert module.state.is_completed() and batch_run.state.is_completed()
+    # Each caller went on before Prefect recorded the end of the run it called...
+    assert module.end_time > answered["module"]
+    assert batch_run.end_time > answered["batch"]
+    # ...and no run ended before a run inside it.
+    assert batch_run.end_time >= module.end_time
+    assert flow_run.end_time >= batch_run.end_time
+
+
+async def test_a_failing_task_fails_the_flow_and_the_runs_answered_before_it_complete(
+    prefect_api,
+):
+    runtime, tag = _runtime(), _tag()
+
+    async def fit():
+        await runtime.task("fine", lambda: asyncio.sleep(0, "ok"), run_name=f"fine-{tag}")
+        return await runtime.task("broken", _raise_value_error, run_name=f"broken-{tag}")
+
+    with pytest.raises(ValueError, match="bad row"):
+        await runtime.flow("failing", fit, run_name=f"failing-{tag}")
+    async with prefect_api.client() as client:
+        flow_run = (await _flow_runs_named(client, f"failing-{tag}"))[f"failing-{tag}"]
+    assert flow_run.state.is_failed()
+    runs = {run.name: run for run in await prefect_api.read_task_runs([flow_run.id], count=2)}
+    assert runs[f"fine-{tag}"].state.is_completed()
+    assert runs[f"broken-{tag}"].state.is_failed()
+
+
+async def test_a_failure_cancels_the_runs_in_flight_and_keeps_those_answered(prefect_api):
+    from synaprefect.utils.async_utils import gather_or_cancel
+
+    runtime, tag = _runtime(), _tag()
+    started = asyncio.Event()
+
+    async def slow():
+        started.set()
+        await asyncio.sleep(30)
+
+    async def failing():
+        await started.wait()
+        raise ValueError("bad row 7")
+
+    async def fit():
+        await runtime.task("fine", lambda: asyncio.sleep(0, "ok"), run_name=f"fine-{tag}")
+        return await gather_or_cancel(
+            runtime.task("slow", slow, run_name=f"slow-{tag}"),
+            runtime.task("broken", failing, run_name=f"broken-{tag}"),
+        )
+
+    with pytest.raises(ValueError, match="bad row 7"):
+        await asyncio.wait_for(runtime.flow("cancels", fit, run_name=f"cancels-{tag}"), 20)
+    async with prefect_api.client() as client:
+        flow_run = (await _flow_runs_named(client, f"cancels-{tag}"))[f"cancels-{tag}"]
+    runs = {run.name: run for run in await prefect_api.read_task_runs([flow_run.id], count=3)}
+    assert runs[f"fine-{tag}"].state.is_completed()
+    assert runs[f"broken-{tag}"].state.is_failed()
+    assert not runs[f"slow-{tag}"].state.is_completed()  # cancelled, never answered
+
+
+async def _raise_value_error():
+    raise ValueError("bad row 3")
 
 
 class _Records(logging.Handler):

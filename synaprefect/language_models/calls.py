@@ -14,6 +14,7 @@ from synaprefect.language_models import errors
 from synaprefect.language_models.phases import current_phase
 from synaprefect.language_models.usage import UsageCounters
 from synaprefect.utils.async_utils import PerLoop
+from synaprefect.utils.waiting import program_waits
 
 __all__ = ["ModelCaller", "classify_error", "set_rate_limiter"]
 
@@ -184,6 +185,7 @@ class ModelCaller:
             async with self._turn():
                 start = time.perf_counter()
                 request = asyncio.ensure_future(attempt())
+                program_waits()  # bookkeeping parked until now may run meanwhile
                 try:
                     result, figures = await asyncio.shield(request)
                 except asyncio.CancelledError:

@@ -53,6 +53,7 @@ from prefect.futures import PrefectWrappedFuture
 from prefect.logging import get_run_logger
 
 from synaprefect.config import task_retries
+from synaprefect.orchestration import finishing
 from synaprefect.orchestration.api_clients import shared_clients
 from synaprefect.orchestration.artifacts import artifact_key, json_markdown
 from synaprefect.orchestration.embedded_api import job_ended
@@ -111,7 +112,8 @@ class PrefectRuntime(Runtime):
 
         async def guarded_body() -> Any:
             try:
-                return await body()
+                async with finishing.scope(last=True):  # ends after its task runs
+                    return await body()
             except Exception as error:
                 context = FlowRunContext.get()  # this body runs as a flow run
                 if retries and not is_retryable_run(error) and context is not None:
@@ -186,9 +188,13 @@ class PrefectRuntime(Runtime):
         ```
         """
 
-        # Prefect calls the function once per attempt: count them to mark the last.
+        # Prefect calls the function once per attempt: count them to mark the last. The
+        # value comes back before Prefect records the run's end (``finishing``).
         prefect_task = task_for(name, retries, retry_delay)
-        return await prefect_task(body=counted_attempts(body, retries), run_name=run_name)
+        attempts = counted_attempts(body, retries)
+        return await finishing.run(
+            lambda early: prefect_task(body=early(attempts), run_name=run_name)
+        )
 
     async def remote(self, name: str, request: dict, *, run_name: str) -> dict:
         """Submit the shard ``request`` to the flow run's task runner (a Dask worker with

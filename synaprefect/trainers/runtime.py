@@ -45,6 +45,7 @@ __all__ = [
     "is_retryable_run",
     "should_retry_task",
     "counted_attempts",
+    "mark_final",
     "set_run_tags",
     "run_tags",
     "set_tracked_runtime",
@@ -136,13 +137,18 @@ def counted_attempts(body: Body[T], retries: int) -> Body[T]:
             return await body()
         except Exception as error:
             if attempts > retries or not should_retry_task(error):
-                try:
-                    setattr(error, _RETRIED, True)
-                except AttributeError:  # an exception type with __slots__: left as is
-                    pass
+                mark_final(error)
             raise
 
     return attempt
+
+
+def mark_final(error: BaseException) -> None:
+    """Mark ``error`` as retried already: no task (this one or one around it) retries it."""
+    try:
+        setattr(error, _RETRIED, True)
+    except AttributeError:  # an exception type with __slots__: left as is
+        pass
 
 
 def is_retryable_run(error: BaseException) -> bool:
