@@ -70,11 +70,13 @@ class _Scope:
                     continue
                 # An error its caller already got is not raised twice; one that came
                 # after the value was handed over (Prefect failing to record the run) is.
-                handed_over = (
-                    answer.done() and not answer.cancelled() and answer.exception() is None
-                )
-                if handed_over and not failing:
+                if _handed_over(answer) and not failing:
                     raise engine.exception()  # type: ignore[misc]
+
+
+def _handed_over(answer: asyncio.Future) -> bool:
+    """Whether the caller got a value (not an error, not a cancellation)."""
+    return answer.done() and not answer.cancelled() and answer.exception() is None
 
 
 _scope: ContextVar[_Scope | None] = ContextVar("synaprefect_finishing", default=None)
@@ -111,7 +113,7 @@ async def run(start: Callable[[Callable[[Body[T]], Body[T]]], Awaitable[T]]) -> 
 
     def early(body: Body[T]) -> Body[T]:
         async def attempt() -> T:
-            if answer.done() and not answer.cancelled() and answer.exception() is None:
+            if _handed_over(answer):
                 return answer.result()  # answered already: never run the body twice
             try:
                 async with scope():  # the task runs nested in this one end first

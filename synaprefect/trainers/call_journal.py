@@ -34,6 +34,11 @@ def broken_key(key: str) -> str:
     return f"{key}{_BROKEN}{uuid.uuid4().hex}"
 
 
+def _call_key_of(key: str) -> str:
+    # The call a broken answer's key belongs to (any other key: itself).
+    return key.rpartition(_BROKEN)[0] or key
+
+
 class CallJournal:
     """The LM answers of one run, one JSON line ``[key, answer, usage]`` each, held in
     memory. ``usage`` is what the answer was paid (``{"cost", "calls", "tokens"}``), or
@@ -42,8 +47,7 @@ class CallJournal:
     def __init__(self, path: Path):
         self.path = path
         self._entries: dict[str, tuple[Any, dict | None]] = {}
-        self._broken: dict[str, list[tuple[str, dict]]] = {}  # by call key
-        self._broken_keys: set[str] = set()
+        self._broken: dict[str, dict[str, dict]] = {}  # call key -> {own key: price}
         self._file: TextIO | None = None
         self._lock = threading.Lock()
         self._load()
@@ -69,9 +73,7 @@ class CallJournal:
 
     def _keep(self, key: str, value: Any, usage: dict | None) -> None:
         if _BROKEN in key:  # a broken answer's price
-            call_key = key.rpartition(_BROKEN)[0]
-            self._broken.setdefault(call_key, []).append((key, usage or {}))
-            self._broken_keys.add(key)
+            self._broken.setdefault(_call_key_of(key), {})[key] = usage or {}
         else:
             self._entries[key] = (value, usage)
 
@@ -81,12 +83,12 @@ class CallJournal:
     def knows(self, key: str) -> bool:
         """Whether a line of ``key`` (an answer's or a broken answer's) is journaled."""
         with self._lock:
-            return key in self._entries or key in self._broken_keys
+            return key in self._entries or key in self._broken.get(_call_key_of(key), ())
 
     def broken(self, key: str) -> list[tuple[str, dict]]:
         """The broken answers paid for the call ``key``: ``(their key, their price)``."""
         with self._lock:
-            return list(self._broken.get(key, ()))
+            return list(self._broken.get(key, {}).items())
 
     def put(self, key: str, value: Any, usage: dict | None) -> None:
         """Journal ``value`` (None: a broken answer, under a ``broken_key``) and its price."""
