@@ -40,6 +40,27 @@ def test_schema_and_value_access():
     assert Query.to_symbolic_data_model().get_schema() == schema
 
 
+def test_values_share_their_class_schema_and_get_schema_gives_a_copy():
+    first, second = Q.to_json_data_model(), Query(query="r").to_json_data_model()
+    assert first.get_schema() is second.get_schema()
+    changed = Query.get_schema()
+    changed["properties"]["query"]["type"] = "integer"
+    assert first.get_schema()["properties"]["query"]["type"] == "string"
+    clone = first.clone()
+    clone.get_schema()["properties"].clear()
+    assert list(second.get_schema()["properties"]) == ["query"]
+
+
+def test_validation_follows_each_schema_object():
+    from synaprefect.data_models.validation import schema_errors
+
+    text, number = Query.get_schema(), Query.get_schema()
+    number["properties"]["query"]["type"] = "integer"
+    assert schema_errors({"query": "q"}, text) == []
+    assert schema_errors({"query": "q"}, number) == ["field `query`: 'q' is not of type 'integer'"]
+    assert schema_errors({"query": 1}, text) == ["field `query`: 1 is not of type 'string'"]
+
+
 def test_extra_fields_are_forbidden():
     with pytest.raises(Exception, match="extra"):
         Query(query="q", other=1)

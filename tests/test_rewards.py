@@ -65,6 +65,23 @@ async def test_masks_change_the_schema_too():
     assert list(value.get_schema()["properties"]) == ["answer"]
 
 
+def test_masks_of_one_shared_schema_are_kept_apart():
+    # Samples share their class's schema object: each mask gets its own masked schema,
+    # and none of them changes the shared one.
+    shared = Thought.get_schema()
+    first, second = thought("a", "b").to_json_data_model(), thought("c", "d").to_json_data_model()
+    assert first.get_schema() is second.get_schema()
+    kept = rewards.apply_masks(first, in_mask=["answer"])
+    dropped = rewards.apply_masks(second, out_mask=["answer"])
+    patterned = rewards.apply_masks(second, in_mask_pattern="^think")
+    assert list(kept.get_schema()["properties"]) == ["answer"]
+    assert list(dropped.get_schema()["properties"]) == ["thinking"]
+    assert list(patterned.get_schema()["properties"]) == ["thinking"]
+    assert (kept.get_json(), dropped.get_json()) == ({"answer": "b"}, {"thinking": "c"})
+    assert rewards.apply_masks(second, in_mask=["answer"]).get_schema() is kept.get_schema()
+    assert first.get_schema() == shared and Thought.get_schema() == shared
+
+
 async def test_plain_dicts_and_other_values_are_refused():
     reward = rewards.ExactMatch()
     with pytest.raises(TypeError, match="plain dict"):

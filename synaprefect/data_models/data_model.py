@@ -120,7 +120,10 @@ class DataModel(DataOperators, pydantic.BaseModel, metaclass=_DataModelMeta):
     def to_json_data_model(self, name: str | None = None):
         from synaprefect.data_models.json_data_model import JsonDataModel
 
-        return JsonDataModel(schema=self.get_schema(), json=self.get_json(), name=name)
+        # The class's shared schema, not a copy: a JsonDataModel's schema is read, never
+        # changed (every schema function builds a new one), and a shared object lets the
+        # per-schema caches (validators, reward masks) find it by identity.
+        return JsonDataModel(schema=self._shared_schema(), json=self.get_json(), name=name)
 
     def get_config(self) -> dict:
         return self.get_json()

@@ -69,6 +69,8 @@ class JsonDataModel(DataOperators):
         return self._name
 
     def get_schema(self) -> dict:
+        """The schema itself, often shared with other values: read it, never change it
+        (``clone()`` gives a copy to change)."""
         return self._schema
 
     def get_json(self) -> dict:

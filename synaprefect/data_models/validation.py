@@ -7,6 +7,7 @@ from typing import Any
 
 import jsonschema
 
+from synaprefect.utils.identity_cache import IdentityCache
 from synaprefect.utils.json_utils import canonical_dumps
 
 
@@ -17,9 +18,14 @@ def _validator(schema_text: str) -> jsonschema.protocols.Validator:
     return cls(schema)
 
 
+# Equal schemas share one validator (by their text); a schema object already met skips
+# writing its text out again.
+_validators = IdentityCache(lambda schema: _validator(canonical_dumps(schema)), maxsize=512)
+
+
 def schema_errors(value: Any, schema: dict) -> list[str]:
     """Readable problems of ``value`` against ``schema`` (empty when valid)."""
-    validator = _validator(canonical_dumps(schema))
+    validator = _validators.get(schema)
     problems = []
     for error in sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.path))):
         path = [str(part) for part in error.path]

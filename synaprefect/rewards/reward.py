@@ -15,6 +15,7 @@ from synaprefect.data_models.data_model import DataModel
 from synaprefect.data_models.json_data_model import JsonDataModel
 from synaprefect.saving.registry import NamedRegistry
 from synaprefect.utils.async_utils import gather_or_cancel
+from synaprefect.utils.identity_cache import IdentityCache
 from synaprefect.utils.naming import to_snake_case, validate_name
 
 __all__ = [
@@ -137,17 +138,40 @@ def apply_masks(
     """Keep the in-mask fields, then drop the out-mask fields (value and schema alike)."""
     if value is None:
         return None
-    json_value, schema = value.get_json(), value.get_schema()
-    changed = False
-    if in_mask or in_mask_pattern:
+    keep_in, keep_out = bool(in_mask or in_mask_pattern), bool(out_mask or out_mask_pattern)
+    if not (keep_in or keep_out):
+        return value
+    json_value = value.get_json()
+    if keep_in:
         json_value = schema_ops.in_mask_json(json_value, in_mask, in_mask_pattern)
-        schema = schema_ops.in_mask_schema(schema, in_mask, in_mask_pattern)
-        changed = True
-    if out_mask or out_mask_pattern:
+    if keep_out:
         json_value = schema_ops.out_mask_json(json_value, out_mask, out_mask_pattern)
-        schema = schema_ops.out_mask_schema(schema, out_mask, out_mask_pattern)
-        changed = True
-    return JsonDataModel(schema=schema, json=json_value) if changed else value
+    schema = _masked_schemas.get(
+        value.get_schema(),
+        tuple(in_mask or ()),
+        in_mask_pattern,
+        tuple(out_mask or ()),
+        out_mask_pattern,
+    )
+    return JsonDataModel(schema=schema, json=json_value)
+
+
+def _masked_schema(
+    schema: dict,
+    in_mask: tuple[str, ...],
+    in_mask_pattern: str | None,
+    out_mask: tuple[str, ...],
+    out_mask_pattern: str | None,
+) -> dict:
+    if in_mask or in_mask_pattern:
+        schema = schema_ops.in_mask_schema(schema, list(in_mask), in_mask_pattern)
+    if out_mask or out_mask_pattern:
+        schema = schema_ops.out_mask_schema(schema, list(out_mask), out_mask_pattern)
+    return schema
+
+
+# A batch's values share their schema: each is masked once, not once per sample.
+_masked_schemas = IdentityCache(_masked_schema)
 
 
 def field_text(value: Any) -> str:
