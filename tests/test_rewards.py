@@ -80,6 +80,9 @@ def test_masks_of_one_shared_schema_are_kept_apart():
     assert (kept.get_json(), dropped.get_json()) == ({"answer": "b"}, {"thinking": "c"})
     assert rewards.apply_masks(second, in_mask=["answer"]).get_schema() is kept.get_schema()
     assert first.get_schema() == shared and Thought.get_schema() == shared
+    for bad in ("answer", [["answer"]]):
+        with pytest.raises(ValueError, match="`in_mask` must be a list of field names"):
+            rewards.apply_masks(first, in_mask=bad)
 
 
 async def test_plain_dicts_and_other_values_are_refused():

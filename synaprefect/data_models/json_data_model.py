@@ -41,9 +41,9 @@ class JsonDataModel(DataOperators):
                         f"`data_model={data_model.__name__}` is a class and needs to be "
                         "instantiated, or pass `json=` with it."
                     )
-                schema = data_model.get_schema()
+                schema = data_model._shared_schema()
             elif isinstance(data_model, DataModel):
-                schema = data_model.get_schema()
+                schema = data_model._shared_schema()
                 json = data_model.get_json()
             elif hasattr(data_model, "get_schema"):
                 schema = data_model.get_schema()

@@ -9,6 +9,7 @@ from typing import Any
 
 from synaprefect.data_models.json_data_model import JsonDataModel
 from synaprefect.data_models.symbolic_data_model import SymbolicDataModel
+from synaprefect.data_models.validation import schema_errors
 from synaprefect.modules.module import Module
 from synaprefect.modules.side_effects import run_once
 from synaprefect.modules.tool_schema import describe_function
@@ -87,6 +88,14 @@ class Tool(Module):
         return copy.deepcopy(self._parameters)
 
     get_input_schema = get_tool_schema  # Synalinks' other name for it
+
+    def argument_problems(self, arguments: Any) -> list[str]:
+        """What is wrong with ``arguments`` for this tool, one line per field (empty when
+        they fit its schema).
+
+        Example: ``tool.argument_problems({"city": 3})  # ["field `city`: ..."]``
+        """
+        return schema_errors(arguments, self._parameters)
 
     def get_wire_schema(self) -> dict:
         """The tool as chat completions declare it:

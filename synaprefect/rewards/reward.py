@@ -138,6 +138,7 @@ def apply_masks(
     """Keep the in-mask fields, then drop the out-mask fields (value and schema alike)."""
     if value is None:
         return None
+    in_mask, out_mask = check_mask(in_mask, "in_mask"), check_mask(out_mask, "out_mask")
     keep_in, keep_out = bool(in_mask or in_mask_pattern), bool(out_mask or out_mask_pattern)
     if not (keep_in or keep_out):
         return value

@@ -15,7 +15,6 @@ replies = await run_tool_calls(tools, assistant["tool_calls"])
 
 from typing import Any
 
-from synaprefect.data_models.validation import schema_errors
 from synaprefect.modules.tool import Tool
 from synaprefect.utils.async_utils import gather_or_cancel
 
@@ -58,7 +57,7 @@ async def _answer(tools: dict[str, Tool], call: dict) -> dict:
             **reply,
             "content": f"error: there is no tool {name!r}; the tools are {sorted(tools)}.",
         }
-    problems = schema_errors(arguments, tool.get_tool_schema())
+    problems = tool.argument_problems(arguments)
     if problems:
         return {**reply, "content": f"error: bad arguments for {name!r}: {'; '.join(problems)}."}
     try:
