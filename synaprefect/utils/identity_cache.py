@@ -23,7 +23,8 @@ class IdentityCache(Generic[T]):
     Example:
     ```python
     validators = IdentityCache(lambda schema: Draft202012Validator(schema))
-    validators.get(Answer.get_schema())
+    schema = Answer.get_schema()  # a new copy per call: keep the one object
+    validators.get(schema) is validators.get(schema)  # True: made once
     ```
     """
 
