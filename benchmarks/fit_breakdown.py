@@ -30,12 +30,15 @@ import os
 import shutil
 import statistics
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from benchmarks.run import Settings, use_worker_environment
 
-__all__ = ["main"]
+__all__ = ["main", "benchmark_fit", "with_own_prefect_api"]
+
+T = TypeVar("T")
 
 _PLOTS_VARIABLE = "SYNAPREFECT_FIT_PLOTS"
 
@@ -91,14 +94,18 @@ async def _awaited_whole(start):
     return await start(lambda body: body)
 
 
-async def _measure(rounds: int) -> dict[str, list[float]]:
+FitOnce = Callable[[bool], Awaitable[float]]
+
+
+@contextlib.asynccontextmanager
+async def benchmark_fit() -> AsyncIterator[FitOnce]:
+    """``fit(tracking)``: the benchmark's fit on the simulated LM (its own process), after
+    one tracked warm-up fit; returns its wall time in seconds."""
     from benchmarks.workloads.common import Endpoint
     from benchmarks.workloads.training import synaprefect_fit
     from synaprefect.testing import SimulatedLM
 
     settings = Settings()
-    switches = _switches()
-    walls: dict[str, list[float]] = {name: [] for name in switches}
     with SimulatedLM(
         latency=settings.latency, mode="process", responder="benchmarks.responders:respond"
     ) as server:
@@ -116,20 +123,12 @@ async def _measure(rounds: int) -> dict[str, list[float]]:
             return measurement.wall_s
 
         await fit(True)  # warm-up: imports, clients, the first flow run
-        for round_ in range(rounds):
-            names = list(switches)
-            names = names[round_ % len(names) :] + names[: round_ % len(names)]
-            for name in names:
-                await asyncio.sleep(1.0)  # let the server digest the last fit
-                with switches[name]():
-                    walls[name].append(await fit(tracking=name != "untracked"))
-    return walls
+        yield fit
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.fit_breakdown")
-    parser.add_argument("--rounds", type=int, default=10)
-    args = parser.parse_args(argv)
+def with_own_prefect_api(measure: Callable[[], Awaitable[T]]) -> T:
+    """Run ``measure()`` in this process against a Prefect API server of its own, in the
+    benchmark workers' environment (scratch homes, removed afterwards)."""
     scratch = Path(tempfile.mkdtemp(prefix="fit-breakdown-"))
     try:
         use_worker_environment(scratch)
@@ -138,11 +137,32 @@ def main(argv: list[str] | None = None) -> int:
         (scratch / "prefect-db").mkdir()
         api = start_prefect_api(scratch / "prefect-db")
         try:
-            walls = asyncio.run(_measure(args.rounds))
+            return asyncio.run(measure())  # type: ignore[arg-type]
         finally:
             api.stop()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+async def _measure(rounds: int) -> dict[str, list[float]]:
+    switches = _switches()
+    walls: dict[str, list[float]] = {name: [] for name in switches}
+    async with benchmark_fit() as fit:
+        for round_ in range(rounds):
+            names = list(switches)
+            names = names[round_ % len(names) :] + names[: round_ % len(names)]
+            for name in names:
+                await asyncio.sleep(1.0)  # let the server digest the last fit
+                with switches[name]():
+                    walls[name].append(await fit(name != "untracked"))
+    return walls
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.fit_breakdown")
+    parser.add_argument("--rounds", type=int, default=10)
+    args = parser.parse_args(argv)
+    walls = with_own_prefect_api(lambda: _measure(args.rounds))
     untracked = statistics.median(walls["untracked"])
     print(f"fit, {args.rounds} interleaved rounds, medians (wall; ratio to untracked;")
     print("the tracked fit of the same round minus this one: median, min - max)")

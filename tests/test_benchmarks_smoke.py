@@ -442,3 +442,62 @@ def test_the_fit_breakdown_switches_off_one_part_and_restores_it():
         assert not config.fit_plots()
     assert prefect_engine.emit_event is emit and PrefectRuntime.publish_json is publish
     assert finishing.run is run and config.fit_plots()
+
+
+def test_fit_timeline_cuts_a_fit_into_its_phases():
+    from benchmarks.fit_timeline import Mark, phases
+
+    moments = [
+        (0.00, "fit", 0),
+        (0.00, "api", 1),
+        (0.01, "call", 2),
+        (0.05, "api_done", 1),
+        (0.06, "body", 2),
+        (0.10, "request", 0),
+        (0.11, "request", 0),
+        (0.15, "answer", 0),
+        (0.20, "answer", 0),
+        (0.21, "call", 3),
+        (0.25, "body", 3),
+        (0.30, "request", 0),
+        (0.35, "answer", 0),
+        (0.36, "api", 4),
+        (0.40, "api_done", 4),
+        (0.45, "fit_done", 0),
+    ]
+    marks = [Mark(wall, wall / 2, kind, key) for wall, kind, key in moments]
+    result = phases(marks)
+    expected = {
+        "wall": 0.45,
+        "start": 0.10,
+        "api_at_start": 0.05,
+        "lm_rounds": 0.15,
+        "gaps": 0.10,
+        "gaps_cpu": 0.05,
+        "gap_count": 1,
+        "task_runs": 2,
+        "task_run_starts": 0.09,
+        "end": 0.10,
+        "api_at_end": 0.04,
+        "api_requests": 2,
+    }
+    assert result == pytest.approx(expected)
+
+
+async def test_fit_timeline_sees_every_lm_request_and_task_run(endpoint, prefect_api):
+    import synaprefect.language_models.http_transport as http_transport
+    from benchmarks.fit_timeline import phases, timestamps
+
+    original = http_transport.chat_completion
+    marks = []
+    with timestamps(marks):
+        fit = await synaprefect_fit(
+            endpoint, n=10, epochs=1, batch_size=4, concurrency=4, tracking=True
+        )
+    assert http_transport.chat_completion is original  # restored
+    kinds = [mark.kind for mark in marks]
+    assert kinds.count("request") == kinds.count("answer") == fit.requests > 0
+    assert kinds.count("call") == kinds.count("done") > 0
+    assert {m.key for m in marks if m.kind == "body"} == {m.key for m in marks if m.kind == "call"}
+    assert kinds.count("api") > 0  # the flow run's creation, at least
+    assert phases(marks)["task_runs"] == kinds.count("call")
