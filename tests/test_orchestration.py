@@ -336,6 +336,44 @@ async def test_a_task_answers_before_prefect_records_its_end_and_nothing_ends_ea
     assert flow_run.end_time >= batch_run.end_time
 
 
+async def test_a_run_prefect_fails_to_record_after_it_answered_fails_the_flow(
+    prefect_api, monkeypatch
+):
+    """The caller has the value, then Prefect's engine fails while recording the run's
+    end: that error is not lost with the deferred end, it fails the flow run."""
+    from prefect.task_engine import AsyncTaskRunEngine
+
+    runtime, tag = _runtime(), _tag()
+    record_success = AsyncTaskRunEngine.handle_success
+
+    async def failing_record(engine, result, transaction):
+        if engine.task_run.name == f"unrecorded-{tag}":
+            raise RuntimeError("the run's end could not be recorded")
+        return await record_success(engine, result, transaction)
+
+    monkeypatch.setattr(AsyncTaskRunEngine, "handle_success", failing_record)
+    went_on = []
+
+    async def fit():
+        value = await runtime.task(
+            "step", lambda: asyncio.sleep(0, "a"), run_name=f"unrecorded-{tag}"
+        )
+        went_on.append(value)  # answered before Prefect recorded (and failed)
+        return await runtime.task("step", lambda: asyncio.sleep(0, "b"), run_name=f"next-{tag}")
+
+    with pytest.raises(RuntimeError, match="could not be recorded"):
+        await runtime.flow("unrecorded", fit, run_name=f"unrecorded-flow-{tag}")
+    assert went_on == ["a"]
+    async with prefect_api.client() as client:
+        flow_run = (await _flow_runs_named(client, f"unrecorded-flow-{tag}"))[
+            f"unrecorded-flow-{tag}"
+        ]
+    assert flow_run.state.is_failed()
+    runs = {run.name: run for run in await prefect_api.read_task_runs([flow_run.id], count=2)}
+    assert runs[f"unrecorded-{tag}"].state.is_failed()
+    assert runs[f"next-{tag}"].state.is_completed()
+
+
 async def test_a_failing_task_fails_the_flow_and_the_runs_answered_before_it_complete(
     prefect_api,
 ):
