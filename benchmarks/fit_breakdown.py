@@ -94,13 +94,14 @@ async def _awaited_whole(start):
     return await start(lambda body: body)
 
 
-FitOnce = Callable[[bool], Awaitable[float]]
+FitOnce = Callable[..., Awaitable[float]]
 
 
 @contextlib.asynccontextmanager
 async def benchmark_fit() -> AsyncIterator[FitOnce]:
-    """``fit(tracking)``: the benchmark's fit on the simulated LM (its own process), after
-    one tracked warm-up fit; returns its wall time in seconds."""
+    """``fit(tracking, on_start=None)``: the benchmark's fit on the simulated LM (its own
+    process), after one tracked warm-up fit; returns its wall time in seconds.
+    ``on_start`` is called once the program is built, just before ``fit`` starts."""
     from benchmarks.workloads.common import Endpoint
     from benchmarks.workloads.training import synaprefect_fit
     from synaprefect.testing import SimulatedLM
@@ -111,7 +112,7 @@ async def benchmark_fit() -> AsyncIterator[FitOnce]:
     ) as server:
         endpoint = Endpoint(server.base_url)
 
-        async def fit(tracking: bool) -> float:
+        async def fit(tracking: bool, on_start: Callable[[], None] | None = None) -> float:
             measurement = await synaprefect_fit(
                 endpoint,
                 settings.fit_samples,
@@ -119,6 +120,7 @@ async def benchmark_fit() -> AsyncIterator[FitOnce]:
                 settings.fit_batch_size,
                 settings.concurrency,
                 tracking=tracking,
+                on_start=on_start,
             )
             return measurement.wall_s
 

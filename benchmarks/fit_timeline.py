@@ -47,42 +47,53 @@ class Mark:
 
 def phases(marks: list[Mark]) -> dict[str, float]:
     """The phases of one fit, in seconds (counts as plain numbers), from its marks in the
-    order they were taken: from ``fit`` to ``fit_done``, at least one LM request."""
+    order they were taken: those from its ``fit`` mark to its ``fit_done`` mark (a
+    request another thread finishes later is left out), with at least one LM request."""
+    begin = next(i for i, m in enumerate(marks) if m.kind == "fit")
+    finish = next(i for i, m in enumerate(marks) if m.kind == "fit_done")
+    marks = marks[begin : finish + 1]
     requests = [m for m in marks if m.kind == "request"]
     answers = [m for m in marks if m.kind == "answer"]
     first, last = requests[0], answers[-1]
-    gaps = gaps_cpu = 0.0
-    gap_count = 0
+    gaps: list[tuple[Mark, Mark]] = []  # (answer leaving none in flight, next request)
     in_flight, idle_since = 0, None
     for mark in marks:
         if mark.kind == "request":
             if in_flight == 0 and idle_since is not None:
-                gaps += mark.wall - idle_since.wall
-                gaps_cpu += mark.cpu - idle_since.cpu
-                gap_count += 1
+                gaps.append((idle_since, mark))
             in_flight += 1
         elif mark.kind == "answer":
             in_flight -= 1
             idle_since = mark if in_flight == 0 else None
     calls = {m.key: m for m in marks if m.kind == "call"}
     bodies = {m.key: m for m in reversed(marks) if m.kind == "body"}  # first attempt
-    starts = [bodies[key].wall - call.wall for key, call in calls.items() if key in bodies]
+    starts = [(calls[key], body) for key, body in bodies.items() if key in calls]
+    start_spans = [(call.wall, body.wall) for call, body in starts]
     sent = {m.key: m.wall for m in marks if m.kind == "api"}
     api = [(sent[m.key], m.wall) for m in marks if m.kind == "api_done" and m.key in sent]
+    gaps_wall = sum(request.wall - answer.wall for answer, request in gaps)
     return {
         "wall": marks[-1].wall - marks[0].wall,
         "start": first.wall - marks[0].wall,
         "api_at_start": _covered(api, marks[0].wall, first.wall),
-        "lm_rounds": last.wall - first.wall - gaps,
-        "gaps": gaps,
-        "gaps_cpu": gaps_cpu,
-        "gap_count": gap_count,
+        "lm_rounds": last.wall - first.wall - gaps_wall,
+        "gaps": gaps_wall,
+        "gaps_cpu": sum(request.cpu - answer.cpu for answer, request in gaps),
+        "gap_count": len(gaps),
         "task_runs": len(starts),
-        "task_run_starts": sum(starts),
+        "task_run_starts": sum(body.wall - call.wall for call, body in starts),
+        "task_run_starts_cpu": sum(body.cpu - call.cpu for call, body in starts),
+        "task_run_starts_in_gaps": sum(
+            _covered(start_spans, answer.wall, request.wall) for answer, request in gaps
+        ),
         "end": marks[-1].wall - last.wall,
         "api_at_end": _covered(api, last.wall, marks[-1].wall),
         "api_requests": len(api),
     }
+
+
+def _now(kind: str, key: int = 0) -> Mark:
+    return Mark(time.perf_counter(), time.thread_time(), kind, key)
 
 
 def _covered(intervals: list[tuple[float, float]], low: float, high: float) -> float:
@@ -109,7 +120,7 @@ def timestamps(marks: list[Mark]) -> Iterator[None]:
     keys = itertools.count(1)
 
     def mark(kind: str, key: int = 0) -> None:
-        marks.append(Mark(time.perf_counter(), time.thread_time(), kind, key))
+        marks.append(_now(kind, key))
 
     chat_completion = http_transport.chat_completion
 
@@ -179,9 +190,8 @@ async def _measure(rounds: int) -> dict[bool, list[dict[str, float]]]:
                 await asyncio.sleep(1.0)  # let the server digest the last fit
                 marks: list[Mark] = []
                 with timestamps(marks):
-                    marks.append(Mark(time.perf_counter(), time.thread_time(), "fit"))
-                    await fit(tracking)
-                    marks.append(Mark(time.perf_counter(), time.thread_time(), "fit_done"))
+                    await fit(tracking, lambda marks=marks: marks.append(_now("fit")))
+                    marks.append(_now("fit_done"))
                 results[tracking].append(phases(marks))
     return results
 
@@ -194,7 +204,9 @@ _ROWS = [
     ("gaps", "gaps between LM rounds", "s"),
     ("gaps_cpu", "  CPU of the fit's thread in them", "s"),
     ("gap_count", "  number of gaps", ""),
-    ("task_run_starts", "task-run starts (asked for -> body), all", "s"),
+    ("task_run_starts_in_gaps", "  task-run starts in them (asked for -> body)", "s"),
+    ("task_run_starts", "task-run starts, all", "s"),
+    ("task_run_starts_cpu", "  CPU of the fit's thread in them", "s"),
     ("task_runs", "  number of task runs", ""),
     ("end", "end: after the last LM answer", "s"),
     ("api_at_end", "  of which with a Prefect API request out", "s"),

@@ -464,6 +464,7 @@ def test_fit_timeline_cuts_a_fit_into_its_phases():
         (0.36, "api", 4),
         (0.40, "api_done", 4),
         (0.45, "fit_done", 0),
+        (0.50, "api_done", 5),  # a request of another thread, answered after the fit
     ]
     marks = [Mark(wall, wall / 2, kind, key) for wall, kind, key in moments]
     result = phases(marks)
@@ -477,6 +478,8 @@ def test_fit_timeline_cuts_a_fit_into_its_phases():
         "gap_count": 1,
         "task_runs": 2,
         "task_run_starts": 0.09,
+        "task_run_starts_cpu": 0.045,
+        "task_run_starts_in_gaps": 0.04,
         "end": 0.10,
         "api_at_end": 0.04,
         "api_requests": 2,
@@ -485,15 +488,24 @@ def test_fit_timeline_cuts_a_fit_into_its_phases():
 
 
 async def test_fit_timeline_sees_every_lm_request_and_task_run(endpoint, prefect_api):
+    import time
+
     import synaprefect.language_models.http_transport as http_transport
-    from benchmarks.fit_timeline import phases, timestamps
+    from benchmarks.fit_timeline import Mark, phases, timestamps
 
     original = http_transport.chat_completion
     marks = []
     with timestamps(marks):
         fit = await synaprefect_fit(
-            endpoint, n=10, epochs=1, batch_size=4, concurrency=4, tracking=True
+            endpoint,
+            n=10,
+            epochs=1,
+            batch_size=4,
+            concurrency=4,
+            tracking=True,
+            on_start=lambda: marks.append(Mark(time.perf_counter(), 0.0, "fit")),
         )
+        marks.append(Mark(time.perf_counter(), 0.0, "fit_done"))
     assert http_transport.chat_completion is original  # restored
     kinds = [mark.kind for mark in marks]
     assert kinds.count("request") == kinds.count("answer") == fit.requests > 0
