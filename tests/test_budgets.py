@@ -114,6 +114,8 @@ async def test_a_resumed_fit_counts_what_its_replayed_steps_cost(simulated_lm, m
         await crashing.fit(x, y, epochs=5, batch_size=4, validation_split=0.0, verbose=0)
     simulated_lm.set_faults(None)
     assert simulated_lm.stats().completed == 16
+    failed = crashing.spent_totals()["calls"] - 16  # counted as calls, though failed
+    assert failed >= 1
 
     sp.clear_session()
     sp.set_seed(3)
@@ -122,10 +124,11 @@ async def test_a_resumed_fit_counts_what_its_replayed_steps_cost(simulated_lm, m
     await resumed.fit(
         x, y, epochs=5, batch_size=4, validation_split=0.0, verbose=0, callbacks=[budget]
     )
-    # The two replayed batches count their 16 calls: the budget trips after the third
-    # batch, as in an uninterrupted fit, and only that batch is paid again.
+    # The two replayed batches count their 16 calls and the crash's failed calls count as
+    # they did in the crashed process: the budget trips after the third batch, as in an
+    # uninterrupted fit, and only that batch is paid again.
     assert resumed.replayed_steps == 4 and resumed.optimizer.iterations == 3
-    assert budget.reason.startswith("budget reached: 24 LM calls spent")
+    assert budget.reason.startswith(f"budget reached: {24 + failed:.0f} LM calls spent")
     assert simulated_lm.stats().completed == 24  # each call paid once
 
 
@@ -160,9 +163,12 @@ async def test_calls_an_interrupted_step_paid_count_when_a_resume_replays_them(
     # 1st run: two batches (8 calls each) are paid, then two answers of the third batch;
     # its next request fails and the fit with it.
     fail_from(18)
+    first = await program()
     with pytest.raises(TransientLanguageModelError):
-        await (await program()).fit(x, y, **fit)
+        await first.fit(x, y, **fit)
     assert simulated_lm.stats().completed == 18
+    failed = first.spent_totals()["calls"] - 18  # counted as calls, though failed
+    assert failed >= 1
 
     # 2nd run: the two batches replay, the third batch's two answers come from the
     # journal, its other two and its 4 optimizer calls are paid; the fourth batch fails.
@@ -171,7 +177,8 @@ async def test_calls_an_interrupted_step_paid_count_when_a_resume_replays_them(
     with pytest.raises(TransientLanguageModelError):
         await (await program()).fit(x, y, callbacks=[spent], **fit)
     assert simulated_lm.stats().completed == 6  # nothing paid twice
-    assert spent.totals["calls"] == 24  # 16 replayed + 2 from the journal + 6 paid
+    # 16 replayed + 2 from the journal + 6 paid, and the failed calls of the 1st run
+    assert spent.totals["calls"] == 24 + failed
 
     # 3rd run: three batches replay whole; the third counts all it cost (the answers
     # its first attempt paid included), so the budget trips where an uninterrupted fit's
@@ -182,7 +189,7 @@ async def test_calls_an_interrupted_step_paid_count_when_a_resume_replays_them(
     resumed = await program()
     await resumed.fit(x, y, callbacks=[budget], **fit)
     assert resumed.replayed_steps == 6 and resumed.optimizer.iterations == 3
-    assert budget.reason.startswith("budget reached: 24 LM calls spent")
+    assert budget.reason.startswith(f"budget reached: {24 + failed:.0f} LM calls spent")
     assert simulated_lm.stats().completed == 0
 
 

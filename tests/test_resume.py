@@ -18,6 +18,7 @@ import synaprefect as sp
 from synaprefect.language_models import (
     AuthenticationError,
     ModelNotFoundError,
+    PermanentLanguageModelError,
     TransientLanguageModelError,
 )
 from synaprefect.orchestration import tracking
@@ -306,22 +307,26 @@ async def test_broken_answers_count_in_the_budget_of_a_resumed_job(simulated_lm,
     async def step():
         return (await lm(messages, schema=schema)).get_json()
 
-    # The first process: both attempts come back broken (billed), the step fails.
+    # The first process: both attempts come back broken (billed), the call fails for
+    # good (one failed call), the step fails.
     simulated_lm.set_faults(FaultPlan.at({0: "malformed", 1: "malformed"}))
     first = RunStore(tmp_path / "run")
     with use_call_store(first), pytest.raises(TransientLanguageModelError):
         await first.step(["batch", 1], step)
     broken_tokens = lm.counters()["total_tokens"]
+    assert lm.counters()["calls"] == lm.counters()["failed_calls"] == 1
     assert broken_tokens > 0 and first.replayed_usage == {}  # paid here: counted live
-    # The second process resumes: it pays one answer, and counts the two broken ones.
+    # The second process resumes: it pays one answer, and counts the two broken ones
+    # and the failed call as the first process's counters did.
     simulated_lm.set_faults(None)
     lm.reset_counters()
     second = RunStore(tmp_path / "run")
     with use_call_store(second):
         paid = await second.step(["batch", 1], step)
     answer_tokens = lm.counters()["total_tokens"]
-    assert second.replayed_usage == {"tokens": broken_tokens, "cost": 0.0, "calls": 0.0}
-    # A third process replays the whole step: the step's price has all three answers.
+    assert second.replayed_usage == {"tokens": broken_tokens, "cost": 0.0, "calls": 1.0}
+    # A third process replays the whole step: the step's price has all three answers
+    # and both calls (the failed one and the answered one).
     third = RunStore(tmp_path / "run")
     with use_call_store(third):
         assert await third.step(["batch", 1], step) == paid
@@ -329,8 +334,36 @@ async def test_broken_answers_count_in_the_budget_of_a_resumed_job(simulated_lm,
     assert third.replayed_usage == {
         "tokens": broken_tokens + answer_tokens,
         "cost": 0.0,
-        "calls": 1.0,
+        "calls": 2.0,
     }
+
+
+async def test_a_call_that_failed_for_good_counts_in_a_resumed_job(simulated_lm, tmp_path):
+    """A failed prediction does not fail its step: the step is stored, and a job that
+    replays it counts the failed call as the job that ran it did."""
+    from synaprefect.language_models.call_store import use_call_store
+    from synaprefect.testing.skills import language_model_for
+    from synaprefect.trainers.replay import RunStore
+
+    messages = [{"role": "user", "content": "The capital of France?"}]
+    lm = language_model_for(simulated_lm, retry=1)
+
+    async def step():
+        try:
+            return (await lm(messages, schema=Answer.get_schema())).get_json()
+        except PermanentLanguageModelError:
+            return None  # the sample scores what the reward gives None
+
+    simulated_lm.set_faults(FaultPlan.at({0: "unauthorized"}))
+    first = RunStore(tmp_path / "run")
+    with use_call_store(first):
+        assert await first.step(["batch", 1], step) is None
+    assert lm.counters()["calls"] == lm.counters()["failed_calls"] == 1
+    second = RunStore(tmp_path / "run")
+    with use_call_store(second):
+        assert await second.step(["batch", 1], step) is None
+    assert second.replayed_steps == 1 and simulated_lm.stats().requests == 1
+    assert second.replayed_usage == {"cost": 0.0, "calls": 1.0, "tokens": 0}
 
 
 async def test_a_retried_attempt_counts_only_what_other_processes_paid(tmp_path):

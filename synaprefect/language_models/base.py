@@ -222,7 +222,16 @@ class ModelBase:
                     _not_kept(self, "the response cache", error)
             return answer, figures
 
-        return await self._caller.run(paid)
+        def failed() -> None:
+            # The counters hold one (failed) call: so does the journal, or a resumed job
+            # would count the calls of its replayed steps short.
+            if store is not None and journal_key is not None:
+                try:
+                    store.record_broken(journal_key, _price({}))
+                except Exception as error:
+                    _not_kept(self, "the run's journal (a resume will not count it)", error)
+
+        return await self._caller.run(paid, failed)
 
     def _base_config(self) -> dict:
         return {

@@ -159,7 +159,19 @@ class ModelCaller:
                 )[:500],
             ) from error
 
-    async def _settle(self, request: asyncio.Future, phase: str, start: float) -> None:
+    def _count_failure(self, phase: str, failed: Callable[[], None] | None, **values) -> None:
+        """Count a call that failed for good, and tell ``failed`` (the journal keeps it)."""
+        self.usage.record_call(phase, failed_calls=1, **values)
+        if failed is not None:
+            failed()
+
+    async def _settle(
+        self,
+        request: asyncio.Future,
+        phase: str,
+        start: float,
+        failed: Callable[[], None] | None,
+    ) -> None:
         """The caller was cancelled (a sibling call failed, say) while ``request`` was out:
         a request sent is paid for, so let it finish (``attempt`` records its answer, which a
         retry then replays) and count it. A second cancellation abandons it."""
@@ -170,15 +182,20 @@ class ModelCaller:
             raise
         except Exception as raw:  # the caller is gone: nobody is left to retry or report it
             self.usage.add(phase, **getattr(raw, "usage", {}))  # a broken answer is billed
-            self.usage.record_call(phase, failed_calls=1, latency_s=time.perf_counter() - start)
+            self._count_failure(phase, failed, latency_s=time.perf_counter() - start)
         else:
             figures.setdefault("latency_s", time.perf_counter() - start)
             self.usage.record_call(phase, **figures)
 
-    async def run(self, attempt: Callable[[], Awaitable[tuple[Any, dict]]]) -> Any:
+    async def run(
+        self,
+        attempt: Callable[[], Awaitable[tuple[Any, dict]]],
+        failed: Callable[[], None] | None = None,
+    ) -> Any:
         """Call ``attempt`` until it succeeds; it returns ``(result, usage_figures)``. A
         cancelled caller waits for the request it has out (see ``_settle``) and stops:
-        nothing new is sent, nothing sent is thrown away."""
+        nothing new is sent, nothing sent is thrown away. ``failed`` is called where the
+        call is counted as failed for good (no attempt left, or a permanent error)."""
         phase = current_phase()
         last_error: errors.LanguageModelError | None = None
         for number in range(self.retry):
@@ -189,16 +206,14 @@ class ModelCaller:
                 try:
                     result, figures = await asyncio.shield(request)
                 except asyncio.CancelledError:
-                    await self._settle(request, phase, start)
+                    await self._settle(request, phase, start, failed)
                     raise
                 except Exception as raw:  # classified just below: nothing is swallowed
                     # A broken answer was still paid: its tokens and cost count.
                     self.usage.add(phase, **getattr(raw, "usage", {}))
                     error = self._error(raw)
                     if isinstance(error, errors.PermanentLanguageModelError):
-                        self.usage.record_call(
-                            phase, failed_calls=1, latency_s=time.perf_counter() - start
-                        )
+                        self._count_failure(phase, failed, latency_s=time.perf_counter() - start)
                         logger.error("%s", error)
                         raise error from None
                     last_error, failure = error, raw
@@ -213,7 +228,7 @@ class ModelCaller:
                     "%s; retry %d/%d in %.2fs", last_error, number + 1, self.retry - 1, delay
                 )
                 await asyncio.sleep(delay)
-        self.usage.record_call(phase, failed_calls=1)
+        self._count_failure(phase, failed)
         assert last_error is not None  # retry >= 1: every attempt failed
         final = errors.TransientLanguageModelError(
             self.model, f"failed after {self.retry} attempts; last error: {last_error.cause}"

@@ -5,6 +5,7 @@ fsynced by the run store when a step ends. A line torn by a kill is cut when the
 is opened again. An answer that came back broken (not following its schema) is paid for
 but never replayed: its line holds a null answer under a key of its own
 (``broken_key(<call key>)``, unique to that payment), so that its price still counts.
+A call that failed for good is journaled the same way, priced one call.
 
 Example:
 ```python

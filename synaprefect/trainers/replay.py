@@ -341,8 +341,9 @@ class RunStore:
         self._calls.put(key, value, usage)
 
     def record_broken(self, key: str, usage: dict[str, float]) -> None:
-        """A broken answer to the call ``key`` was paid ``usage``: never replayed, it
-        counts in the step's price and in the budget of a job that resumes."""
+        """The call ``key`` cost ``usage`` without an answer (a broken answer, or its
+        final failure, one call): never replayed, it counts in the step's price and in
+        the budget of a job that resumes."""
         own = broken_key(key)
         with self._lock:  # paid here, before the write: a failed write must not recount it
             self._paid_here.add(own)
