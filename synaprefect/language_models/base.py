@@ -229,7 +229,8 @@ class ModelBase:
                 try:
                     store.record_broken(journal_key, _price({}))
                 except Exception as error:
-                    _not_kept(self, "the run's journal (a resume will not count it)", error)
+                    where = "the run's journal (a resume will not count it)"
+                    _not_kept(self, where, error, what="a failed call")
 
         return await self._caller.run(paid, failed)
 
@@ -305,9 +306,9 @@ def _price(figures: dict, calls: float = 1.0) -> dict[str, float]:
     }
 
 
-def _not_kept(model: Any, where: str, error: Exception) -> None:
+def _not_kept(model: Any, where: str, error: Exception, what: str = "a paid answer") -> None:
     logger.warning(
-        "%r: a paid answer was not written to %s: %s: %s", model, where, type(error).__name__, error
+        "%r: %s was not written to %s: %s: %s", model, what, where, type(error).__name__, error
     )
 
 

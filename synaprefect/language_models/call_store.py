@@ -41,8 +41,9 @@ class CallStore(Protocol):
         this returns."""
 
     def record_broken(self, key: str, usage: dict[str, float]) -> None:
-        """A broken answer to ``key`` (not following its schema) was paid ``usage``:
-        never replayed, but its price counts."""
+        """The call ``key`` cost ``usage`` without an answer: a broken answer (not
+        following its schema), or the call's final failure (one call). Never replayed,
+        but its price counts."""
 
 
 @dataclass
