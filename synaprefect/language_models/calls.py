@@ -195,7 +195,8 @@ class ModelCaller:
         """Call ``attempt`` until it succeeds; it returns ``(result, usage_figures)``. A
         cancelled caller waits for the request it has out (see ``_settle``) and stops:
         nothing new is sent, nothing sent is thrown away. ``failed`` is called where the
-        call is counted as failed for good (no attempt left, or a permanent error)."""
+        call is counted as failed for good: no attempt left, a permanent error, or a
+        request settled after its caller was cancelled."""
         phase = current_phase()
         last_error: errors.LanguageModelError | None = None
         for number in range(self.retry):
