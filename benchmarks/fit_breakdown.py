@@ -36,11 +36,25 @@ from typing import TypeVar
 
 from benchmarks.run import Settings, use_worker_environment
 
-__all__ = ["main", "benchmark_fit", "with_own_prefect_api"]
+__all__ = ["main", "benchmark_fit", "replaced", "with_own_prefect_api"]
 
 T = TypeVar("T")
 
 _PLOTS_VARIABLE = "SYNAPREFECT_FIT_PLOTS"
+
+
+@contextlib.contextmanager
+def replaced(owner: object, names: tuple[str, ...], stand_in: object) -> Iterator[None]:
+    """``owner.<name>`` is ``stand_in`` for each of ``names`` while the block runs (in
+    this process only), then what it was."""
+    saved = {name: getattr(owner, name) for name in names}
+    for name in names:
+        setattr(owner, name, stand_in)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(owner, name, value)
 
 
 def _switches() -> dict[str, Callable[[], contextlib.AbstractContextManager]]:
@@ -49,17 +63,6 @@ def _switches() -> dict[str, Callable[[], contextlib.AbstractContextManager]]:
 
     import synaprefect.orchestration.prefect_runtime as prefect_runtime
     from synaprefect.orchestration import finishing
-
-    @contextlib.contextmanager
-    def replaced(owner, names: tuple[str, ...], stand_in) -> Iterator[None]:
-        saved = {name: getattr(owner, name) for name in names}
-        for name in names:
-            setattr(owner, name, stand_in)
-        try:
-            yield
-        finally:
-            for name, value in saved.items():
-                setattr(owner, name, value)
 
     async def publish_nothing(*args, **kwargs) -> None:
         return None

@@ -28,7 +28,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from benchmarks.fit_breakdown import benchmark_fit, with_own_prefect_api
+from benchmarks.fit_breakdown import benchmark_fit, replaced, with_own_prefect_api
 
 __all__ = ["Mark", "phases", "timestamps", "main"]
 
@@ -165,21 +165,17 @@ def timestamps(marks: list[Mark]) -> Iterator[None]:
         finally:
             mark("api_done", key)
 
-    replaced = [
+    stand_ins = [
         (http_transport, "chat_completion", timed_chat_completion),
         (PrefectRuntime, "task", timed_task(PrefectRuntime.task)),
         (LocalRuntime, "task", timed_task(LocalRuntime.task)),
         (httpx.AsyncClient, "send", timed_async_send),
         (httpx.Client, "send", timed_sync_send),
     ]
-    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in replaced]
-    for owner, name, stand_in in replaced:
-        setattr(owner, name, stand_in)
-    try:
+    with contextlib.ExitStack() as stack:
+        for owner, name, stand_in in stand_ins:
+            stack.enter_context(replaced(owner, (name,), stand_in))
         yield
-    finally:
-        for owner, name, original in saved:
-            setattr(owner, name, original)
 
 
 async def _measure(rounds: int) -> dict[bool, list[dict[str, float]]]:
