@@ -56,7 +56,7 @@ from synaprefect.config import task_retries
 from synaprefect.orchestration import finishing
 from synaprefect.orchestration.api_clients import shared_clients
 from synaprefect.orchestration.artifacts import artifact_key, json_markdown
-from synaprefect.orchestration.embedded_api import job_ended
+from synaprefect.orchestration.embedded_api import job_ended, task_run_ended
 from synaprefect.orchestration.prefect_tasks import shard_task, task_for
 from synaprefect.orchestration.publishing import Publisher
 from synaprefect.trainers.runtime import (
@@ -192,9 +192,22 @@ class PrefectRuntime(Runtime):
         # value comes back before Prefect records the run's end (``finishing``).
         prefect_task = task_for(name, retries, retry_delay)
         attempts = counted_attempts(body, retries)
-        return await finishing.run(
-            lambda early: prefect_task(body=early(attempts), run_name=run_name)
-        )
+        run_ids: list[Any] = []
+
+        async def attempt() -> T:
+            run_ids.append(TaskRunContext.get().task_run.id)  # type: ignore[union-attr]
+            return await attempts()
+
+        async def start(early: Callable[[Body[T]], Body[T]]) -> T:
+            try:
+                return await prefect_task(body=early(attempt), run_name=run_name)
+            finally:
+                # Prefect's engine has given the run a final state (Crashed, if this was
+                # cancelled): waited for at exit on the embedded API.
+                if run_ids:
+                    task_run_ended(run_ids[0])
+
+        return await finishing.run(start)
 
     async def remote(self, name: str, request: dict, *, run_name: str) -> dict:
         """Submit the shard ``request`` to the flow run's task runner (a Dask worker with
