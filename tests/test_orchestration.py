@@ -122,7 +122,28 @@ def test_the_embedded_api_keeps_every_task_run_of_a_process_that_exits_at_once(
     # API has each one in a final state (orchestration.embedded_api). A fixed wait of one
     # flush kept 60 of these 300 (15 of them still running), and 1,557 to 1,662 of 2,000
     # with synaprefect's batches on a busy 2-core machine.
-    runs = 300
+    slow_recorder = {"PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "1"}
+    states, stderr = _exit_on_the_embedded_api(prefect_api, tmp_path, 300, slow_recorder)
+    assert states == [("COMPLETED", 300)], stderr
+
+
+def test_task_runs_the_embedded_api_has_not_recorded_at_exit_are_logged(prefect_api, tmp_path):
+    never_recorded = (
+        "embedded_api.RECORD_TIMEOUT = 3.0\n"
+        "embedded_api._ended.append(uuid.uuid4())  # a run the API never heard of\n"
+    )
+    states, stderr = _exit_on_the_embedded_api(prefect_api, tmp_path, 3, after=never_recorded)
+    assert states == [("COMPLETED", 3)], stderr  # waited for, and recorded
+    assert "Waiting for Prefect's embedded API to record 1 task runs" in stderr  # said
+    assert "had not recorded 1 task runs of this process" in stderr
+
+
+def _exit_on_the_embedded_api(
+    prefect_api, tmp_path, runs: int, env: dict[str, str] | None = None, after: str = ""
+) -> tuple[list[tuple[str, int]], str]:
+    """Run ``runs`` task runs in a flow run on the embedded API of a new process (with
+    ``env``; the lines ``after`` run before it exits) on a copy of the session's
+    database; return the states of the task runs the database then has, and stderr."""
     home = tmp_path / "prefect"
     home.mkdir()
     # A copy of the session's migrated database spares a fresh migration (~15 s).
@@ -131,17 +152,19 @@ def test_the_embedded_api_keeps_every_task_run_of_a_process_that_exits_at_once(
         contextlib.closing(sqlite3.connect(home / "prefect.db")) as target,
     ):
         source.backup(target)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
-    env.update(
+    process_env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    process_env.update(
         PREFECT_HOME=str(home),
         PREFECT_API_DATABASE_MIGRATE_ON_START="false",
         PREFECT_API_BLOCKS_REGISTER_ON_START="false",
-        PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE="1",
+        **(env or {}),
     )
-    script = textwrap.dedent(f"""
+    script = (
+        textwrap.dedent(f"""
         import asyncio
+        import uuid
         import synaprefect
-        from synaprefect.orchestration import get_runtime
+        from synaprefect.orchestration import embedded_api, get_runtime
 
         runtime = get_runtime()
 
@@ -150,9 +173,15 @@ def test_the_embedded_api_keeps_every_task_run_of_a_process_that_exits_at_once(
                 await runtime.task("batch", lambda: asyncio.sleep(0), run_name=f"batch-{{i}}")
 
         asyncio.run(runtime.flow("fit", body, run_name="exits-at-once"))
-    """)
+        """)
+        + after
+    )
     completed = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=process_env,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     with contextlib.closing(sqlite3.connect(home / "prefect.db")) as database:
@@ -161,37 +190,7 @@ def test_the_embedded_api_keeps_every_task_run_of_a_process_that_exits_at_once(
             " ON task_run.flow_run_id = flow_run.id WHERE flow_run.name = 'exits-at-once'"
             " GROUP BY task_run.state_type"
         ).fetchall()
-    assert states == [("COMPLETED", runs)], completed.stderr[-3000:]
-
-
-async def test_task_runs_the_api_has_not_recorded_at_exit_are_logged(
-    prefect_api, monkeypatch, caplog
-):
-    from collections import deque
-
-    from synaprefect.orchestration import embedded_api
-
-    runtime, tag = _runtime(), _tag()
-    monkeypatch.setattr(embedded_api, "_ended", deque())
-    monkeypatch.setattr(embedded_api, "RECORD_TIMEOUT", 3.0)
-
-    async def body():
-        for i in range(3):
-            await runtime.task("batch", lambda: asyncio.sleep(0), run_name=f"{tag}-{i}")
-
-    await runtime.flow("fit", body, run_name=f"fit-{tag}")
-    assert len(embedded_api._ended) == 3  # each run, once it ended
-    embedded_api._ended.append(uuid.uuid4())  # a run the API never heard of
-    # The first flow run of a process sets up Prefect's logging, which replaces the root
-    # logger's handlers, pytest's among them: listen on synaprefect's logger itself.
-    logger = logging.getLogger("synaprefect")
-    logger.addHandler(caplog.handler)
-    try:
-        await asyncio.to_thread(embedded_api._wait_until_recorded)
-    finally:
-        logger.removeHandler(caplog.handler)
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert any("had not recorded 1 task runs" in message for message in warnings), warnings
+    return states, completed.stderr[-3000:]
 
 
 # --- runs against the API -----------------------------------------------------------------

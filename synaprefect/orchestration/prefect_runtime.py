@@ -202,8 +202,8 @@ class PrefectRuntime(Runtime):
             try:
                 return await prefect_task(body=early(attempt), run_name=run_name)
             finally:
-                # Prefect's engine has given the run a final state (Crashed, if this was
-                # cancelled): waited for at exit on the embedded API.
+                # Prefect's engine has given the run whose body ran a final state (Crashed
+                # if cancelled): the embedded API's exit waits for it.
                 if run_ids:
                     task_run_ended(run_ids[0])
 
