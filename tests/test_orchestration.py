@@ -134,7 +134,7 @@ def test_task_runs_the_embedded_api_has_not_recorded_at_exit_are_logged(prefect_
     )
     states, stderr = _exit_on_the_embedded_api(prefect_api, tmp_path, 3, after=never_recorded)
     assert states == [("COMPLETED", 3)], stderr  # waited for, and recorded
-    assert "Waiting for Prefect's embedded API to record 1 task runs" in stderr  # said
+    assert "Waiting for Prefect's embedded API to record" in stderr  # a long wait is said
     assert "had not recorded 1 task runs of this process" in stderr
 
 

@@ -7,10 +7,10 @@ written when the server stops is lost, and so is a batch it is writing then (Pre
 3.8.8 logs "Error flushing N events"). A process that ran 2,000 task runs and exited at
 once kept 1,662 of them. So a process that ran a job on the embedded API waits at exit
 until the API holds the task runs it ended there (the last ``_WATCHED``) in a final
-state: about ``RECORD_TIMEOUT`` seconds at most, then it logs what is still missing.
-Prefect sends the events it queued first: its services drain before ``atexit``
-handlers run, and this module's handler, registered again at each job's end (after the
-server started), runs before the server stops.
+state, for ``RECORD_TIMEOUT`` seconds at most (and the request then out), then logs what
+is still missing. Prefect sends the events it queued first: its services drain before
+``atexit`` handlers run, and this module's handler, registered again at each job's end
+(after the server started), runs before the server stops.
 
 Example: ``task_run_ended(task_run.id)`` as each run ends, ``job_ended()`` after each
 tracked flow run.
@@ -29,11 +29,12 @@ from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, get_current_settings, t
 
 __all__ = ["job_ended", "task_run_ended", "RECORD_TIMEOUT"]
 
-# About this long at exit: a server that far behind is not catching up.
+# No new request after this long at exit: a server that far behind is not catching up.
 RECORD_TIMEOUT = 30.0
 # The task runs waited for at exit: the last ones ended are those likely unwritten.
 _WATCHED = 5000
-# Each request: one try, briefly (Prefect's client retries for up to a minute).
+# Each request: one try, briefly (Prefect's client retries for up to a minute; a busy
+# answer, 503, still waits about 2 s before it fails).
 _REQUEST_TIMEOUT = 5.0
 _POLL_SECONDS = 0.1
 # A wait longer than this is said, so that an exit does not look hung.
@@ -66,9 +67,9 @@ def _embedded() -> bool:
 
 def _wait_until_recorded() -> None:
     missing = set(_ended)
-    server = _running_embedded_server()
-    if not missing or server is None or not _embedded():
-        return  # nothing to wait for, or no way to ask the server that has them
+    if not missing or not _embedded() or not _embedded_server_runs():
+        return  # nothing to wait for, or no server to ask
+    import httpx
     from prefect.client.orchestration import get_client
 
     started = time.monotonic()
@@ -79,26 +80,29 @@ def _wait_until_recorded() -> None:
             get_client(httpx_settings={"timeout": _REQUEST_TIMEOUT}, sync_client=True) as client,
         ):
             told = False
-            while True:
-                try:
-                    missing -= _final_runs(client, list(missing))
-                    error = None
-                except Exception as failure:  # busy (503) or timed out: ask again
-                    error = failure
-                waited = time.monotonic() - started
-                if not missing or waited > RECORD_TIMEOUT:
-                    break
-                if not told and waited > _TELL_AFTER:
+            while missing and time.monotonic() - started < RECORD_TIMEOUT:
+                for page in _pages(list(missing)):
+                    try:
+                        missing -= _final_runs(client, page)
+                        error = None
+                    except httpx.ConnectError:
+                        raise  # the server is gone: nothing more will be written
+                    except Exception as failure:  # busy (503) or slow: ask again
+                        error = failure
+                    if time.monotonic() - started >= RECORD_TIMEOUT:
+                        break
+                if missing and not told and time.monotonic() - started > _TELL_AFTER:
                     _logger.warning(  # at the level an exit shows
                         "Waiting for Prefect's embedded API to record %d task runs "
                         "(Ctrl-C to stop waiting).",
                         len(missing),
                     )
                     told = True
-                time.sleep(_POLL_SECONDS)
+                if missing:
+                    time.sleep(_POLL_SECONDS)
     except KeyboardInterrupt:
         pass
-    except Exception as failure:  # no client: nothing more can be checked
+    except Exception as failure:  # no client, or no server any more
         error = failure
     if missing:
         cause = f" (last error: {type(error).__name__}: {error})" if error else ""
@@ -111,18 +115,25 @@ def _wait_until_recorded() -> None:
         )
 
 
-def _running_embedded_server() -> Any:
-    """Prefect's embedded API server if it still runs: asking for a client otherwise
+def _embedded_server_runs() -> bool:
+    """Whether Prefect's embedded API server still runs: asking for a client otherwise
     would start a new one, at exit."""
     from prefect.server.api.server import SubprocessASGIServer
 
-    # Prefect keeps its servers by port; the embedded one asked for none (prefect==3.8.8).
+    # Prefect keeps its servers by the port asked for: none for the embedded one
+    # (prefect==3.8.8). A Ctrl-C in a terminal may have stopped its process already.
     server = SubprocessASGIServer._instances.get(None)
-    return server if server is not None and server.running else None
+    process = getattr(server, "server_process", None)
+    return bool(server is not None and server.running and process and process.poll() is None)
+
+
+def _pages(ids: list[UUID]) -> list[list[UUID]]:
+    size = get_current_settings().server.api.default_limit  # the most a request returns
+    return [ids[start : start + size] for start in range(0, len(ids), size)]
 
 
 def _final_runs(client: Any, ids: list[UUID]) -> set[UUID]:
-    """Those of ``ids`` that the API has in a final state."""
+    """Those of ``ids`` (a page) that the API has in a final state."""
     from prefect.client.schemas.filters import (
         TaskRunFilter,
         TaskRunFilterId,
@@ -131,15 +142,11 @@ def _final_runs(client: Any, ids: list[UUID]) -> set[UUID]:
     )
     from prefect.client.schemas.objects import TERMINAL_STATES
 
-    page = get_current_settings().server.api.default_limit  # the most a request returns
-    final: set[UUID] = set()
-    for start in range(0, len(ids), page):
-        runs = client.read_task_runs(
-            task_run_filter=TaskRunFilter(
-                id=TaskRunFilterId(any_=ids[start : start + page]),
-                state=TaskRunFilterState(type=TaskRunFilterStateType(any_=list(TERMINAL_STATES))),
-            ),
-            limit=page,
-        )
-        final.update(run.id for run in runs)
-    return final
+    runs = client.read_task_runs(
+        task_run_filter=TaskRunFilter(
+            id=TaskRunFilterId(any_=ids),
+            state=TaskRunFilterState(type=TaskRunFilterStateType(any_=list(TERMINAL_STATES))),
+        ),
+        limit=len(ids),
+    )
+    return {run.id for run in runs}
